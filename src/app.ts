@@ -1,0 +1,27 @@
+import { Elysia } from 'elysia'
+import type { AppContext } from './context'
+import { authRoutes } from './modules/auth'
+import { healthRoutes } from './modules/health'
+import { usersRoutes } from './modules/users'
+import { authGuard } from './plugins/auth'
+import { docs } from './plugins/docs'
+import { errorHandler } from './plugins/errors'
+import { security } from './plugins/security'
+
+export function createApp(context: AppContext) {
+  const { config } = context
+  const guard = authGuard({ ...config.jwt, secret: context.jwtSecret }, context.auth)
+  const api = new Elysia({ prefix: config.apiPrefix }).use(authRoutes(context, guard)).use(usersRoutes(context, guard))
+
+  return (
+    // normalize: false makes unknown body fields a 422 instead of silently dropping them.
+    new Elysia({ normalize: false })
+      .use(errorHandler(context.log))
+      .use(security(config))
+      .use(config.swaggerEnabled ? docs(context.version) : new Elysia())
+      .use(healthRoutes(context))
+      .use(api)
+  )
+}
+
+export type App = ReturnType<typeof createApp>

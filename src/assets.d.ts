@@ -1,0 +1,5 @@
+// Files imported `with { type: 'file' }` resolve to a path Bun.file() can open (inside the binary once compiled).
+declare module 'swagger-ui-dist/*' {
+  const path: string
+  export default path
+}

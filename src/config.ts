@@ -1,0 +1,162 @@
+import { type Static, type TSchema, Type as T } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+const Seconds = (fallback: number, minimum: number, maximum: number, description: string) =>
+  T.Integer({ default: fallback, minimum, maximum, description: `${description}, in seconds` })
+
+const Flag = (fallback: boolean, description: string) => T.Boolean({ default: fallback, description })
+
+/** Every setting the service reads. Defaults here are the documented defaults in README and .env.example. */
+export const EnvSchema = T.Object({
+  PORT: T.Integer({ default: 3000, minimum: 0, maximum: 65535, description: 'TCP port to listen on' }),
+  HOST: T.String({ default: '0.0.0.0', minLength: 1, description: 'interface to bind' }),
+  API_PREFIX: T.String({
+    default: '',
+    pattern: '^(/[A-Za-z0-9._~-]+)*$',
+    description: "path prefix for the API routes, such as /api/v1 (empty, or segments starting with '/')",
+  }),
+  DATABASE_URL: T.String({
+    default: '',
+    pattern: '^$|^(sqlite|file):|^postgres(ql)?://',
+    description: 'empty for ./data/sim-gateway.sqlite, sqlite:<path>, sqlite::memory:, or postgres://user@host:port/db',
+  }),
+  JWT_SECRET: T.Optional(T.String({ minLength: 32, description: 'HMAC key for access tokens' })),
+  JWT_ALGORITHM: T.Union([T.Literal('HS256'), T.Literal('HS384'), T.Literal('HS512')], {
+    default: 'HS256',
+    description: 'JWT signing algorithm',
+  }),
+  JWT_ISSUER: T.String({ default: 'sim-gateway', minLength: 1, description: 'iss claim of access tokens' }),
+  JWT_AUDIENCE: T.String({ default: 'sim-gateway', minLength: 1, description: 'aud claim of access tokens' }),
+  ACCESS_TOKEN_TTL: Seconds(900, 10, 86_400, 'access token lifetime'),
+  REFRESH_TOKEN_TTL: Seconds(2_592_000, 60, 31_536_000, 'refresh token lifetime'),
+  INVITE_TTL: Seconds(604_800, 60, 31_536_000, 'invitation lifetime'),
+  ADMIN_USERNAME: T.Optional(T.String({ pattern: '^[A-Za-z0-9_.-]{3,32}$', description: 'first admin, created at start-up if missing' })),
+  ADMIN_PASSWORD: T.Optional(T.String({ minLength: 8, maxLength: 128, description: "first admin's password" })),
+  SEED_DEMO_DATA: Flag(false, 'fill an empty database with demo users, rooms and invitations'),
+  ROOM_MAX_PLAYERS: T.Integer({ default: 8, minimum: 1, maximum: 1000, description: 'default seats per room' }),
+  ROOM_MAX_PLAYERS_LIMIT: T.Integer({ default: 64, minimum: 1, maximum: 1000, description: 'largest max_players a room may ask for' }),
+  PASSWORD_MIN_LENGTH: T.Integer({ default: 8, minimum: 8, maximum: 128, description: 'shortest accepted password' }),
+  PASSWORD_MEMORY_COST: T.Integer({ default: 65_536, minimum: 19_456, maximum: 1_048_576, description: 'argon2id memory in KiB' }),
+  PASSWORD_TIME_COST: T.Integer({ default: 2, minimum: 2, maximum: 20, description: 'argon2id iterations' }),
+  HASH_CONCURRENCY: T.Integer({
+    default: navigator.hardwareConcurrency,
+    minimum: 1,
+    maximum: 256,
+    description: 'password hashes allowed to run at once (default: CPU cores)',
+  }),
+  LOGIN_MAX_FAILURES: T.Integer({ default: 5, minimum: 1, maximum: 1000, description: 'failed logins per username before lock-out' }),
+  LOGIN_MAX_FAILURES_PER_ADDRESS: T.Integer({
+    default: 50,
+    minimum: 1,
+    maximum: 100_000,
+    description: 'failed logins per client address before lock-out',
+  }),
+  LOGIN_WINDOW: Seconds(900, 1, 86_400, 'failure counting window and lock-out duration'),
+  TRUST_PROXY: Flag(false, 'take the client address from X-Forwarded-For'),
+  CORS_ORIGINS: T.String({ default: '', description: "comma-separated allowed origins, '*' for any, empty for none" }),
+  MAX_BODY_BYTES: T.Integer({ default: 65_536, minimum: 1024, maximum: 10_485_760, description: 'largest request body in bytes' }),
+  LOG_LEVEL: T.Union([T.Literal('debug'), T.Literal('info'), T.Literal('warn'), T.Literal('error'), T.Literal('silent')], {
+    default: 'info',
+    description: 'least severe log level written',
+  }),
+  SWAGGER_ENABLED: Flag(true, 'serve the Swagger page and OpenAPI document'),
+  METRICS_ENABLED: Flag(true, 'serve Prometheus metrics at /metrics'),
+})
+
+export type Env = Static<typeof EnvSchema>
+
+export type Config = ReturnType<typeof toConfig>
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`)
+  }
+}
+
+const SECRET_KEYS = new Set(['JWT_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL'])
+
+/** Reads and validates the settings; throws ConfigError naming every bad variable. */
+export function loadConfig(source: Record<string, string | undefined> = Bun.env): Config {
+  const raw: Record<string, string> = {}
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const value = source[key]
+    if (value !== undefined && value !== '') raw[key] = value.trim()
+  }
+  const env: unknown = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw))
+  const problems = [...Value.Errors(EnvSchema, env)].map(({ path, schema, value }) => {
+    const key = path.slice(1).split('/')[0] ?? path
+    const shown = SECRET_KEYS.has(key) ? '(hidden)' : JSON.stringify(value)
+    return `${key}: expected ${expectation(schema)}, got ${shown} (${schema.description})`
+  })
+  if (problems.length === 0) problems.push(...crossChecks(env as Env))
+  if (problems.length > 0) throw new ConfigError(problems)
+  return toConfig(env as Env)
+}
+
+function expectation(schema: TSchema): string {
+  if (schema.type === 'integer') return `an integer from ${schema.minimum} to ${schema.maximum}`
+  if (schema.type === 'boolean') return 'true or false (or 1/0)'
+  if (Array.isArray(schema.anyOf)) return `one of ${schema.anyOf.map((option: TSchema) => option.const).join(', ')}`
+  if (typeof schema.pattern === 'string') return `text matching ${schema.pattern}`
+  if (typeof schema.maxLength === 'number') return `${schema.minLength} to ${schema.maxLength} characters`
+  if (typeof schema.minLength === 'number') return `at least ${schema.minLength} characters`
+  return 'a valid value'
+}
+
+function crossChecks(env: Env): string[] {
+  const problems: string[] = []
+  if ((env.ADMIN_USERNAME === undefined) !== (env.ADMIN_PASSWORD === undefined))
+    problems.push('ADMIN_USERNAME and ADMIN_PASSWORD must be set together')
+  if (env.ROOM_MAX_PLAYERS > env.ROOM_MAX_PLAYERS_LIMIT)
+    problems.push(`ROOM_MAX_PLAYERS must not exceed ROOM_MAX_PLAYERS_LIMIT (${env.ROOM_MAX_PLAYERS_LIMIT})`)
+  if (env.ADMIN_PASSWORD !== undefined && env.ADMIN_PASSWORD.length < env.PASSWORD_MIN_LENGTH)
+    problems.push(`ADMIN_PASSWORD must be at least PASSWORD_MIN_LENGTH (${env.PASSWORD_MIN_LENGTH}) characters`)
+  const badOrigin = parseOrigins(env.CORS_ORIGINS).find((origin) => origin !== '*' && !URL.canParse(origin))
+  if (badOrigin !== undefined) problems.push(`CORS_ORIGINS must list origins such as https://game.example; got ${JSON.stringify(badOrigin)}`)
+  return problems
+}
+
+function parseOrigins(list: string): string[] {
+  return list
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== '')
+}
+
+function toConfig(env: Env) {
+  return {
+    port: env.PORT,
+    host: env.HOST,
+    apiPrefix: env.API_PREFIX,
+    databaseUrl: env.DATABASE_URL,
+    jwt: {
+      secret: env.JWT_SECRET,
+      algorithm: env.JWT_ALGORITHM,
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+    },
+    accessTokenTtl: env.ACCESS_TOKEN_TTL,
+    refreshTokenTtl: env.REFRESH_TOKEN_TTL,
+    inviteTtl: env.INVITE_TTL,
+    admin: env.ADMIN_USERNAME && env.ADMIN_PASSWORD ? { username: env.ADMIN_USERNAME, password: env.ADMIN_PASSWORD } : undefined,
+    seedDemoData: env.SEED_DEMO_DATA,
+    rooms: { defaultMaxPlayers: env.ROOM_MAX_PLAYERS, maxPlayersLimit: env.ROOM_MAX_PLAYERS_LIMIT },
+    password: {
+      minLength: env.PASSWORD_MIN_LENGTH,
+      memoryCost: env.PASSWORD_MEMORY_COST,
+      timeCost: env.PASSWORD_TIME_COST,
+      concurrency: env.HASH_CONCURRENCY,
+    },
+    login: {
+      maxFailures: env.LOGIN_MAX_FAILURES,
+      maxFailuresPerAddress: env.LOGIN_MAX_FAILURES_PER_ADDRESS,
+      window: env.LOGIN_WINDOW,
+    },
+    trustProxy: env.TRUST_PROXY,
+    corsOrigins: parseOrigins(env.CORS_ORIGINS),
+    maxBodyBytes: env.MAX_BODY_BYTES,
+    logLevel: env.LOG_LEVEL,
+    swaggerEnabled: env.SWAGGER_ENABLED,
+    metricsEnabled: env.METRICS_ENABLED,
+  }
+}

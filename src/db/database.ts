@@ -1,0 +1,48 @@
+export type Dialect = 'sqlite' | 'postgres'
+
+export type SqlValue = string | number | boolean | null
+
+/**
+ * The SQL surface every store uses. Statements are written once with `$1, $2...` placeholders and
+ * portable SQL (ON CONFLICT, RETURNING, CAST(... AS INTEGER)); each driver runs them natively.
+ */
+export interface Queryable {
+  all<Row>(sql: string, params?: SqlValue[]): Promise<Row[]>
+  get<Row>(sql: string, params?: SqlValue[]): Promise<Row | undefined>
+  /** Runs a statement and answers how many rows it changed. */
+  run(sql: string, params?: SqlValue[]): Promise<number>
+}
+
+export interface Transaction extends Queryable {
+  /** Serialises transactions that name the same key, across processes (no-op where the whole store is locked). */
+  lock(key: string): Promise<void>
+}
+
+export interface Database extends Queryable {
+  readonly dialect: Dialect
+  /** Runs `work` in one write transaction: committed when it resolves, rolled back when it throws. */
+  transaction<Result>(work: (tx: Transaction) => Promise<Result>): Promise<Result>
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+/** A UNIQUE or PRIMARY KEY constraint refused a write; stores turn it into a domain conflict. */
+export class UniqueViolation extends Error {
+  constructor(cause: unknown) {
+    super('unique constraint violated', { cause })
+  }
+}
+
+export async function openDatabase(url: string): Promise<Database> {
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const { PostgresDatabase } = await import('./postgres')
+    return PostgresDatabase.connect(url)
+  }
+  const { SqliteDatabase } = await import('./sqlite')
+  return SqliteDatabase.open(sqlitePath(url))
+}
+
+function sqlitePath(url: string): string {
+  if (url === '') return 'data/sim-gateway.sqlite'
+  return url.replace(/^(sqlite|file):(\/\/)?/, '')
+}

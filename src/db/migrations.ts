@@ -1,0 +1,83 @@
+import type { Database, Dialect } from './database'
+
+interface Migration {
+  version: number
+  name: string
+  statements: (types: ColumnTypes) => string[]
+}
+
+interface ColumnTypes {
+  boolean: string
+}
+
+const COLUMN_TYPES: Record<Dialect, ColumnTypes> = {
+  sqlite: { boolean: 'INTEGER' },
+  postgres: { boolean: 'BOOLEAN' },
+}
+
+// Timestamps are ISO-8601 UTC text with milliseconds: they sort and compare as text on both stores.
+const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'accounts and sessions',
+    statements: ({ boolean }) => [
+      `CREATE TABLE users (
+        user_id TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        user_role TEXT NOT NULL CHECK (user_role IN ('user', 'admin')),
+        is_active ${boolean} NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      )`,
+      'CREATE UNIQUE INDEX users_username_key ON users (lower(username))',
+      'CREATE INDEX users_created_at ON users (created_at)',
+      `CREATE TABLE sessions (
+        session_id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        revoked_at TEXT,
+        revoked_reason TEXT
+      )`,
+      'CREATE INDEX sessions_user_id ON sessions (user_id)',
+      `CREATE TABLE refresh_tokens (
+        token_hash TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions (session_id) ON DELETE CASCADE,
+        issued_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        rotated_at TEXT
+      )`,
+      'CREATE INDEX refresh_tokens_session_id ON refresh_tokens (session_id)',
+      `CREATE TABLE login_throttle (
+        throttle_key TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        window_started_at TEXT NOT NULL,
+        locked_until TEXT
+      )`,
+      'CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)',
+    ],
+  },
+]
+
+/** Applies every migration the store has not seen yet, once, even with several instances starting at once. */
+export async function migrate(db: Database): Promise<number[]> {
+  return db.transaction(async (tx) => {
+    await tx.lock('schema_migrations')
+    await tx.run(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+    )
+    const rows = await tx.all<{ version: number }>('SELECT version FROM schema_migrations')
+    const applied = new Set(rows.map((row) => row.version))
+    const pending = MIGRATIONS.filter((migration) => !applied.has(migration.version))
+    for (const migration of pending) {
+      for (const statement of migration.statements(COLUMN_TYPES[db.dialect])) await tx.run(statement)
+      await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+        migration.version,
+        migration.name,
+        new Date().toISOString(),
+      ])
+    }
+    return pending.map((migration) => migration.version)
+  })
+}

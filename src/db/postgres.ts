@@ -1,0 +1,69 @@
+import { SQL } from 'bun'
+import { type Database, type SqlValue, type Transaction, UniqueViolation } from './database'
+
+type Runner = Pick<SQL, 'unsafe'>
+
+/** PostgreSQL through Bun.SQL's connection pool; statements are sent as parameterised queries. */
+export class PostgresDatabase implements Database {
+  readonly dialect = 'postgres'
+
+  private constructor(private readonly sql: SQL) {}
+
+  static async connect(url: string): Promise<PostgresDatabase> {
+    const database = new PostgresDatabase(new SQL(url, { max: 20, idleTimeout: 30, connectionTimeout: 10 }))
+    await database.ping()
+    return database
+  }
+
+  all<Row>(sql: string, params: SqlValue[] = []): Promise<Row[]> {
+    return query<Row>(this.sql, sql, params)
+  }
+
+  async get<Row>(sql: string, params: SqlValue[] = []): Promise<Row | undefined> {
+    return (await query<Row>(this.sql, sql, params))[0]
+  }
+
+  run(sql: string, params: SqlValue[] = []): Promise<number> {
+    return count(this.sql, sql, params)
+  }
+
+  transaction<Result>(work: (tx: Transaction) => Promise<Result>): Promise<Result> {
+    return this.sql.begin(async (connection) => {
+      const tx: Transaction = {
+        all: <Row>(sql: string, params: SqlValue[] = []) => query<Row>(connection, sql, params),
+        get: async <Row>(sql: string, params: SqlValue[] = []) => (await query<Row>(connection, sql, params))[0],
+        run: (sql, params = []) => count(connection, sql, params),
+        lock: async (key) => {
+          await query(connection, 'SELECT pg_advisory_xact_lock(hashtext($1))', [key])
+        },
+      }
+      return work(tx)
+    }) as Promise<Result>
+  }
+
+  async ping(): Promise<void> {
+    await this.sql.unsafe('SELECT 1')
+  }
+
+  async close(): Promise<void> {
+    await this.sql.close({ timeout: 5 })
+  }
+}
+
+async function query<Row>(runner: Runner, sql: string, params: SqlValue[]): Promise<Row[]> {
+  return guard(() => runner.unsafe(sql, params) as Promise<Row[]>)
+}
+
+async function count(runner: Runner, sql: string, params: SqlValue[]): Promise<number> {
+  const result = await guard(() => runner.unsafe(sql, params) as Promise<{ count: number }>)
+  return result.count
+}
+
+async function guard<Value>(statement: () => Promise<Value>): Promise<Value> {
+  try {
+    return await statement()
+  } catch (error) {
+    if ((error as { errno?: unknown }).errno === '23505') throw new UniqueViolation(error)
+    throw error
+  }
+}

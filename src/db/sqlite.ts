@@ -1,0 +1,112 @@
+import { Database as SqliteConnection, type SQLQueryBindings } from 'bun:sqlite'
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { type Database, type SqlValue, type Transaction, UniqueViolation } from './database'
+
+/**
+ * Embedded SQLite through bun:sqlite. One connection serves the process; because its calls are
+ * synchronous, a transaction that awaits between statements holds `#busy`, and every other caller
+ * waits for it, so no statement ever lands inside someone else's transaction.
+ */
+export class SqliteDatabase implements Database {
+  readonly dialect = 'sqlite'
+  #busy: Promise<void> | undefined
+  readonly #sqlCache = new Map<string, string>()
+
+  private constructor(private readonly connection: SqliteConnection) {}
+
+  static open(path: string): SqliteDatabase {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    const connection = new SqliteConnection(path, { create: true, strict: true })
+    connection.run('PRAGMA journal_mode = WAL')
+    // FULL: an acknowledged write survives power loss, not only a killed process.
+    connection.run('PRAGMA synchronous = FULL')
+    connection.run('PRAGMA busy_timeout = 5000')
+    connection.run('PRAGMA foreign_keys = ON')
+    return new SqliteDatabase(connection)
+  }
+
+  async all<Row>(sql: string, params: SqlValue[] = []): Promise<Row[]> {
+    await this.#idle()
+    return this.#all<Row>(sql, params)
+  }
+
+  async get<Row>(sql: string, params: SqlValue[] = []): Promise<Row | undefined> {
+    await this.#idle()
+    return this.#all<Row>(sql, params)[0]
+  }
+
+  async run(sql: string, params: SqlValue[] = []): Promise<number> {
+    await this.#idle()
+    return this.#run(sql, params)
+  }
+
+  async transaction<Result>(work: (tx: Transaction) => Promise<Result>): Promise<Result> {
+    await this.#idle()
+    let release!: () => void
+    this.#busy = new Promise<void>((resolve) => (release = resolve))
+    const tx: Transaction = {
+      all: async <Row>(sql: string, params: SqlValue[] = []) => this.#all<Row>(sql, params),
+      get: async <Row>(sql: string, params: SqlValue[] = []) => this.#all<Row>(sql, params)[0],
+      run: async (sql: string, params: SqlValue[] = []) => this.#run(sql, params),
+      lock: async () => {},
+    }
+    try {
+      this.connection.run('BEGIN IMMEDIATE')
+      const result = await work(tx)
+      this.connection.run('COMMIT')
+      return result
+    } catch (error) {
+      if (this.connection.inTransaction) this.connection.run('ROLLBACK')
+      throw error
+    } finally {
+      this.#busy = undefined
+      release()
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.get('SELECT 1')
+  }
+
+  async close(): Promise<void> {
+    await this.#idle()
+    this.connection.close()
+  }
+
+  async #idle(): Promise<void> {
+    while (this.#busy) await this.#busy
+  }
+
+  #all<Row>(sql: string, params: SqlValue[]): Row[] {
+    return this.#guard(() => this.connection.query<Row, SQLQueryBindings[]>(this.#native(sql)).all(...params))
+  }
+
+  #run(sql: string, params: SqlValue[]): number {
+    return this.#guard(() => this.connection.query(this.#native(sql)).run(...params).changes)
+  }
+
+  /** `$1` is a named parameter to SQLite; `?1` is the numbered form that binds positionally. */
+  #native(sql: string): string {
+    let native = this.#sqlCache.get(sql)
+    if (native === undefined) {
+      native = sql.replace(/\$(\d+)/g, '?$1')
+      this.#sqlCache.set(sql, native)
+    }
+    return native
+  }
+
+  #guard<Value>(statement: () => Value): Value {
+    try {
+      return statement()
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new UniqueViolation(error)
+      throw error
+    }
+  }
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+}

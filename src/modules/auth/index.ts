@@ -1,0 +1,106 @@
+import { Elysia } from 'elysia'
+import type { AppContext } from '../../context'
+import { clientAddress } from '../../lib/client-address'
+import type { authGuard } from '../../plugins/auth'
+import { errors, success } from '../../shared/model'
+import { authModels } from './model'
+import type { User } from '../users/model'
+import type { Grant } from './service'
+
+type Guard = ReturnType<typeof authGuard>
+
+const verifyTokenOptions = {
+  auth: 'user',
+  response: { 200: 'SuccessResponse', ...errors(401, 403) },
+  detail: { summary: 'For a reverse proxy: 200 with X-User-Id and X-User-Role when the token is good' },
+} as const
+
+function verifiedToken(user: User, headers: Record<string, unknown>) {
+  headers['x-user-id'] = user.user_id
+  headers['x-user-role'] = user.user_role
+  return success('Token is valid')
+}
+
+export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
+  const signAccessToken = (sign: (claims: Record<string, string | number>) => Promise<string>, grant: Grant) =>
+    sign({
+      sub: grant.user.user_id,
+      sid: grant.sessionId,
+      jti: crypto.randomUUID(),
+      exp: Math.floor(Date.now() / 1000) + config.accessTokenTtl,
+    })
+
+  return new Elysia({ prefix: '/auth', detail: { tags: ['auth'] } })
+    .use(guard)
+    .use(authModels)
+    .resolve(({ accessJwt }) => ({
+      tokenResponse: async (message: string, grant: Grant) => ({
+        ...success(message),
+        access_token: { token: await signAccessToken(accessJwt.sign, grant), token_type: 'bearer' as const, expires_in: config.accessTokenTtl },
+        refresh_token: { token: grant.refreshToken, token_type: 'refresh' as const, expires_in: config.refreshTokenTtl },
+        user: grant.user,
+      }),
+    }))
+    .post(
+      '/registrate',
+      async ({ body, tokenResponse, set }) => {
+        set.status = 201
+        return tokenResponse('Registered', await auth.register(body.username, body.password))
+      },
+      {
+        body: 'AuthRequest',
+        response: { 201: 'TokenResponse', ...errors(400, 409, 413, 415, 422) },
+        detail: { summary: 'Create an account and open a session' },
+      },
+    )
+    .post(
+      '/login',
+      async ({ body, tokenResponse, request, server }) =>
+        tokenResponse('Logged in', await auth.login(body.username, body.password, clientAddress(request, server, config.trustProxy))),
+      {
+        body: 'AuthRequest',
+        response: { 200: 'TokenResponse', ...errors(400, 401, 403, 413, 415, 422, 429) },
+        detail: { summary: 'Log in with username and password' },
+      },
+    )
+    .post(
+      '/refresh',
+      async ({ body, tokenResponse }) => {
+        const token = typeof body.refresh_token === 'string' ? body.refresh_token : body.refresh_token.token
+        return tokenResponse('Tokens refreshed', await auth.refresh(token))
+      },
+      {
+        body: 'RefreshTokenRequest',
+        response: { 200: 'TokenResponse', ...errors(400, 401, 413, 415, 422) },
+        detail: { summary: 'Trade a refresh token for a new token pair (the old refresh token is spent)' },
+      },
+    )
+    .post(
+      '/logout',
+      async ({ sessionId }) => {
+        await auth.logout(sessionId)
+        return success('Logged out')
+      },
+      { auth: 'user', response: { 200: 'SuccessResponse', ...errors(401, 403) }, detail: { summary: 'End this session' } },
+    )
+    .get('/me', ({ user }) => user, {
+      auth: 'user',
+      response: { 200: 'User', ...errors(401, 403) },
+      detail: { summary: 'The caller' },
+    })
+    .get('/verify-token', ({ user, set }) => verifiedToken(user, set.headers), verifyTokenOptions)
+    .post('/verify-token', ({ user, set }) => verifiedToken(user, set.headers), verifyTokenOptions)
+    .post(
+      '/change-password',
+      async ({ user, sessionId, body }) => {
+        await auth.changePassword(user, sessionId, body.current_password, body.new_password)
+        return success('Password changed; other sessions have been logged out')
+      },
+      {
+        auth: 'user',
+        body: 'ChangePasswordRequest',
+        response: { 200: 'SuccessResponse', ...errors(400, 401, 403, 413, 415, 422) },
+        detail: { summary: 'Change password (needs the current one); ends every other session' },
+      },
+    )
+}

@@ -1,0 +1,114 @@
+import type { Database, Queryable } from '../../db/database'
+import type { PasswordHasher } from '../../lib/password'
+import { isoAfter, nowIso, randomToken, sha256 } from '../../lib/tokens'
+import { ApiError } from '../../plugins/errors'
+import type { User } from '../users/model'
+import type { UserService } from '../users/service'
+import { toUser, type UserStore } from '../users/store'
+import type { SessionStore } from './store'
+import type { LoginThrottle } from './throttle'
+
+/** What a successful registration, login or refresh hands to the route, which signs the access token. */
+export interface Grant {
+  user: User
+  sessionId: string
+  refreshToken: string
+}
+
+type RefreshOutcome = Grant | 'invalid' | 'reused'
+
+const REFRESH_TOKEN_BYTES = 32
+
+export class AuthService {
+  constructor(
+    private readonly db: Database,
+    private readonly users: UserStore,
+    private readonly accounts: UserService,
+    private readonly sessions: SessionStore,
+    private readonly throttle: LoginThrottle,
+    private readonly passwords: PasswordHasher,
+    private readonly refreshTokenTtl: number,
+  ) {}
+
+  async register(username: string, password: string): Promise<Grant> {
+    const user = await this.accounts.create({ username, password })
+    return this.#openSession(user)
+  }
+
+  async login(username: string, password: string, clientAddress: string): Promise<Grant> {
+    await this.throttle.assertAllowed(username, clientAddress)
+    const account = await this.users.findByUsername(username)
+    const matches = account ? await this.passwords.verify(password, account.password_hash) : await this.passwords.verifyNothing(password)
+    if (!account || !matches) {
+      await this.throttle.recordFailure(username, clientAddress)
+      throw new ApiError(401, 'invalid_credentials', 'Wrong username or password')
+    }
+    await this.throttle.recordSuccess(username)
+    if (!account.is_active) throw new ApiError(403, 'account_inactive', 'This account is deactivated')
+    return this.#openSession(toUser(account))
+  }
+
+  /**
+   * Rotates a refresh token. A token that was already rotated means it leaked or raced: the whole
+   * session is revoked, and that revocation commits even though this request fails.
+   */
+  async refresh(refreshToken: string): Promise<Grant> {
+    const tokenHash = sha256(refreshToken)
+    const outcome = await this.db.transaction<RefreshOutcome>(async (tx) => {
+      const now = nowIso()
+      const record = await this.sessions.findRefreshToken(tokenHash, tx)
+      if (!record || record.session_revoked_at !== null || record.expires_at <= now) return 'invalid'
+      if (record.rotated_at !== null || !(await this.sessions.markRotated(tokenHash, now, tx))) {
+        await this.sessions.revoke(record.session_id, 'refresh_token_reused', now, tx)
+        return 'reused'
+      }
+      const account = await this.users.findById(record.user_id, tx)
+      if (!account?.is_active) return 'invalid'
+      const next = await this.#issueRefreshToken(record.session_id, now, tx)
+      return { user: toUser(account), sessionId: record.session_id, refreshToken: next }
+    })
+    if (outcome === 'reused') throw new ApiError(401, 'refresh_token_reused', 'This refresh token was already used; the session is revoked')
+    if (outcome === 'invalid') throw new ApiError(401, 'invalid_refresh_token', 'The refresh token is invalid, expired or revoked')
+    return outcome
+  }
+
+  async logout(sessionId: string): Promise<void> {
+    await this.sessions.revoke(sessionId, 'logout', nowIso())
+  }
+
+  /** Needs the current password; every other session of the user ends, this one goes on. */
+  async changePassword(user: User, sessionId: string, currentPassword: string, newPassword: string): Promise<void> {
+    this.accounts.assertPasswordAllowed(newPassword, '/new_password')
+    const account = await this.users.findById(user.user_id)
+    if (!account || !(await this.passwords.verify(currentPassword, account.password_hash)))
+      throw new ApiError(401, 'invalid_credentials', 'The current password is wrong')
+    const passwordHash = await this.passwords.hash(newPassword)
+    await this.db.transaction(async (tx) => {
+      const now = nowIso()
+      await this.users.update(user.user_id, { password_hash: passwordHash }, now, tx)
+      await this.sessions.revokeAllOfUser(user.user_id, 'password_changed', now, sessionId, tx)
+    })
+  }
+
+  /** The caller behind a verified access token, read from the store so revocation, role and status are current. */
+  async authenticate(sessionId: string, userId: string): Promise<User> {
+    const row = await this.sessions.findSessionUser(sessionId)
+    if (!row || row.user_id !== userId) throw new ApiError(401, 'unauthorized', 'The session has ended; log in again')
+    if (!row.is_active) throw new ApiError(403, 'account_inactive', 'This account is deactivated')
+    return { ...row, is_active: true }
+  }
+
+  async #openSession(user: User): Promise<Grant> {
+    const sessionId = Bun.randomUUIDv7()
+    const refreshToken = randomToken(REFRESH_TOKEN_BYTES)
+    const session = { sessionId, userId: user.user_id, refreshTokenHash: sha256(refreshToken), now: nowIso(), expiresAt: isoAfter(this.refreshTokenTtl) }
+    await this.db.transaction((tx) => this.sessions.create(session, tx))
+    return { user, sessionId, refreshToken }
+  }
+
+  async #issueRefreshToken(sessionId: string, now: string, tx: Queryable): Promise<string> {
+    const refreshToken = randomToken(REFRESH_TOKEN_BYTES)
+    await this.sessions.addRefreshToken({ sessionId, refreshTokenHash: sha256(refreshToken), now, expiresAt: isoAfter(this.refreshTokenTtl) }, tx)
+    return refreshToken
+  }
+}

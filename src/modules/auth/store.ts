@@ -1,0 +1,143 @@
+import type { Database, Queryable } from '../../db/database'
+import type { UserRole } from '../users/model'
+
+export interface RefreshTokenRecord {
+  session_id: string
+  user_id: string
+  expires_at: string
+  rotated_at: string | null
+  session_revoked_at: string | null
+}
+
+export interface SessionUser {
+  user_id: string
+  username: string
+  user_role: UserRole
+  is_active: boolean | number
+  created_at: string
+  updated_at: string
+}
+
+export type RevocationReason = 'logout' | 'refresh_token_reused' | 'password_changed' | 'account_deactivated'
+
+/** Sessions and their refresh tokens. A session is alive while `revoked_at` is null. */
+export class SessionStore {
+  constructor(private readonly db: Database) {}
+
+  async create(
+    session: { sessionId: string; userId: string; refreshTokenHash: string; now: string; expiresAt: string },
+    q: Queryable = this.db,
+  ): Promise<void> {
+    await q.run('INSERT INTO sessions (session_id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)', [
+      session.sessionId,
+      session.userId,
+      session.now,
+      session.expiresAt,
+    ])
+    await this.#insertRefreshToken(session, q)
+  }
+
+  /** The next refresh token of a session; the session now lives as long as it does. */
+  async addRefreshToken(
+    token: { sessionId: string; refreshTokenHash: string; now: string; expiresAt: string },
+    q: Queryable = this.db,
+  ): Promise<void> {
+    await this.#insertRefreshToken(token, q)
+    await q.run('UPDATE sessions SET expires_at = $2 WHERE session_id = $1', [token.sessionId, token.expiresAt])
+  }
+
+  async findRefreshToken(tokenHash: string, q: Queryable = this.db): Promise<RefreshTokenRecord | undefined> {
+    return q.get<RefreshTokenRecord>(
+      `SELECT rt.session_id, s.user_id, rt.expires_at, rt.rotated_at, s.revoked_at AS session_revoked_at
+         FROM refresh_tokens rt JOIN sessions s ON s.session_id = rt.session_id
+        WHERE rt.token_hash = $1`,
+      [tokenHash],
+    )
+  }
+
+  /** Marks a refresh token used; false when another request already did (the loser of a race). */
+  async markRotated(tokenHash: string, now: string, q: Queryable = this.db): Promise<boolean> {
+    return (await q.run('UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1 AND rotated_at IS NULL', [tokenHash, now])) === 1
+  }
+
+  /** The user behind a live session, or undefined when the session is unknown or revoked. */
+  async findSessionUser(sessionId: string, q: Queryable = this.db): Promise<SessionUser | undefined> {
+    return q.get<SessionUser>(
+      `SELECT u.user_id, u.username, u.user_role, u.is_active, u.created_at, u.updated_at
+         FROM sessions s JOIN users u ON u.user_id = s.user_id
+        WHERE s.session_id = $1 AND s.revoked_at IS NULL`,
+      [sessionId],
+    )
+  }
+
+  async revoke(sessionId: string, reason: RevocationReason, now: string, q: Queryable = this.db): Promise<void> {
+    await q.run('UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE session_id = $1 AND revoked_at IS NULL', [
+      sessionId,
+      now,
+      reason,
+    ])
+  }
+
+  /** Revokes every live session of a user, except `keepSessionId` when given. */
+  async revokeAllOfUser(
+    userId: string,
+    reason: RevocationReason,
+    now: string,
+    keepSessionId: string | null = null,
+    q: Queryable = this.db,
+  ): Promise<number> {
+    return q.run(
+      `UPDATE sessions SET revoked_at = $2, revoked_reason = $3
+        WHERE user_id = $1 AND revoked_at IS NULL AND session_id <> COALESCE($4, '')`,
+      [userId, now, reason, keepSessionId],
+    )
+  }
+
+  async #insertRefreshToken(
+    token: { sessionId: string; refreshTokenHash: string; now: string; expiresAt: string },
+    q: Queryable,
+  ): Promise<void> {
+    await q.run('INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)', [
+      token.refreshTokenHash,
+      token.sessionId,
+      token.now,
+      token.expiresAt,
+    ])
+  }
+}
+
+/** Failed-login counters, in the store so that every instance shares them. */
+export class ThrottleStore {
+  constructor(private readonly db: Database) {}
+
+  async lockedUntil(keys: string[], now: string): Promise<string | undefined> {
+    const placeholders = keys.map((_, index) => `$${index + 2}`).join(', ')
+    const row = await this.db.get<{ locked_until: string | null }>(
+      `SELECT max(locked_until) AS locked_until FROM login_throttle WHERE locked_until > $1 AND throttle_key IN (${placeholders})`,
+      [now, ...keys],
+    )
+    return row?.locked_until ?? undefined
+  }
+
+  /** Counts one failure in the current window (a new window when the last one has passed). */
+  async recordFailure(key: string, now: string, windowStartedAfter: string): Promise<number> {
+    const row = await this.db.get<{ failures: number }>(
+      `INSERT INTO login_throttle (throttle_key, failures, window_started_at) VALUES ($1, 1, $2)
+       ON CONFLICT (throttle_key) DO UPDATE SET
+         failures = CASE WHEN login_throttle.window_started_at > $3 THEN login_throttle.failures + 1 ELSE 1 END,
+         window_started_at = CASE WHEN login_throttle.window_started_at > $3 THEN login_throttle.window_started_at ELSE $2 END,
+         locked_until = NULL
+       RETURNING failures`,
+      [key, now, windowStartedAfter],
+    )
+    return row?.failures ?? 1
+  }
+
+  async lock(key: string, until: string): Promise<void> {
+    await this.db.run('UPDATE login_throttle SET locked_until = $2 WHERE throttle_key = $1', [key, until])
+  }
+
+  async reset(key: string): Promise<void> {
+    await this.db.run('DELETE FROM login_throttle WHERE throttle_key = $1', [key])
+  }
+}

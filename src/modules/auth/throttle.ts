@@ -1,0 +1,49 @@
+import { isoAfter } from '../../lib/tokens'
+import { ApiError } from '../../plugins/errors'
+import type { ThrottleStore } from './store'
+
+export interface ThrottlePolicy {
+  maxFailures: number
+  maxFailuresPerAddress: number
+  /** Seconds: how long failures are counted, and how long a lock-out lasts. */
+  window: number
+}
+
+/**
+ * Brute-force protection for logins. Failures count per username (any case, existing or not, so a
+ * lock-out reveals nothing) and per client address; a locked key answers 429 whatever the password.
+ */
+export class LoginThrottle {
+  constructor(
+    private readonly store: ThrottleStore,
+    private readonly policy: ThrottlePolicy,
+  ) {}
+
+  async assertAllowed(username: string, address: string): Promise<void> {
+    const now = Date.now()
+    const lockedUntil = await this.store.lockedUntil([accountKey(username), addressKey(address)], new Date(now).toISOString())
+    if (lockedUntil === undefined) return
+    const retryAfter = Math.max(1, Math.ceil((Date.parse(lockedUntil) - now) / 1000))
+    throw new ApiError(429, 'rate_limited', 'Too many failed logins; try again later', undefined, { 'Retry-After': String(retryAfter) })
+  }
+
+  async recordFailure(username: string, address: string): Promise<void> {
+    const now = Date.now()
+    const windowStartedAfter = isoAfter(-this.policy.window, now)
+    const counters: Array<[string, number]> = [
+      [accountKey(username), this.policy.maxFailures],
+      [addressKey(address), this.policy.maxFailuresPerAddress],
+    ]
+    for (const [key, limit] of counters) {
+      const failures = await this.store.recordFailure(key, new Date(now).toISOString(), windowStartedAfter)
+      if (failures >= limit) await this.store.lock(key, isoAfter(this.policy.window, now))
+    }
+  }
+
+  async recordSuccess(username: string): Promise<void> {
+    await this.store.reset(accountKey(username))
+  }
+}
+
+const accountKey = (username: string) => `account:${username.toLowerCase()}`
+const addressKey = (address: string) => `address:${address}`

@@ -1,0 +1,70 @@
+import { Elysia, t } from 'elysia'
+import { Pagination, QueryBoolean, sharedModels, Timestamp, Uuid } from '../../shared/model'
+
+export const Username = t.String({
+  minLength: 3,
+  maxLength: 32,
+  pattern: '^[A-Za-z0-9_.-]+$',
+  description: '3..32 of A-Z a-z 0-9 _ . -, unique ignoring case',
+  examples: ['alice'],
+})
+export const Password = t.String({ minLength: 8, maxLength: 128, description: '8..128 characters, any', examples: ['correct horse battery'] })
+export const UserRole = t.UnionEnum(['user', 'admin'])
+
+export const User = t.Object({
+  user_id: Uuid,
+  username: t.String(),
+  user_role: UserRole,
+  is_active: t.Boolean(),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+})
+
+export const UserCreateRequest = t.Object(
+  {
+    username: Username,
+    password: Password,
+    user_role: t.Optional(UserRole),
+    is_active: t.Optional(t.Boolean()),
+  },
+  { additionalProperties: false },
+)
+
+export const ChangeUserRequest = t.Object(
+  {
+    user_id: t.Optional(t.String({ description: "when given, must equal the target user's id" })),
+    username: t.Optional(Username),
+    user_role: t.Optional(UserRole),
+    is_active: t.Optional(t.Boolean()),
+  },
+  { additionalProperties: false },
+)
+
+export const GetAllUsersRequest = t.Object(
+  {
+    is_active: t.Optional(QueryBoolean),
+    role: t.Optional(UserRole),
+    search: t.Optional(t.String({ maxLength: 32, description: 'case-insensitive part of the username' })),
+    ...Pagination,
+  },
+  { additionalProperties: false },
+)
+
+export const GetAllUsersResponse = t.Object({
+  success: t.Boolean(),
+  timestamp: Timestamp,
+  users: t.Array(User),
+  total_count: t.Integer(),
+})
+
+export const UserIdParams = t.Object({ user_id: Uuid })
+
+export type User = typeof User.static
+export type UserRole = typeof UserRole.static
+export type UserChanges = Omit<typeof ChangeUserRequest.static, 'user_id'>
+export type UserCreateRequest = typeof UserCreateRequest.static
+export type UserFilter = typeof GetAllUsersRequest.static
+
+export const usersModels = new Elysia({ name: 'models.users' })
+  .use(sharedModels)
+  .model({ User, UserCreateRequest, ChangeUserRequest, GetAllUsersRequest, GetAllUsersResponse })

@@ -1,0 +1,106 @@
+import type { Database, Queryable, SqlValue } from '../../db/database'
+import type { User, UserFilter, UserRole } from './model'
+
+interface UserRow {
+  user_id: string
+  username: string
+  password_hash: string
+  user_role: UserRole
+  is_active: boolean | number
+  created_at: string
+  updated_at: string
+}
+
+export interface UserRecord extends User {
+  password_hash: string
+}
+
+export type NewUser = UserRecord
+
+const COLUMNS = 'user_id, username, password_hash, user_role, is_active, created_at, updated_at'
+const UPDATABLE = ['username', 'user_role', 'is_active', 'password_hash'] as const
+
+export type UserUpdate = Partial<Pick<UserRecord, (typeof UPDATABLE)[number]>>
+
+function toRecord(row: UserRow): UserRecord {
+  return { ...row, is_active: Boolean(row.is_active) }
+}
+
+/** Public view of a user: everything but the password hash. */
+export function toUser({ password_hash: _, ...user }: UserRecord): User {
+  return user
+}
+
+export class UserStore {
+  constructor(private readonly db: Database) {}
+
+  async findById(userId: string, q: Queryable = this.db): Promise<UserRecord | undefined> {
+    const row = await q.get<UserRow>(`SELECT ${COLUMNS} FROM users WHERE user_id = $1`, [userId])
+    return row && toRecord(row)
+  }
+
+  async findByUsername(username: string, q: Queryable = this.db): Promise<UserRecord | undefined> {
+    const row = await q.get<UserRow>(`SELECT ${COLUMNS} FROM users WHERE lower(username) = lower($1)`, [username])
+    return row && toRecord(row)
+  }
+
+  /** Throws UniqueViolation when the username is taken, whatever its case. */
+  async insert(user: NewUser, q: Queryable = this.db): Promise<void> {
+    await q.run(`INSERT INTO users (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
+      user.user_id,
+      user.username,
+      user.password_hash,
+      user.user_role,
+      user.is_active,
+      user.created_at,
+      user.updated_at,
+    ])
+  }
+
+  async update(userId: string, changes: UserUpdate, updatedAt: string, q: Queryable = this.db): Promise<void> {
+    const columns = UPDATABLE.filter((column) => changes[column] !== undefined)
+    const params: SqlValue[] = [userId, updatedAt, ...columns.map((column) => changes[column] as SqlValue)]
+    const set = columns.map((column, index) => `${column} = $${index + 3}`)
+    await q.run(`UPDATE users SET ${['updated_at = $2', ...set].join(', ')} WHERE user_id = $1`, params)
+  }
+
+  async delete(userId: string, q: Queryable = this.db): Promise<boolean> {
+    return (await q.run('DELETE FROM users WHERE user_id = $1', [userId])) > 0
+  }
+
+  async count(q: Queryable = this.db): Promise<number> {
+    const row = await q.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM users')
+    return row?.total ?? 0
+  }
+
+  async countActiveAdmins(q: Queryable = this.db): Promise<number> {
+    const row = await q.get<{ total: number }>(
+      "SELECT CAST(count(*) AS INTEGER) AS total FROM users WHERE user_role = 'admin' AND is_active = $1",
+      [true],
+    )
+    return row?.total ?? 0
+  }
+
+  async list(filter: UserFilter): Promise<{ users: User[]; total: number }> {
+    const conditions: string[] = []
+    const params: SqlValue[] = []
+    const where = (condition: (placeholder: string) => string, value: SqlValue) => {
+      params.push(value)
+      conditions.push(condition(`$${params.length}`))
+    }
+    if (filter.is_active !== undefined) where((p) => `is_active = ${p}`, filter.is_active)
+    if (filter.role !== undefined) where((p) => `user_role = ${p}`, filter.role)
+    if (filter.search) where((p) => `lower(username) LIKE ${p} ESCAPE '\\'`, `%${escapeLike(filter.search.toLowerCase())}%`)
+    const whereClause = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : ''
+    const totalRow = await this.db.get<{ total: number }>(`SELECT CAST(count(*) AS INTEGER) AS total FROM users ${whereClause}`, params)
+    const rows = await this.db.all<UserRow>(
+      `SELECT ${COLUMNS} FROM users ${whereClause} ORDER BY created_at DESC, user_id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+      [...params, filter.limit, filter.offset],
+    )
+    return { users: rows.map((row) => toUser(toRecord(row))), total: totalRow?.total ?? 0 }
+  }
+}
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (char) => `\\${char}`)
+}

@@ -1,0 +1,37 @@
+import { createApp } from './app'
+import type { Config } from './config'
+import { createContext } from './context'
+import { openDatabase } from './db/database'
+import { migrate } from './db/migrations'
+import { getOrCreateSetting } from './db/settings'
+import type { Logger } from './lib/logger'
+import { randomToken } from './lib/tokens'
+import { seedDemoData } from './seed'
+
+/** Opens and migrates the store, settles the secret, creates the admin and demo data, then builds the app. */
+export async function prepare(config: Config, log: Logger) {
+  const db = await openDatabase(config.databaseUrl)
+  const applied = await migrate(db)
+  if (applied.length > 0) log.info('database migrated', { dialect: db.dialect, versions: applied })
+
+  let jwtSecret = config.jwt.secret
+  if (jwtSecret === undefined) {
+    const { value, created } = await getOrCreateSetting(db, 'jwt_secret', () => randomToken(48))
+    jwtSecret = value
+    log.warn(`JWT_SECRET is not set; using a ${created ? 'newly generated' : 'previously generated'} secret kept in the database`)
+  }
+
+  const context = createContext(config, db, log, jwtSecret)
+  if (config.seedDemoData && (await seedDemoData(context))) log.info('demo data created (see README for the accounts)')
+  if (config.admin && (await context.users.ensureAdmin(config.admin.username, config.admin.password)))
+    log.info('admin account created', { username: config.admin.username })
+
+  return { context, app: createApp(context) }
+}
+
+export async function startServer(config: Config, log: Logger) {
+  const { context, app } = await prepare(config, log)
+  app.listen({ port: config.port, hostname: config.host, maxRequestBodySize: config.maxBodyBytes })
+  log.info('listening', { url: `http://${config.host}:${app.server?.port}`, database: context.db.dialect })
+  return { context, app }
+}

@@ -1,0 +1,36 @@
+import { Elysia, t } from 'elysia'
+
+export const Uuid = t.String({ format: 'uuid', examples: ['01936b2e-7c4a-7f3e-9b1d-2f5c8a9e4d10'] })
+export const Timestamp = t.String({ format: 'date-time', examples: ['2026-11-22T13:04:05.123Z'] })
+
+/** `true`/`false`, also `1`/`0`, as query strings carry them. */
+export const QueryBoolean = t
+  .Transform(t.UnionEnum(['true', 'false', '1', '0'], { error: 'must be true, false, 1 or 0' }))
+  .Decode((value) => value === 'true' || value === '1')
+  .Encode((value) => (value ? 'true' : 'false'))
+
+export const Pagination = {
+  limit: t.Integer({ minimum: 1, maximum: 200, default: 50, description: 'page size' }),
+  offset: t.Integer({ minimum: 0, default: 0, description: 'rows to skip' }),
+}
+
+export const SuccessResponse = t.Object({ success: t.Boolean(), message: t.String(), timestamp: Timestamp })
+
+export const ErrorResponse = t.Object({
+  success: t.Literal(false),
+  message: t.String(),
+  timestamp: Timestamp,
+  error: t.String({ examples: ['validation_error'] }),
+  details: t.Optional(t.Array(t.Object({ field: t.String(), message: t.String() }))),
+})
+
+export const sharedModels = new Elysia({ name: 'models.shared' }).model({ SuccessResponse, ErrorResponse })
+
+/** The error statuses a route can answer, each documented with the envelope schema. */
+export function errors<Status extends number>(...statuses: Status[]) {
+  return Object.fromEntries(statuses.map((status) => [status, 'ErrorResponse'])) as Record<Status, 'ErrorResponse'>
+}
+
+export function success(message: string) {
+  return { success: true, message, timestamp: new Date().toISOString() }
+}

@@ -1,0 +1,132 @@
+import { SQL } from 'bun'
+import { afterAll } from 'bun:test'
+import { loadConfig } from '../../src/config'
+import { createLogger } from '../../src/lib/logger'
+import { prepare } from '../../src/server'
+
+export const TEST_DATABASE_URL = Bun.env.TEST_DATABASE_URL
+export const STORE = TEST_DATABASE_URL ? 'postgres' : 'sqlite'
+
+/** Settings for tests: real argon2id at the OWASP minimum (fast enough), a fixed secret, quiet logs. */
+export const TEST_ENV = {
+  JWT_SECRET: 'test-secret-that-is-long-enough-for-hs256!',
+  PASSWORD_MEMORY_COST: '19456',
+  PASSWORD_TIME_COST: '2',
+  LOG_LEVEL: 'silent',
+  ADMIN_USERNAME: 'root_admin',
+  ADMIN_PASSWORD: 'root-admin-password',
+}
+
+const cleanups: Array<() => Promise<void>> = []
+afterAll(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+/** A database nobody else uses: in-memory SQLite, or a new PostgreSQL database dropped after the file. */
+export async function freshDatabaseUrl(): Promise<string> {
+  if (!TEST_DATABASE_URL) return 'sqlite::memory:'
+  const name = `sgw_test_${crypto.randomUUID().replaceAll('-', '')}`
+  const admin = new SQL(TEST_DATABASE_URL, { max: 1 })
+  await admin.unsafe(`CREATE DATABASE ${name}`)
+  await admin.close()
+  cleanups.push(async () => {
+    const dropper = new SQL(TEST_DATABASE_URL, { max: 1 })
+    await dropper.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    await dropper.close()
+  })
+  const url = new URL(TEST_DATABASE_URL)
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
+export type TestApp = Awaited<ReturnType<typeof createTestApp>>
+
+/** The real app on a fresh store, driven in-process through app.handle(). */
+export async function createTestApp(env: Record<string, string> = {}) {
+  const config = loadConfig({ ...TEST_ENV, DATABASE_URL: await freshDatabaseUrl(), ...env })
+  const { app, context } = await prepare(config, createLogger(config.logLevel))
+  cleanups.push(() => context.db.close())
+  return { app, context, config, client: createClient((request) => app.handle(request)) }
+}
+
+/** The real app listening on 127.0.0.1, for what only a socket shows: concurrency, body limits, client addresses. */
+export async function startTestServer(env: Record<string, string> = {}) {
+  const test = await createTestApp({ PORT: '0', HOST: '127.0.0.1', ...env })
+  test.app.listen({ port: 0, hostname: '127.0.0.1', maxRequestBodySize: test.config.maxBodyBytes })
+  const server = test.app.server
+  if (!server) throw new Error('server did not start')
+  const baseUrl = `http://127.0.0.1:${server.port}`
+  cleanups.push(async () => {
+    await server.stop(true)
+  })
+  return { ...test, baseUrl, client: createClient((request) => fetch(request), baseUrl) }
+}
+
+export interface Reply<Body = any> {
+  status: number
+  body: Body
+  headers: Headers
+}
+
+export type Client = ReturnType<typeof createClient>
+
+export function createClient(send: (request: Request) => Promise<Response>, baseUrl = 'http://localhost') {
+  const call = async (method: string, path: string, options: { body?: unknown; token?: string; headers?: Record<string, string> } = {}): Promise<Reply> => {
+    const headers: Record<string, string> = { ...options.headers }
+    if (options.token) headers.authorization = `Bearer ${options.token}`
+    let body: string | undefined
+    if (options.body !== undefined) {
+      body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body)
+      headers['content-type'] ??= 'application/json'
+    }
+    const response = await send(new Request(`${baseUrl}${path}`, { method, headers, body }))
+    const text = await response.text()
+    let parsed: unknown = text
+    try {
+      parsed = JSON.parse(text)
+    } catch {}
+    return { status: response.status, body: parsed, headers: response.headers }
+  }
+  return {
+    call,
+    get: (path: string, token?: string) => call('GET', path, { token }),
+    delete: (path: string, token?: string) => call('DELETE', path, { token }),
+    post: (path: string, body?: unknown, token?: string) => call('POST', path, { body, token }),
+    put: (path: string, body?: unknown, token?: string) => call('PUT', path, { body, token }),
+
+    async register(username: string, password = 'password-123') {
+      const reply = await call('POST', '/auth/registrate', { body: { username, password } })
+      if (reply.status !== 201) throw new Error(`register ${username}: ${reply.status} ${JSON.stringify(reply.body)}`)
+      return session(reply.body)
+    },
+    async login(username: string, password: string) {
+      const reply = await call('POST', '/auth/login', { body: { username, password } })
+      if (reply.status !== 200) throw new Error(`login ${username}: ${reply.status} ${JSON.stringify(reply.body)}`)
+      return session(reply.body)
+    },
+    loginAdmin() {
+      return this.login(TEST_ENV.ADMIN_USERNAME, TEST_ENV.ADMIN_PASSWORD)
+    },
+  }
+}
+
+export interface Session {
+  access: string
+  refresh: string
+  userId: string
+  username: string
+}
+
+function session(body: any): Session {
+  return { access: body.access_token.token, refresh: body.refresh_token.token, userId: body.user.user_id, username: body.user.username }
+}
+
+/** Asserts the SPEC's error envelope and returns its code. */
+export function expectEnvelope(reply: Reply): string {
+  const body = reply.body
+  if (typeof body !== 'object' || body === null) throw new Error(`not an envelope: ${JSON.stringify(body)}`)
+  const { success, message, timestamp, error } = body as Record<string, unknown>
+  if (success !== false || typeof message !== 'string' || typeof error !== 'string' || typeof timestamp !== 'string')
+    throw new Error(`not an envelope: ${JSON.stringify(body)}`)
+  return error
+}
