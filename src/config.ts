@@ -20,6 +20,7 @@ export const EnvSchema = T.Object({
     pattern: '^$|^(sqlite|file):|^postgres(ql)?://',
     description: 'empty for ./data/sim-gateway.sqlite, sqlite:<path>, sqlite::memory:, or postgres://user@host:port/db',
   }),
+  DATABASE_POOL_SIZE: T.Integer({ default: 10, minimum: 1, maximum: 500, description: 'PostgreSQL connections per instance' }),
   JWT_SECRET: T.Optional(T.String({ minLength: 32, description: 'HMAC key for access tokens' })),
   JWT_ALGORITHM: T.Union([T.Literal('HS256'), T.Literal('HS384'), T.Literal('HS512')], {
     default: 'HS256',
@@ -129,6 +130,7 @@ function toConfig(env: Env) {
     host: env.HOST,
     apiPrefix: env.API_PREFIX,
     databaseUrl: env.DATABASE_URL,
+    databasePoolSize: env.DATABASE_POOL_SIZE,
     jwt: {
       secret: env.JWT_SECRET,
       algorithm: env.JWT_ALGORITHM,

@@ -10,7 +10,7 @@ import { seedDemoData } from './seed'
 
 /** Opens and migrates the store, settles the secret, creates the admin and demo data, then builds the app. */
 export async function prepare(config: Config, log: Logger) {
-  const db = await openDatabase(config.databaseUrl)
+  const db = await openDatabase(config.databaseUrl, config.databasePoolSize)
   const applied = await migrate(db)
   if (applied.length > 0) log.info('database migrated', { dialect: db.dialect, versions: applied })
 

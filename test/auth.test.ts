@@ -1,5 +1,7 @@
-import { beforeAll, describe, expect, test } from 'bun:test'
-import { createTestApp, expectEnvelope, STORE, type TestApp } from './support/harness'
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { closeTestResources, createTestApp, expectEnvelope, STORE, type TestApp } from './support/harness'
+
+afterAll(closeTestResources)
 
 let t: TestApp
 beforeAll(async () => {

@@ -33,10 +33,10 @@ export class UniqueViolation extends Error {
   }
 }
 
-export async function openDatabase(url: string): Promise<Database> {
+export async function openDatabase(url: string, poolSize: number): Promise<Database> {
   if (/^postgres(ql)?:\/\//.test(url)) {
     const { PostgresDatabase } = await import('./postgres')
-    return PostgresDatabase.connect(url)
+    return PostgresDatabase.connect(url, poolSize)
   }
   const { SqliteDatabase } = await import('./sqlite')
   return SqliteDatabase.open(sqlitePath(url))

@@ -9,8 +9,8 @@ export class PostgresDatabase implements Database {
 
   private constructor(private readonly sql: SQL) {}
 
-  static async connect(url: string): Promise<PostgresDatabase> {
-    const database = new PostgresDatabase(new SQL(url, { max: 20, idleTimeout: 30, connectionTimeout: 10 }))
+  static async connect(url: string, poolSize: number): Promise<PostgresDatabase> {
+    const database = new PostgresDatabase(new SQL(url, { max: poolSize, idleTimeout: 30, connectionTimeout: 10 }))
     await database.ping()
     return database
   }

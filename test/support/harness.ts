@@ -1,5 +1,4 @@
 import { SQL } from 'bun'
-import { afterAll } from 'bun:test'
 import { loadConfig } from '../../src/config'
 import { createLogger } from '../../src/lib/logger'
 import { prepare } from '../../src/server'
@@ -12,15 +11,18 @@ export const TEST_ENV = {
   JWT_SECRET: 'test-secret-that-is-long-enough-for-hs256!',
   PASSWORD_MEMORY_COST: '19456',
   PASSWORD_TIME_COST: '2',
-  LOG_LEVEL: 'silent',
+  LOG_LEVEL: Bun.env.TEST_LOG_LEVEL ?? 'silent',
+  DATABASE_POOL_SIZE: '4',
   ADMIN_USERNAME: 'root_admin',
   ADMIN_PASSWORD: 'root-admin-password',
 }
 
 const cleanups: Array<() => Promise<void>> = []
-afterAll(async () => {
+
+/** Every test file ends with `afterAll(closeTestResources)`: servers stop, stores close, test databases go. */
+export async function closeTestResources(): Promise<void> {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+}
 
 /** A database nobody else uses: in-memory SQLite, or a new PostgreSQL database dropped after the file. */
 export async function freshDatabaseUrl(): Promise<string> {

@@ -9,11 +9,13 @@ import type { Grant } from './service'
 
 type Guard = ReturnType<typeof authGuard>
 
-const verifyTokenOptions = {
-  auth: 'user',
-  response: { 200: 'SuccessResponse', ...errors(401, 403) },
-  detail: { summary: 'For a reverse proxy: 200 with X-User-Id and X-User-Role when the token is good' },
-} as const
+// A function, not a shared object: Elysia writes into the hook object of each route it is given.
+const verifyTokenOptions = () =>
+  ({
+    auth: 'user',
+    response: { 200: 'SuccessResponse', ...errors(401, 403) },
+    detail: { summary: 'For a reverse proxy: 200 with X-User-Id and X-User-Role when the token is good' },
+  }) as const
 
 function verifiedToken(user: User, headers: Record<string, unknown>) {
   headers['x-user-id'] = user.user_id
@@ -88,8 +90,8 @@ export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
       response: { 200: 'User', ...errors(401, 403) },
       detail: { summary: 'The caller' },
     })
-    .get('/verify-token', ({ user, set }) => verifiedToken(user, set.headers), verifyTokenOptions)
-    .post('/verify-token', ({ user, set }) => verifiedToken(user, set.headers), verifyTokenOptions)
+    .get('/verify-token', ({ user, set }) => verifiedToken(user, set.headers), verifyTokenOptions())
+    .post('/verify-token', ({ user, set }) => verifiedToken(user, set.headers), verifyTokenOptions())
     .post(
       '/change-password',
       async ({ user, sessionId, body }) => {

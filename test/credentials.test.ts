@@ -1,0 +1,123 @@
+import { afterAll, afterEach, describe, expect, spyOn, test } from 'bun:test'
+import { closeTestResources, createTestApp, startTestServer, STORE } from './support/harness'
+
+afterAll(closeTestResources)
+
+describe(`password storage on ${STORE} (SECURITY 9, 10, 11)`, () => {
+  test('the stored hash is argon2id at or above m=19 MiB, t=2, p=1, and the defaults are m=64 MiB, t=2', async () => {
+    const t = await createTestApp({ PASSWORD_MEMORY_COST: '65536' })
+    const user = await t.client.register('phc_user')
+    const row = await t.context.db.get<{ password_hash: string }>('SELECT password_hash FROM users WHERE user_id = $1', [user.userId])
+    const match = row?.password_hash.match(/^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$/)
+    expect(match).not.toBeNull()
+    const [, m, time, p] = match!.map(Number)
+    expect({ m, t: time, p }).toEqual({ m: 65536, t: 2, p: 1 })
+    expect(m).toBeGreaterThanOrEqual(19456)
+    expect(row?.password_hash).not.toContain('password-123')
+  })
+
+  describe('login verification', () => {
+    let spy: ReturnType<typeof spyOn> | undefined
+    afterEach(() => spy?.mockRestore())
+
+    test('an unknown username costs the same argon2id verification as a wrong password', async () => {
+      const t = await createTestApp()
+      await t.client.register('timing_user')
+      await t.client.post('/auth/login', { username: 'warm_up_dummy', password: 'whatever-1' })
+      spy = spyOn(Bun.password, 'verify')
+      await t.client.post('/auth/login', { username: 'timing_user', password: 'wrong-password' })
+      const forWrongPassword = spy.mock.calls.length
+      await t.client.post('/auth/login', { username: 'no_such_user', password: 'wrong-password' })
+      expect(forWrongPassword).toBe(1)
+      expect(spy.mock.calls.length - forWrongPassword).toBe(1)
+    })
+  })
+
+  test('fifty parallel logins never run more than HASH_CONCURRENCY hashes at once', async () => {
+    const server = await startTestServer({ HASH_CONCURRENCY: '2', LOGIN_MAX_FAILURES_PER_ADDRESS: '1000' })
+    await server.client.register('crowd_user')
+    const replies = await Promise.all(Array.from({ length: 50 }, () => server.client.post('/auth/login', { username: 'crowd_user', password: 'password-123' })))
+    expect(replies.every((reply) => reply.status === 200)).toBe(true)
+    expect(server.context.passwords.peakConcurrency).toBe(2)
+  })
+})
+
+describe(`brute force on ${STORE} (SECURITY 12)`, () => {
+  const wrong = (username: string) => ({ username, password: 'wrong-password' })
+
+  test('locks after LOGIN_MAX_FAILURES, answers 429 with Retry-After whatever the password, and stops counting', async () => {
+    const t = await createTestApp({ LOGIN_MAX_FAILURES: '3', LOGIN_WINDOW: '600' })
+    await t.client.register('target_user')
+    for (let attempt = 0; attempt < 3; attempt++) expect((await t.client.post('/auth/login', wrong('target_user'))).status).toBe(401)
+    const locked = await t.client.post('/auth/login', { username: 'target_user', password: 'password-123' })
+    expect(locked.status).toBe(429)
+    expect(locked.body.error).toBe('rate_limited')
+    const retryAfter = Number(locked.headers.get('retry-after'))
+    expect(retryAfter).toBeGreaterThan(590)
+    expect(retryAfter).toBeLessThanOrEqual(600)
+    for (let attempt = 0; attempt < 3; attempt++) expect((await t.client.post('/auth/login', wrong('target_user'))).status).toBe(429)
+    const counter = await t.context.db.get<{ failures: number }>("SELECT failures FROM login_throttle WHERE throttle_key = 'account:target_user'")
+    expect(counter?.failures).toBe(3)
+  })
+
+  test('a lock-out never tells whether the account exists', async () => {
+    const t = await createTestApp({ LOGIN_MAX_FAILURES: '2' })
+    await t.client.register('real_user')
+    for (const username of ['real_user', 'ghost_user']) for (let i = 0; i < 2; i++) await t.client.post('/auth/login', wrong(username))
+    const real = await t.client.post('/auth/login', wrong('real_user'))
+    const ghost = await t.client.post('/auth/login', wrong('ghost_user'))
+    expect([real.status, ghost.status]).toEqual([429, 429])
+    expect(real.body.message).toBe(ghost.body.message)
+  })
+
+  test('a success resets the counter, and case variants of a username share one', async () => {
+    const t = await createTestApp({ LOGIN_MAX_FAILURES: '3' })
+    await t.client.register('Case_User')
+    await t.client.post('/auth/login', wrong('case_user'))
+    await t.client.post('/auth/login', wrong('CASE_USER'))
+    expect((await t.client.post('/auth/login', { username: 'Case_User', password: 'password-123' })).status).toBe(200)
+    await t.client.post('/auth/login', wrong('case_USER'))
+    await t.client.post('/auth/login', wrong('CASE_user'))
+    expect((await t.client.post('/auth/login', wrong('Case_User'))).status).toBe(401)
+    expect((await t.client.post('/auth/login', { username: 'case_user', password: 'password-123' })).status).toBe(429)
+  })
+
+  test('the lock-out ends after LOGIN_WINDOW', async () => {
+    const t = await createTestApp({ LOGIN_MAX_FAILURES: '1', LOGIN_WINDOW: '1' })
+    await t.client.register('patient_user')
+    await t.client.post('/auth/login', wrong('patient_user'))
+    expect((await t.client.post('/auth/login', { username: 'patient_user', password: 'password-123' })).status).toBe(429)
+    await Bun.sleep(1100)
+    expect((await t.client.post('/auth/login', { username: 'patient_user', password: 'password-123' })).status).toBe(200)
+  })
+
+  test('per client address: a spoofed X-Forwarded-For does not escape the lock unless TRUST_PROXY', async () => {
+    const limits = { LOGIN_MAX_FAILURES: '100', LOGIN_MAX_FAILURES_PER_ADDRESS: '3' }
+    const direct = await startTestServer(limits)
+    for (let i = 0; i < 3; i++) await direct.client.post('/auth/login', wrong(`sprayed_${i}`))
+    const spoofed = await direct.client.call('POST', '/auth/login', { body: wrong('sprayed_9'), headers: { 'x-forwarded-for': '203.0.113.9' } })
+    expect(spoofed.status).toBe(429)
+
+    const proxied = await startTestServer({ ...limits, TRUST_PROXY: 'true' })
+    const viaProxy = (address: string, username: string) =>
+      proxied.client.call('POST', '/auth/login', { body: wrong(username), headers: { 'x-forwarded-for': `198.51.100.1, ${address}` } })
+    for (let i = 0; i < 3; i++) await viaProxy('203.0.113.1', `spray_${i}`)
+    expect((await viaProxy('203.0.113.1', 'spray_9')).status).toBe(429)
+    expect((await viaProxy('203.0.113.2', 'spray_9')).status).toBe(401)
+  })
+})
+
+describe(`registration races on ${STORE} (SECURITY 18)`, () => {
+  test('fifty concurrent registrations of one username in case variants: exactly one 201', async () => {
+    const server = await startTestServer()
+    const variants = ['racer', 'RACER', 'Racer', 'rAcEr', 'racER']
+    const replies = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => server.client.post('/auth/registrate', { username: variants[i % variants.length], password: 'password-123' })),
+    )
+    const statuses = replies.map((reply) => reply.status)
+    expect(statuses.filter((status) => status === 201)).toHaveLength(1)
+    expect(statuses.filter((status) => status === 409)).toHaveLength(49)
+    const row = await server.context.db.get<{ total: number }>("SELECT CAST(count(*) AS INTEGER) AS total FROM users WHERE lower(username) = 'racer'")
+    expect(row?.total).toBe(1)
+  })
+})

@@ -1,0 +1,158 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { closeTestResources, createTestApp, startTestServer, STORE, TEST_ENV, type TestApp } from './support/harness'
+import { craftJwt, decodePayload } from './support/jwt'
+
+afterAll(closeTestResources)
+
+let t: TestApp
+beforeAll(async () => {
+  t = await createTestApp()
+})
+
+const HS256 = { alg: 'HS256', typ: 'JWT' }
+
+describe(`access tokens on ${STORE} (SECURITY 1-3)`, () => {
+  test('a hand-made token with the right key, claims and algorithm is accepted (control)', async () => {
+    const user = await t.client.register('control_user')
+    const claims = decodePayload(user.access)
+    expect(claims).toMatchObject({ iss: 'sim-gateway', aud: 'sim-gateway', sub: user.userId })
+    expect(claims.sid).toBeString()
+    expect(claims.jti).toBeString()
+    expect(Number(claims.exp) - Number(claims.iat)).toBe(900)
+    const token = craftJwt(HS256, { ...claims, jti: crypto.randomUUID() }, TEST_ENV.JWT_SECRET)
+    expect((await t.client.get('/auth/me', token)).status).toBe(200)
+  })
+
+  test('alg none, a wrong key, a changed payload and another algorithm are all 401', async () => {
+    const user = await t.client.register('forged_user')
+    const admin = await t.client.loginAdmin()
+    const claims = decodePayload(user.access)
+    const [header, , signature] = user.access.split('.')
+    const tampered = `${header}.${Buffer.from(JSON.stringify({ ...claims, sub: admin.userId, sid: decodePayload(admin.access).sid })).toString('base64url')}.${signature}`
+    const forgeries = {
+      none: craftJwt({ alg: 'none', typ: 'JWT' }, claims),
+      noneWithSignature: `${craftJwt({ alg: 'none', typ: 'JWT' }, claims)}${signature}`,
+      wrongKey: craftJwt(HS256, claims, 'another-secret-that-is-long-enough-too!!'),
+      tampered,
+      hs512SameSecret: craftJwt({ alg: 'HS512', typ: 'JWT' }, claims, TEST_ENV.JWT_SECRET, 'sha512'),
+      garbage: 'not.a.jwt',
+    }
+    for (const [name, token] of Object.entries(forgeries)) {
+      const reply = await t.client.get('/auth/me', token)
+      expect({ name, status: reply.status, error: reply.body.error }).toEqual({ name, status: 401, error: 'unauthorized' })
+    }
+  })
+
+  test('expired, wrong issuer, wrong audience and missing claims are 401', async () => {
+    const user = await t.client.register('claims_user')
+    const claims = decodePayload(user.access)
+    const now = Math.floor(Date.now() / 1000)
+    const { sid: _sid, ...withoutSid } = claims
+    const { exp: _exp, ...withoutExp } = claims
+    const variants = {
+      expired: { ...claims, iat: now - 1000, exp: now - 10 },
+      wrongIssuer: { ...claims, iss: 'someone-else' },
+      wrongAudience: { ...claims, aud: 'another-service' },
+      noSessionId: withoutSid,
+      noExpiry: withoutExp,
+      otherUsersSession: { ...claims, sub: crypto.randomUUID() },
+    }
+    for (const [name, payload] of Object.entries(variants)) {
+      const reply = await t.client.get('/auth/me', craftJwt(HS256, payload, TEST_ENV.JWT_SECRET))
+      expect({ name, status: reply.status }).toEqual({ name, status: 401 })
+    }
+  })
+
+  test('a Bearer header with no token, or another scheme, is 401', async () => {
+    const user = await t.client.register('scheme_user')
+    for (const authorization of ['Bearer', 'Bearer ', `Basic ${user.access}`, user.access]) {
+      const reply = await t.client.call('GET', '/auth/me', { headers: { authorization } })
+      expect(reply.status).toBe(401)
+    }
+  })
+})
+
+describe(`refresh tokens on ${STORE} (SECURITY 2, 4, 5, 6)`, () => {
+  test('a refresh token is never a bearer token, and an access token never refreshes', async () => {
+    const user = await t.client.register('confused_user')
+    expect((await t.client.get('/auth/me', user.refresh)).status).toBe(401)
+    const reply = await t.client.post('/auth/refresh', { refresh_token: user.access })
+    expect(reply.status).toBe(401)
+    expect(reply.body.error).toBe('invalid_refresh_token')
+  })
+
+  test('replaying a rotated refresh token revokes the whole session, and the revocation is committed', async () => {
+    const user = await t.client.register('rotating_user')
+    const tokens = [{ access: user.access, refresh: user.refresh }]
+    for (let round = 0; round < 3; round++) {
+      const reply = await t.client.post('/auth/refresh', { refresh_token: tokens.at(-1)?.refresh })
+      expect(reply.status).toBe(200)
+      tokens.push({ access: reply.body.access_token.token, refresh: reply.body.refresh_token.token })
+    }
+    const newest = tokens.at(-1)!
+    expect((await t.client.get('/auth/me', newest.access)).status).toBe(200)
+
+    const replay = await t.client.post('/auth/refresh', { refresh_token: tokens[0]!.refresh })
+    expect(replay.status).toBe(401)
+    expect(replay.body.error).toBe('refresh_token_reused')
+
+    expect((await t.client.get('/auth/me', newest.access)).status).toBe(401)
+    expect((await t.client.post('/auth/refresh', { refresh_token: newest.refresh })).status).toBe(401)
+    const session = await t.context.db.get<{ revoked_at: string | null; revoked_reason: string }>(
+      'SELECT revoked_at, revoked_reason FROM sessions WHERE session_id = $1',
+      [String(decodePayload(newest.access).sid)],
+    )
+    expect(session?.revoked_at).toBeString()
+    expect(session?.revoked_reason).toBe('refresh_token_reused')
+  })
+
+  test('ten concurrent refreshes with one token: exactly one wins', async () => {
+    const server = await startTestServer()
+    const user = await server.client.register('racing_user')
+    const replies = await Promise.all(Array.from({ length: 10 }, () => server.client.post('/auth/refresh', { refresh_token: user.refresh })))
+    const statuses = replies.map((reply) => reply.status)
+    expect(statuses.filter((status) => status === 200)).toHaveLength(1)
+    expect(statuses.filter((status) => status === 401)).toHaveLength(9)
+  })
+
+  test('an expired refresh token is refused', async () => {
+    const user = await t.client.register('expired_refresh')
+    await t.context.db.run("UPDATE refresh_tokens SET expires_at = '2000-01-01T00:00:00.000Z' WHERE session_id = $1", [
+      String(decodePayload(user.access).sid),
+    ])
+    const reply = await t.client.post('/auth/refresh', { refresh_token: user.refresh })
+    expect(reply.status).toBe(401)
+    expect(reply.body.error).toBe('invalid_refresh_token')
+  })
+})
+
+describe(`account changes bite on the next request on ${STORE} (SECURITY 8)`, () => {
+  test('deactivation refuses the access and refresh tokens at once; activation lets the user log in again', async () => {
+    const admin = await t.client.loginAdmin()
+    const user = await t.client.register('deactivated_user')
+    await t.client.post(`/users/${user.userId}/deactivate`, undefined, admin.access)
+    expect((await t.client.get('/auth/me', user.access)).status).toBe(401)
+    expect((await t.client.post('/auth/refresh', { refresh_token: user.refresh })).status).toBe(401)
+    await t.client.post(`/users/${user.userId}/activate`, undefined, admin.access)
+    expect((await t.client.get('/auth/me', user.access)).status).toBe(401)
+    await t.client.login('deactivated_user', 'password-123')
+  })
+
+  test('demotion removes admin rights on the very next request', async () => {
+    const root = await t.client.loginAdmin()
+    const created = await t.client.post('/users', { username: 'second_admin', password: 'password-123', user_role: 'admin' }, root.access)
+    const second = await t.client.login('second_admin', 'password-123')
+    expect((await t.client.get('/users', second.access)).status).toBe(200)
+    await t.client.put(`/users/${created.body.user_id}`, { user_role: 'user' }, root.access)
+    expect((await t.client.get('/users', second.access)).status).toBe(403)
+    expect((await t.client.get('/auth/me', second.access)).body.user_role).toBe('user')
+  })
+
+  test('deletion refuses the tokens at once', async () => {
+    const admin = await t.client.loginAdmin()
+    const user = await t.client.register('deleted_user')
+    await t.client.delete(`/users/${user.userId}`, admin.access)
+    expect((await t.client.get('/auth/me', user.access)).status).toBe(401)
+    expect((await t.client.post('/auth/refresh', { refresh_token: user.refresh })).status).toBe(401)
+  })
+})
