@@ -3,9 +3,11 @@ import { Elysia, t } from 'elysia'
 export const Uuid = t.String({ format: 'uuid', examples: ['01936b2e-7c4a-7f3e-9b1d-2f5c8a9e4d10'] })
 export const Timestamp = t.String({ format: 'date-time', examples: ['2026-11-22T13:04:05.123Z'] })
 
+// Closed sets of strings are unions of literals: Elysia's t.UnionEnum would also make the first value the default.
+
 /** `true`/`false`, also `1`/`0`, as query strings carry them. */
 export const QueryBoolean = t
-  .Transform(t.UnionEnum(['true', 'false', '1', '0'], { error: 'must be true, false, 1 or 0' }))
+  .Transform(t.Union([t.Literal('true'), t.Literal('false'), t.Literal('1'), t.Literal('0')], { error: 'must be true, false, 1 or 0' }))
   .Decode((value) => value === 'true' || value === '1')
   .Encode((value) => (value ? 'true' : 'false'))
 

@@ -6,7 +6,7 @@ export const AuthRequest = t.Object({ username: Username, password: Password }, 
 
 export const Token = t.Object({
   token: t.String(),
-  token_type: t.UnionEnum(['bearer', 'refresh']),
+  token_type: t.Union([t.Literal('bearer'), t.Literal('refresh')]),
   expires_in: t.Integer({ description: 'seconds until the token expires' }),
 })
 

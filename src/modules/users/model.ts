@@ -9,7 +9,7 @@ export const Username = t.String({
   examples: ['alice'],
 })
 export const Password = t.String({ minLength: 8, maxLength: 128, description: '8..128 characters, any', examples: ['correct horse battery'] })
-export const UserRole = t.UnionEnum(['user', 'admin'])
+export const UserRole = t.Union([t.Literal('user'), t.Literal('admin')])
 
 export const User = t.Object({
   user_id: Uuid,

@@ -1,0 +1,199 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { DEMO_PASSWORD, DEMO_USERS } from '../src/seed'
+import { closeTestResources, createTestApp, expectEnvelope, type Session, STORE, startTestServer, type TestApp } from './support/harness'
+
+afterAll(closeTestResources)
+
+let t: TestApp
+let admin: Session
+beforeAll(async () => {
+  t = await createTestApp()
+  admin = await t.client.loginAdmin()
+})
+
+const missingId = '01936b2e-7c4a-7f3e-9b1d-2f5c8a9e4d10'
+
+describe(`user administration on ${STORE}`, () => {
+  test('POST /users creates a user with the given role and status (201); the new account can log in', async () => {
+    const reply = await t.client.post('/users', { username: 'made_admin', password: 'password-123', user_role: 'admin', is_active: true }, admin.access)
+    expect(reply.status).toBe(201)
+    expect(reply.body).toMatchObject({ username: 'made_admin', user_role: 'admin', is_active: true })
+    const defaults = await t.client.post('/users', { username: 'made_default', password: 'password-123' }, admin.access)
+    expect(defaults.body).toMatchObject({ user_role: 'user', is_active: true })
+    await t.client.login('made_admin', 'password-123')
+  })
+
+  test('POST /users: taken name 409, bad fields 422, non-admin 403, anonymous 401', async () => {
+    const user = await t.client.register('plain_creator')
+    expect((await t.client.post('/users', { username: 'MADE_DEFAULT', password: 'password-123' }, admin.access)).status).toBe(409)
+    expect((await t.client.post('/users', { username: 'x', password: 'password-123' }, admin.access)).status).toBe(422)
+    expect((await t.client.post('/users', { username: 'role_typo', password: 'password-123', user_role: 'god' }, admin.access)).status).toBe(422)
+    expect((await t.client.post('/users', { username: 'by_user', password: 'password-123' }, user.access)).status).toBe(403)
+    expect((await t.client.post('/users', { username: 'by_nobody', password: 'password-123' })).status).toBe(401)
+  })
+
+  test('GET /users filters by status, role and search, pages with limit/offset, newest first', async () => {
+    const f = await createTestApp()
+    const root = await f.client.loginAdmin()
+    for (const name of ['Pilot_One', 'pilot_two', 'Engineer', 'pilotX']) await f.client.register(name)
+    const [two] = (await f.client.get('/users?search=pilot_two', root.access)).body.users
+    await f.client.post(`/users/${two.user_id}/deactivate`, undefined, root.access)
+
+    const all = await f.client.get('/users', root.access)
+    expect(all.status).toBe(200)
+    expect(all.body.total_count).toBe(5)
+    expect(all.body.users.map((user: { username: string }) => user.username)).toEqual(['pilotX', 'Engineer', 'pilot_two', 'Pilot_One', 'root_admin'])
+
+    const search = await f.client.get('/users?search=PILOT', root.access)
+    expect(search.body.total_count).toBe(3)
+    // LIKE wildcards in the search are literal characters.
+    const names = async (query: string) => (await f.client.get(`/users?${query}`, root.access)).body.users.map((user: { username: string }) => user.username)
+    expect(await names('search=_')).toEqual(['pilot_two', 'Pilot_One', 'root_admin'])
+    expect(await names('search=%25')).toEqual([])
+    expect((await f.client.get('/users?is_active=false', root.access)).body.users.map((user: { username: string }) => user.username)).toEqual(['pilot_two'])
+    expect((await f.client.get('/users?is_active=1&role=admin', root.access)).body.total_count).toBe(1)
+
+    expect(await names('limit=2&offset=1')).toEqual(['Engineer', 'pilot_two'])
+    const page = await f.client.get('/users?limit=2&offset=1', root.access)
+    expect(page.body.total_count).toBe(5)
+    expect((await f.client.get('/users?offset=99', root.access)).body).toMatchObject({ users: [], total_count: 5 })
+
+    for (const query of ['limit=0', 'limit=201', 'offset=-1', 'is_active=maybe', 'role=god', 'unknown=1']) {
+      const reply = await f.client.get(`/users?${query}`, root.access)
+      expect({ query, status: reply.status }).toEqual({ query, status: 422 })
+      expect(expectEnvelope(reply)).toBe('validation_error')
+    }
+  })
+
+  test('GET /users/{id}: 200, unknown 404, malformed id 400', async () => {
+    const user = await t.client.register('looked_up')
+    expect((await t.client.get(`/users/${user.userId}`, admin.access)).body).toMatchObject({ username: 'looked_up' })
+    const missing = await t.client.get(`/users/${missingId}`, admin.access)
+    expect(missing.status).toBe(404)
+    expect(missing.body.error).toBe('not_found')
+    const malformed = await t.client.get('/users/not-a-uuid', admin.access)
+    expect(malformed.status).toBe(400)
+    expect(malformed.body.error).toBe('bad_request')
+  })
+
+  test('PUT /users/{id} renames, changes role and status; checks user_id, conflicts and existence', async () => {
+    const user = await t.client.register('to_change')
+    const reply = await t.client.put(`/users/${user.userId}`, { user_id: user.userId, username: 'changed_name', user_role: 'admin', is_active: true }, admin.access)
+    expect(reply.status).toBe(200)
+    expect(reply.body).toMatchObject({ user_id: user.userId, username: 'changed_name', user_role: 'admin' })
+    expect(reply.body.updated_at > reply.body.created_at).toBe(true)
+    expect((await t.client.get(`/users/${user.userId}`, admin.access)).body.username).toBe('changed_name')
+
+    const mismatch = await t.client.put(`/users/${user.userId}`, { user_id: missingId }, admin.access)
+    expect(mismatch.status).toBe(422)
+    expect(mismatch.body.details).toEqual([{ field: '/user_id', message: "must equal the target user's id" }])
+    expect((await t.client.put(`/users/${user.userId}`, { username: 'ROOT_ADMIN' }, admin.access)).status).toBe(409)
+    expect((await t.client.put(`/users/${missingId}`, { username: 'ghost_name' }, admin.access)).status).toBe(404)
+    expect((await t.client.put(`/users/${user.userId}`, { is_active: 'yes' }, admin.access)).status).toBe(422)
+  })
+
+  test('changing one field leaves the others alone (no implicit defaults)', async () => {
+    const other = await t.client.post('/users', { username: 'other_admin', password: 'password-123', user_role: 'admin', is_active: false }, admin.access)
+    const renamed = await t.client.put(`/users/${other.body.user_id}`, { username: 'renamed_admin' }, admin.access)
+    expect(renamed.body).toMatchObject({ username: 'renamed_admin', user_role: 'admin', is_active: false })
+    expect((await t.client.get(`/users/${other.body.user_id}`, admin.access)).body).toMatchObject({ user_role: 'admin', is_active: false })
+  })
+
+  test('PUT /users/me: anyone renames themself; role and status are for admins; user_id must match', async () => {
+    const user = await t.client.register('self_editor')
+    const renamed = await t.client.put('/users/me', { username: 'self_edited' }, user.access)
+    expect(renamed.status).toBe(200)
+    expect(renamed.body.username).toBe('self_edited')
+    await t.client.login('self_edited', 'password-123')
+    for (const body of [{ user_role: 'admin' }, { is_active: false }]) {
+      const reply = await t.client.put('/users/me', body, user.access)
+      expect(reply.status).toBe(403)
+      expect(reply.body.error).toBe('forbidden')
+    }
+    expect((await t.client.get('/auth/me', user.access)).body.user_role).toBe('user')
+    expect((await t.client.put('/users/me', { user_id: admin.userId, username: 'hijack' }, user.access)).status).toBe(422)
+    expect((await t.client.put('/users/me', { username: 'root_admin' }, user.access)).status).toBe(409)
+  })
+
+  test('DELETE /users/{id}: 200 and the user is gone; unknown 404; the user can no longer log in', async () => {
+    const user = await t.client.register('to_delete')
+    const reply = await t.client.delete(`/users/${user.userId}`, admin.access)
+    expect(reply.status).toBe(200)
+    expect(reply.body).toMatchObject({ success: true })
+    expect((await t.client.get(`/users/${user.userId}`, admin.access)).status).toBe(404)
+    expect((await t.client.delete(`/users/${user.userId}`, admin.access)).status).toBe(404)
+    expect((await t.client.post('/auth/login', { username: 'to_delete', password: 'password-123' })).status).toBe(401)
+    const sessions = await t.context.db.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM sessions WHERE user_id = $1', [user.userId])
+    expect(sessions?.total).toBe(0)
+  })
+
+  test('deactivate and activate return the user; unknown ids 404', async () => {
+    const user = await t.client.register('toggled')
+    const off = await t.client.post(`/users/${user.userId}/deactivate`, undefined, admin.access)
+    expect(off.status).toBe(200)
+    expect(off.body.is_active).toBe(false)
+    const on = await t.client.post(`/users/${user.userId}/activate`, undefined, admin.access)
+    expect(on.body.is_active).toBe(true)
+    expect((await t.client.post(`/users/${missingId}/deactivate`, undefined, admin.access)).status).toBe(404)
+    expect((await t.client.post(`/users/${missingId}/activate`, undefined, admin.access)).status).toBe(404)
+  })
+})
+
+describe(`admins on ${STORE}`, () => {
+  test('an admin cannot delete, deactivate or demote themself (409)', async () => {
+    const me = admin.userId
+    const attempts = [
+      await t.client.delete(`/users/${me}`, admin.access),
+      await t.client.post(`/users/${me}/deactivate`, undefined, admin.access),
+      await t.client.put(`/users/${me}`, { user_role: 'user' }, admin.access),
+      await t.client.put('/users/me', { user_role: 'user' }, admin.access),
+      await t.client.put('/users/me', { is_active: false }, admin.access),
+    ]
+    for (const reply of attempts) {
+      expect(reply.status).toBe(409)
+      expect(reply.body.error).toBe('conflict')
+    }
+    expect((await t.client.get('/auth/me', admin.access)).body).toMatchObject({ user_role: 'admin', is_active: true })
+  })
+
+  test('two admins removing each other at the same moment: one succeeds, the last admin stays', async () => {
+    const server = await startTestServer({ ADMIN_USERNAME: 'first_admin', ADMIN_PASSWORD: 'first-admin-password' })
+    const first = await server.client.login('first_admin', 'first-admin-password')
+    await server.client.post('/users', { username: 'second_admin', password: 'password-123', user_role: 'admin' }, first.access)
+    const second = await server.client.login('second_admin', 'password-123')
+    const replies = await Promise.all([
+      server.client.delete(`/users/${second.userId}`, first.access),
+      server.client.delete(`/users/${first.userId}`, second.access),
+    ])
+    const [won, lost] = replies.map((reply) => reply.status).sort()
+    expect(won).toBe(200)
+    // The loser is refused either as already deleted (401) or as the last admin left (409).
+    expect([401, 409]).toContain(lost!)
+    const admins = await server.context.db.get<{ total: number }>(
+      "SELECT CAST(count(*) AS INTEGER) AS total FROM users WHERE user_role = 'admin' AND is_active = $1",
+      [true],
+    )
+    expect(admins?.total).toBe(1)
+  })
+
+  test('ADMIN_USERNAME/ADMIN_PASSWORD create the admin once; a restart never resets its password', async () => {
+    const first = await createTestApp()
+    expect((await first.client.loginAdmin()).username).toBe('root_admin')
+    await first.client.post('/auth/change-password', { current_password: 'root-admin-password', new_password: 'rotated-admin-password' }, (await first.client.loginAdmin()).access)
+    expect(await first.context.users.ensureAdmin('root_admin', 'root-admin-password')).toBe(false)
+    await first.client.login('root_admin', 'rotated-admin-password')
+  })
+
+  test('SEED_DEMO_DATA fills an empty database with the documented accounts, and never touches one with users', async () => {
+    const demo = await createTestApp({ SEED_DEMO_DATA: 'true' })
+    for (const user of DEMO_USERS) {
+      const reply = await demo.client.post('/auth/login', { username: user.username, password: DEMO_PASSWORD })
+      expect({ user: user.username, status: reply.status }).toEqual({ user: user.username, status: 'is_active' in user ? 403 : 200 })
+    }
+    const total = async () => (await demo.context.db.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM users'))?.total
+    const before = await total()
+    const { seedDemoData } = await import('../src/seed')
+    expect(await seedDemoData(demo.context)).toBe(false)
+    expect(await total()).toBe(before)
+  })
+})
