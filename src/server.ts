@@ -31,7 +31,7 @@ export async function prepare(config: Config, log: Logger) {
 
 export async function startServer(config: Config, log: Logger) {
   const { context, app } = await prepare(config, log)
-  app.listen({ port: config.port, hostname: config.host, maxRequestBodySize: config.maxBodyBytes })
+  app.listen({ port: config.port, hostname: config.host })
   log.info('listening', { url: `http://${config.host}:${app.server?.port}`, database: context.db.dialect })
   return { context, app }
 }

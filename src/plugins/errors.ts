@@ -52,6 +52,8 @@ export const errorHandler = (log: Logger) =>
 
 function toApiError(code: string | number, error: unknown): ApiError {
   if (error instanceof ApiError) return error
+  // Elysia wraps whatever a parse hook throws (such as our 413) in its own ParseError.
+  if (code === 'PARSE' && (error as Error).cause instanceof ApiError) return (error as Error).cause as ApiError
   switch (code) {
     case 'VALIDATION':
       return fromValidation(error as ValidationError)

@@ -8,16 +8,22 @@ interface HttpPolicy {
 }
 
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+const JSON_CONTENT_TYPE = /^application\/json\s*(;|$)/i
 const CORS_METHODS = 'GET, POST, PUT, DELETE, OPTIONS'
 const CORS_HEADERS = 'Authorization, Content-Type, X-Request-Id'
 const CORS_EXPOSED = 'X-Request-Id, X-User-Id, X-User-Role, Retry-After'
 
-/** Response headers every answer carries, CORS for the configured origins, and the body rules (413, 415). */
+/**
+ * Response headers every answer carries, CORS for the configured origins, and the body rules:
+ * JSON only (415), at most `maxBodyBytes` (413, whether the size is declared or the body is chunked).
+ */
 export const security = ({ corsOrigins, maxBodyBytes }: HttpPolicy) => {
   const anyOrigin = corsOrigins.includes('*')
   const allowedOrigins = new Set(corsOrigins)
+  const tooLarge = () => new ApiError(413, 'payload_too_large', `The body must not exceed ${maxBodyBytes} bytes`)
 
-  return new Elysia({ name: 'security' }).onRequest(({ request, set }) => {
+  return new Elysia({ name: 'security' })
+    .onRequest(({ request, set }) => {
     const headers = set.headers
     headers['x-content-type-options'] = 'nosniff'
     headers['referrer-policy'] = 'no-referrer'
@@ -41,14 +47,39 @@ export const security = ({ corsOrigins, maxBodyBytes }: HttpPolicy) => {
       }
     }
 
-    if (!METHODS_WITH_BODY.has(request.method)) return
-    const length = Number(request.headers.get('content-length') ?? 0)
-    if (length > maxBodyBytes) throw new ApiError(413, 'payload_too_large', `The body must not exceed ${maxBodyBytes} bytes`)
-    const hasBody = length > 0 || request.headers.has('transfer-encoding')
-    const contentType = request.headers.get('content-type') ?? ''
-    if (hasBody && !/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(contentType))
+    if (!METHODS_WITH_BODY.has(request.method) || request.body === null) return
+    const declaredLength = request.headers.get('content-length')
+    if (declaredLength === '0') return
+    if (Number(declaredLength) > maxBodyBytes) throw tooLarge()
+    if (!JSON_CONTENT_TYPE.test(request.headers.get('content-type') ?? ''))
       throw new ApiError(415, 'unsupported_media_type', 'Send the body as application/json')
   })
+    .onParse({ as: 'global' }, async ({ request }) => {
+      const text = await readAtMost(request, maxBodyBytes, tooLarge)
+      if (text.trim() === '') return null
+      try {
+        return JSON.parse(text)
+      } catch {
+        throw new ApiError(400, 'bad_request', 'The request body is not valid JSON')
+      }
+    })
+}
+
+/** Reads the body as text, giving up (and stopping the upload) as soon as it passes `limit` bytes. */
+async function readAtMost(request: Request, limit: number, tooLarge: () => Error): Promise<string> {
+  if (request.body === null) return ''
+  const reader = request.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+    size += chunk.value.byteLength
+    if (size > limit) {
+      await reader.cancel()
+      throw tooLarge()
+    }
+    chunks.push(chunk.value)
+  }
+  return Buffer.concat(chunks).toString('utf8')
 }
 
 function pathOf(url: string): string {

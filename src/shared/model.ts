@@ -1,4 +1,11 @@
+import { Type } from '@sinclair/typebox'
 import { Elysia, t } from 'elysia'
+
+/** The `$id` of a schema registered with `.model()`: other schemas then embed it as `t.Ref(Schema)`. */
+export const componentId = (name: string) => `#/components/schemas/${name}`
+
+/** For response fields: Elysia's t.Integer documents itself as "integer or numeric string" (for query coercion). */
+export const Count = (description?: string) => Type.Integer({ minimum: 0, description })
 
 export const Uuid = t.String({ format: 'uuid', examples: ['01936b2e-7c4a-7f3e-9b1d-2f5c8a9e4d10'] })
 export const Timestamp = t.String({ format: 'date-time', examples: ['2026-11-22T13:04:05.123Z'] })
@@ -16,7 +23,10 @@ export const Pagination = {
   offset: t.Integer({ minimum: 0, default: 0, description: 'rows to skip' }),
 }
 
-export const SuccessResponse = t.Object({ success: t.Boolean(), message: t.String(), timestamp: Timestamp })
+export const SuccessResponse = t.Object(
+  { success: t.Boolean(), message: t.String(), timestamp: Timestamp },
+  { $id: componentId('SuccessResponse') },
+)
 
 export const ErrorResponse = t.Object({
   success: t.Literal(false),
@@ -24,7 +34,7 @@ export const ErrorResponse = t.Object({
   timestamp: Timestamp,
   error: t.String({ examples: ['validation_error'] }),
   details: t.Optional(t.Array(t.Object({ field: t.String(), message: t.String() }))),
-})
+}, { $id: componentId('ErrorResponse') })
 
 export const sharedModels = new Elysia({ name: 'models.shared' }).model({ SuccessResponse, ErrorResponse })
 

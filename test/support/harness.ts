@@ -54,7 +54,7 @@ export async function createTestApp(env: Record<string, string> = {}) {
 /** The real app listening on 127.0.0.1, for what only a socket shows: concurrency, body limits, client addresses. */
 export async function startTestServer(env: Record<string, string> = {}) {
   const test = await createTestApp({ PORT: '0', HOST: '127.0.0.1', ...env })
-  test.app.listen({ port: 0, hostname: '127.0.0.1', maxRequestBodySize: test.config.maxBodyBytes })
+  test.app.listen({ port: 0, hostname: '127.0.0.1' })
   const server = test.app.server
   if (!server) throw new Error('server did not start')
   const baseUrl = `http://127.0.0.1:${server.port}`

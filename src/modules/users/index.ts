@@ -20,7 +20,7 @@ export const usersRoutes = ({ users }: AppContext, guard: ReturnType<typeof auth
       detail: { summary: 'Rename yourself (role and status: admins only)' },
     })
     .post(
-      '/',
+      '',
       async ({ body, set }) => {
         set.status = 201
         return users.create(body)
@@ -33,7 +33,7 @@ export const usersRoutes = ({ users }: AppContext, guard: ReturnType<typeof auth
       },
     )
     .get(
-      '/',
+      '',
       async ({ query }) => {
         const { users: page, total } = await users.list(query)
         return { success: true, timestamp: new Date().toISOString(), users: page, total_count: total }

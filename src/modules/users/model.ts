@@ -1,5 +1,5 @@
 import { Elysia, t } from 'elysia'
-import { Pagination, QueryBoolean, sharedModels, Timestamp, Uuid } from '../../shared/model'
+import { Count, componentId, Pagination, QueryBoolean, sharedModels, Timestamp, Uuid } from '../../shared/model'
 
 export const Username = t.String({
   minLength: 3,
@@ -11,14 +11,17 @@ export const Username = t.String({
 export const Password = t.String({ minLength: 8, maxLength: 128, description: '8..128 characters, any', examples: ['correct horse battery'] })
 export const UserRole = t.Union([t.Literal('user'), t.Literal('admin')])
 
-export const User = t.Object({
-  user_id: Uuid,
-  username: t.String(),
-  user_role: UserRole,
-  is_active: t.Boolean(),
-  created_at: Timestamp,
-  updated_at: Timestamp,
-})
+export const User = t.Object(
+  {
+    user_id: Uuid,
+    username: t.String(),
+    user_role: UserRole,
+    is_active: t.Boolean(),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  },
+  { $id: componentId('User') },
+)
 
 export const UserCreateRequest = t.Object(
   {
@@ -27,7 +30,7 @@ export const UserCreateRequest = t.Object(
     user_role: t.Optional(UserRole),
     is_active: t.Optional(t.Boolean()),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, $id: componentId('UserCreateRequest') },
 )
 
 export const ChangeUserRequest = t.Object(
@@ -37,7 +40,7 @@ export const ChangeUserRequest = t.Object(
     user_role: t.Optional(UserRole),
     is_active: t.Optional(t.Boolean()),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, $id: componentId('ChangeUserRequest') },
 )
 
 export const GetAllUsersRequest = t.Object(
@@ -47,15 +50,18 @@ export const GetAllUsersRequest = t.Object(
     search: t.Optional(t.String({ maxLength: 32, description: 'case-insensitive part of the username' })),
     ...Pagination,
   },
-  { additionalProperties: false },
+  { additionalProperties: false, $id: componentId('GetAllUsersRequest') },
 )
 
-export const GetAllUsersResponse = t.Object({
-  success: t.Boolean(),
-  timestamp: Timestamp,
-  users: t.Array(User),
-  total_count: t.Integer(),
-})
+export const GetAllUsersResponse = t.Object(
+  {
+    success: t.Boolean(),
+    timestamp: Timestamp,
+    users: t.Array(t.Ref(User)),
+    total_count: Count('users matching the filters, ignoring limit and offset'),
+  },
+  { $id: componentId('GetAllUsersResponse') },
+)
 
 export const UserIdParams = t.Object({ user_id: Uuid })
 
