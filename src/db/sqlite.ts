@@ -8,6 +8,8 @@ import { type Database, type SqlValue, type Transaction, UniqueViolation } from 
  * synchronous, a transaction that awaits between statements holds `#busy`, and every other caller
  * waits for it, so no statement ever lands inside someone else's transaction.
  */
+const BUSY_TIMEOUT_MS = 5000
+
 export class SqliteDatabase implements Database {
   readonly dialect = 'sqlite'
   #busy: Promise<void> | undefined
@@ -18,10 +20,10 @@ export class SqliteDatabase implements Database {
   static open(path: string): SqliteDatabase {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
     const connection = new SqliteConnection(path, { create: true, strict: true })
-    connection.run('PRAGMA journal_mode = WAL')
+    connection.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`)
+    enableWal(connection)
     // FULL: an acknowledged write survives power loss, not only a killed process.
     connection.run('PRAGMA synchronous = FULL')
-    connection.run('PRAGMA busy_timeout = 5000')
     connection.run('PRAGMA foreign_keys = ON')
     return new SqliteDatabase(connection)
   }
@@ -102,6 +104,23 @@ export class SqliteDatabase implements Database {
     } catch (error) {
       if (isUniqueViolation(error)) throw new UniqueViolation(error)
       throw error
+    }
+  }
+}
+
+/**
+ * SQLite skips the busy handler when switching journal mode while another process is opening the
+ * same new file (waiting could deadlock), so that one statement is retried here for a while.
+ */
+function enableWal(connection: SqliteConnection): void {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS
+  for (;;) {
+    try {
+      connection.run('PRAGMA journal_mode = WAL')
+      return
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw error
+      Bun.sleepSync(10)
     }
   }
 }

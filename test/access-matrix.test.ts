@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { closeTestResources, createTestApp, expectEnvelope, STORE, type TestApp } from './support/harness'
+
+afterAll(closeTestResources)
+
+type Actor = 'anonymous' | 'user' | 'admin'
+interface Call {
+  method: string
+  path: string
+  body?: unknown
+}
+interface Case {
+  route: string
+  expected: Record<Actor, number>
+  /** A valid request: only who sends it decides the answer. */
+  call: () => Promise<Call>
+}
+
+let t: TestApp
+let serial = 0
+const uniqueName = () => `matrix_${++serial}`
+const PASSWORD = 'password-123'
+const registered = async () => t.client.register(uniqueName(), PASSWORD)
+
+const anyone = (status: number) => ({ anonymous: status, user: status, admin: status })
+const userRoute = (status = 200) => ({ anonymous: 401, user: status, admin: status })
+const adminRoute = (status = 200) => ({ anonymous: 401, user: 403, admin: status })
+
+const CASES: Case[] = [
+  { route: 'POST /auth/registrate', expected: anyone(201), call: async () => ({ method: 'POST', path: '/auth/registrate', body: { username: uniqueName(), password: PASSWORD } }) },
+  { route: 'POST /auth/login', expected: anyone(200), call: async () => ({ method: 'POST', path: '/auth/login', body: { username: (await registered()).username, password: PASSWORD } }) },
+  { route: 'POST /auth/refresh', expected: anyone(200), call: async () => ({ method: 'POST', path: '/auth/refresh', body: { refresh_token: (await registered()).refresh } }) },
+  { route: 'POST /auth/logout', expected: userRoute(), call: async () => ({ method: 'POST', path: '/auth/logout' }) },
+  { route: 'GET /auth/me', expected: userRoute(), call: async () => ({ method: 'GET', path: '/auth/me' }) },
+  { route: 'GET /auth/verify-token', expected: userRoute(), call: async () => ({ method: 'GET', path: '/auth/verify-token' }) },
+  { route: 'POST /auth/verify-token', expected: userRoute(), call: async () => ({ method: 'POST', path: '/auth/verify-token' }) },
+  // The password is the one every actor's fresh session below was opened with.
+  { route: 'POST /auth/change-password', expected: userRoute(), call: async () => ({ method: 'POST', path: '/auth/change-password', body: { current_password: PASSWORD, new_password: 'another-password' } }) },
+  { route: 'GET /users/me', expected: userRoute(), call: async () => ({ method: 'GET', path: '/users/me' }) },
+  { route: 'PUT /users/me', expected: userRoute(), call: async () => ({ method: 'PUT', path: '/users/me', body: { username: uniqueName() } }) },
+  { route: 'POST /users', expected: adminRoute(201), call: async () => ({ method: 'POST', path: '/users', body: { username: uniqueName(), password: PASSWORD } }) },
+  { route: 'GET /users', expected: adminRoute(), call: async () => ({ method: 'GET', path: '/users?limit=5' }) },
+  { route: 'GET /users/{id}', expected: adminRoute(), call: async () => ({ method: 'GET', path: `/users/${(await registered()).userId}` }) },
+  { route: 'PUT /users/{id}', expected: adminRoute(), call: async () => ({ method: 'PUT', path: `/users/${(await registered()).userId}`, body: { username: uniqueName() } }) },
+  { route: 'DELETE /users/{id}', expected: adminRoute(), call: async () => ({ method: 'DELETE', path: `/users/${(await registered()).userId}` }) },
+  { route: 'POST /users/{id}/deactivate', expected: adminRoute(), call: async () => ({ method: 'POST', path: `/users/${(await registered()).userId}/deactivate` }) },
+  { route: 'POST /users/{id}/activate', expected: adminRoute(), call: async () => ({ method: 'POST', path: `/users/${(await registered()).userId}/activate` }) },
+  { route: 'GET /health', expected: anyone(200), call: async () => ({ method: 'GET', path: '/health' }) },
+  { route: 'GET /ready', expected: anyone(200), call: async () => ({ method: 'GET', path: '/ready' }) },
+  { route: 'GET /swagger/json', expected: anyone(200), call: async () => ({ method: 'GET', path: '/swagger/json' }) },
+]
+
+beforeAll(async () => {
+  // Admins are made per call below, so the admin password must match PASSWORD too.
+  t = await createTestApp({ ADMIN_PASSWORD: PASSWORD })
+})
+
+/** A fresh session for each call, so that logout or a password change in one call cannot affect another. */
+async function tokenFor(actor: Actor): Promise<string | undefined> {
+  if (actor === 'anonymous') return undefined
+  if (actor === 'user') return (await registered()).access
+  const root = await t.client.login('root_admin', PASSWORD)
+  const name = uniqueName()
+  await t.client.post('/users', { username: name, password: PASSWORD, user_role: 'admin' }, root.access)
+  return (await t.client.login(name, PASSWORD)).access
+}
+
+describe(`access matrix on ${STORE} (SECURITY 14): every route x anonymous, user, admin`, () => {
+  for (const { route, expected, call } of CASES) {
+    test(route, async () => {
+      for (const actor of ['anonymous', 'user', 'admin'] as const) {
+        const token = await tokenFor(actor)
+        const { method, path, body } = await call()
+        const reply = await t.client.call(method, path, { token, body })
+        expect({ actor, status: reply.status }).toEqual({ actor, status: expected[actor] })
+        if (reply.status >= 400) expect(expectEnvelope(reply)).toBe(reply.status === 401 ? 'unauthorized' : 'forbidden')
+      }
+    })
+  }
+
+  test('a user never reaches another user through the admin routes', async () => {
+    const alice = await registered()
+    const bob = await registered()
+    for (const [method, path, body] of [
+      ['GET', `/users/${bob.userId}`],
+      ['PUT', `/users/${bob.userId}`, { username: 'stolen_name' }],
+      ['DELETE', `/users/${bob.userId}`],
+      ['POST', `/users/${bob.userId}/deactivate`],
+    ] as const) {
+      expect((await t.client.call(method, path, { token: alice.access, body })).status).toBe(403)
+    }
+    expect((await t.client.get('/auth/me', bob.access)).body).toMatchObject({ username: bob.username, is_active: true })
+  })
+})

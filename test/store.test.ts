@@ -1,0 +1,84 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadConfig } from '../src/config'
+import { openDatabase } from '../src/db/database'
+import { migrate } from '../src/db/migrations'
+import { createLogger } from '../src/lib/logger'
+import { prepare } from '../src/server'
+import { closeTestResources, createClient, freshDatabaseUrl, STORE, TEST_DATABASE_URL, TEST_ENV } from './support/harness'
+
+afterAll(closeTestResources)
+
+const directory = mkdtempSync(join(tmpdir(), 'sgw-store-'))
+afterAll(() => rmSync(directory, { recursive: true, force: true }))
+
+async function boot(databaseUrl: string, env: Record<string, string> = {}) {
+  const config = loadConfig({ ...TEST_ENV, DATABASE_URL: databaseUrl, ...env })
+  const { app, context } = await prepare(config, createLogger('silent'))
+  return { context, client: createClient((request) => app.handle(request)) }
+}
+
+describe(`store on ${STORE}`, () => {
+  test('data, sessions and the generated JWT secret survive a restart; migrations run once', async () => {
+    const url = TEST_DATABASE_URL ? await freshDatabaseUrl() : `sqlite:${join(directory, 'restart.sqlite')}`
+    const withoutSecret = { JWT_SECRET: '' }
+    const first = await boot(url, withoutSecret)
+    const user = await first.client.register('durable_user')
+    await first.context.db.close()
+
+    const second = await boot(url, withoutSecret)
+    expect((await second.client.get('/auth/me', user.access)).body.username).toBe('durable_user')
+    expect((await second.client.post('/auth/refresh', { refresh_token: user.refresh })).status).toBe(200)
+    const versions = await second.context.db.all<{ version: number }>('SELECT version FROM schema_migrations')
+    expect(versions.map((row) => Number(row.version))).toEqual([1])
+    expect(await migrate(second.context.db)).toEqual([])
+    await second.context.db.close()
+  })
+
+  test('two instances migrating one empty database at once apply each migration exactly once', async () => {
+    const url = TEST_DATABASE_URL ? await freshDatabaseUrl() : `sqlite:${join(directory, 'race.sqlite')}`
+    const instances = [0, 1].map(() => Bun.spawn(['bun', 'test/support/migrate-once.ts', url], { stdout: 'pipe', stderr: 'inherit' }))
+    const outputs = await Promise.all(instances.map((child) => new Response(child.stdout).text()))
+    expect(await Promise.all(instances.map((child) => child.exited))).toEqual([0, 0])
+    expect(outputs.flatMap((output) => JSON.parse(output))).toEqual([1])
+  })
+
+  test.if(!TEST_DATABASE_URL)('SQLite runs in WAL mode with full sync, a busy timeout and foreign keys', async () => {
+    const db = await openDatabase(`sqlite:${join(directory, 'pragmas.sqlite')}`, 1)
+    const pragma = async (name: string) => Object.values((await db.get<Record<string, unknown>>(`PRAGMA ${name}`)) ?? {})[0]
+    expect(await pragma('journal_mode')).toBe('wal')
+    expect(await pragma('synchronous')).toBe(2)
+    expect(await pragma('busy_timeout')).toBe(5000)
+    expect(await pragma('foreign_keys')).toBe(1)
+    await db.close()
+  })
+
+  test('a transaction that throws leaves nothing behind, and nobody sees its work meanwhile', async () => {
+    const db = await openDatabase(await freshDatabaseUrl(), 2)
+    await migrate(db)
+    const insert = "INSERT INTO settings (key, value) VALUES ($1, 'v')"
+    await expect(
+      db.transaction(async (tx) => {
+        await tx.run(insert, ['rolled_back'])
+        throw new Error('boom')
+      }),
+    ).rejects.toThrow('boom')
+    expect(await db.get('SELECT key FROM settings WHERE key = $1', ['rolled_back'])).toBeUndefined()
+
+    // A read issued while another transaction holds uncommitted work must not see it (that work is then rolled back).
+    let release!: () => void
+    const held = db.transaction(async (tx) => {
+      await tx.run(insert, ['uncommitted'])
+      await new Promise<void>((resolve) => (release = resolve))
+      throw new Error('rolled back after the read was issued')
+    })
+    await Bun.sleep(20)
+    const outside = db.get<{ key: string }>('SELECT key FROM settings WHERE key = $1', ['uncommitted'])
+    release()
+    await expect(held).rejects.toThrow('rolled back')
+    expect(await outside).toBeUndefined()
+    await db.close()
+  })
+})
