@@ -78,6 +78,14 @@ describe(`access matrix on ${STORE} (SECURITY 14): every route x anonymous, user
     })
   }
 
+  test('a caller without a valid token is refused before the input is validated', async () => {
+    const user = await registered()
+    expect((await t.client.post('/auth/change-password', { unexpected: 1 })).status).toBe(401)
+    expect((await t.client.get('/users/not-a-uuid')).status).toBe(401)
+    expect((await t.client.get('/users?limit=0', user.access)).status).toBe(403)
+    expect((await t.client.post('/users', { username: 'x' }, user.access)).status).toBe(403)
+  })
+
   test('a user never reaches another user through the admin routes', async () => {
     const alice = await registered()
     const bob = await registered()
