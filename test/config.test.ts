@@ -48,7 +48,7 @@ describe('configuration', () => {
   })
 
   test('the service refuses to start on a bad setting, naming it, with a non-zero exit', async () => {
-    const child = Bun.spawn(['bun', 'src/index.ts'], { env: { ...Bun.env, PORT: 'not-a-port', JWT_SECRET: 'x' }, stderr: 'pipe', stdout: 'pipe' })
+    const child = Bun.spawn([process.execPath, 'src/index.ts'], { env: { ...Bun.env, PORT: 'not-a-port', JWT_SECRET: 'x' }, stderr: 'pipe', stdout: 'pipe' })
     const [code, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()])
     expect(code).toBe(2)
     expect(stderr).toContain('PORT: expected an integer')

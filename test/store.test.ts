@@ -39,7 +39,7 @@ describe(`store on ${STORE}`, () => {
 
   test('two instances migrating one empty database at once apply each migration exactly once', async () => {
     const url = TEST_DATABASE_URL ? await freshDatabaseUrl() : `sqlite:${join(directory, 'race.sqlite')}`
-    const instances = [0, 1].map(() => Bun.spawn(['bun', 'test/support/migrate-once.ts', url], { stdout: 'pipe', stderr: 'inherit' }))
+    const instances = [0, 1].map(() => Bun.spawn([process.execPath, 'test/support/migrate-once.ts', url], { stdout: 'pipe', stderr: 'inherit' }))
     const outputs = await Promise.all(instances.map((child) => new Response(child.stdout).text()))
     expect(await Promise.all(instances.map((child) => child.exited))).toEqual([0, 0])
     expect(outputs.flatMap((output) => JSON.parse(output))).toEqual([1])
