@@ -2,6 +2,8 @@ import { Elysia } from 'elysia'
 import type { AppContext } from './context'
 import { authRoutes } from './modules/auth'
 import { healthRoutes } from './modules/health'
+import { invitesRoutes } from './modules/invites'
+import { roomsRoutes } from './modules/rooms'
 import { usersRoutes } from './modules/users'
 import { authGuard } from './plugins/auth'
 import { docs } from './plugins/docs'
@@ -11,7 +13,11 @@ import { security } from './plugins/security'
 export function createApp(context: AppContext) {
   const { config } = context
   const guard = authGuard({ ...config.jwt, secret: context.jwtSecret }, context.auth)
-  const api = new Elysia({ prefix: config.apiPrefix }).use(authRoutes(context, guard)).use(usersRoutes(context, guard))
+  const api = new Elysia({ prefix: config.apiPrefix })
+    .use(authRoutes(context, guard))
+    .use(usersRoutes(context, guard))
+    .use(roomsRoutes(context, guard))
+    .use(invitesRoutes(context, guard))
 
   return (
     // normalize: false makes unknown body fields a 422 instead of silently dropping them.

@@ -1,4 +1,5 @@
 import type { AppContext } from './context'
+import type { User } from './modules/users/model'
 
 export const DEMO_PASSWORD = 'demo-password'
 
@@ -11,10 +12,37 @@ export const DEMO_USERS = [
   { username: 'erin', user_role: 'user', is_active: false },
 ] as const
 
-/** Fills an empty database with demo accounts; a database that has any user is left alone. */
-export async function seedDemoData({ users, db }: AppContext): Promise<boolean> {
+type DemoName = (typeof DEMO_USERS)[number]['username']
+
+/**
+ * Fills an empty database with demo accounts, rooms in every state and invitations in every state,
+ * made through the services as a client would; a database that has any user is left alone.
+ */
+export async function seedDemoData({ users, rooms, invites, db }: AppContext): Promise<boolean> {
   const existing = await db.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM users')
   if ((existing?.total ?? 0) > 0) return false
-  for (const user of DEMO_USERS) await users.create({ password: DEMO_PASSWORD, ...user })
+  const demo = {} as Record<DemoName, User>
+  for (const user of DEMO_USERS) demo[user.username] = await users.create({ password: DEMO_PASSWORD, ...user })
+  const { alice, bob, carol, dave } = demo
+
+  // Open, one seat of four taken by a guest, carol invited and not yet answered.
+  const morning = await rooms.create(alice, { room_name: 'Morning shift: boiler room', max_players: 4, game_role: 'shift lead' })
+  await joinByInvitation(morning.room_id, alice, bob, 'operator')
+  await invites.invite(alice, morning.room_id, 'carol', 'engineer')
+
+  // Ready: both seats taken. Alice was invited too and declined.
+  const night = await rooms.create(bob, { room_name: 'Night shift: turbine hall', max_players: 2, game_role: 'host' })
+  await joinByInvitation(night.room_id, bob, dave, 'operator')
+  const declined = await invites.invite(bob, night.room_id, 'alice', 'observer')
+  await invites.decline(alice, declined.invite_id)
+
+  // Closed by its owner.
+  const training = await rooms.create(carol, { room_name: 'Training: emergency stop drill', max_players: 3 })
+  await rooms.close(carol, training.room_id)
   return true
+
+  async function joinByInvitation(roomId: string, owner: User, guest: User, role: string) {
+    const invitation = await invites.invite(owner, roomId, guest.username, role)
+    await invites.join(guest, roomId, invitation.ct ?? '')
+  }
 }

@@ -27,6 +27,21 @@ const PROTECTED = [
   'PUT /users/{user_id}',
   'POST /users/{user_id}/deactivate',
   'POST /users/{user_id}/activate',
+  'GET /rooms',
+  'POST /rooms',
+  'GET /rooms/my',
+  'POST /rooms/my',
+  'GET /rooms/{room_id}',
+  'POST /rooms/{room_id}',
+  'POST /rooms/{room_id}/invite',
+  'POST /rooms/{room_id}/join',
+  'DELETE /rooms/{room_id}/members/{user_id}',
+  'DELETE /rooms/{room_id}/members/me',
+  'POST /rooms/{room_id}/close',
+  'GET /invites/my',
+  'GET /invites/sent',
+  'POST /invites/{invite_id}/decline',
+  'DELETE /invites/{invite_id}',
 ]
 
 function operations(): Map<string, any> {
@@ -48,7 +63,7 @@ describe('OpenAPI document', () => {
     const listed = operations()
     expect([...listed.keys()].sort()).toEqual([...PUBLIC, ...PROTECTED].sort())
     for (const [name, operation] of listed) {
-      expect({ name, tags: operation.tags }).toEqual({ name, tags: [expect.stringMatching(/^(auth|users|ops)$/)] })
+      expect({ name, tags: operation.tags }).toEqual({ name, tags: [expect.stringMatching(/^(auth|users|rooms|invites|ops)$/)] })
       expect(operation.summary).toBeString()
     }
   })
@@ -68,7 +83,7 @@ describe('OpenAPI document', () => {
         expect(operation.responses[status].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ErrorResponse' })
       if (PROTECTED.includes(name)) expect(statuses).toContain('401')
     }
-    for (const model of ['User', 'TokenResponse', 'Token', 'AuthRequest', 'GetAllUsersResponse', 'ErrorResponse', 'SuccessResponse'])
+    for (const model of ['User', 'TokenResponse', 'Token', 'AuthRequest', 'GetAllUsersResponse', 'Room', 'Player', 'Invitation', 'GetAllRoomsResponse', 'GetMyInvitesResponse', 'ErrorResponse', 'SuccessResponse'])
       expect(doc.components.schemas[model]).toBeObject()
     expect(doc.components.schemas.GetAllUsersResponse.properties.total_count).toEqual({ type: 'integer', minimum: 0, description: expect.any(String) })
   })

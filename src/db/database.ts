@@ -20,7 +20,11 @@ export interface Transaction extends Queryable {
 
 export interface Database extends Queryable {
   readonly dialect: Dialect
-  /** Runs `work` in one write transaction: committed when it resolves, rolled back when it throws. */
+  /**
+   * Runs `work` in one write transaction: committed when it resolves, rolled back when it throws.
+   * Inside `work`, query through `tx` only: on SQLite, a call on the database itself waits for this
+   * very transaction to end.
+   */
   transaction<Result>(work: (tx: Transaction) => Promise<Result>): Promise<Result>
   ping(): Promise<void>
   close(): Promise<void>

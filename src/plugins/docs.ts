@@ -31,6 +31,8 @@ export const docs = (version: string) =>
           tags: [
             { name: 'auth', description: 'Registration, login, token refresh and sessions' },
             { name: 'users', description: 'Your profile; user administration (admins)' },
+            { name: 'rooms', description: 'Game rooms: create, invite, join, kick, leave, close' },
+            { name: 'invites', description: 'Invitations you received or sent' },
             { name: 'ops', description: 'Health and readiness probes' },
           ],
           components: {

@@ -1,0 +1,49 @@
+import { Elysia } from 'elysia'
+import type { AppContext } from '../../context'
+import type { authGuard } from '../../plugins/auth'
+import { errors, success } from '../../shared/model'
+import { InviteIdParams, invitesModels } from './model'
+
+const invitationList = <Invitation>({ invitations, total }: { invitations: Invitation[]; total: number }) => ({
+  success: true,
+  timestamp: new Date().toISOString(),
+  invitations,
+  total_count: total,
+})
+
+export const invitesRoutes = ({ invites }: AppContext, guard: ReturnType<typeof authGuard>) =>
+  new Elysia({ prefix: '/invites', detail: { tags: ['invites'] } })
+    .use(guard)
+    .use(invitesModels)
+    .get('/my', async ({ user, query }) => invitationList(await invites.listReceived(user, query)), {
+      auth: 'user',
+      query: 'GetMyInvitesRequest',
+      response: { 200: 'GetMyInvitesResponse', ...errors(401, 403, 422) },
+      detail: { summary: 'Invitations you received, newest first' },
+    })
+    .get('/sent', async ({ user, query }) => invitationList(await invites.listSent(user, query)), {
+      auth: 'user',
+      query: 'GetMyInvitesRequest',
+      response: { 200: 'GetMyInvitesResponse', ...errors(401, 403, 422) },
+      detail: { summary: 'Invitations you sent, newest first' },
+    })
+    .guard({ params: InviteIdParams }, (byId) =>
+      byId
+        .post('/:invite_id/decline', ({ user, params }) => invites.decline(user, params.invite_id), {
+          auth: 'user',
+          response: { 200: 'Invitation', ...errors(400, 401, 403, 404, 409) },
+          detail: { summary: 'Decline an invitation you received' },
+        })
+        .delete(
+          '/:invite_id',
+          async ({ user, params }) => {
+            await invites.revoke(user, params.invite_id)
+            return success('Invitation revoked')
+          },
+          {
+            auth: 'user',
+            response: { 200: 'SuccessResponse', ...errors(400, 401, 403, 404, 409) },
+            detail: { summary: 'Revoke a pending invitation (its inviter, the room owner or an admin)' },
+          },
+        ),
+    )

@@ -1,0 +1,52 @@
+import { Elysia, t } from 'elysia'
+import { Count, componentId, Pagination, QueryBoolean, sharedModels, Timestamp, Uuid } from '../../shared/model'
+
+export const InvitationStatus = t.Union([t.Literal('pending'), t.Literal('accepted'), t.Literal('declined'), t.Literal('expired')])
+
+export const Invitation = t.Object(
+  {
+    invite_id: Uuid,
+    inviter_id: Uuid,
+    room_id: Uuid,
+    receiver_id: Uuid,
+    player_role: t.String(),
+    is_accepted: t.Boolean(),
+    status: InvitationStatus,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    expires_at: Timestamp,
+    ct: t.Union([t.String(), t.Null()], { description: 'the single-use join token; shown only to the receiver and the inviter' }),
+  },
+  { $id: componentId('Invitation') },
+)
+
+export const GetMyInvitesRequest = t.Object(
+  {
+    inviter_id: t.Optional(Uuid),
+    player_role: t.Optional(t.String({ maxLength: 64 })),
+    is_accepted: t.Optional(QueryBoolean),
+    status: t.Optional(InvitationStatus),
+    ...Pagination,
+  },
+  { additionalProperties: false, $id: componentId('GetMyInvitesRequest') },
+)
+
+export const GetMyInvitesResponse = t.Object(
+  {
+    success: t.Boolean(),
+    timestamp: Timestamp,
+    invitations: t.Array(t.Ref(Invitation)),
+    total_count: Count('invitations matching the filters, ignoring limit and offset'),
+  },
+  { $id: componentId('GetMyInvitesResponse') },
+)
+
+export const InviteIdParams = t.Object({ invite_id: Uuid })
+
+export type Invitation = typeof Invitation.static
+export type InvitationStatus = typeof InvitationStatus.static
+export type InviteFilter = typeof GetMyInvitesRequest.static
+
+export const invitesModels = new Elysia({ name: 'models.invites' })
+  .use(sharedModels)
+  .model({ Invitation, GetMyInvitesRequest, GetMyInvitesResponse })

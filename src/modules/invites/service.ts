@@ -1,0 +1,147 @@
+import { type Database, type Transaction, UniqueViolation } from '../../db/database'
+import { isoAfter, nowIso, randomToken } from '../../lib/tokens'
+import { ApiError } from '../../plugins/errors'
+import type { Room } from '../rooms/model'
+import type { RoomService } from '../rooms/service'
+import type { RoomStore } from '../rooms/store'
+import type { User } from '../users/model'
+import type { UserStore } from '../users/store'
+import type { Invitation, InviteFilter } from './model'
+import type { InvitationRecord, InviteStore } from './store'
+
+const CT_BYTES = 24
+
+/**
+ * Invitations: made by a room's owner or an admin for one active user, redeemed once by that user
+ * with the `ct` token before it expires. Only the receiver and the inviter ever see the `ct`.
+ */
+export class InviteService {
+  constructor(
+    private readonly db: Database,
+    private readonly invites: InviteStore,
+    private readonly rooms: RoomStore,
+    private readonly roomAccess: RoomService,
+    private readonly users: UserStore,
+    private readonly inviteTtl: number,
+  ) {}
+
+  async invite(inviter: User, roomId: string, userName: string, playerRole: string): Promise<Invitation> {
+    const invitation = await this.roomAccess.withRoom(inviter, roomId, async ({ room, canManage }, tx) => {
+      if (!canManage) throw new ApiError(403, 'forbidden', 'Only the owner or an admin may invite')
+      if (room.is_closed) throw new ApiError(409, 'conflict', 'The room is closed')
+      const receiver = await this.users.findByUsername(userName, tx)
+      if (!receiver?.is_active) throw new ApiError(409, 'conflict', 'There is no active user with that name')
+      if (room.players.some((player) => player.user_id === receiver.user_id)) throw new ApiError(409, 'conflict', 'That user is already in the room')
+      const now = nowIso()
+      await this.invites.expire(roomId, receiver.user_id, now, tx)
+      const record: InvitationRecord = {
+        invite_id: Bun.randomUUIDv7(),
+        room_id: roomId,
+        inviter_id: inviter.user_id,
+        receiver_id: receiver.user_id,
+        player_role: playerRole,
+        status: 'pending',
+        ct: randomToken(CT_BYTES),
+        created_at: now,
+        updated_at: now,
+        expires_at: isoAfter(this.inviteTtl),
+      }
+      try {
+        await this.invites.insert(record, tx)
+      } catch (error) {
+        throw error instanceof UniqueViolation ? new ApiError(409, 'conflict', 'That user already has a pending invitation to this room') : error
+      }
+      return record
+    })
+    return present(invitation, inviter.user_id)
+  }
+
+  /** Redeems `ct`: exactly once, by its receiver, for its room, before expiry, while a seat is free. */
+  async join(user: User, roomId: string, ct: string): Promise<Room> {
+    return this.roomAccess.withRoom(user, roomId, async ({ room, isMember }, tx) => {
+      const invitation = await this.invites.findByCt(ct, tx)
+      if (!invitation || invitation.room_id !== roomId || invitation.receiver_id !== user.user_id)
+        throw new ApiError(403, 'forbidden', 'This invitation token is not valid for you in this room')
+      if (isMember) throw new ApiError(409, 'conflict', 'You are already in this room')
+      const now = nowIso()
+      if (invitation.status !== 'pending') throw new ApiError(409, 'conflict', `The invitation is ${invitation.status}`)
+      if (invitation.expires_at <= now) throw new ApiError(409, 'conflict', 'The invitation has expired')
+      if (room.is_closed) throw new ApiError(409, 'conflict', 'The room is closed')
+      if (room.players.length >= room.max_players) throw new ApiError(409, 'conflict', 'The room is full')
+      if (!(await this.invites.settle(invitation.invite_id, 'accepted', now, tx))) throw new ApiError(409, 'conflict', 'The invitation was already used')
+      await this.rooms.addPlayer(roomId, user.user_id, invitation.player_role, now, tx)
+      await this.rooms.update(roomId, {}, now, tx)
+      const joined = await this.rooms.find(roomId, tx)
+      if (!joined) throw new Error(`room ${roomId} vanished inside its own lock`)
+      return joined
+    })
+  }
+
+  async listReceived(user: User, filter: InviteFilter) {
+    return this.#list('receiver_id', user, filter)
+  }
+
+  async listSent(user: User, filter: InviteFilter) {
+    return this.#list('inviter_id', user, filter)
+  }
+
+  async decline(user: User, inviteId: string): Promise<Invitation> {
+    return this.#withInvitation(user, inviteId, async (invitation, tx) => {
+      if (invitation.receiver_id !== user.user_id) throw new ApiError(403, 'forbidden', 'Only the invited user may decline')
+      const now = nowIso()
+      if (invitation.status !== 'pending' || invitation.expires_at <= now || !(await this.invites.settle(inviteId, 'declined', now, tx)))
+        throw new ApiError(409, 'conflict', 'Only a pending invitation can be declined')
+      return present({ ...invitation, status: 'declined', updated_at: now }, user.user_id)
+    })
+  }
+
+  /** Withdraws a pending invitation: its inviter, the room's owner or an admin may. */
+  async revoke(user: User, inviteId: string): Promise<void> {
+    await this.#withInvitation(user, inviteId, async (invitation, tx, roomOwnerId) => {
+      if (user.user_role !== 'admin' && user.user_id !== invitation.inviter_id && user.user_id !== roomOwnerId)
+        throw new ApiError(403, 'forbidden', 'Only the inviter, the room owner or an admin may revoke an invitation')
+      if (invitation.status !== 'pending') throw new ApiError(409, 'conflict', 'Only a pending invitation can be revoked')
+      await this.invites.delete(inviteId, tx)
+    })
+  }
+
+  async #list(party: 'receiver_id' | 'inviter_id', user: User, filter: InviteFilter) {
+    const now = nowIso()
+    const { invitations, total } = await this.invites.list(party, user.user_id, filter, now)
+    return { invitations: invitations.map((invitation) => present(invitation, user.user_id, now)), total }
+  }
+
+  /**
+   * Runs `work` holding the lock of the invitation's room, with the invitation read inside it, if the
+   * caller is its receiver, its inviter, the room's owner or an admin (404 for anyone else).
+   */
+  async #withInvitation<Result>(
+    user: User,
+    inviteId: string,
+    work: (invitation: InvitationRecord, tx: Transaction, roomOwnerId: string | null | undefined) => Promise<Result>,
+  ): Promise<Result> {
+    const notFound = () => new ApiError(404, 'not_found', 'Invitation not found')
+    const roomId = (await this.invites.find(inviteId))?.room_id
+    if (roomId === undefined) throw notFound()
+    return this.db.transaction(async (tx) => {
+      await tx.lock(`room:${roomId}`)
+      const invitation = await this.invites.find(inviteId, tx)
+      const roomOwnerId = invitation && (await this.rooms.find(invitation.room_id, tx))?.owner_id
+      const involved = [invitation?.receiver_id, invitation?.inviter_id, roomOwnerId].includes(user.user_id)
+      if (!invitation || !(involved || user.user_role === 'admin')) throw notFound()
+      return work(invitation, tx, roomOwnerId)
+    })
+  }
+}
+
+/** The client's view: `is_accepted`, a pending invitation past its expiry shown as expired, `ct` only for receiver and inviter. */
+export function present(invitation: InvitationRecord, viewerId: string, now = nowIso()): Invitation {
+  const expired = invitation.status === 'pending' && invitation.expires_at <= now
+  const mayUseCt = viewerId === invitation.receiver_id || viewerId === invitation.inviter_id
+  return {
+    ...invitation,
+    status: expired ? 'expired' : invitation.status,
+    is_accepted: invitation.status === 'accepted',
+    ct: mayUseCt ? invitation.ct : null,
+  }
+}

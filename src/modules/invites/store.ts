@@ -1,0 +1,102 @@
+import type { Database, Queryable, SqlValue } from '../../db/database'
+import type { InvitationStatus, InviteFilter } from './model'
+
+export interface InvitationRecord {
+  invite_id: string
+  room_id: string
+  inviter_id: string
+  receiver_id: string
+  player_role: string
+  status: InvitationStatus
+  ct: string
+  created_at: string
+  updated_at: string
+  expires_at: string
+}
+
+const COLUMNS = 'invite_id, room_id, inviter_id, receiver_id, player_role, status, ct, created_at, updated_at, expires_at'
+
+export class InviteStore {
+  constructor(private readonly db: Database) {}
+
+  /** Throws UniqueViolation when the receiver already has a pending invitation to the room. */
+  async insert(invitation: InvitationRecord, q: Queryable = this.db): Promise<void> {
+    await q.run(`INSERT INTO invitations (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, [
+      invitation.invite_id,
+      invitation.room_id,
+      invitation.inviter_id,
+      invitation.receiver_id,
+      invitation.player_role,
+      invitation.status,
+      invitation.ct,
+      invitation.created_at,
+      invitation.updated_at,
+      invitation.expires_at,
+    ])
+  }
+
+  find(inviteId: string, q: Queryable = this.db): Promise<InvitationRecord | undefined> {
+    return q.get<InvitationRecord>(`SELECT ${COLUMNS} FROM invitations WHERE invite_id = $1`, [inviteId])
+  }
+
+  findByCt(ct: string, q: Queryable = this.db): Promise<InvitationRecord | undefined> {
+    return q.get<InvitationRecord>(`SELECT ${COLUMNS} FROM invitations WHERE ct = $1`, [ct])
+  }
+
+  /** Whether the user holds a pending invitation to the room (expired or not): that lets them see it. */
+  async isInvited(roomId: string, userId: string, q: Queryable = this.db): Promise<boolean> {
+    const row = await q.get("SELECT 1 AS found FROM invitations WHERE room_id = $1 AND receiver_id = $2 AND status = 'pending'", [roomId, userId])
+    return row !== undefined
+  }
+
+  /** Settles pending invitations past their expiry, so that they no longer block a new one. */
+  async expire(roomId: string, receiverId: string, now: string, q: Queryable = this.db): Promise<void> {
+    await q.run(
+      "UPDATE invitations SET status = 'expired', updated_at = $3 WHERE room_id = $1 AND receiver_id = $2 AND status = 'pending' AND expires_at <= $3",
+      [roomId, receiverId, now],
+    )
+  }
+
+  /** Moves a pending invitation to `status`; false when it was no longer pending (someone else got there first). */
+  async settle(inviteId: string, status: 'accepted' | 'declined', now: string, q: Queryable = this.db): Promise<boolean> {
+    const changed = await q.run("UPDATE invitations SET status = $2, updated_at = $3 WHERE invite_id = $1 AND status = 'pending'", [
+      inviteId,
+      status,
+      now,
+    ])
+    return changed === 1
+  }
+
+  async delete(inviteId: string, q: Queryable = this.db): Promise<void> {
+    await q.run('DELETE FROM invitations WHERE invite_id = $1', [inviteId])
+  }
+
+  async deletePendingForRoom(roomId: string, q: Queryable = this.db): Promise<void> {
+    await q.run("DELETE FROM invitations WHERE room_id = $1 AND status = 'pending'", [roomId])
+  }
+
+  /** Invitations received by (`receiver_id`) or sent by (`inviter_id`) a user, newest first. */
+  async list(party: 'receiver_id' | 'inviter_id', userId: string, filter: InviteFilter, now: string): Promise<{ invitations: InvitationRecord[]; total: number }> {
+    const params: SqlValue[] = [userId]
+    const conditions = [`${party} = $1`]
+    const where = (condition: (placeholder: string) => string, value: SqlValue) => {
+      params.push(value)
+      conditions.push(condition(`$${params.length}`))
+    }
+    if (filter.inviter_id !== undefined) where((p) => `inviter_id = ${p}`, filter.inviter_id)
+    if (filter.player_role !== undefined) where((p) => `player_role = ${p}`, filter.player_role)
+    if (filter.is_accepted !== undefined) conditions.push(filter.is_accepted ? "status = 'accepted'" : "status <> 'accepted'")
+    // Statuses as a client sees them: a pending invitation past its expiry reads as expired.
+    if (filter.status === 'pending') where((p) => `status = 'pending' AND expires_at > ${p}`, now)
+    else if (filter.status === 'expired') where((p) => `(status = 'expired' OR (status = 'pending' AND expires_at <= ${p}))`, now)
+    else if (filter.status !== undefined) where((p) => `status = ${p}`, filter.status)
+    const whereClause = `WHERE ${conditions.join(' AND ')}`
+    const total = await this.db.get<{ total: number }>(`SELECT CAST(count(*) AS INTEGER) AS total FROM invitations ${whereClause}`, params)
+    const invitations = await this.db.all<InvitationRecord>(
+      `SELECT ${COLUMNS} FROM invitations ${whereClause}
+        ORDER BY created_at DESC, invite_id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+      [...params, filter.limit, filter.offset],
+    )
+    return { invitations, total: total?.total ?? 0 }
+  }
+}

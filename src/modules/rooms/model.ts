@@ -1,0 +1,72 @@
+import { Type } from '@sinclair/typebox'
+import { Elysia, t } from 'elysia'
+import { Count, componentId, Pagination, QueryBoolean, sharedModels, Timestamp, Uuid } from '../../shared/model'
+
+export const GameRole = t.String({ minLength: 1, maxLength: 64, examples: ['operator'] })
+
+export const Player = t.Object(
+  { user_id: Uuid, username: t.String(), game_role: t.String(), joined_at: Timestamp },
+  { $id: componentId('Player') },
+)
+
+export const Room = t.Object(
+  {
+    room_id: Uuid,
+    room_name: t.String(),
+    owner_id: t.Union([Uuid, t.Null()], { description: 'null only for a closed, empty room whose last owner was deleted' }),
+    max_players: Count('seats'),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    is_closed: t.Boolean({ description: 'closed by its owner or an admin, or emptied by the last player leaving' }),
+    is_ready: t.Boolean({ description: 'every seat is taken' }),
+    players: t.Array(t.Ref(Player), { description: 'in the order they joined' }),
+  },
+  { $id: componentId('Room') },
+)
+
+export const GetAllRoomsRequest = t.Object(
+  { is_closed: t.Optional(QueryBoolean), is_ready: t.Optional(QueryBoolean), ...Pagination },
+  { additionalProperties: false, $id: componentId('GetAllRoomsRequest') },
+)
+
+export const GetAllRoomsResponse = t.Object(
+  {
+    success: t.Boolean(),
+    timestamp: Timestamp,
+    rooms: t.Array(t.Ref(Room)),
+    total_count: Count('rooms matching the filters, ignoring limit and offset'),
+  },
+  { $id: componentId('GetAllRoomsResponse') },
+)
+
+export const CreateRoomRequest = t.Object(
+  {
+    room_name: t.String({ minLength: 1, maxLength: 100 }),
+    // typebox's Integer: Elysia's t.Integer carries a default of 0 that an optional field would pick up.
+    max_players: t.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'default ROOM_MAX_PLAYERS, at most ROOM_MAX_PLAYERS_LIMIT' })),
+    game_role: t.Optional(t.String({ minLength: 1, maxLength: 64, description: "the creator's own role, default host" })),
+  },
+  { additionalProperties: false, $id: componentId('CreateRoomRequest') },
+)
+
+export const InviteToRoomRequest = t.Object(
+  { user_name: t.String({ minLength: 1, maxLength: 32 }), player_role: GameRole },
+  { additionalProperties: false, $id: componentId('InviteToRoomRequest') },
+)
+
+export const JoinToRoomRequest = t.Object(
+  { ct: t.String({ minLength: 1, maxLength: 256, description: 'the invitation token' }) },
+  { additionalProperties: false, $id: componentId('JoinToRoomRequest') },
+)
+
+export const RoomIdParams = t.Object({ room_id: Uuid })
+export const MemberParams = t.Object({ room_id: Uuid, user_id: Uuid })
+
+export type Player = typeof Player.static
+export type Room = typeof Room.static
+export type RoomFilter = typeof GetAllRoomsRequest.static
+export type CreateRoomRequest = typeof CreateRoomRequest.static
+
+export const roomsModels = new Elysia({ name: 'models.rooms' })
+  .use(sharedModels)
+  .model({ Player, Room, GetAllRoomsRequest, GetAllRoomsResponse, CreateRoomRequest, InviteToRoomRequest, JoinToRoomRequest })

@@ -1,0 +1,110 @@
+import type { Database, Queryable, SqlValue } from '../../db/database'
+import type { Player, Room, RoomFilter } from './model'
+
+interface RoomRow {
+  room_id: string
+  room_name: string
+  owner_id: string | null
+  max_players: number
+  is_closed: boolean | number
+  created_at: string
+  updated_at: string
+}
+
+interface PlayerRow extends Player {
+  room_id: string
+}
+
+export interface NewRoom {
+  room_id: string
+  room_name: string
+  owner_id: string
+  max_players: number
+  created_at: string
+}
+
+const ROOM_COLUMNS = 'r.room_id, r.room_name, r.owner_id, r.max_players, r.is_closed, r.created_at, r.updated_at'
+const PLAYER_COUNT = '(SELECT count(*) FROM room_players p WHERE p.room_id = r.room_id)'
+
+export class RoomStore {
+  constructor(private readonly db: Database) {}
+
+  async insert(room: NewRoom, creatorRole: string, q: Queryable = this.db): Promise<void> {
+    await q.run(
+      'INSERT INTO rooms (room_id, room_name, owner_id, max_players, is_closed, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)',
+      [room.room_id, room.room_name, room.owner_id, room.max_players, false, room.created_at],
+    )
+    await this.addPlayer(room.room_id, room.owner_id, creatorRole, room.created_at, q)
+  }
+
+  async find(roomId: string, q: Queryable = this.db): Promise<Room | undefined> {
+    const row = await q.get<RoomRow>(`SELECT ${ROOM_COLUMNS} FROM rooms r WHERE r.room_id = $1`, [roomId])
+    return row && (await this.#withPlayers([row], q))[0]
+  }
+
+  /** Rooms matching the filter, newest first; `memberId` keeps only the rooms that user plays in. */
+  async list(filter: RoomFilter, memberId?: string): Promise<{ rooms: Room[]; total: number }> {
+    const conditions: string[] = []
+    const params: SqlValue[] = []
+    if (memberId !== undefined) {
+      params.push(memberId)
+      conditions.push(`EXISTS (SELECT 1 FROM room_players m WHERE m.room_id = r.room_id AND m.user_id = $${params.length})`)
+    }
+    if (filter.is_closed !== undefined) {
+      params.push(filter.is_closed)
+      conditions.push(`r.is_closed = $${params.length}`)
+    }
+    if (filter.is_ready !== undefined) conditions.push(`${PLAYER_COUNT} ${filter.is_ready ? '>=' : '<'} r.max_players`)
+    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : ''
+    const total = await this.db.get<{ total: number }>(`SELECT CAST(count(*) AS INTEGER) AS total FROM rooms r ${where}`, params)
+    const rows = await this.db.all<RoomRow>(
+      `SELECT ${ROOM_COLUMNS} FROM rooms r ${where} ORDER BY r.created_at DESC, r.room_id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+      [...params, filter.limit, filter.offset],
+    )
+    return { rooms: await this.#withPlayers(rows, this.db), total: total?.total ?? 0 }
+  }
+
+  async addPlayer(roomId: string, userId: string, gameRole: string, joinedAt: string, q: Queryable = this.db): Promise<void> {
+    await q.run('INSERT INTO room_players (room_id, user_id, game_role, joined_at) VALUES ($1, $2, $3, $4)', [roomId, userId, gameRole, joinedAt])
+  }
+
+  async removePlayer(roomId: string, userId: string, q: Queryable = this.db): Promise<boolean> {
+    return (await q.run('DELETE FROM room_players WHERE room_id = $1 AND user_id = $2', [roomId, userId])) === 1
+  }
+
+  async update(roomId: string, changes: { owner_id?: string; is_closed?: boolean }, updatedAt: string, q: Queryable = this.db): Promise<void> {
+    await q.run(
+      'UPDATE rooms SET updated_at = $2, owner_id = COALESCE($3, owner_id), is_closed = COALESCE($4, is_closed) WHERE room_id = $1',
+      [roomId, updatedAt, changes.owner_id ?? null, changes.is_closed ?? null],
+    )
+  }
+
+  /** Ids of the rooms a user plays in, in a stable order (so that locks on them are taken in that order). */
+  async roomIdsOf(userId: string, q: Queryable = this.db): Promise<string[]> {
+    const rows = await q.all<{ room_id: string }>('SELECT room_id FROM room_players WHERE user_id = $1 ORDER BY room_id', [userId])
+    return rows.map((row) => row.room_id)
+  }
+
+  async #withPlayers(rows: RoomRow[], q: Queryable): Promise<Room[]> {
+    if (rows.length === 0) return []
+    const placeholders = rows.map((_, index) => `$${index + 1}`).join(', ')
+    const players = await q.all<PlayerRow>(
+      `SELECT p.room_id, p.user_id, u.username, p.game_role, p.joined_at
+         FROM room_players p JOIN users u ON u.user_id = p.user_id
+        WHERE p.room_id IN (${placeholders})
+        ORDER BY p.joined_at, p.user_id`,
+      rows.map((row) => row.room_id),
+    )
+    const byRoom = Map.groupBy(players, (player) => player.room_id)
+    return rows.map((row) => {
+      const seated = (byRoom.get(row.room_id) ?? []).map(({ room_id: _, ...player }) => player)
+      return {
+        ...row,
+        max_players: Number(row.max_players),
+        is_closed: Boolean(row.is_closed),
+        is_ready: seated.length >= Number(row.max_players),
+        players: seated,
+      }
+    })
+  }
+}
