@@ -101,7 +101,14 @@ export class AuthService {
   async #openSession(user: User): Promise<Grant> {
     const sessionId = Bun.randomUUIDv7()
     const refreshToken = randomToken(REFRESH_TOKEN_BYTES)
-    const session = { sessionId, userId: user.user_id, refreshTokenHash: sha256(refreshToken), now: nowIso(), expiresAt: isoAfter(this.refreshTokenTtl) }
+    const clock = Date.now()
+    const session = {
+      sessionId,
+      userId: user.user_id,
+      refreshTokenHash: sha256(refreshToken),
+      now: new Date(clock).toISOString(),
+      expiresAt: isoAfter(this.refreshTokenTtl, clock),
+    }
     await this.db.transaction((tx) => this.sessions.create(session, tx))
     return { user, sessionId, refreshToken }
   }

@@ -32,7 +32,8 @@ export class InviteService {
       const receiver = await this.users.findByUsername(userName, tx)
       if (!receiver?.is_active) throw new ApiError(409, 'conflict', 'There is no active user with that name')
       if (room.players.some((player) => player.user_id === receiver.user_id)) throw new ApiError(409, 'conflict', 'That user is already in the room')
-      const now = nowIso()
+      const clock = Date.now()
+      const now = new Date(clock).toISOString()
       await this.invites.expire(roomId, receiver.user_id, now, tx)
       const record: InvitationRecord = {
         invite_id: Bun.randomUUIDv7(),
@@ -44,7 +45,7 @@ export class InviteService {
         ct: randomToken(CT_BYTES),
         created_at: now,
         updated_at: now,
-        expires_at: isoAfter(this.inviteTtl),
+        expires_at: isoAfter(this.inviteTtl, clock),
       }
       try {
         await this.invites.insert(record, tx)

@@ -1,0 +1,289 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { closeTestResources, createTestApp, expectEnvelope, type Session, STORE, type TestApp } from './support/harness'
+import { lobby } from './support/lobby'
+
+afterAll(closeTestResources)
+
+let t: TestApp
+let rooms: ReturnType<typeof lobby>
+let admin: Session
+let owner: Session
+let guest: Session
+let other: Session
+let stranger: Session
+beforeAll(async () => {
+  t = await createTestApp()
+  rooms = lobby(t.client)
+  admin = await t.client.loginAdmin()
+  owner = await t.client.register('room_owner')
+  guest = await t.client.register('room_guest')
+  other = await t.client.register('room_other')
+  stranger = await t.client.register('room_stranger')
+})
+
+const missingId = '01936b2e-7c4a-7f3e-9b1d-2f5c8a9e4d10'
+
+describe(`rooms on ${STORE}: create and read`, () => {
+  test('the creator is the owner and first player, as host by default, with ROOM_MAX_PLAYERS seats', async () => {
+    const reply = await t.client.post('/rooms', { room_name: 'Boiler room' }, owner.access)
+    expect(reply.status).toBe(201)
+    expect(reply.body).toMatchObject({
+      room_name: 'Boiler room',
+      owner_id: owner.userId,
+      max_players: 8,
+      is_closed: false,
+      is_ready: false,
+      players: [{ user_id: owner.userId, username: 'room_owner', game_role: 'host' }],
+    })
+    expect(reply.body.players[0].joined_at).toBe(reply.body.created_at)
+    const custom = await rooms.createRoom(owner, { max_players: 3, game_role: 'shift lead' })
+    expect(custom.max_players).toBe(3)
+    expect(custom.players[0]!.game_role).toBe('shift lead')
+  })
+
+  test('a room of one seat is ready at once', async () => {
+    const reply = await t.client.post('/rooms', { room_name: 'Solo', max_players: 1 }, owner.access)
+    expect(reply.body).toMatchObject({ is_ready: true, is_closed: false })
+  })
+
+  test('bad rooms are 422: empty or long names, seats out of range, unknown fields', async () => {
+    const cases = [
+      [{ room_name: '' }, '/room_name'],
+      [{ room_name: 'x'.repeat(101) }, '/room_name'],
+      [{ room_name: 'r', max_players: 0 }, '/max_players'],
+      [{ room_name: 'r', max_players: 65 }, '/max_players'],
+      [{ room_name: 'r', max_players: 2.5 }, '/max_players'],
+      [{ room_name: 'r', game_role: '' }, '/game_role'],
+      [{ room_name: 'r', owner_id: admin.userId }, '/owner_id'],
+    ] as const
+    for (const [body, field] of cases) {
+      const reply = await t.client.post('/rooms', body, owner.access)
+      expect({ body, status: reply.status }).toEqual({ body, status: 422 })
+      expect(reply.body.details.map((detail: { field: string }) => detail.field)).toContain(field)
+    }
+  })
+
+  test('GET and POST /rooms/{id} show the room to members, invitees and admins, 404 to anyone else', async () => {
+    const room = await rooms.createRoom(owner)
+    await rooms.invite(owner, room.room_id, guest)
+    for (const viewer of [owner, guest, admin])
+      for (const method of ['GET', 'POST']) {
+        const reply = await t.client.call(method, `/rooms/${room.room_id}`, { token: viewer.access })
+        expect(reply.status).toBe(200)
+        expect(reply.body.room_id).toBe(room.room_id)
+      }
+    // A room the caller may not see answers exactly like a room that does not exist.
+    const hidden = await t.client.get(`/rooms/${room.room_id}`, stranger.access)
+    const missing = await t.client.get(`/rooms/${missingId}`, stranger.access)
+    expect(hidden.status).toBe(404)
+    expect({ ...hidden.body, timestamp: 0 }).toEqual({ ...missing.body, timestamp: 0 })
+    expect((await t.client.get('/rooms/not-a-uuid', owner.access)).status).toBe(400)
+  })
+})
+
+describe(`rooms on ${STORE}: invitations and joining`, () => {
+  test('the owner invites; the answer carries a ct that the receiver redeems once for a seat with the invited role', async () => {
+    const room = await rooms.createRoom(owner, { max_players: 3 })
+    const reply = await t.client.post(`/rooms/${room.room_id}/invite`, { user_name: 'ROOM_GUEST', player_role: 'engineer' }, owner.access)
+    expect(reply.status).toBe(201)
+    expect(reply.body).toMatchObject({ room_id: room.room_id, inviter_id: owner.userId, receiver_id: guest.userId, player_role: 'engineer', is_accepted: false, status: 'pending' })
+    expect(reply.body.ct.length).toBeGreaterThanOrEqual(22) // at least 128 bits, base64url
+    expect(Date.parse(reply.body.expires_at) - Date.parse(reply.body.created_at)).toBe(604_800_000)
+
+    const joined = await t.client.post(`/rooms/${room.room_id}/join`, { ct: reply.body.ct }, guest.access)
+    expect(joined.status).toBe(200)
+    expect(joined.body.players.map((player: { user_id: string; game_role: string }) => [player.user_id, player.game_role])).toEqual([
+      [owner.userId, 'host'],
+      [guest.userId, 'engineer'],
+    ])
+    const again = await t.client.post(`/rooms/${room.room_id}/join`, { ct: reply.body.ct }, guest.access)
+    expect(again.status).toBe(409)
+    const received = await t.client.get(`/invites/my?inviter_id=${owner.userId}&is_accepted=true`, guest.access)
+    expect(received.body.invitations.map((invitation: { invite_id: string }) => invitation.invite_id)).toContain(reply.body.invite_id)
+  })
+
+  test('an admin may invite to any room; other members and invitees may not (403), strangers see nothing (404)', async () => {
+    const room = await rooms.createRoom(owner)
+    await rooms.seat(owner, room.room_id, guest)
+    await rooms.invite(owner, room.room_id, other)
+    const body = { user_name: 'room_stranger', player_role: 'operator' }
+    expect((await t.client.post(`/rooms/${room.room_id}/invite`, body, guest.access)).status).toBe(403)
+    expect((await t.client.post(`/rooms/${room.room_id}/invite`, body, other.access)).status).toBe(403)
+    expect((await t.client.post(`/rooms/${room.room_id}/invite`, body, stranger.access)).status).toBe(404)
+    expect((await t.client.post(`/rooms/${room.room_id}/invite`, body, admin.access)).status).toBe(201)
+  })
+
+  test('invitations only go to an existing, active user who is not in the room and not already invited (409)', async () => {
+    const room = await rooms.createRoom(owner)
+    await rooms.seat(owner, room.room_id, guest)
+    await rooms.invite(owner, room.room_id, other)
+    const inactive = await t.client.register('inactive_invitee')
+    await t.client.post(`/users/${inactive.userId}/deactivate`, undefined, admin.access)
+    for (const user_name of ['nobody_at_all', 'inactive_invitee', 'room_guest', 'room_owner', 'room_other']) {
+      const reply = await t.client.post(`/rooms/${room.room_id}/invite`, { user_name, player_role: 'operator' }, owner.access)
+      expect({ user_name, status: reply.status }).toEqual({ user_name, status: 409 })
+      expect(expectEnvelope(reply)).toBe('conflict')
+    }
+    expect((await t.client.post(`/rooms/${room.room_id}/invite`, { user_name: 'room_stranger', player_role: '' }, owner.access)).status).toBe(422)
+  })
+
+  test('a ct works only for its receiver and its room', async () => {
+    const room = await rooms.createRoom(owner)
+    const elsewhere = await rooms.createRoom(owner)
+    const forGuest = await rooms.invite(owner, room.room_id, guest)
+    await rooms.invite(owner, room.room_id, other)
+    await rooms.invite(owner, elsewhere.room_id, guest)
+    const stolen = await t.client.post(`/rooms/${room.room_id}/join`, { ct: forGuest.ct }, other.access)
+    expect(stolen.status).toBe(403)
+    const wrongRoom = await t.client.post(`/rooms/${elsewhere.room_id}/join`, { ct: forGuest.ct }, guest.access)
+    expect(wrongRoom.status).toBe(403)
+    expect((await t.client.post(`/rooms/${room.room_id}/join`, { ct: 'made-up-token' }, guest.access)).status).toBe(403)
+    expect((await t.client.post(`/rooms/${room.room_id}/join`, { ct: forGuest.ct }, stranger.access)).status).toBe(404)
+    expect((await t.client.post(`/rooms/${room.room_id}/join`, { ct: forGuest.ct }, admin.access)).status).toBe(403)
+    expect((await t.client.post(`/rooms/${room.room_id}/join`, { ct: forGuest.ct }, guest.access)).status).toBe(200)
+  })
+
+  test('an expired, declined or revoked invitation no longer opens the door; an expired one can be replaced', async () => {
+    const room = await rooms.createRoom(owner)
+    const expiring = await rooms.invite(owner, room.room_id, guest)
+    await t.context.db.run("UPDATE invitations SET expires_at = '2000-01-01T00:00:00.000Z' WHERE invite_id = $1", [expiring.invite_id])
+    const expired = await t.client.post(`/rooms/${room.room_id}/join`, { ct: expiring.ct }, guest.access)
+    expect(expired.status).toBe(409)
+    expect(expired.body.message).toContain('expired')
+    expect((await t.client.get('/invites/my?status=expired', guest.access)).body.invitations[0].invite_id).toBe(expiring.invite_id)
+    const fresh = await rooms.invite(owner, room.room_id, guest)
+
+    const declined = await t.client.post(`/invites/${fresh.invite_id}/decline`, undefined, guest.access)
+    expect(declined.body).toMatchObject({ status: 'declined', is_accepted: false })
+    expect((await t.client.post(`/rooms/${room.room_id}/join`, { ct: fresh.ct }, guest.access)).status).toBe(404)
+
+    const revoked = await rooms.invite(owner, room.room_id, other)
+    expect((await t.client.delete(`/invites/${revoked.invite_id}`, owner.access)).status).toBe(200)
+    expect((await t.client.post(`/rooms/${room.room_id}/join`, { ct: revoked.ct }, other.access)).status).toBe(404)
+  })
+
+  test('a full room refuses a join (409) and reads as ready; a closed room refuses invitations and joins', async () => {
+    const full = await rooms.createRoom(owner, { max_players: 2 })
+    const late = await rooms.invite(owner, full.room_id, other)
+    await rooms.seat(owner, full.room_id, guest)
+    expect((await t.client.get(`/rooms/${full.room_id}`, owner.access)).body).toMatchObject({ is_ready: true })
+    const refused = await t.client.post(`/rooms/${full.room_id}/join`, { ct: late.ct }, other.access)
+    expect(refused.status).toBe(409)
+    expect(refused.body.message).toContain('full')
+
+    const closing = await rooms.createRoom(owner)
+    const pending = await rooms.invite(owner, closing.room_id, other)
+    expect((await t.client.post(`/rooms/${closing.room_id}/close`, undefined, owner.access)).body.is_closed).toBe(true)
+    expect((await t.client.post(`/rooms/${closing.room_id}/invite`, { user_name: 'room_guest', player_role: 'x' }, owner.access)).status).toBe(409)
+    // Closing withdrew the pending invitation, so its receiver no longer sees the room.
+    expect((await t.client.post(`/rooms/${closing.room_id}/join`, { ct: pending.ct }, other.access)).status).toBe(404)
+  })
+})
+
+describe(`rooms on ${STORE}: kick, leave, close`, () => {
+  test('the owner or an admin kicks; a player cannot; the owner cannot kick themself', async () => {
+    const room = await rooms.createRoom(owner)
+    await rooms.seat(owner, room.room_id, guest)
+    await rooms.seat(owner, room.room_id, other)
+    expect((await t.client.delete(`/rooms/${room.room_id}/members/${other.userId}`, guest.access)).status).toBe(403)
+    const self = await t.client.delete(`/rooms/${room.room_id}/members/${owner.userId}`, owner.access)
+    expect(self.status).toBe(409)
+    const kicked = await t.client.delete(`/rooms/${room.room_id}/members/${guest.userId}`, owner.access)
+    expect(kicked.status).toBe(200)
+    expect(kicked.body.success).toBe(true)
+    expect(await rooms.players(room.room_id, owner)).toEqual([owner.userId, other.userId])
+    expect((await t.client.get(`/rooms/${room.room_id}`, guest.access)).status).toBe(404)
+    expect((await t.client.delete(`/rooms/${room.room_id}/members/${guest.userId}`, owner.access)).status).toBe(404)
+    expect((await t.client.delete(`/rooms/${room.room_id}/members/${other.userId}`, admin.access)).status).toBe(200)
+    expect((await t.client.delete(`/rooms/${room.room_id}/members/${stranger.userId}`, stranger.access)).status).toBe(404)
+  })
+
+  test('when the owner leaves, the earliest-joined player owns the room; the last one out closes it', async () => {
+    const room = await rooms.createRoom(owner)
+    await rooms.seat(owner, room.room_id, guest)
+    await Bun.sleep(2)
+    await rooms.seat(owner, room.room_id, other)
+    const left = await t.client.delete(`/rooms/${room.room_id}/members/me`, owner.access)
+    expect(left.status).toBe(200)
+    const after = (await t.client.get(`/rooms/${room.room_id}`, guest.access)).body
+    expect(after).toMatchObject({ owner_id: guest.userId, is_closed: false })
+    expect(after.players.map((player: { user_id: string }) => player.user_id)).toEqual([guest.userId, other.userId])
+    expect((await t.client.get(`/rooms/${room.room_id}`, owner.access)).status).toBe(404)
+
+    // The new owner now holds the owner's powers.
+    expect((await t.client.post(`/rooms/${room.room_id}/invite`, { user_name: 'room_stranger', player_role: 'x' }, guest.access)).status).toBe(201)
+    await t.client.delete(`/rooms/${room.room_id}/members/me`, guest.access)
+    await t.client.delete(`/rooms/${room.room_id}/members/me`, other.access)
+    const empty = (await t.client.get(`/rooms/${room.room_id}`, admin.access)).body
+    expect(empty).toMatchObject({ is_closed: true, players: [] })
+    expect((await t.client.delete(`/rooms/${room.room_id}/members/me`, other.access)).status).toBe(404)
+  })
+
+  test('closing: owner or admin only; closing twice is harmless; players stay listed', async () => {
+    const room = await rooms.createRoom(owner)
+    await rooms.seat(owner, room.room_id, guest)
+    expect((await t.client.post(`/rooms/${room.room_id}/close`, undefined, guest.access)).status).toBe(403)
+    expect((await t.client.post(`/rooms/${room.room_id}/close`, undefined, stranger.access)).status).toBe(404)
+    const closed = await t.client.post(`/rooms/${room.room_id}/close`, undefined, admin.access)
+    expect(closed.status).toBe(200)
+    expect(closed.body).toMatchObject({ is_closed: true, players: [{ user_id: owner.userId }, { user_id: guest.userId }] })
+    expect((await t.client.post(`/rooms/${room.room_id}/close`, undefined, owner.access)).body.is_closed).toBe(true)
+  })
+})
+
+describe(`room lists on ${STORE}`, () => {
+  test('GET /rooms (admins) filters by is_closed and is_ready, pages, counts; GET and POST /rooms/my list your rooms', async () => {
+    const l = await createTestApp()
+    const api = lobby(l.client)
+    const root = await l.client.loginAdmin()
+    const host = await l.client.register('list_host')
+    const player = await l.client.register('list_player')
+    const open = await api.createRoom(host, { room_name: 'open', max_players: 4 })
+    const ready = await api.createRoom(host, { room_name: 'ready', max_players: 2 })
+    await api.seat(host, ready.room_id, player)
+    const closed = await api.createRoom(player, { room_name: 'closed' })
+    await l.client.post(`/rooms/${closed.room_id}/close`, undefined, player.access)
+
+    const names = async (path: string, session = root) => (await l.client.get(path, session.access)).body.rooms.map((room: { room_name: string }) => room.room_name)
+    expect(await names('/rooms')).toEqual(['closed', 'ready', 'open'])
+    expect(await names('/rooms?is_closed=true')).toEqual(['closed'])
+    expect(await names('/rooms?is_ready=1')).toEqual(['ready'])
+    expect(await names('/rooms?is_ready=false&is_closed=false')).toEqual(['open'])
+    const page = await l.client.get('/rooms?limit=1&offset=1', root.access)
+    expect(page.body).toMatchObject({ success: true, total_count: 3, rooms: [{ room_name: 'ready' }] })
+    expect((await l.client.get('/rooms', host.access)).status).toBe(403)
+    expect((await l.client.get('/rooms?limit=500', root.access)).status).toBe(422)
+
+    expect(await names('/rooms/my', player)).toEqual(['closed', 'ready'])
+    expect(await names('/rooms/my?is_closed=false', player)).toEqual(['ready'])
+    const all = await l.client.post('/rooms/my', undefined, host.access)
+    expect(all.body).toMatchObject({ total_count: 2, rooms: [{ room_name: 'ready' }, { room_id: open.room_id }] })
+  })
+})
+
+describe(`deleting a user on ${STORE}`, () => {
+  test('their seats go, their rooms pass on or close, their invitations vanish, and nothing is left pointing at them', async () => {
+    const doomed = await t.client.register('doomed_owner')
+    const shared = await rooms.createRoom(doomed)
+    await rooms.seat(doomed, shared.room_id, guest)
+    const alone = await rooms.createRoom(doomed)
+    const invited = await rooms.invite(doomed, shared.room_id, other)
+    const elsewhere = await rooms.createRoom(owner)
+    await rooms.seat(owner, elsewhere.room_id, doomed)
+    const toDoomed = await rooms.invite(owner, (await rooms.createRoom(owner)).room_id, doomed)
+
+    expect((await t.client.delete(`/users/${doomed.userId}`, admin.access)).status).toBe(200)
+    expect((await t.client.get(`/rooms/${shared.room_id}`, guest.access)).body).toMatchObject({ owner_id: guest.userId, is_closed: false })
+    expect((await t.client.get(`/rooms/${alone.room_id}`, admin.access)).body).toMatchObject({ is_closed: true, players: [] })
+    expect(await rooms.players(elsewhere.room_id, owner)).toEqual([owner.userId])
+    for (const invitation of [invited, toDoomed]) expect((await t.client.delete(`/invites/${invitation.invite_id}`, admin.access)).status).toBe(404)
+    const leftovers = await t.context.db.get<{ total: number }>(
+      `SELECT CAST(count(*) AS INTEGER) AS total FROM (
+         SELECT user_id FROM room_players WHERE user_id = $1
+         UNION ALL SELECT receiver_id FROM invitations WHERE receiver_id = $1 OR inviter_id = $1
+         UNION ALL SELECT owner_id FROM rooms WHERE owner_id = $1) AS refs`,
+      [doomed.userId],
+    )
+    expect(leftovers?.total).toBe(0)
+  })
+})
