@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { present } from '../src/modules/invites/service'
+import { closeTestResources, createTestApp, type Session, STORE, type TestApp } from './support/harness'
+import { lobby } from './support/lobby'
+
+afterAll(closeTestResources)
+
+let t: TestApp
+let rooms: ReturnType<typeof lobby>
+let admin: Session
+let host: Session
+let cohost: Session
+let receiver: Session
+let stranger: Session
+beforeAll(async () => {
+  t = await createTestApp()
+  rooms = lobby(t.client)
+  admin = await t.client.loginAdmin()
+  host = await t.client.register('inv_host')
+  cohost = await t.client.register('inv_cohost')
+  receiver = await t.client.register('inv_receiver')
+  stranger = await t.client.register('inv_stranger')
+})
+
+const ids = (reply: { body: { invitations: Array<{ invite_id: string }> } }) => reply.body.invitations.map((invitation) => invitation.invite_id)
+
+describe(`invitation lists on ${STORE}`, () => {
+  test('/invites/my lists what you received and /invites/sent what you sent, newest first, with the ct', async () => {
+    const first = await rooms.invite(host, (await rooms.createRoom(host)).room_id, receiver, 'operator')
+    const second = await rooms.invite(cohost, (await rooms.createRoom(cohost)).room_id, receiver, 'engineer')
+    const received = await t.client.get('/invites/my', receiver.access)
+    expect(received.status).toBe(200)
+    expect(received.body).toMatchObject({ success: true, total_count: 2 })
+    expect(ids(received)).toEqual([second.invite_id, first.invite_id])
+    expect(received.body.invitations[1]).toMatchObject({ inviter_id: host.userId, receiver_id: receiver.userId, ct: first.ct, status: 'pending' })
+
+    const sent = await t.client.get('/invites/sent', host.access)
+    expect(ids(sent)).toContain(first.invite_id)
+    expect(sent.body.invitations.find((invitation: { invite_id: string }) => invitation.invite_id === first.invite_id).ct).toBe(first.ct)
+    expect(ids(await t.client.get('/invites/my', stranger.access))).toEqual([])
+  })
+
+  test('filters: inviter_id, player_role, is_accepted, status; limit and offset; bad filters are 422', async () => {
+    const l = await createTestApp()
+    const api = lobby(l.client)
+    const [a, b, me] = [await l.client.register('filter_a'), await l.client.register('filter_b'), await l.client.register('filter_me')]
+    const fromA = await api.invite(a, (await api.createRoom(a)).room_id, me, 'operator')
+    const fromB = await api.invite(b, (await api.createRoom(b)).room_id, me, 'engineer')
+    const accepted = await api.seat(a, (await api.createRoom(a)).room_id, me, 'engineer')
+    const declinedRoom = await api.createRoom(b)
+    const declined = await api.invite(b, declinedRoom.room_id, me, 'observer')
+    await l.client.post(`/invites/${declined.invite_id}/decline`, undefined, me.access)
+
+    const query = async (filters: string) => ids(await l.client.get(`/invites/my?${filters}`, me.access))
+    expect(await query(`inviter_id=${a.userId}`)).toEqual([accepted.invite_id, fromA.invite_id])
+    expect(await query('player_role=engineer')).toEqual([accepted.invite_id, fromB.invite_id])
+    expect(await query('is_accepted=true')).toEqual([accepted.invite_id])
+    expect(await query('is_accepted=0')).toEqual([declined.invite_id, fromB.invite_id, fromA.invite_id])
+    expect(await query('status=pending')).toEqual([fromB.invite_id, fromA.invite_id])
+    expect(await query('status=declined')).toEqual([declined.invite_id])
+    const page = await l.client.get('/invites/my?limit=2&offset=1', me.access)
+    expect(page.body.total_count).toBe(4)
+    expect(ids(page)).toEqual([accepted.invite_id, fromB.invite_id])
+    for (const bad of ['inviter_id=nope', 'is_accepted=perhaps', 'status=lost', 'limit=0', 'extra=1'])
+      expect({ bad, status: (await l.client.get(`/invites/my?${bad}`, me.access)).status }).toEqual({ bad, status: 422 })
+  })
+
+  test('the ct is shown only to the receiver and the inviter', () => {
+    const invitation = {
+      invite_id: 'i',
+      room_id: 'r',
+      inviter_id: 'inviter',
+      receiver_id: 'receiver',
+      player_role: 'operator',
+      status: 'pending' as const,
+      ct: 'secret-ct',
+      created_at: '2026-01-01T00:00:00.000Z',
+      updated_at: '2026-01-01T00:00:00.000Z',
+      expires_at: '2999-01-01T00:00:00.000Z',
+    }
+    expect(present(invitation, 'receiver').ct).toBe('secret-ct')
+    expect(present(invitation, 'inviter').ct).toBe('secret-ct')
+    expect(present(invitation, 'room-owner').ct).toBeNull()
+    expect(present({ ...invitation, expires_at: '2000-01-01T00:00:00.000Z' }, 'receiver').status).toBe('expired')
+  })
+})
+
+describe(`decline and revoke on ${STORE}`, () => {
+  test('the receiver declines a pending invitation once; nobody else may', async () => {
+    const room = await rooms.createRoom(host)
+    const invitation = await rooms.invite(host, room.room_id, receiver)
+    expect((await t.client.post(`/invites/${invitation.invite_id}/decline`, undefined, host.access)).status).toBe(403)
+    expect((await t.client.post(`/invites/${invitation.invite_id}/decline`, undefined, admin.access)).status).toBe(403)
+    expect((await t.client.post(`/invites/${invitation.invite_id}/decline`, undefined, stranger.access)).status).toBe(404)
+    const declined = await t.client.post(`/invites/${invitation.invite_id}/decline`, undefined, receiver.access)
+    expect(declined.status).toBe(200)
+    expect(declined.body).toMatchObject({ invite_id: invitation.invite_id, status: 'declined', is_accepted: false, ct: invitation.ct })
+    expect((await t.client.post(`/invites/${invitation.invite_id}/decline`, undefined, receiver.access)).status).toBe(409)
+    expect((await t.client.post('/invites/not-a-uuid/decline', undefined, receiver.access)).status).toBe(400)
+    expect((await t.client.post('/invites/01936b2e-7c4a-7f3e-9b1d-2f5c8a9e4d10/decline', undefined, receiver.access)).status).toBe(404)
+  })
+
+  test('the inviter, the room owner or an admin revokes a pending invitation; the receiver declines instead', async () => {
+    const room = await rooms.createRoom(host)
+    const byAdmin = await rooms.invite(admin, room.room_id, receiver)
+    expect((await t.client.delete(`/invites/${byAdmin.invite_id}`, receiver.access)).status).toBe(403)
+    expect((await t.client.delete(`/invites/${byAdmin.invite_id}`, stranger.access)).status).toBe(404)
+    const revoked = await t.client.delete(`/invites/${byAdmin.invite_id}`, host.access)
+    expect(revoked.status).toBe(200)
+    expect(revoked.body.success).toBe(true)
+    expect((await t.client.delete(`/invites/${byAdmin.invite_id}`, host.access)).status).toBe(404)
+
+    const accepted = await rooms.seat(host, room.room_id, receiver)
+    expect((await t.client.delete(`/invites/${accepted.invite_id}`, host.access)).status).toBe(409)
+    const byHost = await rooms.invite(host, room.room_id, cohost)
+    expect((await t.client.delete(`/invites/${byHost.invite_id}`, admin.access)).status).toBe(200)
+  })
+})
