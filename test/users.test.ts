@@ -184,12 +184,26 @@ describe(`admins on ${STORE}`, () => {
     await first.client.login('root_admin', 'rotated-admin-password')
   })
 
-  test('SEED_DEMO_DATA fills an empty database with the documented accounts, and never touches one with users', async () => {
+  test('SEED_DEMO_DATA fills an empty database with the documented accounts, rooms in every state and invitations, and never touches one with users', async () => {
     const demo = await createTestApp({ SEED_DEMO_DATA: 'true' })
     for (const user of DEMO_USERS) {
       const reply = await demo.client.post('/auth/login', { username: user.username, password: DEMO_PASSWORD })
       expect({ user: user.username, status: reply.status }).toEqual({ user: user.username, status: 'is_active' in user ? 403 : 200 })
     }
+    const alice = await demo.client.login('alice', DEMO_PASSWORD)
+    const carol = await demo.client.login('carol', DEMO_PASSWORD)
+    const admin = await demo.client.login('demo_admin', DEMO_PASSWORD)
+    const states = (await demo.client.get('/rooms', admin.access)).body.rooms.map((room: { is_ready: boolean; is_closed: boolean }) =>
+      room.is_closed ? 'closed' : room.is_ready ? 'ready' : 'open',
+    )
+    expect(states.sort()).toEqual(['closed', 'open', 'ready'])
+    expect((await demo.client.get('/rooms/my', alice.access)).body.total_count).toBeGreaterThan(0)
+    expect((await demo.client.get('/invites/sent', alice.access)).body.total_count).toBeGreaterThan(0)
+    const received = (await demo.client.get('/invites/my', carol.access)).body.invitations
+    expect(received.map((invitation: { status: string }) => invitation.status)).toContain('pending')
+    const statuses = (await demo.context.db.all<{ status: string }>('SELECT DISTINCT status FROM invitations')).map((row) => row.status)
+    expect(statuses.sort()).toEqual(['accepted', 'declined', 'pending'])
+
     const total = async () => (await demo.context.db.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM users'))?.total
     const before = await total()
     const { seedDemoData } = await import('../src/seed')
