@@ -1,0 +1,138 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import packageJson from '../package.json'
+import { createClient } from './support/harness'
+
+// The compiled binary, run the way users run it: from a directory with no source, no node_modules
+// and no .env, and inside an emulation of the distroless image (read-only root, uid 65532).
+
+const workdir = mkdtempSync(join(tmpdir(), 'sgw-binary-'))
+const binary = join(workdir, 'sim-gateway')
+const running: Bun.Subprocess[] = []
+
+beforeAll(() => {
+  const build = Bun.spawnSync([process.execPath, 'scripts/build.ts', '--outfile', binary], { stdout: 'pipe', stderr: 'pipe' })
+  if (build.exitCode !== 0) throw new Error(`build failed:\n${build.stderr.toString()}`)
+}, 120_000)
+
+afterAll(async () => {
+  for (const child of running) child.kill('SIGKILL')
+  await Promise.all(running.map((child) => child.exited))
+  rmSync(workdir, { recursive: true, force: true })
+})
+
+async function freePort(): Promise<number> {
+  const probe = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
+  const { port } = probe
+  probe.stop(true)
+  return port
+}
+
+async function waitForHealth(baseUrl: string, child: Bun.Subprocess): Promise<void> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode}`)
+    try {
+      if ((await fetch(`${baseUrl}/health`)).ok) return
+    } catch {}
+    await Bun.sleep(50)
+  }
+  throw new Error('the service did not become healthy')
+}
+
+/** Starts the service on `port`; `command` is the binary itself or the image emulation around it. */
+async function start(port: number, command: string[], env: Record<string, string>, cwd = workdir) {
+  const child = Bun.spawn(command, { cwd, env, stdout: 'ignore', stderr: 'inherit' })
+  running.push(child)
+  const baseUrl = `http://127.0.0.1:${port}`
+  await waitForHealth(baseUrl, child)
+  return { child, baseUrl, client: createClient((request) => fetch(request), baseUrl) }
+}
+
+async function stop(child: Bun.Subprocess) {
+  child.kill('SIGTERM')
+  await child.exited
+}
+
+/** What a user of the shipped artefact notices first: it answers, refuses, documents itself, keeps data. */
+async function endToEnd(launch: (port: number) => Promise<Awaited<ReturnType<typeof start>>>) {
+  const first = await launch(await freePort())
+  // The --minify trap: without the safe build flags, a request with no Authorization header answers 500.
+  const anonymous = await first.client.get('/auth/me')
+  expect(anonymous.status).toBe(401)
+  expect(anonymous.body.error).toBe('unauthorized')
+  const user = await first.client.register('binary_user')
+  expect((await first.client.get('/users/me', user.access)).body.username).toBe('binary_user')
+  const room = await first.client.post('/rooms', { room_name: 'Packed' }, user.access)
+  expect(room.status).toBe(201)
+
+  const page = await fetch(`${first.baseUrl}/swagger`)
+  const html = await page.text()
+  expect(page.status).toBe(200)
+  expect(html).toContain('/swagger/assets/swagger-ui-bundle.js')
+  const bundle = await fetch(`${first.baseUrl}/swagger/assets/swagger-ui-bundle.js`)
+  expect(bundle.status).toBe(200)
+  expect((await bundle.arrayBuffer()).byteLength).toBeGreaterThan(1_000_000)
+  const document = await first.client.get('/swagger/json')
+  expect(document.body.openapi).toStartWith('3.1')
+  expect(Object.keys(document.body.paths)).toContain('/rooms/{room_id}/join')
+  await stop(first.child)
+
+  const second = await launch(await freePort())
+  expect((await second.client.login('binary_user', 'password-123')).userId).toBe(user.userId)
+  expect((await second.client.get(`/rooms/${room.body.room_id}`, user.access)).body.room_name).toBe('Packed')
+  return second
+}
+
+const secrets = { JWT_SECRET: 'binary-test-secret-long-enough-for-hs256!!', PASSWORD_MEMORY_COST: '19456', LOG_LEVEL: 'warn' }
+
+describe('the compiled binary', () => {
+  test('--version prints the package version', () => {
+    const run = Bun.spawnSync([binary, '--version'], { cwd: workdir })
+    expect(run.stdout.toString().trim()).toBe(packageJson.version)
+  })
+
+  test('runs from an empty directory, ignores a .env there, and keeps its data across a restart', async () => {
+    const cwd = join(workdir, 'plain')
+    mkdirSync(cwd)
+    // A .env the binary must not read: if it did, this invalid level would stop it at start-up.
+    await Bun.write(join(cwd, '.env'), 'LOG_LEVEL=shouting\n')
+    const database = `sqlite:${join(cwd, 'data', 'gateway.sqlite')}`
+    const second = await endToEnd((port) => start(port, [binary], { ...secrets, DATABASE_URL: database, PORT: String(port), HOST: '127.0.0.1' }, cwd))
+    await stop(second.child)
+  }, 30_000)
+
+  test('refuses a bad setting with exit code 2 and the variable named', () => {
+    const run = Bun.spawnSync([binary], { cwd: workdir, env: { PORT: 'eighty' }, stderr: 'pipe' })
+    expect(run.exitCode).toBe(2)
+    expect(run.stderr.toString()).toContain('PORT: expected an integer')
+  })
+})
+
+const canEmulateImage = process.getuid?.() === 0 && Bun.which('unshare') !== null && Bun.which('chroot') !== null
+if (!canEmulateImage) console.warn('skipping the distroless image emulation: it needs root, unshare and chroot')
+
+describe.if(canEmulateImage)('the binary as the distroless image runs it', () => {
+  const emulate = (data: string, ...settings: string[]) => ['scripts/run-like-image.sh', binary, data, ...settings]
+
+  test('read-only root, uid 65532: answers, documents itself, keeps data in /data; --healthcheck tells up from down', async () => {
+    const data = join(workdir, 'image-data')
+    mkdirSync(data)
+    const settings = Object.entries(secrets).map(([key, value]) => `${key}=${value}`)
+    const launch = (port: number) => start(port, emulate(data, ...settings, `PORT=${port}`), { PATH: Bun.env.PATH ?? '' }, process.cwd())
+    const second = await endToEnd(launch)
+    const port = new URL(second.baseUrl).port
+
+    const healthy = Bun.spawnSync(emulate(data, `PORT=${port}`, '--healthcheck'))
+    expect(healthy.exitCode).toBe(0)
+    const wrongPort = Bun.spawnSync(emulate(data, `PORT=${await freePort()}`, '--healthcheck'))
+    expect(wrongPort.exitCode).toBe(1)
+    await stop(second.child)
+    const down = Bun.spawnSync(emulate(data, `PORT=${port}`, '--healthcheck'))
+    expect(down.exitCode).toBe(1)
+
+    const files = await Array.fromAsync(new Bun.Glob('*').scan({ cwd: data }))
+    expect(files).toContain('sim-gateway.sqlite')
+  }, 60_000)
+})
