@@ -53,6 +53,13 @@ export const EnvSchema = T.Object({
     description: 'failed logins per client address before lock-out',
   }),
   LOGIN_WINDOW: Seconds(900, 1, 86_400, 'failure counting window and lock-out duration'),
+  AUTH_RATE_LIMIT: T.Integer({
+    default: 120,
+    minimum: 1,
+    maximum: 1_000_000,
+    description: 'requests to register, log in or refresh per client address and AUTH_RATE_WINDOW',
+  }),
+  AUTH_RATE_WINDOW: Seconds(60, 1, 3600, 'window of AUTH_RATE_LIMIT'),
   TRUST_PROXY: Flag(false, 'take the client address from X-Forwarded-For'),
   CORS_ORIGINS: T.String({ default: '', description: "comma-separated allowed origins, '*' for any, empty for none" }),
   MAX_BODY_BYTES: T.Integer({ default: 65_536, minimum: 1024, maximum: 10_485_760, description: 'largest request body in bytes' }),
@@ -62,6 +69,7 @@ export const EnvSchema = T.Object({
   }),
   SWAGGER_ENABLED: Flag(true, 'serve the Swagger page and OpenAPI document'),
   METRICS_ENABLED: Flag(true, 'serve Prometheus metrics at /metrics'),
+  SHUTDOWN_TIMEOUT: Seconds(10, 1, 600, 'how long a shutdown waits for requests in flight'),
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -154,11 +162,13 @@ function toConfig(env: Env) {
       maxFailuresPerAddress: env.LOGIN_MAX_FAILURES_PER_ADDRESS,
       window: env.LOGIN_WINDOW,
     },
+    authRateLimit: { limit: env.AUTH_RATE_LIMIT, window: env.AUTH_RATE_WINDOW },
     trustProxy: env.TRUST_PROXY,
     corsOrigins: parseOrigins(env.CORS_ORIGINS),
     maxBodyBytes: env.MAX_BODY_BYTES,
     logLevel: env.LOG_LEVEL,
     swaggerEnabled: env.SWAGGER_ENABLED,
     metricsEnabled: env.METRICS_ENABLED,
+    shutdownTimeout: env.SHUTDOWN_TIMEOUT,
   }
 }

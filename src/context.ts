@@ -3,6 +3,8 @@ import type { Config } from './config'
 import type { Database } from './db/database'
 import type { Logger } from './lib/logger'
 import { PasswordHasher } from './lib/password'
+import { nowIso } from './lib/tokens'
+import { createMetrics } from './metrics'
 import { AuthService } from './modules/auth/service'
 import { SessionStore, ThrottleStore } from './modules/auth/store'
 import { LoginThrottle } from './modules/auth/throttle'
@@ -17,10 +19,11 @@ export type AppContext = ReturnType<typeof createContext>
 
 /** Wires stores into services: the one place that knows how the pieces fit. */
 export function createContext(config: Config, db: Database, log: Logger, jwtSecret: string) {
+  const metrics = createMetrics()
   const passwords = new PasswordHasher(config.password)
   const userStore = new UserStore(db)
   const sessions = new SessionStore(db)
-  const throttle = new LoginThrottle(new ThrottleStore(db), config.login)
+  const throttle = new LoginThrottle(new ThrottleStore(db), config.login, { failures: metrics.loginFailures, lockouts: metrics.lockouts })
   const users = new UserService(db, userStore, sessions, passwords, config.password.minLength)
   const auth = new AuthService(db, userStore, users, sessions, throttle, passwords, config.refreshTokenTtl)
   const roomStore = new RoomStore(db)
@@ -29,5 +32,21 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   const invites = new InviteService(db, inviteStore, roomStore, rooms, userStore, config.inviteTtl)
   // Deleting a user also takes them out of their rooms (their invitations go with them by cascade).
   users.onDelete((userId, tx) => rooms.removeFromAllRooms(userId, tx))
-  return { config, db, log, jwtSecret, version: packageJson.version, passwords, users, auth, rooms, invites }
+
+  const { registry } = metrics
+  registry.gauge('sessions_active', 'Sessions neither revoked nor expired.', async () => [[{}, await sessions.countActive(nowIso())]])
+  registry.gauge('users', 'User accounts, by status.', async () => {
+    const { active, inactive } = await userStore.countByStatus()
+    return [
+      [{ status: 'active' }, active],
+      [{ status: 'inactive' }, inactive],
+    ]
+  })
+  registry.gauge('rooms_open', 'Rooms not closed.', async () => [[{}, await roomStore.countOpen()]])
+  registry.gauge('password_hashes_in_flight', 'argon2id hashes or verifications running now.', () => [[{}, passwords.running]])
+  registry.gauge('process_resident_memory_bytes', 'Resident set size.', () => [[{}, process.memoryUsage.rss()]])
+  registry.gauge('process_heap_used_bytes', 'JavaScript heap in use.', () => [[{}, process.memoryUsage().heapUsed]])
+  registry.gauge('process_uptime_seconds', 'Seconds since the process started.', () => [[{}, process.uptime()]])
+
+  return { config, db, log, jwtSecret, version: packageJson.version, metrics, passwords, users, auth, rooms, invites }
 }

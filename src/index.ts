@@ -23,7 +23,14 @@ if (args.has('--healthcheck')) {
 
 try {
   const config = loadConfig()
-  await startServer(config, createLogger(config.logLevel))
+  const { shutdown } = await startServer(config, createLogger(config.logLevel))
+  let stopping = false
+  for (const signal of ['SIGTERM', 'SIGINT'] as const)
+    process.on(signal, async () => {
+      if (stopping) return
+      stopping = true
+      process.exit(await shutdown(signal))
+    })
 } catch (error) {
   if (error instanceof ConfigError) {
     console.error(error.message)

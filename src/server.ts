@@ -32,6 +32,26 @@ export async function prepare(config: Config, log: Logger) {
 export async function startServer(config: Config, log: Logger) {
   const { context, app } = await prepare(config, log)
   app.listen({ port: config.port, hostname: config.host })
-  log.info('listening', { url: `http://${config.host}:${app.server?.port}`, database: context.db.dialect })
-  return { context, app }
+  const server = app.server
+  if (!server) throw new Error('the server did not start')
+  log.info('listening', { url: `http://${config.host}:${server.port}`, database: context.db.dialect, version: context.version })
+
+  /**
+   * Stops accepting connections, lets requests in flight finish (up to SHUTDOWN_TIMEOUT), then
+   * closes the store. Resolves to the exit code: 0 when everything drained in time.
+   */
+  async function shutdown(reason: string): Promise<number> {
+    log.info('shutting down', { reason, in_flight: server?.pendingRequests })
+    const deadline = Symbol('deadline')
+    const drained = await Promise.race([server?.stop(), Bun.sleep(config.shutdownTimeout * 1000).then(() => deadline)])
+    if (drained === deadline) {
+      log.error('requests still running at the shutdown deadline; closing them', { in_flight: server?.pendingRequests })
+      await server?.stop(true)
+    }
+    await context.db.close()
+    log.info('stopped', { reason })
+    return drained === deadline ? 1 : 0
+  }
+
+  return { context, app, shutdown }
 }

@@ -11,7 +11,7 @@ beforeAll(async () => {
   doc = (await t.client.get('/swagger/json')).body
 })
 
-const PUBLIC = ['POST /auth/registrate', 'POST /auth/login', 'POST /auth/refresh', 'GET /health', 'GET /ready']
+const PUBLIC = ['POST /auth/registrate', 'POST /auth/login', 'POST /auth/refresh', 'GET /health', 'GET /ready', 'GET /metrics']
 const PROTECTED = [
   'POST /auth/logout',
   'GET /auth/me',

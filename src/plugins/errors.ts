@@ -42,9 +42,10 @@ export function errorEnvelope(code: ErrorCode, message: string, details?: FieldE
 
 /** Every non-2xx answer leaves through here, in the SPEC's envelope, with nothing internal in it. */
 export const errorHandler = (log: Logger) =>
-  new Elysia({ name: 'error-handler' }).onError({ as: 'global' }, ({ code, error, set, request, path }) => {
+  new Elysia({ name: 'error-handler' }).onError({ as: 'global' }, ({ code, error, set, request, route }) => {
     const failure = toApiError(code, error)
-    if (failure.status >= 500) log.error('request failed', { method: request.method, path, error: describe(error) })
+    if (failure.status >= 500)
+      log.error('request failed', { request_id: set.headers['x-request-id'], method: request.method, route, error: describe(error) })
     set.status = failure.status
     if (failure.headers) Object.assign(set.headers, failure.headers)
     return errorEnvelope(failure.code, failure.message, failure.details)

@@ -43,7 +43,6 @@ export const security = ({ corsOrigins, maxBodyBytes }: HttpPolicy) => {
         headers['access-control-allow-methods'] = CORS_METHODS
         headers['access-control-allow-headers'] = CORS_HEADERS
         headers['access-control-max-age'] = '600'
-        return new Response(null, { status: 204, headers: headers as Record<string, string> })
       }
     }
 
@@ -54,6 +53,10 @@ export const security = ({ corsOrigins, maxBodyBytes }: HttpPolicy) => {
     if (!JSON_CONTENT_TYPE.test(request.headers.get('content-type') ?? ''))
       throw new ApiError(415, 'unsupported_media_type', 'Send the body as application/json')
   })
+    // Preflights: the CORS headers above are the answer (none for an origin that is not allowed).
+    .options('*', ({ set }) => {
+      set.status = 204
+    })
     .onParse({ as: 'global' }, async ({ request }) => {
       const text = await readAtMost(request, maxBodyBytes, tooLarge)
       if (text.trim() === '') return null

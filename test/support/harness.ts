@@ -13,6 +13,8 @@ export const TEST_ENV = {
   PASSWORD_TIME_COST: '2',
   LOG_LEVEL: Bun.env.TEST_LOG_LEVEL ?? 'silent',
   DATABASE_POOL_SIZE: '4',
+  // Tests register and log in far more than any one client would.
+  AUTH_RATE_LIMIT: '1000000',
   ADMIN_USERNAME: 'root_admin',
   ADMIN_PASSWORD: 'root-admin-password',
 }
@@ -43,10 +45,10 @@ export async function freshDatabaseUrl(): Promise<string> {
 
 export type TestApp = Awaited<ReturnType<typeof createTestApp>>
 
-/** The real app on a fresh store, driven in-process through app.handle(). */
-export async function createTestApp(env: Record<string, string> = {}) {
+/** The real app on a fresh store, driven in-process through app.handle(); `log` receives its log lines. */
+export async function createTestApp(env: Record<string, string> = {}, log?: (line: string) => void) {
   const config = loadConfig({ ...TEST_ENV, DATABASE_URL: await freshDatabaseUrl(), ...env })
-  const { app, context } = await prepare(config, createLogger(config.logLevel))
+  const { app, context } = await prepare(config, createLogger(config.logLevel, log))
   cleanups.push(() => context.db.close())
   return { app, context, config, client: createClient((request) => app.handle(request)) }
 }

@@ -70,6 +70,14 @@ export class SessionStore {
     )
   }
 
+  async countActive(now: string): Promise<number> {
+    const row = await this.db.get<{ total: number }>(
+      'SELECT CAST(count(*) AS INTEGER) AS total FROM sessions WHERE revoked_at IS NULL AND expires_at > $1',
+      [now],
+    )
+    return row?.total ?? 0
+  }
+
   async revoke(sessionId: string, reason: RevocationReason, now: string, q: Queryable = this.db): Promise<void> {
     await q.run('UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE session_id = $1 AND revoked_at IS NULL', [
       sessionId,

@@ -1,5 +1,6 @@
 import { isoAfter } from '../../lib/tokens'
 import { ApiError } from '../../plugins/errors'
+import type { Counter } from '../../lib/metrics'
 import type { ThrottleStore } from './store'
 
 export interface ThrottlePolicy {
@@ -17,6 +18,7 @@ export class LoginThrottle {
   constructor(
     private readonly store: ThrottleStore,
     private readonly policy: ThrottlePolicy,
+    private readonly counters: { failures: Counter; lockouts: Counter },
   ) {}
 
   async assertAllowed(username: string, address: string): Promise<void> {
@@ -30,13 +32,17 @@ export class LoginThrottle {
   async recordFailure(username: string, address: string): Promise<void> {
     const now = Date.now()
     const windowStartedAfter = isoAfter(-this.policy.window, now)
-    const counters: Array<[string, number]> = [
-      [accountKey(username), this.policy.maxFailures],
-      [addressKey(address), this.policy.maxFailuresPerAddress],
+    this.counters.failures.inc()
+    const limits = [
+      { kind: 'account', key: accountKey(username), limit: this.policy.maxFailures },
+      { kind: 'address', key: addressKey(address), limit: this.policy.maxFailuresPerAddress },
     ]
-    for (const [key, limit] of counters) {
+    for (const { kind, key, limit } of limits) {
       const failures = await this.store.recordFailure(key, new Date(now).toISOString(), windowStartedAfter)
-      if (failures >= limit) await this.store.lock(key, isoAfter(this.policy.window, now))
+      if (failures >= limit) {
+        await this.store.lock(key, isoAfter(this.policy.window, now))
+        this.counters.lockouts.inc({ kind })
+      }
     }
   }
 

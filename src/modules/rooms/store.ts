@@ -64,6 +64,11 @@ export class RoomStore {
     return { rooms: await this.#withPlayers(rows, this.db), total: total?.total ?? 0 }
   }
 
+  async countOpen(): Promise<number> {
+    const row = await this.db.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM rooms WHERE is_closed = $1', [false])
+    return row?.total ?? 0
+  }
+
   async addPlayer(roomId: string, userId: string, gameRole: string, joinedAt: string, q: Queryable = this.db): Promise<void> {
     await q.run('INSERT INTO room_players (room_id, user_id, game_role, joined_at) VALUES ($1, $2, $3, $4)', [roomId, userId, gameRole, joinedAt])
   }

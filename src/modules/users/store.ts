@@ -68,9 +68,12 @@ export class UserStore {
     return (await q.run('DELETE FROM users WHERE user_id = $1', [userId])) > 0
   }
 
-  async count(q: Queryable = this.db): Promise<number> {
-    const row = await q.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM users')
-    return row?.total ?? 0
+  async countByStatus(): Promise<{ active: number; inactive: number }> {
+    const rows = await this.db.all<{ is_active: boolean | number; total: number }>(
+      'SELECT is_active, CAST(count(*) AS INTEGER) AS total FROM users GROUP BY is_active',
+    )
+    const total = (active: boolean) => rows.find((row) => Boolean(row.is_active) === active)?.total ?? 0
+    return { active: total(true), inactive: total(false) }
   }
 
   async countActiveAdmins(q: Queryable = this.db): Promise<number> {

@@ -1,0 +1,98 @@
+/**
+ * A small Prometheus registry: counters, gauges and histograms with labels, rendered in the text
+ * exposition format (version 0.0.4). Gauges may be collected at scrape time.
+ */
+
+type Labels = Record<string, string>
+type Kind = 'counter' | 'gauge' | 'histogram'
+
+interface Family {
+  name: string
+  help: string
+  kind: Kind
+  render(): string[] | Promise<string[]>
+}
+
+const escapeLabel = (value: string) => value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')
+
+function labelText(labels: Labels): string {
+  const pairs = Object.entries(labels).map(([key, value]) => `${key}="${escapeLabel(value)}"`)
+  return pairs.length > 0 ? `{${pairs.join(',')}}` : ''
+}
+
+const keyOf = (labels: Labels) => JSON.stringify(labels)
+
+export class Counter {
+  readonly #values = new Map<string, { labels: Labels; value: number }>()
+
+  inc(labels: Labels = {}, by = 1): void {
+    const key = keyOf(labels)
+    const entry = this.#values.get(key)
+    if (entry) entry.value += by
+    else this.#values.set(key, { labels, value: by })
+  }
+
+  lines(name: string): string[] {
+    return [...this.#values.values()].map(({ labels, value }) => `${name}${labelText(labels)} ${value}`)
+  }
+}
+
+export class Histogram {
+  readonly #series = new Map<string, { labels: Labels; buckets: number[]; sum: number; count: number }>()
+
+  constructor(readonly bounds: number[]) {}
+
+  observe(labels: Labels, value: number): void {
+    const key = keyOf(labels)
+    let series = this.#series.get(key)
+    if (!series) {
+      series = { labels, buckets: this.bounds.map(() => 0), sum: 0, count: 0 }
+      this.#series.set(key, series)
+    }
+    for (let index = 0; index < this.bounds.length; index++) if (value <= this.bounds[index]!) series.buckets[index]!++
+    series.sum += value
+    series.count++
+  }
+
+  lines(name: string): string[] {
+    return [...this.#series.values()].flatMap(({ labels, buckets, sum, count }) => [
+      ...this.bounds.map((bound, index) => `${name}_bucket${labelText({ ...labels, le: String(bound) })} ${buckets[index]}`),
+      `${name}_bucket${labelText({ ...labels, le: '+Inf' })} ${count}`,
+      `${name}_sum${labelText(labels)} ${sum}`,
+      `${name}_count${labelText(labels)} ${count}`,
+    ])
+  }
+}
+
+export class Registry {
+  readonly #families: Family[] = []
+
+  counter(name: string, help: string): Counter {
+    const counter = new Counter()
+    this.#families.push({ name, help, kind: 'counter', render: () => counter.lines(name) })
+    return counter
+  }
+
+  histogram(name: string, help: string, bounds: number[]): Histogram {
+    const histogram = new Histogram(bounds)
+    this.#families.push({ name, help, kind: 'histogram', render: () => histogram.lines(name) })
+    return histogram
+  }
+
+  /** A gauge read when scraped: `collect` returns its series. */
+  gauge(name: string, help: string, collect: () => Array<[Labels, number]> | Promise<Array<[Labels, number]>>): void {
+    this.#families.push({
+      name,
+      help,
+      kind: 'gauge',
+      render: async () => (await collect()).map(([labels, value]) => `${name}${labelText(labels)} ${value}`),
+    })
+  }
+
+  async render(): Promise<string> {
+    const blocks = await Promise.all(
+      this.#families.map(async ({ name, help, kind, render }) => [`# HELP ${name} ${help}`, `# TYPE ${name} ${kind}`, ...(await render())].join('\n')),
+    )
+    return `${blocks.join('\n')}\n`
+  }
+}

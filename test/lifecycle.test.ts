@@ -1,0 +1,53 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { closeTestResources, freshDatabaseUrl, STORE, TEST_DATABASE_URL, TEST_ENV } from './support/harness'
+import { startService } from './support/process'
+
+afterAll(closeTestResources)
+const directory = mkdtempSync(join(tmpdir(), 'sgw-lifecycle-'))
+afterAll(() => rmSync(directory, { recursive: true, force: true }))
+
+const databaseUrl = async (name: string) => (TEST_DATABASE_URL ? freshDatabaseUrl() : `sqlite:${join(directory, `${name}.sqlite`)}`)
+
+// A registration at this argon2id cost takes about a second here: a real, slow write to have in flight.
+const SLOW_HASHING = { PASSWORD_MEMORY_COST: '262144', PASSWORD_TIME_COST: '3' }
+
+describe(`graceful shutdown on ${STORE} (SECURITY 20)`, () => {
+  test('on SIGTERM: stops accepting, finishes the request in flight, stores its write, closes the store, exits 0', async () => {
+    const env = { ...TEST_ENV, ...SLOW_HASHING, LOG_LEVEL: 'info', DATABASE_URL: await databaseUrl('sigterm') }
+    const service = await startService(env)
+    const inFlight = service.client.post('/auth/registrate', { username: 'last_one_in', password: 'password-123' })
+    await Bun.sleep(200)
+    service.child.kill('SIGTERM')
+    await Bun.sleep(100)
+    const late = await fetch(`${service.baseUrl}/health`).then(
+      (response) => response.status,
+      () => 'refused',
+    )
+    expect(late).toBe('refused')
+    expect((await inFlight).status).toBe(201)
+    expect(await service.child.exited).toBe(0)
+    const log = (await service.output()).split('\n').filter(Boolean).map((line) => JSON.parse(line).message)
+    expect(log).toEqual(expect.arrayContaining(['shutting down', 'stopped']))
+    expect(log.indexOf('stopped')).toBeGreaterThan(log.lastIndexOf('request'))
+
+    const restarted = await startService(env)
+    expect((await restarted.client.post('/auth/login', { username: 'last_one_in', password: 'password-123' })).status).toBe(200)
+    restarted.child.kill('SIGINT')
+    expect(await restarted.child.exited).toBe(0)
+  }, 30_000)
+
+  test('a request still running at SHUTDOWN_TIMEOUT is cut off, and the exit code says so', async () => {
+    const env = { ...TEST_ENV, ...SLOW_HASHING, PASSWORD_MEMORY_COST: '524288', SHUTDOWN_TIMEOUT: '1', DATABASE_URL: await databaseUrl('deadline') }
+    const service = await startService(env)
+    const slow = service.client.post('/auth/registrate', { username: 'too_slow', password: 'password-123' }).catch(() => 'cut off')
+    await Bun.sleep(100)
+    const signalled = performance.now()
+    service.child.kill('SIGTERM')
+    expect(await service.child.exited).toBe(1)
+    expect(performance.now() - signalled).toBeLessThan(2000)
+    await slow
+  }, 30_000)
+})

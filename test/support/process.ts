@@ -1,0 +1,42 @@
+import { createClient } from './harness'
+
+/** The service as a real process (`bun src/index.ts`), for what only a process shows: signals, crashes, several instances. */
+export interface ServiceProcess {
+  child: Bun.Subprocess<'ignore', 'pipe', 'inherit'>
+  baseUrl: string
+  client: ReturnType<typeof createClient>
+  output(): Promise<string>
+}
+
+export async function freePort(): Promise<number> {
+  const probe = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
+  const { port } = probe
+  probe.stop(true)
+  return port
+}
+
+export async function startService(env: Record<string, string>): Promise<ServiceProcess> {
+  const port = await freePort()
+  const child = Bun.spawn([process.execPath, 'src/index.ts'], {
+    env: { PATH: Bun.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'inherit',
+  })
+  const baseUrl = `http://127.0.0.1:${port}`
+  for (let attempt = 0; ; attempt++) {
+    if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode}`)
+    if (attempt > 300) throw new Error('the service did not become healthy')
+    try {
+      if ((await fetch(`${baseUrl}/health`)).ok) break
+    } catch {}
+    await Bun.sleep(20)
+  }
+  let text: Promise<string> | undefined
+  return {
+    child,
+    baseUrl,
+    client: createClient((request) => fetch(request), baseUrl),
+    output: () => (text ??= new Response(child.stdout).text()),
+  }
+}
