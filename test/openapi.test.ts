@@ -89,6 +89,36 @@ describe('OpenAPI document', () => {
   })
 })
 
+describe('request schemas', () => {
+  const BODIES: Record<string, string> = {
+    'POST /auth/registrate': 'AuthRequest',
+    'POST /auth/login': 'AuthRequest',
+    'POST /auth/refresh': 'RefreshTokenRequest',
+    'POST /auth/change-password': 'ChangePasswordRequest',
+    'PUT /users/me': 'ChangeUserRequest',
+    'POST /users': 'UserCreateRequest',
+    'PUT /users/{user_id}': 'ChangeUserRequest',
+    'POST /rooms': 'CreateRoomRequest',
+    'POST /rooms/{room_id}/invite': 'InviteToRoomRequest',
+    'POST /rooms/{room_id}/join': 'JoinToRoomRequest',
+  }
+
+  test('every route that takes a body documents it as JSON with its named schema; no other route has one', () => {
+    for (const [name, operation] of operations()) {
+      const schema = operation.requestBody?.content?.['application/json']?.schema
+      expect({ name, schema }).toEqual({ name, schema: BODIES[name] ? { $ref: `#/components/schemas/${BODIES[name]}` } : undefined })
+    }
+  })
+
+  test('list filters and pagination are optional query parameters', () => {
+    for (const name of ['GET /users', 'GET /rooms', 'GET /rooms/my', 'GET /invites/my', 'GET /invites/sent']) {
+      const parameters: Array<{ name: string; in: string; required: boolean }> = operations().get(name).parameters
+      expect({ name, required: parameters.filter((parameter) => parameter.required).map((parameter) => parameter.name) }).toEqual({ name, required: [] })
+      expect(parameters.map((parameter) => parameter.name)).toEqual(expect.arrayContaining(['limit', 'offset']))
+    }
+  })
+})
+
 describe('Swagger page', () => {
   test('is served with its assets from the service itself, no CDN', async () => {
     const page = await t.app.handle(new Request('http://localhost/swagger'))

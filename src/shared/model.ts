@@ -18,9 +18,11 @@ export const QueryBoolean = t
   .Decode((value) => value === 'true' || value === '1')
   .Encode((value) => (value ? 'true' : 'false'))
 
+export const PAGE_SIZE = 50
+
 export const Pagination = {
-  limit: t.Integer({ minimum: 1, maximum: 200, default: 50, description: 'page size' }),
-  offset: t.Integer({ minimum: 0, default: 0, description: 'rows to skip' }),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: PAGE_SIZE, description: 'page size' })),
+  offset: t.Optional(t.Integer({ minimum: 0, default: 0, description: 'rows to skip' })),
 }
 
 export const SuccessResponse = t.Object(

@@ -51,6 +51,7 @@ export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
       },
       {
         body: 'AuthRequest',
+        parse: 'json',
         response: { 201: 'TokenResponse', ...errors(400, 409, 413, 415, 422) },
         detail: { summary: 'Create an account and open a session' },
       },
@@ -61,6 +62,7 @@ export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
         tokenResponse('Logged in', await auth.login(body.username, body.password, clientAddress(request, server, config.trustProxy))),
       {
         body: 'AuthRequest',
+        parse: 'json',
         response: { 200: 'TokenResponse', ...errors(400, 401, 403, 413, 415, 422, 429) },
         detail: { summary: 'Log in with username and password' },
       },
@@ -73,6 +75,7 @@ export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
       },
       {
         body: 'RefreshTokenRequest',
+        parse: 'json',
         response: { 200: 'TokenResponse', ...errors(400, 401, 413, 415, 422) },
         detail: { summary: 'Trade a refresh token for a new token pair (the old refresh token is spent)' },
       },
@@ -101,6 +104,7 @@ export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
       {
         auth: 'user',
         body: 'ChangePasswordRequest',
+        parse: 'json',
         response: { 200: 'SuccessResponse', ...errors(400, 401, 403, 413, 415, 422) },
         detail: { summary: 'Change password (needs the current one); ends every other session' },
       },

@@ -1,4 +1,5 @@
 import type { Database, Queryable, SqlValue } from '../../db/database'
+import { PAGE_SIZE } from '../../shared/model'
 import type { InvitationStatus, InviteFilter } from './model'
 
 export interface InvitationRecord {
@@ -95,7 +96,7 @@ export class InviteStore {
     const invitations = await this.db.all<InvitationRecord>(
       `SELECT ${COLUMNS} FROM invitations ${whereClause}
         ORDER BY created_at DESC, invite_id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-      [...params, filter.limit, filter.offset],
+      [...params, filter.limit ?? PAGE_SIZE, filter.offset ?? 0],
     )
     return { invitations, total: total?.total ?? 0 }
   }

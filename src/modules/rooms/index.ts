@@ -32,6 +32,7 @@ export const roomsRoutes = ({ rooms, invites }: AppContext, guard: ReturnType<ty
       {
         auth: 'user',
         body: 'CreateRoomRequest',
+        parse: 'json',
         response: { 201: 'Room', ...errors(400, 401, 403, 413, 415, 422) },
         detail: { summary: 'Create a room: you become its owner and first player' },
       },
@@ -42,7 +43,7 @@ export const roomsRoutes = ({ rooms, invites }: AppContext, guard: ReturnType<ty
       response: { 200: 'GetAllRoomsResponse', ...errors(401, 403, 422) },
       detail: { summary: 'Rooms you play in, newest first' },
     })
-    .post('/my', async ({ user }) => roomList(await rooms.listMine(user, { limit: Number.MAX_SAFE_INTEGER, offset: 0 })), {
+    .post('/my', async ({ user }) => roomList(await rooms.listMine(user, { limit: Number.MAX_SAFE_INTEGER })), {
       auth: 'user',
       response: { 200: 'GetAllRoomsResponse', ...errors(401, 403) },
       detail: { summary: 'All the rooms you play in, unpaged' },
@@ -60,6 +61,7 @@ export const roomsRoutes = ({ rooms, invites }: AppContext, guard: ReturnType<ty
           {
             auth: 'user',
             body: 'InviteToRoomRequest',
+            parse: 'json',
             response: { 201: 'Invitation', ...errors(400, 401, 403, 404, 409, 413, 415, 422) },
             detail: { summary: 'Invite an active user by name (owner or admin); the answer carries the ct to hand over' },
           },
@@ -67,6 +69,7 @@ export const roomsRoutes = ({ rooms, invites }: AppContext, guard: ReturnType<ty
         .post('/:room_id/join', ({ user, params, body }) => invites.join(user, params.room_id, body.ct), {
           auth: 'user',
           body: 'JoinToRoomRequest',
+          parse: 'json',
           response: { 200: 'Room', ...errors(400, 401, 403, 404, 409, 413, 415, 422) },
           detail: { summary: 'Join with your invitation token (ct): once, before it expires, while a seat is free' },
         })

@@ -1,4 +1,5 @@
 import type { Database, Queryable, SqlValue } from '../../db/database'
+import { PAGE_SIZE } from '../../shared/model'
 import type { Player, Room, RoomFilter } from './model'
 
 interface RoomRow {
@@ -59,7 +60,7 @@ export class RoomStore {
     const total = await this.db.get<{ total: number }>(`SELECT CAST(count(*) AS INTEGER) AS total FROM rooms r ${where}`, params)
     const rows = await this.db.all<RoomRow>(
       `SELECT ${ROOM_COLUMNS} FROM rooms r ${where} ORDER BY r.created_at DESC, r.room_id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-      [...params, filter.limit, filter.offset],
+      [...params, filter.limit ?? PAGE_SIZE, filter.offset ?? 0],
     )
     return { rooms: await this.#withPlayers(rows, this.db), total: total?.total ?? 0 }
   }

@@ -16,6 +16,7 @@ export const usersRoutes = ({ users }: AppContext, guard: ReturnType<typeof auth
     .put('/me', ({ user, body: { user_id, ...changes } }) => users.updateSelf(user, user_id, changes), {
       auth: 'user',
       body: 'ChangeUserRequest',
+      parse: 'json',
       response: { 200: 'User', ...errors(400, 401, 403, 409, 413, 415, 422) },
       detail: { summary: 'Rename yourself (role and status: admins only)' },
     })
@@ -28,6 +29,7 @@ export const usersRoutes = ({ users }: AppContext, guard: ReturnType<typeof auth
       {
         auth: 'admin',
         body: 'UserCreateRequest',
+        parse: 'json',
         response: { 201: 'User', ...errors(400, 401, 403, 409, 413, 415, 422) },
         detail: { summary: 'Create a user' },
       },
@@ -55,6 +57,7 @@ export const usersRoutes = ({ users }: AppContext, guard: ReturnType<typeof auth
         .put('/:user_id', ({ user, params, body: { user_id, ...changes } }) => users.update(user, params.user_id, user_id, changes), {
           auth: 'admin',
           body: 'ChangeUserRequest',
+          parse: 'json',
           response: { 200: 'User', ...errors(400, 401, 403, 404, 409, 413, 415, 422) },
           detail: { summary: 'Change a user' },
         })

@@ -1,4 +1,5 @@
 import type { Database, Queryable, SqlValue } from '../../db/database'
+import { PAGE_SIZE } from '../../shared/model'
 import type { User, UserFilter, UserRole } from './model'
 
 interface UserRow {
@@ -98,7 +99,7 @@ export class UserStore {
     const totalRow = await this.db.get<{ total: number }>(`SELECT CAST(count(*) AS INTEGER) AS total FROM users ${whereClause}`, params)
     const rows = await this.db.all<UserRow>(
       `SELECT ${COLUMNS} FROM users ${whereClause} ORDER BY created_at DESC, user_id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-      [...params, filter.limit, filter.offset],
+      [...params, filter.limit ?? PAGE_SIZE, filter.offset ?? 0],
     )
     return { users: rows.map((row) => toUser(toRecord(row))), total: totalRow?.total ?? 0 }
   }
