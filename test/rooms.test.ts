@@ -55,6 +55,8 @@ describe(`rooms on ${STORE}: create and read`, () => {
       [{ room_name: 'r', max_players: 2.5 }, '/max_players'],
       [{ room_name: 'r', game_role: '' }, '/game_role'],
       [{ room_name: 'r', owner_id: admin.userId }, '/owner_id'],
+      // PostgreSQL cannot store NUL in text; both stores refuse it the same way.
+      [{ room_name: 'nul\u0000name' }, '/room_name'],
     ] as const
     for (const [body, field] of cases) {
       const reply = await t.client.post('/rooms', body, owner.access)

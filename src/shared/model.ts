@@ -7,6 +7,12 @@ export const componentId = (name: string) => `#/components/schemas/${name}`
 /** For response fields: Elysia's t.Integer documents itself as "integer or numeric string" (for query coercion). */
 export const Count = (description?: string) => Type.Integer({ minimum: 0, description })
 
+/**
+ * Free text that reaches the store. NUL is refused: PostgreSQL cannot hold it in text (it would be
+ * a 500 there, while SQLite would take it), so both stores answer 422 alike.
+ */
+export const Text = (options: Parameters<typeof t.String>[0] = {}) => t.String({ pattern: '^[^\\u0000]*$', ...options })
+
 export const Uuid = t.String({ format: 'uuid', examples: ['01936b2e-7c4a-7f3e-9b1d-2f5c8a9e4d10'] })
 export const Timestamp = t.String({ format: 'date-time', examples: ['2026-11-22T13:04:05.123Z'] })
 

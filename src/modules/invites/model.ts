@@ -1,5 +1,5 @@
 import { Elysia, t } from 'elysia'
-import { Count, componentId, Pagination, QueryBoolean, sharedModels, Timestamp, Uuid } from '../../shared/model'
+import { Count, componentId, Pagination, QueryBoolean, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
 
 export const InvitationStatus = t.Union([t.Literal('pending'), t.Literal('accepted'), t.Literal('declined'), t.Literal('expired')])
 
@@ -23,7 +23,7 @@ export const Invitation = t.Object(
 export const GetMyInvitesRequest = t.Object(
   {
     inviter_id: t.Optional(Uuid),
-    player_role: t.Optional(t.String({ maxLength: 64 })),
+    player_role: t.Optional(Text({ maxLength: 64 })),
     is_accepted: t.Optional(QueryBoolean),
     status: t.Optional(InvitationStatus),
     ...Pagination,

@@ -1,8 +1,8 @@
 import { Type } from '@sinclair/typebox'
 import { Elysia, t } from 'elysia'
-import { Count, componentId, Pagination, QueryBoolean, sharedModels, Timestamp, Uuid } from '../../shared/model'
+import { Count, componentId, Pagination, QueryBoolean, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
 
-export const GameRole = t.String({ minLength: 1, maxLength: 64, examples: ['operator'] })
+export const GameRole = Text({ minLength: 1, maxLength: 64, examples: ['operator'] })
 
 export const Player = t.Object(
   { user_id: Uuid, username: t.String(), game_role: t.String(), joined_at: Timestamp },
@@ -41,21 +41,21 @@ export const GetAllRoomsResponse = t.Object(
 
 export const CreateRoomRequest = t.Object(
   {
-    room_name: t.String({ minLength: 1, maxLength: 100 }),
+    room_name: Text({ minLength: 1, maxLength: 100 }),
     // typebox's Integer: Elysia's t.Integer carries a default of 0 that an optional field would pick up.
     max_players: t.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'default ROOM_MAX_PLAYERS, at most ROOM_MAX_PLAYERS_LIMIT' })),
-    game_role: t.Optional(t.String({ minLength: 1, maxLength: 64, description: "the creator's own role, default host" })),
+    game_role: t.Optional(Text({ minLength: 1, maxLength: 64, description: "the creator's own role, default host" })),
   },
   { additionalProperties: false, $id: componentId('CreateRoomRequest') },
 )
 
 export const InviteToRoomRequest = t.Object(
-  { user_name: t.String({ minLength: 1, maxLength: 32 }), player_role: GameRole },
+  { user_name: Text({ minLength: 1, maxLength: 32 }), player_role: GameRole },
   { additionalProperties: false, $id: componentId('InviteToRoomRequest') },
 )
 
 export const JoinToRoomRequest = t.Object(
-  { ct: t.String({ minLength: 1, maxLength: 256, description: 'the invitation token' }) },
+  { ct: Text({ minLength: 1, maxLength: 256, description: 'the invitation token' }) },
   { additionalProperties: false, $id: componentId('JoinToRoomRequest') },
 )
 

@@ -1,5 +1,5 @@
 import { Elysia, t } from 'elysia'
-import { Count, componentId, Pagination, QueryBoolean, sharedModels, Timestamp, Uuid } from '../../shared/model'
+import { Count, componentId, Pagination, QueryBoolean, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
 
 export const Username = t.String({
   minLength: 3,
@@ -47,7 +47,7 @@ export const GetAllUsersRequest = t.Object(
   {
     is_active: t.Optional(QueryBoolean),
     role: t.Optional(UserRole),
-    search: t.Optional(t.String({ maxLength: 32, description: 'case-insensitive part of the username' })),
+    search: t.Optional(Text({ maxLength: 32, description: 'case-insensitive part of the username' })),
     ...Pagination,
   },
   { additionalProperties: false, $id: componentId('GetAllUsersRequest') },
