@@ -82,3 +82,24 @@ describe(`store on ${STORE}`, () => {
     await db.close()
   })
 })
+
+describe(`store on ${STORE}: many transactions at once`, () => {
+  test('fifty concurrent transactions and plain statements on one store all complete, none inside another', async () => {
+    const db = await openDatabase(await freshDatabaseUrl(), 4)
+    await migrate(db)
+    const writes = Array.from({ length: 50 }, (_, i) =>
+      i % 3 === 0
+        ? db.run("INSERT INTO settings (key, value) VALUES ($1, 'plain')", [`plain_${i}`])
+        : db.transaction(async (tx) => {
+            await tx.run("INSERT INTO settings (key, value) VALUES ($1, 'tx')", [`tx_${i}`])
+            await Bun.sleep(0)
+            await tx.run("UPDATE settings SET value = 'tx-done' WHERE key = $1", [`tx_${i}`])
+          }),
+    )
+    await Promise.all(writes)
+    const rows = await db.all<{ key: string; value: string }>("SELECT key, value FROM settings WHERE key LIKE 'plain_%' OR key LIKE 'tx_%'")
+    expect(rows).toHaveLength(50)
+    expect(rows.filter((row) => row.key.startsWith('tx_')).every((row) => row.value === 'tx-done')).toBe(true)
+    await db.close()
+  })
+})

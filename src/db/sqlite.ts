@@ -5,14 +5,16 @@ import { type Database, type SqlValue, type Transaction, UniqueViolation } from 
 
 /**
  * Embedded SQLite through bun:sqlite. One connection serves the process; because its calls are
- * synchronous, a transaction that awaits between statements holds `#busy`, and every other caller
- * waits for it, so no statement ever lands inside someone else's transaction.
+ * synchronous, a transaction that awaits between statements holds the connection's lock, and every
+ * other caller queues for it, so no statement ever lands inside someone else's transaction. The lock
+ * is taken in the same step that finds it free, and handed straight to the next in line on release.
  */
 const BUSY_TIMEOUT_MS = 5000
 
 export class SqliteDatabase implements Database {
   readonly dialect = 'sqlite'
-  #busy: Promise<void> | undefined
+  #locked = false
+  readonly #waiting: Array<() => void> = []
   readonly #sqlCache = new Map<string, string>()
 
   private constructor(private readonly connection: SqliteConnection) {}
@@ -28,25 +30,20 @@ export class SqliteDatabase implements Database {
     return new SqliteDatabase(connection)
   }
 
-  async all<Row>(sql: string, params: SqlValue[] = []): Promise<Row[]> {
-    await this.#idle()
-    return this.#all<Row>(sql, params)
+  all<Row>(sql: string, params: SqlValue[] = []): Promise<Row[]> {
+    return this.#exclusive(() => this.#all<Row>(sql, params))
   }
 
   async get<Row>(sql: string, params: SqlValue[] = []): Promise<Row | undefined> {
-    await this.#idle()
-    return this.#all<Row>(sql, params)[0]
+    return (await this.#exclusive(() => this.#all<Row>(sql, params)))[0]
   }
 
-  async run(sql: string, params: SqlValue[] = []): Promise<number> {
-    await this.#idle()
-    return this.#run(sql, params)
+  run(sql: string, params: SqlValue[] = []): Promise<number> {
+    return this.#exclusive(() => this.#run(sql, params))
   }
 
   async transaction<Result>(work: (tx: Transaction) => Promise<Result>): Promise<Result> {
-    await this.#idle()
-    let release!: () => void
-    this.#busy = new Promise<void>((resolve) => (release = resolve))
+    await this.#lock()
     const tx: Transaction = {
       all: async <Row>(sql: string, params: SqlValue[] = []) => this.#all<Row>(sql, params),
       get: async <Row>(sql: string, params: SqlValue[] = []) => this.#all<Row>(sql, params)[0],
@@ -62,8 +59,7 @@ export class SqliteDatabase implements Database {
       if (this.connection.inTransaction) this.connection.run('ROLLBACK')
       throw error
     } finally {
-      this.#busy = undefined
-      release()
+      this.#unlock()
     }
   }
 
@@ -71,13 +67,39 @@ export class SqliteDatabase implements Database {
     await this.get('SELECT 1')
   }
 
+  /** Waits for the transactions under way, then closes; later calls fail at once (a closed database). */
   async close(): Promise<void> {
-    await this.#idle()
-    this.connection.close()
+    await this.#lock()
+    try {
+      this.connection.close()
+    } finally {
+      this.#unlock()
+    }
   }
 
-  async #idle(): Promise<void> {
-    while (this.#busy) await this.#busy
+  /** A single statement: at once when the connection is free, else after the transactions ahead of it. */
+  async #exclusive<Value>(statement: () => Value): Promise<Value> {
+    if (!this.#locked) return statement()
+    await this.#lock()
+    try {
+      return statement()
+    } finally {
+      this.#unlock()
+    }
+  }
+
+  #lock(): Promise<void> {
+    if (!this.#locked) {
+      this.#locked = true
+      return Promise.resolve()
+    }
+    return new Promise<void>((resolve) => this.#waiting.push(resolve))
+  }
+
+  #unlock(): void {
+    const next = this.#waiting.shift()
+    if (next) next()
+    else this.#locked = false
   }
 
   #all<Row>(sql: string, params: SqlValue[]): Row[] {
