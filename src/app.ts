@@ -9,7 +9,6 @@ import { authGuard } from './plugins/auth'
 import { docs } from './plugins/docs'
 import { errorHandler } from './plugins/errors'
 import { observability } from './plugins/observability'
-import { rateLimit } from './plugins/rate-limit'
 import { security } from './plugins/security'
 
 export function createApp(context: AppContext) {
@@ -27,7 +26,6 @@ export function createApp(context: AppContext) {
       .use(observability(context.log, context.metrics, config.metricsEnabled))
       .use(errorHandler(context.log))
       .use(security(config))
-      .use(rateLimit(['registrate', 'login', 'refresh'].map((route) => `${config.apiPrefix}/auth/${route}`), config.authRateLimit, config.trustProxy))
       .use(config.swaggerEnabled ? docs(context.version) : new Elysia())
       .use(healthRoutes(context))
       .use(api)

@@ -20,16 +20,25 @@ function labelText(labels: Labels): string {
   return pairs.length > 0 ? `{${pairs.join(',')}}` : ''
 }
 
-const keyOf = (labels: Labels) => JSON.stringify(labels)
+// Call sites pass labels in a fixed order, so the values alone identify a series.
+const keyOf = (labels: Labels) => Object.values(labels).join('\u0000')
 
 export class Counter {
   readonly #values = new Map<string, { labels: Labels; value: number }>()
 
   inc(labels: Labels = {}, by = 1): void {
+    this.series(labels).value += by
+  }
+
+  /** The series for these labels, to keep and increment without looking it up again. */
+  series(labels: Labels): { value: number } {
     const key = keyOf(labels)
-    const entry = this.#values.get(key)
-    if (entry) entry.value += by
-    else this.#values.set(key, { labels, value: by })
+    let entry = this.#values.get(key)
+    if (!entry) {
+      entry = { labels, value: 0 }
+      this.#values.set(key, entry)
+    }
+    return entry
   }
 
   lines(name: string): string[] {
@@ -37,18 +46,34 @@ export class Counter {
   }
 }
 
+interface HistogramSeries {
+  labels: Labels
+  buckets: number[]
+  sum: number
+  count: number
+}
+
 export class Histogram {
-  readonly #series = new Map<string, { labels: Labels; buckets: number[]; sum: number; count: number }>()
+  readonly #series = new Map<string, HistogramSeries>()
 
   constructor(readonly bounds: number[]) {}
 
   observe(labels: Labels, value: number): void {
+    this.record(this.series(labels), value)
+  }
+
+  /** The series for these labels, to keep and pass to record() without looking it up again. */
+  series(labels: Labels): HistogramSeries {
     const key = keyOf(labels)
     let series = this.#series.get(key)
     if (!series) {
       series = { labels, buckets: this.bounds.map(() => 0), sum: 0, count: 0 }
       this.#series.set(key, series)
     }
+    return series
+  }
+
+  record(series: HistogramSeries, value: number): void {
     for (let index = 0; index < this.bounds.length; index++) if (value <= this.bounds[index]!) series.buckets[index]!++
     series.sum += value
     series.count++

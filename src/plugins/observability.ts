@@ -4,9 +4,13 @@ import type { Metrics } from '../metrics'
 
 const INCOMING_ID = /^[\w.:-]{1,128}$/
 
-interface Started {
-  id: string
-  at: number
+/** Request ids: unique per process (random prefix) and cheap (a counter), unless the caller sent one. */
+const ID_PREFIX = crypto.randomUUID().slice(0, 8)
+let requestCounter = 0
+
+interface Timed {
+  requestId?: string
+  startedAt?: number
 }
 
 /**
@@ -15,26 +19,45 @@ interface Started {
  * Log lines carry the route template, never the raw path or query, so ids and tokens stay out.
  */
 export const observability = (log: Logger, metrics: Metrics, metricsEnabled: boolean) => {
-  const started = new WeakMap<Request, Started>()
+  // One entry per method, route template and status: the metric series and the fixed part of the log line.
+  const series = new Map<string, { requests: { value: number }; duration: ReturnType<Metrics['requestDuration']['series']>; logFields: string }>()
+  const seriesFor = (method: string, route: string, status: number) => {
+    const key = `${method} ${status} ${route}`
+    let entry = series.get(key)
+    if (!entry) {
+      const labels = { method, route, status: String(status) }
+      entry = {
+        requests: metrics.requests.series(labels),
+        duration: metrics.requestDuration.series(labels),
+        logFields: `"method":${JSON.stringify(method)},"route":${JSON.stringify(route)},"status":${status}`,
+      }
+      series.set(key, entry)
+    }
+    return entry
+  }
 
   const plugin = new Elysia({ name: 'observability' })
+    // `set` is the request's own response state: the id and start time ride on it. (Hooks destructure
+    // what they use: Elysia reads that to skip work, such as parsing cookies nobody asked for.)
     .onRequest(({ request, set }) => {
       const incoming = request.headers.get('x-request-id')
-      const id = incoming && INCOMING_ID.test(incoming) ? incoming : crypto.randomUUID()
-      started.set(request, { id, at: performance.now() })
+      const id = incoming && INCOMING_ID.test(incoming) ? incoming : `${ID_PREFIX}-${(++requestCounter).toString(36)}`
+      const timed = set as Timed
+      timed.requestId = id
+      timed.startedAt = performance.now()
       set.headers['x-request-id'] = id
     })
     .onAfterResponse({ as: 'global' }, ({ request, route, set, responseValue }) => {
-      const start = started.get(request)
-      if (!start) return
-      const seconds = (performance.now() - start.at) / 1000
+      const { requestId, startedAt } = set as Timed
+      if (startedAt === undefined) return
+      const seconds = (performance.now() - startedAt) / 1000
       const status = responseValue instanceof Response ? responseValue.status : typeof set.status === 'number' ? set.status : 200
-      const labels = { method: request.method, route: route || 'unmatched', status: String(status) }
-      metrics.requests.inc(labels)
-      metrics.requestDuration.observe(labels, seconds)
-      log.info('request', { request_id: start.id, ...labels, status, duration_ms: Math.round(seconds * 100_000) / 100 })
+      const entry = seriesFor(request.method, route || 'unmatched', status)
+      entry.requests.value++
+      metrics.requestDuration.record(entry.duration, seconds)
+      if (log.enabled('info'))
+        log.raw('info', `"message":"request","request_id":"${requestId}",${entry.logFields},"duration_ms":${Math.round(seconds * 100_000) / 100}`)
     })
-
   if (!metricsEnabled) return plugin
   // Bun counts the requests its server is answering; read at scrape time, it cannot drift.
   let inFlight = 0

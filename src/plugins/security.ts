@@ -1,5 +1,4 @@
 import { Elysia } from 'elysia'
-import { DOCS_PATH } from './docs'
 import { ApiError } from './errors'
 
 interface HttpPolicy {
@@ -7,57 +6,35 @@ interface HttpPolicy {
   maxBodyBytes: number
 }
 
-const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 const JSON_CONTENT_TYPE = /^application\/json\s*(;|$)/i
 const CORS_METHODS = 'GET, POST, PUT, DELETE, OPTIONS'
 const CORS_HEADERS = 'Authorization, Content-Type, X-Request-Id'
 const CORS_EXPOSED = 'X-Request-Id, X-User-Id, X-User-Role, Retry-After'
 
+/** On every answer; the Swagger page drops the two framing ones (plugins/docs.ts). */
+export const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+  'content-security-policy': "frame-ancestors 'none'",
+  'cache-control': 'no-store',
+}
+
 /**
- * Response headers every answer carries, CORS for the configured origins, and the body rules:
- * JSON only (415), at most `maxBodyBytes` (413, whether the size is declared or the body is chunked).
+ * Security headers on every answer (static: set once, not per request), CORS for the configured
+ * origins only, and the body rules: JSON only (415), at most `maxBodyBytes` (413, whether the size
+ * is declared or the body is chunked). The body rules run where bodies are parsed, so requests
+ * without one pay nothing for them.
  */
 export const security = ({ corsOrigins, maxBodyBytes }: HttpPolicy) => {
-  const anyOrigin = corsOrigins.includes('*')
-  const allowedOrigins = new Set(corsOrigins)
   const tooLarge = () => new ApiError(413, 'payload_too_large', `The body must not exceed ${maxBodyBytes} bytes`)
-
-  return new Elysia({ name: 'security' })
-    .onRequest(({ request, set }) => {
-    const headers = set.headers
-    headers['x-content-type-options'] = 'nosniff'
-    headers['referrer-policy'] = 'no-referrer'
-    if (!pathOf(request.url).startsWith(DOCS_PATH)) {
-      // The Swagger page runs its own scripts and may be framed by an operator's portal.
-      headers['x-frame-options'] = 'DENY'
-      headers['content-security-policy'] = "frame-ancestors 'none'"
-      headers['cache-control'] = 'no-store'
-    }
-
-    const origin = request.headers.get('origin')
-    if (origin && (anyOrigin || allowedOrigins.has(origin))) {
-      headers['access-control-allow-origin'] = anyOrigin ? '*' : origin
-      headers['access-control-expose-headers'] = CORS_EXPOSED
-      if (!anyOrigin) headers.vary = 'Origin'
-      if (request.method === 'OPTIONS') {
-        headers['access-control-allow-methods'] = CORS_METHODS
-        headers['access-control-allow-headers'] = CORS_HEADERS
-        headers['access-control-max-age'] = '600'
-      }
-    }
-
-    if (!METHODS_WITH_BODY.has(request.method) || request.body === null) return
-    const declaredLength = request.headers.get('content-length')
-    if (declaredLength === '0') return
-    if (Number(declaredLength) > maxBodyBytes) throw tooLarge()
-    if (!JSON_CONTENT_TYPE.test(request.headers.get('content-type') ?? ''))
-      throw new ApiError(415, 'unsupported_media_type', 'Send the body as application/json')
-  })
-    // Preflights: the CORS headers above are the answer (none for an origin that is not allowed).
-    .options('*', ({ set }) => {
-      set.status = 204
-    })
+  const plugin = new Elysia({ name: 'security' })
+    .headers(SECURITY_HEADERS)
     .onParse({ as: 'global' }, async ({ request }) => {
+      if (request.body === null || request.headers.get('content-length') === '0') return null
+      if (Number(request.headers.get('content-length')) > maxBodyBytes) throw tooLarge()
+      if (!JSON_CONTENT_TYPE.test(request.headers.get('content-type') ?? ''))
+        throw new ApiError(415, 'unsupported_media_type', 'Send the body as application/json')
       const text = await readAtMost(request, maxBodyBytes, tooLarge)
       if (text.trim() === '') return null
       try {
@@ -66,6 +43,33 @@ export const security = ({ corsOrigins, maxBodyBytes }: HttpPolicy) => {
         throw new ApiError(400, 'bad_request', 'The request body is not valid JSON')
       }
     })
+  return corsOrigins.length > 0 ? plugin.use(cors(corsOrigins)) : plugin
+}
+
+/** CORS for the listed origins ('*' for any, without credentials); installed only when some are configured. */
+function cors(origins: string[]) {
+  const anyOrigin = origins.includes('*')
+  const allowed = new Set(origins)
+  return (
+    new Elysia({ name: 'cors' })
+      .onRequest(({ request, set }) => {
+        const origin = request.headers.get('origin')
+        if (!origin || !(anyOrigin || allowed.has(origin))) return
+        const headers = set.headers
+        headers['access-control-allow-origin'] = anyOrigin ? '*' : origin
+        headers['access-control-expose-headers'] = CORS_EXPOSED
+        if (!anyOrigin) headers.vary = 'Origin'
+        if (request.method === 'OPTIONS') {
+          headers['access-control-allow-methods'] = CORS_METHODS
+          headers['access-control-allow-headers'] = CORS_HEADERS
+          headers['access-control-max-age'] = '600'
+        }
+      })
+      // Preflights: the headers above are the answer (none for an origin that is not allowed).
+      .options('*', ({ set }) => {
+        set.status = 204
+      })
+  )
 }
 
 /** Reads the body as text, giving up (and stopping the upload) as soon as it passes `limit` bytes. */
@@ -83,10 +87,4 @@ async function readAtMost(request: Request, limit: number, tooLarge: () => Error
     chunks.push(chunk.value)
   }
   return Buffer.concat(chunks).toString('utf8')
-}
-
-function pathOf(url: string): string {
-  const start = url.indexOf('/', url.indexOf('//') + 2)
-  const query = url.indexOf('?', start)
-  return query === -1 ? url.slice(start) : url.slice(start, query)
 }

@@ -2,6 +2,7 @@ import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import { clientAddress } from '../../lib/client-address'
 import type { authGuard } from '../../plugins/auth'
+import { rateLimit } from '../../plugins/rate-limit'
 import { errors, success } from '../../shared/model'
 import { authModels } from './model'
 import type { User } from '../users/model'
@@ -34,6 +35,7 @@ export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
 
   return new Elysia({ prefix: '/auth', detail: { tags: ['auth'] } })
     .use(guard)
+    .use(rateLimit(config.authRateLimit, config.trustProxy))
     .use(authModels)
     .resolve(({ accessJwt }) => ({
       tokenResponse: async (message: string, grant: Grant) => ({
@@ -50,6 +52,7 @@ export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
         return tokenResponse('Registered', await auth.register(body.username, body.password))
       },
       {
+        rateLimited: true,
         body: 'AuthRequest',
         parse: 'json',
         response: { 201: 'TokenResponse', ...errors(400, 409, 413, 415, 422) },
@@ -61,6 +64,7 @@ export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
       async ({ body, tokenResponse, request, server }) =>
         tokenResponse('Logged in', await auth.login(body.username, body.password, clientAddress(request, server, config.trustProxy))),
       {
+        rateLimited: true,
         body: 'AuthRequest',
         parse: 'json',
         response: { 200: 'TokenResponse', ...errors(400, 401, 403, 413, 415, 422, 429) },
@@ -74,6 +78,7 @@ export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
         return tokenResponse('Tokens refreshed', await auth.refresh(token))
       },
       {
+        rateLimited: true,
         body: 'RefreshTokenRequest',
         parse: 'json',
         response: { 200: 'TokenResponse', ...errors(400, 401, 413, 415, 422) },

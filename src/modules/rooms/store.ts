@@ -47,9 +47,12 @@ export class RoomStore {
   async list(filter: RoomFilter, memberId?: string): Promise<{ rooms: Room[]; total: number }> {
     const conditions: string[] = []
     const params: SqlValue[] = []
+    // A member's rooms are found from their seats (indexed by user), not by testing every room.
+    let from = 'rooms r'
     if (memberId !== undefined) {
+      from = 'room_players m JOIN rooms r ON r.room_id = m.room_id'
       params.push(memberId)
-      conditions.push(`EXISTS (SELECT 1 FROM room_players m WHERE m.room_id = r.room_id AND m.user_id = $${params.length})`)
+      conditions.push(`m.user_id = $${params.length}`)
     }
     if (filter.is_closed !== undefined) {
       params.push(filter.is_closed)
@@ -57,9 +60,9 @@ export class RoomStore {
     }
     if (filter.is_ready !== undefined) conditions.push(`${PLAYER_COUNT} ${filter.is_ready ? '>=' : '<'} r.max_players`)
     const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : ''
-    const total = await this.db.get<{ total: number }>(`SELECT CAST(count(*) AS INTEGER) AS total FROM rooms r ${where}`, params)
+    const total = await this.db.get<{ total: number }>(`SELECT CAST(count(*) AS INTEGER) AS total FROM ${from} ${where}`, params)
     const rows = await this.db.all<RoomRow>(
-      `SELECT ${ROOM_COLUMNS} FROM rooms r ${where} ORDER BY r.created_at DESC, r.room_id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+      `SELECT ${ROOM_COLUMNS} FROM ${from} ${where} ORDER BY r.created_at DESC, r.room_id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
       [...params, filter.limit ?? PAGE_SIZE, filter.offset ?? 0],
     )
     return { rooms: await this.#withPlayers(rows, this.db), total: total?.total ?? 0 }
