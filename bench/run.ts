@@ -1,0 +1,302 @@
+/**
+ * The benchmark: `bun run bench` (add `-- --quick` for a short smoke run).
+ * Builds the binary, seeds SQLite (and PostgreSQL when reachable at BENCH_DATABASE_URL), starts the
+ * binary with the production defaults, and drives it with wrk on 127.0.0.1 next to a bare Bun.serve
+ * ceiling, so that every figure is also a ratio that holds on a noisy machine. Writes bench/RESULTS.md.
+ */
+import { mkdirSync, rmSync, statSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { join } from 'node:path'
+import elysiaPackage from 'elysia/package.json'
+import { openDatabase } from '../src/db/database'
+import { BENCH_PASSWORD, seed } from './seed'
+
+const QUICK = process.argv.includes('--quick')
+const DURATION = QUICK ? 3 : 8
+const CONNECTIONS = 64
+const POSTGRES_URL = Bun.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+const WORK = join(import.meta.dir, '.work')
+const BINARY = join(WORK, 'sim-gateway')
+const JWT_SECRET = 'bench-secret-that-is-long-enough-for-hs256'
+
+interface WrkResult {
+  rps: number
+  p50: number
+  p99: number
+  errors: number
+}
+
+interface Row {
+  name: string
+  result: WrkResult
+  ratio?: number
+  target?: string
+  met?: boolean
+}
+
+rmSync(WORK, { recursive: true, force: true })
+mkdirSync(WORK, { recursive: true })
+if (!Bun.which('wrk')) {
+  console.error('wrk is missing: install it with `apt-get install wrk` (Debian/Ubuntu) and run again')
+  process.exit(1)
+}
+
+step('building the binary')
+run([process.execPath, 'scripts/build.ts', '--outfile', BINARY])
+
+const ceiling = Bun.spawn([process.execPath, join(import.meta.dir, 'ceiling.ts')], { env: { PORT: '4400' }, stdout: 'ignore' })
+await waitFor('http://127.0.0.1:4400/')
+
+const report: string[] = []
+const sqlite = await benchStore('sqlite', `sqlite:${join(WORK, 'bench.sqlite')}`)
+let postgres: Awaited<ReturnType<typeof benchStore>> | undefined
+if (await reachable(POSTGRES_URL)) postgres = await benchStore('postgres', await freshPostgres())
+else report.push(`PostgreSQL at ${POSTGRES_URL} was not reachable: its figures are missing.`)
+
+ceiling.kill()
+await writeResults()
+rmSync(WORK, { recursive: true, force: true })
+
+async function benchStore(store: 'sqlite' | 'postgres', databaseUrl: string) {
+  step(`${store}: seeding 10,000 users, 2,000 rooms, invitations`)
+  const db = await openDatabase(databaseUrl, 4)
+  const { refreshTokens } = await seed(db, QUICK ? 20_000 : 80_000)
+  await db.close()
+  const tokensFile = join(WORK, `${store}-refresh-tokens.txt`)
+  await Bun.write(tokensFile, `${refreshTokens.join('\n')}\n`)
+
+  step(`${store}: starting the binary`)
+  const port = store === 'sqlite' ? 4401 : 4402
+  const server = Bun.spawn([BINARY], {
+    env: {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATABASE_URL: databaseUrl,
+      JWT_SECRET,
+      // One load generator on one address is exactly what this per-address limit exists to stop.
+      AUTH_RATE_LIMIT: '1000000',
+    },
+    stdout: Bun.file('/dev/null'),
+    stderr: 'inherit',
+  })
+  const base = `http://127.0.0.1:${port}`
+  await waitFor(`${base}/health`)
+  await Bun.sleep(1000)
+  const rssIdle = rssOf(server.pid)
+  const user = await login(base, 'bench_user')
+  const admin = await login(base, 'bench_admin')
+
+  const rows: Row[] = []
+  const measure = async (name: string, url: string, options: LoadOptions = {}, target?: { ratio: number; against: WrkResult }) => {
+    const result = await wrk(url, options)
+    const ratio = target ? result.rps / target.against.rps : undefined
+    rows.push({ name, result, ratio, target: target ? `>= ${target.ratio.toFixed(2)}` : undefined, met: ratio === undefined ? undefined : ratio >= target!.ratio })
+    console.log(`  ${name}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, errors ${result.errors}`)
+    return result
+  }
+
+  step(`${store}: load, ${CONNECTIONS} connections, ${DURATION} s each`)
+  const top = await measure('bare Bun.serve (ceiling)', 'http://127.0.0.1:4400/')
+  await measure('GET /health', `${base}/health`, {}, { ratio: 0.7, against: top })
+  await measure('GET /auth/me', `${base}/auth/me`, { token: user }, { ratio: 0.4, against: top })
+  await measure('GET /rooms/my (in 5 rooms)', `${base}/rooms/my`, { token: user }, { ratio: 0.3, against: top })
+  await measure('GET /invites/my', `${base}/invites/my`, { token: user }, { ratio: 0.3, against: top })
+  await measure('GET /users?limit=50 (admin)', `${base}/users?limit=50`, { token: admin }, { ratio: 0.2, against: top })
+  await measure('POST /auth/refresh', `${base}/auth/refresh`, { refreshTokensFile: tokensFile })
+
+  // Login is bound by argon2id: compare with what Bun.password.verify alone does at the same concurrency.
+  const verifyRate = await verifyThroughput(navigator.hardwareConcurrency)
+  // Few connections and a long timeout: at a dozen logins a second, 64 queued connections would wait
+  // past wrk's 2 s timeout and count as errors the service never made.
+  const [loginLoad, healthUnderLogin] = await Promise.all([
+    wrk(`${base}/auth/login`, { body: JSON.stringify({ username: 'bench_user', password: BENCH_PASSWORD }), connections: 4 * navigator.hardwareConcurrency, timeout: 10 }),
+    wrk(`${base}/health`, { connections: 8, rate: true }),
+  ])
+  const loginRatio = loginLoad.rps / verifyRate
+  rows.push({ name: 'POST /auth/login', result: loginLoad, ratio: loginRatio, target: '>= 0.80 of verify alone', met: loginRatio >= 0.8 })
+  rows.push({ name: 'GET /health during login load', result: healthUnderLogin, target: 'p99 < 20 ms', met: healthUnderLogin.p99 < 20 })
+  console.log(`  login: ${loginLoad.rps.toFixed(1)} req/s vs Bun.password.verify alone ${verifyRate.toFixed(1)}/s; /health p99 meanwhile ${healthUnderLogin.p99.toFixed(2)} ms`)
+
+  const rssLoaded = rssOf(server.pid)
+  server.kill('SIGTERM')
+  await server.exited
+
+  step(`${store}: start-up to first 200, 20 starts`)
+  const startups: number[] = []
+  for (let i = 0; i < 20; i++) startups.push(await startupTime(databaseUrl, 4410 + i))
+  startups.sort((a, b) => a - b)
+  return { rows, verifyRate, rssIdle, rssLoaded, startupMedian: startups[10]!, ceiling: top }
+}
+
+interface LoadOptions {
+  token?: string
+  body?: string
+  refreshTokensFile?: string
+  connections?: number
+  /** Light background load (used beside the login run). */
+  rate?: boolean
+  /** Seconds before wrk gives up on a response. */
+  timeout?: number
+}
+
+async function wrk(url: string, options: LoadOptions): Promise<WrkResult> {
+  const script = join(WORK, `load-${crypto.randomUUID()}.lua`)
+  await Bun.write(script, luaScript(options))
+  const connections = options.connections ?? CONNECTIONS
+  const result = run(['wrk', '-t2', `-c${connections}`, `-d${DURATION}s`, `--timeout=${options.timeout ?? 2}s`, '--latency', '-s', script, url])
+  return parseWrk(result)
+}
+
+function luaScript({ token, body, refreshTokensFile }: LoadOptions): string {
+  const headers = [token && `wrk.headers["Authorization"] = "Bearer ${token}"`, (body || refreshTokensFile) && 'wrk.headers["Content-Type"] = "application/json"']
+  if (refreshTokensFile)
+    // Each thread walks its own half of the tokens; a refresh token can be spent only once.
+    return `${headers.filter(Boolean).join('\n')}
+wrk.method = "POST"
+local tokens = {}
+for line in io.lines("${refreshTokensFile}") do tokens[#tokens + 1] = line end
+local counter = 0
+local threads = 0
+function setup(thread) thread:set("offset", threads) threads = threads + 1 end
+function init(args) counter = offset end
+function request()
+  counter = counter + 2
+  local token = tokens[(counter % #tokens) + 1]
+  return wrk.format(nil, nil, nil, '{"refresh_token":"' .. token .. '"}')
+end
+`
+  return `${headers.filter(Boolean).join('\n')}
+${body ? `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}` : ''}
+`
+}
+
+function parseWrk(output: string): WrkResult {
+  const number = (pattern: RegExp) => Number(output.match(pattern)?.[1] ?? Number.NaN)
+  const latency = (percentile: string) => {
+    const match = output.match(new RegExp(`^\\s+${percentile}%\\s+([\\d.]+)(us|ms|s)`, 'm'))
+    if (!match) return Number.NaN
+    const value = Number(match[1])
+    return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value
+  }
+  const socket = output.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/)
+  const socketErrors = socket ? socket.slice(1).reduce((sum, value) => sum + Number(value), 0) : 0
+  const non2xx = number(/Non-2xx or 3xx responses: (\d+)/)
+  return { rps: number(/Requests\/sec:\s+([\d.]+)/), p50: latency('50'), p99: latency('99'), errors: socketErrors + (Number.isNaN(non2xx) ? 0 : non2xx) }
+}
+
+async function verifyThroughput(concurrency: number): Promise<number> {
+  const hash = await Bun.password.hash(BENCH_PASSWORD, { algorithm: 'argon2id', memoryCost: 65_536, timeCost: 2 })
+  let done = 0
+  const until = performance.now() + DURATION * 1000
+  const start = performance.now()
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < until) {
+        await Bun.password.verify(BENCH_PASSWORD, hash)
+        done++
+      }
+    }),
+  )
+  return done / ((performance.now() - start) / 1000)
+}
+
+async function startupTime(databaseUrl: string, port: number): Promise<number> {
+  const started = performance.now()
+  const child = Bun.spawn([BINARY], { env: { PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: databaseUrl, JWT_SECRET, LOG_LEVEL: 'silent' } })
+  await waitFor(`http://127.0.0.1:${port}/health`, 1)
+  const elapsed = performance.now() - started
+  child.kill('SIGTERM')
+  await child.exited
+  return elapsed
+}
+
+async function login(base: string, username: string): Promise<string> {
+  const response = await fetch(`${base}/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password: BENCH_PASSWORD }),
+  })
+  const body = (await response.json()) as { access_token: { token: string } }
+  return body.access_token.token
+}
+
+function rssOf(pid: number): number {
+  const status = require('node:fs').readFileSync(`/proc/${pid}/status`, 'utf8') as string
+  return Number(status.match(/VmRSS:\s+(\d+) kB/)?.[1] ?? 0) / 1024
+}
+
+async function waitFor(url: string, pauseMs = 20): Promise<void> {
+  for (let attempt = 0; attempt < 30_000 / pauseMs; attempt++) {
+    try {
+      if ((await fetch(url)).ok) return
+    } catch {}
+    await Bun.sleep(pauseMs)
+  }
+  throw new Error(`${url} never answered`)
+}
+
+async function reachable(url: string): Promise<boolean> {
+  try {
+    const sql = new Bun.SQL(url, { connectionTimeout: 3, max: 1 })
+    await sql.unsafe('SELECT 1')
+    await sql.close()
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function freshPostgres(): Promise<string> {
+  const sql = new Bun.SQL(POSTGRES_URL, { max: 1 })
+  await sql.unsafe('DROP DATABASE IF EXISTS sim_gateway_bench WITH (FORCE)')
+  await sql.unsafe('CREATE DATABASE sim_gateway_bench')
+  await sql.close()
+  const url = new URL(POSTGRES_URL)
+  url.pathname = '/sim_gateway_bench'
+  return url.toString()
+}
+
+function run(command: string[]): string {
+  const result = Bun.spawnSync(command, { stdout: 'pipe', stderr: 'pipe' })
+  if (result.exitCode !== 0) throw new Error(`${command.join(' ')} failed:\n${result.stderr.toString()}`)
+  return result.stdout.toString()
+}
+
+function step(message: string): void {
+  console.log(`\n== ${message}`)
+}
+
+async function writeResults(): Promise<void> {
+  const cpu = cpus()[0]?.model ?? 'unknown CPU'
+  const lines = [
+    '# Benchmark results',
+    '',
+    `Machine: ${navigator.hardwareConcurrency} cores (${cpu}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB memory. Bun ${Bun.version}, Elysia ${elysiaPackage.version}.`,
+    `Command: \`bun run bench\` (${new Date().toISOString().slice(0, 10)}). wrk with 2 threads and ${CONNECTIONS} connections for ${DURATION} s per route,`,
+    'on 127.0.0.1, sharing the two cores with the service. Production defaults: request logs (to /dev/null),',
+    'metrics, security headers, argon2id at m=64 MiB, t=2, HASH_CONCURRENCY = cores. Only AUTH_RATE_LIMIT is raised,',
+    'because a single load generator on one address is what it exists to stop.',
+    `Binary: ${(statSync(BINARY).size / 2 ** 20).toFixed(0)} MB.`,
+    '',
+  ]
+  for (const [store, figures] of [['SQLite', sqlite], ['PostgreSQL', postgres]] as const) {
+    if (!figures) continue
+    lines.push(`## ${store}`, '', '| route | req/s | p50 ms | p99 ms | errors | ratio | target | met |', '|---|---:|---:|---:|---:|---:|---|---|')
+    for (const { name, result, ratio, target, met } of figures.rows)
+      lines.push(
+        `| ${name} | ${result.rps.toFixed(0)} | ${result.p50.toFixed(2)} | ${result.p99.toFixed(2)} | ${result.errors} | ${ratio === undefined ? '' : ratio.toFixed(2)} | ${target ?? ''} | ${met === undefined ? '' : met ? 'yes' : '**no**'} |`,
+      )
+    lines.push(
+      '',
+      `- Bun.password.verify alone, ${navigator.hardwareConcurrency} at a time: ${figures.verifyRate.toFixed(1)}/s`,
+      `- start to first 200 on /health, median of 20: ${figures.startupMedian.toFixed(1)} ms (target <= 50 ms)`,
+      `- resident memory: ${figures.rssIdle.toFixed(0)} MB idle (target <= 60), ${figures.rssLoaded.toFixed(0)} MB after the load (target <= 150)`,
+      '',
+    )
+  }
+  lines.push(...report)
+  const previous = await Bun.file(join(import.meta.dir, 'RESULTS.md')).text().catch(() => '')
+  const reading = previous.includes('## Reading') ? previous.slice(previous.indexOf('## Reading')) : ''
+  await Bun.write(join(import.meta.dir, 'RESULTS.md'), `${lines.join('\n')}\n${reading}`)
+  console.log(`\n${lines.join('\n')}`)
+}
