@@ -51,6 +51,15 @@ export function errors<Status extends number>(...statuses: Status[]) {
   return Object.fromEntries(statuses.map((status) => [status, 'ErrorResponse'])) as Record<Status, 'ErrorResponse'>
 }
 
+/** The answer of every list route: `success`, `timestamp`, the page under its own name, and `total_count`. */
+export function listAnswer<Key extends string, Item>(key: Key, items: Item[], total: number) {
+  return { success: true, timestamp: new Date().toISOString(), [key]: items, total_count: total } as {
+    success: boolean
+    timestamp: string
+    total_count: number
+  } & Record<Key, Item[]>
+}
+
 export function success(message: string) {
   return { success: true, message, timestamp: new Date().toISOString() }
 }

@@ -1,27 +1,22 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import type { authGuard } from '../../plugins/auth'
-import { errors, success } from '../../shared/model'
-import { InviteIdParams, invitesModels } from './model'
+import { errors, listAnswer, success } from '../../shared/model'
+import { type Invitation, InviteIdParams, invitesModels } from './model'
 
-const invitationList = <Invitation>({ invitations, total }: { invitations: Invitation[]; total: number }) => ({
-  success: true,
-  timestamp: new Date().toISOString(),
-  invitations,
-  total_count: total,
-})
+const invitationPage = ({ invitations, total }: { invitations: Invitation[]; total: number }) => listAnswer('invitations', invitations, total)
 
 export const invitesRoutes = ({ invites }: AppContext, guard: ReturnType<typeof authGuard>) =>
   new Elysia({ prefix: '/invites', detail: { tags: ['invites'] } })
     .use(guard)
     .use(invitesModels)
-    .get('/my', async ({ user, query }) => invitationList(await invites.listReceived(user, query)), {
+    .get('/my', async ({ user, query }) => invitationPage(await invites.listReceived(user, query)), {
       auth: 'user',
       query: 'GetMyInvitesRequest',
       response: { 200: 'GetMyInvitesResponse', ...errors(401, 403, 422) },
       detail: { summary: 'Invitations you received, newest first' },
     })
-    .get('/sent', async ({ user, query }) => invitationList(await invites.listSent(user, query)), {
+    .get('/sent', async ({ user, query }) => invitationPage(await invites.listSent(user, query)), {
       auth: 'user',
       query: 'GetMyInvitesRequest',
       response: { 200: 'GetMyInvitesResponse', ...errors(401, 403, 422) },

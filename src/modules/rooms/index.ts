@@ -1,23 +1,18 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import type { authGuard } from '../../plugins/auth'
-import { errors, success } from '../../shared/model'
+import { errors, listAnswer, success } from '../../shared/model'
 import { invitesModels } from '../invites/model'
-import { MemberParams, RoomIdParams, roomsModels } from './model'
+import { MemberParams, type Room, RoomIdParams, roomsModels } from './model'
 
-const roomList = <Room>({ rooms, total }: { rooms: Room[]; total: number }) => ({
-  success: true,
-  timestamp: new Date().toISOString(),
-  rooms,
-  total_count: total,
-})
+const roomPage = ({ rooms, total }: { rooms: Room[]; total: number }) => listAnswer('rooms', rooms, total)
 
 export const roomsRoutes = ({ rooms, invites }: AppContext, guard: ReturnType<typeof authGuard>) =>
   new Elysia({ prefix: '/rooms', detail: { tags: ['rooms'] } })
     .use(guard)
     .use(roomsModels)
     .use(invitesModels)
-    .get('', async ({ query }) => roomList(await rooms.listAll(query)), {
+    .get('', async ({ query }) => roomPage(await rooms.listAll(query)), {
       auth: 'admin',
       query: 'GetAllRoomsRequest',
       response: { 200: 'GetAllRoomsResponse', ...errors(401, 403, 422) },
@@ -37,13 +32,13 @@ export const roomsRoutes = ({ rooms, invites }: AppContext, guard: ReturnType<ty
         detail: { summary: 'Create a room: you become its owner and first player' },
       },
     )
-    .get('/my', async ({ user, query }) => roomList(await rooms.listMine(user, query)), {
+    .get('/my', async ({ user, query }) => roomPage(await rooms.listMine(user, query)), {
       auth: 'user',
       query: 'GetAllRoomsRequest',
       response: { 200: 'GetAllRoomsResponse', ...errors(401, 403, 422) },
       detail: { summary: 'Rooms you play in, newest first' },
     })
-    .post('/my', async ({ user }) => roomList(await rooms.listMine(user, { limit: Number.MAX_SAFE_INTEGER })), {
+    .post('/my', async ({ user }) => roomPage(await rooms.listMine(user, { limit: Number.MAX_SAFE_INTEGER })), {
       auth: 'user',
       response: { 200: 'GetAllRoomsResponse', ...errors(401, 403) },
       detail: { summary: 'All the rooms you play in, unpaged' },

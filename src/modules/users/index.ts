@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import type { authGuard } from '../../plugins/auth'
-import { errors, success } from '../../shared/model'
+import { errors, listAnswer, success } from '../../shared/model'
 import { UserIdParams, usersModels } from './model'
 
 export const usersRoutes = ({ users }: AppContext, guard: ReturnType<typeof authGuard>) =>
@@ -38,7 +38,7 @@ export const usersRoutes = ({ users }: AppContext, guard: ReturnType<typeof auth
       '',
       async ({ query }) => {
         const { users: page, total } = await users.list(query)
-        return { success: true, timestamp: new Date().toISOString(), users: page, total_count: total }
+        return listAnswer('users', page, total)
       },
       {
         auth: 'admin',
