@@ -4,8 +4,8 @@ import { clientAddress } from '../../lib/client-address'
 import type { authGuard } from '../../plugins/auth'
 import { rateLimit } from '../../plugins/rate-limit'
 import { errors, success } from '../../shared/model'
-import { authModels } from './model'
 import type { User } from '../users/model'
+import { authModels } from './model'
 import type { Grant } from './service'
 
 type Guard = ReturnType<typeof authGuard>
@@ -24,32 +24,35 @@ function verifiedToken(user: User, headers: Record<string, unknown>) {
   return success('Token is valid')
 }
 
+type SignAccessToken = (claims: Record<string, string | number>) => Promise<string>
+
 export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
-  const signAccessToken = (sign: (claims: Record<string, string | number>) => Promise<string>, grant: Grant) =>
-    sign({
-      sub: grant.user.user_id,
-      sid: grant.sessionId,
-      jti: crypto.randomUUID(),
-      exp: Math.floor(Date.now() / 1000) + config.accessTokenTtl,
-    })
+  /** The TokenResponse of registration, login and refresh: signs the access token for the grant. */
+  const tokenResponse = async (sign: SignAccessToken, message: string, grant: Grant) => ({
+    ...success(message),
+    access_token: {
+      token: await sign({
+        sub: grant.user.user_id,
+        sid: grant.sessionId,
+        jti: crypto.randomUUID(),
+        exp: Math.floor(Date.now() / 1000) + config.accessTokenTtl,
+      }),
+      token_type: 'bearer' as const,
+      expires_in: config.accessTokenTtl,
+    },
+    refresh_token: { token: grant.refreshToken, token_type: 'refresh' as const, expires_in: config.refreshTokenTtl },
+    user: grant.user,
+  })
 
   return new Elysia({ prefix: '/auth', detail: { tags: ['auth'] } })
     .use(guard)
     .use(rateLimit(config.authRateLimit, config.trustProxy))
     .use(authModels)
-    .resolve(({ accessJwt }) => ({
-      tokenResponse: async (message: string, grant: Grant) => ({
-        ...success(message),
-        access_token: { token: await signAccessToken(accessJwt.sign, grant), token_type: 'bearer' as const, expires_in: config.accessTokenTtl },
-        refresh_token: { token: grant.refreshToken, token_type: 'refresh' as const, expires_in: config.refreshTokenTtl },
-        user: grant.user,
-      }),
-    }))
     .post(
       '/registrate',
-      async ({ body, tokenResponse, set }) => {
+      async ({ body, accessJwt, set }) => {
         set.status = 201
-        return tokenResponse('Registered', await auth.register(body.username, body.password))
+        return tokenResponse(accessJwt.sign, 'Registered', await auth.register(body.username, body.password))
       },
       {
         rateLimited: true,
@@ -61,8 +64,8 @@ export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
     )
     .post(
       '/login',
-      async ({ body, tokenResponse, request, server }) =>
-        tokenResponse('Logged in', await auth.login(body.username, body.password, clientAddress(request, server, config.trustProxy))),
+      async ({ body, accessJwt, request, server }) =>
+        tokenResponse(accessJwt.sign, 'Logged in', await auth.login(body.username, body.password, clientAddress(request, server, config.trustProxy))),
       {
         rateLimited: true,
         body: 'AuthRequest',
@@ -73,9 +76,9 @@ export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
     )
     .post(
       '/refresh',
-      async ({ body, tokenResponse }) => {
+      async ({ body, accessJwt }) => {
         const token = typeof body.refresh_token === 'string' ? body.refresh_token : body.refresh_token.token
-        return tokenResponse('Tokens refreshed', await auth.refresh(token))
+        return tokenResponse(accessJwt.sign, 'Tokens refreshed', await auth.refresh(token))
       },
       {
         rateLimited: true,
