@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox'
+import { type TArray, type TBoolean, type TInteger, type TRefUnsafe, type TSchema, type TString, Type } from '@sinclair/typebox'
 import { Elysia, t } from 'elysia'
 
 /** The `$id` of a schema registered with `.model()`: other schemas then embed it as `t.Ref(Schema)`. */
@@ -49,6 +49,20 @@ export const sharedModels = new Elysia({ name: 'models.shared' }).model({ Succes
 /** The error statuses a route can answer, each documented with the envelope schema. */
 export function errors<Status extends number>(...statuses: Status[]) {
   return Object.fromEntries(statuses.map((status) => [status, 'ErrorResponse'])) as Record<Status, 'ErrorResponse'>
+}
+
+/**
+ * The schema of a list answer, registered as component `name`: `success`, `timestamp`, the page of
+ * `item`s under `key` and the `total_count` of what the filters match (see listAnswer below).
+ */
+export function ListResponse<Key extends string, Item extends TSchema>(name: string, key: Key, item: Item) {
+  const properties = {
+    success: t.Boolean(),
+    timestamp: Timestamp,
+    [key]: t.Array(t.Ref(item)),
+    total_count: Count(`${key} matching the filters, ignoring limit and offset`),
+  } as { success: TBoolean; timestamp: TString; total_count: TInteger } & Record<Key, TArray<TRefUnsafe<Item>>>
+  return t.Object(properties, { $id: componentId(name) })
 }
 
 /** The answer of every list route: `success`, `timestamp`, the page under its own name, and `total_count`. */

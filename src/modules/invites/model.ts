@@ -1,5 +1,5 @@
 import { Elysia, t } from 'elysia'
-import { Count, componentId, Pagination, QueryBoolean, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
+import { componentId, Count, ListResponse, Pagination, QueryBoolean, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
 
 export const InvitationStatus = t.Union([t.Literal('pending'), t.Literal('accepted'), t.Literal('declined'), t.Literal('expired')])
 
@@ -31,15 +31,7 @@ export const GetMyInvitesRequest = t.Object(
   { additionalProperties: false, $id: componentId('GetMyInvitesRequest') },
 )
 
-export const GetMyInvitesResponse = t.Object(
-  {
-    success: t.Boolean(),
-    timestamp: Timestamp,
-    invitations: t.Array(t.Ref(Invitation)),
-    total_count: Count('invitations matching the filters, ignoring limit and offset'),
-  },
-  { $id: componentId('GetMyInvitesResponse') },
-)
+export const GetMyInvitesResponse = ListResponse('GetMyInvitesResponse', 'invitations', Invitation)
 
 export const InviteIdParams = t.Object({ invite_id: Uuid })
 

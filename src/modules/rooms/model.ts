@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { Elysia, t } from 'elysia'
-import { Count, componentId, Pagination, QueryBoolean, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
+import { componentId, Count, ListResponse, Pagination, QueryBoolean, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
 
 export const GameRole = Text({ minLength: 1, maxLength: 64, examples: ['operator'] })
 
@@ -29,15 +29,7 @@ export const GetAllRoomsRequest = t.Object(
   { additionalProperties: false, $id: componentId('GetAllRoomsRequest') },
 )
 
-export const GetAllRoomsResponse = t.Object(
-  {
-    success: t.Boolean(),
-    timestamp: Timestamp,
-    rooms: t.Array(t.Ref(Room)),
-    total_count: Count('rooms matching the filters, ignoring limit and offset'),
-  },
-  { $id: componentId('GetAllRoomsResponse') },
-)
+export const GetAllRoomsResponse = ListResponse('GetAllRoomsResponse', 'rooms', Room)
 
 export const CreateRoomRequest = t.Object(
   {

@@ -1,5 +1,5 @@
 import { Elysia, t } from 'elysia'
-import { Count, componentId, Pagination, QueryBoolean, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
+import { componentId, Count, ListResponse, Pagination, QueryBoolean, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
 
 export const Username = t.String({
   minLength: 3,
@@ -53,15 +53,7 @@ export const GetAllUsersRequest = t.Object(
   { additionalProperties: false, $id: componentId('GetAllUsersRequest') },
 )
 
-export const GetAllUsersResponse = t.Object(
-  {
-    success: t.Boolean(),
-    timestamp: Timestamp,
-    users: t.Array(t.Ref(User)),
-    total_count: Count('users matching the filters, ignoring limit and offset'),
-  },
-  { $id: componentId('GetAllUsersResponse') },
-)
+export const GetAllUsersResponse = ListResponse('GetAllUsersResponse', 'users', User)
 
 export const UserIdParams = t.Object({ user_id: Uuid })
 
