@@ -65,6 +65,57 @@ describe(`user administration on ${STORE}`, () => {
     }
   })
 
+  test('GET /users total_count stays exact through creation, role and status changes and deletion', async () => {
+    const f = await createTestApp()
+    const root = await f.client.loginAdmin()
+    const created = []
+    for (let i = 0; i < 6; i++) created.push(await f.client.register(`counted_${i}`))
+    const [promoted, deactivated, both, deleted, renamed] = created as [Session, Session, Session, Session, Session]
+    await f.client.put(`/users/${promoted.userId}`, { user_role: 'admin' }, root.access)
+    await f.client.post(`/users/${deactivated.userId}/deactivate`, undefined, root.access)
+    await f.client.put(`/users/${both.userId}`, { user_role: 'admin', is_active: false }, root.access)
+    await f.client.put(`/users/${both.userId}`, { user_role: 'user' }, root.access)
+    await f.client.delete(`/users/${deleted.userId}`, root.access)
+    await f.client.put(`/users/${renamed.userId}`, { username: 'counted_renamed' }, root.access)
+    await f.client.post(`/users/${deactivated.userId}/activate`, undefined, root.access)
+    await f.client.post(`/users/${deactivated.userId}/deactivate`, undefined, root.access)
+
+    const rows = await f.context.db.all<{ user_role: string; is_active: boolean | number }>('SELECT user_role, is_active FROM users')
+    for (const role of [undefined, 'user', 'admin'])
+      for (const active of [undefined, true, false]) {
+        const expected = rows.filter((row) => (role === undefined || row.user_role === role) && (active === undefined || Boolean(row.is_active) === active)).length
+        const query = [role && `role=${role}`, active !== undefined && `is_active=${active}`].filter(Boolean).join('&')
+        // limit=1 makes every page full, so the total comes from the count, not from the page.
+        const reply = await f.client.get(`/users?limit=1&${query}`, root.access)
+        expect({ query, total: reply.body.total_count }).toEqual({ query, total: expected })
+      }
+  })
+
+  test('concurrent role changes in opposite directions all succeed and keep the counts exact', async () => {
+    const f = await createTestApp()
+    const root = await f.client.loginAdmin()
+    const users = await Promise.all(Array.from({ length: 12 }, (_, i) => f.client.register(`flip_${i}`)))
+    await Promise.all(users.slice(0, 6).map((user) => f.client.put(`/users/${user.userId}`, { user_role: 'admin' }, root.access)))
+    const replies = await Promise.all(
+      users.map((user, i) => f.client.put(`/users/${user.userId}`, { user_role: i < 6 ? 'user' : 'admin' }, root.access)),
+    )
+    expect(replies.map((reply) => reply.status)).toEqual(users.map(() => 200))
+    const total = async (query: string) => (await f.client.get(`/users?limit=1&${query}`, root.access)).body.total_count
+    expect([await total('role=admin'), await total('role=user'), await total('')]).toEqual([7, 6, 13])
+  })
+
+  test('GET /users total_count is the same on a full page, the last page and past the end', async () => {
+    const f = await createTestApp()
+    const root = await f.client.loginAdmin()
+    for (const name of ['page_a', 'page_b', 'page_c', 'page_d']) await f.client.register(name)
+    for (const [query, length] of [['limit=5', 5], ['limit=4&offset=1', 4], ['limit=3&offset=3', 2], ['limit=2&offset=4', 1], ['offset=5', 0], ['offset=50', 0]] as const) {
+      const reply = await f.client.get(`/users?${query}`, root.access)
+      expect({ query, length: reply.body.users.length, total: reply.body.total_count }).toEqual({ query, length, total: 5 })
+    }
+    const searched = await f.client.get('/users?search=page_&limit=3&offset=2', root.access)
+    expect({ length: searched.body.users.length, total: searched.body.total_count }).toEqual({ length: 2, total: 4 })
+  })
+
   test('GET /users/{id}: 200, unknown 404, malformed id 400', async () => {
     const user = await t.client.register('looked_up')
     expect((await t.client.get(`/users/${user.userId}`, admin.access)).body).toMatchObject({ username: 'looked_up' })

@@ -1,4 +1,5 @@
 import type { Database, Queryable, SqlValue } from '../../db/database'
+import { readPage } from '../../db/page'
 import { PAGE_SIZE } from '../../shared/model'
 import type { InvitationStatus, InviteFilter } from './model'
 
@@ -92,12 +93,16 @@ export class InviteStore {
     else if (filter.status === 'expired') where((p) => `(status = 'expired' OR (status = 'pending' AND expires_at <= ${p}))`, now)
     else if (filter.status !== undefined) where((p) => `status = ${p}`, filter.status)
     const whereClause = `WHERE ${conditions.join(' AND ')}`
-    const total = await this.db.get<{ total: number }>(`SELECT CAST(count(*) AS INTEGER) AS total FROM invitations ${whereClause}`, params)
-    const invitations = await this.db.all<InvitationRecord>(
-      `SELECT ${COLUMNS} FROM invitations ${whereClause}
-        ORDER BY created_at DESC, invite_id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-      [...params, filter.limit ?? PAGE_SIZE, filter.offset ?? 0],
+    const page = await readPage<InvitationRecord>(
+      this.db,
+      {
+        rows: `SELECT ${COLUMNS} FROM invitations ${whereClause} ORDER BY created_at DESC, invite_id DESC`,
+        count: `SELECT CAST(count(*) AS INTEGER) AS total FROM invitations ${whereClause}`,
+        params,
+      },
+      filter.limit ?? PAGE_SIZE,
+      filter.offset ?? 0,
     )
-    return { invitations, total: total?.total ?? 0 }
+    return { invitations: page.rows, total: page.total }
   }
 }

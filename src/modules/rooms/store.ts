@@ -1,4 +1,5 @@
 import type { Database, Queryable, SqlValue } from '../../db/database'
+import { readPage } from '../../db/page'
 import { PAGE_SIZE } from '../../shared/model'
 import type { Player, Room, RoomFilter } from './model'
 
@@ -60,12 +61,17 @@ export class RoomStore {
     }
     if (filter.is_ready !== undefined) conditions.push(`${PLAYER_COUNT} ${filter.is_ready ? '>=' : '<'} r.max_players`)
     const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : ''
-    const total = await this.db.get<{ total: number }>(`SELECT CAST(count(*) AS INTEGER) AS total FROM ${from} ${where}`, params)
-    const rows = await this.db.all<RoomRow>(
-      `SELECT ${ROOM_COLUMNS} FROM ${from} ${where} ORDER BY r.created_at DESC, r.room_id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-      [...params, filter.limit ?? PAGE_SIZE, filter.offset ?? 0],
+    const page = await readPage<RoomRow>(
+      this.db,
+      {
+        rows: `SELECT ${ROOM_COLUMNS} FROM ${from} ${where} ORDER BY r.created_at DESC, r.room_id DESC`,
+        count: `SELECT CAST(count(*) AS INTEGER) AS total FROM ${from} ${where}`,
+        params,
+      },
+      filter.limit ?? PAGE_SIZE,
+      filter.offset ?? 0,
     )
-    return { rooms: await this.#withPlayers(rows, this.db), total: total?.total ?? 0 }
+    return { rooms: await this.#withPlayers(page.rows, this.db), total: page.total }
   }
 
   async countOpen(): Promise<number> {

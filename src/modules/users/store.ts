@@ -1,4 +1,5 @@
 import type { Database, Queryable, SqlValue } from '../../db/database'
+import { readPage } from '../../db/page'
 import { PAGE_SIZE } from '../../shared/model'
 import type { User, UserFilter, UserRole } from './model'
 
@@ -19,6 +20,7 @@ export interface UserRecord extends User {
 export type NewUser = UserRecord
 
 const COLUMNS = 'user_id, username, password_hash, user_role, is_active, created_at, updated_at'
+const PUBLIC_COLUMNS = 'user_id, username, user_role, is_active, created_at, updated_at'
 const UPDATABLE = ['username', 'user_role', 'is_active', 'password_hash'] as const
 
 export type UserUpdate = Partial<Pick<UserRecord, (typeof UPDATABLE)[number]>>
@@ -71,7 +73,7 @@ export class UserStore {
 
   async countByStatus(): Promise<{ active: number; inactive: number }> {
     const rows = await this.db.all<{ is_active: boolean | number; total: number }>(
-      'SELECT is_active, CAST(count(*) AS INTEGER) AS total FROM users GROUP BY is_active',
+      'SELECT is_active, CAST(sum(total) AS INTEGER) AS total FROM user_counts GROUP BY is_active',
     )
     const total = (active: boolean) => rows.find((row) => Boolean(row.is_active) === active)?.total ?? 0
     return { active: total(true), inactive: total(false) }
@@ -96,12 +98,17 @@ export class UserStore {
     if (filter.role !== undefined) where((p) => `user_role = ${p}`, filter.role)
     if (filter.search) where((p) => `lower(username) LIKE ${p} ESCAPE '\\'`, `%${escapeLike(filter.search.toLowerCase())}%`)
     const whereClause = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : ''
-    const totalRow = await this.db.get<{ total: number }>(`SELECT CAST(count(*) AS INTEGER) AS total FROM users ${whereClause}`, params)
-    const rows = await this.db.all<UserRow>(
-      `SELECT ${COLUMNS} FROM users ${whereClause} ORDER BY created_at DESC, user_id DESC LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
-      [...params, filter.limit ?? PAGE_SIZE, filter.offset ?? 0],
+    // Role and status alone are counted by the triggers of migration 4; a search has to look at every name.
+    const count = filter.search
+      ? `SELECT CAST(count(*) AS INTEGER) AS total FROM users ${whereClause}`
+      : `SELECT CAST(COALESCE(sum(total), 0) AS INTEGER) AS total FROM user_counts ${whereClause}`
+    const page = await readPage<Omit<UserRow, 'password_hash'>>(
+      this.db,
+      { rows: `SELECT ${PUBLIC_COLUMNS} FROM users ${whereClause} ORDER BY created_at DESC, user_id DESC`, count, params },
+      filter.limit ?? PAGE_SIZE,
+      filter.offset ?? 0,
     )
-    return { users: rows.map((row) => toUser(toRecord(row))), total: totalRow?.total ?? 0 }
+    return { users: page.rows.map((row) => ({ ...row, is_active: Boolean(row.is_active) })), total: page.total }
   }
 }
 
