@@ -70,6 +70,7 @@ export const EnvSchema = T.Object({
   SWAGGER_ENABLED: Flag(true, 'serve the Swagger page and OpenAPI document'),
   METRICS_ENABLED: Flag(true, 'serve Prometheus metrics at /metrics'),
   SHUTDOWN_TIMEOUT: Seconds(10, 1, 600, 'how long a shutdown waits for requests in flight'),
+  PURGE_INTERVAL: Seconds(3600, 0, 86_400, 'how often ended sessions and stale login counters are deleted (0: never)'),
 })
 
 export type Env = Static<typeof EnvSchema>
@@ -170,5 +171,6 @@ function toConfig(env: Env) {
     swaggerEnabled: env.SWAGGER_ENABLED,
     metricsEnabled: env.METRICS_ENABLED,
     shutdownTimeout: env.SHUTDOWN_TIMEOUT,
+    purgeInterval: env.PURGE_INTERVAL,
   }
 }

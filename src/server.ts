@@ -1,6 +1,6 @@
 import { createApp } from './app'
 import type { Config } from './config'
-import { createContext } from './context'
+import { type AppContext, createContext } from './context'
 import { openDatabase } from './db/database'
 import { migrate } from './db/migrations'
 import { getOrCreateSetting } from './db/settings'
@@ -35,6 +35,7 @@ export async function startServer(config: Config, log: Logger) {
   const server = app.server
   if (!server) throw new Error('the server did not start')
   log.info('listening', { url: `http://${config.host}:${server.port}`, database: context.db.dialect, version: context.version })
+  const purges = config.purgeInterval > 0 ? schedulePurges(context, log, config.purgeInterval) : undefined
 
   /**
    * Stops accepting connections, lets requests in flight finish (up to SHUTDOWN_TIMEOUT), then
@@ -48,10 +49,33 @@ export async function startServer(config: Config, log: Logger) {
       log.error('requests still running at the shutdown deadline; closing them', { in_flight: server?.pendingRequests })
       await server?.stop(true)
     }
+    purges?.stop()
     await context.db.close()
     log.info('stopped', { reason })
     return drained === deadline ? 1 : 0
   }
 
   return { context, app, shutdown }
+}
+
+/** Purges expired rows a minute after start (sooner with a shorter interval), then every `interval` seconds. */
+function schedulePurges({ auth }: AppContext, log: Logger, interval: number) {
+  let stopped = false
+  let timer: Timer
+  const purge = async () => {
+    try {
+      const purged = await auth.purgeExpired()
+      if (purged.sessions + purged.loginCounters > 0) log.info('expired rows purged', purged)
+    } catch (error) {
+      log.error('purging expired rows failed', { error: String(error) })
+    }
+    if (!stopped) timer = setTimeout(purge, interval * 1000).unref()
+  }
+  timer = setTimeout(purge, Math.min(interval, 60) * 1000).unref()
+  return {
+    stop() {
+      stopped = true
+      clearTimeout(timer)
+    },
+  }
 }

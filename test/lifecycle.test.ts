@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { closeTestResources, freshDatabaseUrl, STORE, TEST_DATABASE_URL, TEST_ENV } from './support/harness'
+import { openDatabase } from '../src/db/database'
 import { startService } from './support/process'
 
 afterAll(closeTestResources)
@@ -49,5 +50,26 @@ describe(`graceful shutdown on ${STORE} (SECURITY 20)`, () => {
     expect(await service.child.exited).toBe(1)
     expect(performance.now() - signalled).toBeLessThan(2000)
     await slow
+  }, 30_000)
+})
+
+describe(`housekeeping on ${STORE}`, () => {
+  test('the running service purges ended sessions every PURGE_INTERVAL seconds and logs it', async () => {
+    const url = await databaseUrl('purge')
+    const service = await startService({ ...TEST_ENV, LOG_LEVEL: 'info', PURGE_INTERVAL: '1', DATABASE_URL: url })
+    const user = await service.client.register('purged_user')
+    const db = await openDatabase(url, 1)
+    await db.run("UPDATE sessions SET expires_at = '2000-01-01T00:00:00.000Z'")
+    await db.close()
+    await Bun.sleep(2500)
+    expect((await service.client.post('/auth/refresh', { refresh_token: user.refresh })).status).toBe(401)
+    service.child.kill('SIGTERM')
+    expect(await service.child.exited).toBe(0)
+    const purges = (await service.output())
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line))
+      .filter((line) => line.message === 'expired rows purged')
+    expect(purges).toEqual([expect.objectContaining({ level: 'info', sessions: 1 })])
   }, 30_000)
 })

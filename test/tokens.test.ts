@@ -156,3 +156,37 @@ describe(`account changes bite on the next request on ${STORE} (SECURITY 8)`, ()
     expect((await t.client.post('/auth/refresh', { refresh_token: user.refresh })).status).toBe(401)
   })
 })
+
+describe(`expired rows are purged on ${STORE}`, () => {
+  test('ended sessions and stale login counters go; live ones, recent ones and lock-outs stay', async () => {
+    const p = await createTestApp({ LOGIN_MAX_FAILURES: '2' })
+    const { db } = p.context
+    const ago = (seconds: number) => new Date(Date.now() - seconds * 1000).toISOString()
+    const sessionOf = (user: { access: string }) => String(decodePayload(user.access).sid)
+    const ended = await p.client.register('purge_ended')
+    const recent = await p.client.register('purge_recent')
+    const live = await p.client.register('purge_live')
+    // Past expiry and past the last access token's lifetime (900 s) too; the recent one may still have a valid access token.
+    await db.run('UPDATE sessions SET expires_at = $2 WHERE session_id = $1', [sessionOf(ended), ago(901)])
+    await db.run('UPDATE sessions SET expires_at = $2 WHERE session_id = $1', [sessionOf(recent), ago(1)])
+
+    const failLogin = (username: string) => p.client.post('/auth/login', { username, password: 'wrong-password' })
+    await failLogin('stale_counter')
+    for (let i = 0; i < 2; i++) await failLogin('locked_out')
+    // Both windows began long ago; only the lock-out is still running.
+    await db.run('UPDATE login_throttle SET window_started_at = $1', [ago(86_400)])
+
+    expect(await p.context.auth.purgeExpired()).toEqual({ sessions: 1, loginCounters: 2 })
+    const sessions = await db.all<{ session_id: string }>('SELECT session_id FROM sessions')
+    expect(sessions.map((row) => row.session_id).sort()).toEqual([sessionOf(recent), sessionOf(live)].sort())
+    const orphans = await db.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM refresh_tokens WHERE session_id = $1', [sessionOf(ended)])
+    expect(orphans?.total).toBe(0)
+
+    const refreshEnded = await p.client.post('/auth/refresh', { refresh_token: ended.refresh })
+    expect([refreshEnded.status, refreshEnded.body.error]).toEqual([401, 'invalid_refresh_token'])
+    expect((await p.client.get('/auth/me', recent.access)).status).toBe(200)
+    expect((await p.client.post('/auth/refresh', { refresh_token: live.refresh })).status).toBe(200)
+    expect((await p.client.post('/auth/login', { username: 'locked_out', password: 'password-123' })).status).toBe(429)
+    expect(await p.context.auth.purgeExpired()).toEqual({ sessions: 0, loginCounters: 0 })
+  })
+})

@@ -28,6 +28,7 @@ export class AuthService {
     private readonly throttle: LoginThrottle,
     private readonly passwords: PasswordHasher,
     private readonly refreshTokenTtl: number,
+    private readonly accessTokenTtl: number,
   ) {}
 
   async register(username: string, password: string): Promise<Grant> {
@@ -88,6 +89,16 @@ export class AuthService {
       await this.users.update(user.user_id, { password_hash: passwordHash }, now, tx)
       await this.sessions.revokeAllOfUser(user.user_id, 'password_changed', now, sessionId, tx)
     })
+  }
+
+  /**
+   * Deletes what can no longer be used, so the tables stay the size of the live data: sessions
+   * (with their refresh tokens) once their last access token has expired too, and stale login
+   * counters. Every answer stays the same: an unknown token is refused just as an expired one.
+   */
+  async purgeExpired(now = Date.now()): Promise<{ sessions: number; loginCounters: number }> {
+    const sessions = await this.sessions.deleteExpired(isoAfter(-this.accessTokenTtl, now))
+    return { sessions, loginCounters: await this.throttle.purgeStale(now) }
   }
 
   /** The caller behind a verified access token, read from the store so revocation, role and status are current. */

@@ -70,6 +70,11 @@ export class SessionStore {
     )
   }
 
+  /** Deletes the sessions that expired before `before`, and with them their refresh tokens. */
+  async deleteExpired(before: string): Promise<number> {
+    return this.db.run('DELETE FROM sessions WHERE expires_at <= $1', [before])
+  }
+
   async countActive(now: string): Promise<number> {
     const row = await this.db.get<{ total: number }>(
       'SELECT CAST(count(*) AS INTEGER) AS total FROM sessions WHERE revoked_at IS NULL AND expires_at > $1',
@@ -147,5 +152,13 @@ export class ThrottleStore {
 
   async reset(key: string): Promise<void> {
     await this.db.run('DELETE FROM login_throttle WHERE throttle_key = $1', [key])
+  }
+
+  /** Deletes counters whose window began before `windowStartedBefore` and that lock nobody out any more. */
+  async deleteStale(windowStartedBefore: string, now: string): Promise<number> {
+    return this.db.run('DELETE FROM login_throttle WHERE window_started_at <= $1 AND (locked_until IS NULL OR locked_until <= $2)', [
+      windowStartedBefore,
+      now,
+    ])
   }
 }

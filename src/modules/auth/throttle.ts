@@ -49,6 +49,11 @@ export class LoginThrottle {
   async recordSuccess(username: string): Promise<void> {
     await this.store.reset(accountKey(username))
   }
+
+  /** Forgets counters that can no longer count or lock: their window is over and so is any lock-out. */
+  purgeStale(now = Date.now()): Promise<number> {
+    return this.store.deleteStale(isoAfter(-this.policy.window, now), new Date(now).toISOString())
+  }
 }
 
 const accountKey = (username: string) => `account:${username.toLowerCase()}`
