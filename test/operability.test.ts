@@ -113,6 +113,34 @@ describe(`logs and request ids on ${STORE}`, () => {
     }
   })
 
+  test('answers that fail before a route handles them still carry an id and get a log line', async () => {
+    const lines: string[] = []
+    const t = await createTestApp({ LOG_LEVEL: 'info', MAX_BODY_BYTES: '1024' }, (line) => lines.push(line))
+    lines.length = 0
+    const json = { 'content-type': 'application/json' }
+    const replies = [
+      await t.client.call('GET', '/no/such/route', { headers: { 'x-request-id': 'lost-1' } }),
+      await t.client.call('POST', '/auth/login', { headers: { ...json, 'x-request-id': 'broken-2' }, body: '{"username":' }),
+      await t.client.call('POST', '/auth/login', { headers: { ...json, 'x-request-id': 'huge-3' }, body: JSON.stringify({ username: 'x'.repeat(2048) }) }),
+      await t.client.call('POST', '/auth/login', { headers: { 'content-type': 'text/plain', 'x-request-id': 'text-4' }, body: 'hello' }),
+    ]
+    expect(replies.map((reply) => [reply.status, reply.headers.get('x-request-id')])).toEqual([
+      [404, 'lost-1'],
+      [400, 'broken-2'],
+      [413, 'huge-3'],
+      [415, 'text-4'],
+    ])
+    await afterResponses()
+    const entries = lines.map((line) => JSON.parse(line))
+    expect(entries.map((entry) => [entry.request_id, entry.status])).toEqual([
+      ['lost-1', 404],
+      ['broken-2', 400],
+      ['huge-3', 413],
+      ['text-4', 415],
+    ])
+    expect(entries[0].route).toBe('unmatched')
+  })
+
   test('no password, token or ct ever reaches the log, even at debug level', async () => {
     const lines: string[] = []
     const t = await createTestApp({ LOG_LEVEL: 'debug' }, (line) => lines.push(line))
