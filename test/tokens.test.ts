@@ -65,10 +65,18 @@ describe(`access tokens on ${STORE} (SECURITY 1-3)`, () => {
 
   test('a Bearer header with no token, or another scheme, is 401', async () => {
     const user = await t.client.register('scheme_user')
-    for (const authorization of ['Bearer', 'Bearer ', `Basic ${user.access}`, user.access]) {
+    for (const authorization of ['Bearer', 'Bearer ', `Basic ${user.access}`, user.access, `Bearer${user.access}`]) {
       const reply = await t.client.call('GET', '/auth/me', { headers: { authorization } })
       expect(reply.status).toBe(401)
     }
+    // The scheme is case-insensitive (RFC 7235).
+    expect((await t.client.call('GET', '/auth/me', { headers: { authorization: `bearer ${user.access}` } })).status).toBe(200)
+  })
+
+  test('a token in the query string is not accepted: only the Authorization header counts', async () => {
+    const user = await t.client.register('query_token_user')
+    expect((await t.client.get(`/auth/me?access_token=${user.access}`)).status).toBe(401)
+    expect((await t.client.get(`/rooms/my?access_token=${user.access}`)).status).toBe(401)
   })
 })
 

@@ -1,4 +1,3 @@
-import { bearer } from '@elysiajs/bearer'
 import { jwt } from '@elysiajs/jwt'
 import { Elysia } from 'elysia'
 import type { Config } from '../config'
@@ -29,12 +28,12 @@ export const authGuard = (config: Config['jwt'] & { secret: string }, auth: Auth
   const principals = new WeakMap<Request, Principal>()
   const verified = new VerifiedTokens()
   return new Elysia({ name: 'auth-guard' })
-    .use(bearer())
     .use(jwt({ name: 'accessJwt', secret: config.secret, alg: config.algorithm, iss: config.issuer, aud: config.audience }))
     .macro({
       auth: (role: Role) => ({
         detail: { security: [{ bearerAuth: [] }] },
-        async transform({ bearer: token, accessJwt, request }) {
+        async transform({ accessJwt, request }) {
+          const token = bearerToken(request)
           let claims = token ? verified.get(token) : undefined
           if (token && !claims) {
             const payload = await accessJwt.verify(token, verifyOptions)
@@ -54,6 +53,16 @@ export const authGuard = (config: Config['jwt'] & { secret: string }, auth: Auth
         },
       }),
     })
+}
+
+/**
+ * The token of an `Authorization: Bearer <token>` header; the scheme in any case (RFC 7235).
+ * Only the header: a token in the query string would end up in the logs of every proxy on the way.
+ */
+function bearerToken(request: Request): string | undefined {
+  const header = request.headers.get('authorization')
+  if (header === null || header.slice(0, 7).toLowerCase() !== 'bearer ') return undefined
+  return header.slice(7).trim() || undefined
 }
 
 interface VerifiedClaims {
