@@ -197,4 +197,13 @@ describe(`expired rows are purged on ${STORE}`, () => {
     expect((await p.client.post('/auth/login', { username: 'locked_out', password: 'password-123' })).status).toBe(429)
     expect(await p.context.auth.purgeExpired()).toEqual({ sessions: 0, loginCounters: 0 })
   })
+
+  test('a backlog larger than one batch is purged whole, batch after batch', async () => {
+    const p = await createTestApp()
+    for (let i = 0; i < 5; i++) await p.client.register(`backlog_${i}`)
+    await p.context.db.run("UPDATE sessions SET expires_at = '2000-01-01T00:00:00.000Z'")
+    expect(await p.context.auth.purgeExpired(Date.now(), 2)).toEqual({ sessions: 5, loginCounters: 0 })
+    const left = await p.context.db.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM sessions')
+    expect(left?.total).toBe(0)
+  })
 })

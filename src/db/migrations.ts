@@ -174,6 +174,12 @@ const MIGRATIONS: Migration[] = [
       ...USER_COUNT_TRIGGERS[dialect],
     ],
   },
+  {
+    version: 5,
+    name: 'sessions by expiry',
+    // The purge finds ended sessions, and the sessions_active gauge live ones, without reading them all.
+    statements: () => ['CREATE INDEX sessions_expires_at ON sessions (expires_at)'],
+  },
 ]
 
 /** Applies every migration the store has not seen yet, once, even with several instances starting at once. */

@@ -96,8 +96,15 @@ export class AuthService {
    * (with their refresh tokens) once their last access token has expired too, and stale login
    * counters. Every answer stays the same: an unknown token is refused just as an expired one.
    */
-  async purgeExpired(now = Date.now()): Promise<{ sessions: number; loginCounters: number }> {
-    const sessions = await this.sessions.deleteExpired(isoAfter(-this.accessTokenTtl, now))
+  async purgeExpired(now = Date.now(), batchSize = 1000): Promise<{ sessions: number; loginCounters: number }> {
+    const before = isoAfter(-this.accessTokenTtl, now)
+    // In batches, so that a large backlog never holds the store for long: requests run in between.
+    let sessions = 0
+    for (;;) {
+      const deleted = await this.sessions.deleteExpired(before, batchSize)
+      sessions += deleted
+      if (deleted < batchSize) break
+    }
     return { sessions, loginCounters: await this.throttle.purgeStale(now) }
   }
 

@@ -70,9 +70,9 @@ export class SessionStore {
     )
   }
 
-  /** Deletes the sessions that expired before `before`, and with them their refresh tokens. */
-  async deleteExpired(before: string): Promise<number> {
-    return this.db.run('DELETE FROM sessions WHERE expires_at <= $1', [before])
+  /** Deletes up to `limit` sessions that expired before `before`, and with them their refresh tokens. */
+  async deleteExpired(before: string, limit: number): Promise<number> {
+    return this.db.run('DELETE FROM sessions WHERE session_id IN (SELECT session_id FROM sessions WHERE expires_at <= $1 LIMIT $2)', [before, limit])
   }
 
   async countActive(now: string): Promise<number> {
