@@ -26,8 +26,8 @@ const keyOf = (labels: Labels) => Object.values(labels).join('\u0000')
 export class Counter {
   readonly #values = new Map<string, { labels: Labels; value: number }>()
 
-  inc(labels: Labels = {}, by = 1): void {
-    this.series(labels).value += by
+  inc(labels: Labels = {}): void {
+    this.series(labels).value++
   }
 
   /** The series for these labels, to keep and increment without looking it up again. */
@@ -57,10 +57,6 @@ export class Histogram {
   readonly #series = new Map<string, HistogramSeries>()
 
   constructor(readonly bounds: number[]) {}
-
-  observe(labels: Labels, value: number): void {
-    this.record(this.series(labels), value)
-  }
 
   /** The series for these labels, to keep and pass to record() without looking it up again. */
   series(labels: Labels): HistogramSeries {
