@@ -22,7 +22,7 @@ export function createApp(context: AppContext) {
 
   return (
     // normalize: false makes unknown body fields a 422 instead of silently dropping them.
-    new Elysia({ normalize: false })
+    new Elysia({ normalize: false, serve: { maxRequestBodySize: hardBodyLimit(config.maxBodyBytes) } })
       .use(observability(context.log, context.metrics, config.metricsEnabled))
       .use(errorHandler(context.log))
       .use(security(config))
@@ -33,3 +33,9 @@ export function createApp(context: AppContext) {
 }
 
 export type App = ReturnType<typeof createApp>
+
+/**
+ * Bodies over MAX_BODY_BYTES get 413 in the envelope (plugins/security.ts) without being read.
+ * Bun itself cuts off anything past this larger bound, before any of our code runs, with a bare 413.
+ */
+const hardBodyLimit = (maxBodyBytes: number) => maxBodyBytes * 4

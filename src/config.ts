@@ -63,6 +63,7 @@ export const EnvSchema = T.Object({
   TRUST_PROXY: Flag(false, 'take the client address from X-Forwarded-For'),
   CORS_ORIGINS: T.String({ default: '', description: "comma-separated allowed origins, '*' for any, empty for none" }),
   MAX_BODY_BYTES: T.Integer({ default: 65_536, minimum: 1024, maximum: 10_485_760, description: 'largest request body in bytes' }),
+  BODY_TIMEOUT: Seconds(10, 1, 300, 'how long a client may take to send a request body'),
   LOG_LEVEL: T.Union([T.Literal('debug'), T.Literal('info'), T.Literal('warn'), T.Literal('error'), T.Literal('silent')], {
     default: 'info',
     description: 'least severe log level written',
@@ -167,6 +168,7 @@ function toConfig(env: Env) {
     trustProxy: env.TRUST_PROXY,
     corsOrigins: parseOrigins(env.CORS_ORIGINS),
     maxBodyBytes: env.MAX_BODY_BYTES,
+    bodyTimeout: env.BODY_TIMEOUT,
     logLevel: env.LOG_LEVEL,
     swaggerEnabled: env.SWAGGER_ENABLED,
     metricsEnabled: env.METRICS_ENABLED,

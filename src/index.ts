@@ -1,3 +1,4 @@
+import './production'
 import packageJson from '../package.json'
 import { ConfigError, loadConfig } from './config'
 import { createLogger } from './lib/logger'

@@ -1,3 +1,4 @@
+import './production'
 import { createApp } from './app'
 import type { Config } from './config'
 import { type AppContext, createContext } from './context'

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import packageJson from '../package.json'
+import { healthLatencies } from './support/attack'
 import { createClient } from './support/harness'
 
 // The compiled binary, run the way users run it: from a directory with no source, no node_modules
@@ -101,6 +102,21 @@ describe('the compiled binary', () => {
     const database = `sqlite:${join(cwd, 'data', 'gateway.sqlite')}`
     const second = await endToEnd((port) => start(port, [binary], { ...secrets, DATABASE_URL: database, PORT: String(port), HOST: '127.0.0.1' }, cwd))
     await stop(second.child)
+  }, 30_000)
+
+  test('runs as production whatever NODE_ENV says: a deeply nested body is a quick 400 and /health stays fast', async () => {
+    const port = await freePort()
+    const env = { ...secrets, NODE_ENV: 'development', DATABASE_URL: 'sqlite::memory:', PORT: String(port), HOST: '127.0.0.1' }
+    const service = await start(port, [binary], env)
+    const deep = '['.repeat(30_000) + ']'.repeat(30_000)
+    const attack = Promise.all(Array.from({ length: 6 }, () => service.client.post('/auth/login', deep)))
+    const latencies = await healthLatencies(service.baseUrl, attack)
+    expect((await attack).map((reply) => reply.status)).toEqual(Array(6).fill(400))
+    expect(Math.max(...latencies)).toBeLessThan(500)
+    const invalid = await service.client.post('/auth/login', { username: ['SECRET-VALUE'], password: 'password-123' })
+    expect(invalid.status).toBe(422)
+    expect(JSON.stringify(invalid.body)).not.toContain('SECRET-VALUE')
+    await stop(service.child)
   }, 30_000)
 
   test('refuses a bad setting with exit code 2 and the variable named', () => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { closeTestResources, freshDatabaseUrl, STORE, TEST_DATABASE_URL, TEST_ENV } from './support/harness'
 import { openDatabase } from '../src/db/database'
+import { slowUpload } from './support/attack'
 import { startService } from './support/process'
 
 afterAll(closeTestResources)
@@ -50,6 +51,20 @@ describe(`graceful shutdown on ${STORE} (SECURITY 20)`, () => {
     expect(await service.child.exited).toBe(1)
     expect(performance.now() - signalled).toBeLessThan(2000)
     await slow
+  }, 30_000)
+})
+
+describe(`slow clients on ${STORE} (SECURITY 26)`, () => {
+  test('twenty bodies trickled a byte at a time do not hold a shutdown past BODY_TIMEOUT', async () => {
+    const env = { ...TEST_ENV, BODY_TIMEOUT: '2', SHUTDOWN_TIMEOUT: '10', DATABASE_URL: await databaseUrl('slow-bodies') }
+    const service = await startService(env)
+    const uploads = Array.from({ length: 20 }, () => slowUpload(service.baseUrl, '/auth/login', 1000, 500))
+    await Bun.sleep(300)
+    const signalled = performance.now()
+    service.child.kill('SIGTERM')
+    expect(await service.child.exited).toBe(0)
+    expect(performance.now() - signalled).toBeLessThan(4000)
+    for (const answer of await Promise.all(uploads)) expect(answer).toStartWith('HTTP/1.1 408')
   }, 30_000)
 })
 

@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'account_inactive'
   | 'not_found'
   | 'conflict'
+  | 'request_timeout'
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'validation_error'
@@ -73,11 +74,20 @@ function toApiError(code: string | number, error: unknown): ApiError {
 function fromValidation(error: ValidationError): ApiError {
   if (error.type === 'response') return new ApiError(500, 'internal_error', 'Something went wrong on our side')
   if (error.type === 'params') return new ApiError(400, 'bad_request', 'The id in the path is not a valid id')
-  const details = error.all.map((issue) => ({
-    field: issue.path || '/',
-    message: ('summary' in issue && issue.summary) || issue.message,
-  }))
+  const details = error.all.map((issue) => ({ field: issue.path || '/', message: expectationOf(issue) }))
   return new ApiError(422, 'validation_error', `Invalid ${error.type}`, details)
+}
+
+/**
+ * What a field must be, in words a client developer can act on. Never the value that was sent:
+ * Elysia's own summaries quote it, which a hostile body turns into an echo or a cost.
+ */
+function expectationOf(issue: { message: string; schema?: { error?: unknown; anyOf?: Array<{ const?: unknown }> } }): string {
+  const schema = issue.schema ?? {}
+  if (typeof schema.error === 'string') return schema.error
+  if (schema.anyOf?.every((option) => option.const !== undefined))
+    return `must be one of ${schema.anyOf.map((option) => JSON.stringify(option.const)).join(', ')}`
+  return issue.message
 }
 
 function describe(error: unknown): string {

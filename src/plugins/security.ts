@@ -4,7 +4,12 @@ import { ApiError } from './errors'
 interface HttpPolicy {
   corsOrigins: string[]
   maxBodyBytes: number
+  /** Seconds a client has to send the whole body. */
+  bodyTimeout: number
 }
+
+/** Our bodies nest three levels at most; anything far deeper is an attack on the parser or the validator. */
+export const MAX_JSON_DEPTH = 32
 
 const JSON_CONTENT_TYPE = /^application\/json\s*(;|$)/i
 const CORS_METHODS = 'GET, POST, PUT, DELETE, OPTIONS'
@@ -22,21 +27,24 @@ export const SECURITY_HEADERS = {
 
 /**
  * Security headers on every answer (static: set once, not per request), CORS for the configured
- * origins only, and the body rules: JSON only (415), at most `maxBodyBytes` (413, whether the size
- * is declared or the body is chunked). The body rules run where bodies are parsed, so requests
- * without one pay nothing for them.
+ * origins only, and the body rules, all checked before any parsing or validation work: JSON only
+ * (415), at most `maxBodyBytes` (413, whether the size is declared or the body is chunked), sent
+ * within `bodyTimeout` seconds (408), nested at most MAX_JSON_DEPTH deep (400). The body rules run
+ * where bodies are parsed, so requests without one pay nothing for them.
  */
-export const security = ({ corsOrigins, maxBodyBytes }: HttpPolicy) => {
-  const tooLarge = () => new ApiError(413, 'payload_too_large', `The body must not exceed ${maxBodyBytes} bytes`)
+export const security = ({ corsOrigins, maxBodyBytes, bodyTimeout }: HttpPolicy) => {
+  const limits = { bytes: maxBodyBytes, milliseconds: bodyTimeout * 1000 }
   const plugin = new Elysia({ name: 'security' })
     .headers(SECURITY_HEADERS)
     .onParse({ as: 'global' }, async ({ request }) => {
       if (request.body === null || request.headers.get('content-length') === '0') return null
-      if (Number(request.headers.get('content-length')) > maxBodyBytes) throw tooLarge()
+      if (Number(request.headers.get('content-length')) > maxBodyBytes) throw tooLarge(maxBodyBytes)
       if (!JSON_CONTENT_TYPE.test(request.headers.get('content-type') ?? ''))
         throw new ApiError(415, 'unsupported_media_type', 'Send the body as application/json')
-      const text = await readAtMost(request, maxBodyBytes, tooLarge)
+      const text = await readBody(request, limits)
       if (text.trim() === '') return null
+      if (nestsDeeperThan(text, MAX_JSON_DEPTH))
+        throw new ApiError(400, 'bad_request', `The request body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`)
       try {
         return JSON.parse(text)
       } catch {
@@ -45,6 +53,8 @@ export const security = ({ corsOrigins, maxBodyBytes }: HttpPolicy) => {
     })
   return corsOrigins.length > 0 ? plugin.use(cors(corsOrigins)) : plugin
 }
+
+const tooLarge = (bytes: number) => new ApiError(413, 'payload_too_large', `The body must not exceed ${bytes} bytes`)
 
 /** CORS for the listed origins ('*' for any, without credentials); installed only when some are configured. */
 function cors(origins: string[]) {
@@ -72,19 +82,59 @@ function cors(origins: string[]) {
   )
 }
 
-/** Reads the body as text, giving up (and stopping the upload) as soon as it passes `limit` bytes. */
-async function readAtMost(request: Request, limit: number, tooLarge: () => Error): Promise<string> {
+/**
+ * Reads the body as text, giving up (and stopping the upload) as soon as it passes `limits.bytes`,
+ * or when it has not all arrived within `limits.milliseconds`: a client trickling a byte at a time
+ * would otherwise hold its request, and a graceful shutdown, for as long as it likes.
+ */
+async function readBody(request: Request, limits: { bytes: number; milliseconds: number }): Promise<string> {
   if (request.body === null) return ''
   const reader = request.body.getReader()
+  let timer: Timer | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ApiError(408, 'request_timeout', `The body must arrive within ${limits.milliseconds / 1000} s`)), limits.milliseconds)
+  })
   const chunks: Uint8Array[] = []
   let size = 0
-  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
-    size += chunk.value.byteLength
-    if (size > limit) {
-      await reader.cancel()
-      throw tooLarge()
+  try {
+    for (let chunk = await Promise.race([reader.read(), deadline]); !chunk.done; chunk = await Promise.race([reader.read(), deadline])) {
+      size += chunk.value.byteLength
+      if (size > limits.bytes) throw tooLarge(limits.bytes)
+      chunks.push(chunk.value)
     }
-    chunks.push(chunk.value)
+  } catch (error) {
+    reader.cancel().catch(() => {})
+    throw error
+  } finally {
+    clearTimeout(timer)
   }
   return Buffer.concat(chunks).toString('utf8')
 }
+
+/**
+ * Whether a JSON text nests arrays and objects deeper than `limit`, found in one pass over its
+ * characters without parsing it (brackets inside strings do not count).
+ */
+export function nestsDeeperThan(text: string, limit: number): boolean {
+  if (text.length <= limit) return false
+  let depth = 0
+  let inString = false
+  for (let index = 0; index < text.length; index++) {
+    const char = text.charCodeAt(index)
+    if (inString) {
+      if (char === BACKSLASH) index++
+      else if (char === QUOTE) inString = false
+    } else if (char === QUOTE) inString = true
+    else if (char === OPEN_BRACKET || char === OPEN_BRACE) {
+      if (++depth > limit) return true
+    } else if (char === CLOSE_BRACKET || char === CLOSE_BRACE) depth--
+  }
+  return false
+}
+
+const QUOTE = 0x22 // "
+const BACKSLASH = 0x5c
+const OPEN_BRACKET = 0x5b // [
+const CLOSE_BRACKET = 0x5d // ]
+const OPEN_BRACE = 0x7b // {
+const CLOSE_BRACE = 0x7d // }
