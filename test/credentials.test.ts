@@ -34,7 +34,7 @@ describe(`password storage on ${STORE} (SECURITY 9, 10, 11)`, () => {
   })
 
   test('fifty parallel logins never run more than HASH_CONCURRENCY hashes at once', async () => {
-    const server = await startTestServer({ HASH_CONCURRENCY: '2', LOGIN_MAX_FAILURES_PER_ADDRESS: '1000' })
+    const server = await startTestServer({ HASH_CONCURRENCY: '2', LOGIN_MAX_FAILURES: '1000', LOGIN_MAX_FAILURES_PER_ADDRESS: '1000' })
     await server.client.register('crowd_user')
     const replies = await Promise.all(Array.from({ length: 50 }, () => server.client.post('/auth/login', { username: 'crowd_user', password: 'password-123' })))
     expect(replies.every((reply) => reply.status === 200)).toBe(true)
@@ -119,5 +119,56 @@ describe(`registration races on ${STORE} (SECURITY 18)`, () => {
     expect(statuses.filter((status) => status === 409)).toHaveLength(49)
     const row = await server.context.db.get<{ total: number }>("SELECT CAST(count(*) AS INTEGER) AS total FROM users WHERE lower(username) = 'racer'")
     expect(row?.total).toBe(1)
+  })
+})
+
+describe(`bursts against the limits on ${STORE} (SECURITY 21)`, () => {
+  let spy: ReturnType<typeof spyOn> | undefined
+  afterEach(() => spy?.mockRestore())
+
+  test('forty concurrent logins for one account, the right password among them: no more than the limit are evaluated', async () => {
+    const server = await startTestServer({ LOGIN_MAX_FAILURES: '5' })
+    await server.client.register('burst_target')
+    spy = spyOn(Bun.password, 'verify')
+    const attempts = Array.from({ length: 40 }, (_, i) => ({ username: 'burst_target', password: i === 20 ? 'password-123' : `wrong-guess-${i}` }))
+    const replies = await Promise.all(attempts.map((body) => server.client.post('/auth/login', body)))
+    const statuses = replies.map((reply) => reply.status)
+    expect(spy.mock.calls.length).toBeLessThanOrEqual(5)
+    expect(statuses.filter((status) => status === 401 || status === 200).length).toBe(spy.mock.calls.length)
+    expect(statuses.filter((status) => status === 429).length).toBeGreaterThanOrEqual(35)
+    expect(replies.filter((reply) => reply.status === 429).every((reply) => Number(reply.headers.get('retry-after')) > 0)).toBe(true)
+  })
+
+  test('a hundred concurrent failures from one address, each for another name: no more than the address limit are evaluated', async () => {
+    const server = await startTestServer({ LOGIN_MAX_FAILURES_PER_ADDRESS: '10' })
+    spy = spyOn(Bun.password, 'verify')
+    const replies = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => server.client.post('/auth/login', { username: `sprayed_${i}`, password: 'wrong-password' })),
+    )
+    const statuses = replies.map((reply) => reply.status)
+    expect(statuses.filter((status) => status === 401).length).toBeLessThanOrEqual(10)
+    expect(statuses.filter((status) => status === 429).length).toBeGreaterThanOrEqual(90)
+    expect(spy.mock.calls.length).toBeLessThanOrEqual(10)
+  })
+
+  test('successful logins give their address slot back, so people behind one address are not locked out', async () => {
+    const server = await startTestServer({ LOGIN_MAX_FAILURES_PER_ADDRESS: '3' })
+    await server.client.register('shared_address')
+    for (let i = 0; i < 6; i++) expect((await server.client.post('/auth/login', { username: 'shared_address', password: 'password-123' })).status).toBe(200)
+  })
+
+  test('change-password: guesses of the current password are limited, in bursts and one by one, and a lock refuses the right one', async () => {
+    const server = await startTestServer({ LOGIN_MAX_FAILURES: '4' })
+    const user = await server.client.register('guessed_user')
+    const guess = (current_password: string) => server.client.post('/auth/change-password', { current_password, new_password: 'new-password-456' }, user.access)
+    spy = spyOn(Bun.password, 'verify')
+    const burst = await Promise.all(Array.from({ length: 30 }, (_, i) => guess(`wrong-guess-${i}`)))
+    expect(spy.mock.calls.length).toBeLessThanOrEqual(4)
+    expect(burst.filter((reply) => reply.status === 429).length).toBeGreaterThanOrEqual(26)
+    const right = await guess('password-123')
+    expect(right.status).toBe(429)
+    expect(right.body.error).toBe('rate_limited')
+    // The lock is on changing the password, not on logging in.
+    expect((await server.client.post('/auth/login', { username: 'guessed_user', password: 'password-123' })).status).toBe(200)
   })
 })

@@ -6,7 +6,7 @@ import type { User } from '../users/model'
 import type { UserService } from '../users/service'
 import { toUser, type UserStore } from '../users/store'
 import type { SessionStore } from './store'
-import type { LoginThrottle } from './throttle'
+import type { Attempt, LoginThrottle } from './throttle'
 
 /** What a successful registration, login or refresh hands to the route, which signs the access token. */
 export interface Grant {
@@ -18,6 +18,19 @@ export interface Grant {
 type RefreshOutcome = Grant | 'invalid' | 'reused'
 
 const REFRESH_TOKEN_BYTES = 32
+
+/** Runs a password check under its reserved attempt and settles the attempt with the result. */
+async function checked(attempt: Attempt, check: () => Promise<boolean>): Promise<boolean> {
+  let matches: boolean
+  try {
+    matches = await check()
+  } catch (error) {
+    await attempt.cancelled()
+    throw error
+  }
+  await (matches ? attempt.succeeded() : attempt.failed())
+  return matches
+}
 
 export class AuthService {
   constructor(
@@ -37,14 +50,12 @@ export class AuthService {
   }
 
   async login(username: string, password: string, clientAddress: string): Promise<Grant> {
-    await this.throttle.assertAllowed(username, clientAddress)
+    const attempt = await this.throttle.reserveLogin(username, clientAddress)
     const account = await this.users.findByUsername(username)
-    const matches = account ? await this.passwords.verify(password, account.password_hash) : await this.passwords.verifyNothing(password)
-    if (!account || !matches) {
-      await this.throttle.recordFailure(username, clientAddress)
-      throw new ApiError(401, 'invalid_credentials', 'Wrong username or password')
-    }
-    await this.throttle.recordSuccess(username)
+    const matches = await checked(attempt, () =>
+      account ? this.passwords.verify(password, account.password_hash) : this.passwords.verifyNothing(password),
+    )
+    if (!account || !matches) throw new ApiError(401, 'invalid_credentials', 'Wrong username or password')
     if (!account.is_active) throw new ApiError(403, 'account_inactive', 'This account is deactivated')
     return this.#openSession(toUser(account))
   }
@@ -80,9 +91,10 @@ export class AuthService {
   /** Needs the current password; every other session of the user ends, this one goes on. */
   async changePassword(user: User, sessionId: string, currentPassword: string, newPassword: string): Promise<void> {
     this.accounts.assertPasswordAllowed(newPassword, '/new_password')
+    const attempt = await this.throttle.reservePasswordCheck(user.user_id)
     const account = await this.users.findById(user.user_id)
-    if (!account || !(await this.passwords.verify(currentPassword, account.password_hash)))
-      throw new ApiError(401, 'invalid_credentials', 'The current password is wrong')
+    const matches = await checked(attempt, async () => account !== undefined && (await this.passwords.verify(currentPassword, account.password_hash)))
+    if (!matches) throw new ApiError(401, 'invalid_credentials', 'The current password is wrong')
     const passwordHash = await this.passwords.hash(newPassword)
     await this.db.transaction(async (tx) => {
       const now = nowIso()

@@ -119,35 +119,52 @@ export class SessionStore {
   }
 }
 
-/** Failed-login counters, in the store so that every instance shares them. */
+/** A counter's state: failures in the window that began at `window_started_at`, and any lock-out. */
+export interface ThrottleCounter {
+  throttle_key: string
+  failures: number
+  window_started_at: string
+  locked_until: string | null
+}
+
+/** Failed-attempt counters, in the store so that every instance shares them. */
 export class ThrottleStore {
   constructor(private readonly db: Database) {}
 
-  async lockedUntil(keys: string[], now: string): Promise<string | undefined> {
-    const placeholders = keys.map((_, index) => `$${index + 2}`).join(', ')
-    const row = await this.db.get<{ locked_until: string | null }>(
-      `SELECT max(locked_until) AS locked_until FROM login_throttle WHERE locked_until > $1 AND throttle_key IN (${placeholders})`,
-      [now, ...keys],
-    )
-    return row?.locked_until ?? undefined
+  /**
+   * Reads the counters of `keys` and writes what `decide` makes of them, in one transaction that
+   * holds each key's lock: concurrent attempts on one key (on any instance) go one after the other.
+   */
+  async update<Outcome>(
+    keys: string[],
+    decide: (counters: Map<string, ThrottleCounter>) => { outcome: Outcome; write: ThrottleCounter[] },
+  ): Promise<Outcome> {
+    return this.db.transaction(async (tx) => {
+      // In one order everywhere, so that two attempts on the same pair of keys cannot deadlock.
+      for (const key of [...keys].sort()) await tx.lock(`throttle:${key}`)
+      const placeholders = keys.map((_, index) => `$${index + 1}`).join(', ')
+      const rows = await tx.all<ThrottleCounter>(
+        `SELECT throttle_key, failures, window_started_at, locked_until FROM login_throttle WHERE throttle_key IN (${placeholders})`,
+        keys,
+      )
+      const { outcome, write } = decide(new Map(rows.map((row) => [row.throttle_key, { ...row, failures: Number(row.failures) }])))
+      for (const counter of write)
+        await tx.run(
+          `INSERT INTO login_throttle (throttle_key, failures, window_started_at, locked_until) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (throttle_key) DO UPDATE SET failures = $2, window_started_at = $3, locked_until = $4`,
+          [counter.throttle_key, counter.failures, counter.window_started_at, counter.locked_until],
+        )
+      return outcome
+    })
   }
 
-  /** Counts one failure in the current window (a new window when the last one has passed). */
-  async recordFailure(key: string, now: string, windowStartedAfter: string): Promise<number> {
-    const row = await this.db.get<{ failures: number }>(
-      `INSERT INTO login_throttle (throttle_key, failures, window_started_at) VALUES ($1, 1, $2)
-       ON CONFLICT (throttle_key) DO UPDATE SET
-         failures = CASE WHEN login_throttle.window_started_at > $3 THEN login_throttle.failures + 1 ELSE 1 END,
-         window_started_at = CASE WHEN login_throttle.window_started_at > $3 THEN login_throttle.window_started_at ELSE $2 END,
-         locked_until = NULL
-       RETURNING failures`,
-      [key, now, windowStartedAfter],
+  /** Gives back one slot taken in `counter`'s window (a lock that slot started ends with it). */
+  async release(counter: ThrottleCounter, limit: number): Promise<void> {
+    await this.db.run(
+      `UPDATE login_throttle SET failures = failures - 1, locked_until = CASE WHEN failures - 1 < $3 THEN NULL ELSE locked_until END
+        WHERE throttle_key = $1 AND window_started_at = $2 AND failures > 0`,
+      [counter.throttle_key, counter.window_started_at, limit],
     )
-    return row?.failures ?? 1
-  }
-
-  async lock(key: string, until: string): Promise<void> {
-    await this.db.run('UPDATE login_throttle SET locked_until = $2 WHERE throttle_key = $1', [key, until])
   }
 
   async reset(key: string): Promise<void> {
