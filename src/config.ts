@@ -45,6 +45,18 @@ export const EnvSchema = T.Object({
     maximum: 256,
     description: 'password hashes allowed to run at once (default: CPU cores)',
   }),
+  HASH_QUEUE_LIMIT: T.Integer({
+    default: 64,
+    minimum: 0,
+    maximum: 10_000,
+    description: 'password checks allowed to wait for a free hashing slot (then 503)',
+  }),
+  HASH_QUEUE_PER_CLIENT: T.Integer({
+    default: 8,
+    minimum: 1,
+    maximum: 10_000,
+    description: 'password checks one client address may have running or waiting at once (then 429)',
+  }),
   LOGIN_MAX_FAILURES: T.Integer({ default: 5, minimum: 1, maximum: 1000, description: 'failed logins per username before lock-out' }),
   LOGIN_MAX_FAILURES_PER_ADDRESS: T.Integer({
     default: 50,
@@ -158,6 +170,8 @@ function toConfig(env: Env) {
       memoryCost: env.PASSWORD_MEMORY_COST,
       timeCost: env.PASSWORD_TIME_COST,
       concurrency: env.HASH_CONCURRENCY,
+      queueLimit: env.HASH_QUEUE_LIMIT,
+      queueLimitPerClient: env.HASH_QUEUE_PER_CLIENT,
     },
     login: {
       maxFailures: env.LOGIN_MAX_FAILURES,

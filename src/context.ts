@@ -44,6 +44,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   })
   registry.gauge('rooms_open', 'Rooms not closed.', async () => [[{}, await roomStore.countOpen()]])
   registry.gauge('password_hashes_in_flight', 'argon2id hashes or verifications running now.', () => [[{}, passwords.running]])
+  registry.gauge('password_checks_waiting', 'Password hashes or verifications waiting for a free slot.', () => [[{}, passwords.waiting]])
   registry.gauge('process_resident_memory_bytes', 'Resident set size.', () => [[{}, process.memoryUsage.rss()]])
   registry.gauge('process_heap_used_bytes', 'JavaScript heap in use.', () => [[{}, process.memoryUsage().heapUsed]])
   registry.gauge('process_uptime_seconds', 'Seconds since the process started.', () => [[{}, process.uptime()]])

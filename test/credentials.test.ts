@@ -20,11 +20,17 @@ describe(`password storage on ${STORE} (SECURITY 9, 10, 11)`, () => {
     let spy: ReturnType<typeof spyOn> | undefined
     afterEach(() => spy?.mockRestore())
 
-    test('an unknown username costs the same argon2id verification as a wrong password', async () => {
+    test('an unknown username costs the same argon2id verification as a wrong password, from the first login on', async () => {
       const t = await createTestApp()
       await t.client.register('timing_user')
-      await t.client.post('/auth/login', { username: 'warm_up_dummy', password: 'whatever-1' })
+      const hashes = spyOn(Bun.password, 'hash')
       spy = spyOn(Bun.password, 'verify')
+      // No hash is made for the dummy on first use: that took twice as long as any later login.
+      expect((await t.client.post('/auth/login', { username: 'first_unknown', password: 'whatever-1' })).status).toBe(401)
+      expect(hashes.mock.calls.length).toBe(0)
+      hashes.mockRestore()
+      expect(String(spy.mock.calls[0]?.[1])).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/)
+      spy.mockClear()
       await t.client.post('/auth/login', { username: 'timing_user', password: 'wrong-password' })
       const forWrongPassword = spy.mock.calls.length
       await t.client.post('/auth/login', { username: 'no_such_user', password: 'wrong-password' })
@@ -39,6 +45,99 @@ describe(`password storage on ${STORE} (SECURITY 9, 10, 11)`, () => {
     const replies = await Promise.all(Array.from({ length: 50 }, () => server.client.post('/auth/login', { username: 'crowd_user', password: 'password-123' })))
     expect(replies.every((reply) => reply.status === 200)).toBe(true)
     expect(server.context.passwords.peakConcurrency).toBe(2)
+  })
+})
+
+describe(`the hashing queue on ${STORE} (SECURITY 23)`, () => {
+  let spy: ReturnType<typeof spyOn> | undefined
+  afterEach(() => spy?.mockRestore())
+  const viaProxy = (server: Awaited<ReturnType<typeof startTestServer>>, address: string, body: object, signal?: AbortSignal) =>
+    fetch(`${server.baseUrl}/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-for': address },
+      body: JSON.stringify(body),
+      signal,
+    })
+
+  test('one address flooding logins delays another address by about one hash, not by its whole burst', async () => {
+    const server = await startTestServer({
+      TRUST_PROXY: 'true',
+      HASH_CONCURRENCY: '1',
+      HASH_QUEUE_PER_CLIENT: '8',
+      LOGIN_MAX_FAILURES_PER_ADDRESS: '1000',
+      // Hashes long enough that the legitimate login's own way to the queue is short beside one.
+      PASSWORD_MEMORY_COST: '65536',
+    })
+    await server.client.register('patient_player')
+    const finished: string[] = []
+    const flood = Array.from({ length: 100 }, (_, i) =>
+      viaProxy(server, '203.0.113.66', { username: `flood_${i}`, password: 'wrong-password' }).then((response) => {
+        if (response.status === 401) finished.push('flood')
+        return response.status
+      }),
+    )
+    await Bun.sleep(30)
+    const finishedBefore = finished.length
+    const legit = viaProxy(server, '198.51.100.7', { username: 'patient_player', password: 'password-123' }).then((response) => {
+      finished.push('legit')
+      return response.status
+    })
+    const statuses = await Promise.all(flood)
+    expect(await legit).toBe(200)
+    // The flood got its share of the queue and no more; the rest were told to slow down at once.
+    expect(statuses.filter((status) => status === 401).length).toBeLessThanOrEqual(8)
+    expect(statuses.filter((status) => status === 429).length).toBeGreaterThanOrEqual(92)
+    // Served in turn: at most the flood's check running then and its next one go first (in arrival order, seven would).
+    expect(finished.indexOf('legit') - finishedBefore).toBeLessThanOrEqual(2)
+  })
+
+  test('a full queue answers 503 with Retry-After at once, and the service recovers', async () => {
+    const server = await startTestServer({
+      TRUST_PROXY: 'true',
+      HASH_CONCURRENCY: '1',
+      HASH_QUEUE_LIMIT: '2',
+      LOGIN_MAX_FAILURES: '1000',
+      LOGIN_MAX_FAILURES_PER_ADDRESS: '1000',
+    })
+    const replies = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => viaProxy(server, `192.0.2.${i + 1}`, { username: `crowd_${i}`, password: 'wrong-password' })),
+    )
+    const busy = replies.filter((response) => response.status === 503)
+    expect(replies.filter((response) => response.status === 401).length).toBe(3)
+    expect(busy.length).toBe(17)
+    for (const response of busy) {
+      expect(Number(response.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+      expect(((await response.json()) as { error: string }).error).toBe('unavailable')
+    }
+    // A refused check gave its login slots back: it was never a guess.
+    const counted = await server.context.db.get<{ total: number }>(
+      "SELECT CAST(sum(failures) AS INTEGER) AS total FROM login_throttle WHERE throttle_key LIKE 'account:%'",
+    )
+    expect(counted?.total).toBe(3)
+    expect((await server.client.post('/auth/login', { username: 'root_admin', password: 'root-admin-password' })).status).toBe(200)
+  })
+
+  test('a client that goes away while its check waits costs no hash', async () => {
+    const server = await startTestServer({ HASH_CONCURRENCY: '1', PASSWORD_MEMORY_COST: '131072', LOGIN_MAX_FAILURES_PER_ADDRESS: '1000' })
+    await server.client.register('first_in_line')
+    spy = spyOn(Bun.password, 'verify')
+    const running = server.client.post('/auth/login', { username: 'first_in_line', password: 'password-123' })
+    await Bun.sleep(20)
+    const quitter = new AbortController()
+    const abandoned = Array.from({ length: 5 }, (_, i) =>
+      fetch(`${server.baseUrl}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: `quitter_${i}`, password: 'wrong-password' }),
+        signal: quitter.signal,
+      }).catch(() => 'aborted'),
+    )
+    await Bun.sleep(20)
+    quitter.abort()
+    expect(await Promise.all(abandoned)).toEqual(Array(5).fill('aborted'))
+    expect((await running).status).toBe(200)
+    await Bun.sleep(50)
+    expect(spy.mock.calls.length).toBe(1)
   })
 })
 

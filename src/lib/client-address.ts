@@ -1,4 +1,5 @@
 import type { Server } from 'bun'
+import type { Caller } from './password'
 
 /**
  * The client's address: the socket peer, or with a trusted proxy in front, the hop that proxy
@@ -10,4 +11,9 @@ export function clientAddress(request: Request, server: Server<unknown> | null, 
     if (lastHop) return lastHop
   }
   return server?.requestIP(request)?.address ?? 'unknown'
+}
+
+/** The caller of a request, for the password hasher: its address, and the signal that says it went away. */
+export function callerOf(request: Request, server: Server<unknown> | null, trustProxy: boolean): Caller {
+  return { address: clientAddress(request, server, trustProxy), signal: request.signal }
 }

@@ -13,8 +13,10 @@ export const TEST_ENV = {
   PASSWORD_TIME_COST: '2',
   LOG_LEVEL: Bun.env.TEST_LOG_LEVEL ?? 'silent',
   DATABASE_POOL_SIZE: '4',
-  // Tests register and log in far more than any one client would.
+  // Tests register and log in far more, and more at once, than any one client would.
   AUTH_RATE_LIMIT: '1000000',
+  HASH_QUEUE_LIMIT: '10000',
+  HASH_QUEUE_PER_CLIENT: '10000',
   ADMIN_USERNAME: 'root_admin',
   ADMIN_PASSWORD: 'root-admin-password',
 }

@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
-import { clientAddress } from '../../lib/client-address'
+import { callerOf } from '../../lib/client-address'
 import type { authGuard } from '../../plugins/auth'
 import { rateLimit } from '../../plugins/rate-limit'
 import { errors, success } from '../../shared/model'
@@ -50,9 +50,9 @@ export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
     .use(authModels)
     .post(
       '/registrate',
-      async ({ body, accessJwt, set }) => {
+      async ({ body, accessJwt, set, request, server }) => {
         set.status = 201
-        return tokenResponse(accessJwt.sign, 'Registered', await auth.register(body.username, body.password))
+        return tokenResponse(accessJwt.sign, 'Registered', await auth.register(body.username, body.password, callerOf(request, server, config.trustProxy)))
       },
       {
         rateLimited: true,
@@ -65,7 +65,7 @@ export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
     .post(
       '/login',
       async ({ body, accessJwt, request, server }) =>
-        tokenResponse(accessJwt.sign, 'Logged in', await auth.login(body.username, body.password, clientAddress(request, server, config.trustProxy))),
+        tokenResponse(accessJwt.sign, 'Logged in', await auth.login(body.username, body.password, callerOf(request, server, config.trustProxy))),
       {
         rateLimited: true,
         body: 'AuthRequest',
@@ -105,8 +105,8 @@ export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
     .post('/verify-token', ({ user, set }) => verifiedToken(user, set.headers), verifyTokenOptions())
     .post(
       '/change-password',
-      async ({ user, sessionId, body }) => {
-        await auth.changePassword(user, sessionId, body.current_password, body.new_password)
+      async ({ user, sessionId, body, request, server }) => {
+        await auth.changePassword(user, sessionId, body.current_password, body.new_password, callerOf(request, server, config.trustProxy))
         return success('Password changed; other sessions have been logged out')
       },
       {

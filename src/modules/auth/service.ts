@@ -1,5 +1,5 @@
 import type { Database, Queryable } from '../../db/database'
-import type { PasswordHasher } from '../../lib/password'
+import type { Caller, PasswordHasher } from '../../lib/password'
 import { isoAfter, nowIso, randomToken, sha256 } from '../../lib/tokens'
 import { ApiError } from '../../plugins/errors'
 import type { User } from '../users/model'
@@ -44,16 +44,16 @@ export class AuthService {
     private readonly accessTokenTtl: number,
   ) {}
 
-  async register(username: string, password: string): Promise<Grant> {
-    const user = await this.accounts.create({ username, password })
+  async register(username: string, password: string, caller: Caller): Promise<Grant> {
+    const user = await this.accounts.create({ username, password }, caller)
     return this.#openSession(user)
   }
 
-  async login(username: string, password: string, clientAddress: string): Promise<Grant> {
-    const attempt = await this.throttle.reserveLogin(username, clientAddress)
+  async login(username: string, password: string, caller: Caller): Promise<Grant> {
+    const attempt = await this.throttle.reserveLogin(username, caller.address)
     const account = await this.users.findByUsername(username)
     const matches = await checked(attempt, () =>
-      account ? this.passwords.verify(password, account.password_hash) : this.passwords.verifyNothing(password),
+      account ? this.passwords.verify(password, account.password_hash, caller) : this.passwords.verifyNothing(password, caller),
     )
     if (!account || !matches) throw new ApiError(401, 'invalid_credentials', 'Wrong username or password')
     if (!account.is_active) throw new ApiError(403, 'account_inactive', 'This account is deactivated')
@@ -89,13 +89,13 @@ export class AuthService {
   }
 
   /** Needs the current password; every other session of the user ends, this one goes on. */
-  async changePassword(user: User, sessionId: string, currentPassword: string, newPassword: string): Promise<void> {
+  async changePassword(user: User, sessionId: string, currentPassword: string, newPassword: string, caller: Caller): Promise<void> {
     this.accounts.assertPasswordAllowed(newPassword, '/new_password')
     const attempt = await this.throttle.reservePasswordCheck(user.user_id)
     const account = await this.users.findById(user.user_id)
-    const matches = await checked(attempt, async () => account !== undefined && (await this.passwords.verify(currentPassword, account.password_hash)))
+    const matches = await checked(attempt, async () => account !== undefined && (await this.passwords.verify(currentPassword, account.password_hash, caller)))
     if (!matches) throw new ApiError(401, 'invalid_credentials', 'The current password is wrong')
-    const passwordHash = await this.passwords.hash(newPassword)
+    const passwordHash = await this.passwords.hash(newPassword, caller)
     await this.db.transaction(async (tx) => {
       const now = nowIso()
       await this.users.update(user.user_id, { password_hash: passwordHash }, now, tx)

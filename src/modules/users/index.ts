@@ -1,10 +1,11 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
+import { callerOf } from '../../lib/client-address'
 import type { authGuard } from '../../plugins/auth'
 import { errors, listAnswer, success } from '../../shared/model'
 import { UserIdParams, usersModels } from './model'
 
-export const usersRoutes = ({ users }: AppContext, guard: ReturnType<typeof authGuard>) =>
+export const usersRoutes = ({ users, config }: AppContext, guard: ReturnType<typeof authGuard>) =>
   new Elysia({ prefix: '/users', detail: { tags: ['users'] } })
     .use(guard)
     .use(usersModels)
@@ -22,9 +23,9 @@ export const usersRoutes = ({ users }: AppContext, guard: ReturnType<typeof auth
     })
     .post(
       '',
-      async ({ body, set }) => {
+      async ({ body, set, request, server }) => {
         set.status = 201
-        return users.create(body)
+        return users.create(body, callerOf(request, server, config.trustProxy))
       },
       {
         auth: 'admin',

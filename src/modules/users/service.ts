@@ -1,5 +1,5 @@
 import { type Database, type Transaction, UniqueViolation } from '../../db/database'
-import type { PasswordHasher } from '../../lib/password'
+import { type Caller, INTERNAL_CALLER, type PasswordHasher } from '../../lib/password'
 import { nowIso } from '../../lib/tokens'
 import { ApiError } from '../../plugins/errors'
 import type { SessionStore } from '../auth/store'
@@ -32,14 +32,14 @@ export class UserService {
     }
   }
 
-  async create({ username, password, user_role = 'user', is_active = true }: UserCreateRequest): Promise<User> {
+  async create({ username, password, user_role = 'user', is_active = true }: UserCreateRequest, caller: Caller = INTERNAL_CALLER): Promise<User> {
     this.assertPasswordAllowed(password, '/password')
     if (await this.users.findByUsername(username)) throw usernameTaken()
     const now = nowIso()
     const user: UserRecord = {
       user_id: Bun.randomUUIDv7(),
       username,
-      password_hash: await this.passwords.hash(password),
+      password_hash: await this.passwords.hash(password, caller),
       user_role,
       is_active,
       created_at: now,
