@@ -36,6 +36,15 @@ export const EnvSchema = T.Object({
   SEED_DEMO_DATA: Flag(false, 'fill an empty database with demo users, rooms and invitations'),
   ROOM_MAX_PLAYERS: T.Integer({ default: 8, minimum: 1, maximum: 1000, description: 'default seats per room' }),
   ROOM_MAX_PLAYERS_LIMIT: T.Integer({ default: 64, minimum: 1, maximum: 1000, description: 'largest max_players a room may ask for' }),
+  ROOM_QUOTA: T.Integer({ default: 20, minimum: 1, maximum: 100_000, description: 'open rooms one user may own' }),
+  ROOM_RATE_LIMIT: T.Integer({ default: 10, minimum: 1, maximum: 1_000_000, description: 'rooms one user may create per USER_RATE_WINDOW' }),
+  INVITE_RATE_LIMIT: T.Integer({
+    default: 30,
+    minimum: 1,
+    maximum: 1_000_000,
+    description: 'invitations one user may send (or try to) per USER_RATE_WINDOW',
+  }),
+  USER_RATE_WINDOW: Seconds(60, 1, 86_400, 'window of ROOM_RATE_LIMIT and INVITE_RATE_LIMIT'),
   PASSWORD_MIN_LENGTH: T.Integer({ default: 8, minimum: 8, maximum: 128, description: 'shortest accepted password' }),
   PASSWORD_MEMORY_COST: T.Integer({ default: 65_536, minimum: 19_456, maximum: 1_048_576, description: 'argon2id memory in KiB' }),
   PASSWORD_TIME_COST: T.Integer({ default: 2, minimum: 2, maximum: 20, description: 'argon2id iterations' }),
@@ -164,7 +173,11 @@ function toConfig(env: Env) {
     inviteTtl: env.INVITE_TTL,
     admin: env.ADMIN_USERNAME && env.ADMIN_PASSWORD ? { username: env.ADMIN_USERNAME, password: env.ADMIN_PASSWORD } : undefined,
     seedDemoData: env.SEED_DEMO_DATA,
-    rooms: { defaultMaxPlayers: env.ROOM_MAX_PLAYERS, maxPlayersLimit: env.ROOM_MAX_PLAYERS_LIMIT },
+    rooms: { defaultMaxPlayers: env.ROOM_MAX_PLAYERS, maxPlayersLimit: env.ROOM_MAX_PLAYERS_LIMIT, quota: env.ROOM_QUOTA },
+    userRateLimits: {
+      rooms: { limit: env.ROOM_RATE_LIMIT, window: env.USER_RATE_WINDOW },
+      invitations: { limit: env.INVITE_RATE_LIMIT, window: env.USER_RATE_WINDOW },
+    },
     password: {
       minLength: env.PASSWORD_MIN_LENGTH,
       memoryCost: env.PASSWORD_MEMORY_COST,

@@ -1,6 +1,7 @@
 import packageJson from '../package.json'
 import type { Config } from './config'
 import type { Database } from './db/database'
+import { RateLimitStore, userRateLimit } from './db/rate-limits'
 import type { Logger } from './lib/logger'
 import { PasswordHasher } from './lib/password'
 import { nowIso } from './lib/tokens'
@@ -28,8 +29,17 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   const auth = new AuthService(db, userStore, users, sessions, throttle, passwords, config.refreshTokenTtl, config.accessTokenTtl)
   const roomStore = new RoomStore(db)
   const inviteStore = new InviteStore(db)
-  const rooms = new RoomService(db, roomStore, inviteStore, config.rooms)
-  const invites = new InviteService(db, inviteStore, roomStore, rooms, userStore, config.inviteTtl)
+  const rateLimits = new RateLimitStore(db)
+  const rooms = new RoomService(db, roomStore, inviteStore, config.rooms, userRateLimit(rateLimits, 'rooms', config.userRateLimits.rooms))
+  const invites = new InviteService(
+    db,
+    inviteStore,
+    roomStore,
+    rooms,
+    userStore,
+    config.inviteTtl,
+    userRateLimit(rateLimits, 'invitations', config.userRateLimits.invitations),
+  )
   // Deleting a user also takes them out of their rooms (their invitations go with them by cascade).
   users.onDelete((userId, tx) => rooms.removeFromAllRooms(userId, tx))
 
@@ -49,5 +59,5 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   registry.gauge('process_heap_used_bytes', 'JavaScript heap in use.', () => [[{}, process.memoryUsage().heapUsed]])
   registry.gauge('process_uptime_seconds', 'Seconds since the process started.', () => [[{}, process.uptime()]])
 
-  return { config, db, log, jwtSecret, version: packageJson.version, metrics, passwords, users, auth, rooms, invites }
+  return { config, db, log, jwtSecret, version: packageJson.version, metrics, passwords, users, auth, rooms, invites, rateLimits }
 }

@@ -6,7 +6,7 @@ import { openDatabase } from './db/database'
 import { migrate } from './db/migrations'
 import { getOrCreateSetting } from './db/settings'
 import type { Logger } from './lib/logger'
-import { randomToken } from './lib/tokens'
+import { isoAfter, randomToken } from './lib/tokens'
 import { seedDemoData } from './seed'
 
 /** Opens and migrates the store, settles the secret, creates the admin and demo data, then builds the app. */
@@ -60,13 +60,14 @@ export async function startServer(config: Config, log: Logger) {
 }
 
 /** Purges expired rows a minute after start (sooner with a shorter interval), then every `interval` seconds. */
-function schedulePurges({ auth }: AppContext, log: Logger, interval: number) {
+function schedulePurges({ auth, rateLimits, config }: AppContext, log: Logger, interval: number) {
+  const longestRateWindow = Math.max(...Object.values(config.userRateLimits).map((limit) => limit.window))
   let stopped = false
   let timer: Timer
   const purge = async () => {
     try {
-      const purged = await auth.purgeExpired()
-      if (purged.sessions + purged.loginCounters > 0) log.info('expired rows purged', purged)
+      const purged = { ...(await auth.purgeExpired()), rateCounters: await rateLimits.deleteStale(isoAfter(-longestRateWindow)) }
+      if (purged.sessions + purged.loginCounters + purged.rateCounters > 0) log.info('expired rows purged', purged)
     } catch (error) {
       log.error('purging expired rows failed', { error: String(error) })
     }

@@ -180,6 +180,19 @@ const MIGRATIONS: Migration[] = [
     // The purge finds ended sessions, and the sessions_active gauge live ones, without reading them all.
     statements: () => ['CREATE INDEX sessions_expires_at ON sessions (expires_at)'],
   },
+  {
+    version: 6,
+    name: 'per-user rate limits and room quotas',
+    statements: () => [
+      `CREATE TABLE rate_limits (
+        bucket TEXT PRIMARY KEY,
+        hits INTEGER NOT NULL,
+        window_started_at TEXT NOT NULL
+      )`,
+      // The room quota counts a user's open rooms at every creation.
+      'CREATE INDEX rooms_owner_id ON rooms (owner_id, is_closed)',
+    ],
+  },
 ]
 
 /** Applies every migration the store has not seen yet, once, even with several instances starting at once. */

@@ -25,10 +25,12 @@ export const QueryBoolean = t
   .Encode((value) => (value ? 'true' : 'false'))
 
 export const PAGE_SIZE = 50
+/** Deep pages cost a walk over every row before them; past a million, narrow the filters instead. */
+export const MAX_OFFSET = 1_000_000
 
 export const Pagination = {
   limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: PAGE_SIZE, description: 'page size' })),
-  offset: t.Optional(t.Integer({ minimum: 0, default: 0, description: 'rows to skip' })),
+  offset: t.Optional(t.Integer({ minimum: 0, maximum: MAX_OFFSET, default: 0, description: `rows to skip, at most ${MAX_OFFSET}` })),
 }
 
 export const SuccessResponse = t.Object(

@@ -1,4 +1,5 @@
 import { type Database, type Transaction, UniqueViolation } from '../../db/database'
+import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso, randomToken } from '../../lib/tokens'
 import { ApiError } from '../../plugins/errors'
 import type { Room } from '../rooms/model'
@@ -23,9 +24,12 @@ export class InviteService {
     private readonly roomAccess: RoomService,
     private readonly users: UserStore,
     private readonly inviteTtl: number,
+    private readonly sent: UserRateLimiter,
   ) {}
 
+  /** Every try counts against INVITE_RATE_LIMIT, refused or not: the answers tell which names are active users. */
   async invite(inviter: User, roomId: string, userName: string, playerRole: string): Promise<Invitation> {
+    await this.sent.consume(inviter.user_id)
     const invitation = await this.roomAccess.withRoom(inviter, roomId, async ({ room, canManage }, tx) => {
       if (!canManage) throw new ApiError(403, 'forbidden', 'Only the owner or an admin may invite')
       if (room.is_closed) throw new ApiError(409, 'conflict', 'The room is closed')

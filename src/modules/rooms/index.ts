@@ -38,10 +38,11 @@ export const roomsRoutes = ({ rooms, invites }: AppContext, guard: ReturnType<ty
       response: { 200: 'GetAllRoomsResponse', ...errors(401, 403, 422) },
       detail: { summary: 'Rooms you play in, newest first' },
     })
-    .post('/my', async ({ user }) => roomPage(await rooms.listMine(user, { limit: Number.MAX_SAFE_INTEGER })), {
+    .post('/my', async ({ user, query }) => roomPage(await rooms.listMine(user, query)), {
       auth: 'user',
-      response: { 200: 'GetAllRoomsResponse', ...errors(401, 403) },
-      detail: { summary: 'All the rooms you play in, unpaged' },
+      query: 'GetAllRoomsRequest',
+      response: { 200: 'GetAllRoomsResponse', ...errors(401, 403, 422) },
+      detail: { summary: 'The rooms you play in, as GET /rooms/my: pages of at most 200, total_count says how many in all' },
     })
     .guard({ params: RoomIdParams }, (byId) =>
       byId

@@ -1,4 +1,5 @@
 import type { Database, Queryable, Transaction } from '../../db/database'
+import type { UserRateLimiter } from '../../db/rate-limits'
 import { nowIso } from '../../lib/tokens'
 import { ApiError } from '../../plugins/errors'
 import type { InviteStore } from '../invites/store'
@@ -9,6 +10,8 @@ import type { RoomStore } from './store'
 export interface RoomPolicy {
   defaultMaxPlayers: number
   maxPlayersLimit: number
+  /** Open rooms one user may own. */
+  quota: number
 }
 
 /** What the caller is to a room they may see. */
@@ -31,13 +34,22 @@ export class RoomService {
     private readonly rooms: RoomStore,
     private readonly invites: InviteStore,
     private readonly policy: RoomPolicy,
+    private readonly creations: UserRateLimiter,
   ) {}
 
+  /** A new room, unless its owner already has ROOM_QUOTA open ones (409) or created ROOM_RATE_LIMIT lately (429). */
   async create(owner: User, { room_name, max_players = this.policy.defaultMaxPlayers, game_role = 'host' }: CreateRoomRequest): Promise<Room> {
     if (max_players > this.policy.maxPlayersLimit)
       throw new ApiError(422, 'validation_error', 'Invalid body', [{ field: '/max_players', message: `must be at most ${this.policy.maxPlayersLimit}` }])
+    await this.creations.consume(owner.user_id)
     const room = { room_id: Bun.randomUUIDv7(), room_name, owner_id: owner.user_id, max_players, created_at: nowIso() }
-    await this.db.transaction((tx) => this.rooms.insert(room, game_role, tx))
+    await this.db.transaction(async (tx) => {
+      // Concurrent creations by one owner count one after the other.
+      await tx.lock(`rooms-owned-by:${owner.user_id}`)
+      if ((await this.rooms.countOpenOwnedBy(owner.user_id, tx)) >= this.policy.quota)
+        throw new ApiError(409, 'conflict', `You already own ${this.policy.quota} open rooms, the most allowed; close one first`)
+      await this.rooms.insert(room, game_role, tx)
+    })
     return this.#require(room.room_id)
   }
 

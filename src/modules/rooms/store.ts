@@ -74,6 +74,14 @@ export class RoomStore {
     return { rooms: await this.#withPlayers(page.rows, this.db), total: page.total }
   }
 
+  async countOpenOwnedBy(ownerId: string, q: Queryable): Promise<number> {
+    const row = await q.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM rooms WHERE owner_id = $1 AND is_closed = $2', [
+      ownerId,
+      false,
+    ])
+    return row?.total ?? 0
+  }
+
   async countOpen(): Promise<number> {
     const row = await this.db.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM rooms WHERE is_closed = $1', [false])
     return row?.total ?? 0

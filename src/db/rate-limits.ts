@@ -1,0 +1,52 @@
+import { isoAfter } from '../lib/tokens'
+import { ApiError } from '../plugins/errors'
+import type { Database } from './database'
+
+/**
+ * Fixed-window counters in the store: one statement counts a hit and reads the count, so a limit
+ * holds under any burst and across every instance.
+ */
+export class RateLimitStore {
+  constructor(private readonly db: Database) {}
+
+  /** Counts one hit in `bucket`'s window of `window` seconds; answers the hits so far and when the window ends. */
+  async hit(bucket: string, window: number, now = Date.now()): Promise<{ hits: number; endsAt: number }> {
+    const row = await this.db.get<{ hits: number; window_started_at: string }>(
+      `INSERT INTO rate_limits (bucket, hits, window_started_at) VALUES ($1, 1, $2)
+       ON CONFLICT (bucket) DO UPDATE SET
+         hits = CASE WHEN rate_limits.window_started_at > $3 THEN rate_limits.hits + 1 ELSE 1 END,
+         window_started_at = CASE WHEN rate_limits.window_started_at > $3 THEN rate_limits.window_started_at ELSE $2 END
+       RETURNING hits, window_started_at`,
+      [bucket, new Date(now).toISOString(), isoAfter(-window, now)],
+    )
+    if (!row) throw new Error(`rate limit bucket ${bucket} was not written`)
+    return { hits: Number(row.hits), endsAt: Date.parse(row.window_started_at) + window * 1000 }
+  }
+
+  /** Deletes the buckets whose window began before `before`: they count nothing any more. */
+  deleteStale(before: string): Promise<number> {
+    return this.db.run('DELETE FROM rate_limits WHERE window_started_at <= $1', [before])
+  }
+}
+
+export interface UserRateLimit {
+  /** Actions allowed per window. */
+  limit: number
+  /** Seconds. */
+  window: number
+}
+
+/** A per-user limit on one kind of action: `consume(userId)` counts one, or answers 429 with Retry-After. */
+export function userRateLimit(store: RateLimitStore, action: string, { limit, window }: UserRateLimit) {
+  return {
+    async consume(userId: string): Promise<void> {
+      const now = Date.now()
+      const { hits, endsAt } = await store.hit(`${action}:${userId}`, window, now)
+      if (hits <= limit) return
+      const retryAfter = String(Math.max(1, Math.ceil((endsAt - now) / 1000)))
+      throw new ApiError(429, 'rate_limited', `At most ${limit} ${action} per ${window} s; try again later`, undefined, { 'Retry-After': retryAfter })
+    },
+  }
+}
+
+export type UserRateLimiter = ReturnType<typeof userRateLimit>

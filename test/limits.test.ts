@@ -1,0 +1,106 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { MAX_OFFSET } from '../src/shared/model'
+import { closeTestResources, createTestApp, expectEnvelope, type Session, STORE, startTestServer, type TestApp } from './support/harness'
+import { lobby } from './support/lobby'
+
+afterAll(closeTestResources)
+
+const LIST_ROUTES = ['GET /users', 'GET /rooms', 'GET /rooms/my', 'POST /rooms/my', 'GET /invites/my', 'GET /invites/sent']
+/** At and past 2^53 and 2^63, negative, fractional, exponent and overflowing spellings. */
+const HUGE_NUMBERS = ['9007199254740992', '9007199254740993', '9223372036854775807', '9223372036854775808', '1e19', '1e400', '-1', '0.5', '18446744073709551616']
+
+describe(`every number has a maximum on ${STORE} (SECURITY 24)`, () => {
+  let t: TestApp
+  let admin: Session
+  beforeAll(async () => {
+    t = await createTestApp()
+    admin = await t.client.loginAdmin()
+  })
+
+  test('offset and limit at and past 2^53 and 2^63 are 422 on every list route, never 500', async () => {
+    for (const route of LIST_ROUTES) {
+      const [method, path] = route.split(' ') as [string, string]
+      for (const parameter of ['offset', 'limit'])
+        for (const value of HUGE_NUMBERS) {
+          const reply = await t.client.call(method, `${path}?${parameter}=${value}`, { token: admin.access })
+          expect({ route, parameter, value, status: reply.status }).toEqual({ route, parameter, value, status: 422 })
+          expect(expectEnvelope(reply)).toBe('validation_error')
+        }
+      const deepest = await t.client.call(method, `${path}?offset=${MAX_OFFSET}`, { token: admin.access })
+      expect({ route, status: deepest.status }).toEqual({ route, status: 200 })
+      expect((await t.client.call(method, `${path}?offset=${MAX_OFFSET + 1}`, { token: admin.access })).status).toBe(422)
+    }
+  })
+
+  test('POST /rooms/my pages like GET /rooms/my instead of answering every room at once', async () => {
+    const player = await t.client.register('many_rooms')
+    for (let i = 0; i < 3; i++) await lobby(t.client).createRoom(player, { room_name: `mine ${i}` })
+    const page = await t.client.post('/rooms/my?limit=2', undefined, player.access)
+    expect(page.status).toBe(200)
+    expect(page.body.rooms).toHaveLength(2)
+    expect(page.body.total_count).toBe(3)
+    expect((await t.client.post('/rooms/my', undefined, player.access)).body.rooms).toHaveLength(3)
+    expect((await t.client.post('/rooms/my?limit=201', undefined, player.access)).status).toBe(422)
+  })
+})
+
+describe(`quotas and per-user rate limits under bursts on ${STORE} (SECURITY 21, 24)`, () => {
+  const burst = <Reply>(count: number, send: (index: number) => Promise<Reply>) => Promise.all(Array.from({ length: count }, (_, i) => send(i)))
+  const statuses = (replies: Array<{ status: number }>) => replies.map((reply) => reply.status)
+  const countOf = (all: number[], status: number) => all.filter((value) => value === status).length
+
+  test('forty concurrent room creations by one user stop at ROOM_QUOTA open rooms; closing one frees a place', async () => {
+    const server = await startTestServer({ ROOM_QUOTA: '3' })
+    const owner = await server.client.register('quota_owner')
+    const replies = await burst(40, (i) => server.client.post('/rooms', { room_name: `burst ${i}` }, owner.access))
+    const all = statuses(replies)
+    expect(countOf(all, 201)).toBe(3)
+    expect(countOf(all, 409)).toBe(37)
+    expect(replies.find((reply) => reply.status === 409)?.body.message).toContain('3 open rooms')
+    const created = replies.find((reply) => reply.status === 201)!.body
+    expect((await server.client.post(`/rooms/${created.room_id}/close`, undefined, owner.access)).status).toBe(200)
+    expect((await server.client.post('/rooms', { room_name: 'after closing one' }, owner.access)).status).toBe(201)
+    expect((await server.client.post('/rooms', { room_name: 'one too many' }, owner.access)).status).toBe(409)
+    // The quota is per owner: someone else creates freely.
+    const other = await server.client.register('quota_other')
+    expect((await server.client.post('/rooms', { room_name: 'theirs' }, other.access)).status).toBe(201)
+  })
+
+  test('forty concurrent room creations stop at ROOM_RATE_LIMIT per window, with Retry-After', async () => {
+    const server = await startTestServer({ ROOM_RATE_LIMIT: '5', USER_RATE_WINDOW: '600' })
+    const owner = await server.client.register('rate_owner')
+    const replies = await burst(40, (i) => server.client.post('/rooms', { room_name: `burst ${i}` }, owner.access))
+    const all = statuses(replies)
+    expect(countOf(all, 201)).toBe(5)
+    expect(countOf(all, 429)).toBe(35)
+    const limited = replies.find((reply) => reply.status === 429)!
+    expect(expectEnvelope(limited)).toBe('rate_limited')
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(590)
+    const rows = await server.context.db.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM rooms WHERE owner_id = $1', [owner.userId])
+    expect(rows?.total).toBe(5)
+  })
+
+  test('invitations: forty concurrent tries (the username oracle) get INVITE_RATE_LIMIT answers, the rest 429', async () => {
+    const server = await startTestServer({ INVITE_RATE_LIMIT: '5', USER_RATE_WINDOW: '600' })
+    const owner = await server.client.register('oracle_owner')
+    const room = await lobby(server.client).createRoom(owner)
+    const replies = await burst(40, (i) => server.client.post(`/rooms/${room.room_id}/invite`, { user_name: `probe_${i}`, player_role: 'spy' }, owner.access))
+    const all = statuses(replies)
+    expect(countOf(all, 409)).toBe(5)
+    expect(countOf(all, 429)).toBe(35)
+    // The limit is the inviter's: another owner still invites.
+    const other = await server.client.register('other_owner')
+    const guest = await server.client.register('oracle_guest')
+    const otherRoom = await lobby(server.client).createRoom(other)
+    expect((await server.client.post(`/rooms/${otherRoom.room_id}/invite`, { user_name: guest.username, player_role: 'operator' }, other.access)).status).toBe(201)
+  })
+
+  test('the window ends: after USER_RATE_WINDOW the user may act again', async () => {
+    const t = await createTestApp({ ROOM_RATE_LIMIT: '1', USER_RATE_WINDOW: '1' })
+    const owner = await t.client.register('window_owner')
+    expect((await t.client.post('/rooms', { room_name: 'first' }, owner.access)).status).toBe(201)
+    expect((await t.client.post('/rooms', { room_name: 'second' }, owner.access)).status).toBe(429)
+    await Bun.sleep(1100)
+    expect((await t.client.post('/rooms', { room_name: 'third' }, owner.access)).status).toBe(201)
+  })
+})
