@@ -19,7 +19,7 @@ RUN case "$TARGETARCH" in \
       *) echo "unsupported architecture: $TARGETARCH" >&2; exit 1 ;; \
     esac \
  && bun scripts/build.ts --target "$target" --outfile /out/sim-gateway \
- && mkdir -p /out/data
+ && mkdir -m 0700 -p /out/data
 
 FROM gcr.io/distroless/base-debian12:nonroot
 ARG VERSION=dev

@@ -1,6 +1,6 @@
 import './production'
 import { createApp } from './app'
-import type { Config } from './config'
+import { type Config, ConfigError } from './config'
 import { type AppContext, createContext } from './context'
 import { openDatabase } from './db/database'
 import { migrate } from './db/migrations'
@@ -24,8 +24,15 @@ export async function prepare(config: Config, log: Logger) {
 
   const context = createContext(config, db, log, jwtSecret)
   if (config.seedDemoData && (await seedDemoData(context))) log.info('demo data created (see README for the accounts)')
-  if (config.admin && (await context.users.ensureAdmin(config.admin.username, config.admin.password)))
-    log.info('admin account created', { username: config.admin.username })
+  if (config.admin) {
+    const { username, password } = config.admin
+    const admin = await context.users.ensureAdmin(username, password)
+    if (admin === 'created') log.info('admin account created', { username })
+    if (admin === 'not_an_active_admin')
+      throw new ConfigError([
+        `ADMIN_USERNAME: the account ${JSON.stringify(username)} exists but is not an active admin; choose another name, or make that account an active admin`,
+      ])
+  }
 
   return { context, app: createApp(context) }
 }

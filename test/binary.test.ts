@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import packageJson from '../package.json'
@@ -150,5 +150,6 @@ describe.if(canEmulateImage)('the binary as the distroless image runs it', () =>
 
     const files = await Array.fromAsync(new Bun.Glob('*').scan({ cwd: data }))
     expect(files).toContain('sim-gateway.sqlite')
+    for (const file of files) expect({ file, mode: statSync(join(data, file)).mode & 0o777 }).toEqual({ file, mode: 0o600 })
   }, 60_000)
 })

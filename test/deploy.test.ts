@@ -63,6 +63,8 @@ describe('Dockerfile', () => {
     expect(build).toStartWith('--platform=$BUILDPLATFORM oven/bun:')
     expect(build).toContain('bun-linux-x64')
     expect(build).toContain('bun-linux-arm64')
+    // The data volume starts private: the database holds hashes, invitation tokens, maybe the JWT secret.
+    expect(build).toContain('mkdir -m 0700 -p /out/data')
   })
 
   test('the build stage works from exactly the files .dockerignore lets in, for amd64 and arm64', async () => {

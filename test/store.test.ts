@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../src/config'
@@ -53,6 +53,22 @@ describe(`store on ${STORE}`, () => {
     expect(await pragma('busy_timeout')).toBe(5000)
     expect(await pragma('foreign_keys')).toBe(1)
     await db.close()
+  })
+
+  test.if(!TEST_DATABASE_URL)('the data folder it creates is 0700 and its files are 0600, even a file made 0644 before (SECURITY 25)', async () => {
+    const folder = join(directory, 'private', 'data')
+    const db = await openDatabase(`sqlite:${join(folder, 'gateway.sqlite')}`, 1)
+    await migrate(db)
+    const mode = (path: string) => statSync(path).mode & 0o777
+    expect(mode(folder)).toBe(0o700)
+    for (const file of ['gateway.sqlite', 'gateway.sqlite-wal', 'gateway.sqlite-shm']) expect({ file, mode: mode(join(folder, file)) }).toEqual({ file, mode: 0o600 })
+    await db.close()
+
+    const loose = join(directory, 'loose.sqlite')
+    writeFileSync(loose, '', { mode: 0o644 })
+    const reopened = await openDatabase(`sqlite:${loose}`, 1)
+    expect(mode(loose)).toBe(0o600)
+    await reopened.close()
   })
 
   test('a transaction that throws leaves nothing behind, and nobody sees its work meanwhile', async () => {

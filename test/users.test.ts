@@ -1,6 +1,20 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ConfigError } from '../src/config'
 import { DEMO_PASSWORD, DEMO_USERS } from '../src/seed'
-import { closeTestResources, createTestApp, expectEnvelope, type Session, STORE, startTestServer, type TestApp } from './support/harness'
+import {
+  closeTestResources,
+  createTestApp,
+  expectEnvelope,
+  freshDatabaseUrl,
+  type Session,
+  STORE,
+  startTestServer,
+  TEST_DATABASE_URL,
+  type TestApp,
+} from './support/harness'
 
 afterAll(closeTestResources)
 
@@ -231,8 +245,22 @@ describe(`admins on ${STORE}`, () => {
     const first = await createTestApp()
     expect((await first.client.loginAdmin()).username).toBe('root_admin')
     await first.client.post('/auth/change-password', { current_password: 'root-admin-password', new_password: 'rotated-admin-password' }, (await first.client.loginAdmin()).access)
-    expect(await first.context.users.ensureAdmin('root_admin', 'root-admin-password')).toBe(false)
+    expect(await first.context.users.ensureAdmin('root_admin', 'root-admin-password')).toBe('exists')
     await first.client.login('root_admin', 'rotated-admin-password')
+  })
+
+  test('start-up stops, naming ADMIN_USERNAME, when that name belongs to an account that is not an active admin', async () => {
+    const url = TEST_DATABASE_URL ? await freshDatabaseUrl() : `sqlite:${join(mkdtempSync(join(tmpdir(), 'sgw-admin-')), 'admin.sqlite')}`
+    const first = await createTestApp({ DATABASE_URL: url, ADMIN_USERNAME: 'first_admin', ADMIN_PASSWORD: 'first-admin-password' })
+    await first.client.register('squatter')
+    const admin = await first.client.login('first_admin', 'first-admin-password')
+    const demoted = await first.client.register('former_admin')
+    await first.client.put(`/users/${demoted.userId}`, { user_role: 'admin', is_active: false }, admin.access)
+    for (const taken of ['squatter', 'SQUATTER', 'former_admin']) {
+      const boot = createTestApp({ DATABASE_URL: url, ADMIN_USERNAME: taken, ADMIN_PASSWORD: 'operator-password' })
+      await expect(boot).rejects.toBeInstanceOf(ConfigError)
+      await expect(boot).rejects.toThrow(/ADMIN_USERNAME: the account .* exists but is not an active admin/)
+    }
   })
 
   test('SEED_DEMO_DATA fills an empty database with the documented accounts, rooms in every state and invitations, and never touches one with users', async () => {

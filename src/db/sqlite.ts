@@ -1,5 +1,5 @@
 import { Database as SqliteConnection, type SQLQueryBindings } from 'bun:sqlite'
-import { mkdirSync } from 'node:fs'
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { type Database, type SqlValue, type Transaction, UniqueViolation } from './database'
 
@@ -20,7 +20,7 @@ export class SqliteDatabase implements Database {
   private constructor(private readonly connection: SqliteConnection) {}
 
   static open(path: string): SqliteDatabase {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    if (path !== ':memory:') keepPrivate(path)
     const connection = new SqliteConnection(path, { create: true, strict: true })
     connection.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`)
     enableWal(connection)
@@ -128,6 +128,17 @@ export class SqliteDatabase implements Database {
       throw error
     }
   }
+}
+
+/**
+ * The file holds password hashes, invitation tokens and perhaps the generated JWT secret: only the
+ * service's own user may read it. A folder the service creates is 0700; the file is made (or put
+ * back to) 0600 before SQLite opens it, and SQLite gives its -wal and -shm files the same mode.
+ */
+function keepPrivate(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+  closeSync(openSync(path, 'a', 0o600))
+  chmodSync(path, 0o600)
 }
 
 /**

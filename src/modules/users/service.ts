@@ -100,15 +100,20 @@ export class UserService {
     })
   }
 
-  /** Creates the configured admin unless a user of that name exists; never changes an existing account. */
-  async ensureAdmin(username: string, password: string): Promise<boolean> {
-    if (await this.users.findByUsername(username)) return false
+  /**
+   * Creates the configured admin unless a user of that name exists; never changes an existing
+   * account. Answers what it found: the new admin, an active admin already there, or an account of
+   * that name that is not one (the operator's password would not open it).
+   */
+  async ensureAdmin(username: string, password: string): Promise<'created' | 'exists' | 'not_an_active_admin'> {
+    const existing = await this.users.findByUsername(username)
+    if (existing) return existing.user_role === 'admin' && existing.is_active ? 'exists' : 'not_an_active_admin'
     try {
       await this.create({ username, password, user_role: 'admin', is_active: true })
-      return true
+      return 'created'
     } catch (error) {
       // Another instance created it first.
-      if (error instanceof ApiError && error.code === 'conflict') return false
+      if (error instanceof ApiError && error.code === 'conflict') return this.ensureAdmin(username, password)
       throw error
     }
   }
