@@ -30,6 +30,7 @@ export const EnvSchema = T.Object({
   JWT_AUDIENCE: T.String({ default: 'sim-gateway', minLength: 1, description: 'aud claim of access tokens' }),
   ACCESS_TOKEN_TTL: Seconds(900, 10, 86_400, 'access token lifetime'),
   REFRESH_TOKEN_TTL: Seconds(2_592_000, 60, 31_536_000, 'refresh token lifetime'),
+  SESSION_MAX_LIFETIME: Seconds(7_776_000, 60, 315_360_000, 'how long a session lasts after its login, however often it is refreshed'),
   INVITE_TTL: Seconds(604_800, 60, 31_536_000, 'invitation lifetime'),
   ADMIN_USERNAME: T.Optional(T.String({ pattern: '^[A-Za-z0-9_.-]{3,32}$', description: 'first admin, created at start-up if missing' })),
   ADMIN_PASSWORD: T.Optional(T.String({ minLength: 8, maxLength: 128, description: "first admin's password" })),
@@ -91,6 +92,7 @@ export const EnvSchema = T.Object({
   }),
   SWAGGER_ENABLED: Flag(true, 'serve the Swagger page and OpenAPI document'),
   METRICS_ENABLED: Flag(true, 'serve Prometheus metrics at /metrics'),
+  METRICS_TOKEN: T.Optional(T.String({ minLength: 16, description: 'bearer token a scraper must send to read /metrics (unset: open)' })),
   SHUTDOWN_TIMEOUT: Seconds(10, 1, 600, 'how long a shutdown waits for requests in flight'),
   PURGE_INTERVAL: Seconds(3600, 0, 86_400, 'how often ended sessions and stale login counters are deleted (0: never)'),
 })
@@ -105,7 +107,7 @@ export class ConfigError extends Error {
   }
 }
 
-const SECRET_KEYS = new Set(['JWT_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL'])
+const SECRET_KEYS = new Set(['JWT_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL', 'METRICS_TOKEN'])
 
 /** Reads and validates the settings; throws ConfigError naming every bad variable. */
 export function loadConfig(source: Record<string, string | undefined> = Bun.env): Config {
@@ -170,6 +172,7 @@ function toConfig(env: Env) {
     },
     accessTokenTtl: env.ACCESS_TOKEN_TTL,
     refreshTokenTtl: env.REFRESH_TOKEN_TTL,
+    sessionMaxLifetime: env.SESSION_MAX_LIFETIME,
     inviteTtl: env.INVITE_TTL,
     admin: env.ADMIN_USERNAME && env.ADMIN_PASSWORD ? { username: env.ADMIN_USERNAME, password: env.ADMIN_PASSWORD } : undefined,
     seedDemoData: env.SEED_DEMO_DATA,
@@ -199,6 +202,7 @@ function toConfig(env: Env) {
     logLevel: env.LOG_LEVEL,
     swaggerEnabled: env.SWAGGER_ENABLED,
     metricsEnabled: env.METRICS_ENABLED,
+    metricsToken: env.METRICS_TOKEN,
     shutdownTimeout: env.SHUTDOWN_TIMEOUT,
     purgeInterval: env.PURGE_INTERVAL,
   }

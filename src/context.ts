@@ -26,7 +26,11 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   const sessions = new SessionStore(db)
   const throttle = new LoginThrottle(new ThrottleStore(db), config.login, { failures: metrics.loginFailures, lockouts: metrics.lockouts })
   const users = new UserService(db, userStore, sessions, passwords, config.password.minLength)
-  const auth = new AuthService(db, userStore, users, sessions, throttle, passwords, config.refreshTokenTtl, config.accessTokenTtl)
+  const auth = new AuthService(db, userStore, users, sessions, throttle, passwords, {
+    accessTokenTtl: config.accessTokenTtl,
+    refreshTokenTtl: config.refreshTokenTtl,
+    sessionMaxLifetime: config.sessionMaxLifetime,
+  })
   const roomStore = new RoomStore(db)
   const inviteStore = new InviteStore(db)
   const rateLimits = new RateLimitStore(db)

@@ -86,6 +86,20 @@ describe(`metrics on ${STORE}`, () => {
     const t = await createTestApp({ METRICS_ENABLED: 'false' })
     expect((await t.client.get('/metrics')).status).toBe(404)
   })
+
+  test('with METRICS_TOKEN set, only a scraper sending it reads /metrics', async () => {
+    const token = 'scrape-token-0123456789'
+    const t = await createTestApp({ METRICS_TOKEN: token })
+    for (const authorization of [undefined, 'Bearer wrong-token-0123456789', `Basic ${token}`, `Bearer ${token}x`]) {
+      const reply = await t.client.call('GET', '/metrics', { headers: authorization ? { authorization } : {} })
+      expect({ authorization, status: reply.status }).toEqual({ authorization, status: 401 })
+      expect(reply.headers.get('www-authenticate')).toBe('Bearer realm="metrics"')
+      expect(JSON.stringify(reply.body)).not.toContain('http_requests_total')
+    }
+    const scraped = await t.client.call('GET', '/metrics', { headers: { authorization: `Bearer ${token}` } })
+    expect(scraped.status).toBe(200)
+    expect(String(scraped.body)).toContain('# TYPE http_requests_total counter')
+  })
 })
 
 describe(`logs and request ids on ${STORE}`, () => {

@@ -65,6 +65,35 @@ describe(`rooms on ${STORE}: create and read`, () => {
     }
   })
 
+  test('names are plain text: control characters, bidi overrides and unpaired surrogates are 422; text is stored as NFC', async () => {
+    const refused = {
+      newline: 'two\nlines',
+      escape: 'esc\u001b[31mred',
+      c1Control: 'c1\u0085',
+      rightToLeftOverride: 'user\u202etxt.exe',
+      isolate: 'a\u2067b',
+      loneHighSurrogate: 'half \ud800',
+      loneLowSurrogate: '\udc00 half',
+    }
+    for (const [name, room_name] of Object.entries(refused)) {
+      for (const body of [{ room_name }, { room_name: 'fine', game_role: room_name }]) {
+        const reply = await t.client.post('/rooms', body, owner.access)
+        expect({ name, status: reply.status }).toEqual({ name, status: 422 })
+        expect(reply.body.details[0].message).toBe('must not contain control characters, bidirectional overrides or unpaired surrogates')
+      }
+    }
+    // Text that travels as JSON escapes: an unpaired surrogate cannot hide there either.
+    expect((await t.client.post('/rooms', '{"room_name":"x\\ud800y"}', owner.access)).status).toBe(422)
+
+    const decomposed = 'Cafe\u0301 \u{1F3ED} shift'
+    const created = await t.client.post('/rooms', { room_name: decomposed, game_role: 'ope\u0301rateur' }, owner.access)
+    expect(created.status).toBe(201)
+    expect(created.body.room_name).toBe('Caf\u00e9 \u{1F3ED} shift')
+    expect(created.body.players[0].game_role).toBe('op\u00e9rateur')
+    const invitation = await t.client.post(`/rooms/${created.body.room_id}/invite`, { user_name: 'room_guest', player_role: 'te\u0301moin' }, owner.access)
+    expect(invitation.body.player_role).toBe('t\u00e9moin')
+  })
+
   test('GET and POST /rooms/{id} show the room to members, invitees and admins, 404 to anyone else', async () => {
     const room = await rooms.createRoom(owner)
     await rooms.invite(owner, room.room_id, guest)
@@ -219,6 +248,10 @@ describe(`rooms on ${STORE}: kick, leave, close`, () => {
     const empty = (await t.client.get(`/rooms/${room.room_id}`, admin.access)).body
     expect(empty).toMatchObject({ is_closed: true, players: [] })
     expect((await t.client.delete(`/rooms/${room.room_id}/members/me`, other.access)).status).toBe(404)
+    // Emptied is closed: its pending invitations are withdrawn, as a close withdraws them.
+    const received = (await t.client.get('/invites/my', stranger.access)).body.invitations
+    expect(received.filter((invitation: { room_id: string }) => invitation.room_id === room.room_id)).toEqual([])
+    expect((await t.client.get(`/rooms/${room.room_id}`, stranger.access)).status).toBe(404)
   })
 
   test('closing: owner or admin only; closing twice is harmless; players stay listed', async () => {

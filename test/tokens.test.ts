@@ -43,14 +43,26 @@ describe(`access tokens on ${STORE} (SECURITY 1-3)`, () => {
     }
   })
 
-  test('expired, wrong issuer, wrong audience and missing claims are 401', async () => {
+  test('a token issued a little ahead of this clock, by another instance, is accepted', async () => {
+    const user = await t.client.register('skewed_user')
+    const claims = decodePayload(user.access)
+    const now = Math.floor(Date.now() / 1000)
+    const token = craftJwt(HS256, { ...claims, jti: crypto.randomUUID(), iat: now + 30 }, TEST_ENV.JWT_SECRET)
+    expect((await t.client.get('/auth/me', token)).status).toBe(200)
+  })
+
+  test('expired, issued in the future, wrong issuer, wrong audience and missing claims are 401', async () => {
     const user = await t.client.register('claims_user')
     const claims = decodePayload(user.access)
     const now = Math.floor(Date.now() / 1000)
     const { sid: _sid, ...withoutSid } = claims
     const { exp: _exp, ...withoutExp } = claims
+    const { iat: _iat, ...withoutIssuedAt } = claims
     const variants = {
       expired: { ...claims, iat: now - 1000, exp: now - 10 },
+      issuedAYearAhead: { ...claims, iat: now + 31_536_000, exp: now + 31_536_900 },
+      issuedTwoMinutesAhead: { ...claims, iat: now + 120 },
+      noIssuedAt: withoutIssuedAt,
       wrongIssuer: { ...claims, iss: 'someone-else' },
       wrongAudience: { ...claims, aud: 'another-service' },
       noSessionId: withoutSid,
@@ -131,6 +143,23 @@ describe(`refresh tokens on ${STORE} (SECURITY 2, 4, 5, 6)`, () => {
     const reply = await t.client.post('/auth/refresh', { refresh_token: user.refresh })
     expect(reply.status).toBe(401)
     expect(reply.body.error).toBe('invalid_refresh_token')
+  })
+
+  test('refreshing never outlives SESSION_MAX_LIFETIME: the refresh token says so, and the session ends on time', async () => {
+    const short = await createTestApp({ SESSION_MAX_LIFETIME: '3600' })
+    const login = await short.client.post('/auth/registrate', { username: 'mortal_user', password: 'password-123' })
+    expect(login.body.refresh_token.expires_in).toBe(3600)
+    const refreshed = await short.client.post('/auth/refresh', { refresh_token: login.body.refresh_token })
+    expect(refreshed.status).toBe(200)
+    expect(refreshed.body.refresh_token.expires_in).toBeLessThanOrEqual(3600)
+    expect(refreshed.body.refresh_token.expires_in).toBeGreaterThan(3590)
+    // The session began an hour ago: however fresh its refresh token, it is over.
+    await short.context.db.run('UPDATE sessions SET created_at = $1', [new Date(Date.now() - 3_601_000).toISOString()])
+    const late = await short.client.post('/auth/refresh', { refresh_token: refreshed.body.refresh_token.token })
+    expect(late.status).toBe(401)
+    expect(late.body.error).toBe('invalid_refresh_token')
+    // With the default lifetime, the refresh token lives REFRESH_TOKEN_TTL.
+    expect((await t.client.post('/auth/registrate', { username: 'long_lived', password: 'password-123' })).body.refresh_token.expires_in).toBe(2_592_000)
   })
 })
 

@@ -7,6 +7,9 @@ import { ApiError } from './errors'
 
 export type Role = 'user' | 'admin'
 
+/** How far ahead of this clock another instance's may be: a token issued later than that is forged or broken. */
+const CLOCK_SKEW_SECONDS = 60
+
 // A type alias, not an interface: Elysia wants a resolved value assignable to Record<string, unknown>.
 export type Principal = { user: User; sessionId: string }
 
@@ -37,7 +40,14 @@ export const authGuard = (config: Config['jwt'] & { secret: string }, auth: Auth
           let claims = token ? verified.get(token) : undefined
           if (token && !claims) {
             const payload = await accessJwt.verify(token, verifyOptions)
-            if (payload && typeof payload.sub === 'string' && typeof payload.sid === 'string' && typeof payload.exp === 'number')
+            if (
+              payload &&
+              typeof payload.sub === 'string' &&
+              typeof payload.sid === 'string' &&
+              typeof payload.exp === 'number' &&
+              typeof payload.iat === 'number' &&
+              payload.iat <= Date.now() / 1000 + CLOCK_SKEW_SECONDS
+            )
               claims = verified.add(token, { sub: payload.sub, sid: payload.sid, exp: payload.exp })
           }
           if (!claims) throw new ApiError(401, 'unauthorized', 'A valid access token is required')

@@ -1,5 +1,6 @@
 import { Elysia, ValidationError } from 'elysia'
 import type { Logger } from '../lib/logger'
+import { PATTERN_MEANINGS } from '../shared/model'
 
 export type ErrorCode =
   | 'bad_request'
@@ -82,9 +83,11 @@ function fromValidation(error: ValidationError): ApiError {
  * What a field must be, in words a client developer can act on. Never the value that was sent:
  * Elysia's own summaries quote it, which a hostile body turns into an echo or a cost.
  */
-function expectationOf(issue: { message: string; schema?: { error?: unknown; anyOf?: Array<{ const?: unknown }> } }): string {
+function expectationOf(issue: { message: string; schema?: { error?: unknown; pattern?: string; anyOf?: Array<{ const?: unknown }> } }): string {
   const schema = issue.schema ?? {}
   if (typeof schema.error === 'string') return schema.error
+  const meaning = schema.pattern === undefined ? undefined : PATTERN_MEANINGS[schema.pattern]
+  if (meaning !== undefined && issue.message.startsWith('Expected string to match')) return meaning
   if (schema.anyOf?.every((option) => option.const !== undefined))
     return `must be one of ${schema.anyOf.map((option) => JSON.stringify(option.const)).join(', ')}`
   return issue.message

@@ -1,4 +1,4 @@
-import { type Context, Elysia, t } from 'elysia'
+import { type Context, Elysia } from 'elysia'
 import type { Logger } from '../lib/logger'
 import type { Metrics } from '../metrics'
 
@@ -15,10 +15,10 @@ interface Timed {
 
 /**
  * Request ids (X-Request-Id kept from the caller when sane, made up otherwise, echoed on every
- * answer), one JSON log line and one metrics sample per request, and GET /metrics.
+ * answer), one JSON log line and one metrics sample per request.
  * Log lines carry the route template, never the raw path or query, so ids and tokens stay out.
  */
-export const observability = (log: Logger, metrics: Metrics, metricsEnabled: boolean) => {
+export const observability = (log: Logger, metrics: Metrics) => {
   // One entry per method, route template and status: the metric series and the fixed part of the log line.
   const series = new Map<string, { requests: { value: number }; duration: ReturnType<Metrics['requestDuration']['series']>; logFields: string }>()
   const seriesFor = (method: string, route: string, status: number) => {
@@ -51,7 +51,7 @@ export const observability = (log: Logger, metrics: Metrics, metricsEnabled: boo
     set.headers['x-request-id'] = id
   }
 
-  const plugin = new Elysia({ name: 'observability' })
+  return new Elysia({ name: 'observability' })
     .onTransform({ as: 'global' }, ({ request, set }) => stamp({ request, set }))
     .onError({ as: 'global' }, ({ request, set }) => stamp({ request, set }))
     .onAfterResponse({ as: 'global' }, ({ request, route, set, responseValue }) => {
@@ -65,20 +65,4 @@ export const observability = (log: Logger, metrics: Metrics, metricsEnabled: boo
       if (log.enabled('info'))
         log.raw('info', `"message":"request","request_id":"${requestId}",${entry.logFields},"duration_ms":${Math.round(seconds * 100_000) / 100}`)
     })
-  if (!metricsEnabled) return plugin
-  // Bun counts the requests its server is answering; read at scrape time, it cannot drift.
-  let inFlight = 0
-  metrics.registry.gauge('http_requests_in_flight', 'HTTP requests being answered, this scrape included.', () => [[{}, inFlight]])
-  return plugin.get(
-    '/metrics',
-    async ({ set, server }) => {
-      inFlight = server?.pendingRequests ?? 0
-      set.headers['content-type'] = 'text/plain; version=0.0.4; charset=utf-8'
-      return metrics.registry.render()
-    },
-    {
-      response: { 200: t.String({ description: 'Prometheus text exposition format 0.0.4' }) },
-      detail: { tags: ['ops'], summary: 'Prometheus metrics (text exposition format)' },
-    },
-  )
 }

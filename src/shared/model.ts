@@ -8,10 +8,27 @@ export const componentId = (name: string) => `#/components/schemas/${name}`
 export const Count = (description?: string) => Type.Integer({ minimum: 0, description })
 
 /**
- * Free text that reaches the store. NUL is refused: PostgreSQL cannot hold it in text (it would be
- * a 500 there, while SQLite would take it), so both stores answer 422 alike.
+ * Plain text: no control characters (NUL among them, which PostgreSQL cannot store), no
+ * bidirectional overrides or isolates (they make a name display as another), no unpaired
+ * surrogates (which would be stored as U+FFFD). Written for both regular-expression modes: without
+ * the `u` flag (TypeBox) a surrogate pair is matched by the second branch.
  */
-export const Text = (options: Parameters<typeof t.String>[0] = {}) => t.String({ pattern: '^[^\\u0000]*$', ...options })
+export const PLAIN_TEXT_PATTERN = String.raw`^(?:[^\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\ud800-\udfff]|[\ud800-\udbff][\udc00-\udfff])*$`
+
+export const USERNAME_PATTERN = '^[A-Za-z0-9_.-]+$'
+
+/** What a value matching each pattern may hold, for 422 details (the patterns themselves say it badly). */
+export const PATTERN_MEANINGS: Record<string, string> = {
+  [PLAIN_TEXT_PATTERN]: 'must not contain control characters, bidirectional overrides or unpaired surrogates',
+  [USERNAME_PATTERN]: 'may hold only the letters A-Z and a-z, digits, and _ . -',
+}
+
+/** Free text that reaches the store: plain, and normalised to NFC so that one name is stored one way. */
+export const Text = (options: Parameters<typeof t.String>[0] = {}) =>
+  t
+    .Transform(t.String({ pattern: PLAIN_TEXT_PATTERN, ...options }))
+    .Decode((value) => value.normalize('NFC'))
+    .Encode((value) => value)
 
 export const Uuid = t.String({ format: 'uuid', examples: ['01936b2e-7c4a-7f3e-9b1d-2f5c8a9e4d10'] })
 export const Timestamp = t.String({ format: 'date-time', examples: ['2026-11-22T13:04:05.123Z'] })

@@ -40,7 +40,7 @@ export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
       token_type: 'bearer' as const,
       expires_in: config.accessTokenTtl,
     },
-    refresh_token: { token: grant.refreshToken, token_type: 'refresh' as const, expires_in: config.refreshTokenTtl },
+    refresh_token: { token: grant.refreshToken, token_type: 'refresh' as const, expires_in: grant.refreshTokenExpiresIn },
     user: grant.user,
   })
 

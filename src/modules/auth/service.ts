@@ -13,11 +13,24 @@ export interface Grant {
   user: User
   sessionId: string
   refreshToken: string
+  /** Seconds the refresh token stays valid: REFRESH_TOKEN_TTL, or less near the end of the session's life. */
+  refreshTokenExpiresIn: number
+}
+
+/** Seconds, all of them. */
+export interface SessionPolicy {
+  accessTokenTtl: number
+  refreshTokenTtl: number
+  /** However often it is refreshed, a session ends this long after its login. */
+  sessionMaxLifetime: number
 }
 
 type RefreshOutcome = Grant | 'invalid' | 'reused'
 
 const REFRESH_TOKEN_BYTES = 32
+
+const earliest = (a: string, b: string) => (a < b ? a : b)
+const secondsUntil = (iso: string, now: string) => Math.round((Date.parse(iso) - Date.parse(now)) / 1000)
 
 /** Runs a password check under its reserved attempt and settles the attempt with the result. */
 async function checked(attempt: Attempt, check: () => Promise<boolean>): Promise<boolean> {
@@ -40,8 +53,7 @@ export class AuthService {
     private readonly sessions: SessionStore,
     private readonly throttle: LoginThrottle,
     private readonly passwords: PasswordHasher,
-    private readonly refreshTokenTtl: number,
-    private readonly accessTokenTtl: number,
+    private readonly policy: SessionPolicy,
   ) {}
 
   async register(username: string, password: string, caller: Caller): Promise<Grant> {
@@ -69,15 +81,17 @@ export class AuthService {
     const outcome = await this.db.transaction<RefreshOutcome>(async (tx) => {
       const now = nowIso()
       const record = await this.sessions.findRefreshToken(tokenHash, tx)
-      if (!record || record.session_revoked_at !== null || record.expires_at <= now) return 'invalid'
+      if (!record || record.session_revoked_at !== null || record.expires_at <= now || this.#sessionEnd(record.session_created_at) <= now)
+        return 'invalid'
       if (record.rotated_at !== null || !(await this.sessions.markRotated(tokenHash, now, tx))) {
         await this.sessions.revoke(record.session_id, 'refresh_token_reused', now, tx)
         return 'reused'
       }
       const account = await this.users.findById(record.user_id, tx)
       if (!account?.is_active) return 'invalid'
-      const next = await this.#issueRefreshToken(record.session_id, now, tx)
-      return { user: toUser(account), sessionId: record.session_id, refreshToken: next }
+      const expiresAt = earliest(isoAfter(this.policy.refreshTokenTtl, Date.parse(now)), this.#sessionEnd(record.session_created_at))
+      const next = await this.#issueRefreshToken(record.session_id, now, expiresAt, tx)
+      return { user: toUser(account), sessionId: record.session_id, refreshToken: next, refreshTokenExpiresIn: secondsUntil(expiresAt, now) }
     })
     if (outcome === 'reused') throw new ApiError(401, 'refresh_token_reused', 'This refresh token was already used; the session is revoked')
     if (outcome === 'invalid') throw new ApiError(401, 'invalid_refresh_token', 'The refresh token is invalid, expired or revoked')
@@ -109,7 +123,7 @@ export class AuthService {
    * counters. Every answer stays the same: an unknown token is refused just as an expired one.
    */
   async purgeExpired(now = Date.now(), batchSize = 1000): Promise<{ sessions: number; loginCounters: number }> {
-    const before = isoAfter(-this.accessTokenTtl, now)
+    const before = isoAfter(-this.policy.accessTokenTtl, now)
     // In batches, so that a large backlog never holds the store for long: requests run in between.
     let sessions = 0
     for (;;) {
@@ -132,20 +146,21 @@ export class AuthService {
     const sessionId = Bun.randomUUIDv7()
     const refreshToken = randomToken(REFRESH_TOKEN_BYTES)
     const clock = Date.now()
-    const session = {
-      sessionId,
-      userId: user.user_id,
-      refreshTokenHash: sha256(refreshToken),
-      now: new Date(clock).toISOString(),
-      expiresAt: isoAfter(this.refreshTokenTtl, clock),
-    }
+    const now = new Date(clock).toISOString()
+    const expiresAt = earliest(isoAfter(this.policy.refreshTokenTtl, clock), this.#sessionEnd(now))
+    const session = { sessionId, userId: user.user_id, refreshTokenHash: sha256(refreshToken), now, expiresAt }
     await this.db.transaction((tx) => this.sessions.create(session, tx))
-    return { user, sessionId, refreshToken }
+    return { user, sessionId, refreshToken, refreshTokenExpiresIn: secondsUntil(expiresAt, now) }
   }
 
-  async #issueRefreshToken(sessionId: string, now: string, tx: Queryable): Promise<string> {
+  async #issueRefreshToken(sessionId: string, now: string, expiresAt: string, tx: Queryable): Promise<string> {
     const refreshToken = randomToken(REFRESH_TOKEN_BYTES)
-    await this.sessions.addRefreshToken({ sessionId, refreshTokenHash: sha256(refreshToken), now, expiresAt: isoAfter(this.refreshTokenTtl) }, tx)
+    await this.sessions.addRefreshToken({ sessionId, refreshTokenHash: sha256(refreshToken), now, expiresAt }, tx)
     return refreshToken
+  }
+
+  /** When a session that began at `createdAt` ends, refreshed or not. */
+  #sessionEnd(createdAt: string): string {
+    return isoAfter(this.policy.sessionMaxLifetime, Date.parse(createdAt))
   }
 }

@@ -3,6 +3,7 @@ import type { UserRole } from '../users/model'
 
 export interface RefreshTokenRecord {
   session_id: string
+  session_created_at: string
   user_id: string
   expires_at: string
   rotated_at: string | null
@@ -48,7 +49,7 @@ export class SessionStore {
 
   async findRefreshToken(tokenHash: string, q: Queryable = this.db): Promise<RefreshTokenRecord | undefined> {
     return q.get<RefreshTokenRecord>(
-      `SELECT rt.session_id, s.user_id, rt.expires_at, rt.rotated_at, s.revoked_at AS session_revoked_at
+      `SELECT rt.session_id, s.created_at AS session_created_at, s.user_id, rt.expires_at, rt.rotated_at, s.revoked_at AS session_revoked_at
          FROM refresh_tokens rt JOIN sessions s ON s.session_id = rt.session_id
         WHERE rt.token_hash = $1`,
       [tokenHash],

@@ -117,12 +117,17 @@ export class RoomService {
     }
   }
 
-  /** The last one out closes the room; an owner leaving hands it to the earliest-joined player left. */
+  /**
+   * The last one out closes the room, withdrawing its pending invitations as a close does; an owner
+   * leaving hands it to the earliest-joined player left.
+   */
   async #removePlayer(room: Room, userId: string, tx: Transaction): Promise<void> {
     await this.rooms.removePlayer(room.room_id, userId, tx)
     const remaining = room.players.filter((player) => player.user_id !== userId)
     const nextOwner = room.owner_id === userId ? remaining[0]?.user_id : undefined
-    await this.rooms.update(room.room_id, { owner_id: nextOwner, is_closed: remaining.length === 0 ? true : undefined }, nowIso(), tx)
+    const emptied = remaining.length === 0
+    await this.rooms.update(room.room_id, { owner_id: nextOwner, is_closed: emptied ? true : undefined }, nowIso(), tx)
+    if (emptied) await this.invites.deletePendingForRoom(room.room_id, tx)
   }
 
   async #require(roomId: string, q: Queryable = this.db): Promise<Room> {

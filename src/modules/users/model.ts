@@ -1,10 +1,10 @@
 import { Elysia, t } from 'elysia'
-import { componentId, Count, ListResponse, Pagination, QueryBoolean, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
+import { componentId, Count, ListResponse, Pagination, QueryBoolean, sharedModels, Text, Timestamp, USERNAME_PATTERN, Uuid } from '../../shared/model'
 
 export const Username = t.String({
   minLength: 3,
   maxLength: 32,
-  pattern: '^[A-Za-z0-9_.-]+$',
+  pattern: USERNAME_PATTERN,
   description: '3..32 of A-Z a-z 0-9 _ . -, unique ignoring case',
   examples: ['alice'],
 })
