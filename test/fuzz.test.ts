@@ -2,16 +2,19 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import Ajv2020 from 'ajv/dist/2020'
 import addFormats from 'ajv-formats'
 import fc from 'fast-check'
-import { closeTestResources, createTestApp, type Reply, type Session, STORE, type TestApp } from './support/harness'
+import { healthLatencies, quantile } from './support/attack'
+import { closeTestResources, createTestApp, type Reply, type Session, STORE, startTestServer, type TestApp } from './support/harness'
 import { lobby } from './support/lobby'
 
-// Property-based fuzzing of every operation in the service's own OpenAPI document (SECURITY 15).
-// Replay a failure with FUZZ_SEED=<seed printed below>; FUZZ_TIME_MS sets the budget per route.
+// Property-based fuzzing of every operation in the service's own OpenAPI document (SECURITY 15, 21, 22, 24).
+// Replay a failure with FUZZ_SEED=<seed printed below>; FUZZ_TIME_MS sets the budget per route and
+// FUZZ_REQUESTS the size of the hostile run over a real socket.
 
 afterAll(closeTestResources)
 
 const SEED = Number(Bun.env.FUZZ_SEED ?? Date.now() % 2 ** 31)
 const TIME_PER_ROUTE_MS = Number(Bun.env.FUZZ_TIME_MS ?? 400)
+const HOSTILE_REQUESTS = Number(Bun.env.FUZZ_REQUESTS ?? 10_000)
 const MAX_BODY_BYTES = 4096
 /** What no input the schema accepts may ever get back. */
 const REFUSALS_OF_VALID_INPUT = [400, 413, 415, 422]
@@ -180,6 +183,57 @@ function mutated(operation: Operation): fc.Arbitrary<Mutated> {
   })
 }
 
+/** Numbers at and past 2^53 and 2^63, and past what a double holds, written as JSON writes them. */
+const HUGE_NUMBERS = [
+  '9007199254740992',
+  '9007199254740993',
+  '-9007199254740993',
+  '9223372036854775807',
+  '9223372036854775808',
+  '-9223372036854775809',
+  '18446744073709551616',
+  '1e19',
+  '1e308',
+  '1e309',
+  '-1e309',
+  '4.9e-324',
+  '1E400',
+]
+const NESTING_DEPTHS = [31, 32, 33, 64, 2000, 30_000]
+const MARKER = '__raw_json_value__'
+
+/** A JSON text of `value` with field `key` set to the raw JSON `literal` (which JavaScript may not be able to hold). */
+function withRawField(value: unknown, key: string, literal: string): string {
+  const object = value !== null && typeof value === 'object' && !Array.isArray(value) ? value : {}
+  return JSON.stringify({ ...object, [key]: MARKER }).replace(`"${MARKER}"`, literal)
+}
+
+/** What item 1 and 5 of the attack used: deep nesting anywhere, and huge numbers in every field and query parameter. */
+function hostile(operation: Operation): fc.Arbitrary<Mutated> {
+  const fields = Object.keys(operation.body ? (resolve(operation.body).properties ?? {}) : {})
+  const validBody = operation.body ? valid(operation.body) : fc.constant({})
+  const deep = fc.constantFrom(...NESTING_DEPTHS).chain((depth) =>
+    fc.oneof(
+      fc.constant('['.repeat(depth) + ']'.repeat(depth)),
+      fc.constant(`${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`),
+      validBody.chain((value) => fc.constantFrom(...fields, 'extra').map((key) => withRawField(value, key, '['.repeat(depth) + ']'.repeat(depth)))),
+    ),
+  )
+  const huge = validBody.chain((value) =>
+    fc.tuple(fc.constantFrom(...fields, 'extra'), fc.constantFrom(...HUGE_NUMBERS)).map(([key, literal]) => withRawField(value, key, literal)),
+  )
+  const queryNames = [...operation.query.map((param) => param.name), 'limit', 'offset']
+  const hugeQuery = fc
+    .tuple(fc.constantFrom(...queryNames), fc.constantFrom(...HUGE_NUMBERS))
+    .map(([name, literal]) => new URLSearchParams({ [name]: literal }).toString())
+  const path = fc.constant(operation.path.replace(/\{(\w+)\}/g, (_, name: string) => idPools[name]?.[0] ?? crypto.randomUUID()))
+  return fc.oneof(
+    fc.record({ path, query: fc.constant(''), body: fc.oneof(deep, huge), contentType: fc.constant('application/json') }),
+    fc.record({ path, query: hugeQuery, body: fc.constant(undefined), contentType: fc.constant(undefined) }),
+    mutated(operation),
+  )
+}
+
 function replaceOneField(value: unknown, replacement: unknown): unknown {
   if (value === null || typeof value !== 'object') return replacement
   const keys = Object.keys(value)
@@ -205,7 +259,7 @@ function expectEnvelopeOnError(reply: Reply, what: string): void {
 /** Logout and password changes end sessions: those routes get a session of their own each time. */
 const REVOKING = new Set(['POST /auth/logout', 'POST /auth/change-password'])
 
-describe(`fuzzing every route on ${STORE} (SECURITY 15)`, () => {
+describe(`fuzzing every route on ${STORE} (SECURITY 15, 21, 22, 24)`, () => {
   test('valid input is never refused as invalid, never a 5xx, and 2xx bodies match the declared schema', async () => {
     for (const operation of operations()) {
       const name = `${operation.method} ${operation.path}`
@@ -247,4 +301,78 @@ describe(`fuzzing every route on ${STORE} (SECURITY 15)`, () => {
       )
     }
   }, 120_000)
+
+  test('a burst of 40 concurrent requests on every rate-limited route never gets past its limit', async () => {
+    const limit = 5
+    const auth = await startTestServer({ AUTH_RATE_LIMIT: String(limit) })
+    const server = await startTestServer({ LOGIN_MAX_FAILURES: String(limit), ROOM_RATE_LIMIT: String(limit), INVITE_RATE_LIMIT: String(limit) })
+    const player = await server.client.register('burst_player')
+    const room = await lobby(server.client).createRoom(player)
+    const authRoutes = [
+      ['/auth/registrate', (i: number) => ({ username: `burst_new_${i}`, password: 'password-123' })],
+      ['/auth/login', () => ({ username: 'nobody_here', password: 'password-123' })],
+      ['/auth/refresh', () => ({ refresh_token: 'not-a-refresh-token' })],
+    ] as const
+    const bursts: Array<[string, (i: number) => Promise<Reply>]> = [
+      ['AUTH_RATE_LIMIT: registrate, login and refresh together', (i) => auth.client.post(authRoutes[i % 3]![0], authRoutes[i % 3]![1](i))],
+      ['LOGIN_MAX_FAILURES: one account', (i) => server.client.post('/auth/login', { username: 'burst_player', password: `guess-${i}-wrong` })],
+      ['LOGIN_MAX_FAILURES: change-password', (i) => server.client.post('/auth/change-password', { current_password: `guess-${i}`, new_password: 'new-password-1' }, player.access)],
+      ['ROOM_RATE_LIMIT: POST /rooms', (i) => server.client.post('/rooms', { room_name: `burst ${i}` }, player.access)],
+      ['INVITE_RATE_LIMIT: POST /rooms/{id}/invite', (i) => server.client.post(`/rooms/${room.room_id}/invite`, { user_name: `probe_${i}`, player_role: 'x' }, player.access)],
+    ]
+    for (const [name, send] of bursts) {
+      const replies = await Promise.all(Array.from({ length: 40 }, (_, i) => send(i)))
+      const limited = replies.filter((reply) => reply.status === 429)
+      const through = replies.length - limited.length
+      expect({ name, through: through <= limit, serverErrors: replies.filter((reply) => reply.status >= 500).length }).toEqual({ name, through: true, serverErrors: 0 })
+      expect({ name, limited: limited.length >= 40 - limit }).toEqual({ name, limited: true })
+      expect({ name, retryAfter: limited.every((reply) => Number(reply.headers.get('retry-after')) >= 1) }).toEqual({ name, retryAfter: true })
+    }
+  })
+
+  test(`${HOSTILE_REQUESTS} hostile requests over a real socket (deep nesting, huge numbers, mutations): no 5xx, and /health stays fast`, async () => {
+    const server = await startTestServer({ MAX_BODY_BYTES: String(MAX_BODY_BYTES) })
+    const tokens = [undefined, 'garbage.token.here', (await server.client.loginAdmin()).access, (await server.client.register('hostile_member')).access]
+    const ops = operations()
+    const perOperation = Math.ceil(HOSTILE_REQUESTS / ops.length)
+    const requests = ops.flatMap((operation, index) =>
+      fc.sample(hostile(operation), { seed: SEED + index, numRuns: perOperation }).map((request, i) => ({
+        ...request,
+        method: operation.method,
+        // Logging out or changing the password with the shared tokens would end them for everyone else.
+        token: REVOKING.has(`${operation.method} ${operation.path}`) ? tokens[i % 2] : tokens[i % tokens.length],
+      })),
+    ).slice(0, HOSTILE_REQUESTS)
+    const statuses = new Map<number, number>()
+    const failures: string[] = []
+    let next = 0
+    const started = performance.now()
+    const worker = async () => {
+      while (next < requests.length) {
+        const { method, path, query, body: anyBody, contentType, token } = requests[next++]!
+        // fetch cannot send a body with GET; the in-process mutations above cover that case.
+        const body = method === 'GET' ? undefined : anyBody
+        const headers: Record<string, string> = contentType ? { 'content-type': contentType } : {}
+        const reply = await server.client.call(method, `${path}${query ? `?${query}` : ''}`, { token, body, headers })
+        statuses.set(reply.status, (statuses.get(reply.status) ?? 0) + 1)
+        // Bun's own answers, sent before any of our code runs: 431 for a query string past 16 KiB,
+        // 413 for a body past four times MAX_BODY_BYTES (src/app.ts).
+        const byBun = reply.status === 431 || (reply.status === 413 && Buffer.byteLength(body ?? '') > 4 * MAX_BODY_BYTES)
+        const enveloped = reply.body?.success === false || byBun
+        if (reply.status >= 500 || (reply.status >= 400 && !enveloped))
+          failures.push(`${method} ${path}?${query} ${body?.slice(0, 120)} -> ${reply.status} ${JSON.stringify(reply.body).slice(0, 200)}`)
+      }
+    }
+    const run = Promise.all(Array.from({ length: 8 }, worker))
+    const latencies = await healthLatencies(server.baseUrl, run)
+    const seconds = (performance.now() - started) / 1000
+    const p99 = quantile(latencies, 0.99)
+    console.log(
+      `hostile fuzz on ${STORE}: ${requests.length} requests in ${seconds.toFixed(1)} s; statuses ${JSON.stringify(Object.fromEntries(statuses))}; ` +
+        `/health ${latencies.length} probes, p50 ${quantile(latencies, 0.5).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms`,
+    )
+    expect(requests.length).toBe(HOSTILE_REQUESTS)
+    expect(failures.slice(0, 5)).toEqual([])
+    expect(p99).toBeLessThan(50)
+  }, 300_000)
 })
