@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import SwaggerParser from '@apidevtools/swagger-parser'
+import { createConfig, lintFromString } from '@redocly/openapi-core'
 import { Validator } from '@seriousme/openapi-schema-validator'
+import Ajv2020 from 'ajv/dist/2020'
+import addFormats from 'ajv-formats'
 import { closeTestResources, createTestApp, type TestApp } from './support/harness'
 
 afterAll(closeTestResources)
@@ -52,11 +56,75 @@ function operations(): Map<string, any> {
 }
 
 describe('OpenAPI document', () => {
-  test('is a valid OpenAPI 3.1 document', async () => {
+  test('is a valid OpenAPI 3.1 document to three validators: the 3.1 schema, swagger-parser and Redocly (recommended rules)', async () => {
     expect(doc.openapi).toStartWith('3.1')
     const result = await new Validator().validate(doc)
     expect(result.errors ?? []).toEqual([])
     expect(result.valid).toBe(true)
+    await SwaggerParser.validate(structuredClone(doc))
+    const problems = await lintFromString({ source: JSON.stringify(doc), absoluteRef: '/swagger/json', config: await createConfig({ extends: ['recommended'] }) })
+    expect(problems.filter((problem) => problem.severity === 'error').map((problem) => `${problem.ruleId}: ${problem.message}`)).toEqual([])
+  })
+
+  test('every schema is valid JSON Schema 2020-12, compiles in strict mode, and carries no $id (Swagger UI would resolve no $ref)', () => {
+    expect(JSON.stringify(doc)).not.toContain('"$id"')
+    const ajv = new Ajv2020({ strict: true, allErrors: true, keywords: ['example'] })
+    addFormats(ajv)
+    const local = (schema: unknown) => JSON.parse(JSON.stringify(schema).replaceAll('"#/components/schemas/', '"openapi#/$defs/'))
+    ajv.addSchema({ $id: 'openapi', $defs: local(doc.components.schemas) })
+    const schemas: Array<[string, unknown]> = [
+      ...Object.entries<unknown>(doc.components.schemas).map(([name, schema]): [string, unknown] => [`#/components/schemas/${name}`, schema]),
+      ...[...operations()].flatMap(([name, operation]) =>
+        (operation.parameters ?? []).map((parameter: any): [string, unknown] => [`${name} ${parameter.name}`, parameter.schema]),
+      ),
+    ]
+    for (const [name, schema] of schemas) {
+      expect({ name, valid: ajv.validateSchema(schema as object) }).toEqual({ name, valid: true })
+      expect(() => ajv.compile(local(schema))).not.toThrow()
+    }
+  })
+
+  test('a person can act on it: descriptions everywhere, error codes named per status, examples that match their schemas', () => {
+    const ajv = new Ajv2020({ strict: false })
+    addFormats(ajv)
+    ajv.addSchema({ $id: 'openapi', components: { schemas: doc.components.schemas } })
+    const matches = (schema: unknown, value: unknown) =>
+      ajv.validate(JSON.parse(JSON.stringify(schema).replaceAll('"#/components', '"openapi#/components')), value) ? 'ok' : ajv.errorsText()
+    for (const [name, operation] of operations()) {
+      expect({ name, description: typeof operation.description }).toEqual({ name, description: 'string' })
+      const body = operation.requestBody?.content?.['application/json']
+      if (body) expect({ name, example: matches(body.schema, body.example) }).toEqual({ name, example: 'ok' })
+      for (const [status, response] of Object.entries<any>(operation.responses)) {
+        const what = `${name} ${status}`
+        expect({ what, description: response.description }).toEqual({ what, description: expect.not.stringMatching(/^Response for status/) })
+        expect(response.headers['X-Request-Id']).toEqual({ $ref: '#/components/headers/RequestId' })
+        const json = response.content?.['application/json']
+        if (json) expect({ what, example: matches(json.schema, json.example) }).toEqual({ what, example: 'ok' })
+        if (Number(status) >= 400) {
+          expect({ what, names: /`[a-z_]+`/.test(response.description) }).toEqual({ what, names: true })
+          expect(response.description).toContain(`\`${json.example.error}\``)
+        }
+        if (status === '429' || status === '503') expect(response.headers['Retry-After']).toBeObject()
+        if (status === '401') expect(response.headers['WWW-Authenticate']).toBeObject()
+      }
+    }
+    for (const method of ['get', 'post'])
+      expect(Object.keys(doc.paths['/auth/verify-token'][method].responses['200'].headers)).toEqual(['X-Request-Id', 'X-User-Id', 'X-User-Role'])
+    expect(doc.servers).toEqual([{ url: '/', description: expect.any(String) }])
+    expect(doc.info.license.name).toBe('MIT')
+  })
+
+  test('every route declares the statuses its body, its guard and its limits can give', () => {
+    for (const [name, operation] of operations()) {
+      const statuses = Object.keys(operation.responses)
+      const [method] = name.split(' ')
+      if (method !== 'GET') expect({ name, statuses }).toEqual({ name, statuses: expect.arrayContaining(['400', '408', '413', '415']) })
+      if (operation.requestBody) expect({ name, statuses }).toEqual({ name, statuses: expect.arrayContaining(['422']) })
+    }
+    const limited = ['POST /auth/registrate', 'POST /auth/login', 'POST /auth/refresh', 'POST /auth/change-password', 'POST /users', 'POST /rooms', 'POST /rooms/{room_id}/invite']
+    for (const name of limited) expect({ name, statuses: Object.keys(operations().get(name).responses) }).toEqual({ name, statuses: expect.arrayContaining(['429']) })
+    for (const name of ['POST /auth/registrate', 'POST /auth/login', 'POST /auth/change-password', 'POST /users'])
+      expect({ name, statuses: Object.keys(operations().get(name).responses) }).toEqual({ name, statuses: expect.arrayContaining(['503']) })
   })
 
   test('lists exactly the routes of the service, each tagged by domain', () => {
@@ -72,7 +140,7 @@ describe('OpenAPI document', () => {
     expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' })
     const listed = operations()
     for (const name of PROTECTED) expect({ name, security: listed.get(name).security }).toEqual({ name, security: [{ bearerAuth: [] }] })
-    for (const name of PUBLIC) expect({ name, security: listed.get(name).security }).toEqual({ name, security: undefined })
+    for (const name of PUBLIC) expect({ name, security: listed.get(name).security }).toEqual({ name, security: [] })
   })
 
   test('every route documents its success schema and its errors with the envelope', () => {
@@ -83,7 +151,7 @@ describe('OpenAPI document', () => {
         expect(operation.responses[status].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ErrorResponse' })
       if (PROTECTED.includes(name)) expect(statuses).toContain('401')
     }
-    for (const model of ['User', 'TokenResponse', 'Token', 'AuthRequest', 'GetAllUsersResponse', 'Room', 'Player', 'Invitation', 'GetAllRoomsResponse', 'GetMyInvitesResponse', 'ErrorResponse', 'SuccessResponse'])
+    for (const model of ['User', 'TokenResponse', 'AccessToken', 'RefreshToken', 'AuthRequest', 'GetAllUsersResponse', 'Room', 'Player', 'Invitation', 'GetAllRoomsResponse', 'GetMyInvitesResponse', 'ErrorResponse', 'SuccessResponse'])
       expect(doc.components.schemas[model]).toBeObject()
     expect(doc.components.schemas.GetAllUsersResponse.properties.total_count).toEqual({ type: 'integer', minimum: 0, description: expect.any(String) })
   })
@@ -110,12 +178,22 @@ describe('request schemas', () => {
     }
   })
 
-  test('list filters and pagination are optional query parameters', () => {
-    for (const name of ['GET /users', 'GET /rooms', 'GET /rooms/my', 'GET /invites/my', 'GET /invites/sent']) {
-      const parameters: Array<{ name: string; in: string; required: boolean }> = operations().get(name).parameters
+  test('list filters and pagination are optional query parameters; limit and offset are plain bounded integers', () => {
+    for (const name of ['GET /users', 'GET /rooms', 'GET /rooms/my', 'POST /rooms/my', 'GET /invites/my', 'GET /invites/sent']) {
+      const parameters: Array<{ name: string; in: string; required: boolean; schema: any }> = operations().get(name).parameters
       expect({ name, required: parameters.filter((parameter) => parameter.required).map((parameter) => parameter.name) }).toEqual({ name, required: [] })
-      expect(parameters.map((parameter) => parameter.name)).toEqual(expect.arrayContaining(['limit', 'offset']))
+      const byName = Object.fromEntries(parameters.map((parameter) => [parameter.name, parameter.schema]))
+      expect(byName.limit).toEqual({ type: 'integer', minimum: 1, maximum: 200, default: 50, description: expect.any(String) })
+      expect(byName.offset).toEqual({ type: 'integer', minimum: 0, maximum: 1_000_000, default: 0, description: expect.any(String) })
     }
+  })
+
+  test('the refresh_token a login answers is exactly what POST /auth/refresh takes', () => {
+    const refreshToken = doc.components.schemas.RefreshToken
+    expect(refreshToken.properties.token_type).toEqual({ const: 'refresh', type: 'string' })
+    const accepted = doc.components.schemas.RefreshTokenRequest.properties.refresh_token.anyOf[1]
+    expect(accepted.properties.token_type).toEqual(refreshToken.properties.token_type)
+    expect(Object.keys(accepted.properties).sort()).toEqual(Object.keys(refreshToken.properties).sort())
   })
 })
 
@@ -125,7 +203,7 @@ describe('Swagger page', () => {
     expect(page.status).toBe(200)
     const html = await page.text()
     expect(html).not.toMatch(/unpkg|jsdelivr|cdn\./)
-    const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((match) => match[1]!)
+    const assets = [...html.matchAll(/(?:src|href)="(\/[^"]+)"/g)].map((match) => match[1]!)
     expect(assets.sort()).toEqual(['/swagger/assets/swagger-ui-bundle.js', '/swagger/assets/swagger-ui.css'])
     for (const asset of assets) {
       const response = await t.app.handle(new Request(`http://localhost${asset}`))

@@ -82,6 +82,15 @@ describe(`metrics on ${STORE}`, () => {
     expect(find(samples, 'process_resident_memory_bytes')).toBeGreaterThan(1_000_000)
   })
 
+  test('every counter is there at 0 from start-up, so that increase() sees the first event after a restart', async () => {
+    const fresh = await createTestApp()
+    const { types, samples } = parsePrometheus(await (await fresh.app.handle(new Request('http://localhost/metrics'))).text())
+    expect(find(samples, 'auth_login_failures_total')).toBe(0)
+    for (const kind of ['account', 'address', 'password_change']) expect({ kind, value: find(samples, 'auth_lockouts_total', { kind }) }).toEqual({ kind, value: 0 })
+    expect(types.get('auth_lockouts_total')).toBe('counter')
+    expect(find(samples, 'password_checks_waiting')).toBe(0)
+  })
+
   test('METRICS_ENABLED=false removes the route', async () => {
     const t = await createTestApp({ METRICS_ENABLED: 'false' })
     expect((await t.client.get('/metrics')).status).toBe(404)

@@ -75,6 +75,20 @@ describe(`access tokens on ${STORE} (SECURITY 1-3)`, () => {
     }
   })
 
+  test('every 401 for a bearer token carries the RFC 6750 challenge, with error="invalid_token" when one was sent', async () => {
+    const user = await t.client.register('challenged_user')
+    const none = await t.client.get('/auth/me')
+    expect(none.headers.get('www-authenticate')).toBe('Bearer realm="sim-gateway"')
+    for (const token of ['garbage.token.here', user.refresh]) {
+      const refused = await t.client.get('/auth/me', token)
+      expect(refused.headers.get('www-authenticate')).toBe('Bearer realm="sim-gateway", error="invalid_token"')
+    }
+    await t.client.post('/auth/logout', undefined, user.access)
+    expect((await t.client.get('/rooms/my', user.access)).headers.get('www-authenticate')).toBe('Bearer realm="sim-gateway", error="invalid_token"')
+    // A wrong password is not a bearer token problem.
+    expect((await t.client.post('/auth/login', { username: 'challenged_user', password: 'wrong-password' })).headers.get('www-authenticate')).toBeNull()
+  })
+
   test('a Bearer header with no token, or another scheme, is 401', async () => {
     const user = await t.client.register('scheme_user')
     for (const authorization of ['Bearer', 'Bearer ', `Basic ${user.access}`, user.access, `Bearer${user.access}`]) {

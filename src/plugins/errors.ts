@@ -42,6 +42,8 @@ export function errorEnvelope(code: ErrorCode, message: string, details?: FieldE
   return { success: false as const, message, timestamp: new Date().toISOString(), error: code, ...(details && { details }) }
 }
 
+const BEARER_CHALLENGE = 'Bearer realm="sim-gateway"'
+
 /** Every non-2xx answer leaves through here, in the SPEC's envelope, with nothing internal in it. */
 export const errorHandler = (log: Logger) =>
   new Elysia({ name: 'error-handler' }).onError({ as: 'global' }, ({ code, error, set, request, route }) => {
@@ -50,6 +52,9 @@ export const errorHandler = (log: Logger) =>
       log.error('request failed', { request_id: set.headers['x-request-id'], method: request.method, route, error: describe(error) })
     set.status = failure.status
     if (failure.headers) Object.assign(set.headers, failure.headers)
+    // RFC 6750: a refused bearer token says so; a request that sent none gets the bare challenge.
+    if (failure.code === 'unauthorized' && !failure.headers?.['WWW-Authenticate'])
+      set.headers['www-authenticate'] = request.headers.has('authorization') ? `${BEARER_CHALLENGE}, error="invalid_token"` : BEARER_CHALLENGE
     return errorEnvelope(failure.code, failure.message, failure.details)
   })
 

@@ -65,6 +65,14 @@ export const ErrorResponse = t.Object({
 
 export const sharedModels = new Elysia({ name: 'models.shared' }).model({ SuccessResponse, ErrorResponse })
 
+/**
+ * What a route's answers mean where it says more than the status does in general (the document
+ * names each status's codes otherwise): `detail: { responses: answers({ 409: '...' }) }`.
+ */
+export function answers(descriptions: Record<number, string>): Record<string, { description: string }> {
+  return Object.fromEntries(Object.entries(descriptions).map(([status, description]) => [status, { description }]))
+}
+
 /** The error statuses a route can answer, each documented with the envelope schema. */
 export function errors<Status extends number>(...statuses: Status[]) {
   return Object.fromEntries(statuses.map((status) => [status, 'ErrorResponse'])) as Record<Status, 'ErrorResponse'>

@@ -1,4 +1,5 @@
 import type { Counter } from '../../lib/metrics'
+import type { LockoutKind } from '../../metrics'
 import { isoAfter } from '../../lib/tokens'
 import { ApiError } from '../../plugins/errors'
 import type { ThrottleCounter, ThrottleStore } from './store'
@@ -19,8 +20,6 @@ export interface Attempt {
   /** The password could not be checked (the service is busy): every slot is given back. */
   cancelled(): Promise<void>
 }
-
-type LockoutKind = 'account' | 'address' | 'password_change'
 
 interface Slot {
   kind: LockoutKind

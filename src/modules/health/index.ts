@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto'
 import { Elysia, t } from 'elysia'
 import type { AppContext } from '../../context'
 import { ApiError } from '../../plugins/errors'
-import { errors, sharedModels } from '../../shared/model'
+import { answers, errors, sharedModels } from '../../shared/model'
 
 const Status = t.Object({ status: t.String(), uptime_seconds: t.Number(), version: t.String() })
 
@@ -12,7 +12,7 @@ export const healthRoutes = ({ db, version, metrics, config }: AppContext) => {
     .use(sharedModels)
     .get('/health', () => ({ status: 'ok', uptime_seconds: process.uptime(), version }), {
       response: { 200: Status },
-      detail: { summary: 'Liveness: the process answers' },
+      detail: { summary: 'Liveness: the process answers', description: 'For a liveness probe: 200 while the process runs.' },
     })
     .get(
       '/ready',
@@ -24,7 +24,13 @@ export const healthRoutes = ({ db, version, metrics, config }: AppContext) => {
         }
         return { status: 'ready', uptime_seconds: process.uptime(), version }
       },
-      { response: { 200: Status, ...errors(503) }, detail: { summary: 'Readiness: the database answers' } },
+      {
+        response: { 200: Status, ...errors(503) },
+        detail: {
+          summary: 'Readiness: the database answers',
+          description: 'For a readiness probe: 200 while the database answers, 503 `unavailable` while it does not.',
+        },
+      },
     )
   if (!config.metricsEnabled) return routes
 
@@ -43,7 +49,11 @@ export const healthRoutes = ({ db, version, metrics, config }: AppContext) => {
     },
     {
       response: { 200: t.String({ description: 'Prometheus text exposition format 0.0.4' }), ...errors(401) },
-      detail: { summary: 'Prometheus metrics (text exposition format); with METRICS_TOKEN set, only for that bearer token' },
+      detail: {
+        summary: 'Prometheus metrics (text exposition format)',
+        description: 'For a Prometheus scrape. With METRICS_TOKEN set, only for `Authorization: Bearer <METRICS_TOKEN>`; keep it internal otherwise.',
+        responses: answers({ 401: '`unauthorized`: METRICS_TOKEN is set and this request did not send it.' }),
+      },
     },
   )
 }

@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import type { authGuard } from '../../plugins/auth'
-import { errors, listAnswer, success } from '../../shared/model'
+import { answers, errors, listAnswer, success } from '../../shared/model'
 import { type Invitation, InviteIdParams, invitesModels } from './model'
 
 const invitationPage = ({ invitations, total }: { invitations: Invitation[]; total: number }) => listAnswer('invitations', invitations, total)
@@ -14,20 +14,30 @@ export const invitesRoutes = ({ invites }: AppContext, guard: ReturnType<typeof 
       auth: 'user',
       query: 'GetMyInvitesRequest',
       response: { 200: 'GetMyInvitesResponse', ...errors(401, 403, 422) },
-      detail: { summary: 'Invitations you received, newest first' },
+      detail: {
+        summary: 'Invitations you received, newest first',
+        description: 'Each carries its `ct` for POST /rooms/{room_id}/join. A pending invitation past its expiry reads as `expired`.',
+      },
     })
     .get('/sent', async ({ user, query }) => invitationPage(await invites.listSent(user, query)), {
       auth: 'user',
       query: 'GetMyInvitesRequest',
       response: { 200: 'GetMyInvitesResponse', ...errors(401, 403, 422) },
-      detail: { summary: 'Invitations you sent, newest first' },
+      detail: { summary: 'Invitations you sent, newest first', description: 'The same filters as GET /invites/my.' },
     })
     .guard({ params: InviteIdParams }, (byId) =>
       byId
         .post('/:invite_id/decline', ({ user, params }) => invites.decline(user, params.invite_id), {
           auth: 'user',
           response: { 200: 'Invitation', ...errors(400, 401, 403, 404, 409) },
-          detail: { summary: 'Decline an invitation you received' },
+          detail: {
+            summary: 'Decline an invitation you received',
+            description: 'Its ct no longer opens the room.',
+            responses: answers({
+              403: '`forbidden`: only the invited user may decline.',
+              409: '`conflict`: the invitation is no longer pending.',
+            }),
+          },
         })
         .delete(
           '/:invite_id',
@@ -38,7 +48,14 @@ export const invitesRoutes = ({ invites }: AppContext, guard: ReturnType<typeof 
           {
             auth: 'user',
             response: { 200: 'SuccessResponse', ...errors(400, 401, 403, 404, 409) },
-            detail: { summary: 'Revoke a pending invitation (its inviter, the room owner or an admin)' },
+            detail: {
+              summary: 'Revoke a pending invitation (its inviter, the room owner or an admin)',
+              description: 'The invitation is deleted; its ct no longer opens the room.',
+              responses: answers({
+                403: '`forbidden`: only the inviter, the room owner or an admin may revoke; the invitee declines instead.',
+                409: '`conflict`: the invitation is no longer pending.',
+              }),
+            },
           },
         ),
     )

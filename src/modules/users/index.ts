@@ -2,7 +2,7 @@ import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import { callerOf } from '../../lib/client-address'
 import type { authGuard } from '../../plugins/auth'
-import { errors, listAnswer, success } from '../../shared/model'
+import { answers, errors, listAnswer, success } from '../../shared/model'
 import { UserIdParams, usersModels } from './model'
 
 export const usersRoutes = ({ users, config }: AppContext, guard: ReturnType<typeof authGuard>) =>
@@ -12,14 +12,21 @@ export const usersRoutes = ({ users, config }: AppContext, guard: ReturnType<typ
     .get('/me', ({ user }) => user, {
       auth: 'user',
       response: { 200: 'User', ...errors(401, 403) },
-      detail: { summary: 'The caller' },
+      detail: { summary: 'The caller', description: 'The same as GET /auth/me.' },
     })
     .put('/me', ({ user, body: { user_id, ...changes } }) => users.updateSelf(user, user_id, changes), {
       auth: 'user',
       body: 'ChangeUserRequest',
       parse: 'json',
       response: { 200: 'User', ...errors(400, 401, 403, 409, 413, 415, 422) },
-      detail: { summary: 'Rename yourself (role and status: admins only)' },
+      detail: {
+        summary: 'Rename yourself (role and status: admins only)',
+        description: 'Changes only the fields sent. `user_id`, when sent, must be your own id.',
+        responses: answers({
+          403: '`forbidden`: only an admin may change user_role or is_active. `account_inactive`: the account is deactivated.',
+          409: '`conflict`: the username is taken; or an admin demoting or deactivating themself.',
+        }),
+      },
     })
     .post(
       '',
@@ -31,8 +38,16 @@ export const usersRoutes = ({ users, config }: AppContext, guard: ReturnType<typ
         auth: 'admin',
         body: 'UserCreateRequest',
         parse: 'json',
-        response: { 201: 'User', ...errors(400, 401, 403, 409, 413, 415, 422) },
-        detail: { summary: 'Create a user' },
+        response: { 201: 'User', ...errors(400, 401, 403, 409, 413, 415, 422, 429, 503) },
+        detail: {
+          summary: 'Create a user',
+          description: 'Admins only. `user_role` defaults to `user`, `is_active` to true.',
+          responses: answers({
+            409: '`conflict`: the username is taken, in some case.',
+            429: '`rate_limited`: HASH_QUEUE_PER_CLIENT password checks from this address at once.',
+            503: '`unavailable`: password checks are queued full (HASH_QUEUE_LIMIT); try again after Retry-After.',
+          }),
+        },
       },
     )
     .get(
@@ -45,7 +60,10 @@ export const usersRoutes = ({ users, config }: AppContext, guard: ReturnType<typ
         auth: 'admin',
         query: 'GetAllUsersRequest',
         response: { 200: 'GetAllUsersResponse', ...errors(401, 403, 422) },
-        detail: { summary: 'List users, newest first' },
+        detail: {
+          summary: 'List users, newest first',
+          description: 'Admins only. Filters by status, role and a case-insensitive part of the username; `total_count` counts every match.',
+        },
       },
     )
     .guard({ params: UserIdParams }, (byId) =>
@@ -53,14 +71,20 @@ export const usersRoutes = ({ users, config }: AppContext, guard: ReturnType<typ
         .get('/:user_id', ({ params }) => users.get(params.user_id), {
           auth: 'admin',
           response: { 200: 'User', ...errors(400, 401, 403, 404) },
-          detail: { summary: 'One user' },
+          detail: { summary: 'One user', description: 'Admins only.' },
         })
         .put('/:user_id', ({ user, params, body: { user_id, ...changes } }) => users.update(user, params.user_id, user_id, changes), {
           auth: 'admin',
           body: 'ChangeUserRequest',
           parse: 'json',
           response: { 200: 'User', ...errors(400, 401, 403, 404, 409, 413, 415, 422) },
-          detail: { summary: 'Change a user' },
+          detail: {
+            summary: 'Change a user',
+            description: 'Admins only. Changes only the fields sent; a demotion or deactivation bites on the user’s next request.',
+            responses: answers({
+              409: '`conflict`: the username is taken; an admin demoting or deactivating themself; or the last active admin would be lost.',
+            }),
+          },
         })
         .delete(
           '/:user_id',
@@ -71,17 +95,25 @@ export const usersRoutes = ({ users, config }: AppContext, guard: ReturnType<typ
           {
             auth: 'admin',
             response: { 200: 'SuccessResponse', ...errors(400, 401, 403, 404, 409) },
-            detail: { summary: 'Delete a user, their sessions, memberships and pending invitations' },
+            detail: {
+              summary: 'Delete a user, their sessions, memberships and pending invitations',
+              description: 'Admins only. Rooms they owned pass to their earliest-joined player, or close when empty.',
+              responses: answers({ 409: '`conflict`: an admin deleting themself, or the last active admin.' }),
+            },
           },
         )
         .post('/:user_id/deactivate', ({ user, params }) => users.setActive(user, params.user_id, false), {
           auth: 'admin',
           response: { 200: 'User', ...errors(400, 401, 403, 404, 409) },
-          detail: { summary: 'Deactivate a user (their sessions end at once)' },
+          detail: {
+            summary: 'Deactivate a user (their sessions end at once)',
+            description: 'Admins only. Their sessions are revoked; they can no longer log in (403 account_inactive).',
+            responses: answers({ 409: '`conflict`: an admin deactivating themself, or the last active admin.' }),
+          },
         })
         .post('/:user_id/activate', ({ user, params }) => users.setActive(user, params.user_id, true), {
           auth: 'admin',
           response: { 200: 'User', ...errors(400, 401, 403, 404) },
-          detail: { summary: 'Activate a user' },
+          detail: { summary: 'Activate a user', description: 'Admins only. The user may log in again.' },
         }),
     )

@@ -8,7 +8,7 @@ export const Username = t.String({
   description: '3..32 of A-Z a-z 0-9 _ . -, unique ignoring case',
   examples: ['alice'],
 })
-export const Password = t.String({ minLength: 8, maxLength: 128, description: '8..128 characters, any', examples: ['correct horse battery'] })
+export const Password = t.String({ minLength: 8, maxLength: 128, description: '8..128 characters, any', examples: ['demo-password'] })
 export const UserRole = t.Union([t.Literal('user'), t.Literal('admin')])
 
 export const User = t.Object(
