@@ -4,18 +4,18 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import packageJson from '../package.json'
 import { healthLatencies } from './support/attack'
+import { compiledBinary, freePort, waitForHealth } from './support/binary'
 import { createClient } from './support/harness'
 
 // The compiled binary, run the way users run it: from a directory with no source, no node_modules
 // and no .env, and inside an emulation of the distroless image (read-only root, uid 65532).
 
-const workdir = mkdtempSync(join(tmpdir(), 'sgw-binary-'))
-const binary = join(workdir, 'sim-gateway')
+const workdir = mkdtempSync(join(tmpdir(), 'sgw-binary-run-'))
+let binary: string
 const running: Bun.Subprocess[] = []
 
-beforeAll(() => {
-  const build = Bun.spawnSync([process.execPath, 'scripts/build.ts', '--outfile', binary], { stdout: 'pipe', stderr: 'pipe' })
-  if (build.exitCode !== 0) throw new Error(`build failed:\n${build.stderr.toString()}`)
+beforeAll(async () => {
+  binary = await compiledBinary()
 }, 120_000)
 
 afterAll(async () => {
@@ -23,24 +23,6 @@ afterAll(async () => {
   await Promise.all(running.map((child) => child.exited))
   rmSync(workdir, { recursive: true, force: true })
 })
-
-async function freePort(): Promise<number> {
-  const probe = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
-  const { port } = probe
-  probe.stop(true)
-  return port
-}
-
-async function waitForHealth(baseUrl: string, child: Bun.Subprocess): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode}`)
-    try {
-      if ((await fetch(`${baseUrl}/health`)).ok) return
-    } catch {}
-    await Bun.sleep(50)
-  }
-  throw new Error('the service did not become healthy')
-}
 
 /** Starts the service on `port`; `command` is the binary itself or the image emulation around it. */
 async function start(port: number, command: string[], env: Record<string, string>, cwd = workdir) {
