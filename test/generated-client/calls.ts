@@ -1,0 +1,145 @@
+/**
+ * Every operation of the OpenAPI document, called the way a front-end developer would with a client
+ * generated from it: openapi-typescript turns /swagger/json into ./schema.d.ts (at test time, not
+ * committed) and openapi-fetch calls it. test/generated-client.test.ts type-checks this file against
+ * the generated types first, so a document that misleads the generator fails there.
+ */
+import createClient from 'openapi-fetch'
+import type { paths } from './schema'
+
+export interface Answer {
+  method: string
+  /** The path template of the document, such as /rooms/{room_id}. */
+  path: string
+  status: number
+  body: unknown
+}
+
+const PASSWORD = 'generated-client-password'
+
+export async function callEveryOperation(baseUrl: string, admin: { username: string; password: string }): Promise<Answer[]> {
+  const answers: Answer[] = []
+  let token = ''
+  const client = createClient<paths>({ baseUrl })
+  client.use({
+    onRequest: ({ request }) => {
+      if (token && !request.headers.has('authorization')) request.headers.set('authorization', `Bearer ${token}`)
+      return request
+    },
+  })
+  /** Records what a call answered, under its path template, and hands back its data. */
+  const record = async <Data>(method: string, path: string, call: Promise<{ data?: Data; error?: unknown; response: Response }>) => {
+    const { data, error, response } = await call
+    answers.push({ method, path, status: response.status, body: data ?? error })
+    return data
+  }
+  const as = <Result>(bearer: string, work: () => Promise<Result>) => {
+    const previous = token
+    token = bearer
+    return work().finally(() => {
+      token = previous
+    })
+  }
+
+  await record('get', '/health', client.GET('/health'))
+  await record('get', '/ready', client.GET('/ready'))
+  await record('get', '/metrics', client.GET('/metrics', { parseAs: 'text' }))
+
+  const registered = await record('post', '/auth/registrate', client.POST('/auth/registrate', { body: { username: 'generated_player', password: PASSWORD } }))
+  await record('post', '/auth/registrate', client.POST('/auth/registrate', { body: { username: 'generated_guest', password: PASSWORD } }))
+  const login = await record('post', '/auth/login', client.POST('/auth/login', { body: { username: 'generated_player', password: PASSWORD } }))
+  await record('post', '/auth/login', client.POST('/auth/login', { body: { username: 'generated_player', password: 'not-the-password' } }))
+  if (!registered || !login) throw new Error('registration or login failed')
+  // The refresh_token object exactly as login returned it: SPEC allows it, and the types must too.
+  const once = await record('post', '/auth/refresh', client.POST('/auth/refresh', { body: { refresh_token: login.refresh_token } }))
+  if (!once) throw new Error('refresh failed')
+  // Or the bare string; a spent one is refused (and would end the session, so it goes last).
+  const refreshed = await record('post', '/auth/refresh', client.POST('/auth/refresh', { body: { refresh_token: once.refresh_token.token } }))
+  if (!refreshed) throw new Error('refresh failed')
+  token = refreshed.access_token.token
+
+  await record('get', '/auth/me', client.GET('/auth/me'))
+  await record('get', '/auth/verify-token', client.GET('/auth/verify-token'))
+  await record('post', '/auth/verify-token', client.POST('/auth/verify-token'))
+  await as('not.a.token', () => record('get', '/auth/me', client.GET('/auth/me')))
+  await record('get', '/users/me', client.GET('/users/me'))
+  await record('put', '/users/me', client.PUT('/users/me', { body: { username: 'generated_player_2' } }))
+  await record('put', '/users/me', client.PUT('/users/me', { body: { user_role: 'admin' } }))
+  await record('get', '/users', client.GET('/users'))
+
+  const room = await record('post', '/rooms', client.POST('/rooms', { body: { room_name: 'Generated control room', max_players: 3, game_role: 'shift lead' } }))
+  await record('post', '/rooms', client.POST('/rooms', { body: { room_name: '', max_players: 3 } }))
+  if (!room) throw new Error('room creation failed')
+  const roomPath = { params: { path: { room_id: room.room_id } } }
+  await record('get', '/rooms/my', client.GET('/rooms/my', { params: { query: { limit: 10, offset: 0, is_closed: 'false' } } }))
+  await record('post', '/rooms/my', client.POST('/rooms/my', { params: { query: { limit: 10 } } }))
+  await record('get', '/rooms/{room_id}', client.GET('/rooms/{room_id}', roomPath))
+  await record('post', '/rooms/{room_id}', client.POST('/rooms/{room_id}', roomPath))
+  await record('get', '/rooms/{room_id}', client.GET('/rooms/{room_id}', { params: { path: { room_id: '01936b2e-7c4a-7f3e-9b1d-2f5c8a9e4d10' } } }))
+  const invitation = await record(
+    'post',
+    '/rooms/{room_id}/invite',
+    client.POST('/rooms/{room_id}/invite', { ...roomPath, body: { user_name: 'generated_guest', player_role: 'operator' } }),
+  )
+  await record('post', '/rooms/{room_id}/invite', client.POST('/rooms/{room_id}/invite', { ...roomPath, body: { user_name: 'nobody_at_all', player_role: 'operator' } }))
+  await record('get', '/invites/sent', client.GET('/invites/sent', { params: { query: { status: 'pending' } } }))
+  if (!invitation?.ct) throw new Error('invitation failed')
+
+  const guestLogin = await record('post', '/auth/login', client.POST('/auth/login', { body: { username: 'generated_guest', password: PASSWORD } }))
+  if (!guestLogin) throw new Error('guest login failed')
+  const guest = guestLogin.access_token.token
+  await as(guest, async () => {
+    await record('get', '/invites/my', client.GET('/invites/my', { params: { query: { is_accepted: 'false' } } }))
+    await record('post', '/rooms/{room_id}/join', client.POST('/rooms/{room_id}/join', { ...roomPath, body: { ct: invitation.ct ?? '' } }))
+    await record('post', '/rooms/{room_id}/join', client.POST('/rooms/{room_id}/join', { ...roomPath, body: { ct: invitation.ct ?? '' } }))
+    await record('delete', '/rooms/{room_id}/members/me', client.DELETE('/rooms/{room_id}/members/me', roomPath))
+  })
+  const again = await record(
+    'post',
+    '/rooms/{room_id}/invite',
+    client.POST('/rooms/{room_id}/invite', { ...roomPath, body: { user_name: 'generated_guest', player_role: 'engineer' } }),
+  )
+  if (!again) throw new Error('second invitation failed')
+  await as(guest, () => record('post', '/invites/{invite_id}/decline', client.POST('/invites/{invite_id}/decline', { params: { path: { invite_id: again.invite_id } } })))
+  await record('delete', '/invites/{invite_id}', client.DELETE('/invites/{invite_id}', { params: { path: { invite_id: again.invite_id } } }))
+  const third = await record('post', '/rooms/{room_id}/invite', client.POST('/rooms/{room_id}/invite', { ...roomPath, body: { user_name: 'generated_guest', player_role: 'x' } }))
+  if (!third) throw new Error('third invitation failed')
+  await record('delete', '/invites/{invite_id}', client.DELETE('/invites/{invite_id}', { params: { path: { invite_id: third.invite_id } } }))
+  // Someone who is neither owner nor admin.
+  await as(guest, () =>
+    record('post', '/rooms/{room_id}/invite', client.POST('/rooms/{room_id}/invite', { ...roomPath, body: { user_name: 'generated_player_2', player_role: 'x' } })),
+  )
+  await record(
+    'delete',
+    '/rooms/{room_id}/members/{user_id}',
+    client.DELETE('/rooms/{room_id}/members/{user_id}', { params: { path: { room_id: room.room_id, user_id: registered.user.user_id } } }),
+  )
+  await record('post', '/rooms/{room_id}/close', client.POST('/rooms/{room_id}/close', roomPath))
+
+  const adminLogin = await record('post', '/auth/login', client.POST('/auth/login', { body: admin }))
+  if (!adminLogin) throw new Error('admin login failed')
+  await as(adminLogin.access_token.token, async () => {
+    await record('get', '/rooms', client.GET('/rooms', { params: { query: { is_ready: 'false', limit: 5 } } }))
+    const created = await record('post', '/users', client.POST('/users', { body: { username: 'generated_staff', password: PASSWORD, user_role: 'user' } }))
+    await record('post', '/users', client.POST('/users', { body: { username: 'generated_staff', password: PASSWORD } }))
+    if (!created) throw new Error('user creation failed')
+    const byId = { params: { path: { user_id: created.user_id } } }
+    await record('get', '/users', client.GET('/users', { params: { query: { search: 'generated', role: 'user', is_active: 'true', limit: 2, offset: 0 } } }))
+    await record('get', '/users/{user_id}', client.GET('/users/{user_id}', byId))
+    await record('put', '/users/{user_id}', client.PUT('/users/{user_id}', { ...byId, body: { username: 'generated_staff_2', is_active: true } }))
+    await record('post', '/users/{user_id}/deactivate', client.POST('/users/{user_id}/deactivate', byId))
+    await record('post', '/users/{user_id}/activate', client.POST('/users/{user_id}/activate', byId))
+    await record('delete', '/users/{user_id}', client.DELETE('/users/{user_id}', byId))
+    await record('get', '/users/{user_id}', client.GET('/users/{user_id}', byId))
+  })
+
+  await record(
+    'post',
+    '/auth/change-password',
+    client.POST('/auth/change-password', { body: { current_password: PASSWORD, new_password: 'generated-client-password-2' } }),
+  )
+  await record('post', '/auth/logout', client.POST('/auth/logout'))
+  await record('get', '/auth/me', client.GET('/auth/me'))
+  await record('post', '/auth/refresh', client.POST('/auth/refresh', { body: { refresh_token: once.refresh_token.token } }))
+  return answers
+}
