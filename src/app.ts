@@ -14,7 +14,8 @@ import { security } from './plugins/security'
 export function createApp(context: AppContext) {
   const { config } = context
   const guard = authGuard({ ...config.jwt, secret: context.jwtSecret }, context.auth)
-  const api = new Elysia({ prefix: config.apiPrefix })
+  // Typed without the prefix, which clients (Eden, client/) take as part of their base URL.
+  const api = new Elysia({ prefix: config.apiPrefix as '' })
     .use(authRoutes(context, guard))
     .use(usersRoutes(context, guard))
     .use(roomsRoutes(context, guard))

@@ -3,8 +3,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type BrowserContext, chromium, type Page } from 'playwright-core'
 
-/** Debian's Chromium; .ci/run installs it and sets REQUIRE_BROWSER, so there a missing browser fails instead of skipping. */
-export const CHROMIUM = '/usr/bin/chromium'
+/**
+ * Debian's Chromium (CHROMIUM_PATH names another, such as GitHub's google-chrome). .ci/run installs
+ * it and sets REQUIRE_BROWSER, so there a missing browser fails instead of skipping.
+ */
+export const CHROMIUM = Bun.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 export const browserAvailable = existsSync(CHROMIUM)
 if (!browserAvailable && Bun.env.REQUIRE_BROWSER) throw new Error(`REQUIRE_BROWSER is set but ${CHROMIUM} is missing`)
 if (!browserAvailable) console.warn(`skipping the browser tests: ${CHROMIUM} is not installed (apt-get install chromium)`)

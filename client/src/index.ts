@@ -1,0 +1,126 @@
+import { type Treaty, treaty } from '@elysiajs/eden'
+import type { App } from '../../src/app'
+
+/** What login, registration and refresh hand out: the access token for requests, the refresh token to renew it. */
+export interface Tokens {
+  access: string
+  refresh: string
+}
+
+export interface GatewayClientOptions {
+  /** Tokens from an earlier session, to go on with it. */
+  tokens?: Tokens
+  /** Called whenever the tokens change (login, refresh, logout): keep them where the app keeps secrets. */
+  onTokens?: (tokens: Tokens | undefined) => void
+  /** A fetch of your own (tests, instrumentation); the global one by default. */
+  fetch?: typeof fetch
+}
+
+type FetchInput = Parameters<typeof fetch>[0]
+
+/** Eden Treaty over the server's routes: `api.rooms.my.get()`, `api.auth.login.post({ username, password })`. */
+export type GatewayApi = Treaty.Create<App>
+
+export interface GatewayClient {
+  api: GatewayApi
+  /** The tokens held now, if any. */
+  readonly tokens: Tokens | undefined
+  login(username: string, password: string): ReturnType<GatewayApi['auth']['login']['post']>
+  register(username: string, password: string): ReturnType<GatewayApi['auth']['registrate']['post']>
+  /** Ends the session at the server and forgets the tokens. */
+  logout(): ReturnType<GatewayApi['auth']['logout']['post']>
+  /** Renews the access token now (it is also renewed on its own when a request answers 401); false when the session is over. */
+  refresh(): Promise<boolean>
+}
+
+type TokenAnswer = { access_token: { token: string }; refresh_token: { token: string } }
+
+/**
+ * A typed client of Simulator Gateway: `client.api` is Eden Treaty over the server's own route
+ * types (`client.api.rooms.my.get()`, `client.api.auth.login.post({ username, password })`), with
+ * the bearer token added to every request. When a request answers 401 and a refresh token is held,
+ * the client trades it once at /auth/refresh (one trade at a time, however many requests were
+ * refused: refresh tokens rotate, and presenting a spent one ends the session) and repeats the
+ * request with the new access token.
+ */
+export function createGatewayClient(baseUrl: string, options: GatewayClientOptions = {}): GatewayClient {
+  const send = options.fetch ?? fetch
+  let tokens = options.tokens
+  let refreshing: Promise<boolean> | undefined
+
+  const keep = (next: Tokens | undefined) => {
+    tokens = next
+    options.onTokens?.(next)
+  }
+  const keepFrom = (answer: TokenAnswer) => keep({ access: answer.access_token.token, refresh: answer.refresh_token.token })
+
+  /** Trades the refresh token for a new pair; false when it is refused (the session is over). */
+  const refresh = () =>
+    (refreshing ??= (async () => {
+      const held = tokens
+      if (!held) return false
+      const response = await send(new URL('auth/refresh', withSlash(baseUrl)), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ refresh_token: held.refresh }),
+      })
+      if (!response.ok) {
+        if (tokens === held) keep(undefined)
+        return false
+      }
+      keepFrom((await response.json()) as TokenAnswer)
+      return true
+    })().finally(() => {
+      refreshing = undefined
+    }))
+
+  const authorised = (init: RequestInit | undefined): RequestInit => {
+    const headers = new Headers(init?.headers)
+    if (tokens) headers.set('authorization', `Bearer ${tokens.access}`)
+    return { ...init, headers }
+  }
+
+  const fetcher = (async (input: FetchInput, init?: RequestInit) => {
+    const sentWith = tokens
+    const response = await send(input, authorised(init))
+    if (response.status !== 401 || !sentWith || isTokenRoute(input)) return response
+    // Another request may have refreshed already while this one was on its way.
+    if (tokens === sentWith && !(await refresh())) return response
+    return tokens ? send(input, authorised(init)) : response
+  }) as typeof fetch
+
+  const api: GatewayApi = treaty<App>(baseUrl, { fetcher })
+
+  return {
+    api,
+    get tokens() {
+      return tokens
+    },
+    async login(username: string, password: string) {
+      const answer = await api.auth.login.post({ username, password })
+      if (answer.data) keepFrom(answer.data)
+      return answer
+    },
+    async register(username: string, password: string) {
+      const answer = await api.auth.registrate.post({ username, password })
+      if (answer.data) keepFrom(answer.data)
+      return answer
+    },
+    async logout() {
+      const answer = await api.auth.logout.post()
+      keep(undefined)
+      return answer
+    },
+    refresh,
+  }
+}
+
+/** Login, registration and refresh answer 401 for wrong credentials: nothing to refresh there. */
+function isTokenRoute(input: FetchInput): boolean {
+  const url = input instanceof Request ? input.url : String(input)
+  return /\/auth\/(login|registrate|refresh)(\?|$)/.test(url)
+}
+
+function withSlash(url: string): string {
+  return url.endsWith('/') ? url : `${url}/`
+}
