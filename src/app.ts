@@ -24,7 +24,7 @@ export function createApp(context: AppContext) {
   return (
     // normalize: false makes unknown body fields a 422 instead of silently dropping them.
     new Elysia({ normalize: false, serve: { maxRequestBodySize: hardBodyLimit(config.maxBodyBytes) } })
-      .use(observability(context.log, context.metrics))
+      .use(observability(context.log, context.metrics, context.tracer))
       .use(errorHandler(context.log))
       .use(security(config))
       .use(config.swaggerEnabled ? docs(context.version) : new Elysia())

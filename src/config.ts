@@ -93,6 +93,13 @@ export const EnvSchema = T.Object({
   SWAGGER_ENABLED: Flag(true, 'serve the Swagger page and OpenAPI document'),
   METRICS_ENABLED: Flag(true, 'serve Prometheus metrics at /metrics'),
   METRICS_TOKEN: T.Optional(T.String({ minLength: 16, description: 'bearer token a scraper must send to read /metrics (unset: open)' })),
+  OTEL_EXPORTER_OTLP_ENDPOINT: T.Optional(
+    T.String({ pattern: '^https?://', description: 'OTLP/HTTP collector to send traces to, such as http://collector:4318 (unset: no tracing)' }),
+  ),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: T.Optional(
+    T.String({ pattern: '^https?://', description: 'full OTLP/HTTP traces URL, when not OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces' }),
+  ),
+  OTEL_SERVICE_NAME: T.String({ default: 'sim-gateway', minLength: 1, description: 'service.name of the traces' }),
   SHUTDOWN_TIMEOUT: Seconds(10, 1, 600, 'how long a shutdown waits for requests in flight'),
   PURGE_INTERVAL: Seconds(3600, 0, 86_400, 'how often ended sessions and stale login counters are deleted (0: never)'),
 })
@@ -157,6 +164,13 @@ function parseOrigins(list: string): string[] {
     .filter((origin) => origin !== '')
 }
 
+/** Tracing, on when a collector is named; its traces URL as the OpenTelemetry environment variables define it. */
+function tracingConfig(env: Env): { url: string; serviceName: string } | undefined {
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.replace(/\/$/, '')
+  const url = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (base && `${base}/v1/traces`)
+  return url ? { url, serviceName: env.OTEL_SERVICE_NAME } : undefined
+}
+
 function toConfig(env: Env) {
   return {
     port: env.PORT,
@@ -204,6 +218,7 @@ function toConfig(env: Env) {
     metricsEnabled: env.METRICS_ENABLED,
     metricsToken: env.METRICS_TOKEN,
     shutdownTimeout: env.SHUTDOWN_TIMEOUT,
+    tracing: tracingConfig(env),
     purgeInterval: env.PURGE_INTERVAL,
   }
 }

@@ -3,6 +3,7 @@ import type { Config } from './config'
 import type { Database } from './db/database'
 import { RateLimitStore, userRateLimit } from './db/rate-limits'
 import type { Logger } from './lib/logger'
+import type { Tracer } from './lib/tracing'
 import { PasswordHasher } from './lib/password'
 import { nowIso } from './lib/tokens'
 import { createMetrics } from './metrics'
@@ -19,7 +20,7 @@ import { UserStore } from './modules/users/store'
 export type AppContext = ReturnType<typeof createContext>
 
 /** Wires stores into services: the one place that knows how the pieces fit. */
-export function createContext(config: Config, db: Database, log: Logger, jwtSecret: string) {
+export function createContext(config: Config, db: Database, log: Logger, jwtSecret: string, tracer?: Tracer) {
   const metrics = createMetrics()
   const passwords = new PasswordHasher(config.password)
   const userStore = new UserStore(db)
@@ -63,5 +64,5 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   registry.gauge('process_heap_used_bytes', 'JavaScript heap in use.', () => [[{}, process.memoryUsage().heapUsed]])
   registry.gauge('process_uptime_seconds', 'Seconds since the process started.', () => [[{}, process.uptime()]])
 
-  return { config, db, log, jwtSecret, version: packageJson.version, metrics, passwords, users, auth, rooms, invites, rateLimits }
+  return { config, db, log, jwtSecret, tracer, version: packageJson.version, metrics, passwords, users, auth, rooms, invites, rateLimits }
 }

@@ -1,19 +1,24 @@
 import './production'
+import packageJson from '../package.json'
 import { createApp } from './app'
 import { type Config, ConfigError } from './config'
 import { type AppContext, createContext } from './context'
 import { openDatabase } from './db/database'
 import { migrate } from './db/migrations'
+import { traced } from './db/traced'
 import { getOrCreateSetting } from './db/settings'
 import type { Logger } from './lib/logger'
 import { isoAfter, randomToken } from './lib/tokens'
+import { Tracer } from './lib/tracing'
 import { seedDemoData } from './seed'
 
 /** Opens and migrates the store, settles the secret, creates the admin and demo data, then builds the app. */
 export async function prepare(config: Config, log: Logger) {
-  const db = await openDatabase(config.databaseUrl, config.databasePoolSize)
-  const applied = await migrate(db)
-  if (applied.length > 0) log.info('database migrated', { dialect: db.dialect, versions: applied })
+  const store = await openDatabase(config.databaseUrl, config.databasePoolSize)
+  const applied = await migrate(store)
+  if (applied.length > 0) log.info('database migrated', { dialect: store.dialect, versions: applied })
+  const tracer = config.tracing && new Tracer({ ...config.tracing, serviceVersion: packageJson.version }, log)
+  const db = tracer ? traced(store, tracer) : store
 
   let jwtSecret = config.jwt.secret
   if (jwtSecret === undefined) {
@@ -22,7 +27,7 @@ export async function prepare(config: Config, log: Logger) {
     log.warn(`JWT_SECRET is not set; using a ${created ? 'newly generated' : 'previously generated'} secret kept in the database`)
   }
 
-  const context = createContext(config, db, log, jwtSecret)
+  const context = createContext(config, db, log, jwtSecret, tracer)
   if (config.seedDemoData && (await seedDemoData(context))) log.info('demo data created (see README for the accounts)')
   if (config.admin) {
     const { username, password } = config.admin
@@ -58,6 +63,7 @@ export async function startServer(config: Config, log: Logger) {
       await server?.stop(true)
     }
     purges?.stop()
+    await context.tracer?.shutdown()
     await context.db.close()
     log.info('stopped', { reason })
     return drained === deadline ? 1 : 0

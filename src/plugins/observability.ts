@@ -1,5 +1,6 @@
 import { type Context, Elysia } from 'elysia'
 import type { Logger } from '../lib/logger'
+import type { RequestSpan, Tracer } from '../lib/tracing'
 import type { Metrics } from '../metrics'
 
 const INCOMING_ID = /^[\w.:-]{1,128}$/
@@ -7,6 +8,10 @@ const INCOMING_ID = /^[\w.:-]{1,128}$/
 /** Request ids: unique per process (random prefix) and cheap (a counter), unless the caller sent one. */
 const ID_PREFIX = crypto.randomUUID().slice(0, 8)
 let requestCounter = 0
+
+interface Traced {
+  span?: RequestSpan
+}
 
 interface Timed {
   requestId?: string
@@ -18,7 +23,7 @@ interface Timed {
  * answer), one JSON log line and one metrics sample per request.
  * Log lines carry the route template, never the raw path or query, so ids and tokens stay out.
  */
-export const observability = (log: Logger, metrics: Metrics) => {
+export const observability = (log: Logger, metrics: Metrics, tracer?: Tracer) => {
   // One entry per method, route template and status: the metric series and the fixed part of the log line.
   const series = new Map<string, { requests: { value: number }; duration: ReturnType<Metrics['requestDuration']['series']>; logFields: string }>()
   const seriesFor = (method: string, route: string, status: number) => {
@@ -51,18 +56,31 @@ export const observability = (log: Logger, metrics: Metrics) => {
     set.headers['x-request-id'] = id
   }
 
-  return new Elysia({ name: 'observability' })
+  const plugin = new Elysia({ name: 'observability' })
     .onTransform({ as: 'global' }, ({ request, set }) => stamp({ request, set }))
     .onError({ as: 'global' }, ({ request, set }) => stamp({ request, set }))
     .onAfterResponse({ as: 'global' }, ({ request, route, set, responseValue }) => {
       const { requestId, startedAt } = set as Timed
       if (startedAt === undefined) return
       const seconds = (performance.now() - startedAt) / 1000
-      const status = responseValue instanceof Response ? responseValue.status : typeof set.status === 'number' ? set.status : 200
+      const status = statusOf(set, responseValue)
       const entry = seriesFor(request.method, route || 'unmatched', status)
       entry.requests.value++
       metrics.requestDuration.record(entry.duration, seconds)
       if (log.enabled('info'))
         log.raw('info', `"message":"request","request_id":"${requestId}",${entry.logFields},"duration_ms":${Math.round(seconds * 100_000) / 100}`)
     })
+  if (!tracer) return plugin
+  // Only with tracing on: the span opens first thing, so that the work of the request runs under it.
+  return plugin
+    .onRequest(({ request, set }) => {
+      ;(set as Traced).span = tracer.startRequest(request.headers.get('traceparent'))
+    })
+    .onAfterResponse({ as: 'global' }, ({ request, route, set, responseValue }) => {
+      const { span } = set as Traced
+      if (span) tracer.endRequest(span, request.method, route || 'unmatched', statusOf(set, responseValue))
+    })
 }
+
+const statusOf = (set: Context['set'], responseValue: unknown) =>
+  responseValue instanceof Response ? responseValue.status : typeof set.status === 'number' ? set.status : 200

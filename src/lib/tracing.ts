@@ -1,0 +1,159 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
+import type { Logger } from './logger'
+
+/**
+ * OpenTelemetry traces, exported over OTLP/HTTP as JSON (the protocol every collector speaks:
+ * the OpenTelemetry Collector, Tempo, Jaeger), without the SDK: one SERVER span per request named
+ * by its route template, and a CLIENT span per database statement under it. Built only when
+ * OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise nothing of this runs at all.
+ */
+
+export interface TracingConfig {
+  /** Where spans go: the OTLP/HTTP traces URL, such as http://collector:4318/v1/traces. */
+  url: string
+  serviceName: string
+  serviceVersion: string
+}
+
+interface Attribute {
+  key: string
+  value: { stringValue: string } | { intValue: string }
+}
+
+export interface Span {
+  traceId: string
+  spanId: string
+  parentSpanId?: string
+  name: string
+  kind: number
+  startTimeUnixNano: string
+  endTimeUnixNano: string
+  attributes: Attribute[]
+  status: { code: number; message?: string }
+}
+
+export interface RequestSpan {
+  traceId: string
+  spanId: string
+  parentSpanId?: string
+  startedAt: bigint
+}
+
+const SPAN_KIND = { server: 2, client: 3 } as const
+const STATUS = { unset: 0, ok: 1, error: 2 } as const
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/
+/** Spans held for export at most; past it they are dropped (and counted), never the requests slowed. */
+const QUEUE_LIMIT = 4096
+const BATCH_SIZE = 512
+const FLUSH_EVERY_MS = 1000
+
+const attribute = (key: string, value: string | number): Attribute =>
+  typeof value === 'number' ? { key, value: { intValue: String(value) } } : { key, value: { stringValue: value } }
+
+export class Tracer {
+  readonly #current = new AsyncLocalStorage<RequestSpan>()
+  #queue: Span[] = []
+  #dropped = 0
+  readonly #timer: Timer
+  readonly #resource: { attributes: Attribute[] }
+
+  constructor(
+    private readonly config: TracingConfig,
+    private readonly log: Logger,
+  ) {
+    this.#resource = { attributes: [attribute('service.name', config.serviceName), attribute('service.version', config.serviceVersion)] }
+    this.#timer = setInterval(() => void this.flush(), FLUSH_EVERY_MS).unref()
+  }
+
+  /** Opens the span of a request (continuing the caller's trace from `traceparent`) and makes it current for its work. */
+  startRequest(traceparent: string | null): RequestSpan {
+    const parent = traceparent ? TRACEPARENT.exec(traceparent) : null
+    const span = { traceId: parent?.[1] ?? randomHex(16), spanId: randomHex(8), parentSpanId: parent?.[2], startedAt: nowNanos() }
+    this.#current.enterWith(span)
+    return span
+  }
+
+  endRequest(span: RequestSpan, method: string, route: string, status: number): void {
+    this.#push({
+      traceId: span.traceId,
+      spanId: span.spanId,
+      ...(span.parentSpanId && { parentSpanId: span.parentSpanId }),
+      name: `${method} ${route}`,
+      kind: SPAN_KIND.server,
+      startTimeUnixNano: String(span.startedAt),
+      endTimeUnixNano: String(nowNanos()),
+      attributes: [attribute('http.request.method', method), attribute('http.route', route), attribute('http.response.status_code', status)],
+      status: { code: status >= 500 ? STATUS.error : STATUS.unset },
+    })
+  }
+
+  /** Runs `work` as a child span of the current request's (or alone, outside any request). */
+  async child<Result>(name: string, attributes: Array<[string, string]>, work: () => Promise<Result>): Promise<Result> {
+    const parent = this.#current.getStore()
+    const startedAt = nowNanos()
+    let failure: unknown
+    try {
+      return await work()
+    } catch (error) {
+      failure = error
+      throw error
+    } finally {
+      this.#push({
+        traceId: parent?.traceId ?? randomHex(16),
+        spanId: randomHex(8),
+        ...(parent && { parentSpanId: parent.spanId }),
+        name,
+        kind: SPAN_KIND.client,
+        startTimeUnixNano: String(startedAt),
+        endTimeUnixNano: String(nowNanos()),
+        attributes: attributes.map(([key, value]) => attribute(key, value)),
+        status: failure === undefined ? { code: STATUS.unset } : { code: STATUS.error, message: String((failure as Error)?.message ?? failure) },
+      })
+    }
+  }
+
+  /** Sends what is queued; a collector that does not answer costs a warning, never a request. */
+  async flush(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, BATCH_SIZE)
+      const body = JSON.stringify({
+        resourceSpans: [{ resource: this.#resource, scopeSpans: [{ scope: { name: 'sim-gateway', version: this.config.serviceVersion }, spans: batch }] }],
+      })
+      try {
+        const response = await fetch(this.config.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+          signal: AbortSignal.timeout(5000),
+        })
+        if (!response.ok) this.log.warn('trace export refused', { status: response.status, spans: batch.length })
+      } catch (error) {
+        this.log.warn('trace export failed', { error: String(error), spans: batch.length })
+        return
+      }
+    }
+    if (this.#dropped > 0) {
+      this.log.warn('spans dropped: the collector could not keep up', { spans: this.#dropped })
+      this.#dropped = 0
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    clearInterval(this.#timer)
+    await this.flush()
+  }
+
+  #push(span: Span): void {
+    if (this.#queue.length >= QUEUE_LIMIT) this.#dropped++
+    else this.#queue.push(span)
+    if (this.#queue.length >= BATCH_SIZE) void this.flush()
+  }
+}
+
+function randomHex(bytes: number): string {
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(bytes))).toString('hex')
+}
+
+function nowNanos(): bigint {
+  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n
+}

@@ -1,0 +1,71 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import type { Span } from '../src/lib/tracing'
+import { closeTestResources, STORE, startTestServer } from './support/harness'
+import { lobby } from './support/lobby'
+
+// OpenTelemetry traces over OTLP/HTTP: what a collector receives, checked by a stand-in collector
+// that keeps every export it is sent.
+
+afterAll(closeTestResources)
+
+function collector() {
+  const exports: any[] = []
+  const server = Bun.serve({
+    hostname: '127.0.0.1',
+    port: 0,
+    async fetch(request) {
+      exports.push({ path: new URL(request.url).pathname, type: request.headers.get('content-type'), body: await request.json() })
+      return new Response('{}', { headers: { 'content-type': 'application/json' } })
+    },
+  })
+  const spans = () => exports.flatMap((sent) => sent.body.resourceSpans.flatMap((resource: any) => resource.scopeSpans.flatMap((scope: any) => scope.spans as Span[])))
+  return { url: `http://127.0.0.1:${server.port}`, exports, spans, stop: () => server.stop(true) }
+}
+
+const attributes = (span: Span) => Object.fromEntries(span.attributes.map(({ key, value }) => [key, 'stringValue' in value ? value.stringValue : Number(value.intValue)]))
+
+describe(`tracing on ${STORE}`, () => {
+  test('one SERVER span per request named by its route template, database statements as CLIENT spans under it, traceparent continued', async () => {
+    const otlp = collector()
+    afterAll(otlp.stop)
+    const server = await startTestServer({ OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_SERVICE_NAME: 'gateway-under-test' })
+    const player = await server.client.register('traced_player')
+    const room = await lobby(server.client).createRoom(player)
+    const incoming = { trace: '4bf92f3577b34da6a3ce929d0e0e4736', parent: '00f067aa0ba902b7' }
+    const read = await server.client.call('GET', `/rooms/${room.room_id}`, { token: player.access, headers: { traceparent: `00-${incoming.trace}-${incoming.parent}-01` } })
+    expect(read.status).toBe(200)
+    expect((await server.client.get('/rooms/not-a-uuid', player.access)).status).toBe(400)
+    await server.context.tracer!.flush()
+
+    expect(otlp.exports[0]).toMatchObject({ path: '/v1/traces', type: 'application/json' })
+    expect(otlp.exports[0].body.resourceSpans[0].resource.attributes).toContainEqual({ key: 'service.name', value: { stringValue: 'gateway-under-test' } })
+    const spans = otlp.spans()
+    const requestSpan = spans.find((span) => span.name === 'GET /rooms/:room_id' && span.traceId === incoming.trace)!
+    expect(requestSpan).toMatchObject({ kind: 2, parentSpanId: incoming.parent })
+    expect(attributes(requestSpan)).toEqual({ 'http.request.method': 'GET', 'http.route': '/rooms/:room_id', 'http.response.status_code': 200 })
+    expect(requestSpan.spanId).toMatch(/^[0-9a-f]{16}$/)
+    expect(BigInt(requestSpan.endTimeUnixNano)).toBeGreaterThan(BigInt(requestSpan.startTimeUnixNano))
+
+    const children = spans.filter((span) => span.parentSpanId === requestSpan.spanId)
+    expect(children.length).toBeGreaterThanOrEqual(2)
+    for (const child of children) {
+      expect(child).toMatchObject({ kind: 3, traceId: incoming.trace })
+      expect(attributes(child)['db.system']).toBe(STORE === 'postgres' ? 'postgresql' : 'sqlite')
+      expect(BigInt(child.startTimeUnixNano)).toBeGreaterThanOrEqual(BigInt(requestSpan.startTimeUnixNano))
+    }
+    expect(children.map((child) => child.name)).toEqual(expect.arrayContaining(['SELECT sessions', 'SELECT rooms']))
+    // Statements, never their parameters: the session id and the room id stay out of the spans.
+    expect(JSON.stringify(children)).not.toContain(room.room_id)
+    // Requests of their own get traces of their own, and each one is there.
+    const registration = spans.find((span) => span.name === 'POST /auth/registrate')!
+    expect(registration.traceId).not.toBe(incoming.trace)
+    expect(spans.some((span) => span.parentSpanId === registration.spanId && span.name === 'INSERT users')).toBe(true)
+    expect(spans.find((span) => span.name === 'GET /rooms/:room_id' && attributes(span)['http.response.status_code'] === 400)).toBeDefined()
+  })
+
+  test('without OTEL_EXPORTER_OTLP_ENDPOINT nothing is traced and nothing is sent', async () => {
+    const server = await startTestServer()
+    expect(server.context.tracer).toBeUndefined()
+    expect(server.config.tracing).toBeUndefined()
+  })
+})
