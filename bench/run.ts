@@ -142,6 +142,35 @@ async function benchStore(store: 'sqlite' | 'postgres', databaseUrl: string) {
   rows.push({ name: 'GET /health during login load', result: healthUnderLogin, target: 'p99 < 20 ms', met: healthUnderLogin.p99 < 20 })
   console.log(`  login: ${loginLoad.rps.toFixed(1)} req/s vs Bun.password.verify alone ${verifyRate.toFixed(1)}/s; /health p99 meanwhile ${healthUnderLogin.p99.toFixed(2)} ms`)
 
+  if (store === 'sqlite') {
+    // Tracing off is every row above: no hook is registered and the store is not wrapped. On, it costs this much.
+    step('sqlite: two routes again with tracing on, spans sent to a local OTLP sink')
+    let exported = 0
+    const sink = Bun.serve({
+      hostname: '127.0.0.1',
+      port: 0,
+      async fetch(request) {
+        exported += (await request.text()).split('"spanId"').length - 1
+        return new Response('{}')
+      },
+    })
+    const traced = Bun.spawn([BINARY], {
+      env: { PORT: '4403', HOST: '127.0.0.1', DATABASE_URL: databaseUrl, JWT_SECRET, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sink.port}` },
+      stdout: Bun.file('/dev/null'),
+      stderr: 'inherit',
+    })
+    await waitFor('http://127.0.0.1:4403/health')
+    for (const [name, path] of [['GET /auth/me', '/auth/me'], ['GET /rooms/my (in 5 rooms)', '/rooms/my']] as const) {
+      const result = await wrk(`http://127.0.0.1:4403${path}`, { token: user, pid: traced.pid })
+      rows.push({ name: `${name}, tracing on`, result })
+      console.log(`  ${name} with tracing: ${result.rps.toFixed(0)} req/s, ${result.cpuPerRequest?.toFixed(1)} us CPU per request`)
+    }
+    traced.kill('SIGTERM')
+    await traced.exited
+    sink.stop(true)
+    report.push(`Tracing on exported ${exported} spans to the local sink (the rows marked "tracing on").`)
+  }
+
   const rssLoaded = rssOf(server.pid)
   server.kill('SIGTERM')
   await server.exited
