@@ -1,5 +1,5 @@
 import { isoAfter } from '../lib/tokens'
-import { ApiError } from '../plugins/errors'
+import { rateLimited } from '../shared/errors'
 import type { Database } from './database'
 
 /**
@@ -43,8 +43,7 @@ export function userRateLimit(store: RateLimitStore, action: string, { limit, wi
       const now = Date.now()
       const { hits, endsAt } = await store.hit(`${action}:${userId}`, window, now)
       if (hits <= limit) return
-      const retryAfter = String(Math.max(1, Math.ceil((endsAt - now) / 1000)))
-      throw new ApiError(429, 'rate_limited', `At most ${limit} ${action} per ${window} s; try again later`, undefined, { 'Retry-After': retryAfter })
+      throw rateLimited(`At most ${limit} ${action} per ${window} s; try again later`, (endsAt - now) / 1000)
     },
   }
 }

@@ -1,4 +1,4 @@
-import { ApiError } from '../plugins/errors'
+import { ApiError, rateLimited, requestTimeout, unavailable } from '../shared/errors'
 
 export interface PasswordPolicy {
   memoryCost: number
@@ -77,9 +77,9 @@ export class PasswordHasher {
     const client = caller.address
     const held = this.#perClient.get(client) ?? 0
     if (client !== INTERNAL_CALLER.address && held >= this.policy.queueLimitPerClient)
-      throw new ApiError(429, 'rate_limited', 'Too many password checks from this client at once; slow down', undefined, this.#retryAfter())
+      throw rateLimited('Too many password checks from this client at once; slow down', this.#drainSeconds())
     if (this.#running >= this.policy.concurrency && this.#waitingCount >= this.policy.queueLimit)
-      throw new ApiError(503, 'unavailable', 'The service is busy checking passwords; try again shortly', undefined, this.#retryAfter())
+      throw unavailable('The service is busy checking passwords; try again shortly', this.#drainSeconds())
     this.#perClient.set(client, held + 1)
     try {
       if (this.#running < this.policy.concurrency) this.#running++
@@ -143,15 +143,14 @@ export class PasswordHasher {
     this.#waitingCount--
   }
 
-  /** Seconds until the queue ahead has likely drained, as the Retry-After header. */
-  #retryAfter(): Record<string, string> {
-    const seconds = Math.ceil(((this.#waitingCount + this.#running) / this.policy.concurrency) * this.#averageSeconds)
-    return { 'Retry-After': String(Math.max(1, seconds)) }
+  /** Seconds until the queue ahead has likely drained. */
+  #drainSeconds(): number {
+    return ((this.#waitingCount + this.#running) / this.policy.concurrency) * this.#averageSeconds
   }
 }
 
 function clientGone(): ApiError {
-  return new ApiError(408, 'request_timeout', 'The client went away before its password was checked')
+  return requestTimeout('The client went away before its password was checked')
 }
 
 function randomBase64(bytes: number): string {

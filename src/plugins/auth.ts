@@ -3,7 +3,7 @@ import { Elysia } from 'elysia'
 import type { Config } from '../config'
 import type { AuthService } from '../modules/auth/service'
 import type { User } from '../modules/users/model'
-import { ApiError } from './errors'
+import { forbidden, unauthorized } from '../shared/errors'
 
 export type Role = 'user' | 'admin'
 
@@ -50,10 +50,10 @@ export const authGuard = (config: Config['jwt'] & { secret: string }, auth: Auth
             )
               claims = verified.add(token, { sub: payload.sub, sid: payload.sid, exp: payload.exp })
           }
-          if (!claims) throw new ApiError(401, 'unauthorized', 'A valid access token is required')
+          if (!claims) throw unauthorized('A valid access token is required')
           // The session is read on every request: the cache spares the signature check, never this.
           const user = await auth.authenticate(claims.sid, claims.sub)
-          if (role === 'admin' && user.user_role !== 'admin') throw new ApiError(403, 'forbidden', 'Admins only')
+          if (role === 'admin' && user.user_role !== 'admin') throw forbidden('Admins only')
           principals.set(request, { user, sessionId: claims.sid })
         },
         resolve: ({ request }): Principal => {

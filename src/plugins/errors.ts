@@ -1,46 +1,7 @@
-import { Elysia, ValidationError } from 'elysia'
+import { Elysia, type ValidationError } from 'elysia'
 import type { Logger } from '../lib/logger'
+import { ApiError, badRequest, errorEnvelope, internalError, invalidInput, notFound } from '../shared/errors'
 import { PATTERN_MEANINGS } from '../shared/model'
-
-export type ErrorCode =
-  | 'bad_request'
-  | 'unauthorized'
-  | 'invalid_credentials'
-  | 'invalid_refresh_token'
-  | 'refresh_token_reused'
-  | 'forbidden'
-  | 'account_inactive'
-  | 'not_found'
-  | 'conflict'
-  | 'request_timeout'
-  | 'payload_too_large'
-  | 'unsupported_media_type'
-  | 'validation_error'
-  | 'rate_limited'
-  | 'internal_error'
-  | 'unavailable'
-
-export interface FieldError {
-  field: string
-  message: string
-}
-
-/** Thrown anywhere below the routes; the error handler turns it into the envelope. */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: ErrorCode,
-    message: string,
-    readonly details?: FieldError[],
-    readonly headers?: Record<string, string>,
-  ) {
-    super(message)
-  }
-}
-
-export function errorEnvelope(code: ErrorCode, message: string, details?: FieldError[]) {
-  return { success: false as const, message, timestamp: new Date().toISOString(), error: code, ...(details && { details }) }
-}
 
 const BEARER_CHALLENGE = 'Bearer realm="sim-gateway"'
 
@@ -55,9 +16,10 @@ export const errorHandler = (log: Logger) =>
     // RFC 6750: a refused bearer token says so; a request that sent none gets the bare challenge.
     if (failure.code === 'unauthorized' && !failure.headers?.['WWW-Authenticate'])
       set.headers['www-authenticate'] = request.headers.has('authorization') ? `${BEARER_CHALLENGE}, error="invalid_token"` : BEARER_CHALLENGE
-    return errorEnvelope(failure.code, failure.message, failure.details)
+    return errorEnvelope(failure)
   })
 
+/** What Elysia's own errors mean in the vocabulary. */
 function toApiError(code: string | number, error: unknown): ApiError {
   if (error instanceof ApiError) return error
   // Elysia wraps whatever a parse hook throws (such as our 413) in its own ParseError.
@@ -66,22 +28,24 @@ function toApiError(code: string | number, error: unknown): ApiError {
     case 'VALIDATION':
       return fromValidation(error as ValidationError)
     case 'PARSE':
-      return new ApiError(400, 'bad_request', 'The request body is not valid JSON')
+      return badRequest('The request body is not valid JSON')
     case 'NOT_FOUND':
-      return new ApiError(404, 'not_found', 'No such route')
+      return notFound('No such route')
     case 'INVALID_COOKIE_SIGNATURE':
     case 'INVALID_FILE_TYPE':
-      return new ApiError(400, 'bad_request', 'The request is malformed')
+      return badRequest('The request is malformed')
     default:
-      return new ApiError(500, 'internal_error', 'Something went wrong on our side')
+      return internalError()
   }
 }
 
 function fromValidation(error: ValidationError): ApiError {
-  if (error.type === 'response') return new ApiError(500, 'internal_error', 'Something went wrong on our side')
-  if (error.type === 'params') return new ApiError(400, 'bad_request', 'The id in the path is not a valid id')
-  const details = error.all.map((issue) => ({ field: issue.path || '/', message: expectationOf(issue) }))
-  return new ApiError(422, 'validation_error', `Invalid ${error.type}`, details)
+  if (error.type === 'response') return internalError()
+  if (error.type === 'params') return badRequest('The id in the path is not a valid id')
+  return invalidInput(
+    error.type,
+    error.all.map((issue) => ({ field: issue.path || '/', message: expectationOf(issue) })),
+  )
 }
 
 /**

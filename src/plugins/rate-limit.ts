@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
 import { clientAddress } from '../lib/client-address'
-import { ApiError } from './errors'
+import { rateLimited } from '../shared/errors'
 
 interface RateLimit {
   limit: number
@@ -30,8 +30,7 @@ export const rateLimit = ({ limit, window }: RateLimit, trustProxy: boolean) => 
         const count = (counts.get(address) ?? 0) + 1
         counts.set(address, count)
         if (count > limit) {
-          const retryAfter = String(Math.ceil((windowEnds - now) / 1000))
-          throw new ApiError(429, 'rate_limited', 'Too many requests; slow down', undefined, { 'Retry-After': retryAfter })
+          throw rateLimited('Too many requests; slow down', (windowEnds - now) / 1000)
         }
       },
     },

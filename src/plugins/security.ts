@@ -1,5 +1,5 @@
 import { Elysia } from 'elysia'
-import { ApiError } from './errors'
+import { badRequest, payloadTooLarge, requestTimeout, unsupportedMediaType } from '../shared/errors'
 
 interface HttpPolicy {
   corsOrigins: string[]
@@ -38,23 +38,22 @@ export const security = ({ corsOrigins, maxBodyBytes, bodyTimeout }: HttpPolicy)
     .headers(SECURITY_HEADERS)
     .onParse({ as: 'global' }, async ({ request }) => {
       if (request.body === null || request.headers.get('content-length') === '0') return null
-      if (Number(request.headers.get('content-length')) > maxBodyBytes) throw tooLarge(maxBodyBytes)
+      if (Number(request.headers.get('content-length')) > maxBodyBytes) throw payloadTooLarge(maxBodyBytes)
       if (!JSON_CONTENT_TYPE.test(request.headers.get('content-type') ?? ''))
-        throw new ApiError(415, 'unsupported_media_type', 'Send the body as application/json')
+        throw unsupportedMediaType()
       const text = await readBody(request, limits)
       if (text.trim() === '') return null
       if (nestsDeeperThan(text, MAX_JSON_DEPTH))
-        throw new ApiError(400, 'bad_request', `The request body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`)
+        throw badRequest(`The request body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`)
       try {
         return JSON.parse(text)
       } catch {
-        throw new ApiError(400, 'bad_request', 'The request body is not valid JSON')
+        throw badRequest('The request body is not valid JSON')
       }
     })
   return corsOrigins.length > 0 ? plugin.use(cors(corsOrigins)) : plugin
 }
 
-const tooLarge = (bytes: number) => new ApiError(413, 'payload_too_large', `The body must not exceed ${bytes} bytes`)
 
 /** CORS for the listed origins ('*' for any, without credentials); installed only when some are configured. */
 function cors(origins: string[]) {
@@ -92,14 +91,14 @@ async function readBody(request: Request, limits: { bytes: number; milliseconds:
   const reader = request.body.getReader()
   let timer: Timer | undefined
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ApiError(408, 'request_timeout', `The body must arrive within ${limits.milliseconds / 1000} s`)), limits.milliseconds)
+    timer = setTimeout(() => reject(requestTimeout(`The body must arrive within ${limits.milliseconds / 1000} s`)), limits.milliseconds)
   })
   const chunks: Uint8Array[] = []
   let size = 0
   try {
     for (let chunk = await Promise.race([reader.read(), deadline]); !chunk.done; chunk = await Promise.race([reader.read(), deadline])) {
       size += chunk.value.byteLength
-      if (size > limits.bytes) throw tooLarge(limits.bytes)
+      if (size > limits.bytes) throw payloadTooLarge(limits.bytes)
       chunks.push(chunk.value)
     }
   } catch (error) {

@@ -1,7 +1,7 @@
 import type { Database, Queryable } from '../../db/database'
 import type { Caller, PasswordHasher } from '../../lib/password'
 import { isoAfter, nowIso, randomToken, sha256 } from '../../lib/tokens'
-import { ApiError } from '../../plugins/errors'
+import { accountInactive, invalidCredentials, invalidRefreshToken, refreshTokenReused, unauthorized } from '../../shared/errors'
 import type { User } from '../users/model'
 import type { UserService } from '../users/service'
 import { toUser, type UserStore } from '../users/store'
@@ -67,8 +67,8 @@ export class AuthService {
     const matches = await checked(attempt, () =>
       account ? this.passwords.verify(password, account.password_hash, caller) : this.passwords.verifyNothing(password, caller),
     )
-    if (!account || !matches) throw new ApiError(401, 'invalid_credentials', 'Wrong username or password')
-    if (!account.is_active) throw new ApiError(403, 'account_inactive', 'This account is deactivated')
+    if (!account || !matches) throw invalidCredentials('Wrong username or password')
+    if (!account.is_active) throw accountInactive()
     return this.#openSession(toUser(account))
   }
 
@@ -93,8 +93,8 @@ export class AuthService {
       const next = await this.#issueRefreshToken(record.session_id, now, expiresAt, tx)
       return { user: toUser(account), sessionId: record.session_id, refreshToken: next, refreshTokenExpiresIn: secondsUntil(expiresAt, now) }
     })
-    if (outcome === 'reused') throw new ApiError(401, 'refresh_token_reused', 'This refresh token was already used; the session is revoked')
-    if (outcome === 'invalid') throw new ApiError(401, 'invalid_refresh_token', 'The refresh token is invalid, expired or revoked')
+    if (outcome === 'reused') throw refreshTokenReused('This refresh token was already used; the session is revoked')
+    if (outcome === 'invalid') throw invalidRefreshToken('The refresh token is invalid, expired or revoked')
     return outcome
   }
 
@@ -108,7 +108,7 @@ export class AuthService {
     const attempt = await this.throttle.reservePasswordCheck(user.user_id)
     const account = await this.users.findById(user.user_id)
     const matches = await checked(attempt, async () => account !== undefined && (await this.passwords.verify(currentPassword, account.password_hash, caller)))
-    if (!matches) throw new ApiError(401, 'invalid_credentials', 'The current password is wrong')
+    if (!matches) throw invalidCredentials('The current password is wrong')
     const passwordHash = await this.passwords.hash(newPassword, caller)
     await this.db.transaction(async (tx) => {
       const now = nowIso()
@@ -137,8 +137,8 @@ export class AuthService {
   /** The caller behind a verified access token, read from the store so revocation, role and status are current. */
   async authenticate(sessionId: string, userId: string): Promise<User> {
     const row = await this.sessions.findSessionUser(sessionId)
-    if (!row || row.user_id !== userId) throw new ApiError(401, 'unauthorized', 'The session has ended; log in again')
-    if (!row.is_active) throw new ApiError(403, 'account_inactive', 'This account is deactivated')
+    if (!row || row.user_id !== userId) throw unauthorized('The session has ended; log in again')
+    if (!row.is_active) throw accountInactive()
     return { ...row, is_active: true }
   }
 

@@ -1,7 +1,7 @@
 import type { Counter } from '../../lib/metrics'
 import type { LockoutKind } from '../../metrics'
 import { isoAfter } from '../../lib/tokens'
-import { ApiError } from '../../plugins/errors'
+import { rateLimited } from '../../shared/errors'
 import type { ThrottleCounter, ThrottleStore } from './store'
 
 export interface ThrottlePolicy {
@@ -87,8 +87,7 @@ export class LoginThrottle {
       },
     )
     if ('lockedUntil' in outcome) {
-      const retryAfter = Math.max(1, Math.ceil((Date.parse(outcome.lockedUntil) - clock) / 1000))
-      throw new ApiError(429, 'rate_limited', 'Too many failed attempts; try again later', undefined, { 'Retry-After': String(retryAfter) })
+      throw rateLimited('Too many failed attempts; try again later', (Date.parse(outcome.lockedUntil) - clock) / 1000)
     }
     const settle = async (how: (slot: Slot) => Slot['onSuccess']) => {
       for (const [index, counter] of outcome.reserved.entries()) {

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto'
 import { Elysia, t } from 'elysia'
 import type { AppContext } from '../../context'
-import { ApiError } from '../../plugins/errors'
+import { unauthorized, unavailable } from '../../shared/errors'
 import { answers, errors, sharedModels } from '../../shared/model'
 
 const Status = t.Object({ status: t.String(), uptime_seconds: t.Number(), version: t.String() })
@@ -20,7 +20,7 @@ export const healthRoutes = ({ db, version, metrics, config }: AppContext) => {
         try {
           await db.ping()
         } catch {
-          throw new ApiError(503, 'unavailable', 'The database is not reachable')
+          throw unavailable('The database is not reachable')
         }
         return { status: 'ready', uptime_seconds: process.uptime(), version }
       },
@@ -42,7 +42,7 @@ export const healthRoutes = ({ db, version, metrics, config }: AppContext) => {
     '/metrics',
     async ({ set, server, request }) => {
       if (!authorised(request.headers.get('authorization')))
-        throw new ApiError(401, 'unauthorized', 'Scraping needs Authorization: Bearer <METRICS_TOKEN>', undefined, { 'WWW-Authenticate': 'Bearer realm="metrics"' })
+        throw unauthorized('Scraping needs Authorization: Bearer <METRICS_TOKEN>', { 'WWW-Authenticate': 'Bearer realm="metrics"' })
       inFlight = server?.pendingRequests ?? 0
       set.headers['content-type'] = 'text/plain; version=0.0.4; charset=utf-8'
       return metrics.registry.render()

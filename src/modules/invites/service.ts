@@ -1,7 +1,7 @@
 import { type Database, type Transaction, UniqueViolation } from '../../db/database'
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso, randomToken } from '../../lib/tokens'
-import { ApiError } from '../../plugins/errors'
+import { conflict, forbidden, notFound } from '../../shared/errors'
 import type { Room } from '../rooms/model'
 import type { RoomService } from '../rooms/service'
 import type { RoomStore } from '../rooms/store'
@@ -31,11 +31,11 @@ export class InviteService {
   async invite(inviter: User, roomId: string, userName: string, playerRole: string): Promise<Invitation> {
     await this.sent.consume(inviter.user_id)
     const invitation = await this.roomAccess.withRoom(inviter, roomId, async ({ room, canManage }, tx) => {
-      if (!canManage) throw new ApiError(403, 'forbidden', 'Only the owner or an admin may invite')
-      if (room.is_closed) throw new ApiError(409, 'conflict', 'The room is closed')
+      if (!canManage) throw forbidden('Only the owner or an admin may invite')
+      if (room.is_closed) throw conflict('The room is closed')
       const receiver = await this.users.findByUsername(userName, tx)
-      if (!receiver?.is_active) throw new ApiError(409, 'conflict', 'There is no active user with that name')
-      if (room.players.some((player) => player.user_id === receiver.user_id)) throw new ApiError(409, 'conflict', 'That user is already in the room')
+      if (!receiver?.is_active) throw conflict('There is no active user with that name')
+      if (room.players.some((player) => player.user_id === receiver.user_id)) throw conflict('That user is already in the room')
       const clock = Date.now()
       const now = new Date(clock).toISOString()
       await this.invites.expire(roomId, receiver.user_id, now, tx)
@@ -54,7 +54,7 @@ export class InviteService {
       try {
         await this.invites.insert(record, tx)
       } catch (error) {
-        throw error instanceof UniqueViolation ? new ApiError(409, 'conflict', 'That user already has a pending invitation to this room') : error
+        throw error instanceof UniqueViolation ? conflict('That user already has a pending invitation to this room') : error
       }
       return record
     })
@@ -66,14 +66,14 @@ export class InviteService {
     return this.roomAccess.withRoom(user, roomId, async ({ room, isMember }, tx) => {
       const invitation = await this.invites.findByCt(ct, tx)
       if (!invitation || invitation.room_id !== roomId || invitation.receiver_id !== user.user_id)
-        throw new ApiError(403, 'forbidden', 'This invitation token is not valid for you in this room')
-      if (isMember) throw new ApiError(409, 'conflict', 'You are already in this room')
+        throw forbidden('This invitation token is not valid for you in this room')
+      if (isMember) throw conflict('You are already in this room')
       const now = nowIso()
-      if (invitation.status !== 'pending') throw new ApiError(409, 'conflict', `The invitation is ${invitation.status}`)
-      if (invitation.expires_at <= now) throw new ApiError(409, 'conflict', 'The invitation has expired')
-      if (room.is_closed) throw new ApiError(409, 'conflict', 'The room is closed')
-      if (room.players.length >= room.max_players) throw new ApiError(409, 'conflict', 'The room is full')
-      if (!(await this.invites.settle(invitation.invite_id, 'accepted', now, tx))) throw new ApiError(409, 'conflict', 'The invitation was already used')
+      if (invitation.status !== 'pending') throw conflict(`The invitation is ${invitation.status}`)
+      if (invitation.expires_at <= now) throw conflict('The invitation has expired')
+      if (room.is_closed) throw conflict('The room is closed')
+      if (room.players.length >= room.max_players) throw conflict('The room is full')
+      if (!(await this.invites.settle(invitation.invite_id, 'accepted', now, tx))) throw conflict('The invitation was already used')
       await this.rooms.addPlayer(roomId, user.user_id, invitation.player_role, now, tx)
       await this.rooms.update(roomId, {}, now, tx)
       const joined = await this.rooms.find(roomId, tx)
@@ -92,10 +92,10 @@ export class InviteService {
 
   async decline(user: User, inviteId: string): Promise<Invitation> {
     return this.#withInvitation(user, inviteId, async (invitation, tx) => {
-      if (invitation.receiver_id !== user.user_id) throw new ApiError(403, 'forbidden', 'Only the invited user may decline')
+      if (invitation.receiver_id !== user.user_id) throw forbidden('Only the invited user may decline')
       const now = nowIso()
       if (invitation.status !== 'pending' || invitation.expires_at <= now || !(await this.invites.settle(inviteId, 'declined', now, tx)))
-        throw new ApiError(409, 'conflict', 'Only a pending invitation can be declined')
+        throw conflict('Only a pending invitation can be declined')
       return present({ ...invitation, status: 'declined', updated_at: now }, user.user_id)
     })
   }
@@ -104,8 +104,8 @@ export class InviteService {
   async revoke(user: User, inviteId: string): Promise<void> {
     await this.#withInvitation(user, inviteId, async (invitation, tx, roomOwnerId) => {
       if (user.user_role !== 'admin' && user.user_id !== invitation.inviter_id && user.user_id !== roomOwnerId)
-        throw new ApiError(403, 'forbidden', 'Only the inviter, the room owner or an admin may revoke an invitation')
-      if (invitation.status !== 'pending') throw new ApiError(409, 'conflict', 'Only a pending invitation can be revoked')
+        throw forbidden('Only the inviter, the room owner or an admin may revoke an invitation')
+      if (invitation.status !== 'pending') throw conflict('Only a pending invitation can be revoked')
       await this.invites.delete(inviteId, tx)
     })
   }
@@ -125,15 +125,15 @@ export class InviteService {
     inviteId: string,
     work: (invitation: InvitationRecord, tx: Transaction, roomOwnerId: string | null | undefined) => Promise<Result>,
   ): Promise<Result> {
-    const notFound = () => new ApiError(404, 'not_found', 'Invitation not found')
+    const invitationNotFound = () => notFound('Invitation not found')
     const roomId = (await this.invites.find(inviteId))?.room_id
-    if (roomId === undefined) throw notFound()
+    if (roomId === undefined) throw invitationNotFound()
     return this.db.transaction(async (tx) => {
       await tx.lock(`room:${roomId}`)
       const invitation = await this.invites.find(inviteId, tx)
       const roomOwnerId = invitation && (await this.rooms.find(invitation.room_id, tx))?.owner_id
       const involved = [invitation?.receiver_id, invitation?.inviter_id, roomOwnerId].includes(user.user_id)
-      if (!invitation || !(involved || user.user_role === 'admin')) throw notFound()
+      if (!invitation || !(involved || user.user_role === 'admin')) throw invitationNotFound()
       return work(invitation, tx, roomOwnerId)
     })
   }

@@ -1,7 +1,7 @@
 import type { Database, Queryable, Transaction } from '../../db/database'
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { nowIso } from '../../lib/tokens'
-import { ApiError } from '../../plugins/errors'
+import { ApiError, conflict, forbidden, invalidField, notFound } from '../../shared/errors'
 import type { InviteStore } from '../invites/store'
 import type { User } from '../users/model'
 import type { CreateRoomRequest, Room, RoomFilter } from './model'
@@ -40,14 +40,14 @@ export class RoomService {
   /** A new room, unless its owner already has ROOM_QUOTA open ones (409) or created ROOM_RATE_LIMIT lately (429). */
   async create(owner: User, { room_name, max_players = this.policy.defaultMaxPlayers, game_role = 'host' }: CreateRoomRequest): Promise<Room> {
     if (max_players > this.policy.maxPlayersLimit)
-      throw new ApiError(422, 'validation_error', 'Invalid body', [{ field: '/max_players', message: `must be at most ${this.policy.maxPlayersLimit}` }])
+      throw invalidField('/max_players', `must be at most ${this.policy.maxPlayersLimit}`)
     await this.creations.consume(owner.user_id)
     const room = { room_id: Bun.randomUUIDv7(), room_name, owner_id: owner.user_id, max_players, created_at: nowIso() }
     await this.db.transaction(async (tx) => {
       // Concurrent creations by one owner count one after the other.
       await tx.lock(`rooms-owned-by:${owner.user_id}`)
       if ((await this.rooms.countOpenOwnedBy(owner.user_id, tx)) >= this.policy.quota)
-        throw new ApiError(409, 'conflict', `You already own ${this.policy.quota} open rooms, the most allowed; close one first`)
+        throw conflict(`You already own ${this.policy.quota} open rooms, the most allowed; close one first`)
       await this.rooms.insert(room, game_role, tx)
     })
     return this.#require(room.room_id)
@@ -84,24 +84,24 @@ export class RoomService {
 
   async kick(actor: User, roomId: string, userId: string): Promise<void> {
     await this.withRoom(actor, roomId, async ({ room, canManage }, tx) => {
-      if (!canManage) throw new ApiError(403, 'forbidden', 'Only the owner or an admin may remove players')
+      if (!canManage) throw forbidden('Only the owner or an admin may remove players')
       if (userId === actor.user_id && room.owner_id === actor.user_id)
-        throw new ApiError(409, 'conflict', 'The owner cannot kick themself; leave the room instead')
-      if (!room.players.some((player) => player.user_id === userId)) throw new ApiError(404, 'not_found', 'That user is not in this room')
+        throw conflict('The owner cannot kick themself; leave the room instead')
+      if (!room.players.some((player) => player.user_id === userId)) throw notFound('That user is not in this room')
       await this.#removePlayer(room, userId, tx)
     })
   }
 
   async leave(user: User, roomId: string): Promise<void> {
     await this.withRoom(user, roomId, async ({ room, isMember }, tx) => {
-      if (!isMember) throw new ApiError(404, 'not_found', 'You are not in this room')
+      if (!isMember) throw notFound('You are not in this room')
       await this.#removePlayer(room, user.user_id, tx)
     })
   }
 
   async close(actor: User, roomId: string): Promise<Room> {
     return this.withRoom(actor, roomId, async ({ room, canManage }, tx) => {
-      if (!canManage) throw new ApiError(403, 'forbidden', 'Only the owner or an admin may close the room')
+      if (!canManage) throw forbidden('Only the owner or an admin may close the room')
       if (room.is_closed) return room
       await this.rooms.update(roomId, { is_closed: true }, nowIso(), tx)
       await this.invites.deletePendingForRoom(roomId, tx)
@@ -138,5 +138,5 @@ export class RoomService {
 }
 
 export function roomNotFound(): ApiError {
-  return new ApiError(404, 'not_found', 'Room not found')
+  return notFound('Room not found')
 }

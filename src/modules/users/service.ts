@@ -1,7 +1,7 @@
 import { type Database, type Transaction, UniqueViolation } from '../../db/database'
 import { type Caller, INTERNAL_CALLER, type PasswordHasher } from '../../lib/password'
 import { nowIso } from '../../lib/tokens'
-import { ApiError } from '../../plugins/errors'
+import { ApiError, conflict, forbidden, invalidField, notFound } from '../../shared/errors'
 import type { SessionStore } from '../auth/store'
 import type { User, UserChanges, UserCreateRequest, UserFilter } from './model'
 import { toUser, type UserRecord, type UserStore } from './store'
@@ -28,7 +28,7 @@ export class UserService {
   assertPasswordAllowed(password: string, field: string): void {
     if (password.length < this.passwordMinLength) {
       const message = `must be at least ${this.passwordMinLength} characters`
-      throw new ApiError(422, 'validation_error', 'Invalid body', [{ field, message }])
+      throw invalidField(field, message)
     }
   }
 
@@ -64,13 +64,13 @@ export class UserService {
   /** PUT /users/me: anyone may rename themself; role and status are an admin's to change. */
   async updateSelf(actor: User, requestedId: string | undefined, changes: UserChanges): Promise<User> {
     if (actor.user_role !== 'admin' && (changes.user_role !== undefined || changes.is_active !== undefined))
-      throw new ApiError(403, 'forbidden', 'Only an admin may change user_role or is_active')
+      throw forbidden('Only an admin may change user_role or is_active')
     return this.update(actor, actor.user_id, requestedId, changes)
   }
 
   async update(actor: User, userId: string, requestedId: string | undefined, changes: UserChanges): Promise<User> {
     if (requestedId !== undefined && requestedId !== userId)
-      throw new ApiError(422, 'validation_error', 'Invalid body', [{ field: '/user_id', message: "must equal the target user's id" }])
+      throw invalidField('/user_id', "must equal the target user's id")
     try {
       return await this.db.transaction(async (tx) => {
         const target = await this.#require(userId, tx)
@@ -121,21 +121,21 @@ export class UserService {
   /** An admin never removes themself, and the last active admin never goes. */
   async #assertAdminMayGo(actor: User, target: UserRecord, tx: Transaction): Promise<void> {
     if (actor.user_id === target.user_id)
-      throw new ApiError(409, 'conflict', 'An admin cannot delete, deactivate or demote themself')
+      throw conflict('An admin cannot delete, deactivate or demote themself')
     // Serialise admin removals so that two at once cannot both see the other as the remaining admin.
     await tx.lock('active-admins')
-    if ((await this.users.countActiveAdmins(tx)) <= 1) throw new ApiError(409, 'conflict', 'The last active admin cannot be removed')
+    if ((await this.users.countActiveAdmins(tx)) <= 1) throw conflict('The last active admin cannot be removed')
   }
 
   async #require(userId: string, tx?: Transaction): Promise<UserRecord> {
     const user = await this.users.findById(userId, tx)
-    if (!user) throw new ApiError(404, 'not_found', 'User not found')
+    if (!user) throw notFound('User not found')
     return user
   }
 }
 
 function usernameTaken(): ApiError {
-  return new ApiError(409, 'conflict', 'This username is already taken')
+  return conflict('This username is already taken')
 }
 
 function definedOnly<Shape extends object>(value: Shape): Partial<Shape> {

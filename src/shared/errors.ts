@@ -1,0 +1,77 @@
+/**
+ * The error vocabulary of SPEC part 1 (its envelope schema is ErrorResponse in ./model.ts): every code, and the one status each answers with. Code
+ * below the routes throws these (through the named constructors); the error plugin turns them,
+ * and whatever Elysia or Bun throws, into the envelope.
+ */
+const STATUS_OF = {
+  bad_request: 400,
+  unauthorized: 401,
+  invalid_credentials: 401,
+  invalid_refresh_token: 401,
+  refresh_token_reused: 401,
+  forbidden: 403,
+  account_inactive: 403,
+  not_found: 404,
+  request_timeout: 408,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  validation_error: 422,
+  rate_limited: 429,
+  internal_error: 500,
+  unavailable: 503,
+} as const
+
+export type ErrorCode = keyof typeof STATUS_OF
+
+export interface FieldError {
+  /** A JSON pointer into the input, such as /password. */
+  field: string
+  message: string
+}
+
+export class ApiError extends Error {
+  readonly status: number
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: FieldError[],
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message)
+    this.status = STATUS_OF[code]
+  }
+}
+
+const retryAfter = (seconds: number) => ({ 'Retry-After': String(Math.max(1, Math.ceil(seconds))) })
+
+export const badRequest = (message: string) => new ApiError('bad_request', message)
+export const unauthorized = (message: string, headers?: Record<string, string>) => new ApiError('unauthorized', message, undefined, headers)
+export const invalidCredentials = (message: string) => new ApiError('invalid_credentials', message)
+export const invalidRefreshToken = (message: string) => new ApiError('invalid_refresh_token', message)
+export const refreshTokenReused = (message: string) => new ApiError('refresh_token_reused', message)
+export const forbidden = (message: string) => new ApiError('forbidden', message)
+export const accountInactive = () => new ApiError('account_inactive', 'This account is deactivated')
+export const notFound = (message: string) => new ApiError('not_found', message)
+export const requestTimeout = (message: string) => new ApiError('request_timeout', message)
+export const conflict = (message: string) => new ApiError('conflict', message)
+export const payloadTooLarge = (maxBytes: number) => new ApiError('payload_too_large', `The body must not exceed ${maxBytes} bytes`)
+export const unsupportedMediaType = () => new ApiError('unsupported_media_type', 'Send the body as application/json')
+/** A 422 for one field, in the shape schema validation gives. */
+export const invalidField = (field: string, message: string) => new ApiError('validation_error', 'Invalid body', [{ field, message }])
+export const invalidInput = (what: string, details: FieldError[]) => new ApiError('validation_error', `Invalid ${what}`, details)
+export const rateLimited = (message: string, retryAfterSeconds: number) => new ApiError('rate_limited', message, undefined, retryAfter(retryAfterSeconds))
+export const unavailable = (message: string, retryAfterSeconds?: number) =>
+  new ApiError('unavailable', message, undefined, retryAfterSeconds === undefined ? undefined : retryAfter(retryAfterSeconds))
+export const internalError = () => new ApiError('internal_error', 'Something went wrong on our side')
+
+export function errorEnvelope(error: ApiError) {
+  return {
+    success: false as const,
+    message: error.message,
+    timestamp: new Date().toISOString(),
+    error: error.code,
+    ...(error.details && { details: error.details }),
+  }
+}
