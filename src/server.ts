@@ -31,7 +31,7 @@ export async function prepare(config: Config, log: Logger) {
   if (config.seedDemoData && (await seedDemoData(context))) log.info('demo data created (see README for the accounts)')
   if (config.admin) {
     const { username, password } = config.admin
-    const admin = await context.users.ensureAdmin(username, password)
+    const admin = await context.users.bootstrapAdmin(username, password)
     if (admin === 'created') log.info('admin account created', { username })
     if (admin === 'not_an_active_admin')
       throw new ConfigError([

@@ -245,22 +245,37 @@ describe(`admins on ${STORE}`, () => {
     const first = await createTestApp()
     expect((await first.client.loginAdmin()).username).toBe('root_admin')
     await first.client.post('/auth/change-password', { current_password: 'root-admin-password', new_password: 'rotated-admin-password' }, (await first.client.loginAdmin()).access)
-    expect(await first.context.users.ensureAdmin('root_admin', 'root-admin-password')).toBe('exists')
+    expect(await first.context.users.bootstrapAdmin('root_admin', 'root-admin-password')).toBe('done_before')
     await first.client.login('root_admin', 'rotated-admin-password')
   })
 
+  const sharedStore = async () => (TEST_DATABASE_URL ? freshDatabaseUrl() : `sqlite:${join(mkdtempSync(join(tmpdir(), 'sgw-admin-')), 'admin.sqlite')}`)
+
   test('start-up stops, naming ADMIN_USERNAME, when that name belongs to an account that is not an active admin', async () => {
-    const url = TEST_DATABASE_URL ? await freshDatabaseUrl() : `sqlite:${join(mkdtempSync(join(tmpdir(), 'sgw-admin-')), 'admin.sqlite')}`
-    const first = await createTestApp({ DATABASE_URL: url, ADMIN_USERNAME: 'first_admin', ADMIN_PASSWORD: 'first-admin-password' })
+    const url = await sharedStore()
+    const first = await createTestApp({ DATABASE_URL: url, ADMIN_USERNAME: '', ADMIN_PASSWORD: '' })
     await first.client.register('squatter')
-    const admin = await first.client.login('first_admin', 'first-admin-password')
-    const demoted = await first.client.register('former_admin')
-    await first.client.put(`/users/${demoted.userId}`, { user_role: 'admin', is_active: false }, admin.access)
-    for (const taken of ['squatter', 'SQUATTER', 'former_admin']) {
+    for (const taken of ['squatter', 'SQUATTER']) {
       const boot = createTestApp({ DATABASE_URL: url, ADMIN_USERNAME: taken, ADMIN_PASSWORD: 'operator-password' })
       await expect(boot).rejects.toBeInstanceOf(ConfigError)
       await expect(boot).rejects.toThrow(/ADMIN_USERNAME: the account .* exists but is not an active admin/)
     }
+  })
+
+  test('once bootstrapped, an admin deleted or renamed on purpose stays so, and nobody can take the name to stop the service', async () => {
+    const url = await sharedStore()
+    const env = { DATABASE_URL: url, ADMIN_USERNAME: 'first_admin', ADMIN_PASSWORD: 'first-admin-password' }
+    const first = await createTestApp(env)
+    const original = await first.client.login('first_admin', 'first-admin-password')
+    const successor = await first.client.post('/users', { username: 'second_admin', password: 'second-admin-password', user_role: 'admin' }, original.access)
+    expect(successor.status).toBe(201)
+    const second = await first.client.login('second_admin', 'second-admin-password')
+    expect((await first.client.delete(`/users/${original.userId}`, second.access)).status).toBe(200)
+    // Someone registers the freed name: the next start neither brings the old admin back nor stops.
+    await first.client.register('FIRST_ADMIN')
+    const restarted = await createTestApp(env)
+    expect((await restarted.client.post('/auth/login', { username: 'first_admin', password: 'first-admin-password' })).status).toBe(401)
+    expect((await restarted.client.get('/users/me', (await restarted.client.login('first_admin', 'password-123')).access)).body.user_role).toBe('user')
   })
 
   test('SEED_DEMO_DATA fills an empty database with the documented accounts, rooms in every state and invitations, and never touches one with users', async () => {

@@ -1,4 +1,8 @@
-import type { Database } from './database'
+import type { Database, Queryable } from './database'
+
+export async function readSetting(db: Queryable, key: string): Promise<string | undefined> {
+  return (await db.get<{ value: string }>('SELECT value FROM settings WHERE key = $1', [key]))?.value
+}
 
 /** Values the service generates once and keeps, such as the JWT secret when none is configured. */
 export async function getOrCreateSetting(db: Database, key: string, create: () => string): Promise<{ value: string; created: boolean }> {

@@ -1,4 +1,5 @@
 import { type Database, type Transaction, UniqueViolation } from '../../db/database'
+import { getOrCreateSetting, readSetting } from '../../db/settings'
 import { type Caller, INTERNAL_CALLER, type PasswordHasher } from '../../lib/password'
 import { nowIso } from '../../lib/tokens'
 import { ApiError, conflict, forbidden, invalidField, notFound } from '../../shared/errors'
@@ -101,21 +102,28 @@ export class UserService {
   }
 
   /**
-   * Creates the configured admin unless a user of that name exists; never changes an existing
-   * account. Answers what it found: the new admin, an active admin already there, or an account of
-   * that name that is not one (the operator's password would not open it).
+   * Gives the deployment its first admin from ADMIN_USERNAME and ADMIN_PASSWORD, once: the first
+   * start creates it (or finds it there) and records that in the store, and later starts leave
+   * accounts alone, so an admin deleted or renamed on purpose does not come back with the password
+   * from the environment. Answers what it did; `not_an_active_admin` means the name belongs to
+   * another kind of account, which the operator's password would not open.
    */
-  async ensureAdmin(username: string, password: string): Promise<'created' | 'exists' | 'not_an_active_admin'> {
+  async bootstrapAdmin(username: string, password: string): Promise<'created' | 'exists' | 'done_before' | 'not_an_active_admin'> {
+    if ((await readSetting(this.db, ADMIN_BOOTSTRAPPED)) !== undefined) return 'done_before'
     const existing = await this.users.findByUsername(username)
-    if (existing) return existing.user_role === 'admin' && existing.is_active ? 'exists' : 'not_an_active_admin'
-    try {
-      await this.create({ username, password, user_role: 'admin', is_active: true })
-      return 'created'
-    } catch (error) {
-      // Another instance created it first.
-      if (error instanceof ApiError && error.code === 'conflict') return this.ensureAdmin(username, password)
-      throw error
-    }
+    if (existing && !(existing.user_role === 'admin' && existing.is_active)) return 'not_an_active_admin'
+    let adminId = existing?.user_id
+    if (adminId === undefined)
+      try {
+        adminId = (await this.create({ username, password, user_role: 'admin', is_active: true })).user_id
+      } catch (error) {
+        // Another instance created it first.
+        if (error instanceof ApiError && error.code === 'conflict') return this.bootstrapAdmin(username, password)
+        throw error
+      }
+    const recorded = adminId
+    await getOrCreateSetting(this.db, ADMIN_BOOTSTRAPPED, () => recorded)
+    return existing ? 'exists' : 'created'
   }
 
   /** An admin never removes themself, and the last active admin never goes. */
@@ -133,6 +141,8 @@ export class UserService {
     return user
   }
 }
+
+const ADMIN_BOOTSTRAPPED = 'admin_bootstrapped'
 
 function usernameTaken(): ApiError {
   return conflict('This username is already taken')
