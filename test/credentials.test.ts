@@ -1,4 +1,5 @@
 import { afterAll, afterEach, describe, expect, spyOn, test } from 'bun:test'
+import { networkOf } from '../src/lib/client-address'
 import { closeTestResources, createTestApp, startTestServer, STORE } from './support/harness'
 
 afterAll(closeTestResources)
@@ -203,6 +204,27 @@ describe(`brute force on ${STORE} (SECURITY 12)`, () => {
     for (let i = 0; i < 3; i++) await viaProxy('203.0.113.1', `spray_${i}`)
     expect((await viaProxy('203.0.113.1', 'spray_9')).status).toBe(429)
     expect((await viaProxy('203.0.113.2', 'spray_9')).status).toBe(401)
+  })
+})
+
+describe(`one IPv6 host is one client on ${STORE} (SECURITY 12, 23)`, () => {
+  test('an IPv6 address counts as its /64; IPv4, IPv4-mapped and odd values as they are', () => {
+    expect(networkOf('2001:db8:1:2::1')).toBe('2001:db8:1:2::/64')
+    expect(networkOf('2001:0DB8:0001:0002:ffff:ffff:ffff:ffff')).toBe('2001:db8:1:2::/64')
+    expect(networkOf('fe80::1%eth0')).toBe('fe80:0:0:0::/64')
+    expect(networkOf('::1')).toBe('0:0:0:0::/64')
+    expect(networkOf('::ffff:192.0.2.7')).toBe('192.0.2.7')
+    expect(networkOf('192.0.2.7')).toBe('192.0.2.7')
+    expect(networkOf('not:an:address:at:all')).toBe('not:an:address:at:all')
+  })
+
+  test('failed logins from any address of one /64 share one lock-out; another /64 does not', async () => {
+    const server = await startTestServer({ TRUST_PROXY: 'true', LOGIN_MAX_FAILURES: '100', LOGIN_MAX_FAILURES_PER_ADDRESS: '3' })
+    const from = (address: string, i: number) =>
+      server.client.call('POST', '/auth/login', { body: { username: `v6_${i}`, password: 'wrong-password' }, headers: { 'x-forwarded-for': address } })
+    for (let i = 0; i < 3; i++) expect((await from(`2001:db8:1:2::${(i + 1).toString(16)}`, i)).status).toBe(401)
+    expect((await from('2001:db8:1:2:dead:beef:0:1', 9)).status).toBe(429)
+    expect((await from('2001:db8:1:3::1', 9)).status).toBe(401)
   })
 })
 
