@@ -6,6 +6,7 @@ import type { Logger } from './lib/logger'
 import type { Tracer } from './lib/tracing'
 import { PasswordHasher } from './lib/password'
 import { nowIso } from './lib/tokens'
+import { atMostEvery } from './lib/metrics'
 import { createMetrics } from './metrics'
 import { AuthService } from './modules/auth/service'
 import { SessionStore, ThrottleStore } from './modules/auth/store'
@@ -19,6 +20,9 @@ import { UserStore } from './modules/users/store'
 
 export type AppContext = ReturnType<typeof createContext>
 
+/** A Prometheus scrape interval: gauges counted in the store are read no more often than this. */
+const STORE_GAUGE_PERIOD_MS = 15_000
+
 /** Wires stores into services: the one place that knows how the pieces fit. */
 export function createContext(config: Config, db: Database, log: Logger, jwtSecret: string, tracer?: Tracer) {
   const metrics = createMetrics()
@@ -31,6 +35,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     accessTokenTtl: config.accessTokenTtl,
     refreshTokenTtl: config.refreshTokenTtl,
     sessionMaxLifetime: config.sessionMaxLifetime,
+    maxSessionsPerUser: config.maxSessionsPerUser,
   })
   const roomStore = new RoomStore(db)
   const inviteStore = new InviteStore(db)
@@ -49,15 +54,20 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   users.onDelete((userId, tx) => rooms.removeFromAllRooms(userId, tx))
 
   const { registry } = metrics
-  registry.gauge('sessions_active', 'Sessions neither revoked nor expired.', async () => [[{}, await sessions.countActive(nowIso())]])
-  registry.gauge('users', 'User accounts, by status.', async () => {
-    const { active, inactive } = await userStore.countByStatus()
+  // Read from the store at most every STORE_GAUGE_PERIOD_MS, whatever the number of scrapes.
+  const fromStore = <Value>(collect: () => Promise<Value>) => atMostEvery(STORE_GAUGE_PERIOD_MS, collect)
+  const activeSessions = fromStore(() => sessions.countActive(nowIso()))
+  const usersByStatus = fromStore(() => userStore.countByStatus())
+  const openRooms = fromStore(() => roomStore.countOpen())
+  registry.gauge('sessions_active', 'Sessions neither revoked nor expired (read at most every 15 s).', async () => [[{}, await activeSessions()]])
+  registry.gauge('users', 'User accounts, by status (read at most every 15 s).', async () => {
+    const { active, inactive } = await usersByStatus()
     return [
       [{ status: 'active' }, active],
       [{ status: 'inactive' }, inactive],
     ]
   })
-  registry.gauge('rooms_open', 'Rooms not closed.', async () => [[{}, await roomStore.countOpen()]])
+  registry.gauge('rooms_open', 'Rooms not closed (read at most every 15 s).', async () => [[{}, await openRooms()]])
   registry.gauge('password_hashes_in_flight', 'argon2id hashes or verifications running now.', () => [[{}, passwords.running]])
   registry.gauge('password_checks_waiting', 'Password hashes or verifications waiting for a free slot.', () => [[{}, passwords.waiting]])
   registry.gauge('process_resident_memory_bytes', 'Resident set size.', () => [[{}, process.memoryUsage.rss()]])

@@ -91,6 +91,15 @@ describe(`metrics on ${STORE}`, () => {
     expect(find(samples, 'password_checks_waiting')).toBe(0)
   })
 
+  test('gauges counted in the store are read at most every 15 s, however many scrapes come', async () => {
+    const t = await createTestApp()
+    const sessions = async () => find(parsePrometheus(await (await t.app.handle(new Request('http://localhost/metrics'))).text()).samples, 'sessions_active')
+    const before = await sessions()
+    await t.client.register('unseen_yet')
+    const scrapes = await Promise.all(Array.from({ length: 10 }, sessions))
+    expect(scrapes).toEqual(Array(10).fill(before))
+  })
+
   test('METRICS_ENABLED=false removes the route', async () => {
     const t = await createTestApp({ METRICS_ENABLED: 'false' })
     expect((await t.client.get('/metrics')).status).toBe(404)

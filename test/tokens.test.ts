@@ -177,6 +177,24 @@ describe(`refresh tokens on ${STORE} (SECURITY 2, 4, 5, 6)`, () => {
   })
 })
 
+describe(`sessions per user on ${STORE}`, () => {
+  test('a login past MAX_SESSIONS_PER_USER ends the oldest sessions, whose tokens stop working at once', async () => {
+    const capped = await createTestApp({ MAX_SESSIONS_PER_USER: '3' })
+    await capped.client.register('many_devices')
+    const logins = []
+    for (let i = 0; i < 5; i++) logins.push(await capped.client.login('many_devices', 'password-123'))
+    const alive = async (session: (typeof logins)[number]) => (await capped.client.get('/auth/me', session.access)).status === 200
+    expect(await Promise.all(logins.map(alive))).toEqual([false, false, true, true, true])
+    // The registration's session went first, then the first login's; refresh tokens die with them.
+    expect((await capped.client.post('/auth/refresh', { refresh_token: logins[0]!.refresh })).status).toBe(401)
+    const reasons = await capped.context.db.all<{ revoked_reason: string | null }>(
+      'SELECT revoked_reason FROM sessions s JOIN users u ON u.user_id = s.user_id WHERE u.username = $1 ORDER BY s.created_at',
+      ['many_devices'],
+    )
+    expect(reasons.map((row) => row.revoked_reason)).toEqual(['too_many_sessions', 'too_many_sessions', 'too_many_sessions', null, null, null])
+  })
+})
+
 describe(`account changes bite on the next request on ${STORE} (SECURITY 8)`, () => {
   test('deactivation refuses the access and refresh tokens at once; activation lets the user log in again', async () => {
     const admin = await t.client.loginAdmin()

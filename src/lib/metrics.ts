@@ -117,3 +117,23 @@ export class Registry {
     return `${blocks.join('\n')}\n`
   }
 }
+
+/**
+ * A gauge's collect that runs at most once every `milliseconds`, however many scrapes come: for
+ * values read from the store, whose queries grow with the data (an open /metrics must not be a way
+ * to make the database count a million rows on demand). Concurrent scrapes share one reading.
+ */
+export function atMostEvery<Value>(milliseconds: number, collect: () => Promise<Value>): () => Promise<Value> {
+  let last: { at: number; value: Promise<Value> } | undefined
+  return () => {
+    const now = Date.now()
+    if (!last || now - last.at >= milliseconds) {
+      const value = collect().catch((error) => {
+        last = undefined
+        throw error
+      })
+      last = { at: now, value }
+    }
+    return last.value
+  }
+}

@@ -23,6 +23,8 @@ export interface SessionPolicy {
   refreshTokenTtl: number
   /** However often it is refreshed, a session ends this long after its login. */
   sessionMaxLifetime: number
+  /** Live sessions one user may hold; a login past it ends the oldest. */
+  maxSessionsPerUser: number
 }
 
 type RefreshOutcome = Grant | 'invalid' | 'reused'
@@ -149,7 +151,10 @@ export class AuthService {
     const now = new Date(clock).toISOString()
     const expiresAt = earliest(isoAfter(this.policy.refreshTokenTtl, clock), this.#sessionEnd(now))
     const session = { sessionId, userId: user.user_id, refreshTokenHash: sha256(refreshToken), now, expiresAt }
-    await this.db.transaction((tx) => this.sessions.create(session, tx))
+    await this.db.transaction(async (tx) => {
+      await this.sessions.create(session, tx)
+      await this.sessions.revokeAllButNewest(user.user_id, this.policy.maxSessionsPerUser, now, tx)
+    })
     return { user, sessionId, refreshToken, refreshTokenExpiresIn: secondsUntil(expiresAt, now) }
   }
 

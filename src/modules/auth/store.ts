@@ -19,7 +19,7 @@ export interface SessionUser {
   updated_at: string
 }
 
-export type RevocationReason = 'logout' | 'refresh_token_reused' | 'password_changed' | 'account_deactivated'
+export type RevocationReason = 'logout' | 'refresh_token_reused' | 'password_changed' | 'account_deactivated' | 'too_many_sessions'
 
 /** Sessions and their refresh tokens. A session is alive while `revoked_at` is null. */
 export class SessionStore {
@@ -90,6 +90,17 @@ export class SessionStore {
       now,
       reason,
     ])
+  }
+
+  /** Revokes the user's live sessions beyond the `keep` newest ones; answers how many. */
+  async revokeAllButNewest(userId: string, keep: number, now: string, q: Queryable): Promise<number> {
+    return q.run(
+      `UPDATE sessions SET revoked_at = $2, revoked_reason = 'too_many_sessions'
+        WHERE session_id IN (
+          SELECT session_id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
+           ORDER BY created_at DESC, session_id DESC LIMIT $4 OFFSET $3)`,
+      [userId, now, keep, Number.MAX_SAFE_INTEGER],
+    )
   }
 
   /** Revokes every live session of a user, except `keepSessionId` when given. */
