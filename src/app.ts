@@ -21,16 +21,17 @@ export function createApp(context: AppContext) {
     .use(roomsRoutes(context, guard))
     .use(invitesRoutes(context, guard))
 
-  return (
-    // normalize: false makes unknown body fields a 422 instead of silently dropping them.
-    new Elysia({ normalize: false, serve: { maxRequestBodySize: hardBodyLimit(config.maxBodyBytes) } })
-      .use(observability(context.log, context.metrics, context.tracer))
-      .use(errorHandler(context.log))
-      .use(security(config))
-      .use(config.swaggerEnabled ? docs(context.version) : new Elysia())
-      .use(healthRoutes(context))
-      .use(api)
-  )
+  const bodies = new Set<string>()
+  // normalize: false makes unknown body fields a 422 instead of silently dropping them.
+  const app = new Elysia({ normalize: false, serve: { maxRequestBodySize: hardBodyLimit(config.maxBodyBytes) } })
+    .use(observability(context.log, context.metrics, context.tracer))
+    .use(errorHandler(context.log))
+    .use(security({ ...config, takesBody: (method, route) => bodies.has(`${method} ${route}`) }))
+    .use(config.swaggerEnabled ? docs(context.version) : new Elysia())
+    .use(healthRoutes(context))
+    .use(api)
+  for (const route of app.routes) if (route.hooks?.body) bodies.add(`${route.method} ${route.path}`)
+  return app
 }
 
 export type App = ReturnType<typeof createApp>

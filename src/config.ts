@@ -92,6 +92,12 @@ export const EnvSchema = T.Object({
   CORS_ORIGINS: T.String({ default: '', description: "comma-separated allowed origins, '*' for any, empty for none" }),
   MAX_BODY_BYTES: T.Integer({ default: 65_536, minimum: 1024, maximum: 10_485_760, description: 'largest request body in bytes' }),
   BODY_TIMEOUT: Seconds(10, 1, 300, 'how long a client may take to send a request body'),
+  MAX_CONCURRENT_BODIES: T.Integer({
+    default: 1000,
+    minimum: 1,
+    maximum: 1_000_000,
+    description: 'request bodies read at once, at most (each holds up to MAX_BODY_BYTES); then 503',
+  }),
   LOG_LEVEL: T.Union([T.Literal('debug'), T.Literal('info'), T.Literal('warn'), T.Literal('error'), T.Literal('silent')], {
     default: 'info',
     description: 'least severe log level written',
@@ -220,6 +226,7 @@ function toConfig(env: Env) {
     corsOrigins: parseOrigins(env.CORS_ORIGINS),
     maxBodyBytes: env.MAX_BODY_BYTES,
     bodyTimeout: env.BODY_TIMEOUT,
+    maxConcurrentBodies: env.MAX_CONCURRENT_BODIES,
     logLevel: env.LOG_LEVEL,
     swaggerEnabled: env.SWAGGER_ENABLED,
     metricsEnabled: env.METRICS_ENABLED,

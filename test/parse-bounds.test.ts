@@ -72,9 +72,31 @@ describe(`hostile bodies on a real listener on ${STORE} (SECURITY 22, 26)`, () =
     expect((await server.client.get('/health')).status).toBe(200)
   }, 15_000)
 
+  test('a route that takes no body never reads one: a caller without a token gets its 401 whatever it sent', async () => {
+    const server = await startTestServer()
+    const anonymous = [
+      await server.client.post('/auth/logout', nested(30_000)),
+      await server.client.call('POST', '/auth/logout', { body: 'plain text', headers: { 'content-type': 'text/plain' } }),
+      await server.client.post('/rooms/my', '{"broken":'),
+    ]
+    expect(anonymous.map((reply) => reply.status)).toEqual([401, 401, 401])
+    const user = await server.client.register('bodiless_user')
+    expect((await server.client.call('POST', '/auth/logout', { token: user.access, body: nested(5000) })).status).toBe(200)
+  })
+
+  test('no more than MAX_CONCURRENT_BODIES are read at once: the rest get 503 with Retry-After at once', async () => {
+    const server = await startTestServer({ MAX_CONCURRENT_BODIES: '5', BODY_TIMEOUT: '1' })
+    const answers = await Promise.all(Array.from({ length: 20 }, () => slowUpload(server.baseUrl, '/auth/login', 100, 200)))
+    const statuses = answers.map((answer) => answer.slice(9, 12))
+    expect(statuses.filter((status) => status === '408')).toHaveLength(5)
+    expect(statuses.filter((status) => status === '503')).toHaveLength(15)
+    expect(answers.find((answer) => answer.startsWith('HTTP/1.1 503'))).toMatch(/retry-after: 1/i)
+    expect((await server.client.post('/auth/login', { username: 'root_admin', password: 'root-admin-password' })).status).toBe(200)
+  }, 15_000)
+
   test('a body past four times MAX_BODY_BYTES is cut off by Bun itself before any of our code runs', async () => {
     const server = await startTestServer({ MAX_BODY_BYTES: '2048' })
-    const response = await fetch(`${server.baseUrl}/auth/logout`, { method: 'POST', body: 'x'.repeat(4 * 2048 + 1) })
+    const response = await fetch(`${server.baseUrl}/auth/login`, { method: 'POST', body: 'x'.repeat(4 * 2048 + 1) })
     expect(response.status).toBe(413)
   })
 })

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { closeTestResources, createTestApp, startTestServer, STORE, TEST_ENV, type TestApp } from './support/harness'
+import { closeTestResources, createTestApp, type Session, startTestServer, STORE, TEST_ENV, type TestApp } from './support/harness'
 import { craftJwt, decodePayload } from './support/jwt'
 
 afterAll(closeTestResources)
@@ -181,7 +181,7 @@ describe(`sessions per user on ${STORE}`, () => {
   test('a login past MAX_SESSIONS_PER_USER ends the oldest sessions, whose tokens stop working at once', async () => {
     const capped = await createTestApp({ MAX_SESSIONS_PER_USER: '3' })
     await capped.client.register('many_devices')
-    const logins = []
+    const logins: Session[] = []
     for (let i = 0; i < 5; i++) logins.push(await capped.client.login('many_devices', 'password-123'))
     const alive = async (session: (typeof logins)[number]) => (await capped.client.get('/auth/me', session.access)).status === 200
     expect(await Promise.all(logins.map(alive))).toEqual([false, false, true, true, true])

@@ -63,11 +63,8 @@ export function finishDocument(generated: Json, routes: RouteNotes[], servers: A
       if (!secured) operation.security = []
       for (const parameter of operation.parameters ?? []) parameter.schema = asPlainInteger(parameter.schema)
       const responses: Record<string, Json> = (operation.responses ??= {})
-      const implied = [
-        ...(method === 'get' ? [] : ['400', '408', '413', '415']),
-        ...(operation.requestBody ? ['422'] : []),
-        ...(secured ? ['401', '403'] : []),
-      ]
+      // Only routes that take a body read one (plugins/security.ts).
+      const implied = [...(operation.requestBody ? ['400', '408', '413', '415', '422', '503'] : []), ...(secured ? ['401', '403'] : [])]
       for (const status of implied) responses[status] ??= { content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorResponse' } } } }
       const own = notes.get(`${method} ${path}`) ?? {}
       for (const [status, response] of Object.entries(responses)) {

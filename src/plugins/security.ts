@@ -1,11 +1,15 @@
 import { Elysia } from 'elysia'
-import { badRequest, payloadTooLarge, requestTimeout, unsupportedMediaType } from '../shared/errors'
+import { badRequest, payloadTooLarge, requestTimeout, unavailable, unsupportedMediaType } from '../shared/errors'
 
 interface HttpPolicy {
   corsOrigins: string[]
   maxBodyBytes: number
   /** Seconds a client has to send the whole body. */
   bodyTimeout: number
+  /** Bodies being read at once, at most: each holds up to maxBodyBytes until it is parsed or refused. */
+  maxConcurrentBodies: number
+  /** Whether the route takes a body; any other route never reads one. */
+  takesBody: (method: string, route: string) => boolean
 }
 
 /** Our bodies nest three levels at most; anything far deeper is an attack on the parser or the validator. */
@@ -29,19 +33,27 @@ export const SECURITY_HEADERS = {
  * Security headers on every answer (static: set once, not per request), CORS for the configured
  * origins only, and the body rules, all checked before any parsing or validation work: JSON only
  * (415), at most `maxBodyBytes` (413, whether the size is declared or the body is chunked), sent
- * within `bodyTimeout` seconds (408), nested at most MAX_JSON_DEPTH deep (400). The body rules run
- * where bodies are parsed, so requests without one pay nothing for them.
+ * within `bodyTimeout` seconds (408), nested at most MAX_JSON_DEPTH deep (400), and no more than
+ * `maxConcurrentBodies` read at once (503). A route that takes no body never reads one, so it
+ * answers as if none was sent (and a caller without a token gets its 401).
  */
-export const security = ({ corsOrigins, maxBodyBytes, bodyTimeout }: HttpPolicy) => {
+export const security = ({ corsOrigins, maxBodyBytes, bodyTimeout, maxConcurrentBodies, takesBody }: HttpPolicy) => {
   const limits = { bytes: maxBodyBytes, milliseconds: bodyTimeout * 1000 }
+  let reading = 0
   const plugin = new Elysia({ name: 'security' })
     .headers(SECURITY_HEADERS)
-    .onParse({ as: 'global' }, async ({ request }) => {
-      if (request.body === null || request.headers.get('content-length') === '0') return null
+    .onParse({ as: 'global' }, async ({ request, route }) => {
+      if (request.body === null || request.headers.get('content-length') === '0' || !takesBody(request.method, route)) return null
       if (Number(request.headers.get('content-length')) > maxBodyBytes) throw payloadTooLarge(maxBodyBytes)
-      if (!JSON_CONTENT_TYPE.test(request.headers.get('content-type') ?? ''))
-        throw unsupportedMediaType()
-      const text = await readBody(request, limits)
+      if (!JSON_CONTENT_TYPE.test(request.headers.get('content-type') ?? '')) throw unsupportedMediaType()
+      if (reading >= maxConcurrentBodies) throw unavailable('Too many request bodies are arriving at once; try again shortly', 1)
+      reading++
+      let text: string
+      try {
+        text = await readBody(request, limits)
+      } finally {
+        reading--
+      }
       if (text.trim() === '') return null
       if (nestsDeeperThan(text, MAX_JSON_DEPTH))
         throw badRequest(`The request body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`)
