@@ -85,7 +85,7 @@ export const EnvSchema = T.Object({
     default: 120,
     minimum: 1,
     maximum: 1_000_000,
-    description: 'requests to register, log in or refresh per client address and AUTH_RATE_WINDOW',
+    description: 'requests to register, log in, refresh or change a password per client address and AUTH_RATE_WINDOW',
   }),
   AUTH_RATE_WINDOW: Seconds(60, 1, 3600, 'window of AUTH_RATE_LIMIT'),
   TRUST_PROXY: Flag(false, 'take the client address from X-Forwarded-For'),

@@ -54,6 +54,17 @@ describe(`auth routes on ${STORE}`, () => {
     }
   })
 
+  test('a password with an unpaired surrogate is refused: it would be hashed as U+FFFD and match other passwords', async () => {
+    for (const password of ['\ud800abcdefgh', 'abcdefgh\udfff']) {
+      const reply = await t.client.post('/auth/registrate', { username: 'surrogate_user', password })
+      expect(reply.status).toBe(422)
+      expect(reply.body.details[0]).toEqual({ field: '/password', message: 'must not contain unpaired surrogates' })
+    }
+    const emoji = await t.client.post('/auth/registrate', { username: 'emoji_password', password: 'pass\u{1F511}word' })
+    expect(emoji.status).toBe(201)
+    expect((await t.client.post('/auth/login', { username: 'emoji_password', password: 'pass\u{1F511}word' })).status).toBe(200)
+  })
+
   test('passwords of 8 and 128 characters, with no composition rules and no truncation', async () => {
     await t.client.register('eight_chars', 'aaaaaaaa')
     const long = 'Ж'.repeat(127) + 'x'

@@ -95,6 +95,18 @@ describe(`quotas and per-user rate limits under bursts on ${STORE} (SECURITY 21,
     expect((await server.client.post(`/rooms/${otherRoom.room_id}/invite`, { user_name: guest.username, player_role: 'operator' }, other.access)).status).toBe(201)
   })
 
+  test('a flood of refused tries costs no write each: the refused are answered from memory until the window ends', async () => {
+    const t = await createTestApp({ ROOM_RATE_LIMIT: '2', USER_RATE_WINDOW: '600' })
+    const owner = await t.client.register('flooding_owner')
+    for (let i = 0; i < 2; i++) expect((await t.client.post('/rooms', { room_name: `kept ${i}` }, owner.access)).status).toBe(201)
+    expect((await t.client.post('/rooms', { room_name: 'first refused' }, owner.access)).status).toBe(429)
+    const hits = async () => (await t.context.db.get<{ hits: number }>("SELECT hits FROM rate_limits WHERE bucket LIKE 'rooms:%'"))?.hits
+    const counted = await hits()
+    const refused = await Promise.all(Array.from({ length: 50 }, (_, i) => t.client.post('/rooms', { room_name: `flood ${i}` }, owner.access)))
+    expect(refused.every((reply) => reply.status === 429 && Number(reply.headers.get('retry-after')) > 590)).toBe(true)
+    expect(await hits()).toBe(counted)
+  })
+
   test('the window ends: after USER_RATE_WINDOW the user may act again', async () => {
     const t = await createTestApp({ ROOM_RATE_LIMIT: '1', USER_RATE_WINDOW: '1' })
     const owner = await t.client.register('window_owner')

@@ -74,12 +74,18 @@ describe(`rooms on ${STORE}: create and read`, () => {
       isolate: 'a\u2067b',
       loneHighSurrogate: 'half \ud800',
       loneLowSurrogate: '\udc00 half',
+      zeroWidthOnly: '\u200b\u200b',
+      hangulFiller: '\u3164',
+      byteOrderMark: '\ufeffname',
+      lineSeparator: 'a\u2028b',
+      tagCharacters: 'flag\udb40\udc67\udb40\udc62',
+      leftToRightMark: 'name\u200e',
     }
     for (const [name, room_name] of Object.entries(refused)) {
       for (const body of [{ room_name }, { room_name: 'fine', game_role: room_name }]) {
         const reply = await t.client.post('/rooms', body, owner.access)
         expect({ name, status: reply.status }).toEqual({ name, status: 422 })
-        expect(reply.body.details[0].message).toBe('must not contain control characters, bidirectional overrides or unpaired surrogates')
+        expect(reply.body.details[0].message).toBe('must not contain control, invisible or bidirectional-override characters, or unpaired surrogates')
       }
     }
     // Text that travels as JSON escapes: an unpaired surrogate cannot hide there either.
@@ -92,6 +98,19 @@ describe(`rooms on ${STORE}: create and read`, () => {
     expect(created.body.players[0].game_role).toBe('op\u00e9rateur')
     const invitation = await t.client.post(`/rooms/${created.body.room_id}/invite`, { user_name: 'room_guest', player_role: 'te\u0301moin' }, owner.access)
     expect(invitation.body.player_role).toBe('t\u00e9moin')
+    // Emoji made with zero-width joiners stay welcome.
+    expect((await t.client.post('/rooms', { room_name: 'Family \u{1F468}\u200d\u{1F469}\u200d\u{1F467}' }, owner.access)).status).toBe(201)
+  })
+
+  test('the length limit holds for the text as stored: characters that grow in NFC count as they grow', async () => {
+    // U+FB2C becomes three characters in NFC: 40 of them are 120 stored characters, past room_name's 100.
+    const grown = await t.client.post('/rooms', { room_name: '\uFB2C'.repeat(40) }, owner.access)
+    expect(grown.status).toBe(422)
+    expect(grown.body.details).toEqual([{ field: '/room_name', message: 'must be at most 100 characters once normalised (NFC)' }])
+    const role = await t.client.post('/rooms', { room_name: 'fine', game_role: '\u{1D160}'.repeat(22) }, owner.access)
+    expect(role.status).toBe(422)
+    expect(role.body.details[0].field).toBe('/game_role')
+    expect((await t.client.post('/rooms', { room_name: '\uFB2C'.repeat(33) }, owner.access)).status).toBe(201)
   })
 
   test('GET and POST /rooms/{id} show the room to members, invitees and admins, 404 to anyone else', async () => {

@@ -36,16 +36,30 @@ export interface UserRateLimit {
   window: number
 }
 
-/** A per-user limit on one kind of action: `consume(userId)` counts one, or answers 429 with Retry-After. */
+/**
+ * A per-user limit on one kind of action: `consume(userId)` counts one, or answers 429 with
+ * Retry-After. A user over the limit is remembered here until their window ends, so that a flood of
+ * refused tries costs no write (and no fsync) each; what is let through is always counted in the store.
+ */
 export function userRateLimit(store: RateLimitStore, action: string, { limit, window }: UserRateLimit) {
+  const refusedUntil = new Map<string, number>()
+  const refuse = (until: number, now: number) => rateLimited(`At most ${limit} ${action} per ${window} s; try again later`, (until - now) / 1000)
   return {
     async consume(userId: string): Promise<void> {
       const now = Date.now()
+      const until = refusedUntil.get(userId)
+      if (until !== undefined && now < until) throw refuse(until, now)
+      refusedUntil.delete(userId)
       const { hits, endsAt } = await store.hit(`${action}:${userId}`, window, now)
       if (hits <= limit) return
-      throw rateLimited(`At most ${limit} ${action} per ${window} s; try again later`, (endsAt - now) / 1000)
+      if (refusedUntil.size >= MAX_REMEMBERED) refusedUntil.clear()
+      refusedUntil.set(userId, endsAt)
+      throw refuse(endsAt, now)
     },
   }
 }
+
+/** Users remembered as over a limit at most, per limit; past it the memory starts afresh (the store still counts). */
+const MAX_REMEMBERED = 100_000
 
 export type UserRateLimiter = ReturnType<typeof userRateLimit>

@@ -162,6 +162,7 @@ export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
       },
       {
         auth: 'user',
+        rateLimited: true,
         body: 'ChangePasswordRequest',
         parse: 'json',
         response: { 200: 'SuccessResponse', ...errors(400, 401, 403, 413, 415, 422, 429, 503) },
@@ -171,7 +172,7 @@ export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
           responses: answers({
             401: '`invalid_credentials`: the current password is wrong. `unauthorized`: the access token is refused.',
             422: '`validation_error`: new_password is outside 8..128 characters or shorter than PASSWORD_MIN_LENGTH.',
-            429: '`rate_limited`: LOGIN_MAX_FAILURES wrong current passwords within LOGIN_WINDOW; until it passes, even the right one waits.',
+            429: '`rate_limited`: LOGIN_MAX_FAILURES wrong current passwords within LOGIN_WINDOW (until it passes, even the right one waits), or more than AUTH_RATE_LIMIT auth requests from this address.',
             503: '`unavailable`: password checks are queued full (HASH_QUEUE_LIMIT); try again after Retry-After.',
           }),
         },

@@ -1,5 +1,5 @@
 import { Elysia, t } from 'elysia'
-import { Count, componentId, Timestamp } from '../../shared/model'
+import { Count, componentId, PAIRED_SURROGATES_PATTERN, Timestamp } from '../../shared/model'
 import { Password, User, Username, usersModels } from '../users/model'
 
 export const AuthRequest = t.Object(
@@ -58,7 +58,7 @@ export const RefreshTokenRequest = t.Object(
 
 export const ChangePasswordRequest = t.Object(
   {
-    current_password: t.String({ minLength: 1, maxLength: 128, examples: ['demo-password'] }),
+    current_password: t.String({ minLength: 1, maxLength: 128, pattern: PAIRED_SURROGATES_PATTERN, examples: ['demo-password'] }),
     new_password: Password,
   },
   { additionalProperties: false, $id: componentId('ChangePasswordRequest') },

@@ -23,7 +23,7 @@ export const Invitation = t.Object(
 export const GetMyInvitesRequest = t.Object(
   {
     inviter_id: t.Optional(Uuid),
-    player_role: t.Optional(Text({ maxLength: 64 })),
+    player_role: t.Optional(Text({ maxLength: 64 }, '/player_role')),
     is_accepted: t.Optional(QueryBoolean),
     status: t.Optional(InvitationStatus),
     ...Pagination,

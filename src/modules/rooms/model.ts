@@ -2,7 +2,6 @@ import { Type } from '@sinclair/typebox'
 import { Elysia, t } from 'elysia'
 import { componentId, Count, ListResponse, Pagination, QueryBoolean, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
 
-export const GameRole = Text({ minLength: 1, maxLength: 64, examples: ['operator'] })
 
 export const Player = t.Object(
   { user_id: Uuid, username: t.String(), game_role: t.String(), joined_at: Timestamp },
@@ -33,21 +32,21 @@ export const GetAllRoomsResponse = ListResponse('GetAllRoomsResponse', 'rooms', 
 
 export const CreateRoomRequest = t.Object(
   {
-    room_name: Text({ minLength: 1, maxLength: 100 }),
+    room_name: Text({ minLength: 1, maxLength: 100, examples: ['Morning shift: boiler room'] }, '/room_name'),
     // typebox's Integer: Elysia's t.Integer carries a default of 0 that an optional field would pick up.
     max_players: t.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'default ROOM_MAX_PLAYERS, at most ROOM_MAX_PLAYERS_LIMIT' })),
-    game_role: t.Optional(Text({ minLength: 1, maxLength: 64, description: "the creator's own role, default host" })),
+    game_role: t.Optional(Text({ minLength: 1, maxLength: 64, description: "the creator's own role, default host", examples: ['shift lead'] }, '/game_role')),
   },
   { additionalProperties: false, $id: componentId('CreateRoomRequest') },
 )
 
 export const InviteToRoomRequest = t.Object(
-  { user_name: Text({ minLength: 1, maxLength: 32 }), player_role: GameRole },
+  { user_name: Text({ minLength: 1, maxLength: 32, examples: ['bob'] }, '/user_name'), player_role: Text({ minLength: 1, maxLength: 64, examples: ['operator'] }, '/player_role') },
   { additionalProperties: false, $id: componentId('InviteToRoomRequest') },
 )
 
 export const JoinToRoomRequest = t.Object(
-  { ct: Text({ minLength: 1, maxLength: 256, description: 'the invitation token' }) },
+  { ct: Text({ minLength: 1, maxLength: 256, description: 'the invitation token' }, '/ct') },
   { additionalProperties: false, $id: componentId('JoinToRoomRequest') },
 )
 

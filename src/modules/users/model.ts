@@ -1,5 +1,17 @@
 import { Elysia, t } from 'elysia'
-import { componentId, Count, ListResponse, Pagination, QueryBoolean, sharedModels, Text, Timestamp, USERNAME_PATTERN, Uuid } from '../../shared/model'
+import {
+  Count,
+  componentId,
+  ListResponse,
+  PAIRED_SURROGATES_PATTERN,
+  Pagination,
+  QueryBoolean,
+  sharedModels,
+  Text,
+  Timestamp,
+  USERNAME_PATTERN,
+  Uuid,
+} from '../../shared/model'
 
 export const Username = t.String({
   minLength: 3,
@@ -8,7 +20,13 @@ export const Username = t.String({
   description: '3..32 of A-Z a-z 0-9 _ . -, unique ignoring case',
   examples: ['alice'],
 })
-export const Password = t.String({ minLength: 8, maxLength: 128, description: '8..128 characters, any', examples: ['demo-password'] })
+export const Password = t.String({
+  minLength: 8,
+  maxLength: 128,
+  pattern: PAIRED_SURROGATES_PATTERN,
+  description: '8..128 characters, any (surrogates paired)',
+  examples: ['demo-password'],
+})
 export const UserRole = t.Union([t.Literal('user'), t.Literal('admin')])
 
 export const User = t.Object(
@@ -47,7 +65,7 @@ export const GetAllUsersRequest = t.Object(
   {
     is_active: t.Optional(QueryBoolean),
     role: t.Optional(UserRole),
-    search: t.Optional(Text({ maxLength: 32, description: 'case-insensitive part of the username' })),
+    search: t.Optional(Text({ maxLength: 32, description: 'case-insensitive part of the username' }, '/search')),
     ...Pagination,
   },
   { additionalProperties: false, $id: componentId('GetAllUsersRequest') },
