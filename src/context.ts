@@ -49,6 +49,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     userStore,
     config.inviteTtl,
     userRateLimit(rateLimits, 'invitations', config.userRateLimits.invitations),
+    config.inviteRetention,
   )
   // Deleting a user also takes them out of their rooms (their invitations go with them by cascade).
   users.onDelete((userId, tx) => rooms.removeFromAllRooms(userId, tx))

@@ -73,14 +73,18 @@ export async function startServer(config: Config, log: Logger) {
 }
 
 /** Purges expired rows a minute after start (sooner with a shorter interval), then every `interval` seconds. */
-function schedulePurges({ auth, rateLimits, config }: AppContext, log: Logger, interval: number) {
+function schedulePurges({ auth, invites, rateLimits, config }: AppContext, log: Logger, interval: number) {
   const longestRateWindow = Math.max(...Object.values(config.userRateLimits).map((limit) => limit.window))
   let stopped = false
   let timer: Timer
   const purge = async () => {
     try {
-      const purged = { ...(await auth.purgeExpired()), rateCounters: await rateLimits.deleteStale(isoAfter(-longestRateWindow)) }
-      if (purged.sessions + purged.loginCounters + purged.rateCounters > 0) log.info('expired rows purged', purged)
+      const purged = {
+        ...(await auth.purgeExpired()),
+        rateCounters: await rateLimits.deleteStale(isoAfter(-longestRateWindow)),
+        invitations: await invites.purgeSettled(),
+      }
+      if (Object.values(purged).some((count) => count > 0)) log.info('expired rows purged', purged)
     } catch (error) {
       log.error('purging expired rows failed', { error: String(error) })
     }

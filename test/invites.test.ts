@@ -116,3 +116,31 @@ describe(`decline and revoke on ${STORE}`, () => {
     expect((await t.client.delete(`/invites/${byHost.invite_id}`, admin.access)).status).toBe(200)
   })
 })
+
+describe(`invitation retention on ${STORE}`, () => {
+  test('the purge deletes invitations settled or expired more than INVITE_RETENTION ago, and nothing still usable', async () => {
+    const kept = await createTestApp({ INVITE_RETENTION: '3600' })
+    const l = lobby(kept.client)
+    const owner = await kept.client.register('retention_owner')
+    const guests = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((name) => kept.client.register(`retention_${name}`)))
+    const room = await l.createRoom(owner, { max_players: 8 })
+    const [pending, declinedLongAgo, acceptedLongAgo, expiredLongAgo, declinedLately] = await Promise.all(
+      guests.map((guest) => l.invite(owner, room.room_id, guest)),
+    )
+    await kept.client.post(`/invites/${declinedLongAgo!.invite_id}/decline`, undefined, guests[1]!.access)
+    await kept.client.post(`/rooms/${room.room_id}/join`, { ct: acceptedLongAgo!.ct }, guests[2]!.access)
+    await kept.client.post(`/invites/${declinedLately!.invite_id}/decline`, undefined, guests[4]!.access)
+    const twoHoursAgo = new Date(Date.now() - 7_200_000).toISOString()
+    const age = (id: string, fields: string) => kept.context.db.run(`UPDATE invitations SET ${fields} WHERE invite_id = $2`, [twoHoursAgo, id])
+    await age(declinedLongAgo!.invite_id, 'updated_at = $1')
+    await age(acceptedLongAgo!.invite_id, 'updated_at = $1')
+    await age(expiredLongAgo!.invite_id, 'created_at = $1, updated_at = $1, expires_at = $1')
+    // A pending invitation created long ago but still valid stays.
+    await age(pending!.invite_id, 'created_at = $1, updated_at = $1')
+
+    expect(await kept.context.invites.purgeSettled(Date.now(), 2)).toBe(3)
+    const left = await kept.context.db.all<{ invite_id: string }>('SELECT invite_id FROM invitations ORDER BY invite_id')
+    expect(left.map((row) => row.invite_id).sort()).toEqual([pending!.invite_id, declinedLately!.invite_id].sort())
+    expect(await kept.context.invites.purgeSettled()).toBe(0)
+  })
+})

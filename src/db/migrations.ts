@@ -193,6 +193,12 @@ const MIGRATIONS: Migration[] = [
       'CREATE INDEX rooms_owner_id ON rooms (owner_id, is_closed)',
     ],
   },
+  {
+    version: 7,
+    name: 'invitations by last change',
+    // The purge finds invitations settled before INVITE_RETENTION without reading them all.
+    statements: () => ['CREATE INDEX invitations_updated_at ON invitations (updated_at)'],
+  },
 ]
 
 /** Applies every migration the store has not seen yet, once, even with several instances starting at once. */

@@ -1,3 +1,4 @@
+import { deleteInBatches } from '../../db/batches'
 import type { Database, Queryable } from '../../db/database'
 import type { Caller, PasswordHasher } from '../../lib/password'
 import { isoAfter, nowIso, randomToken, sha256 } from '../../lib/tokens'
@@ -126,13 +127,7 @@ export class AuthService {
    */
   async purgeExpired(now = Date.now(), batchSize = 1000): Promise<{ sessions: number; loginCounters: number }> {
     const before = isoAfter(-this.policy.accessTokenTtl, now)
-    // In batches, so that a large backlog never holds the store for long: requests run in between.
-    let sessions = 0
-    for (;;) {
-      const deleted = await this.sessions.deleteExpired(before, batchSize)
-      sessions += deleted
-      if (deleted < batchSize) break
-    }
+    const sessions = await deleteInBatches((limit) => this.sessions.deleteExpired(before, limit), batchSize)
     return { sessions, loginCounters: await this.throttle.purgeStale(now) }
   }
 

@@ -1,4 +1,5 @@
 import { type Database, type Transaction, UniqueViolation } from '../../db/database'
+import { deleteInBatches } from '../../db/batches'
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso, randomToken } from '../../lib/tokens'
 import { conflict, forbidden, notFound } from '../../shared/errors'
@@ -25,7 +26,17 @@ export class InviteService {
     private readonly users: UserStore,
     private readonly inviteTtl: number,
     private readonly sent: UserRateLimiter,
+    private readonly retention: number,
   ) {}
+
+  /**
+   * Deletes invitations accepted, declined or expired more than INVITE_RETENTION seconds ago, so
+   * that nobody's list (and its count) grows without end.
+   */
+  purgeSettled(now = Date.now(), batchSize = 1000): Promise<number> {
+    const before = isoAfter(-this.retention, now)
+    return deleteInBatches((limit) => this.invites.deleteSettled(before, limit), batchSize)
+  }
 
   /** Every try counts against INVITE_RATE_LIMIT, refused or not: the answers tell which names are active users. */
   async invite(inviter: User, roomId: string, userName: string, playerRole: string): Promise<Invitation> {

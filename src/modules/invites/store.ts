@@ -73,6 +73,15 @@ export class InviteStore {
     await q.run('DELETE FROM invitations WHERE invite_id = $1', [inviteId])
   }
 
+  /** Deletes up to `limit` invitations settled (or expired) before `before`: no longer usable, and past their retention. */
+  async deleteSettled(before: string, limit: number): Promise<number> {
+    return this.db.run(
+      `DELETE FROM invitations WHERE invite_id IN (
+         SELECT invite_id FROM invitations WHERE updated_at <= $1 AND (status <> 'pending' OR expires_at <= $1) LIMIT $2)`,
+      [before, limit],
+    )
+  }
+
   async deletePendingForRoom(roomId: string, q: Queryable = this.db): Promise<void> {
     await q.run("DELETE FROM invitations WHERE room_id = $1 AND status = 'pending'", [roomId])
   }
