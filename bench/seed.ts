@@ -52,17 +52,20 @@ export async function seed(db: Database, refreshTokenCount: number): Promise<See
   await insertMany(db, 'room_players (room_id, user_id, game_role, joined_at)', players)
   await insertMany(db, 'invitations (invite_id, room_id, inviter_id, receiver_id, player_role, status, ct, created_at, updated_at, expires_at)', invitations)
 
+  // Sessions of the players, a few each (a user holds at most MAX_SESSIONS_PER_USER), opened a day
+  // ago: within SESSION_MAX_LIFETIME, so every one of them can be refreshed.
   const refreshTokens = Array.from({ length: refreshTokenCount }, () => randomToken(32))
   const sessions = refreshTokens.map(() => Bun.randomUUIDv7())
+  const openedAt = new Date(Date.now() - 86_400_000).toISOString()
   await insertMany(
     db,
     'sessions (session_id, user_id, created_at, expires_at)',
-    sessions.map((sessionId) => [sessionId, benchUser.user_id, at(40_000), '2099-01-01T00:00:00.000Z']),
+    sessions.map((sessionId, i) => [sessionId, users[2 + (i % 9998)]!.user_id, openedAt, '2099-01-01T00:00:00.000Z']),
   )
   await insertMany(
     db,
     'refresh_tokens (token_hash, session_id, issued_at, expires_at)',
-    refreshTokens.map((token, i) => [sha256(token), sessions[i]!, at(40_000), '2099-01-01T00:00:00.000Z']),
+    refreshTokens.map((token, i) => [sha256(token), sessions[i]!, openedAt, '2099-01-01T00:00:00.000Z']),
   )
   // Planner statistics, as a database in service would have them (autovacuum, or SQLite's optimize).
   await db.run('ANALYZE')

@@ -25,10 +25,22 @@ export const TEST_ENV = {
 }
 
 const cleanups: Array<() => Promise<void>> = []
+const databases: string[] = []
 
-/** Every test file ends with `afterAll(closeTestResources)`: servers stop, stores close, test databases go. */
+/**
+ * Every test file ends with `afterAll(closeTestResources)`: servers stop and stores close, one
+ * after the other, then the test databases are dropped all at once (one by one, a file that made
+ * twenty of them ran past the hook's time).
+ */
 export async function closeTestResources(): Promise<void> {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+  await Promise.all(
+    databases.splice(0).map(async (name) => {
+      const dropper = new SQL(TEST_DATABASE_URL!, { max: 1 })
+      await dropper.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+      await dropper.close()
+    }),
+  )
 }
 
 /** A database nobody else uses: in-memory SQLite, or a new PostgreSQL database dropped after the file. */
@@ -38,11 +50,7 @@ export async function freshDatabaseUrl(): Promise<string> {
   const admin = new SQL(TEST_DATABASE_URL, { max: 1 })
   await admin.unsafe(`CREATE DATABASE ${name}`)
   await admin.close()
-  cleanups.push(async () => {
-    const dropper = new SQL(TEST_DATABASE_URL, { max: 1 })
-    await dropper.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-    await dropper.close()
-  })
+  databases.push(name)
   const url = new URL(TEST_DATABASE_URL)
   url.pathname = `/${name}`
   return url.toString()

@@ -171,16 +171,21 @@ export class ThrottleStore {
   }
 
   /** Gives back one slot taken in `counter`'s window (a lock that slot started ends with it). */
-  async release(counter: ThrottleCounter, limit: number): Promise<void> {
-    await this.db.run(
-      `UPDATE login_throttle SET failures = failures - 1, locked_until = CASE WHEN failures - 1 < $3 THEN NULL ELSE locked_until END
-        WHERE throttle_key = $1 AND window_started_at = $2 AND failures > 0`,
-      [counter.throttle_key, counter.window_started_at, limit],
-    )
-  }
-
-  async reset(key: string): Promise<void> {
-    await this.db.run('DELETE FROM login_throttle WHERE throttle_key = $1', [key])
+  /**
+   * Settles reserved slots in one transaction (one write to disk): a `reset` counter starts afresh,
+   * a `release` one gives back the slot taken in its window (and a lock that slot started ends with it).
+   */
+  async settle(slots: Array<{ counter: ThrottleCounter; limit: number; how: 'reset' | 'release' }>): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      for (const { counter, limit, how } of slots)
+        if (how === 'reset') await tx.run('DELETE FROM login_throttle WHERE throttle_key = $1', [counter.throttle_key])
+        else
+          await tx.run(
+            `UPDATE login_throttle SET failures = failures - 1, locked_until = CASE WHEN failures - 1 < $3 THEN NULL ELSE locked_until END
+              WHERE throttle_key = $1 AND window_started_at = $2 AND failures > 0`,
+            [counter.throttle_key, counter.window_started_at, limit],
+          )
+    })
   }
 
   /** Deletes counters whose window began before `windowStartedBefore` and that lock nobody out any more. */

@@ -89,13 +89,8 @@ export class LoginThrottle {
     if ('lockedUntil' in outcome) {
       throw rateLimited('Too many failed attempts; try again later', (Date.parse(outcome.lockedUntil) - clock) / 1000)
     }
-    const settle = async (how: (slot: Slot) => Slot['onSuccess']) => {
-      for (const [index, counter] of outcome.reserved.entries()) {
-        const slot = slots[index]!
-        if (how(slot) === 'reset') await this.store.reset(counter.throttle_key)
-        else await this.store.release(counter, slot.limit)
-      }
-    }
+    const settle = (how: (slot: Slot) => Slot['onSuccess']) =>
+      this.store.settle(outcome.reserved.map((counter, index) => ({ counter, limit: slots[index]!.limit, how: how(slots[index]!) })))
     return {
       failed: async () => {
         failures?.inc()
