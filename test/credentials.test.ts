@@ -278,6 +278,20 @@ describe(`bursts against the limits on ${STORE} (SECURITY 21)`, () => {
     for (let i = 0; i < 6; i++) expect((await server.client.post('/auth/login', { username: 'shared_address', password: 'password-123' })).status).toBe(200)
   })
 
+  test('concurrent successful logins give every address slot back: no count is lost between a reservation and a release', async () => {
+    const server = await startTestServer({ LOGIN_MAX_FAILURES_PER_ADDRESS: '8', LOGIN_MAX_FAILURES: '1000' })
+    await server.client.register('busy_office')
+    const statuses: number[] = []
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let i = 0; i < 6; i++) statuses.push((await server.client.post('/auth/login', { username: 'busy_office', password: 'password-123' })).status)
+      }),
+    )
+    expect(statuses.filter((status) => status !== 200)).toEqual([])
+    const address = await server.context.db.get<{ failures: number }>("SELECT failures FROM login_throttle WHERE throttle_key LIKE 'address:%'")
+    expect(Number(address?.failures ?? 0)).toBe(0)
+  })
+
   test('change-password: guesses of the current password are limited, in bursts and one by one, and a lock refuses the right one', async () => {
     const server = await startTestServer({ LOGIN_MAX_FAILURES: '4' })
     const user = await server.client.register('guessed_user')

@@ -1,4 +1,4 @@
-import type { Database, Queryable } from '../../db/database'
+import type { Database, Queryable, Transaction } from '../../db/database'
 import type { UserRole } from '../users/model'
 
 export interface RefreshTokenRecord {
@@ -131,6 +131,11 @@ export class SessionStore {
   }
 }
 
+/** Takes the counters' locks in one order everywhere, so that two holders of the same keys cannot deadlock. */
+async function lockKeys(tx: Transaction, keys: string[]): Promise<void> {
+  for (const key of [...keys].sort()) await tx.lock(`throttle:${key}`)
+}
+
 /** A counter's state: failures in the window that began at `window_started_at`, and any lock-out. */
 export interface ThrottleCounter {
   throttle_key: string
@@ -152,8 +157,7 @@ export class ThrottleStore {
     decide: (counters: Map<string, ThrottleCounter>) => { outcome: Outcome; write: ThrottleCounter[] },
   ): Promise<Outcome> {
     return this.db.transaction(async (tx) => {
-      // In one order everywhere, so that two attempts on the same pair of keys cannot deadlock.
-      for (const key of [...keys].sort()) await tx.lock(`throttle:${key}`)
+      await lockKeys(tx, keys)
       const placeholders = keys.map((_, index) => `$${index + 1}`).join(', ')
       const rows = await tx.all<ThrottleCounter>(
         `SELECT throttle_key, failures, window_started_at, locked_until FROM login_throttle WHERE throttle_key IN (${placeholders})`,
@@ -177,6 +181,9 @@ export class ThrottleStore {
    */
   async settle(slots: Array<{ counter: ThrottleCounter; limit: number; how: 'reset' | 'release' }>): Promise<void> {
     await this.db.transaction(async (tx) => {
+      // The locks reservations take: without them a reservation reading a counter, then writing it
+      // back one higher, would undo a release made in between (seen on PostgreSQL under load).
+      await lockKeys(tx, slots.map(({ counter }) => counter.throttle_key))
       for (const { counter, limit, how } of slots)
         if (how === 'reset') await tx.run('DELETE FROM login_throttle WHERE throttle_key = $1', [counter.throttle_key])
         else
