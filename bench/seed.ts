@@ -1,6 +1,6 @@
 import type { Database, SqlValue } from '../src/db/database'
 import { migrate } from '../src/db/migrations'
-import { randomToken, sha256 } from '../src/lib/tokens'
+import { randomToken, sha256 } from '../src/lib/crypto'
 
 export const BENCH_PASSWORD = 'bench-password'
 

@@ -1,4 +1,4 @@
-import { isoAfter } from '../lib/tokens'
+import { isoAfter } from '../lib/clock'
 import { rateLimited } from '../shared/errors'
 import type { Database } from './database'
 

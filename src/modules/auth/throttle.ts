@@ -1,6 +1,6 @@
 import type { Counter } from '../../lib/metrics'
 import type { LockoutKind } from '../../metrics'
-import { isoAfter } from '../../lib/tokens'
+import { isoAfter } from '../../lib/clock'
 import { rateLimited } from '../../shared/errors'
 import type { ThrottleCounter, ThrottleStore } from './store'
 

@@ -1,6 +1,6 @@
 import type { Database, Queryable, Transaction } from '../../db/database'
 import type { UserRateLimiter } from '../../db/rate-limits'
-import { nowIso } from '../../lib/tokens'
+import { nowIso } from '../../lib/clock'
 import { ApiError, conflict, forbidden, invalidField, notFound } from '../../shared/errors'
 import type { InviteStore } from '../invites/store'
 import type { User } from '../users/model'

@@ -1,7 +1,7 @@
 import { type Database, type Transaction, UniqueViolation } from '../../db/database'
 import { getOrCreateSetting, readSetting } from '../../db/settings'
 import { type Caller, INTERNAL_CALLER, type PasswordHasher } from '../../lib/password'
-import { nowIso } from '../../lib/tokens'
+import { nowIso } from '../../lib/clock'
 import { ApiError, conflict, forbidden, invalidField, notFound } from '../../shared/errors'
 import type { SessionStore } from '../auth/store'
 import type { User, UserChanges, UserCreateRequest, UserFilter } from './model'

@@ -7,11 +7,3 @@ export function randomToken(bytes: number): string {
 export function sha256(value: string): string {
   return new Bun.CryptoHasher('sha256').update(value).digest('hex')
 }
-
-export function nowIso(): string {
-  return new Date().toISOString()
-}
-
-export function isoAfter(seconds: number, from = Date.now()): string {
-  return new Date(from + seconds * 1000).toISOString()
-}
