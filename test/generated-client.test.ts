@@ -22,9 +22,11 @@ describe(`a client generated from the document, on ${STORE}`, () => {
     expect(typecheck.stdout.toString()).toBe('')
     expect(typecheck.exitCode).toBe(0)
 
-    // Imported by a computed name: the root type-check runs before schema.d.ts exists.
+    // Imported by a computed name and typed here: the root type-check runs where schema.d.ts does not exist yet.
     const calls = './generated-client/calls'
-    const { callEveryOperation } = (await import(calls)) as typeof import('./generated-client/calls')
+    const { callEveryOperation } = (await import(calls)) as {
+      callEveryOperation(baseUrl: string, admin: { username: string; password: string }): Promise<Array<{ method: string; path: string; status: number; body: unknown }>>
+    }
     const answers = await callEveryOperation(server.baseUrl, { username: TEST_ENV.ADMIN_USERNAME, password: TEST_ENV.ADMIN_PASSWORD })
 
     const ajv = new Ajv2020({ strict: false, allErrors: true })
