@@ -1,14 +1,14 @@
+import type { Server } from 'bun'
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import { callerOf } from '../../lib/client-address'
-import type { authGuard } from '../../plugins/auth'
 import { rateLimit } from '../../plugins/rate-limit'
 import { answers, errors, success } from '../../shared/model'
 import type { User } from '../users/model'
 import { authModels } from './model'
+import type { AuthGuard } from './guard'
 import type { Grant } from './service'
-
-type Guard = ReturnType<typeof authGuard>
+import { type AccessJwt, tokenPair } from './tokens'
 
 const VERIFIED = {
   200: {
@@ -40,26 +40,12 @@ function verifiedToken(user: User, headers: Record<string, unknown>) {
   return success('Token is valid')
 }
 
-type SignAccessToken = (claims: Record<string, string | number>) => Promise<string>
-
-export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
-  /** The TokenResponse of registration, login and refresh: signs the access token for the grant. */
-  const tokenResponse = async (sign: SignAccessToken, message: string, grant: Grant) => ({
+export const authRoutes = ({ auth, config }: AppContext, guard: AuthGuard) => {
+  const tokenResponse = async (signer: AccessJwt, message: string, grant: Grant) => ({
     ...success(message),
-    access_token: {
-      token: await sign({
-        sub: grant.user.user_id,
-        sid: grant.sessionId,
-        jti: crypto.randomUUID(),
-        exp: Math.floor(Date.now() / 1000) + config.accessTokenTtl,
-      }),
-      token_type: 'bearer' as const,
-      expires_in: config.accessTokenTtl,
-    },
-    refresh_token: { token: grant.refreshToken, token_type: 'refresh' as const, expires_in: grant.refreshTokenExpiresIn },
-    user: grant.user,
+    ...(await tokenPair(signer, grant, config.accessTokenTtl)),
   })
-
+  const caller = (request: Request, server: Server<unknown> | null) => callerOf(request, server, config.trustProxy)
   return new Elysia({ prefix: '/auth', detail: { tags: ['auth'] } })
     .use(guard)
     .use(rateLimit(config.authRateLimit, config.trustProxy))
@@ -68,7 +54,7 @@ export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
       '/registrate',
       async ({ body, accessJwt, set, request, server }) => {
         set.status = 201
-        return tokenResponse(accessJwt.sign, 'Registered', await auth.register(body.username, body.password, callerOf(request, server, config.trustProxy)))
+        return tokenResponse(accessJwt, 'Registered', await auth.register(body.username, body.password, caller(request, server)))
       },
       {
         rateLimited: true,
@@ -91,7 +77,7 @@ export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
     .post(
       '/login',
       async ({ body, accessJwt, request, server }) =>
-        tokenResponse(accessJwt.sign, 'Logged in', await auth.login(body.username, body.password, callerOf(request, server, config.trustProxy))),
+        tokenResponse(accessJwt, 'Logged in', await auth.login(body.username, body.password, caller(request, server))),
       {
         rateLimited: true,
         body: 'AuthRequest',
@@ -116,7 +102,7 @@ export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
       '/refresh',
       async ({ body, accessJwt }) => {
         const token = typeof body.refresh_token === 'string' ? body.refresh_token : body.refresh_token.token
-        return tokenResponse(accessJwt.sign, 'Tokens refreshed', await auth.refresh(token))
+        return tokenResponse(accessJwt, 'Tokens refreshed', await auth.refresh(token))
       },
       {
         rateLimited: true,
@@ -157,7 +143,7 @@ export const authRoutes = ({ auth, config }: AppContext, guard: Guard) => {
     .post(
       '/change-password',
       async ({ user, sessionId, body, request, server }) => {
-        await auth.changePassword(user, sessionId, body.current_password, body.new_password, callerOf(request, server, config.trustProxy))
+        await auth.changePassword(user, sessionId, body.current_password, body.new_password, caller(request, server))
         return success('Password changed; other sessions have been logged out')
       },
       {

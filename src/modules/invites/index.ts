@@ -1,12 +1,12 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
-import type { authGuard } from '../../plugins/auth'
+import type { AuthGuard } from '../auth/guard'
 import { answers, errors, listAnswer, success } from '../../shared/model'
 import { type Invitation, InviteIdParams, invitesModels } from './model'
 
 const invitationPage = ({ invitations, total }: { invitations: Invitation[]; total: number }) => listAnswer('invitations', invitations, total)
 
-export const invitesRoutes = ({ invites }: AppContext, guard: ReturnType<typeof authGuard>) =>
+export const invitesRoutes = ({ invites }: AppContext, guard: AuthGuard) =>
   new Elysia({ prefix: '/invites', detail: { tags: ['invites'] } })
     .use(guard)
     .use(invitesModels)

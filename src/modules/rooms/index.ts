@@ -1,13 +1,13 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
-import type { authGuard } from '../../plugins/auth'
+import type { AuthGuard } from '../auth/guard'
 import { answers, errors, listAnswer, success } from '../../shared/model'
 import { invitesModels } from '../invites/model'
 import { MemberParams, type Room, RoomIdParams, roomsModels } from './model'
 
 const roomPage = ({ rooms, total }: { rooms: Room[]; total: number }) => listAnswer('rooms', rooms, total)
 
-export const roomsRoutes = ({ rooms, invites }: AppContext, guard: ReturnType<typeof authGuard>) =>
+export const roomsRoutes = ({ rooms, invites }: AppContext, guard: AuthGuard) =>
   new Elysia({ prefix: '/rooms', detail: { tags: ['rooms'] } })
     .use(guard)
     .use(roomsModels)

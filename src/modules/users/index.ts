@@ -1,11 +1,11 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import { callerOf } from '../../lib/client-address'
-import type { authGuard } from '../../plugins/auth'
+import type { AuthGuard } from '../auth/guard'
 import { answers, errors, listAnswer, success } from '../../shared/model'
 import { UserIdParams, usersModels } from './model'
 
-export const usersRoutes = ({ users, config }: AppContext, guard: ReturnType<typeof authGuard>) =>
+export const usersRoutes = ({ users, config }: AppContext, guard: AuthGuard) =>
   new Elysia({ prefix: '/users', detail: { tags: ['users'] } })
     .use(guard)
     .use(usersModels)
