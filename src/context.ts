@@ -9,10 +9,12 @@ import { nowIso } from './lib/clock'
 import { atMostEvery } from './lib/metrics'
 import { createMetrics } from './metrics'
 import { AuthService } from './modules/auth/service'
+import { SessionService } from './modules/auth/sessions'
 import { SessionStore, ThrottleStore } from './modules/auth/store'
 import { LoginThrottle } from './modules/auth/throttle'
-import { InviteService } from './modules/invites/service'
-import { InviteStore } from './modules/invites/store'
+import { InviteService } from './modules/rooms/invitations'
+import { InviteStore } from './modules/rooms/invitation-store'
+import { MembershipService } from './modules/rooms/membership'
 import { RoomService } from './modules/rooms/service'
 import { RoomStore } from './modules/rooms/store'
 import { UserService } from './modules/users/service'
@@ -30,29 +32,46 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   const userStore = new UserStore(db)
   const sessions = new SessionStore(db)
   const throttle = new LoginThrottle(new ThrottleStore(db), config.login, { failures: metrics.loginFailures, lockouts: metrics.lockouts })
-  const users = new UserService(db, userStore, sessions, passwords, config.password.minLength)
-  const auth = new AuthService(db, userStore, users, sessions, throttle, passwords, {
-    accessTokenTtl: config.accessTokenTtl,
-    refreshTokenTtl: config.refreshTokenTtl,
-    sessionMaxLifetime: config.sessionMaxLifetime,
-    maxSessionsPerUser: config.maxSessionsPerUser,
-  })
   const roomStore = new RoomStore(db)
   const inviteStore = new InviteStore(db)
   const rateLimits = new RateLimitStore(db)
-  const rooms = new RoomService(db, roomStore, inviteStore, config.rooms, userRateLimit(rateLimits, 'rooms', config.userRateLimits.rooms))
-  const invites = new InviteService(
+  const membership = new MembershipService({ db, rooms: roomStore, invites: inviteStore })
+  const users = new UserService({
     db,
-    inviteStore,
-    roomStore,
-    rooms,
-    userStore,
-    config.inviteTtl,
-    userRateLimit(rateLimits, 'invitations', config.userRateLimits.invitations),
-    config.inviteRetention,
-  )
-  // Deleting a user also takes them out of their rooms (their invitations go with them by cascade).
-  users.onDelete((userId, tx) => rooms.removeFromAllRooms(userId, tx))
+    users: userStore,
+    passwords,
+    sessions: new SessionService(sessions),
+    membership,
+    passwordMinLength: config.password.minLength,
+  })
+  const auth = new AuthService({
+    db,
+    users: userStore,
+    accounts: users,
+    sessions,
+    throttle,
+    passwords,
+    policy: {
+      accessTokenTtl: config.accessTokenTtl,
+      refreshTokenTtl: config.refreshTokenTtl,
+      sessionMaxLifetime: config.sessionMaxLifetime,
+      maxSessionsPerUser: config.maxSessionsPerUser,
+    },
+  })
+  const rooms = new RoomService({
+    db,
+    rooms: roomStore,
+    membership,
+    policy: config.rooms,
+    creations: userRateLimit(rateLimits, 'rooms', config.userRateLimits.rooms),
+  })
+  const invites = new InviteService({
+    invites: inviteStore,
+    membership,
+    users,
+    sent: userRateLimit(rateLimits, 'invitations', config.userRateLimits.invitations),
+    policy: { ttl: config.inviteTtl, retention: config.inviteRetention },
+  })
 
   const { registry } = metrics
   // Read from the store at most every STORE_GAUGE_PERIOD_MS, whatever the number of scrapes.

@@ -51,25 +51,28 @@ async function checked(attempt: Attempt, check: () => Promise<boolean>): Promise
 
 export class AuthService {
   constructor(
-    private readonly db: Database,
-    private readonly users: UserStore,
-    private readonly accounts: UserService,
-    private readonly sessions: SessionStore,
-    private readonly throttle: LoginThrottle,
-    private readonly passwords: PasswordHasher,
-    private readonly policy: SessionPolicy,
+    private readonly deps: {
+      db: Database
+      users: UserStore
+      /** Registration creates the account there, by the users domain's rules. */
+      accounts: UserService
+      sessions: SessionStore
+      throttle: LoginThrottle
+      passwords: PasswordHasher
+      policy: SessionPolicy
+    },
   ) {}
 
   async register(username: string, password: string, caller: Caller): Promise<Grant> {
-    const user = await this.accounts.create({ username, password }, caller)
+    const user = await this.deps.accounts.create({ username, password }, caller)
     return this.#openSession(user)
   }
 
   async login(username: string, password: string, caller: Caller): Promise<Grant> {
-    const attempt = await this.throttle.reserveLogin(username, caller.address)
-    const account = await this.users.findByUsername(username)
+    const attempt = await this.deps.throttle.reserveLogin(username, caller.address)
+    const account = await this.deps.users.findByUsername(username)
     const matches = await checked(attempt, () =>
-      account ? this.passwords.verify(password, account.password_hash, caller) : this.passwords.verifyNothing(password, caller),
+      account ? this.deps.passwords.verify(password, account.password_hash, caller) : this.deps.passwords.verifyNothing(password, caller),
     )
     if (!account || !matches) throw invalidCredentials('Wrong username or password')
     if (!account.is_active) throw accountInactive()
@@ -82,18 +85,18 @@ export class AuthService {
    */
   async refresh(refreshToken: string): Promise<Grant> {
     const tokenHash = sha256(refreshToken)
-    const outcome = await this.db.transaction<RefreshOutcome>(async (tx) => {
+    const outcome = await this.deps.db.transaction<RefreshOutcome>(async (tx) => {
       const now = nowIso()
-      const record = await this.sessions.findRefreshToken(tokenHash, tx)
+      const record = await this.deps.sessions.findRefreshToken(tokenHash, tx)
       if (!record || record.session_revoked_at !== null || record.expires_at <= now || this.#sessionEnd(record.session_created_at) <= now)
         return 'invalid'
-      if (record.rotated_at !== null || !(await this.sessions.markRotated(tokenHash, now, tx))) {
-        await this.sessions.revoke(record.session_id, 'refresh_token_reused', now, tx)
+      if (record.rotated_at !== null || !(await this.deps.sessions.markRotated(tokenHash, now, tx))) {
+        await this.deps.sessions.revoke(record.session_id, 'refresh_token_reused', now, tx)
         return 'reused'
       }
-      const account = await this.users.findById(record.user_id, tx)
+      const account = await this.deps.users.findById(record.user_id, tx)
       if (!account?.is_active) return 'invalid'
-      const expiresAt = earliest(isoAfter(this.policy.refreshTokenTtl, Date.parse(now)), this.#sessionEnd(record.session_created_at))
+      const expiresAt = earliest(isoAfter(this.deps.policy.refreshTokenTtl, Date.parse(now)), this.#sessionEnd(record.session_created_at))
       const next = await this.#issueRefreshToken(record.session_id, now, expiresAt, tx)
       return { user: toUser(account), sessionId: record.session_id, refreshToken: next, refreshTokenExpiresIn: secondsUntil(expiresAt, now) }
     })
@@ -103,21 +106,21 @@ export class AuthService {
   }
 
   async logout(sessionId: string): Promise<void> {
-    await this.sessions.revoke(sessionId, 'logout', nowIso())
+    await this.deps.sessions.revoke(sessionId, 'logout', nowIso())
   }
 
   /** Needs the current password; every other session of the user ends, this one goes on. */
   async changePassword(user: User, sessionId: string, currentPassword: string, newPassword: string, caller: Caller): Promise<void> {
-    this.accounts.assertPasswordAllowed(newPassword, '/new_password')
-    const attempt = await this.throttle.reservePasswordCheck(user.user_id)
-    const account = await this.users.findById(user.user_id)
-    const matches = await checked(attempt, async () => account !== undefined && (await this.passwords.verify(currentPassword, account.password_hash, caller)))
+    this.deps.accounts.assertPasswordAllowed(newPassword, '/new_password')
+    const attempt = await this.deps.throttle.reservePasswordCheck(user.user_id)
+    const account = await this.deps.users.findById(user.user_id)
+    const matches = await checked(attempt, async () => account !== undefined && (await this.deps.passwords.verify(currentPassword, account.password_hash, caller)))
     if (!matches) throw invalidCredentials('The current password is wrong')
-    const passwordHash = await this.passwords.hash(newPassword, caller)
-    await this.db.transaction(async (tx) => {
+    const passwordHash = await this.deps.passwords.hash(newPassword, caller)
+    await this.deps.db.transaction(async (tx) => {
       const now = nowIso()
-      await this.users.update(user.user_id, { password_hash: passwordHash }, now, tx)
-      await this.sessions.revokeAllOfUser(user.user_id, 'password_changed', now, sessionId, tx)
+      await this.deps.users.update(user.user_id, { password_hash: passwordHash }, now, tx)
+      await this.deps.sessions.revokeAllOfUser(user.user_id, 'password_changed', now, sessionId, tx)
     })
   }
 
@@ -127,14 +130,14 @@ export class AuthService {
    * counters. Every answer stays the same: an unknown token is refused just as an expired one.
    */
   async purgeExpired(now = Date.now(), batchSize = 1000): Promise<{ sessions: number; loginCounters: number }> {
-    const before = isoAfter(-this.policy.accessTokenTtl, now)
-    const sessions = await deleteInBatches((limit) => this.sessions.deleteExpired(before, limit), batchSize)
-    return { sessions, loginCounters: await this.throttle.purgeStale(now) }
+    const before = isoAfter(-this.deps.policy.accessTokenTtl, now)
+    const sessions = await deleteInBatches((limit) => this.deps.sessions.deleteExpired(before, limit), batchSize)
+    return { sessions, loginCounters: await this.deps.throttle.purgeStale(now) }
   }
 
   /** The caller behind a verified access token, read from the store so revocation, role and status are current. */
   async authenticate(sessionId: string, userId: string): Promise<User> {
-    const row = await this.sessions.findSessionUser(sessionId)
+    const row = await this.deps.sessions.findSessionUser(sessionId)
     if (!row || row.user_id !== userId) throw unauthorized('The session has ended; log in again')
     if (!row.is_active) throw accountInactive()
     return { ...row, is_active: true }
@@ -145,23 +148,23 @@ export class AuthService {
     const refreshToken = randomToken(REFRESH_TOKEN_BYTES)
     const clock = Date.now()
     const now = new Date(clock).toISOString()
-    const expiresAt = earliest(isoAfter(this.policy.refreshTokenTtl, clock), this.#sessionEnd(now))
+    const expiresAt = earliest(isoAfter(this.deps.policy.refreshTokenTtl, clock), this.#sessionEnd(now))
     const session = { sessionId, userId: user.user_id, refreshTokenHash: sha256(refreshToken), now, expiresAt }
-    await this.db.transaction(async (tx) => {
-      await this.sessions.create(session, tx)
-      await this.sessions.revokeAllButNewest(user.user_id, this.policy.maxSessionsPerUser, now, tx)
+    await this.deps.db.transaction(async (tx) => {
+      await this.deps.sessions.create(session, tx)
+      await this.deps.sessions.revokeAllButNewest(user.user_id, this.deps.policy.maxSessionsPerUser, now, tx)
     })
     return { user, sessionId, refreshToken, refreshTokenExpiresIn: secondsUntil(expiresAt, now) }
   }
 
   async #issueRefreshToken(sessionId: string, now: string, expiresAt: string, tx: Queryable): Promise<string> {
     const refreshToken = randomToken(REFRESH_TOKEN_BYTES)
-    await this.sessions.addRefreshToken({ sessionId, refreshTokenHash: sha256(refreshToken), now, expiresAt }, tx)
+    await this.deps.sessions.addRefreshToken({ sessionId, refreshTokenHash: sha256(refreshToken), now, expiresAt }, tx)
     return refreshToken
   }
 
   /** When a session that began at `createdAt` ends, refreshed or not. */
   #sessionEnd(createdAt: string): string {
-    return isoAfter(this.policy.sessionMaxLifetime, Date.parse(createdAt))
+    return isoAfter(this.deps.policy.sessionMaxLifetime, Date.parse(createdAt))
   }
 }

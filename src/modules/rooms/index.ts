@@ -2,7 +2,7 @@ import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import type { AuthGuard } from '../auth/guard'
 import { answers, errors, listAnswer, success } from '../../shared/model'
-import { invitesModels } from '../invites/model'
+import { invitesModels } from './invitation-model'
 import { MemberParams, type Room, RoomIdParams, roomsModels } from './model'
 
 const roomPage = ({ rooms, total }: { rooms: Room[]; total: number }) => listAnswer('rooms', rooms, total)

@@ -1,57 +1,63 @@
-import { type Database, type Transaction, UniqueViolation } from '../../db/database'
+import { type Database, type Queryable, type Transaction, UniqueViolation } from '../../db/database'
 import { getOrCreateSetting, readSetting } from '../../db/settings'
 import { type Caller, INTERNAL_CALLER, type PasswordHasher } from '../../lib/password'
 import { nowIso } from '../../lib/clock'
 import { ApiError, conflict, forbidden, invalidField, notFound } from '../../shared/errors'
-import type { SessionStore } from '../auth/store'
+import type { SessionService } from '../auth/sessions'
+import type { MembershipService } from '../rooms/membership'
 import type { User, UserChanges, UserCreateRequest, UserFilter } from './model'
 import { toUser, type UserRecord, type UserStore } from './store'
 
-/** Runs inside the transaction that deletes a user, so other domains can let go of them atomically. */
-export type UserDeletionHook = (userId: string, tx: Transaction) => Promise<void>
-
+/**
+ * Accounts and their administration. What a change means to other domains is asked of their
+ * services, in the same transaction: deactivation ends the user's sessions (auth), deletion takes
+ * them out of their rooms (membership).
+ */
 export class UserService {
-  readonly #deletionHooks: UserDeletionHook[] = []
-
   constructor(
-    private readonly db: Database,
-    private readonly users: UserStore,
-    private readonly sessions: SessionStore,
-    private readonly passwords: PasswordHasher,
-    private readonly passwordMinLength: number,
+    private readonly deps: {
+      db: Database
+      users: UserStore
+      passwords: PasswordHasher
+      sessions: SessionService
+      membership: MembershipService
+      passwordMinLength: number
+    },
   ) {}
-
-  onDelete(hook: UserDeletionHook): void {
-    this.#deletionHooks.push(hook)
-  }
 
   /** Rejects a password shorter than the configured minimum (the schema already enforces 8..128). */
   assertPasswordAllowed(password: string, field: string): void {
-    if (password.length < this.passwordMinLength) {
-      const message = `must be at least ${this.passwordMinLength} characters`
+    if (password.length < this.deps.passwordMinLength) {
+      const message = `must be at least ${this.deps.passwordMinLength} characters`
       throw invalidField(field, message)
     }
   }
 
   async create({ username, password, user_role = 'user', is_active = true }: UserCreateRequest, caller: Caller = INTERNAL_CALLER): Promise<User> {
     this.assertPasswordAllowed(password, '/password')
-    if (await this.users.findByUsername(username)) throw usernameTaken()
+    if (await this.deps.users.findByUsername(username)) throw usernameTaken()
     const now = nowIso()
     const user: UserRecord = {
       user_id: Bun.randomUUIDv7(),
       username,
-      password_hash: await this.passwords.hash(password, caller),
+      password_hash: await this.deps.passwords.hash(password, caller),
       user_role,
       is_active,
       created_at: now,
       updated_at: now,
     }
     try {
-      await this.users.insert(user)
+      await this.deps.users.insert(user)
     } catch (error) {
       throw error instanceof UniqueViolation ? usernameTaken() : error
     }
     return toUser(user)
+  }
+
+  /** An active account by name, any case: whom invitations may go to. */
+  async findActiveByName(username: string, q: Queryable): Promise<User | undefined> {
+    const user = await this.deps.users.findByUsername(username, q)
+    return user?.is_active ? toUser(user) : undefined
   }
 
   async get(userId: string): Promise<User> {
@@ -59,7 +65,7 @@ export class UserService {
   }
 
   async list(filter: UserFilter) {
-    return this.users.list(filter)
+    return this.deps.users.list(filter)
   }
 
   /** PUT /users/me: anyone may rename themself; role and status are an admin's to change. */
@@ -73,14 +79,14 @@ export class UserService {
     if (requestedId !== undefined && requestedId !== userId)
       throw invalidField('/user_id', "must equal the target user's id")
     try {
-      return await this.db.transaction(async (tx) => {
+      return await this.deps.db.transaction(async (tx) => {
         const target = await this.#require(userId, tx)
         const losesAdmin =
           target.user_role === 'admin' && target.is_active && (changes.user_role === 'user' || changes.is_active === false)
         if (losesAdmin) await this.#assertAdminMayGo(actor, target, tx)
         const now = nowIso()
-        await this.users.update(userId, changes, now, tx)
-        if (changes.is_active === false && target.is_active) await this.sessions.revokeAllOfUser(userId, 'account_deactivated', now, null, tx)
+        await this.deps.users.update(userId, changes, now, tx)
+        if (changes.is_active === false && target.is_active) await this.deps.sessions.endAllOf(userId, 'account_deactivated', tx)
         return toUser({ ...target, ...definedOnly(changes), updated_at: now })
       })
     } catch (error) {
@@ -93,11 +99,12 @@ export class UserService {
   }
 
   async delete(actor: User, userId: string): Promise<void> {
-    await this.db.transaction(async (tx) => {
+    await this.deps.db.transaction(async (tx) => {
       const target = await this.#require(userId, tx)
       if (target.user_role === 'admin' && target.is_active) await this.#assertAdminMayGo(actor, target, tx)
-      for (const hook of this.#deletionHooks) await hook(userId, tx)
-      await this.users.delete(userId, tx)
+      // Their rooms pass on or close first; their sessions and invitations go with them by cascade.
+      await this.deps.membership.removeFromAllRooms(userId, tx)
+      await this.deps.users.delete(userId, tx)
     })
   }
 
@@ -109,8 +116,8 @@ export class UserService {
    * another kind of account, which the operator's password would not open.
    */
   async bootstrapAdmin(username: string, password: string): Promise<'created' | 'exists' | 'done_before' | 'not_an_active_admin'> {
-    if ((await readSetting(this.db, ADMIN_BOOTSTRAPPED)) !== undefined) return 'done_before'
-    const existing = await this.users.findByUsername(username)
+    if ((await readSetting(this.deps.db, ADMIN_BOOTSTRAPPED)) !== undefined) return 'done_before'
+    const existing = await this.deps.users.findByUsername(username)
     if (existing && !(existing.user_role === 'admin' && existing.is_active)) return 'not_an_active_admin'
     let adminId = existing?.user_id
     if (adminId === undefined)
@@ -122,7 +129,7 @@ export class UserService {
         throw error
       }
     const recorded = adminId
-    await getOrCreateSetting(this.db, ADMIN_BOOTSTRAPPED, () => recorded)
+    await getOrCreateSetting(this.deps.db, ADMIN_BOOTSTRAPPED, () => recorded)
     return existing ? 'exists' : 'created'
   }
 
@@ -132,11 +139,11 @@ export class UserService {
       throw conflict('An admin cannot delete, deactivate or demote themself')
     // Serialise admin removals so that two at once cannot both see the other as the remaining admin.
     await tx.lock('active-admins')
-    if ((await this.users.countActiveAdmins(tx)) <= 1) throw conflict('The last active admin cannot be removed')
+    if ((await this.deps.users.countActiveAdmins(tx)) <= 1) throw conflict('The last active admin cannot be removed')
   }
 
   async #require(userId: string, tx?: Transaction): Promise<UserRecord> {
-    const user = await this.users.findById(userId, tx)
+    const user = await this.deps.users.findById(userId, tx)
     if (!user) throw notFound('User not found')
     return user
   }

@@ -2,7 +2,7 @@ import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import type { AuthGuard } from '../auth/guard'
 import { answers, errors, listAnswer, success } from '../../shared/model'
-import { type Invitation, InviteIdParams, invitesModels } from './model'
+import { type Invitation, InviteIdParams, invitesModels } from './invitation-model'
 
 const invitationPage = ({ invitations, total }: { invitations: Invitation[]; total: number }) => listAnswer('invitations', invitations, total)
 

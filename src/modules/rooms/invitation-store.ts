@@ -1,7 +1,7 @@
 import type { Database, Queryable, SqlValue } from '../../db/database'
 import { readPage } from '../../db/page'
 import { PAGE_SIZE } from '../../shared/model'
-import type { InvitationStatus, InviteFilter } from './model'
+import type { InvitationStatus, InviteFilter } from './invitation-model'
 
 export interface InvitationRecord {
   invite_id: string

@@ -1,16 +1,14 @@
-import { type Database, type Transaction, UniqueViolation } from '../../db/database'
 import { deleteInBatches } from '../../db/batches'
+import { type Queryable, type Transaction, UniqueViolation } from '../../db/database'
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso } from '../../lib/clock'
 import { randomToken } from '../../lib/crypto'
 import { conflict, forbidden, notFound } from '../../shared/errors'
-import type { Room } from '../rooms/model'
-import type { RoomService } from '../rooms/service'
-import type { RoomStore } from '../rooms/store'
 import type { User } from '../users/model'
-import type { UserStore } from '../users/store'
-import type { Invitation, InviteFilter } from './model'
-import type { InvitationRecord, InviteStore } from './store'
+import type { Invitation, InviteFilter } from './invitation-model'
+import type { InvitationRecord, InviteStore } from './invitation-store'
+import type { MembershipService } from './membership'
+import type { Room } from './model'
 
 const CT_BYTES = 24
 
@@ -20,14 +18,15 @@ const CT_BYTES = 24
  */
 export class InviteService {
   constructor(
-    private readonly db: Database,
-    private readonly invites: InviteStore,
-    private readonly rooms: RoomStore,
-    private readonly roomAccess: RoomService,
-    private readonly users: UserStore,
-    private readonly inviteTtl: number,
-    private readonly sent: UserRateLimiter,
-    private readonly retention: number,
+    private readonly deps: {
+      invites: InviteStore
+      membership: MembershipService
+      /** Who may be invited: the users domain answers, by name. */
+      users: { findActiveByName(username: string, q: Queryable): Promise<User | undefined> }
+      sent: UserRateLimiter
+      /** Seconds an invitation stays usable, and settled ones stay listed. */
+      policy: { ttl: number; retention: number }
+    },
   ) {}
 
   /**
@@ -35,22 +34,22 @@ export class InviteService {
    * that nobody's list (and its count) grows without end.
    */
   purgeSettled(now = Date.now(), batchSize = 1000): Promise<number> {
-    const before = isoAfter(-this.retention, now)
-    return deleteInBatches((limit) => this.invites.deleteSettled(before, limit), batchSize)
+    const before = isoAfter(-this.deps.policy.retention, now)
+    return deleteInBatches((limit) => this.deps.invites.deleteSettled(before, limit), batchSize)
   }
 
   /** Every try counts against INVITE_RATE_LIMIT, refused or not: the answers tell which names are active users. */
   async invite(inviter: User, roomId: string, userName: string, playerRole: string): Promise<Invitation> {
-    await this.sent.consume(inviter.user_id)
-    const invitation = await this.roomAccess.withRoom(inviter, roomId, async ({ room, canManage }, tx) => {
+    await this.deps.sent.consume(inviter.user_id)
+    const invitation = await this.deps.membership.withRoom(inviter, roomId, async ({ room, canManage }, tx) => {
       if (!canManage) throw forbidden('Only the owner or an admin may invite')
       if (room.is_closed) throw conflict('The room is closed')
-      const receiver = await this.users.findByUsername(userName, tx)
-      if (!receiver?.is_active) throw conflict('There is no active user with that name')
+      const receiver = await this.deps.users.findActiveByName(userName, tx)
+      if (!receiver) throw conflict('There is no active user with that name')
       if (room.players.some((player) => player.user_id === receiver.user_id)) throw conflict('That user is already in the room')
       const clock = Date.now()
       const now = new Date(clock).toISOString()
-      await this.invites.expire(roomId, receiver.user_id, now, tx)
+      await this.deps.invites.expire(roomId, receiver.user_id, now, tx)
       const record: InvitationRecord = {
         invite_id: Bun.randomUUIDv7(),
         room_id: roomId,
@@ -61,10 +60,10 @@ export class InviteService {
         ct: randomToken(CT_BYTES),
         created_at: now,
         updated_at: now,
-        expires_at: isoAfter(this.inviteTtl, clock),
+        expires_at: isoAfter(this.deps.policy.ttl, clock),
       }
       try {
-        await this.invites.insert(record, tx)
+        await this.deps.invites.insert(record, tx)
       } catch (error) {
         throw error instanceof UniqueViolation ? conflict('That user already has a pending invitation to this room') : error
       }
@@ -75,8 +74,8 @@ export class InviteService {
 
   /** Redeems `ct`: exactly once, by its receiver, for its room, before expiry, while a seat is free. */
   async join(user: User, roomId: string, ct: string): Promise<Room> {
-    return this.roomAccess.withRoom(user, roomId, async ({ room, isMember }, tx) => {
-      const invitation = await this.invites.findByCt(ct, tx)
+    return this.deps.membership.withRoom(user, roomId, async ({ room, isMember }, tx) => {
+      const invitation = await this.deps.invites.findByCt(ct, tx)
       if (!invitation || invitation.room_id !== roomId || invitation.receiver_id !== user.user_id)
         throw forbidden('This invitation token is not valid for you in this room')
       if (isMember) throw conflict('You are already in this room')
@@ -85,12 +84,8 @@ export class InviteService {
       if (invitation.expires_at <= now) throw conflict('The invitation has expired')
       if (room.is_closed) throw conflict('The room is closed')
       if (room.players.length >= room.max_players) throw conflict('The room is full')
-      if (!(await this.invites.settle(invitation.invite_id, 'accepted', now, tx))) throw conflict('The invitation was already used')
-      await this.rooms.addPlayer(roomId, user.user_id, invitation.player_role, now, tx)
-      await this.rooms.update(roomId, {}, now, tx)
-      const joined = await this.rooms.find(roomId, tx)
-      if (!joined) throw new Error(`room ${roomId} vanished inside its own lock`)
-      return joined
+      if (!(await this.deps.invites.settle(invitation.invite_id, 'accepted', now, tx))) throw conflict('The invitation was already used')
+      return this.deps.membership.seat(roomId, user.user_id, invitation.player_role, now, tx)
     })
   }
 
@@ -106,7 +101,7 @@ export class InviteService {
     return this.#withInvitation(user, inviteId, async (invitation, tx) => {
       if (invitation.receiver_id !== user.user_id) throw forbidden('Only the invited user may decline')
       const now = nowIso()
-      if (invitation.status !== 'pending' || invitation.expires_at <= now || !(await this.invites.settle(inviteId, 'declined', now, tx)))
+      if (invitation.status !== 'pending' || invitation.expires_at <= now || !(await this.deps.invites.settle(inviteId, 'declined', now, tx)))
         throw conflict('Only a pending invitation can be declined')
       return present({ ...invitation, status: 'declined', updated_at: now }, user.user_id)
     })
@@ -118,13 +113,13 @@ export class InviteService {
       if (user.user_role !== 'admin' && user.user_id !== invitation.inviter_id && user.user_id !== roomOwnerId)
         throw forbidden('Only the inviter, the room owner or an admin may revoke an invitation')
       if (invitation.status !== 'pending') throw conflict('Only a pending invitation can be revoked')
-      await this.invites.delete(inviteId, tx)
+      await this.deps.invites.delete(inviteId, tx)
     })
   }
 
   async #list(party: 'receiver_id' | 'inviter_id', user: User, filter: InviteFilter) {
     const now = nowIso()
-    const { invitations, total } = await this.invites.list(party, user.user_id, filter, now)
+    const { invitations, total } = await this.deps.invites.list(party, user.user_id, filter, now)
     return { invitations: invitations.map((invitation) => present(invitation, user.user_id, now)), total }
   }
 
@@ -138,12 +133,11 @@ export class InviteService {
     work: (invitation: InvitationRecord, tx: Transaction, roomOwnerId: string | null | undefined) => Promise<Result>,
   ): Promise<Result> {
     const invitationNotFound = () => notFound('Invitation not found')
-    const roomId = (await this.invites.find(inviteId))?.room_id
+    const roomId = (await this.deps.invites.find(inviteId))?.room_id
     if (roomId === undefined) throw invitationNotFound()
-    return this.db.transaction(async (tx) => {
-      await tx.lock(`room:${roomId}`)
-      const invitation = await this.invites.find(inviteId, tx)
-      const roomOwnerId = invitation && (await this.rooms.find(invitation.room_id, tx))?.owner_id
+    return this.deps.membership.withRoomLocked(roomId, async (tx) => {
+      const invitation = await this.deps.invites.find(inviteId, tx)
+      const roomOwnerId = invitation && (await this.deps.membership.require(invitation.room_id, tx)).owner_id
       const involved = [invitation?.receiver_id, invitation?.inviter_id, roomOwnerId].includes(user.user_id)
       if (!invitation || !(involved || user.user_role === 'admin')) throw invitationNotFound()
       return work(invitation, tx, roomOwnerId)

@@ -1,0 +1,107 @@
+import type { Database, Queryable, Transaction } from '../../db/database'
+import { nowIso } from '../../lib/clock'
+import { type ApiError, notFound } from '../../shared/errors'
+import type { User } from '../users/model'
+import type { InviteStore } from './invitation-store'
+import type { Room } from './model'
+import type { RoomStore } from './store'
+
+/** What the caller is to a room they may see. */
+export interface RoomAccess {
+  room: Room
+  isMember: boolean
+  /** The owner or an admin: may invite, kick and close. */
+  canManage: boolean
+}
+
+/**
+ * Who is in which room, and the one place that changes it. Every change to a room runs in a
+ * transaction holding that room's lock (withRoom), so concurrent joins, leaves, kicks, closes and
+ * deletions on any number of instances apply one after the other; players are seated and unseated
+ * only here. Rooms and invitations (service.ts, invitations.ts) build on it, never the other way.
+ */
+export class MembershipService {
+  constructor(
+    private readonly deps: {
+      db: Database
+      rooms: RoomStore
+      invites: InviteStore
+    },
+  ) {}
+
+  /** The room as the caller may see it (member, invitee or admin); 404, as if it did not exist, otherwise. */
+  async access(user: User, roomId: string, q: Queryable = this.deps.db): Promise<RoomAccess> {
+    const room = await this.deps.rooms.find(roomId, q)
+    const isAdmin = user.user_role === 'admin'
+    const isMember = room?.players.some((player) => player.user_id === user.user_id) ?? false
+    if (!room || !(isAdmin || isMember || (await this.deps.invites.isInvited(roomId, user.user_id, q)))) throw roomNotFound()
+    return { room, isMember, canManage: isAdmin || room.owner_id === user.user_id }
+  }
+
+  /** Runs `work` holding the room's lock, with the caller's access to it read inside the lock. */
+  withRoom<Result>(user: User, roomId: string, work: (access: RoomAccess, tx: Transaction) => Promise<Result>): Promise<Result> {
+    return this.deps.db.transaction(async (tx) => {
+      await lockRoom(tx, roomId)
+      return work(await this.access(user, roomId, tx), tx)
+    })
+  }
+
+  /** Runs `work` holding the lock of a room known by id alone (the caller checks who may act). */
+  withRoomLocked<Result>(roomId: string, work: (tx: Transaction) => Promise<Result>): Promise<Result> {
+    return this.deps.db.transaction(async (tx) => {
+      await lockRoom(tx, roomId)
+      return work(tx)
+    })
+  }
+
+  /** Seats a player, inside withRoom; answers the room as it now is. */
+  async seat(roomId: string, userId: string, gameRole: string, now: string, tx: Transaction): Promise<Room> {
+    await this.deps.rooms.addPlayer(roomId, userId, gameRole, now, tx)
+    await this.deps.rooms.update(roomId, {}, now, tx)
+    return this.require(roomId, tx)
+  }
+
+  /**
+   * Unseats a player, inside withRoom. The last one out closes the room, withdrawing its pending
+   * invitations as a close does; an owner leaving hands it to the earliest-joined player left.
+   */
+  async unseat(room: Room, userId: string, tx: Transaction): Promise<void> {
+    await this.deps.rooms.removePlayer(room.room_id, userId, tx)
+    const remaining = room.players.filter((player) => player.user_id !== userId)
+    const nextOwner = room.owner_id === userId ? remaining[0]?.user_id : undefined
+    const emptied = remaining.length === 0
+    await this.deps.rooms.update(room.room_id, { owner_id: nextOwner, is_closed: emptied ? true : undefined }, nowIso(), tx)
+    if (emptied) await this.deps.invites.deletePendingForRoom(room.room_id, tx)
+  }
+
+  /** Closes a room, inside withRoom: no more invitations or joins; pending invitations are withdrawn. */
+  async close(roomId: string, tx: Transaction): Promise<Room> {
+    await this.deps.rooms.update(roomId, { is_closed: true }, nowIso(), tx)
+    await this.deps.invites.deletePendingForRoom(roomId, tx)
+    return this.require(roomId, tx)
+  }
+
+  /** For user deletion, in its transaction: leaves every room the user plays in, as a leave does. */
+  async removeFromAllRooms(userId: string, tx: Transaction): Promise<void> {
+    // roomIdsOf answers in a stable order, so that locks are taken in it.
+    for (const roomId of await this.deps.rooms.roomIdsOf(userId, tx)) {
+      await lockRoom(tx, roomId)
+      await this.unseat(await this.require(roomId, tx), userId, tx)
+    }
+  }
+
+  async require(roomId: string, q: Queryable = this.deps.db): Promise<Room> {
+    const room = await this.deps.rooms.find(roomId, q)
+    if (!room) throw roomNotFound()
+    return room
+  }
+}
+
+/** The one spelling of a room's lock. */
+function lockRoom(tx: Transaction, roomId: string): Promise<void> {
+  return tx.lock(`room:${roomId}`)
+}
+
+export function roomNotFound(): ApiError {
+  return notFound('Room not found')
+}
