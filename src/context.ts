@@ -6,7 +6,6 @@ import type { Logger } from './lib/logger'
 import type { Tracer } from './lib/tracing'
 import { PasswordHasher } from './lib/password'
 import { nowIso } from './lib/clock'
-import { atMostEvery } from './lib/metrics'
 import { createMetrics } from './metrics'
 import { AuthService } from './modules/auth/service'
 import { SessionService } from './modules/auth/sessions'
@@ -21,9 +20,6 @@ import { UserService } from './modules/users/service'
 import { UserStore } from './modules/users/store'
 
 export type AppContext = ReturnType<typeof createContext>
-
-/** A Prometheus scrape interval: gauges counted in the store are read no more often than this. */
-const STORE_GAUGE_PERIOD_MS = 15_000
 
 /** Wires stores into services: the one place that knows how the pieces fit. */
 export function createContext(config: Config, db: Database, log: Logger, jwtSecret: string, tracer?: Tracer) {
@@ -73,26 +69,12 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     policy: { ttl: config.inviteTtl, retention: config.inviteRetention },
   })
 
-  const { registry } = metrics
-  // Read from the store at most every STORE_GAUGE_PERIOD_MS, whatever the number of scrapes.
-  const fromStore = <Value>(collect: () => Promise<Value>) => atMostEvery(STORE_GAUGE_PERIOD_MS, collect)
-  const activeSessions = fromStore(() => sessions.countActive(nowIso()))
-  const usersByStatus = fromStore(() => userStore.countByStatus())
-  const openRooms = fromStore(() => roomStore.countOpen())
-  registry.gauge('sessions_active', 'Sessions neither revoked nor expired (read at most every 15 s).', async () => [[{}, await activeSessions()]])
-  registry.gauge('users', 'User accounts, by status (read at most every 15 s).', async () => {
-    const { active, inactive } = await usersByStatus()
-    return [
-      [{ status: 'active' }, active],
-      [{ status: 'inactive' }, inactive],
-    ]
+  metrics.watch({
+    activeSessions: () => sessions.countActive(nowIso()),
+    usersByStatus: () => userStore.countByStatus(),
+    openRooms: () => roomStore.countOpen(),
+    passwords,
   })
-  registry.gauge('rooms_open', 'Rooms not closed (read at most every 15 s).', async () => [[{}, await openRooms()]])
-  registry.gauge('password_hashes_in_flight', 'argon2id hashes or verifications running now.', () => [[{}, passwords.running]])
-  registry.gauge('password_checks_waiting', 'Password hashes or verifications waiting for a free slot.', () => [[{}, passwords.waiting]])
-  registry.gauge('process_resident_memory_bytes', 'Resident set size.', () => [[{}, process.memoryUsage.rss()]])
-  registry.gauge('process_heap_used_bytes', 'JavaScript heap in use.', () => [[{}, process.memoryUsage().heapUsed]])
-  registry.gauge('process_uptime_seconds', 'Seconds since the process started.', () => [[{}, process.uptime()]])
 
   return { config, db, log, jwtSecret, tracer, version: packageJson.version, metrics, passwords, users, auth, rooms, invites, rateLimits }
 }

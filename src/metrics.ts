@@ -1,4 +1,4 @@
-import { Registry } from './lib/metrics'
+import { atMostEvery, Registry } from './lib/metrics'
 
 /** Seconds; request latencies of this service sit between a tenth of a millisecond and a few hashes. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
@@ -6,9 +6,23 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 const LOCKOUT_KINDS = ['account', 'address', 'password_change'] as const
 export type LockoutKind = (typeof LOCKOUT_KINDS)[number]
 
+/** A Prometheus scrape interval: gauges counted in the store are read no more often than this. */
+const STORE_GAUGE_PERIOD_MS = 15_000
+
+/** What the gauges read at scrape time, from the services that know it. */
+export interface GaugeSources {
+  activeSessions(): Promise<number>
+  usersByStatus(): Promise<{ active: number; inactive: number }>
+  openRooms(): Promise<number>
+  passwords: { readonly running: number; readonly waiting: number }
+}
+
 export type Metrics = ReturnType<typeof createMetrics>
 
-/** The metrics the service records as it runs; gauges read at scrape time are added where they are wired. */
+/**
+ * Every metric of the service, defined here: the counters and histograms its parts record into,
+ * and the gauges read at scrape time (`watch` wires those to their sources once they exist).
+ */
 export function createMetrics() {
   const registry = new Registry()
   const loginFailures = registry.counter('auth_login_failures_total', 'Logins refused for a wrong username or password.')
@@ -16,8 +30,34 @@ export function createMetrics() {
   // Present at 0 from start-up, so that increase() sees the first event after a restart.
   loginFailures.series({})
   for (const kind of LOCKOUT_KINDS) lockouts.series({ kind })
+  // Bun counts the requests its server is answering; the scrape hands it over, so it cannot drift.
+  let requestsInFlight = 0
+  registry.gauge('http_requests_in_flight', 'HTTP requests being answered, this scrape included.', () => [[{}, requestsInFlight]])
+  registry.gauge('process_resident_memory_bytes', 'Resident set size.', () => [[{}, process.memoryUsage.rss()]])
+  registry.gauge('process_heap_used_bytes', 'JavaScript heap in use.', () => [[{}, process.memoryUsage().heapUsed]])
+  registry.gauge('process_uptime_seconds', 'Seconds since the process started.', () => [[{}, process.uptime()]])
   return {
     registry,
+    observeRequestsInFlight(count: number) {
+      requestsInFlight = count
+    },
+    /** The gauges of the store and the password hasher. Those counted in the store are read at most every 15 s, however many scrapes come. */
+    watch(sources: GaugeSources) {
+      const activeSessions = atMostEvery(STORE_GAUGE_PERIOD_MS, sources.activeSessions)
+      const usersByStatus = atMostEvery(STORE_GAUGE_PERIOD_MS, sources.usersByStatus)
+      const openRooms = atMostEvery(STORE_GAUGE_PERIOD_MS, sources.openRooms)
+      registry.gauge('sessions_active', 'Sessions neither revoked nor expired (read at most every 15 s).', async () => [[{}, await activeSessions()]])
+      registry.gauge('users', 'User accounts, by status (read at most every 15 s).', async () => {
+        const { active, inactive } = await usersByStatus()
+        return [
+          [{ status: 'active' }, active],
+          [{ status: 'inactive' }, inactive],
+        ]
+      })
+      registry.gauge('rooms_open', 'Rooms not closed (read at most every 15 s).', async () => [[{}, await openRooms()]])
+      registry.gauge('password_hashes_in_flight', 'argon2id hashes or verifications running now.', () => [[{}, sources.passwords.running]])
+      registry.gauge('password_checks_waiting', 'Password hashes or verifications waiting for a free slot.', () => [[{}, sources.passwords.waiting]])
+    },
     requests: registry.counter('http_requests_total', 'HTTP requests answered, by method, route template and status.'),
     requestDuration: registry.histogram(
       'http_request_duration_seconds',

@@ -6,7 +6,7 @@ import { answers, errors, sharedModels } from '../../shared/model'
 
 const Status = t.Object({ status: t.String(), uptime_seconds: t.Number(), version: t.String() })
 
-/** The operational routes: liveness, readiness and the Prometheus scrape. */
+/** The operational routes: liveness, readiness and the Prometheus scrape (the metrics themselves are in src/metrics.ts). */
 export const healthRoutes = ({ db, version, metrics, config }: AppContext) => {
   const routes = new Elysia({ detail: { tags: ['ops'] } })
     .use(sharedModels)
@@ -35,15 +35,12 @@ export const healthRoutes = ({ db, version, metrics, config }: AppContext) => {
   if (!config.metricsEnabled) return routes
 
   const authorised = config.metricsToken === undefined ? () => true : bearerMatches(config.metricsToken)
-  // Bun counts the requests its server is answering; read at scrape time, it cannot drift.
-  let inFlight = 0
-  metrics.registry.gauge('http_requests_in_flight', 'HTTP requests being answered, this scrape included.', () => [[{}, inFlight]])
   return routes.get(
     '/metrics',
     async ({ set, server, request }) => {
       if (!authorised(request.headers.get('authorization')))
         throw unauthorized('Scraping needs Authorization: Bearer <METRICS_TOKEN>', { 'WWW-Authenticate': 'Bearer realm="metrics"' })
-      inFlight = server?.pendingRequests ?? 0
+      metrics.observeRequestsInFlight(server?.pendingRequests ?? 0)
       set.headers['content-type'] = 'text/plain; version=0.0.4; charset=utf-8'
       return metrics.registry.render()
     },
