@@ -62,6 +62,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     creations: userRateLimit(rateLimits, 'rooms', config.userRateLimits.rooms),
   })
   const invites = new InviteService({
+    db,
     invites: inviteStore,
     membership,
     users,

@@ -70,7 +70,7 @@ export class AuthService {
 
   async login(username: string, password: string, caller: Caller): Promise<Grant> {
     const attempt = await this.deps.throttle.reserveLogin(username, caller.address)
-    const account = await this.deps.users.findByUsername(username)
+    const account = await this.deps.users.findByUsername(username, this.deps.db)
     const matches = await checked(attempt, () =>
       account ? this.deps.passwords.verify(password, account.password_hash, caller) : this.deps.passwords.verifyNothing(password, caller),
     )
@@ -106,14 +106,14 @@ export class AuthService {
   }
 
   async logout(sessionId: string): Promise<void> {
-    await this.deps.sessions.revoke(sessionId, 'logout', nowIso())
+    await this.deps.sessions.revoke(sessionId, 'logout', nowIso(), this.deps.db)
   }
 
   /** Needs the current password; every other session of the user ends, this one goes on. */
   async changePassword(user: User, sessionId: string, currentPassword: string, newPassword: string, caller: Caller): Promise<void> {
     this.deps.accounts.assertPasswordAllowed(newPassword, '/new_password')
     const attempt = await this.deps.throttle.reservePasswordCheck(user.user_id)
-    const account = await this.deps.users.findById(user.user_id)
+    const account = await this.deps.users.findById(user.user_id, this.deps.db)
     const matches = await checked(attempt, async () => account !== undefined && (await this.deps.passwords.verify(currentPassword, account.password_hash, caller)))
     if (!matches) throw invalidCredentials('The current password is wrong')
     const passwordHash = await this.deps.passwords.hash(newPassword, caller)
@@ -137,10 +137,10 @@ export class AuthService {
 
   /** The caller behind a verified access token, read from the store so revocation, role and status are current. */
   async authenticate(sessionId: string, userId: string): Promise<User> {
-    const row = await this.deps.sessions.findSessionUser(sessionId)
+    const row = await this.deps.sessions.findSessionUser(sessionId, this.deps.db)
     if (!row || row.user_id !== userId) throw unauthorized('The session has ended; log in again')
     if (!row.is_active) throw accountInactive()
-    return { ...row, is_active: true }
+    return row
   }
 
   async #openSession(user: User): Promise<Grant> {

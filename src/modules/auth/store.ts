@@ -1,5 +1,5 @@
 import type { Database, Queryable, Transaction } from '../../db/database'
-import type { UserRole } from '../users/model'
+import type { User } from '../users/model'
 
 export interface RefreshTokenRecord {
   session_id: string
@@ -10,14 +10,6 @@ export interface RefreshTokenRecord {
   session_revoked_at: string | null
 }
 
-export interface SessionUser {
-  user_id: string
-  username: string
-  user_role: UserRole
-  is_active: boolean | number
-  created_at: string
-  updated_at: string
-}
 
 export type RevocationReason = 'logout' | 'refresh_token_reused' | 'password_changed' | 'account_deactivated' | 'too_many_sessions'
 
@@ -27,7 +19,7 @@ export class SessionStore {
 
   async create(
     session: { sessionId: string; userId: string; refreshTokenHash: string; now: string; expiresAt: string },
-    q: Queryable = this.db,
+    q: Queryable,
   ): Promise<void> {
     await q.run('INSERT INTO sessions (session_id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)', [
       session.sessionId,
@@ -41,13 +33,13 @@ export class SessionStore {
   /** The next refresh token of a session; the session now lives as long as it does. */
   async addRefreshToken(
     token: { sessionId: string; refreshTokenHash: string; now: string; expiresAt: string },
-    q: Queryable = this.db,
+    q: Queryable,
   ): Promise<void> {
     await this.#insertRefreshToken(token, q)
     await q.run('UPDATE sessions SET expires_at = $2 WHERE session_id = $1', [token.sessionId, token.expiresAt])
   }
 
-  async findRefreshToken(tokenHash: string, q: Queryable = this.db): Promise<RefreshTokenRecord | undefined> {
+  async findRefreshToken(tokenHash: string, q: Queryable): Promise<RefreshTokenRecord | undefined> {
     return q.get<RefreshTokenRecord>(
       `SELECT rt.session_id, s.created_at AS session_created_at, s.user_id, rt.expires_at, rt.rotated_at, s.revoked_at AS session_revoked_at
          FROM refresh_tokens rt JOIN sessions s ON s.session_id = rt.session_id
@@ -57,18 +49,20 @@ export class SessionStore {
   }
 
   /** Marks a refresh token used; false when another request already did (the loser of a race). */
-  async markRotated(tokenHash: string, now: string, q: Queryable = this.db): Promise<boolean> {
+  async markRotated(tokenHash: string, now: string, q: Queryable): Promise<boolean> {
     return (await q.run('UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1 AND rotated_at IS NULL', [tokenHash, now])) === 1
   }
 
   /** The user behind a live session, or undefined when the session is unknown or revoked. */
-  async findSessionUser(sessionId: string, q: Queryable = this.db): Promise<SessionUser | undefined> {
-    return q.get<SessionUser>(
+  async findSessionUser(sessionId: string, q: Queryable): Promise<User | undefined> {
+    const row = await q.get<Omit<User, 'is_active'> & { is_active: boolean | number }>(
       `SELECT u.user_id, u.username, u.user_role, u.is_active, u.created_at, u.updated_at
          FROM sessions s JOIN users u ON u.user_id = s.user_id
         WHERE s.session_id = $1 AND s.revoked_at IS NULL`,
       [sessionId],
     )
+    // SQLite answers booleans as 0/1: converted here, once, as every store does.
+    return row && { ...row, is_active: Boolean(row.is_active) }
   }
 
   /** Deletes up to `limit` sessions that expired before `before`, and with them their refresh tokens. */
@@ -84,7 +78,7 @@ export class SessionStore {
     return row?.total ?? 0
   }
 
-  async revoke(sessionId: string, reason: RevocationReason, now: string, q: Queryable = this.db): Promise<void> {
+  async revoke(sessionId: string, reason: RevocationReason, now: string, q: Queryable): Promise<void> {
     await q.run('UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE session_id = $1 AND revoked_at IS NULL', [
       sessionId,
       now,
@@ -109,7 +103,7 @@ export class SessionStore {
     reason: RevocationReason,
     now: string,
     keepSessionId: string | null = null,
-    q: Queryable = this.db,
+    q: Queryable,
   ): Promise<number> {
     return q.run(
       `UPDATE sessions SET revoked_at = $2, revoked_reason = $3

@@ -1,5 +1,6 @@
-import type { Database, Queryable, SqlValue } from '../../db/database'
+import type { Database, Queryable } from '../../db/database'
 import { readPage } from '../../db/page'
+import { Where } from '../../db/where'
 import { PAGE_SIZE } from '../../shared/model'
 import type { InvitationStatus, InviteFilter } from './invitation-model'
 
@@ -22,7 +23,7 @@ export class InviteStore {
   constructor(private readonly db: Database) {}
 
   /** Throws UniqueViolation when the receiver already has a pending invitation to the room. */
-  async insert(invitation: InvitationRecord, q: Queryable = this.db): Promise<void> {
+  async insert(invitation: InvitationRecord, q: Queryable): Promise<void> {
     await q.run(`INSERT INTO invitations (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, [
       invitation.invite_id,
       invitation.room_id,
@@ -37,22 +38,22 @@ export class InviteStore {
     ])
   }
 
-  find(inviteId: string, q: Queryable = this.db): Promise<InvitationRecord | undefined> {
+  find(inviteId: string, q: Queryable): Promise<InvitationRecord | undefined> {
     return q.get<InvitationRecord>(`SELECT ${COLUMNS} FROM invitations WHERE invite_id = $1`, [inviteId])
   }
 
-  findByCt(ct: string, q: Queryable = this.db): Promise<InvitationRecord | undefined> {
+  findByCt(ct: string, q: Queryable): Promise<InvitationRecord | undefined> {
     return q.get<InvitationRecord>(`SELECT ${COLUMNS} FROM invitations WHERE ct = $1`, [ct])
   }
 
   /** Whether the user holds a pending invitation to the room (expired or not): that lets them see it. */
-  async isInvited(roomId: string, userId: string, q: Queryable = this.db): Promise<boolean> {
+  async isInvited(roomId: string, userId: string, q: Queryable): Promise<boolean> {
     const row = await q.get("SELECT 1 AS found FROM invitations WHERE room_id = $1 AND receiver_id = $2 AND status = 'pending'", [roomId, userId])
     return row !== undefined
   }
 
   /** Settles pending invitations past their expiry, so that they no longer block a new one. */
-  async expire(roomId: string, receiverId: string, now: string, q: Queryable = this.db): Promise<void> {
+  async expire(roomId: string, receiverId: string, now: string, q: Queryable): Promise<void> {
     await q.run(
       "UPDATE invitations SET status = 'expired', updated_at = $3 WHERE room_id = $1 AND receiver_id = $2 AND status = 'pending' AND expires_at <= $3",
       [roomId, receiverId, now],
@@ -60,7 +61,7 @@ export class InviteStore {
   }
 
   /** Moves a pending invitation to `status`; false when it was no longer pending (someone else got there first). */
-  async settle(inviteId: string, status: 'accepted' | 'declined', now: string, q: Queryable = this.db): Promise<boolean> {
+  async settle(inviteId: string, status: 'accepted' | 'declined', now: string, q: Queryable): Promise<boolean> {
     const changed = await q.run("UPDATE invitations SET status = $2, updated_at = $3 WHERE invite_id = $1 AND status = 'pending'", [
       inviteId,
       status,
@@ -69,7 +70,7 @@ export class InviteStore {
     return changed === 1
   }
 
-  async delete(inviteId: string, q: Queryable = this.db): Promise<void> {
+  async delete(inviteId: string, q: Queryable): Promise<void> {
     await q.run('DELETE FROM invitations WHERE invite_id = $1', [inviteId])
   }
 
@@ -82,26 +83,22 @@ export class InviteStore {
     )
   }
 
-  async deletePendingForRoom(roomId: string, q: Queryable = this.db): Promise<void> {
+  async deletePendingForRoom(roomId: string, q: Queryable): Promise<void> {
     await q.run("DELETE FROM invitations WHERE room_id = $1 AND status = 'pending'", [roomId])
   }
 
   /** Invitations received by (`receiver_id`) or sent by (`inviter_id`) a user, newest first. */
   async list(party: 'receiver_id' | 'inviter_id', userId: string, filter: InviteFilter, now: string): Promise<{ invitations: InvitationRecord[]; total: number }> {
-    const params: SqlValue[] = [userId]
-    const conditions = [`${party} = $1`]
-    const where = (condition: (placeholder: string) => string, value: SqlValue) => {
-      params.push(value)
-      conditions.push(condition(`$${params.length}`))
-    }
-    if (filter.inviter_id !== undefined) where((p) => `inviter_id = ${p}`, filter.inviter_id)
-    if (filter.player_role !== undefined) where((p) => `player_role = ${p}`, filter.player_role)
-    if (filter.is_accepted !== undefined) conditions.push(filter.is_accepted ? "status = 'accepted'" : "status <> 'accepted'")
+    const where = new Where().add(`${party} = ?`, userId)
+    if (filter.inviter_id !== undefined) where.add('inviter_id = ?', filter.inviter_id)
+    if (filter.player_role !== undefined) where.add('player_role = ?', filter.player_role)
+    if (filter.is_accepted !== undefined) where.add(filter.is_accepted ? "status = 'accepted'" : "status <> 'accepted'")
     // Statuses as a client sees them: a pending invitation past its expiry reads as expired.
-    if (filter.status === 'pending') where((p) => `status = 'pending' AND expires_at > ${p}`, now)
-    else if (filter.status === 'expired') where((p) => `(status = 'expired' OR (status = 'pending' AND expires_at <= ${p}))`, now)
-    else if (filter.status !== undefined) where((p) => `status = ${p}`, filter.status)
-    const whereClause = `WHERE ${conditions.join(' AND ')}`
+    if (filter.status === 'pending') where.add("status = 'pending' AND expires_at > ?", now)
+    else if (filter.status === 'expired') where.add("(status = 'expired' OR (status = 'pending' AND expires_at <= ?))", now)
+    else if (filter.status !== undefined) where.add('status = ?', filter.status)
+    const whereClause = String(where)
+    const { params } = where
     const page = await readPage<InvitationRecord>(
       this.db,
       {

@@ -1,5 +1,5 @@
 import { deleteInBatches } from '../../db/batches'
-import { type Queryable, type Transaction, UniqueViolation } from '../../db/database'
+import { type Database, type Queryable, type Transaction, UniqueViolation } from '../../db/database'
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso } from '../../lib/clock'
 import { randomToken } from '../../lib/crypto'
@@ -19,6 +19,7 @@ const CT_BYTES = 24
 export class InviteService {
   constructor(
     private readonly deps: {
+      db: Database
       invites: InviteStore
       membership: MembershipService
       /** Who may be invited: the users domain answers, by name. */
@@ -133,7 +134,7 @@ export class InviteService {
     work: (invitation: InvitationRecord, tx: Transaction, roomOwnerId: string | null | undefined) => Promise<Result>,
   ): Promise<Result> {
     const invitationNotFound = () => notFound('Invitation not found')
-    const roomId = (await this.deps.invites.find(inviteId))?.room_id
+    const roomId = (await this.deps.invites.find(inviteId, this.deps.db))?.room_id
     if (roomId === undefined) throw invitationNotFound()
     return this.deps.membership.withRoomLocked(roomId, async (tx) => {
       const invitation = await this.deps.invites.find(inviteId, tx)

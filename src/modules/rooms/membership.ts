@@ -30,7 +30,7 @@ export class MembershipService {
   ) {}
 
   /** The room as the caller may see it (member, invitee or admin); 404, as if it did not exist, otherwise. */
-  async access(user: User, roomId: string, q: Queryable = this.deps.db): Promise<RoomAccess> {
+  async access(user: User, roomId: string, q: Queryable): Promise<RoomAccess> {
     const room = await this.deps.rooms.find(roomId, q)
     const isAdmin = user.user_role === 'admin'
     const isMember = room?.players.some((player) => player.user_id === user.user_id) ?? false
@@ -90,7 +90,7 @@ export class MembershipService {
     }
   }
 
-  async require(roomId: string, q: Queryable = this.deps.db): Promise<Room> {
+  async require(roomId: string, q: Queryable): Promise<Room> {
     const room = await this.deps.rooms.find(roomId, q)
     if (!room) throw roomNotFound()
     return room

@@ -43,7 +43,7 @@ export class RoomService {
         throw conflict(`You already own ${policy.quota} open rooms, the most allowed; close one first`)
       await rooms.insert(room, game_role, tx)
     })
-    return this.deps.membership.require(room.room_id)
+    return this.deps.membership.require(room.room_id, this.deps.db)
   }
 
   listAll(filter: RoomFilter) {
@@ -55,7 +55,7 @@ export class RoomService {
   }
 
   async get(user: User, roomId: string): Promise<Room> {
-    return (await this.deps.membership.access(user, roomId)).room
+    return (await this.deps.membership.access(user, roomId, this.deps.db)).room
   }
 
   async kick(actor: User, roomId: string, userId: string): Promise<void> {

@@ -1,5 +1,6 @@
-import type { Database, Queryable, SqlValue } from '../../db/database'
+import type { Database, Queryable } from '../../db/database'
 import { readPage } from '../../db/page'
+import { Where } from '../../db/where'
 import { PAGE_SIZE } from '../../shared/model'
 import type { Player, Room, RoomFilter } from './model'
 
@@ -31,7 +32,7 @@ const PLAYER_COUNT = '(SELECT count(*) FROM room_players p WHERE p.room_id = r.r
 export class RoomStore {
   constructor(private readonly db: Database) {}
 
-  async insert(room: NewRoom, creatorRole: string, q: Queryable = this.db): Promise<void> {
+  async insert(room: NewRoom, creatorRole: string, q: Queryable): Promise<void> {
     await q.run(
       'INSERT INTO rooms (room_id, room_name, owner_id, max_players, is_closed, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)',
       [room.room_id, room.room_name, room.owner_id, room.max_players, false, room.created_at],
@@ -39,28 +40,20 @@ export class RoomStore {
     await this.addPlayer(room.room_id, room.owner_id, creatorRole, room.created_at, q)
   }
 
-  async find(roomId: string, q: Queryable = this.db): Promise<Room | undefined> {
+  async find(roomId: string, q: Queryable): Promise<Room | undefined> {
     const row = await q.get<RoomRow>(`SELECT ${ROOM_COLUMNS} FROM rooms r WHERE r.room_id = $1`, [roomId])
     return row && (await this.#withPlayers([row], q))[0]
   }
 
   /** Rooms matching the filter, newest first; `memberId` keeps only the rooms that user plays in. */
   async list(filter: RoomFilter, memberId?: string): Promise<{ rooms: Room[]; total: number }> {
-    const conditions: string[] = []
-    const params: SqlValue[] = []
+    const where = new Where()
     // A member's rooms are found from their seats (indexed by user), not by testing every room.
-    let from = 'rooms r'
-    if (memberId !== undefined) {
-      from = 'room_players m JOIN rooms r ON r.room_id = m.room_id'
-      params.push(memberId)
-      conditions.push(`m.user_id = $${params.length}`)
-    }
-    if (filter.is_closed !== undefined) {
-      params.push(filter.is_closed)
-      conditions.push(`r.is_closed = $${params.length}`)
-    }
-    if (filter.is_ready !== undefined) conditions.push(`${PLAYER_COUNT} ${filter.is_ready ? '>=' : '<'} r.max_players`)
-    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : ''
+    const from = memberId === undefined ? 'rooms r' : 'room_players m JOIN rooms r ON r.room_id = m.room_id'
+    if (memberId !== undefined) where.add('m.user_id = ?', memberId)
+    if (filter.is_closed !== undefined) where.add('r.is_closed = ?', filter.is_closed)
+    if (filter.is_ready !== undefined) where.add(`${PLAYER_COUNT} ${filter.is_ready ? '>=' : '<'} r.max_players`)
+    const { params } = where
     const page = await readPage<RoomRow>(
       this.db,
       {
@@ -87,15 +80,15 @@ export class RoomStore {
     return row?.total ?? 0
   }
 
-  async addPlayer(roomId: string, userId: string, gameRole: string, joinedAt: string, q: Queryable = this.db): Promise<void> {
+  async addPlayer(roomId: string, userId: string, gameRole: string, joinedAt: string, q: Queryable): Promise<void> {
     await q.run('INSERT INTO room_players (room_id, user_id, game_role, joined_at) VALUES ($1, $2, $3, $4)', [roomId, userId, gameRole, joinedAt])
   }
 
-  async removePlayer(roomId: string, userId: string, q: Queryable = this.db): Promise<boolean> {
+  async removePlayer(roomId: string, userId: string, q: Queryable): Promise<boolean> {
     return (await q.run('DELETE FROM room_players WHERE room_id = $1 AND user_id = $2', [roomId, userId])) === 1
   }
 
-  async update(roomId: string, changes: { owner_id?: string; is_closed?: boolean }, updatedAt: string, q: Queryable = this.db): Promise<void> {
+  async update(roomId: string, changes: { owner_id?: string; is_closed?: boolean }, updatedAt: string, q: Queryable): Promise<void> {
     await q.run(
       'UPDATE rooms SET updated_at = $2, owner_id = COALESCE($3, owner_id), is_closed = COALESCE($4, is_closed) WHERE room_id = $1',
       [roomId, updatedAt, changes.owner_id ?? null, changes.is_closed ?? null],
@@ -103,7 +96,7 @@ export class RoomStore {
   }
 
   /** Ids of the rooms a user plays in, in a stable order (so that locks on them are taken in that order). */
-  async roomIdsOf(userId: string, q: Queryable = this.db): Promise<string[]> {
+  async roomIdsOf(userId: string, q: Queryable): Promise<string[]> {
     const rows = await q.all<{ room_id: string }>('SELECT room_id FROM room_players WHERE user_id = $1 ORDER BY room_id', [userId])
     return rows.map((row) => row.room_id)
   }

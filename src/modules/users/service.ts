@@ -35,7 +35,7 @@ export class UserService {
 
   async create({ username, password, user_role = 'user', is_active = true }: UserCreateRequest, caller: Caller = INTERNAL_CALLER): Promise<User> {
     this.assertPasswordAllowed(password, '/password')
-    if (await this.deps.users.findByUsername(username)) throw usernameTaken()
+    if (await this.deps.users.findByUsername(username, this.deps.db)) throw usernameTaken()
     const now = nowIso()
     const user: UserRecord = {
       user_id: Bun.randomUUIDv7(),
@@ -47,7 +47,7 @@ export class UserService {
       updated_at: now,
     }
     try {
-      await this.deps.users.insert(user)
+      await this.deps.users.insert(user, this.deps.db)
     } catch (error) {
       throw error instanceof UniqueViolation ? usernameTaken() : error
     }
@@ -61,7 +61,7 @@ export class UserService {
   }
 
   async get(userId: string): Promise<User> {
-    return toUser(await this.#require(userId))
+    return toUser(await this.#require(userId, this.deps.db))
   }
 
   async list(filter: UserFilter) {
@@ -117,7 +117,7 @@ export class UserService {
    */
   async bootstrapAdmin(username: string, password: string): Promise<'created' | 'exists' | 'done_before' | 'not_an_active_admin'> {
     if ((await readSetting(this.deps.db, ADMIN_BOOTSTRAPPED)) !== undefined) return 'done_before'
-    const existing = await this.deps.users.findByUsername(username)
+    const existing = await this.deps.users.findByUsername(username, this.deps.db)
     if (existing && !(existing.user_role === 'admin' && existing.is_active)) return 'not_an_active_admin'
     let adminId = existing?.user_id
     if (adminId === undefined)
@@ -142,8 +142,8 @@ export class UserService {
     if ((await this.deps.users.countActiveAdmins(tx)) <= 1) throw conflict('The last active admin cannot be removed')
   }
 
-  async #require(userId: string, tx?: Transaction): Promise<UserRecord> {
-    const user = await this.deps.users.findById(userId, tx)
+  async #require(userId: string, q: Queryable): Promise<UserRecord> {
+    const user = await this.deps.users.findById(userId, q)
     if (!user) throw notFound('User not found')
     return user
   }

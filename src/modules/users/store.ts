@@ -1,5 +1,6 @@
 import type { Database, Queryable, SqlValue } from '../../db/database'
 import { readPage } from '../../db/page'
+import { Where } from '../../db/where'
 import { PAGE_SIZE } from '../../shared/model'
 import type { User, UserFilter, UserRole } from './model'
 
@@ -37,18 +38,18 @@ export function toUser({ password_hash: _, ...user }: UserRecord): User {
 export class UserStore {
   constructor(private readonly db: Database) {}
 
-  async findById(userId: string, q: Queryable = this.db): Promise<UserRecord | undefined> {
+  async findById(userId: string, q: Queryable): Promise<UserRecord | undefined> {
     const row = await q.get<UserRow>(`SELECT ${COLUMNS} FROM users WHERE user_id = $1`, [userId])
     return row && toRecord(row)
   }
 
-  async findByUsername(username: string, q: Queryable = this.db): Promise<UserRecord | undefined> {
+  async findByUsername(username: string, q: Queryable): Promise<UserRecord | undefined> {
     const row = await q.get<UserRow>(`SELECT ${COLUMNS} FROM users WHERE lower(username) = lower($1)`, [username])
     return row && toRecord(row)
   }
 
   /** Throws UniqueViolation when the username is taken, whatever its case. */
-  async insert(user: NewUser, q: Queryable = this.db): Promise<void> {
+  async insert(user: NewUser, q: Queryable): Promise<void> {
     await q.run(`INSERT INTO users (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
       user.user_id,
       user.username,
@@ -60,14 +61,14 @@ export class UserStore {
     ])
   }
 
-  async update(userId: string, changes: UserUpdate, updatedAt: string, q: Queryable = this.db): Promise<void> {
+  async update(userId: string, changes: UserUpdate, updatedAt: string, q: Queryable): Promise<void> {
     const columns = UPDATABLE.filter((column) => changes[column] !== undefined)
     const params: SqlValue[] = [userId, updatedAt, ...columns.map((column) => changes[column] as SqlValue)]
     const set = columns.map((column, index) => `${column} = $${index + 3}`)
     await q.run(`UPDATE users SET ${['updated_at = $2', ...set].join(', ')} WHERE user_id = $1`, params)
   }
 
-  async delete(userId: string, q: Queryable = this.db): Promise<boolean> {
+  async delete(userId: string, q: Queryable): Promise<boolean> {
     return (await q.run('DELETE FROM users WHERE user_id = $1', [userId])) > 0
   }
 
@@ -79,7 +80,7 @@ export class UserStore {
     return { active: total(true), inactive: total(false) }
   }
 
-  async countActiveAdmins(q: Queryable = this.db): Promise<number> {
+  async countActiveAdmins(q: Queryable): Promise<number> {
     const row = await q.get<{ total: number }>(
       "SELECT CAST(count(*) AS INTEGER) AS total FROM users WHERE user_role = 'admin' AND is_active = $1",
       [true],
@@ -88,16 +89,12 @@ export class UserStore {
   }
 
   async list(filter: UserFilter): Promise<{ users: User[]; total: number }> {
-    const conditions: string[] = []
-    const params: SqlValue[] = []
-    const where = (condition: (placeholder: string) => string, value: SqlValue) => {
-      params.push(value)
-      conditions.push(condition(`$${params.length}`))
-    }
-    if (filter.is_active !== undefined) where((p) => `is_active = ${p}`, filter.is_active)
-    if (filter.role !== undefined) where((p) => `user_role = ${p}`, filter.role)
-    if (filter.search) where((p) => `lower(username) LIKE ${p} ESCAPE '\\'`, `%${escapeLike(filter.search.toLowerCase())}%`)
-    const whereClause = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : ''
+    const where = new Where()
+    if (filter.is_active !== undefined) where.add('is_active = ?', filter.is_active)
+    if (filter.role !== undefined) where.add('user_role = ?', filter.role)
+    if (filter.search) where.add("lower(username) LIKE ? ESCAPE '\\'", `%${escapeLike(filter.search.toLowerCase())}%`)
+    const whereClause = String(where)
+    const { params } = where
     // Role and status alone are counted by the triggers of migration 4; a search has to look at every name.
     const count = filter.search
       ? `SELECT CAST(count(*) AS INTEGER) AS total FROM users ${whereClause}`
