@@ -11,8 +11,8 @@ import { AuthService } from './modules/auth/service'
 import { SessionService } from './modules/auth/sessions'
 import { SessionStore, ThrottleStore } from './modules/auth/store'
 import { LoginThrottle } from './modules/auth/throttle'
-import { InviteService } from './modules/rooms/invitations'
-import { InviteStore } from './modules/rooms/invitation-store'
+import { InvitationService } from './modules/rooms/invitation-service'
+import { InvitationStore } from './modules/rooms/invitation-store'
 import { MembershipService } from './modules/rooms/membership'
 import { RoomService } from './modules/rooms/service'
 import { RoomStore } from './modules/rooms/store'
@@ -26,25 +26,25 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   const metrics = createMetrics()
   const passwords = new PasswordHasher(config.password)
   const userStore = new UserStore(db)
-  const sessions = new SessionStore(db)
+  const sessionStore = new SessionStore(db)
   const throttle = new LoginThrottle(new ThrottleStore(db), config.login, { failures: metrics.loginFailures, lockouts: metrics.lockouts })
   const roomStore = new RoomStore(db)
-  const inviteStore = new InviteStore(db)
+  const invitationStore = new InvitationStore(db)
   const rateLimits = new RateLimitStore(db)
-  const membership = new MembershipService({ db, rooms: roomStore, invites: inviteStore })
+  const membership = new MembershipService({ db, roomStore, invitationStore })
   const users = new UserService({
     db,
-    users: userStore,
+    userStore,
     passwords,
-    sessions: new SessionService(sessions),
+    sessions: new SessionService(sessionStore),
     membership,
     passwordMinLength: config.password.minLength,
   })
   const auth = new AuthService({
     db,
-    users: userStore,
-    accounts: users,
-    sessions,
+    userStore,
+    users,
+    sessionStore,
     throttle,
     passwords,
     policy: {
@@ -56,14 +56,14 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   })
   const rooms = new RoomService({
     db,
-    rooms: roomStore,
+    roomStore,
     membership,
     policy: config.rooms,
     creations: userRateLimit(rateLimits, 'rooms', config.userRateLimits.rooms),
   })
-  const invites = new InviteService({
+  const invites = new InvitationService({
     db,
-    invites: inviteStore,
+    invitationStore,
     membership,
     users,
     sent: userRateLimit(rateLimits, 'invitations', config.userRateLimits.invitations),
@@ -71,7 +71,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   })
 
   metrics.watch({
-    activeSessions: () => sessions.countActive(nowIso()),
+    activeSessions: () => sessionStore.countActive(nowIso()),
     usersByStatus: () => userStore.countByStatus(),
     openRooms: () => roomStore.countOpen(),
     passwords,

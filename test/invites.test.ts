@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { present } from '../src/modules/rooms/invitations'
+import { present } from '../src/modules/rooms/invitation-service'
 import { closeTestResources, createTestApp, type Session, STORE, type TestApp } from './support/harness'
 import { lobby } from './support/lobby'
 

@@ -53,10 +53,10 @@ export class AuthService {
   constructor(
     private readonly deps: {
       db: Database
-      users: UserStore
+      userStore: UserStore
       /** Registration creates the account there, by the users domain's rules. */
-      accounts: UserService
-      sessions: SessionStore
+      users: UserService
+      sessionStore: SessionStore
       throttle: LoginThrottle
       passwords: PasswordHasher
       policy: SessionPolicy
@@ -64,13 +64,13 @@ export class AuthService {
   ) {}
 
   async register(username: string, password: string, caller: Caller): Promise<Grant> {
-    const user = await this.deps.accounts.create({ username, password }, caller)
+    const user = await this.deps.users.create({ username, password }, caller)
     return this.#openSession(user)
   }
 
   async login(username: string, password: string, caller: Caller): Promise<Grant> {
     const attempt = await this.deps.throttle.reserveLogin(username, caller.address)
-    const account = await this.deps.users.findByUsername(username, this.deps.db)
+    const account = await this.deps.userStore.findByUsername(username, this.deps.db)
     const matches = await checked(attempt, () =>
       account ? this.deps.passwords.verify(password, account.password_hash, caller) : this.deps.passwords.verifyNothing(password, caller),
     )
@@ -87,14 +87,14 @@ export class AuthService {
     const tokenHash = sha256(refreshToken)
     const outcome = await this.deps.db.transaction<RefreshOutcome>(async (tx) => {
       const now = nowIso()
-      const record = await this.deps.sessions.findRefreshToken(tokenHash, tx)
+      const record = await this.deps.sessionStore.findRefreshToken(tokenHash, tx)
       if (!record || record.session_revoked_at !== null || record.expires_at <= now || this.#sessionEnd(record.session_created_at) <= now)
         return 'invalid'
-      if (record.rotated_at !== null || !(await this.deps.sessions.markRotated(tokenHash, now, tx))) {
-        await this.deps.sessions.revoke(record.session_id, 'refresh_token_reused', now, tx)
+      if (record.rotated_at !== null || !(await this.deps.sessionStore.markRotated(tokenHash, now, tx))) {
+        await this.deps.sessionStore.revoke(record.session_id, 'refresh_token_reused', now, tx)
         return 'reused'
       }
-      const account = await this.deps.users.findById(record.user_id, tx)
+      const account = await this.deps.userStore.findById(record.user_id, tx)
       if (!account?.is_active) return 'invalid'
       const expiresAt = earliest(isoAfter(this.deps.policy.refreshTokenTtl, Date.parse(now)), this.#sessionEnd(record.session_created_at))
       const next = await this.#issueRefreshToken(record.session_id, now, expiresAt, tx)
@@ -106,21 +106,21 @@ export class AuthService {
   }
 
   async logout(sessionId: string): Promise<void> {
-    await this.deps.sessions.revoke(sessionId, 'logout', nowIso(), this.deps.db)
+    await this.deps.sessionStore.revoke(sessionId, 'logout', nowIso(), this.deps.db)
   }
 
   /** Needs the current password; every other session of the user ends, this one goes on. */
   async changePassword(user: User, sessionId: string, currentPassword: string, newPassword: string, caller: Caller): Promise<void> {
-    this.deps.accounts.assertPasswordAllowed(newPassword, '/new_password')
+    this.deps.users.assertPasswordAllowed(newPassword, '/new_password')
     const attempt = await this.deps.throttle.reservePasswordCheck(user.user_id)
-    const account = await this.deps.users.findById(user.user_id, this.deps.db)
+    const account = await this.deps.userStore.findById(user.user_id, this.deps.db)
     const matches = await checked(attempt, async () => account !== undefined && (await this.deps.passwords.verify(currentPassword, account.password_hash, caller)))
     if (!matches) throw invalidCredentials('The current password is wrong')
     const passwordHash = await this.deps.passwords.hash(newPassword, caller)
     await this.deps.db.transaction(async (tx) => {
       const now = nowIso()
-      await this.deps.users.update(user.user_id, { password_hash: passwordHash }, now, tx)
-      await this.deps.sessions.revokeAllOfUser(user.user_id, 'password_changed', now, sessionId, tx)
+      await this.deps.userStore.update(user.user_id, { password_hash: passwordHash }, now, tx)
+      await this.deps.sessionStore.revokeAllOfUser(user.user_id, 'password_changed', now, sessionId, tx)
     })
   }
 
@@ -131,13 +131,13 @@ export class AuthService {
    */
   async purgeExpired(now = Date.now(), batchSize = 1000): Promise<{ sessions: number; loginCounters: number }> {
     const before = isoAfter(-this.deps.policy.accessTokenTtl, now)
-    const sessions = await deleteInBatches((limit) => this.deps.sessions.deleteExpired(before, limit), batchSize)
+    const sessions = await deleteInBatches((limit) => this.deps.sessionStore.deleteExpired(before, limit), batchSize)
     return { sessions, loginCounters: await this.deps.throttle.purgeStale(now) }
   }
 
   /** The caller behind a verified access token, read from the store so revocation, role and status are current. */
   async authenticate(sessionId: string, userId: string): Promise<User> {
-    const row = await this.deps.sessions.findSessionUser(sessionId, this.deps.db)
+    const row = await this.deps.sessionStore.findSessionUser(sessionId, this.deps.db)
     if (!row || row.user_id !== userId) throw unauthorized('The session has ended; log in again')
     if (!row.is_active) throw accountInactive()
     return row
@@ -151,15 +151,15 @@ export class AuthService {
     const expiresAt = earliest(isoAfter(this.deps.policy.refreshTokenTtl, clock), this.#sessionEnd(now))
     const session = { sessionId, userId: user.user_id, refreshTokenHash: sha256(refreshToken), now, expiresAt }
     await this.deps.db.transaction(async (tx) => {
-      await this.deps.sessions.create(session, tx)
-      await this.deps.sessions.revokeAllButNewest(user.user_id, this.deps.policy.maxSessionsPerUser, now, tx)
+      await this.deps.sessionStore.create(session, tx)
+      await this.deps.sessionStore.revokeAllButNewest(user.user_id, this.deps.policy.maxSessionsPerUser, now, tx)
     })
     return { user, sessionId, refreshToken, refreshTokenExpiresIn: secondsUntil(expiresAt, now) }
   }
 
   async #issueRefreshToken(sessionId: string, now: string, expiresAt: string, tx: Queryable): Promise<string> {
     const refreshToken = randomToken(REFRESH_TOKEN_BYTES)
-    await this.deps.sessions.addRefreshToken({ sessionId, refreshTokenHash: sha256(refreshToken), now, expiresAt }, tx)
+    await this.deps.sessionStore.addRefreshToken({ sessionId, refreshTokenHash: sha256(refreshToken), now, expiresAt }, tx)
     return refreshToken
   }
 

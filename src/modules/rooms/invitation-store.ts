@@ -19,7 +19,7 @@ export interface InvitationRecord {
 
 const COLUMNS = 'invite_id, room_id, inviter_id, receiver_id, player_role, status, ct, created_at, updated_at, expires_at'
 
-export class InviteStore {
+export class InvitationStore {
   constructor(private readonly db: Database) {}
 
   /** Throws UniqueViolation when the receiver already has a pending invitation to the room. */

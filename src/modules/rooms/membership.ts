@@ -2,7 +2,7 @@ import type { Database, Queryable, Transaction } from '../../db/database'
 import { nowIso } from '../../lib/clock'
 import { type ApiError, notFound } from '../../shared/errors'
 import type { User } from '../users/model'
-import type { InviteStore } from './invitation-store'
+import type { InvitationStore } from './invitation-store'
 import type { Room } from './model'
 import type { RoomStore } from './store'
 
@@ -24,17 +24,17 @@ export class MembershipService {
   constructor(
     private readonly deps: {
       db: Database
-      rooms: RoomStore
-      invites: InviteStore
+      roomStore: RoomStore
+      invitationStore: InvitationStore
     },
   ) {}
 
   /** The room as the caller may see it (member, invitee or admin); 404, as if it did not exist, otherwise. */
   async access(user: User, roomId: string, q: Queryable): Promise<RoomAccess> {
-    const room = await this.deps.rooms.find(roomId, q)
+    const room = await this.deps.roomStore.find(roomId, q)
     const isAdmin = user.user_role === 'admin'
     const isMember = room?.players.some((player) => player.user_id === user.user_id) ?? false
-    if (!room || !(isAdmin || isMember || (await this.deps.invites.isInvited(roomId, user.user_id, q)))) throw roomNotFound()
+    if (!room || !(isAdmin || isMember || (await this.deps.invitationStore.isInvited(roomId, user.user_id, q)))) throw roomNotFound()
     return { room, isMember, canManage: isAdmin || room.owner_id === user.user_id }
   }
 
@@ -56,8 +56,8 @@ export class MembershipService {
 
   /** Seats a player, inside withRoom; answers the room as it now is. */
   async seat(roomId: string, userId: string, gameRole: string, now: string, tx: Transaction): Promise<Room> {
-    await this.deps.rooms.addPlayer(roomId, userId, gameRole, now, tx)
-    await this.deps.rooms.update(roomId, {}, now, tx)
+    await this.deps.roomStore.addPlayer(roomId, userId, gameRole, now, tx)
+    await this.deps.roomStore.update(roomId, {}, now, tx)
     return this.require(roomId, tx)
   }
 
@@ -66,32 +66,32 @@ export class MembershipService {
    * invitations as a close does; an owner leaving hands it to the earliest-joined player left.
    */
   async unseat(room: Room, userId: string, tx: Transaction): Promise<void> {
-    await this.deps.rooms.removePlayer(room.room_id, userId, tx)
+    await this.deps.roomStore.removePlayer(room.room_id, userId, tx)
     const remaining = room.players.filter((player) => player.user_id !== userId)
     const nextOwner = room.owner_id === userId ? remaining[0]?.user_id : undefined
     const emptied = remaining.length === 0
-    await this.deps.rooms.update(room.room_id, { owner_id: nextOwner, is_closed: emptied ? true : undefined }, nowIso(), tx)
-    if (emptied) await this.deps.invites.deletePendingForRoom(room.room_id, tx)
+    await this.deps.roomStore.update(room.room_id, { owner_id: nextOwner, is_closed: emptied ? true : undefined }, nowIso(), tx)
+    if (emptied) await this.deps.invitationStore.deletePendingForRoom(room.room_id, tx)
   }
 
   /** Closes a room, inside withRoom: no more invitations or joins; pending invitations are withdrawn. */
   async close(roomId: string, tx: Transaction): Promise<Room> {
-    await this.deps.rooms.update(roomId, { is_closed: true }, nowIso(), tx)
-    await this.deps.invites.deletePendingForRoom(roomId, tx)
+    await this.deps.roomStore.update(roomId, { is_closed: true }, nowIso(), tx)
+    await this.deps.invitationStore.deletePendingForRoom(roomId, tx)
     return this.require(roomId, tx)
   }
 
   /** For user deletion, in its transaction: leaves every room the user plays in, as a leave does. */
   async removeFromAllRooms(userId: string, tx: Transaction): Promise<void> {
     // roomIdsOf answers in a stable order, so that locks are taken in it.
-    for (const roomId of await this.deps.rooms.roomIdsOf(userId, tx)) {
+    for (const roomId of await this.deps.roomStore.roomIdsOf(userId, tx)) {
       await lockRoom(tx, roomId)
       await this.unseat(await this.require(roomId, tx), userId, tx)
     }
   }
 
   async require(roomId: string, q: Queryable): Promise<Room> {
-    const room = await this.deps.rooms.find(roomId, q)
+    const room = await this.deps.roomStore.find(roomId, q)
     if (!room) throw roomNotFound()
     return room
   }

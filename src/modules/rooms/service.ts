@@ -23,7 +23,7 @@ export class RoomService {
   constructor(
     private readonly deps: {
       db: Database
-      rooms: RoomStore
+      roomStore: RoomStore
       membership: MembershipService
       policy: RoomPolicy
       creations: UserRateLimiter
@@ -32,26 +32,26 @@ export class RoomService {
 
   /** A new room, unless its owner already has ROOM_QUOTA open ones (409) or created ROOM_RATE_LIMIT lately (429). */
   async create(owner: User, { room_name, max_players = this.deps.policy.defaultMaxPlayers, game_role = 'host' }: CreateRoomRequest): Promise<Room> {
-    const { policy, rooms } = this.deps
+    const { policy, roomStore } = this.deps
     if (max_players > policy.maxPlayersLimit) throw invalidField('/max_players', `must be at most ${policy.maxPlayersLimit}`)
     await this.deps.creations.consume(owner.user_id)
     const room = { room_id: Bun.randomUUIDv7(), room_name, owner_id: owner.user_id, max_players, created_at: nowIso() }
     await this.deps.db.transaction(async (tx) => {
       // Concurrent creations by one owner count one after the other.
       await tx.lock(`rooms-owned-by:${owner.user_id}`)
-      if ((await rooms.countOpenOwnedBy(owner.user_id, tx)) >= policy.quota)
+      if ((await roomStore.countOpenOwnedBy(owner.user_id, tx)) >= policy.quota)
         throw conflict(`You already own ${policy.quota} open rooms, the most allowed; close one first`)
-      await rooms.insert(room, game_role, tx)
+      await roomStore.insert(room, game_role, tx)
     })
     return this.deps.membership.require(room.room_id, this.deps.db)
   }
 
   listAll(filter: RoomFilter) {
-    return this.deps.rooms.list(filter)
+    return this.deps.roomStore.list(filter)
   }
 
   listMine(user: User, filter: RoomFilter) {
-    return this.deps.rooms.list(filter, user.user_id)
+    return this.deps.roomStore.list(filter, user.user_id)
   }
 
   async get(user: User, roomId: string): Promise<Room> {

@@ -17,7 +17,7 @@ export class UserService {
   constructor(
     private readonly deps: {
       db: Database
-      users: UserStore
+      userStore: UserStore
       passwords: PasswordHasher
       sessions: SessionService
       membership: MembershipService
@@ -35,7 +35,7 @@ export class UserService {
 
   async create({ username, password, user_role = 'user', is_active = true }: UserCreateRequest, caller: Caller = INTERNAL_CALLER): Promise<User> {
     this.assertPasswordAllowed(password, '/password')
-    if (await this.deps.users.findByUsername(username, this.deps.db)) throw usernameTaken()
+    if (await this.deps.userStore.findByUsername(username, this.deps.db)) throw usernameTaken()
     const now = nowIso()
     const user: UserRecord = {
       user_id: Bun.randomUUIDv7(),
@@ -47,7 +47,7 @@ export class UserService {
       updated_at: now,
     }
     try {
-      await this.deps.users.insert(user, this.deps.db)
+      await this.deps.userStore.insert(user, this.deps.db)
     } catch (error) {
       throw error instanceof UniqueViolation ? usernameTaken() : error
     }
@@ -56,7 +56,7 @@ export class UserService {
 
   /** An active account by name, any case: whom invitations may go to. */
   async findActiveByName(username: string, q: Queryable): Promise<User | undefined> {
-    const user = await this.deps.users.findByUsername(username, q)
+    const user = await this.deps.userStore.findByUsername(username, q)
     return user?.is_active ? toUser(user) : undefined
   }
 
@@ -65,7 +65,7 @@ export class UserService {
   }
 
   async list(filter: UserFilter) {
-    return this.deps.users.list(filter)
+    return this.deps.userStore.list(filter)
   }
 
   /** PUT /users/me: anyone may rename themself; role and status are an admin's to change. */
@@ -85,7 +85,7 @@ export class UserService {
           target.user_role === 'admin' && target.is_active && (changes.user_role === 'user' || changes.is_active === false)
         if (losesAdmin) await this.#assertAdminMayGo(actor, target, tx)
         const now = nowIso()
-        await this.deps.users.update(userId, changes, now, tx)
+        await this.deps.userStore.update(userId, changes, now, tx)
         if (changes.is_active === false && target.is_active) await this.deps.sessions.endAllOf(userId, 'account_deactivated', tx)
         return toUser({ ...target, ...definedOnly(changes), updated_at: now })
       })
@@ -104,7 +104,7 @@ export class UserService {
       if (target.user_role === 'admin' && target.is_active) await this.#assertAdminMayGo(actor, target, tx)
       // Their rooms pass on or close first; their sessions and invitations go with them by cascade.
       await this.deps.membership.removeFromAllRooms(userId, tx)
-      await this.deps.users.delete(userId, tx)
+      await this.deps.userStore.delete(userId, tx)
     })
   }
 
@@ -117,7 +117,7 @@ export class UserService {
    */
   async bootstrapAdmin(username: string, password: string): Promise<'created' | 'exists' | 'done_before' | 'not_an_active_admin'> {
     if ((await readSetting(this.deps.db, ADMIN_BOOTSTRAPPED)) !== undefined) return 'done_before'
-    const existing = await this.deps.users.findByUsername(username, this.deps.db)
+    const existing = await this.deps.userStore.findByUsername(username, this.deps.db)
     if (existing && !(existing.user_role === 'admin' && existing.is_active)) return 'not_an_active_admin'
     let adminId = existing?.user_id
     if (adminId === undefined)
@@ -139,11 +139,11 @@ export class UserService {
       throw conflict('An admin cannot delete, deactivate or demote themself')
     // Serialise admin removals so that two at once cannot both see the other as the remaining admin.
     await tx.lock('active-admins')
-    if ((await this.deps.users.countActiveAdmins(tx)) <= 1) throw conflict('The last active admin cannot be removed')
+    if ((await this.deps.userStore.countActiveAdmins(tx)) <= 1) throw conflict('The last active admin cannot be removed')
   }
 
   async #require(userId: string, q: Queryable): Promise<UserRecord> {
-    const user = await this.deps.users.findById(userId, q)
+    const user = await this.deps.userStore.findById(userId, q)
     if (!user) throw notFound('User not found')
     return user
   }

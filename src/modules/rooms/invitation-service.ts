@@ -6,7 +6,7 @@ import { randomToken } from '../../lib/crypto'
 import { conflict, forbidden, notFound } from '../../shared/errors'
 import type { User } from '../users/model'
 import type { Invitation, InviteFilter } from './invitation-model'
-import type { InvitationRecord, InviteStore } from './invitation-store'
+import type { InvitationRecord, InvitationStore } from './invitation-store'
 import type { MembershipService } from './membership'
 import type { Room } from './model'
 
@@ -16,11 +16,11 @@ const CT_BYTES = 24
  * Invitations: made by a room's owner or an admin for one active user, redeemed once by that user
  * with the `ct` token before it expires. Only the receiver and the inviter ever see the `ct`.
  */
-export class InviteService {
+export class InvitationService {
   constructor(
     private readonly deps: {
       db: Database
-      invites: InviteStore
+      invitationStore: InvitationStore
       membership: MembershipService
       /** Who may be invited: the users domain answers, by name. */
       users: { findActiveByName(username: string, q: Queryable): Promise<User | undefined> }
@@ -36,7 +36,7 @@ export class InviteService {
    */
   purgeSettled(now = Date.now(), batchSize = 1000): Promise<number> {
     const before = isoAfter(-this.deps.policy.retention, now)
-    return deleteInBatches((limit) => this.deps.invites.deleteSettled(before, limit), batchSize)
+    return deleteInBatches((limit) => this.deps.invitationStore.deleteSettled(before, limit), batchSize)
   }
 
   /** Every try counts against INVITE_RATE_LIMIT, refused or not: the answers tell which names are active users. */
@@ -50,7 +50,7 @@ export class InviteService {
       if (room.players.some((player) => player.user_id === receiver.user_id)) throw conflict('That user is already in the room')
       const clock = Date.now()
       const now = new Date(clock).toISOString()
-      await this.deps.invites.expire(roomId, receiver.user_id, now, tx)
+      await this.deps.invitationStore.expire(roomId, receiver.user_id, now, tx)
       const record: InvitationRecord = {
         invite_id: Bun.randomUUIDv7(),
         room_id: roomId,
@@ -64,7 +64,7 @@ export class InviteService {
         expires_at: isoAfter(this.deps.policy.ttl, clock),
       }
       try {
-        await this.deps.invites.insert(record, tx)
+        await this.deps.invitationStore.insert(record, tx)
       } catch (error) {
         throw error instanceof UniqueViolation ? conflict('That user already has a pending invitation to this room') : error
       }
@@ -76,7 +76,7 @@ export class InviteService {
   /** Redeems `ct`: exactly once, by its receiver, for its room, before expiry, while a seat is free. */
   async join(user: User, roomId: string, ct: string): Promise<Room> {
     return this.deps.membership.withRoom(user, roomId, async ({ room, isMember }, tx) => {
-      const invitation = await this.deps.invites.findByCt(ct, tx)
+      const invitation = await this.deps.invitationStore.findByCt(ct, tx)
       if (!invitation || invitation.room_id !== roomId || invitation.receiver_id !== user.user_id)
         throw forbidden('This invitation token is not valid for you in this room')
       if (isMember) throw conflict('You are already in this room')
@@ -85,7 +85,7 @@ export class InviteService {
       if (invitation.expires_at <= now) throw conflict('The invitation has expired')
       if (room.is_closed) throw conflict('The room is closed')
       if (room.players.length >= room.max_players) throw conflict('The room is full')
-      if (!(await this.deps.invites.settle(invitation.invite_id, 'accepted', now, tx))) throw conflict('The invitation was already used')
+      if (!(await this.deps.invitationStore.settle(invitation.invite_id, 'accepted', now, tx))) throw conflict('The invitation was already used')
       return this.deps.membership.seat(roomId, user.user_id, invitation.player_role, now, tx)
     })
   }
@@ -102,7 +102,7 @@ export class InviteService {
     return this.#withInvitation(user, inviteId, async (invitation, tx) => {
       if (invitation.receiver_id !== user.user_id) throw forbidden('Only the invited user may decline')
       const now = nowIso()
-      if (invitation.status !== 'pending' || invitation.expires_at <= now || !(await this.deps.invites.settle(inviteId, 'declined', now, tx)))
+      if (invitation.status !== 'pending' || invitation.expires_at <= now || !(await this.deps.invitationStore.settle(inviteId, 'declined', now, tx)))
         throw conflict('Only a pending invitation can be declined')
       return present({ ...invitation, status: 'declined', updated_at: now }, user.user_id)
     })
@@ -114,13 +114,13 @@ export class InviteService {
       if (user.user_role !== 'admin' && user.user_id !== invitation.inviter_id && user.user_id !== roomOwnerId)
         throw forbidden('Only the inviter, the room owner or an admin may revoke an invitation')
       if (invitation.status !== 'pending') throw conflict('Only a pending invitation can be revoked')
-      await this.deps.invites.delete(inviteId, tx)
+      await this.deps.invitationStore.delete(inviteId, tx)
     })
   }
 
   async #list(party: 'receiver_id' | 'inviter_id', user: User, filter: InviteFilter) {
     const now = nowIso()
-    const { invitations, total } = await this.deps.invites.list(party, user.user_id, filter, now)
+    const { invitations, total } = await this.deps.invitationStore.list(party, user.user_id, filter, now)
     return { invitations: invitations.map((invitation) => present(invitation, user.user_id, now)), total }
   }
 
@@ -134,10 +134,10 @@ export class InviteService {
     work: (invitation: InvitationRecord, tx: Transaction, roomOwnerId: string | null | undefined) => Promise<Result>,
   ): Promise<Result> {
     const invitationNotFound = () => notFound('Invitation not found')
-    const roomId = (await this.deps.invites.find(inviteId, this.deps.db))?.room_id
+    const roomId = (await this.deps.invitationStore.find(inviteId, this.deps.db))?.room_id
     if (roomId === undefined) throw invitationNotFound()
     return this.deps.membership.withRoomLocked(roomId, async (tx) => {
-      const invitation = await this.deps.invites.find(inviteId, tx)
+      const invitation = await this.deps.invitationStore.find(inviteId, tx)
       const roomOwnerId = invitation && (await this.deps.membership.require(invitation.room_id, tx)).owner_id
       const involved = [invitation?.receiver_id, invitation?.inviter_id, roomOwnerId].includes(user.user_id)
       if (!invitation || !(involved || user.user_role === 'admin')) throw invitationNotFound()
