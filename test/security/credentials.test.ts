@@ -1,6 +1,6 @@
 import { afterAll, afterEach, describe, expect, spyOn, test } from 'bun:test'
-import { networkOf } from '../src/lib/client-address'
-import { closeTestResources, createTestApp, startTestServer, STORE } from './support/harness'
+import { networkOf } from '../../src/lib/client-address'
+import { closeTestResources, createTestApp, startTestServer, STORE } from '../support/harness'
 
 afterAll(closeTestResources)
 

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { closeTestResources, createTestApp } from './support/harness'
+import { closeTestResources, createTestApp } from '../support/harness'
 
 // What operators of a Prometheus and Grafana stack get from deploy/: the alert rules and their unit
 // tests, the dashboard's queries, and the /metrics text itself, all checked by Debian's promtool

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { EnvSchema } from '../src/config'
+import { EnvSchema } from '../../src/config'
 
 // No container engine runs here, so the image and compose files are checked for what breaks them in
 // practice: the build context, the cross-compiled binaries, and the settings and safety options.

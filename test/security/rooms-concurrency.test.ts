@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { closeTestResources, type Session, STORE, startTestServer } from './support/harness'
-import { lobby } from './support/lobby'
+import { closeTestResources, type Session, STORE, startTestServer } from '../support/harness'
+import { lobby } from '../support/lobby'
 
 afterAll(closeTestResources)
 

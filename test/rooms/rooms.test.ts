@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { closeTestResources, createTestApp, expectEnvelope, type Session, STORE, type TestApp } from './support/harness'
-import { lobby } from './support/lobby'
+import { closeTestResources, createTestApp, type Session, STORE, type TestApp } from '../support/harness'
+import { lobby } from '../support/lobby'
 
 afterAll(closeTestResources)
 
@@ -128,105 +128,6 @@ describe(`rooms on ${STORE}: create and read`, () => {
     expect(hidden.status).toBe(404)
     expect({ ...hidden.body, timestamp: 0 }).toEqual({ ...missing.body, timestamp: 0 })
     expect((await t.client.get('/rooms/not-a-uuid', owner.access)).status).toBe(400)
-  })
-})
-
-describe(`rooms on ${STORE}: invitations and joining`, () => {
-  test('the owner invites; the answer carries a ct that the receiver redeems once for a seat with the invited role', async () => {
-    const room = await rooms.createRoom(owner, { max_players: 3 })
-    const reply = await t.client.post(`/rooms/${room.room_id}/invite`, { user_name: 'ROOM_GUEST', player_role: 'engineer' }, owner.access)
-    expect(reply.status).toBe(201)
-    expect(reply.body).toMatchObject({ room_id: room.room_id, inviter_id: owner.userId, receiver_id: guest.userId, player_role: 'engineer', is_accepted: false, status: 'pending' })
-    expect(reply.body.ct.length).toBeGreaterThanOrEqual(22) // at least 128 bits, base64url
-    expect(Date.parse(reply.body.expires_at) - Date.parse(reply.body.created_at)).toBe(604_800_000)
-
-    const joined = await t.client.post(`/rooms/${room.room_id}/join`, { ct: reply.body.ct }, guest.access)
-    expect(joined.status).toBe(200)
-    expect(joined.body.players.map((player: { user_id: string; game_role: string }) => [player.user_id, player.game_role])).toEqual([
-      [owner.userId, 'host'],
-      [guest.userId, 'engineer'],
-    ])
-    const again = await t.client.post(`/rooms/${room.room_id}/join`, { ct: reply.body.ct }, guest.access)
-    expect(again.status).toBe(409)
-    const received = await t.client.get(`/invites/my?inviter_id=${owner.userId}&is_accepted=true`, guest.access)
-    expect(received.body.invitations.map((invitation: { invite_id: string }) => invitation.invite_id)).toContain(reply.body.invite_id)
-  })
-
-  test('an admin may invite to any room; other members and invitees may not (403), strangers see nothing (404)', async () => {
-    const room = await rooms.createRoom(owner)
-    await rooms.seat(owner, room.room_id, guest)
-    await rooms.invite(owner, room.room_id, other)
-    const body = { user_name: 'room_stranger', player_role: 'operator' }
-    expect((await t.client.post(`/rooms/${room.room_id}/invite`, body, guest.access)).status).toBe(403)
-    expect((await t.client.post(`/rooms/${room.room_id}/invite`, body, other.access)).status).toBe(403)
-    expect((await t.client.post(`/rooms/${room.room_id}/invite`, body, stranger.access)).status).toBe(404)
-    expect((await t.client.post(`/rooms/${room.room_id}/invite`, body, admin.access)).status).toBe(201)
-  })
-
-  test('invitations only go to an existing, active user who is not in the room and not already invited (409)', async () => {
-    const room = await rooms.createRoom(owner)
-    await rooms.seat(owner, room.room_id, guest)
-    await rooms.invite(owner, room.room_id, other)
-    const inactive = await t.client.register('inactive_invitee')
-    await t.client.post(`/users/${inactive.userId}/deactivate`, undefined, admin.access)
-    for (const user_name of ['nobody_at_all', 'inactive_invitee', 'room_guest', 'room_owner', 'room_other']) {
-      const reply = await t.client.post(`/rooms/${room.room_id}/invite`, { user_name, player_role: 'operator' }, owner.access)
-      expect({ user_name, status: reply.status }).toEqual({ user_name, status: 409 })
-      expect(expectEnvelope(reply)).toBe('conflict')
-    }
-    expect((await t.client.post(`/rooms/${room.room_id}/invite`, { user_name: 'room_stranger', player_role: '' }, owner.access)).status).toBe(422)
-  })
-
-  test('a ct works only for its receiver and its room', async () => {
-    const room = await rooms.createRoom(owner)
-    const elsewhere = await rooms.createRoom(owner)
-    const forGuest = await rooms.invite(owner, room.room_id, guest)
-    await rooms.invite(owner, room.room_id, other)
-    await rooms.invite(owner, elsewhere.room_id, guest)
-    const stolen = await t.client.post(`/rooms/${room.room_id}/join`, { ct: forGuest.ct }, other.access)
-    expect(stolen.status).toBe(403)
-    const wrongRoom = await t.client.post(`/rooms/${elsewhere.room_id}/join`, { ct: forGuest.ct }, guest.access)
-    expect(wrongRoom.status).toBe(403)
-    expect((await t.client.post(`/rooms/${room.room_id}/join`, { ct: 'made-up-token' }, guest.access)).status).toBe(403)
-    expect((await t.client.post(`/rooms/${room.room_id}/join`, { ct: forGuest.ct }, stranger.access)).status).toBe(404)
-    expect((await t.client.post(`/rooms/${room.room_id}/join`, { ct: forGuest.ct }, admin.access)).status).toBe(403)
-    expect((await t.client.post(`/rooms/${room.room_id}/join`, { ct: forGuest.ct }, guest.access)).status).toBe(200)
-  })
-
-  test('an expired, declined or revoked invitation no longer opens the door; an expired one can be replaced', async () => {
-    const room = await rooms.createRoom(owner)
-    const expiring = await rooms.invite(owner, room.room_id, guest)
-    await t.context.db.run("UPDATE invitations SET expires_at = '2000-01-01T00:00:00.000Z' WHERE invite_id = $1", [expiring.invite_id])
-    const expired = await t.client.post(`/rooms/${room.room_id}/join`, { ct: expiring.ct }, guest.access)
-    expect(expired.status).toBe(409)
-    expect(expired.body.message).toContain('expired')
-    expect((await t.client.get('/invites/my?status=expired', guest.access)).body.invitations[0].invite_id).toBe(expiring.invite_id)
-    const fresh = await rooms.invite(owner, room.room_id, guest)
-
-    const declined = await t.client.post(`/invites/${fresh.invite_id}/decline`, undefined, guest.access)
-    expect(declined.body).toMatchObject({ status: 'declined', is_accepted: false })
-    expect((await t.client.post(`/rooms/${room.room_id}/join`, { ct: fresh.ct }, guest.access)).status).toBe(404)
-
-    const revoked = await rooms.invite(owner, room.room_id, other)
-    expect((await t.client.delete(`/invites/${revoked.invite_id}`, owner.access)).status).toBe(200)
-    expect((await t.client.post(`/rooms/${room.room_id}/join`, { ct: revoked.ct }, other.access)).status).toBe(404)
-  })
-
-  test('a full room refuses a join (409) and reads as ready; a closed room refuses invitations and joins', async () => {
-    const full = await rooms.createRoom(owner, { max_players: 2 })
-    const late = await rooms.invite(owner, full.room_id, other)
-    await rooms.seat(owner, full.room_id, guest)
-    expect((await t.client.get(`/rooms/${full.room_id}`, owner.access)).body).toMatchObject({ is_ready: true })
-    const refused = await t.client.post(`/rooms/${full.room_id}/join`, { ct: late.ct }, other.access)
-    expect(refused.status).toBe(409)
-    expect(refused.body.message).toContain('full')
-
-    const closing = await rooms.createRoom(owner)
-    const pending = await rooms.invite(owner, closing.room_id, other)
-    expect((await t.client.post(`/rooms/${closing.room_id}/close`, undefined, owner.access)).body.is_closed).toBe(true)
-    expect((await t.client.post(`/rooms/${closing.room_id}/invite`, { user_name: 'room_guest', player_role: 'x' }, owner.access)).status).toBe(409)
-    // Closing withdrew the pending invitation, so its receiver no longer sees the room.
-    expect((await t.client.post(`/rooms/${closing.room_id}/join`, { ct: pending.ct }, other.access)).status).toBe(404)
   })
 })
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { closeTestResources, createTestApp, expectEnvelope, type Session, STORE, type TestApp } from './support/harness'
-import { lobby } from './support/lobby'
+import { closeTestResources, createTestApp, expectEnvelope, type Session, STORE, type TestApp } from '../support/harness'
+import { lobby } from '../support/lobby'
 
 afterAll(closeTestResources)
 

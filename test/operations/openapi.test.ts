@@ -4,7 +4,7 @@ import { createConfig, lintFromString } from '@redocly/openapi-core'
 import { Validator } from '@seriousme/openapi-schema-validator'
 import Ajv2020 from 'ajv/dist/2020'
 import addFormats from 'ajv-formats'
-import { closeTestResources, createTestApp, type TestApp } from './support/harness'
+import { closeTestResources, createTestApp, type TestApp } from '../support/harness'
 
 afterAll(closeTestResources)
 

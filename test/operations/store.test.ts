@@ -2,12 +2,12 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loadConfig } from '../src/config'
-import { openDatabase } from '../src/db/database'
-import { migrate } from '../src/db/migrations'
-import { createLogger } from '../src/lib/logger'
-import { prepare } from '../src/server'
-import { closeTestResources, createClient, freshDatabaseUrl, STORE, TEST_DATABASE_URL, TEST_ENV } from './support/harness'
+import { loadConfig } from '../../src/config'
+import { openDatabase } from '../../src/db/database'
+import { migrate } from '../../src/db/migrations'
+import { createLogger } from '../../src/lib/logger'
+import { prepare } from '../../src/server'
+import { closeTestResources, createClient, freshDatabaseUrl, STORE, TEST_DATABASE_URL, TEST_ENV } from '../support/harness'
 
 afterAll(closeTestResources)
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { closeTestResources, createTestApp, expectEnvelope, STORE, startTestServer, type TestApp } from './support/harness'
+import { closeTestResources, createTestApp, expectEnvelope, STORE, startTestServer, type TestApp } from '../support/harness'
 
 afterAll(closeTestResources)
 

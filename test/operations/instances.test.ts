@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { closeTestResources, freshDatabaseUrl, type Session, STORE, TEST_DATABASE_URL, TEST_ENV } from './support/harness'
-import { lobby } from './support/lobby'
-import { type ServiceProcess, startService } from './support/process'
+import { closeTestResources, freshDatabaseUrl, type Session, STORE, TEST_DATABASE_URL, TEST_ENV } from '../support/harness'
+import { lobby } from '../support/lobby'
+import { type ServiceProcess, startService } from '../support/process'
 
 afterAll(closeTestResources)
 const directory = mkdtempSync(join(tmpdir(), 'sgw-instances-'))

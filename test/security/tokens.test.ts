@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { closeTestResources, createTestApp, type Session, startTestServer, STORE, TEST_ENV, type TestApp } from './support/harness'
-import { craftJwt, decodePayload } from './support/jwt'
+import { closeTestResources, createTestApp, type Session, startTestServer, STORE, TEST_ENV, type TestApp } from '../support/harness'
+import { craftJwt, decodePayload } from '../support/jwt'
 
 afterAll(closeTestResources)
 

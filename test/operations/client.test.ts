@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { createGatewayClient, type Tokens } from '../client/src'
-import { closeTestResources, STORE, startTestServer } from './support/harness'
+import { createGatewayClient, type Tokens } from '../../client/src'
+import { closeTestResources, STORE, startTestServer } from '../support/harness'
 
 // client/: the typed client the front end uses, against a live instance.
 

@@ -2,10 +2,10 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { closeTestResources, freshDatabaseUrl, STORE, TEST_DATABASE_URL, TEST_ENV } from './support/harness'
-import { openDatabase } from '../src/db/database'
-import { slowUpload } from './support/attack'
-import { startService } from './support/process'
+import { closeTestResources, freshDatabaseUrl, STORE, TEST_DATABASE_URL, TEST_ENV } from '../support/harness'
+import { openDatabase } from '../../src/db/database'
+import { slowUpload } from '../support/attack'
+import { startService } from '../support/process'
 
 afterAll(closeTestResources)
 const directory = mkdtempSync(join(tmpdir(), 'sgw-lifecycle-'))

@@ -2,8 +2,8 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort, startBinary } from './support/binary'
-import { TEST_ENV } from './support/harness'
+import { freePort, startBinary } from '../support/binary'
+import { TEST_ENV } from '../support/harness'
 
 // deploy/nginx/ as an operator uses it: Debian's nginx with auth_request in front of an upstream,
 // the compiled binary as the judge of tokens. .ci/run installs nginx-light.

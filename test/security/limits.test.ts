@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { MAX_OFFSET } from '../src/shared/model'
-import { closeTestResources, createTestApp, expectEnvelope, type Session, STORE, startTestServer, type TestApp } from './support/harness'
-import { lobby } from './support/lobby'
+import { MAX_OFFSET } from '../../src/shared/model'
+import { closeTestResources, createTestApp, expectEnvelope, type Session, STORE, startTestServer, type TestApp } from '../support/harness'
+import { lobby } from '../support/lobby'
 
 afterAll(closeTestResources)
 

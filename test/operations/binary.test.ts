@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import packageJson from '../package.json'
-import { healthLatencies } from './support/attack'
-import { compiledBinary, freePort, waitForHealth } from './support/binary'
-import { createClient } from './support/harness'
+import packageJson from '../../package.json'
+import { healthLatencies } from '../support/attack'
+import { compiledBinary, freePort, waitForHealth } from '../support/binary'
+import { createClient } from '../support/harness'
 
 // The compiled binary, run the way users run it: from a directory with no source, no node_modules
 // and no .env, and inside an emulation of the distroless image (read-only root, uid 65532).

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { closeTestResources, createTestApp, expectEnvelope, STORE } from './support/harness'
-import { lobby } from './support/lobby'
+import { closeTestResources, createTestApp, expectEnvelope, STORE } from '../support/harness'
+import { lobby } from '../support/lobby'
 
 afterAll(closeTestResources)
 

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import type { Span } from '../src/lib/tracing'
-import { closeTestResources, STORE, startTestServer } from './support/harness'
-import { lobby } from './support/lobby'
+import type { Span } from '../../src/lib/tracing'
+import { closeTestResources, STORE, startTestServer } from '../support/harness'
+import { lobby } from '../support/lobby'
 
 // OpenTelemetry traces over OTLP/HTTP: what a collector receives, checked by a stand-in collector
 // that keeps every export it is sent.

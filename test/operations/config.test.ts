@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { ConfigError, EnvSchema, loadConfig } from '../src/config'
+import { ConfigError, EnvSchema, loadConfig } from '../../src/config'
 
 function problems(env: Record<string, string>): string[] {
   try {

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { MAX_JSON_DEPTH, nestsDeeperThan } from '../src/plugins/security'
-import { closeTestResources, expectEnvelope, STORE, startTestServer } from './support/harness'
-import { healthLatencies, slowUpload } from './support/attack'
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../../src/plugins/security'
+import { closeTestResources, expectEnvelope, STORE, startTestServer } from '../support/harness'
+import { healthLatencies, slowUpload } from '../support/attack'
 
 afterAll(closeTestResources)
 

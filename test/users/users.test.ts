@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ConfigError } from '../src/config'
-import { DEMO_PASSWORD, DEMO_USERS } from '../src/seed'
+import { ConfigError } from '../../src/config'
+import { DEMO_PASSWORD, DEMO_USERS } from '../../src/seed'
 import {
   closeTestResources,
   createTestApp,
@@ -14,7 +14,7 @@ import {
   startTestServer,
   TEST_DATABASE_URL,
   type TestApp,
-} from './support/harness'
+} from '../support/harness'
 
 afterAll(closeTestResources)
 
@@ -300,7 +300,7 @@ describe(`admins on ${STORE}`, () => {
 
     const total = async () => (await demo.context.db.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM users'))?.total
     const before = await total()
-    const { seedDemoData } = await import('../src/seed')
+    const { seedDemoData } = await import('../../src/seed')
     expect(await seedDemoData(demo.context)).toBe(false)
     expect(await total()).toBe(before)
   })

@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import Ajv2020 from 'ajv/dist/2020'
 import addFormats from 'ajv-formats'
 import fc from 'fast-check'
-import { healthLatencies, quantile } from './support/attack'
-import { closeTestResources, createTestApp, type Reply, type Session, STORE, startTestServer, type TestApp } from './support/harness'
-import { lobby } from './support/lobby'
+import { healthLatencies, quantile } from '../support/attack'
+import { closeTestResources, createTestApp, type Reply, type Session, STORE, startTestServer, type TestApp } from '../support/harness'
+import { lobby } from '../support/lobby'
 
 // Property-based fuzzing of every operation in the service's own OpenAPI document (SECURITY 15, 21, 22, 24).
 // Replay a failure with FUZZ_SEED=<seed printed below>; FUZZ_TIME_MS sets the budget per route and

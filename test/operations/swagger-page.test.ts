@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import type { Page } from 'playwright-core'
-import { type Browsing, browse, browserAvailable } from './support/browser'
-import { closeTestResources, STORE, startTestServer } from './support/harness'
+import { type Browsing, browse, browserAvailable } from '../support/browser'
+import { closeTestResources, STORE, startTestServer } from '../support/harness'
 
 // The Swagger page as a newcomer meets it, in Debian's Chromium: no network but the service,
 // no console errors, no resolver errors; log in with the pre-filled example, authorize, call two
