@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { present } from '../../src/modules/rooms/invitation-service'
 import { closeTestResources, createTestApp, expectEnvelope, type Session, STORE, type TestApp } from '../support/harness'
-import { lobby } from '../support/lobby'
+import { lobby, roomCast } from '../support/lobby'
 
 afterAll(closeTestResources)
 
@@ -36,11 +36,7 @@ describe(`invitations on ${STORE}: inviting and joining`, () => {
   beforeAll(async () => {
     t = await createTestApp()
     rooms = lobby(t.client)
-    admin = await t.client.loginAdmin()
-    owner = await t.client.register('room_owner')
-    guest = await t.client.register('room_guest')
-    other = await t.client.register('room_other')
-    stranger = await t.client.register('room_stranger')
+    ;({ admin, owner, guest, other, stranger } = await roomCast(t.client))
   })
 
   test('the owner invites; the answer carries a ct that the receiver redeems once for a seat with the invited role', async () => {

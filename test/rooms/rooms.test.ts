@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { closeTestResources, createTestApp, type Session, STORE, type TestApp } from '../support/harness'
-import { lobby } from '../support/lobby'
+import { lobby, roomCast } from '../support/lobby'
 
 afterAll(closeTestResources)
 
@@ -14,11 +14,7 @@ let stranger: Session
 beforeAll(async () => {
   t = await createTestApp()
   rooms = lobby(t.client)
-  admin = await t.client.loginAdmin()
-  owner = await t.client.register('room_owner')
-  guest = await t.client.register('room_guest')
-  other = await t.client.register('room_other')
-  stranger = await t.client.register('room_stranger')
+  ;({ admin, owner, guest, other, stranger } = await roomCast(t.client))
 })
 
 const missingId = '01936b2e-7c4a-7f3e-9b1d-2f5c8a9e4d10'

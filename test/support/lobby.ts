@@ -26,3 +26,14 @@ export function lobby(client: Client) {
   }
   return api
 }
+
+/** The cast of the room tests: the admin, a room owner, two players to seat, and a stranger to every room. */
+export async function roomCast(client: Client) {
+  return {
+    admin: await client.loginAdmin(),
+    owner: await client.register('room_owner'),
+    guest: await client.register('room_guest'),
+    other: await client.register('room_other'),
+    stranger: await client.register('room_stranger'),
+  }
+}
