@@ -8,6 +8,8 @@ import { PasswordHasher } from './lib/password'
 import { nowIso } from './lib/clock'
 import { createMetrics } from './metrics'
 import { AuthService } from './modules/auth/service'
+import { EventLog } from './modules/events/service'
+import { EventStore } from './modules/events/store'
 import { SessionService } from './modules/auth/sessions'
 import { SessionStore, ThrottleStore } from './modules/auth/store'
 import { LoginThrottle } from './modules/auth/throttle'
@@ -31,13 +33,16 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   const roomStore = new RoomStore(db)
   const invitationStore = new InvitationStore(db)
   const rateLimits = new RateLimitStore(db)
-  const membership = new MembershipService({ db, roomStore, invitationStore })
+  const events = new EventLog({ db, eventStore: new EventStore(), retention: config.eventRetention })
+  const membership = new MembershipService({ db, roomStore, invitationStore, events })
+  const sessions = new SessionService({ sessionStore, events })
   const users = new UserService({
     db,
     userStore,
     passwords,
-    sessions: new SessionService(sessionStore),
+    sessions,
     membership,
+    events,
     passwordMinLength: config.password.minLength,
   })
   const auth = new AuthService({
@@ -45,6 +50,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     userStore,
     users,
     sessionStore,
+    sessions,
     throttle,
     passwords,
     policy: {
@@ -65,6 +71,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     db,
     invitationStore,
     membership,
+    events,
     users,
     sent: userRateLimit(rateLimits, 'invitations', config.userRateLimits.invitations),
     policy: { ttl: config.inviteTtl, retention: config.inviteRetention },
@@ -77,5 +84,5 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     passwords,
   })
 
-  return { config, db, log, jwtSecret, tracer, version: packageJson.version, metrics, passwords, users, auth, rooms, invites, rateLimits }
+  return { config, db, log, jwtSecret, tracer, version: packageJson.version, metrics, passwords, users, auth, rooms, invites, rateLimits, events }
 }

@@ -199,6 +199,23 @@ const MIGRATIONS: Migration[] = [
     // The purge finds invitations settled before INVITE_RETENTION without reading them all.
     statements: () => ['CREATE INDEX invitations_updated_at ON invitations (updated_at)'],
   },
+  {
+    version: 8,
+    name: 'the event log',
+    // Per-stream numbers: a stream's row is held by the transaction that takes its next number.
+    statements: () => [
+      'CREATE TABLE event_streams (stream TEXT PRIMARY KEY, last_seq INTEGER NOT NULL)',
+      `CREATE TABLE events (
+        stream TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (stream, seq)
+      )`,
+      'CREATE INDEX events_created_at ON events (created_at)',
+    ],
+  },
 ]
 
 /** Applies every migration the store has not seen yet, once, even with several instances starting at once. */

@@ -8,6 +8,7 @@ import type { User } from '../users/model'
 import type { UserService } from '../users/service'
 import { toUser, type UserStore } from '../users/store'
 import type { SessionStore } from './store'
+import type { SessionService } from './sessions'
 import type { Attempt, LoginThrottle } from './throttle'
 
 /** What a successful registration, login or refresh hands to the route, which signs the access token. */
@@ -57,6 +58,8 @@ export class AuthService {
       /** Registration creates the account there, by the users domain's rules. */
       users: UserService
       sessionStore: SessionStore
+      /** Ending sessions, with their events. */
+      sessions: SessionService
       throttle: LoginThrottle
       passwords: PasswordHasher
       policy: SessionPolicy
@@ -91,7 +94,7 @@ export class AuthService {
       if (!record || record.session_revoked_at !== null || record.expires_at <= now || this.#sessionEnd(record.session_created_at) <= now)
         return 'invalid'
       if (record.rotated_at !== null || !(await this.deps.sessionStore.markRotated(tokenHash, now, tx))) {
-        await this.deps.sessionStore.revoke(record.session_id, 'refresh_token_reused', now, tx)
+        await this.deps.sessions.end(record.session_id, 'refresh_token_reused', tx)
         return 'reused'
       }
       const account = await this.deps.userStore.findById(record.user_id, tx)
@@ -106,7 +109,7 @@ export class AuthService {
   }
 
   async logout(sessionId: string): Promise<void> {
-    await this.deps.sessionStore.revoke(sessionId, 'logout', nowIso(), this.deps.db)
+    await this.deps.db.transaction((tx) => this.deps.sessions.end(sessionId, 'logout', tx))
   }
 
   /** Needs the current password; every other session of the user ends, this one goes on. */
@@ -120,7 +123,7 @@ export class AuthService {
     await this.deps.db.transaction(async (tx) => {
       const now = nowIso()
       await this.deps.userStore.update(user.user_id, { password_hash: passwordHash }, now, tx)
-      await this.deps.sessionStore.revokeAllOfUser(user.user_id, 'password_changed', now, sessionId, tx)
+      await this.deps.sessions.endAllOf(user.user_id, 'password_changed', tx, sessionId)
     })
   }
 
@@ -152,7 +155,7 @@ export class AuthService {
     const session = { sessionId, userId: user.user_id, refreshTokenHash: sha256(refreshToken), now, expiresAt }
     await this.deps.db.transaction(async (tx) => {
       await this.deps.sessionStore.create(session, tx)
-      await this.deps.sessionStore.revokeAllButNewest(user.user_id, this.deps.policy.maxSessionsPerUser, now, tx)
+      await this.deps.sessions.endAllButNewest(user.user_id, this.deps.policy.maxSessionsPerUser, tx)
     })
     return { user, sessionId, refreshToken, refreshTokenExpiresIn: secondsUntil(expiresAt, now) }
   }

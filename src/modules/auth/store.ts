@@ -11,7 +11,13 @@ export interface RefreshTokenRecord {
 }
 
 
-export type RevocationReason = 'logout' | 'refresh_token_reused' | 'password_changed' | 'account_deactivated' | 'too_many_sessions'
+export type RevocationReason =
+  | 'logout'
+  | 'refresh_token_reused'
+  | 'password_changed'
+  | 'account_deactivated'
+  | 'account_deleted'
+  | 'too_many_sessions'
 
 /** Sessions and their refresh tokens. A session is alive while `revoked_at` is null. */
 export class SessionStore {
@@ -78,23 +84,26 @@ export class SessionStore {
     return row?.total ?? 0
   }
 
-  async revoke(sessionId: string, reason: RevocationReason, now: string, q: Queryable): Promise<void> {
-    await q.run('UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE session_id = $1 AND revoked_at IS NULL', [
-      sessionId,
-      now,
-      reason,
-    ])
+  /** Revokes a live session; answers its user when it was live until now. */
+  async revoke(sessionId: string, reason: RevocationReason, now: string, q: Queryable): Promise<string | undefined> {
+    const row = await q.get<{ user_id: string }>(
+      'UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE session_id = $1 AND revoked_at IS NULL RETURNING user_id',
+      [sessionId, now, reason],
+    )
+    return row?.user_id
   }
 
   /** Revokes the user's live sessions beyond the `keep` newest ones; answers how many. */
-  async revokeAllButNewest(userId: string, keep: number, now: string, q: Queryable): Promise<number> {
-    return q.run(
+  async revokeAllButNewest(userId: string, keep: number, now: string, q: Queryable): Promise<string[]> {
+    const rows = await q.all<{ session_id: string }>(
       `UPDATE sessions SET revoked_at = $2, revoked_reason = 'too_many_sessions'
         WHERE session_id IN (
           SELECT session_id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
-           ORDER BY created_at DESC, session_id DESC LIMIT $4 OFFSET $3)`,
+           ORDER BY created_at DESC, session_id DESC LIMIT $4 OFFSET $3)
+        RETURNING session_id`,
       [userId, now, keep, Number.MAX_SAFE_INTEGER],
     )
+    return rows.map((row) => row.session_id)
   }
 
   /** Revokes every live session of a user, except `keepSessionId` when given. */
@@ -104,12 +113,14 @@ export class SessionStore {
     now: string,
     keepSessionId: string | null = null,
     q: Queryable,
-  ): Promise<number> {
-    return q.run(
+  ): Promise<string[]> {
+    const rows = await q.all<{ session_id: string }>(
       `UPDATE sessions SET revoked_at = $2, revoked_reason = $3
-        WHERE user_id = $1 AND revoked_at IS NULL AND session_id <> COALESCE($4, '')`,
+        WHERE user_id = $1 AND revoked_at IS NULL AND session_id <> COALESCE($4, '')
+        RETURNING session_id`,
       [userId, now, reason, keepSessionId],
     )
+    return rows.map((row) => row.session_id)
   }
 
   async #insertRefreshToken(

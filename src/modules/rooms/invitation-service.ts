@@ -4,6 +4,8 @@ import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso } from '../../lib/clock'
 import { randomToken } from '../../lib/crypto'
 import { conflict, forbidden, notFound } from '../../shared/errors'
+import { userStream } from '../events/model'
+import type { EventLog } from '../events/service'
 import type { User } from '../users/model'
 import type { Invitation, InviteFilter } from './invitation-model'
 import type { InvitationRecord, InvitationStore } from './invitation-store'
@@ -22,6 +24,7 @@ export class InvitationService {
       db: Database
       invitationStore: InvitationStore
       membership: MembershipService
+      events: EventLog
       /** Who may be invited: the users domain answers, by name. */
       users: { findActiveByName(username: string, q: Queryable): Promise<User | undefined> }
       sent: UserRateLimiter
@@ -68,6 +71,11 @@ export class InvitationService {
       } catch (error) {
         throw error instanceof UniqueViolation ? conflict('That user already has a pending invitation to this room') : error
       }
+      const { invite_id, inviter_id, player_role, expires_at } = record
+      await this.deps.events.emit(tx, [
+        userStream(receiver.user_id),
+        { type: 'invitation_received', invite_id, room_id: roomId, inviter_id, player_role, expires_at },
+      ])
       return record
     })
     return present(invitation, inviter.user_id)
@@ -86,6 +94,8 @@ export class InvitationService {
       if (room.is_closed) throw conflict('The room is closed')
       if (room.players.length >= room.max_players) throw conflict('The room is full')
       if (!(await this.deps.invitationStore.settle(invitation.invite_id, 'accepted', now, tx))) throw conflict('The invitation was already used')
+      const { invite_id, inviter_id } = invitation
+      await this.deps.events.emit(tx, [userStream(inviter_id), { type: 'invitation_accepted', invite_id, room_id: roomId, receiver_id: user.user_id }])
       return this.deps.membership.seat(roomId, user.user_id, invitation.player_role, now, tx)
     })
   }
@@ -104,6 +114,10 @@ export class InvitationService {
       const now = nowIso()
       if (invitation.status !== 'pending' || invitation.expires_at <= now || !(await this.deps.invitationStore.settle(inviteId, 'declined', now, tx)))
         throw conflict('Only a pending invitation can be declined')
+      await this.deps.events.emit(tx, [
+        userStream(invitation.inviter_id),
+        { type: 'invitation_declined', invite_id: inviteId, room_id: invitation.room_id, receiver_id: user.user_id },
+      ])
       return present({ ...invitation, status: 'declined', updated_at: now }, user.user_id)
     })
   }
@@ -115,6 +129,7 @@ export class InvitationService {
         throw forbidden('Only the inviter, the room owner or an admin may revoke an invitation')
       if (invitation.status !== 'pending') throw conflict('Only a pending invitation can be revoked')
       await this.deps.invitationStore.delete(inviteId, tx)
+      await this.deps.events.emit(tx, [userStream(invitation.receiver_id), { type: 'invitation_revoked', invite_id: inviteId, room_id: invitation.room_id }])
     })
   }
 

@@ -83,8 +83,9 @@ export class InvitationStore {
     )
   }
 
-  async deletePendingForRoom(roomId: string, q: Queryable): Promise<void> {
-    await q.run("DELETE FROM invitations WHERE room_id = $1 AND status = 'pending'", [roomId])
+  /** Deletes the room's pending invitations; answers which went, and to whom. */
+  deletePendingForRoom(roomId: string, q: Queryable): Promise<Array<{ invite_id: string; receiver_id: string }>> {
+    return q.all("DELETE FROM invitations WHERE room_id = $1 AND status = 'pending' RETURNING invite_id, receiver_id", [roomId])
   }
 
   /** Invitations received by (`receiver_id`) or sent by (`inviter_id`) a user, newest first. */

@@ -1,6 +1,8 @@
 import type { Database, Queryable, Transaction } from '../../db/database'
 import { nowIso } from '../../lib/clock'
 import { type ApiError, notFound } from '../../shared/errors'
+import type { EventLog } from '../events/service'
+import { type LobbyEvent, roomStream, userStream } from '../events/model'
 import type { User } from '../users/model'
 import type { InvitationStore } from './invitation-store'
 import type { Room } from './model'
@@ -26,6 +28,7 @@ export class MembershipService {
       db: Database
       roomStore: RoomStore
       invitationStore: InvitationStore
+      events: EventLog
     },
   ) {}
 
@@ -58,27 +61,50 @@ export class MembershipService {
   async seat(roomId: string, userId: string, gameRole: string, now: string, tx: Transaction): Promise<Room> {
     await this.deps.roomStore.addPlayer(roomId, userId, gameRole, now, tx)
     await this.deps.roomStore.update(roomId, {}, now, tx)
-    return this.require(roomId, tx)
+    const room = await this.require(roomId, tx)
+    const stream = roomStream(roomId)
+    await this.deps.events.emit(tx, [stream, { type: 'member_joined', room_id: roomId, user_id: userId, game_role: gameRole }])
+    if (room.is_ready) await this.deps.events.emit(tx, [stream, { type: 'room_ready', room_id: roomId }])
+    return room
   }
 
   /**
    * Unseats a player, inside withRoom. The last one out closes the room, withdrawing its pending
    * invitations as a close does; an owner leaving hands it to the earliest-joined player left.
    */
-  async unseat(room: Room, userId: string, tx: Transaction): Promise<void> {
-    await this.deps.roomStore.removePlayer(room.room_id, userId, tx)
+  async unseat(room: Room, userId: string, how: 'left' | 'kicked', tx: Transaction): Promise<void> {
+    const roomId = room.room_id
+    await this.deps.roomStore.removePlayer(roomId, userId, tx)
     const remaining = room.players.filter((player) => player.user_id !== userId)
     const nextOwner = room.owner_id === userId ? remaining[0]?.user_id : undefined
     const emptied = remaining.length === 0
-    await this.deps.roomStore.update(room.room_id, { owner_id: nextOwner, is_closed: emptied ? true : undefined }, nowIso(), tx)
-    if (emptied) await this.deps.invitationStore.deletePendingForRoom(room.room_id, tx)
+    await this.deps.roomStore.update(roomId, { owner_id: nextOwner, is_closed: emptied ? true : undefined }, nowIso(), tx)
+    const stream = roomStream(roomId)
+    const events: Array<[string, LobbyEvent]> = [
+      [stream, how === 'kicked' ? { type: 'member_kicked', room_id: roomId, user_id: userId } : { type: 'member_left', room_id: roomId, user_id: userId }],
+    ]
+    if (how === 'kicked') events.push([userStream(userId), { type: 'removed_from_room', room_id: roomId, reason: 'kicked' }])
+    if (nextOwner !== undefined) events.push([stream, { type: 'owner_changed', room_id: roomId, owner_id: nextOwner }])
+    if (room.is_ready && !emptied) events.push([stream, { type: 'room_not_ready', room_id: roomId }])
+    await this.deps.events.emit(tx, ...events)
+    if (emptied) await this.#closed(roomId, tx)
   }
 
   /** Closes a room, inside withRoom: no more invitations or joins; pending invitations are withdrawn. */
   async close(roomId: string, tx: Transaction): Promise<Room> {
     await this.deps.roomStore.update(roomId, { is_closed: true }, nowIso(), tx)
-    await this.deps.invitationStore.deletePendingForRoom(roomId, tx)
+    await this.#closed(roomId, tx)
     return this.require(roomId, tx)
+  }
+
+  /** What closing means, however it happens: pending invitations withdrawn, their invitees and the members told. */
+  async #closed(roomId: string, tx: Transaction): Promise<void> {
+    const withdrawn = await this.deps.invitationStore.deletePendingForRoom(roomId, tx)
+    await this.deps.events.emit(
+      tx,
+      [roomStream(roomId), { type: 'room_closed', room_id: roomId }],
+      ...withdrawn.map(({ invite_id, receiver_id }): [string, LobbyEvent] => [userStream(receiver_id), { type: 'invitation_revoked', invite_id, room_id: roomId }]),
+    )
   }
 
   /** For user deletion, in its transaction: leaves every room the user plays in, as a leave does. */
@@ -86,7 +112,7 @@ export class MembershipService {
     // roomIdsOf answers in a stable order, so that locks are taken in it.
     for (const roomId of await this.deps.roomStore.roomIdsOf(userId, tx)) {
       await lockRoom(tx, roomId)
-      await this.unseat(await this.require(roomId, tx), userId, tx)
+      await this.unseat(await this.require(roomId, tx), userId, 'left', tx)
     }
   }
 

@@ -64,14 +64,14 @@ export class RoomService {
       if (userId === actor.user_id && room.owner_id === actor.user_id)
         throw conflict('The owner cannot kick themself; leave the room instead')
       if (!room.players.some((player) => player.user_id === userId)) throw notFound('That user is not in this room')
-      await this.deps.membership.unseat(room, userId, tx)
+      await this.deps.membership.unseat(room, userId, 'kicked', tx)
     })
   }
 
   async leave(user: User, roomId: string): Promise<void> {
     await this.deps.membership.withRoom(user, roomId, async ({ room, isMember }, tx) => {
       if (!isMember) throw notFound('You are not in this room')
-      await this.deps.membership.unseat(room, user.user_id, tx)
+      await this.deps.membership.unseat(room, user.user_id, 'left', tx)
     })
   }
 

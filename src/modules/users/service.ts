@@ -4,6 +4,8 @@ import { type Caller, INTERNAL_CALLER, type PasswordHasher } from '../../lib/pas
 import { nowIso } from '../../lib/clock'
 import { ApiError, conflict, forbidden, invalidField, notFound } from '../../shared/errors'
 import type { SessionService } from '../auth/sessions'
+import { userStream } from '../events/model'
+import type { EventLog } from '../events/service'
 import type { MembershipService } from '../rooms/membership'
 import type { User, UserChanges, UserCreateRequest, UserFilter } from './model'
 import { toUser, type UserRecord, type UserStore } from './store'
@@ -21,6 +23,7 @@ export class UserService {
       passwords: PasswordHasher
       sessions: SessionService
       membership: MembershipService
+      events: EventLog
       passwordMinLength: number
     },
   ) {}
@@ -87,6 +90,10 @@ export class UserService {
         const now = nowIso()
         await this.deps.userStore.update(userId, changes, now, tx)
         if (changes.is_active === false && target.is_active) await this.deps.sessions.endAllOf(userId, 'account_deactivated', tx)
+        const fields = Object.entries(definedOnly(changes))
+          .filter(([field, value]) => target[field as keyof UserChanges] !== value)
+          .map(([field]) => field)
+        if (fields.length > 0) await this.deps.events.emit(tx, [userStream(userId), { type: 'account_changed', user_id: userId, fields }])
         return toUser({ ...target, ...definedOnly(changes), updated_at: now })
       })
     } catch (error) {
@@ -102,8 +109,9 @@ export class UserService {
     await this.deps.db.transaction(async (tx) => {
       const target = await this.#require(userId, tx)
       if (target.user_role === 'admin' && target.is_active) await this.#assertAdminMayGo(actor, target, tx)
-      // Their rooms pass on or close first; their sessions and invitations go with them by cascade.
+      // Their rooms pass on or close first, their sessions end (and say so); the rows go by cascade.
       await this.deps.membership.removeFromAllRooms(userId, tx)
+      await this.deps.sessions.endAllOf(userId, 'account_deleted', tx)
       await this.deps.userStore.delete(userId, tx)
     })
   }

@@ -1,0 +1,41 @@
+import type { Queryable, Transaction } from '../../db/database'
+import type { LobbyEvent, StoredEvent } from './model'
+
+/**
+ * The event log. A stream's next number comes from its row in event_streams, taken by an upsert
+ * that holds the row until commit: two transactions appending to one stream commit in the order
+ * of their numbers (on PostgreSQL the second waits for the first; SQLite runs one at a time).
+ */
+export class EventStore {
+  async append(stream: string, event: LobbyEvent, now: string, tx: Transaction): Promise<number> {
+    const head = await tx.get<{ last_seq: number }>(
+      `INSERT INTO event_streams (stream, last_seq) VALUES ($1, 1)
+       ON CONFLICT (stream) DO UPDATE SET last_seq = event_streams.last_seq + 1
+       RETURNING last_seq`,
+      [stream],
+    )
+    const seq = Number(head?.last_seq)
+    await tx.run('INSERT INTO events (stream, seq, type, payload, created_at) VALUES ($1, $2, $3, $4, $5)', [
+      stream,
+      seq,
+      event.type,
+      JSON.stringify(event),
+      now,
+    ])
+    return seq
+  }
+
+  /** The events of `stream` after `afterSeq`, in order, at most `limit`. */
+  async after(stream: string, afterSeq: number, limit: number, q: Queryable): Promise<StoredEvent[]> {
+    const rows = await q.all<{ stream: string; seq: number; payload: string; created_at: string }>(
+      'SELECT stream, seq, payload, created_at FROM events WHERE stream = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+      [stream, afterSeq, limit],
+    )
+    return rows.map((row) => ({ stream: row.stream, seq: Number(row.seq), event: JSON.parse(row.payload) as LobbyEvent, created_at: row.created_at }))
+  }
+
+  /** Deletes up to `limit` events written before `before` (the streams' numbers go on). */
+  deleteOlderThan(before: string, limit: number, q: Queryable): Promise<number> {
+    return q.run('DELETE FROM events WHERE (stream, seq) IN (SELECT stream, seq FROM events WHERE created_at < $1 LIMIT $2)', [before, limit])
+  }
+}

@@ -1,0 +1,135 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { roomStream, userStream } from '../../src/modules/events/model'
+import { closeTestResources, createTestApp, type Session, STORE, startTestServer, type TestApp } from '../support/harness'
+import { lobby, roomCast } from '../support/lobby'
+
+// The event log under the realtime layer: every lobby change writes its events in its own
+// transaction, on the streams of the people concerned, numbered without gaps in commit order.
+
+afterAll(closeTestResources)
+
+let t: TestApp
+let rooms: ReturnType<typeof lobby>
+let admin: Session
+let owner: Session
+let guest: Session
+let other: Session
+let stranger: Session
+beforeAll(async () => {
+  t = await createTestApp()
+  rooms = lobby(t.client)
+  ;({ admin, owner, guest, other, stranger } = await roomCast(t.client))
+})
+
+const types = async (stream: string, after = 0) => (await t.context.events.read(stream, after)).map(({ event }) => event.type)
+const head = async (stream: string) => (await t.context.events.read(stream, 0)).at(-1)?.seq ?? 0
+
+describe(`the event log on ${STORE}`, () => {
+  test("a room's life reaches its members' stream, and each person's own stream gets what concerns them", async () => {
+    const room = await rooms.createRoom(owner, { max_players: 2 })
+    const invitation = await rooms.invite(owner, room.room_id, guest)
+    expect(await types(userStream(guest.userId))).toContain('invitation_received')
+    await t.client.post(`/rooms/${room.room_id}/join`, { ct: invitation.ct }, guest.access)
+    expect(await types(roomStream(room.room_id))).toEqual(['member_joined', 'room_ready'])
+    expect((await t.context.events.read(userStream(owner.userId), 0)).at(-1)?.event).toEqual({
+      type: 'invitation_accepted',
+      invite_id: invitation.invite_id,
+      room_id: room.room_id,
+      receiver_id: guest.userId,
+    })
+    const mark = await head(roomStream(room.room_id))
+    await t.client.delete(`/rooms/${room.room_id}/members/${guest.userId}`, owner.access)
+    expect(await types(roomStream(room.room_id), mark)).toEqual(['member_kicked', 'room_not_ready'])
+    expect((await types(userStream(guest.userId))).at(-1)).toBe('removed_from_room')
+    await rooms.seat(owner, room.room_id, other)
+    const beforeLeave = await head(roomStream(room.room_id))
+    await t.client.delete(`/rooms/${room.room_id}/members/me`, owner.access)
+    const left = await t.context.events.read(roomStream(room.room_id), beforeLeave)
+    expect(left.map(({ event }) => event)).toEqual([
+      { type: 'member_left', room_id: room.room_id, user_id: owner.userId },
+      { type: 'owner_changed', room_id: room.room_id, owner_id: other.userId },
+      { type: 'room_not_ready', room_id: room.room_id },
+    ])
+    const pending = await rooms.invite(other, room.room_id, stranger)
+    const beforeClose = await head(userStream(stranger.userId))
+    await t.client.post(`/rooms/${room.room_id}/close`, undefined, other.access)
+    expect((await types(roomStream(room.room_id))).at(-1)).toBe('room_closed')
+    expect((await t.context.events.read(userStream(stranger.userId), beforeClose)).map(({ event }) => event)).toEqual([
+      { type: 'invitation_revoked', invite_id: pending.invite_id, room_id: room.room_id },
+    ])
+  })
+
+  test("declines and revocations tell the other side; a stranger's stream hears nothing of rooms it is not in", async () => {
+    const room = await rooms.createRoom(owner)
+    const declined = await rooms.invite(owner, room.room_id, guest)
+    const strangerBefore = await head(userStream(stranger.userId))
+    await t.client.post(`/invites/${declined.invite_id}/decline`, undefined, guest.access)
+    expect((await t.context.events.read(userStream(owner.userId), 0)).at(-1)?.event).toMatchObject({ type: 'invitation_declined', invite_id: declined.invite_id })
+    const revoked = await rooms.invite(owner, room.room_id, other)
+    await t.client.delete(`/invites/${revoked.invite_id}`, owner.access)
+    expect((await t.context.events.read(userStream(other.userId), 0)).at(-1)?.event).toMatchObject({ type: 'invitation_revoked', invite_id: revoked.invite_id })
+    expect(await head(userStream(stranger.userId))).toBe(strangerBefore)
+  })
+
+  test("sessions ended and accounts changed reach the user's stream: logout, password change, deactivation, deletion, rename", async () => {
+    const user = await t.client.register('evented_user')
+    const second = await t.client.login('evented_user', 'password-123')
+    const stream = userStream(user.userId)
+    await t.client.post('/auth/logout', undefined, second.access)
+    const third = await t.client.login('evented_user', 'password-123')
+    await t.client.post('/auth/change-password', { current_password: 'password-123', new_password: 'password-456' }, third.access)
+    await t.client.put(`/users/${user.userId}`, { username: 'evented_renamed' }, admin.access)
+    await t.client.post(`/users/${user.userId}/deactivate`, undefined, admin.access)
+    const events = (await t.context.events.read(stream, 0)).map(({ event }) => event)
+    expect(events).toEqual([
+      { type: 'session_revoked', session_id: expect.any(String), reason: 'logout' },
+      { type: 'session_revoked', session_id: expect.any(String), reason: 'password_changed' },
+      { type: 'account_changed', user_id: user.userId, fields: ['username'] },
+      { type: 'session_revoked', session_id: expect.any(String), reason: 'account_deactivated' },
+      { type: 'account_changed', user_id: user.userId, fields: ['is_active'] },
+    ])
+    await t.client.post(`/users/${user.userId}/activate`, undefined, admin.access)
+    await t.client.login('evented_renamed', 'password-456')
+    const beforeDelete = await head(stream)
+    await t.client.delete(`/users/${user.userId}`, admin.access)
+    expect(await types(stream, beforeDelete)).toEqual(['session_revoked'])
+  })
+
+  test('a refused change writes no event: the event exists exactly when its change does', async () => {
+    const room = await rooms.createRoom(owner, { max_players: 1 })
+    const invitation = await rooms.invite(admin, room.room_id, guest)
+    const before = { room: await head(roomStream(room.room_id)), owner: await head(userStream(owner.userId)) }
+    expect((await t.client.post(`/rooms/${room.room_id}/join`, { ct: invitation.ct }, guest.access)).status).toBe(409)
+    expect((await t.client.post(`/rooms/${room.room_id}/invite`, { user_name: 'nobody_at_all', player_role: 'x' }, owner.access)).status).toBe(409)
+    expect({ room: await head(roomStream(room.room_id)), owner: await head(userStream(owner.userId)) }).toEqual(before)
+  })
+})
+
+describe(`stream numbers under concurrency on ${STORE}`, () => {
+  test("twenty owners inviting one player at once: the player's stream is numbered 1..20, each once", async () => {
+    const server = await startTestServer()
+    const l = lobby(server.client)
+    const target = await server.client.register('popular_player')
+    const owners = await Promise.all(Array.from({ length: 20 }, (_, i) => server.client.register(`busy_owner_${i}`)))
+    const ownedRooms = await Promise.all(owners.map((owner) => l.createRoom(owner)))
+    const replies = await Promise.all(
+      owners.map((owner, i) => server.client.post(`/rooms/${ownedRooms[i]!.room_id}/invite`, { user_name: 'popular_player', player_role: 'x' }, owner.access)),
+    )
+    expect(replies.map((reply) => reply.status)).toEqual(Array(20).fill(201))
+    const events = await server.context.events.read(userStream(target.userId), 0)
+    expect(events.map(({ seq }) => seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
+    expect(new Set(events.map(({ event }) => (event as { invite_id: string }).invite_id)).size).toBe(20)
+  })
+
+  test('events older than EVENT_RETENTION are purged; the numbers go on after them', async () => {
+    const kept = await createTestApp({ EVENT_RETENTION: '3600' })
+    const user = await kept.client.register('old_news')
+    const second = await kept.client.login('old_news', 'password-123')
+    await kept.client.post('/auth/logout', undefined, second.access)
+    await kept.context.db.run('UPDATE events SET created_at = $1', [new Date(Date.now() - 7_200_000).toISOString()])
+    expect(await kept.context.events.purge()).toBe(1)
+    const third = await kept.client.login('old_news', 'password-123')
+    await kept.client.post('/auth/logout', undefined, third.access)
+    expect((await kept.context.events.read(userStream(user.userId), 0)).map(({ seq }) => seq)).toEqual([2])
+  })
+})
