@@ -4,6 +4,7 @@ import { authRoutes } from './modules/auth'
 import { authGuard } from './modules/auth/guard'
 import { healthRoutes } from './modules/health'
 import { invitesRoutes } from './modules/rooms/invites'
+import { realtimeRoutes } from './modules/realtime'
 import { roomsRoutes } from './modules/rooms'
 import { usersRoutes } from './modules/users'
 import { docs } from './plugins/docs'
@@ -20,6 +21,7 @@ export function createApp(context: AppContext) {
     .use(usersRoutes(context, guard))
     .use(roomsRoutes(context, guard))
     .use(invitesRoutes(context, guard))
+    .use(realtimeRoutes(context))
 
   const bodies = new Set<string>()
   // normalize: false makes unknown body fields a 422 instead of silently dropping them.

@@ -8,6 +8,7 @@ import { PasswordHasher } from './lib/password'
 import { nowIso } from './lib/clock'
 import { createMetrics } from './metrics'
 import { AuthService } from './modules/auth/service'
+import { EventBus } from './modules/events/bus'
 import { EventLog } from './modules/events/service'
 import { EventStore } from './modules/events/store'
 import { SessionService } from './modules/auth/sessions'
@@ -33,7 +34,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   const roomStore = new RoomStore(db)
   const invitationStore = new InvitationStore(db)
   const rateLimits = new RateLimitStore(db)
-  const events = new EventLog({ db, eventStore: new EventStore(), retention: config.eventRetention })
+  const events = new EventLog({ db, eventStore: new EventStore(), bus: new EventBus(), retention: config.eventRetention })
   const membership = new MembershipService({ db, roomStore, invitationStore, events })
   const sessions = new SessionService({ sessionStore, events })
   const users = new UserService({

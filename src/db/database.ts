@@ -16,6 +16,20 @@ export interface Queryable {
 export interface Transaction extends Queryable {
   /** Serialises transactions that name the same key, across processes (no-op where the whole store is locked). */
   lock(key: string): Promise<void>
+  /** Runs `callback` once the transaction has committed (never when it rolls back). */
+  afterCommit(callback: () => void): void
+}
+
+/** Runs the callbacks a committed transaction collected; one that throws does not stop the others. */
+export function runAfterCommit(callbacks: Array<() => void>): void {
+  for (const callback of callbacks)
+    try {
+      callback()
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error
+      })
+    }
 }
 
 export interface Database extends Queryable {

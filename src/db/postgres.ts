@@ -1,5 +1,5 @@
 import { SQL } from 'bun'
-import { type Database, type SqlValue, type Transaction, UniqueViolation } from './database'
+import { type Database, runAfterCommit, type SqlValue, type Transaction, UniqueViolation } from './database'
 
 type Runner = Pick<SQL, 'unsafe'>
 
@@ -27,8 +27,9 @@ export class PostgresDatabase implements Database {
     return count(this.sql, sql, params)
   }
 
-  transaction<Result>(work: (tx: Transaction) => Promise<Result>): Promise<Result> {
-    return this.sql.begin(async (connection) => {
+  async transaction<Result>(work: (tx: Transaction) => Promise<Result>): Promise<Result> {
+    const committed: Array<() => void> = []
+    const result = await this.sql.begin(async (connection) => {
       const tx: Transaction = {
         all: <Row>(sql: string, params: SqlValue[] = []) => query<Row>(connection, sql, params),
         get: async <Row>(sql: string, params: SqlValue[] = []) => (await query<Row>(connection, sql, params))[0],
@@ -36,9 +37,12 @@ export class PostgresDatabase implements Database {
         lock: async (key) => {
           await query(connection, 'SELECT pg_advisory_xact_lock(hashtext($1))', [key])
         },
+        afterCommit: (callback) => committed.push(callback),
       }
       return work(tx)
-    }) as Promise<Result>
+    })
+    runAfterCommit(committed)
+    return result as Result
   }
 
   async ping(): Promise<void> {

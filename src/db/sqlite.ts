@@ -1,7 +1,7 @@
 import { Database as SqliteConnection, type SQLQueryBindings } from 'bun:sqlite'
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { type Database, type SqlValue, type Transaction, UniqueViolation } from './database'
+import { type Database, runAfterCommit, type SqlValue, type Transaction, UniqueViolation } from './database'
 
 /**
  * Embedded SQLite through bun:sqlite. One connection serves the process; because its calls are
@@ -44,16 +44,19 @@ export class SqliteDatabase implements Database {
 
   async transaction<Result>(work: (tx: Transaction) => Promise<Result>): Promise<Result> {
     await this.#lock()
+    const committed: Array<() => void> = []
     const tx: Transaction = {
       all: async <Row>(sql: string, params: SqlValue[] = []) => this.#all<Row>(sql, params),
       get: async <Row>(sql: string, params: SqlValue[] = []) => this.#all<Row>(sql, params)[0],
       run: async (sql: string, params: SqlValue[] = []) => this.#run(sql, params),
       lock: async () => {},
+      afterCommit: (callback) => committed.push(callback),
     }
     try {
       this.connection.run('BEGIN IMMEDIATE')
       const result = await work(tx)
       this.connection.run('COMMIT')
+      runAfterCommit(committed)
       return result
     } catch (error) {
       if (this.connection.inTransaction) this.connection.run('ROLLBACK')

@@ -17,7 +17,7 @@ export function traced(db: Database, tracer: Tracer): Database {
     ...statements(db),
     dialect: db.dialect,
     transaction: <Result>(work: (tx: Transaction) => Promise<Result>) =>
-      tracer.child('transaction', [system], () => db.transaction((tx) => work({ ...statements(tx), lock: (key) => tx.lock(key) }))),
+      tracer.child('transaction', [system], () => db.transaction((tx) => work({ ...statements(tx), lock: (key) => tx.lock(key), afterCommit: (callback) => tx.afterCommit(callback) }))),
     ping: () => db.ping(),
     close: () => db.close(),
   }

@@ -2,6 +2,7 @@ import { deleteInBatches } from '../../db/batches'
 import type { Database, Transaction } from '../../db/database'
 import { isoAfter, nowIso } from '../../lib/clock'
 import type { LobbyEvent, StoredEvent } from './model'
+import type { EventBus } from './bus'
 import type { EventStore } from './store'
 
 /**
@@ -13,15 +14,23 @@ export class EventLog {
     private readonly deps: {
       db: Database
       eventStore: EventStore
+      /** Where committed events go live, in this process. */
+      bus: EventBus
       /** Seconds events are kept. */
       retention: number
     },
   ) {}
 
-  /** Appends each event to its stream, in `tx`. */
+  /** Appends each event to its stream, in `tx`; once `tx` commits, they go live on the bus. */
   async emit(tx: Transaction, ...entries: Array<[stream: string, event: LobbyEvent]>): Promise<void> {
-    const now = nowIso()
-    for (const [stream, event] of entries) await this.deps.eventStore.append(stream, event, now, tx)
+    const created_at = nowIso()
+    const stored: StoredEvent[] = []
+    for (const [stream, event] of entries) stored.push({ stream, seq: await this.deps.eventStore.append(stream, event, created_at, tx), event, created_at })
+    if (stored.length > 0) tx.afterCommit(() => stored.forEach((event) => this.deps.bus.publish(event)))
+  }
+
+  listen(stream: string, listener: (event: StoredEvent) => void): () => void {
+    return this.deps.bus.listen(stream, listener)
   }
 
   read(stream: string, afterSeq: number, limit = 500): Promise<StoredEvent[]> {

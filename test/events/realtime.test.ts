@@ -1,0 +1,104 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { CLOSE } from '../../src/modules/realtime'
+import { closeTestResources, STORE, startTestServer } from '../support/harness'
+import { lobby } from '../support/lobby'
+
+// GET /realtime on one instance: first-frame auth, subscribe with resume, live events, session end.
+
+afterAll(closeTestResources)
+
+/** A websocket client that keeps every frame and tells how it closed. */
+async function connect(baseUrl: string) {
+  const socket = new WebSocket(`${baseUrl.replace('http', 'ws')}/realtime`)
+  const frames: any[] = []
+  const waiters: Array<() => void> = []
+  let closed: { code: number; reason: string } | undefined
+  socket.onmessage = (message) => {
+    frames.push(JSON.parse(String(message.data)))
+    waiters.splice(0).forEach((wake) => wake())
+  }
+  socket.onclose = (event) => {
+    closed = { code: event.code, reason: event.reason }
+    waiters.splice(0).forEach((wake) => wake())
+  }
+  await new Promise((resolve) => (socket.onopen = resolve))
+  const until = async <T>(check: () => T | undefined, ms = 3000): Promise<T> => {
+    const deadline = Date.now() + ms
+    for (;;) {
+      const found = check()
+      if (found !== undefined && found !== false) return found
+      if (Date.now() > deadline) throw new Error(`timed out; frames: ${JSON.stringify(frames)}; closed: ${JSON.stringify(closed)}`)
+      await new Promise<void>((wake) => {
+        waiters.push(wake)
+        setTimeout(wake, 50)
+      })
+    }
+  }
+  return {
+    frames,
+    send: (frame: object) => socket.send(JSON.stringify(frame)),
+    until,
+    closed: () => until(() => closed),
+    events: (stream: string) => frames.filter((frame) => frame.op === 'event' && frame.stream === stream),
+    close: () => socket.close(),
+  }
+}
+
+describe(`realtime on ${STORE}`, () => {
+  test('a member hears others join and leave at once; a reconnect resumes from its last number, each event once', async () => {
+    const server = await startTestServer()
+    const l = lobby(server.client)
+    const owner = await server.client.register('rt_owner')
+    const guest = await server.client.register('rt_guest')
+    const late = await server.client.register('rt_late')
+    const room = await l.createRoom(owner, { max_players: 4 })
+    const stream = `room:${room.room_id}`
+    const socket = await connect(server.baseUrl)
+    await socket.until(() => socket.frames.find((frame) => frame.op === 'hello'))
+    socket.send({ op: 'auth', token: owner.access })
+    await socket.until(() => socket.frames.find((frame) => frame.op === 'ready'))
+    socket.send({ op: 'subscribe', stream, after: 0 })
+    await socket.until(() => socket.frames.find((frame) => frame.op === 'subscribed'))
+    await l.seat(owner, room.room_id, guest)
+    const joined = await socket.until(() => socket.events(stream).find((frame) => frame.event.type === 'member_joined'))
+    expect(joined).toMatchObject({ seq: 1, event: { user_id: guest.userId } })
+    socket.close()
+
+    // While away: the guest leaves, another joins. On return, exactly those, in order.
+    await server.client.delete(`/rooms/${room.room_id}/members/me`, guest.access)
+    await l.seat(owner, room.room_id, late)
+    const again = await connect(server.baseUrl)
+    again.send({ op: 'auth', token: owner.access })
+    await again.until(() => again.frames.find((frame) => frame.op === 'ready'))
+    again.send({ op: 'subscribe', stream, after: 1 })
+    await again.until(() => again.frames.find((frame) => frame.op === 'subscribed'))
+    expect(again.events(stream).map((frame) => [frame.seq, frame.event.type])).toEqual([
+      [2, 'member_left'],
+      [3, 'member_joined'],
+    ])
+    expect(again.frames.find((frame) => frame.op === 'subscribed').last_seq).toBe(3)
+    again.close()
+  })
+
+  test("a stranger cannot subscribe to a room; a socket without auth is closed; logging out closes the session's sockets", async () => {
+    const server = await startTestServer()
+    const l = lobby(server.client)
+    const owner = await server.client.register('rt_owner2')
+    const stranger = await server.client.register('rt_stranger')
+    const room = await l.createRoom(owner)
+    const socket = await connect(server.baseUrl)
+    socket.send({ op: 'auth', token: stranger.access })
+    await socket.until(() => socket.frames.find((frame) => frame.op === 'ready'))
+    socket.send({ op: 'subscribe', stream: `room:${room.room_id}` })
+    expect(await socket.until(() => socket.frames.find((frame) => frame.op === 'error'))).toMatchObject({ error: 'not_found' })
+    await server.client.post('/auth/logout', undefined, stranger.access)
+    expect((await socket.closed()).code).toBe(CLOSE.sessionEnded)
+
+    const anonymous = await connect(server.baseUrl)
+    anonymous.send({ op: 'subscribe', stream: 'user' })
+    expect((await anonymous.closed()).code).toBe(CLOSE.unauthorized)
+    const forged = await connect(server.baseUrl)
+    forged.send({ op: 'auth', token: 'not.a.token' })
+    expect((await forged.closed()).code).toBe(CLOSE.unauthorized)
+  })
+})
