@@ -25,6 +25,8 @@ interface SocketState {
   user?: User
   sessionId?: string
   timer: Timer
+  /** Frames are handled one after another: Bun runs async message handlers side by side. */
+  inbox: Promise<unknown>
   subscriptions: Map<string, Subscription>
   watch?: () => void
 }
@@ -51,57 +53,60 @@ export const realtimeRoutes = ({ auth, events, rooms, config, jwtSecret }: AppCo
       const state: SocketState = {
         timer: setTimeout(() => ws.close(CLOSE.authTimeout, 'authenticate within 5 s'), AUTH_TIMEOUT_MS),
         subscriptions: new Map(),
+        inbox: Promise.resolve(),
       }
       sockets.set(ws.id, state)
       ws.send({ op: 'hello', auth_timeout_ms: AUTH_TIMEOUT_MS })
     },
-    async message(ws, message) {
+    message(ws, message) {
       const state = sockets.get(ws.id)
       if (!state) return
-      const frame = message as Frame
-      if (typeof frame !== 'object' || frame === null) return ws.close(CLOSE.badFrame, 'frames are JSON objects with an op')
-      if (!state.user) {
-        if (frame.op !== 'auth' || typeof frame.token !== 'string') return ws.close(CLOSE.unauthorized, 'the first frame is { op: "auth", token }')
-        const claims = await verifier.verify(ws.data.accessJwt, frame.token)
-        const user = claims && (await auth.authenticate(claims.sid, claims.sub).catch(() => undefined))
-        if (!claims || !user) return ws.close(CLOSE.unauthorized, 'the access token is not valid')
-        clearTimeout(state.timer)
-        state.user = user
-        state.sessionId = claims.sid
-        // The socket's own stream tells it when its session ends.
-        state.watch = events.listen(userStream(user.user_id), ({ event }) => {
-          if (event.type === 'session_revoked' && event.session_id === state.sessionId) ws.close(CLOSE.sessionEnded, 'the session has ended')
-        })
-        return ws.send({ op: 'ready', user_id: user.user_id })
-      }
-      if (frame.op === 'subscribe') {
-        const stream = frame.stream === 'user' ? userStream(state.user.user_id) : frame.stream
-        if (state.subscriptions.has(stream)) return
-        const allowed =
-          stream === userStream(state.user.user_id) ||
-          (stream.startsWith('room:') && (await rooms.get(state.user, stream.slice(5)).then(() => true, () => false)))
-        if (!allowed) return ws.send({ op: 'error', error: 'not_found', stream: frame.stream })
-        const subscription: Subscription = { last: Math.max(0, Number(frame.after ?? 0) || 0), stop: () => {}, chain: Promise.resolve() }
-        const deliver = (upTo?: StoredEvent) => {
-          subscription.chain = subscription.chain.then(async () => {
-            if (upTo && upTo.seq <= subscription.last) return
-            const missed = upTo && upTo.seq === subscription.last + 1 ? [upTo] : await events.read(stream, subscription.last)
-            for (const stored of missed) {
-              if (stored.seq !== subscription.last + 1) break
-              subscription.last = stored.seq
-              ws.send({ op: 'event', stream, seq: stored.seq, event: stored.event })
-              if (losesRoom(stored.event, state.user!)) unsubscribe(state, stream)
-            }
+      const handle = async (frame: Frame) => {
+        if (typeof frame !== 'object' || frame === null) return ws.close(CLOSE.badFrame, 'frames are JSON objects with an op')
+        if (!state.user) {
+          if (frame.op !== 'auth' || typeof frame.token !== 'string') return ws.close(CLOSE.unauthorized, 'the first frame is { op: "auth", token }')
+          const claims = await verifier.verify(ws.data.accessJwt, frame.token)
+          const user = claims && (await auth.authenticate(claims.sid, claims.sub).catch(() => undefined))
+          if (!claims || !user) return ws.close(CLOSE.unauthorized, 'the access token is not valid')
+          clearTimeout(state.timer)
+          state.user = user
+          state.sessionId = claims.sid
+          // The socket's own stream tells it when its session ends.
+          state.watch = events.listen(userStream(user.user_id), ({ event }) => {
+            if (event.type === 'session_revoked' && event.session_id === state.sessionId) ws.close(CLOSE.sessionEnded, 'the session has ended')
           })
+          return ws.send({ op: 'ready', user_id: user.user_id })
         }
-        subscription.stop = events.listen(stream, deliver)
-        state.subscriptions.set(stream, subscription)
-        deliver()
-        await subscription.chain
-        return ws.send({ op: 'subscribed', stream, last_seq: subscription.last })
+        if (frame.op === 'subscribe') {
+          const stream = frame.stream === 'user' ? userStream(state.user.user_id) : frame.stream
+          if (state.subscriptions.has(stream)) return
+          const allowed =
+            stream === userStream(state.user.user_id) ||
+            (stream.startsWith('room:') && (await rooms.get(state.user, stream.slice(5)).then(() => true, () => false)))
+          if (!allowed) return ws.send({ op: 'error', error: 'not_found', stream: frame.stream })
+          const subscription: Subscription = { last: Math.max(0, Number(frame.after ?? 0) || 0), stop: () => {}, chain: Promise.resolve() }
+          const deliver = (upTo?: StoredEvent) => {
+            subscription.chain = subscription.chain.then(async () => {
+              if (upTo && upTo.seq <= subscription.last) return
+              const missed = upTo && upTo.seq === subscription.last + 1 ? [upTo] : await events.read(stream, subscription.last)
+              for (const stored of missed) {
+                if (stored.seq !== subscription.last + 1) break
+                subscription.last = stored.seq
+                ws.send({ op: 'event', stream, seq: stored.seq, event: stored.event })
+                if (losesRoom(stored.event, state.user!)) unsubscribe(state, stream)
+              }
+            })
+          }
+          subscription.stop = events.listen(stream, deliver)
+          state.subscriptions.set(stream, subscription)
+          deliver()
+          await subscription.chain
+          return ws.send({ op: 'subscribed', stream, last_seq: subscription.last })
+        }
+        if (frame.op === 'unsubscribe') return unsubscribe(state, frame.stream)
+        ws.close(CLOSE.badFrame, `unknown op`)
       }
-      if (frame.op === 'unsubscribe') return unsubscribe(state, frame.stream)
-      ws.close(CLOSE.badFrame, `unknown op`)
+      state.inbox = state.inbox.then(() => handle(message as Frame))
     },
     close(ws) {
       const state = sockets.get(ws.id)
