@@ -101,4 +101,20 @@ describe(`realtime on ${STORE}`, () => {
     forged.send({ op: 'auth', token: 'not.a.token' })
     expect((await forged.closed()).code).toBe(CLOSE.unauthorized)
   })
+
+  test('a subscriber far behind catches up past one read of the log: 1,200 missed events, each once, in order', async () => {
+    const server = await startTestServer()
+    const user = await server.client.register('rt_far_behind')
+    const stream = `user:${user.userId}`
+    await server.context.db.transaction(async (tx) => {
+      for (let i = 0; i < 1200; i++) await server.context.events.emit(tx, [stream, { type: 'account_changed', user_id: user.userId, fields: [`field_${i}`] }])
+    })
+    const socket = await connect(server.baseUrl)
+    socket.send({ op: 'auth', token: user.access })
+    socket.send({ op: 'subscribe', stream: 'user', after: 0 })
+    const subscribed = await socket.until(() => socket.frames.find((frame) => frame.op === 'subscribed'), 10_000)
+    expect(subscribed.last_seq).toBe(1200)
+    expect(socket.events(stream).map((frame) => frame.seq)).toEqual(Array.from({ length: 1200 }, (_, i) => i + 1))
+    socket.close()
+  })
 })

@@ -13,6 +13,8 @@ export const CLOSE = {
 } as const
 
 const AUTH_TIMEOUT_MS = 5000
+/** Events read from the log at a time when a subscriber catches up. */
+const REPLAY_BATCH = 500
 
 interface Subscription {
   last: number
@@ -85,17 +87,24 @@ export const realtimeRoutes = ({ auth, events, rooms, config, jwtSecret }: AppCo
             (stream.startsWith('room:') && (await rooms.get(state.user, stream.slice(5)).then(() => true, () => false)))
           if (!allowed) return ws.send({ op: 'error', error: 'not_found', stream: frame.stream })
           const subscription: Subscription = { last: Math.max(0, Number(frame.after ?? 0) || 0), stop: () => {}, chain: Promise.resolve() }
-          const deliver = (upTo?: StoredEvent) => {
-            subscription.chain = subscription.chain.then(async () => {
-              if (upTo && upTo.seq <= subscription.last) return
-              const missed = upTo && upTo.seq === subscription.last + 1 ? [upTo] : await events.read(stream, subscription.last)
-              for (const stored of missed) {
-                if (stored.seq !== subscription.last + 1) break
-                subscription.last = stored.seq
-                ws.send({ op: 'event', stream, seq: stored.seq, event: stored.event })
-                if (losesRoom(stored.event, state.user!)) unsubscribe(state, stream)
-              }
-            })
+          const send = (stored: StoredEvent) => {
+            subscription.last = stored.seq
+            ws.send({ op: 'event', stream, seq: stored.seq, event: stored.event })
+            if (losesRoom(stored.event, state.user!)) unsubscribe(state, stream)
+          }
+          /** The next live event, or (without one, or after a gap) whatever the log holds past the last one sent. */
+          const deliver = (live?: StoredEvent) => {
+            subscription.chain = subscription.chain
+              .then(async () => {
+                if (live && live.seq <= subscription.last) return
+                if (live && live.seq === subscription.last + 1) return send(live)
+                for (;;) {
+                  const batch = await events.read(stream, subscription.last, REPLAY_BATCH)
+                  for (const stored of batch) if (stored.seq === subscription.last + 1) send(stored)
+                  if (batch.length < REPLAY_BATCH || !state.subscriptions.has(stream)) return
+                }
+              })
+              .catch(() => ws.close(1011, 'the event log could not be read'))
           }
           subscription.stop = events.listen(stream, deliver)
           state.subscriptions.set(stream, subscription)
@@ -103,7 +112,7 @@ export const realtimeRoutes = ({ auth, events, rooms, config, jwtSecret }: AppCo
           await subscription.chain
           return ws.send({ op: 'subscribed', stream, last_seq: subscription.last })
         }
-        if (frame.op === 'unsubscribe') return unsubscribe(state, frame.stream)
+        if (frame.op === 'unsubscribe') return unsubscribe(state, frame.stream === 'user' ? userStream(state.user.user_id) : frame.stream)
         ws.close(CLOSE.badFrame, `unknown op`)
       }
       state.inbox = state.inbox.then(() => handle(message as Frame))
