@@ -1,25 +1,14 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, test } from 'bun:test'
 import { roomStream, userStream } from '../../src/modules/events/model'
-import { closeTestResources, createTestApp, type Session, STORE, startTestServer, type TestApp } from '../support/harness'
-import { lobby, roomCast } from '../support/lobby'
+import { closeTestResources, createTestApp, STORE, startTestServer } from '../support/harness'
+import { lobby, roomWorld } from '../support/lobby'
 
 // The event log under the realtime layer: every lobby change writes its events in its own
 // transaction, on the streams of the people concerned, numbered without gaps in commit order.
 
 afterAll(closeTestResources)
 
-let t: TestApp
-let rooms: ReturnType<typeof lobby>
-let admin: Session
-let owner: Session
-let guest: Session
-let other: Session
-let stranger: Session
-beforeAll(async () => {
-  t = await createTestApp()
-  rooms = lobby(t.client)
-  ;({ admin, owner, guest, other, stranger } = await roomCast(t.client))
-})
+const { t, rooms, admin, owner, guest, other, stranger } = await roomWorld()
 
 const types = async (stream: string, after = 0) => (await t.context.events.read(stream, after)).map(({ event }) => event.type)
 const head = async (stream: string) => (await t.context.events.read(stream, 0)).at(-1)?.seq ?? 0

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { present } from '../../src/modules/rooms/invitation-service'
 import { closeTestResources, createTestApp, expectEnvelope, type Session, STORE, type TestApp } from '../support/harness'
-import { lobby, roomCast } from '../support/lobby'
+import { lobby, roomWorld } from '../support/lobby'
 
 afterAll(closeTestResources)
 
@@ -24,20 +24,11 @@ beforeAll(async () => {
 
 const ids = (reply: { body: { invitations: Array<{ invite_id: string }> } }) => reply.body.invitations.map((invitation) => invitation.invite_id)
 
+// The inviting and joining rules have an app and players of their own (rooms.test.ts's cast).
+const joining = await roomWorld()
+
 describe(`invitations on ${STORE}: inviting and joining`, () => {
-  // Players of their own, as in rooms.test.ts: these rules were there once.
-  let t: TestApp
-  let rooms: ReturnType<typeof lobby>
-  let admin: Session
-  let owner: Session
-  let guest: Session
-  let other: Session
-  let stranger: Session
-  beforeAll(async () => {
-    t = await createTestApp()
-    rooms = lobby(t.client)
-    ;({ admin, owner, guest, other, stranger } = await roomCast(t.client))
-  })
+  const { t, rooms, admin, owner, guest, other, stranger } = joining
 
   test('the owner invites; the answer carries a ct that the receiver redeems once for a seat with the invited role', async () => {
     const room = await rooms.createRoom(owner, { max_players: 3 })

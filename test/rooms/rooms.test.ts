@@ -1,21 +1,10 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { closeTestResources, createTestApp, type Session, STORE, type TestApp } from '../support/harness'
-import { lobby, roomCast } from '../support/lobby'
+import { afterAll, describe, expect, test } from 'bun:test'
+import { closeTestResources, createTestApp, STORE } from '../support/harness'
+import { lobby, roomWorld } from '../support/lobby'
 
 afterAll(closeTestResources)
 
-let t: TestApp
-let rooms: ReturnType<typeof lobby>
-let admin: Session
-let owner: Session
-let guest: Session
-let other: Session
-let stranger: Session
-beforeAll(async () => {
-  t = await createTestApp()
-  rooms = lobby(t.client)
-  ;({ admin, owner, guest, other, stranger } = await roomCast(t.client))
-})
+const { t, rooms, admin, owner, guest, other, stranger } = await roomWorld()
 
 const missingId = '01936b2e-7c4a-7f3e-9b1d-2f5c8a9e4d10'
 

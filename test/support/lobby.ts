@@ -1,4 +1,4 @@
-import type { Client, Session } from './harness'
+import { type Client, createTestApp, type Session } from './harness'
 
 /** Builds rooms through the API, the way a client would. */
 export function lobby(client: Client) {
@@ -27,13 +27,19 @@ export function lobby(client: Client) {
   return api
 }
 
-/** The cast of the room tests: the admin, a room owner, two players to seat, and a stranger to every room. */
-export async function roomCast(client: Client) {
+/**
+ * A fresh app with the room tests' cast: the admin, a room owner, two players to seat, and a
+ * stranger to every room. For a test file's top level: `const { t, rooms, owner } = await roomWorld()`.
+ */
+export async function roomWorld() {
+  const t = await createTestApp()
   return {
-    admin: await client.loginAdmin(),
-    owner: await client.register('room_owner'),
-    guest: await client.register('room_guest'),
-    other: await client.register('room_other'),
-    stranger: await client.register('room_stranger'),
+    t,
+    rooms: lobby(t.client),
+    admin: await t.client.loginAdmin(),
+    owner: await t.client.register('room_owner'),
+    guest: await t.client.register('room_guest'),
+    other: await t.client.register('room_other'),
+    stranger: await t.client.register('room_stranger'),
   }
 }

@@ -1,6 +1,6 @@
 import type { Transaction } from '../../db/database'
 import { nowIso } from '../../lib/clock'
-import { userStream } from '../events/model'
+import { type LobbyEvent, userStream } from '../events/model'
 import type { EventLog } from '../events/service'
 import type { RevocationReason, SessionStore } from './store'
 
@@ -28,6 +28,7 @@ export class SessionService {
   }
 
   #tell(userId: string, sessionIds: string[], reason: RevocationReason, tx: Transaction): Promise<void> {
-    return this.deps.events.emit(tx, ...sessionIds.map((session_id): [string, { type: 'session_revoked'; session_id: string; reason: string }] => [userStream(userId), { type: 'session_revoked', session_id, reason }]))
+    const stream = userStream(userId)
+    return this.deps.events.emit(tx, ...sessionIds.map((session_id): [string, LobbyEvent] => [stream, { type: 'session_revoked', session_id, reason }]))
   }
 }

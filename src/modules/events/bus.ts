@@ -21,8 +21,4 @@ export class EventBus {
   publish(event: StoredEvent): void {
     for (const listener of this.#listeners.get(event.stream) ?? []) listener(event)
   }
-
-  get streams(): number {
-    return this.#listeners.size
-  }
 }

@@ -1,5 +1,5 @@
 import { Elysia, t } from 'elysia'
-import { componentId, Count, ListResponse, Pagination, QueryBoolean, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
+import { componentId, ListResponse, Pagination, QueryBoolean, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
 
 export const InvitationStatus = t.Union([t.Literal('pending'), t.Literal('accepted'), t.Literal('declined'), t.Literal('expired')])
 

@@ -1,6 +1,5 @@
 import { Elysia, t } from 'elysia'
 import {
-  Count,
   componentId,
   ListResponse,
   PAIRED_SURROGATES_PATTERN,

@@ -90,11 +90,12 @@ export class UserService {
         const now = nowIso()
         await this.deps.userStore.update(userId, changes, now, tx)
         if (changes.is_active === false && target.is_active) await this.deps.sessions.endAllOf(userId, 'account_deactivated', tx)
-        const fields = Object.entries(definedOnly(changes))
+        const applied = definedOnly(changes)
+        const fields = Object.entries(applied)
           .filter(([field, value]) => target[field as keyof UserChanges] !== value)
           .map(([field]) => field)
         if (fields.length > 0) await this.deps.events.emit(tx, [userStream(userId), { type: 'account_changed', user_id: userId, fields }])
-        return toUser({ ...target, ...definedOnly(changes), updated_at: now })
+        return toUser({ ...target, ...applied, updated_at: now })
       })
     } catch (error) {
       throw error instanceof UniqueViolation ? usernameTaken() : error
