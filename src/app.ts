@@ -1,4 +1,5 @@
 import { Elysia } from 'elysia'
+import type { Config } from './config'
 import type { AppContext } from './context'
 import { authRoutes } from './modules/auth'
 import { authGuard } from './modules/auth/guard'
@@ -25,7 +26,11 @@ export function createApp(context: AppContext) {
 
   const bodies = new Set<string>()
   // normalize: false makes unknown body fields a 422 instead of silently dropping them.
-  const app = new Elysia({ normalize: false, serve: { maxRequestBodySize: hardBodyLimit(config.maxBodyBytes) } })
+  const app = new Elysia({
+    normalize: false,
+    serve: { maxRequestBodySize: hardBodyLimit(config.maxBodyBytes) },
+    websocket: websocketOptions(config.realtime),
+  })
     .use(observability(context.log, context.metrics, context.tracer))
     .use(errorHandler(context.log))
     .use(security({ ...config, takesBody: (method, route) => bodies.has(`${method} ${route}`) }))
@@ -43,3 +48,18 @@ export type App = ReturnType<typeof createApp>
  * Bun itself cuts off anything past this larger bound, before any of our code runs, with a bare 413.
  */
 const hardBodyLimit = (maxBodyBytes: number) => maxBodyBytes * 4
+
+/**
+ * Bun's websocket settings. The hub closes a socket whose output passes REALTIME_SLOW_CONSUMER_BYTES
+ * with 4009, a few times a second; Bun's own limit, four times that, is the backstop for a burst in
+ * between (it closes without a code, never drops a frame silently). Frames go uncompressed: one
+ * serialisation per event, whatever the number of sockets.
+ */
+const websocketOptions = ({ idleTimeout, maxFrameBytes, slowConsumerBytes }: Config['realtime']) => ({
+  idleTimeout,
+  sendPings: true,
+  maxPayloadLength: maxFrameBytes,
+  backpressureLimit: slowConsumerBytes * 4,
+  closeOnBackpressureLimit: true,
+  perMessageDeflate: false,
+})

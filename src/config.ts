@@ -100,6 +100,34 @@ export const EnvSchema = T.Object({
     maximum: 1_000_000,
     description: 'request bodies read at once, at most (each holds up to MAX_BODY_BYTES); then 503',
   }),
+  REALTIME_AUTH_TIMEOUT: Seconds(5, 1, 60, 'how long a new websocket may take to send its auth frame'),
+  REALTIME_IDLE_TIMEOUT: Seconds(60, 10, 960, 'websocket idle timeout; the server pings well before it, so only dead peers reach it'),
+  REALTIME_MAX_SOCKETS: T.Integer({ default: 50_000, minimum: 1, maximum: 1_000_000, description: 'open websockets per instance (then closed with 1013)' }),
+  REALTIME_MAX_SOCKETS_PER_USER: T.Integer({
+    default: 10,
+    minimum: 1,
+    maximum: 10_000,
+    description: 'websockets one user may hold open on one instance (then closed with 4030)',
+  }),
+  REALTIME_MAX_SUBSCRIPTIONS: T.Integer({ default: 100, minimum: 1, maximum: 100_000, description: 'streams one websocket may subscribe to at once' }),
+  REALTIME_MAX_FRAME_BYTES: T.Integer({
+    default: 16_384,
+    minimum: 1024,
+    maximum: 1_048_576,
+    description: 'largest frame a client may send, in bytes (then closed with 1009)',
+  }),
+  REALTIME_MESSAGE_RATE: T.Integer({
+    default: 20,
+    minimum: 1,
+    maximum: 100_000,
+    description: 'frames per second a websocket may send, in bursts of as many (then closed with 4029)',
+  }),
+  REALTIME_SLOW_CONSUMER_BYTES: T.Integer({
+    default: 1_048_576,
+    minimum: 16_384,
+    maximum: 268_435_456,
+    description: 'bytes waiting to go out to one websocket before it is closed as a slow consumer (4009)',
+  }),
   LOG_LEVEL: T.Union([T.Literal('debug'), T.Literal('info'), T.Literal('warn'), T.Literal('error'), T.Literal('silent')], {
     default: 'info',
     description: 'least severe log level written',
@@ -160,8 +188,7 @@ function expectation(schema: TSchema): string {
 
 function crossChecks(env: Env): string[] {
   const problems: string[] = []
-  if ((env.ADMIN_USERNAME === undefined) !== (env.ADMIN_PASSWORD === undefined))
-    problems.push('ADMIN_USERNAME and ADMIN_PASSWORD must be set together')
+  if ((env.ADMIN_USERNAME === undefined) !== (env.ADMIN_PASSWORD === undefined)) problems.push('ADMIN_USERNAME and ADMIN_PASSWORD must be set together')
   if (env.ROOM_MAX_PLAYERS > env.ROOM_MAX_PLAYERS_LIMIT)
     problems.push(`ROOM_MAX_PLAYERS must not exceed ROOM_MAX_PLAYERS_LIMIT (${env.ROOM_MAX_PLAYERS_LIMIT})`)
   if (env.ADMIN_PASSWORD !== undefined && env.ADMIN_PASSWORD.length < env.PASSWORD_MIN_LENGTH)
@@ -205,6 +232,16 @@ function toConfig(env: Env) {
     inviteTtl: env.INVITE_TTL,
     inviteRetention: env.INVITE_RETENTION,
     eventRetention: env.EVENT_RETENTION,
+    realtime: {
+      authTimeout: env.REALTIME_AUTH_TIMEOUT,
+      idleTimeout: env.REALTIME_IDLE_TIMEOUT,
+      maxSockets: env.REALTIME_MAX_SOCKETS,
+      maxSocketsPerUser: env.REALTIME_MAX_SOCKETS_PER_USER,
+      maxSubscriptions: env.REALTIME_MAX_SUBSCRIPTIONS,
+      maxFrameBytes: env.REALTIME_MAX_FRAME_BYTES,
+      messageRate: env.REALTIME_MESSAGE_RATE,
+      slowConsumerBytes: env.REALTIME_SLOW_CONSUMER_BYTES,
+    },
     admin: env.ADMIN_USERNAME && env.ADMIN_PASSWORD ? { username: env.ADMIN_USERNAME, password: env.ADMIN_PASSWORD } : undefined,
     seedDemoData: env.SEED_DEMO_DATA,
     rooms: { defaultMaxPlayers: env.ROOM_MAX_PLAYERS, maxPlayersLimit: env.ROOM_MAX_PLAYERS_LIMIT, quota: env.ROOM_QUOTA },

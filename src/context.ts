@@ -8,9 +8,11 @@ import { PasswordHasher } from './lib/password'
 import { nowIso } from './lib/clock'
 import { createMetrics } from './metrics'
 import { AuthService } from './modules/auth/service'
-import { EventBus } from './modules/events/bus'
+import { InProcessBus, PostgresBus } from './modules/events/bus'
+import { EventFeed } from './modules/events/feed'
 import { EventLog } from './modules/events/service'
 import { EventStore } from './modules/events/store'
+import { accessTokenSigner, AccessTokenVerifier } from './modules/auth/tokens'
 import { SessionService } from './modules/auth/sessions'
 import { SessionStore, ThrottleStore } from './modules/auth/store'
 import { LoginThrottle } from './modules/auth/throttle'
@@ -19,6 +21,7 @@ import { InvitationStore } from './modules/rooms/invitation-store'
 import { MembershipService } from './modules/rooms/membership'
 import { RoomService } from './modules/rooms/service'
 import { RoomStore } from './modules/rooms/store'
+import { RealtimeHub } from './modules/realtime/hub'
 import { UserService } from './modules/users/service'
 import { UserStore } from './modules/users/store'
 
@@ -34,7 +37,11 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   const roomStore = new RoomStore(db)
   const invitationStore = new InvitationStore(db)
   const rateLimits = new RateLimitStore(db)
-  const events = new EventLog({ db, eventStore: new EventStore(), bus: new EventBus(), retention: config.eventRetention })
+  const eventStore = new EventStore()
+  const feed = new EventFeed({ db, eventStore, onError: (error, stream) => log.error('event log read failed', { stream, error: String(error) }) })
+  // Several instances share a PostgreSQL and hear each other's commits; SQLite is one instance's own.
+  const bus = db.dialect === 'postgres' ? new PostgresBus(db, feed) : new InProcessBus(feed)
+  const events = new EventLog({ db, eventStore, bus, retention: config.eventRetention, onWritten: (event) => metrics.eventWritten(event.type) })
   const membership = new MembershipService({ db, roomStore, invitationStore, events })
   const sessions = new SessionService({ sessionStore, events })
   const users = new UserService({
@@ -78,12 +85,44 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     policy: { ttl: config.inviteTtl, retention: config.inviteRetention },
   })
 
+  const jwt = { ...config.jwt, secret: jwtSecret }
+  const verifier = new AccessTokenVerifier(jwt)
+  const signer = accessTokenSigner(jwt)
+  const realtime = new RealtimeHub({
+    auth,
+    rooms,
+    events,
+    feed,
+    verify: (token) => verifier.verify(signer, token),
+    metrics,
+    log,
+    policy: config.realtime,
+  })
+
   metrics.watch({
     activeSessions: () => sessionStore.countActive(nowIso()),
     usersByStatus: () => userStore.countByStatus(),
     openRooms: () => roomStore.countOpen(),
     passwords,
+    realtime,
   })
 
-  return { config, db, log, jwtSecret, tracer, version: packageJson.version, metrics, passwords, users, auth, rooms, invites, rateLimits, events }
+  return {
+    config,
+    db,
+    log,
+    jwtSecret,
+    tracer,
+    version: packageJson.version,
+    metrics,
+    passwords,
+    users,
+    auth,
+    rooms,
+    invites,
+    rateLimits,
+    events,
+    bus,
+    realtime,
+  }
 }

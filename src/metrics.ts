@@ -1,7 +1,12 @@
 import { atMostEvery, Registry } from './lib/metrics'
+import { EVENT_TYPES, type EventType } from './modules/events/model'
+import { CLOSE, type CloseReason } from './modules/realtime/protocol'
 
 /** Seconds; request latencies of this service sit between a tenth of a millisecond and a few hashes. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
+
+/** Seconds from an event's writing to its sending: a millisecond on one instance, a few across them. */
+const DELIVERY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
 
 const LOCKOUT_KINDS = ['account', 'address', 'password_change'] as const
 export type LockoutKind = (typeof LOCKOUT_KINDS)[number]
@@ -15,6 +20,7 @@ export interface GaugeSources {
   usersByStatus(): Promise<{ active: number; inactive: number }>
   openRooms(): Promise<number>
   passwords: { readonly running: number; readonly waiting: number }
+  realtime: { readonly sockets: number; readonly subscriptions: number }
 }
 
 export type Metrics = ReturnType<typeof createMetrics>
@@ -27,9 +33,23 @@ export function createMetrics() {
   const registry = new Registry()
   const loginFailures = registry.counter('auth_login_failures_total', 'Logins refused for a wrong username or password.')
   const lockouts = registry.counter('auth_lockouts_total', 'Lock-outs started, by what was locked: account, address, or password_change.')
+  const eventsWritten = registry.counter('events_written_total', 'Lobby events committed to the event log by this instance, by type.')
+  const realtimeCloses = registry.counter(
+    'realtime_closes_total',
+    'Websockets closed, by reason (client: the client closed it; slowConsumer: it could not keep up).',
+  )
+  const deliveries = registry.counter('realtime_deliveries_total', 'Event frames handed to websockets live (replays not counted).').series({})
+  const deliveryLatency = registry.histogram(
+    'realtime_delivery_seconds',
+    'From an event being written (just before its commit) to its frame going out to the sockets of this instance, live.',
+    DELIVERY_BUCKETS,
+  )
+  const deliveryLatencySeries = deliveryLatency.series({})
   // Present at 0 from start-up, so that increase() sees the first event after a restart.
   loginFailures.series({})
   for (const kind of LOCKOUT_KINDS) lockouts.series({ kind })
+  for (const type of EVENT_TYPES) eventsWritten.series({ type })
+  for (const reason of [...Object.keys(CLOSE), 'client'] as Array<CloseReason | 'client'>) realtimeCloses.series({ reason })
   // Bun counts the requests its server is answering; the scrape hands it over, so it cannot drift.
   let requestsInFlight = 0
   registry.gauge('http_requests_in_flight', 'HTTP requests being answered, this scrape included.', () => [[{}, requestsInFlight]])
@@ -40,6 +60,15 @@ export function createMetrics() {
     registry,
     observeRequestsInFlight(count: number) {
       requestsInFlight = count
+    },
+    eventWritten(type: EventType) {
+      eventsWritten.inc({ type })
+    },
+    realtimeCloses,
+    /** A live event went out to `receivers` sockets, `latency` seconds after it was written. */
+    realtimeDelivered(receivers: number, latency: number) {
+      deliveries.value += receivers
+      deliveryLatency.record(deliveryLatencySeries, latency)
     },
     /** The gauges of the store and the password hasher. Those counted in the store are read at most every 15 s, however many scrapes come. */
     watch(sources: GaugeSources) {
@@ -57,6 +86,10 @@ export function createMetrics() {
       registry.gauge('rooms_open', 'Rooms not closed (read at most every 15 s).', async () => [[{}, await openRooms()]])
       registry.gauge('password_hashes_in_flight', 'argon2id hashes or verifications running now.', () => [[{}, sources.passwords.running]])
       registry.gauge('password_checks_waiting', 'Password hashes or verifications waiting for a free slot.', () => [[{}, sources.passwords.waiting]])
+      registry.gauge('realtime_sockets', 'Websockets open on this instance, authenticated or not yet.', () => [[{}, sources.realtime.sockets]])
+      registry.gauge('realtime_subscriptions', 'Streams followed by the websockets of this instance, all together.', () => [
+        [{}, sources.realtime.subscriptions],
+      ])
     },
     requests: registry.counter('http_requests_total', 'HTTP requests answered, by method, route template and status.'),
     requestDuration: registry.histogram(

@@ -29,6 +29,7 @@ export async function prepare(config: Config, log: Logger) {
   }
 
   const context = createContext(config, db, log, jwtSecret, tracer)
+  await context.bus.start()
   if (config.seedDemoData && (await seedDemoData(context))) log.info('demo data created (see README for the accounts)')
   if (config.admin) {
     const { username, password } = config.admin
@@ -56,7 +57,8 @@ export async function startServer(config: Config, log: Logger) {
    * closes the store. Resolves to the exit code: 0 when everything drained in time.
    */
   async function shutdown(reason: string): Promise<number> {
-    log.info('shutting down', { reason, in_flight: server?.pendingRequests })
+    log.info('shutting down', { reason, in_flight: server?.pendingRequests, sockets: context.realtime.sockets })
+    context.realtime.drain()
     const deadline = Symbol('deadline')
     const drained = await Promise.race([server?.stop(), Bun.sleep(config.shutdownTimeout * 1000).then(() => deadline)])
     if (drained === deadline) {
@@ -65,6 +67,7 @@ export async function startServer(config: Config, log: Logger) {
     }
     purges?.stop()
     await context.tracer?.shutdown()
+    await context.bus.stop()
     await context.db.close()
     log.info('stopped', { reason })
     return drained === deadline ? 1 : 0

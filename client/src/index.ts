@@ -1,5 +1,8 @@
 import { type Treaty, treaty } from '@elysiajs/eden'
 import type { App } from '../../src/app'
+import { RealtimeConnection, type RealtimeOptions } from './realtime'
+
+export { RealtimeConnection, type RealtimeEvent, type RealtimeOptions, type RealtimePositions } from './realtime'
 
 /** What login, registration and refresh hand out: the access token for requests, the refresh token to renew it. */
 export interface Tokens {
@@ -31,6 +34,8 @@ export interface GatewayClient {
   logout(): ReturnType<GatewayApi['auth']['logout']['post']>
   /** Renews the access token now (it is also renewed on its own when a request answers 401); false when the session is over. */
   refresh(): Promise<boolean>
+  /** Opens /realtime with this client's tokens (renewed as needed): events live, resumed after every drop. */
+  realtime(options: Omit<RealtimeOptions, 'baseUrl' | 'token'>): RealtimeConnection
 }
 
 type TokenAnswer = { access_token: { token: string }; refresh_token: { token: string } }
@@ -112,6 +117,15 @@ export function createGatewayClient(baseUrl: string, options: GatewayClientOptio
       return answer
     },
     refresh,
+    realtime: (realtimeOptions) =>
+      new RealtimeConnection({
+        ...realtimeOptions,
+        baseUrl,
+        token: async (fresh) => {
+          if (fresh) await refresh()
+          return tokens?.access
+        },
+      }),
   }
 }
 

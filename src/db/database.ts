@@ -42,6 +42,11 @@ export interface Database extends Queryable {
   transaction<Result>(work: (tx: Transaction) => Promise<Result>): Promise<Result>
   ping(): Promise<void>
   close(): Promise<void>
+  /**
+   * PostgreSQL only: LISTENs on `channel` over a connection of its own, reconnected when it drops
+   * (`onListen` runs after each LISTEN, the first included). Answers how to stop.
+   */
+  listen?(channel: string, onNotify: (payload: string) => void, onListen: () => void): Promise<() => Promise<void>>
 }
 
 /** A UNIQUE or PRIMARY KEY constraint refused a write; stores turn it into a domain conflict. */

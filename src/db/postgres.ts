@@ -45,6 +45,11 @@ export class PostgresDatabase implements Database {
     return result as Result
   }
 
+  async listen(channel: string, onNotify: (payload: string) => void, onListen: () => void): Promise<() => Promise<void>> {
+    const subscription = await this.sql.listen(channel, onNotify, onListen)
+    return () => subscription.unlisten()
+  }
+
   async ping(): Promise<void> {
     await this.sql.unsafe('SELECT 1')
   }

@@ -18,6 +18,7 @@ export function traced(db: Database, tracer: Tracer): Database {
     dialect: db.dialect,
     transaction: <Result>(work: (tx: Transaction) => Promise<Result>) =>
       tracer.child('transaction', [system], () => db.transaction((tx) => work({ ...statements(tx), lock: (key) => tx.lock(key), afterCommit: (callback) => tx.afterCommit(callback) }))),
+    listen: db.listen?.bind(db),
     ping: () => db.ping(),
     close: () => db.close(),
   }

@@ -53,7 +53,10 @@ describe(`the event log on ${STORE}`, () => {
     const declined = await rooms.invite(owner, room.room_id, guest)
     const strangerBefore = await head(userStream(stranger.userId))
     await t.client.post(`/invites/${declined.invite_id}/decline`, undefined, guest.access)
-    expect((await t.context.events.read(userStream(owner.userId), 0)).at(-1)?.event).toMatchObject({ type: 'invitation_declined', invite_id: declined.invite_id })
+    expect((await t.context.events.read(userStream(owner.userId), 0)).at(-1)?.event).toMatchObject({
+      type: 'invitation_declined',
+      invite_id: declined.invite_id,
+    })
     const revoked = await rooms.invite(owner, room.room_id, other)
     await t.client.delete(`/invites/${revoked.invite_id}`, owner.access)
     expect((await t.context.events.read(userStream(other.userId), 0)).at(-1)?.event).toMatchObject({ type: 'invitation_revoked', invite_id: revoked.invite_id })

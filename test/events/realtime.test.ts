@@ -1,48 +1,12 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { CLOSE } from '../../src/modules/realtime'
+import { CLOSE } from '../../src/modules/realtime/protocol'
 import { closeTestResources, STORE, startTestServer } from '../support/harness'
 import { lobby } from '../support/lobby'
+import { connect } from '../support/realtime'
 
 // GET /realtime on one instance: first-frame auth, subscribe with resume, live events, session end.
 
 afterAll(closeTestResources)
-
-/** A websocket client that keeps every frame and tells how it closed. */
-async function connect(baseUrl: string) {
-  const socket = new WebSocket(`${baseUrl.replace('http', 'ws')}/realtime`)
-  const frames: any[] = []
-  const waiters: Array<() => void> = []
-  let closed: { code: number; reason: string } | undefined
-  socket.onmessage = (message) => {
-    frames.push(JSON.parse(String(message.data)))
-    waiters.splice(0).forEach((wake) => wake())
-  }
-  socket.onclose = (event) => {
-    closed = { code: event.code, reason: event.reason }
-    waiters.splice(0).forEach((wake) => wake())
-  }
-  await new Promise((resolve) => (socket.onopen = resolve))
-  const until = async <T>(check: () => T | undefined, ms = 3000): Promise<T> => {
-    const deadline = Date.now() + ms
-    for (;;) {
-      const found = check()
-      if (found !== undefined && found !== false) return found
-      if (Date.now() > deadline) throw new Error(`timed out; frames: ${JSON.stringify(frames)}; closed: ${JSON.stringify(closed)}`)
-      await new Promise<void>((wake) => {
-        waiters.push(wake)
-        setTimeout(wake, 50)
-      })
-    }
-  }
-  return {
-    frames,
-    send: (frame: object) => socket.send(JSON.stringify(frame)),
-    until,
-    closed: () => until(() => closed),
-    events: (stream: string) => frames.filter((frame) => frame.op === 'event' && frame.stream === stream),
-    close: () => socket.close(),
-  }
-}
 
 describe(`realtime on ${STORE}`, () => {
   test('a member hears others join and leave at once; a reconnect resumes from its last number, each event once', async () => {

@@ -62,7 +62,10 @@ export type TestApp = Awaited<ReturnType<typeof createTestApp>>
 export async function createTestApp(env: Record<string, string> = {}, log?: (line: string) => void) {
   const config = loadConfig({ ...TEST_ENV, DATABASE_URL: await freshDatabaseUrl(), ...env })
   const { app, context } = await prepare(config, createLogger(config.logLevel, log))
-  cleanups.push(() => context.db.close())
+  cleanups.push(async () => {
+    await context.bus.stop()
+    await context.db.close()
+  })
   return { app, context, config, client: createClient((request) => app.handle(request)) }
 }
 

@@ -13,6 +13,9 @@ export type JwtConfig = Config['jwt'] & { secret: string }
 /** The @elysiajs/jwt plugin that signs and verifies, as `accessJwt` in a handler's context. */
 export const accessJwt = ({ secret, algorithm, issuer, audience }: JwtConfig) => jwt({ name: 'accessJwt', secret, alg: algorithm, iss: issuer, aud: audience })
 
+/** The signer `accessJwt` gives handlers, for code outside a handler (the websocket hub). */
+export const accessTokenSigner = (config: JwtConfig): AccessJwt => accessJwt(config).decorator.accessJwt
+
 /** What `accessJwt` offers a handler. */
 export interface AccessJwt {
   sign(claims: Record<string, string | number>): Promise<string>

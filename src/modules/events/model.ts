@@ -21,6 +21,25 @@ export type LobbyEvent =
 
 export type EventType = LobbyEvent['type']
 
+// A record, so that a type added to LobbyEvent and left out here fails to compile.
+const TYPES: Record<EventType, true> = {
+  member_joined: true,
+  member_left: true,
+  member_kicked: true,
+  owner_changed: true,
+  room_ready: true,
+  room_not_ready: true,
+  room_closed: true,
+  removed_from_room: true,
+  invitation_received: true,
+  invitation_accepted: true,
+  invitation_declined: true,
+  invitation_revoked: true,
+  session_revoked: true,
+  account_changed: true,
+}
+export const EVENT_TYPES = Object.keys(TYPES) as EventType[]
+
 /** An event as the log keeps it: its stream, its place in it, and when it was written. */
 export interface StoredEvent {
   stream: string

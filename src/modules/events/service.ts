@@ -1,40 +1,63 @@
 import { deleteInBatches } from '../../db/batches'
 import type { Database, Transaction } from '../../db/database'
+import { getOrCreateSetting } from '../../db/settings'
 import { isoAfter, nowIso } from '../../lib/clock'
+import { randomToken } from '../../lib/crypto'
 import type { LobbyEvent, StoredEvent } from './model'
 import type { EventBus } from './bus'
 import type { EventStore } from './store'
+
+/** Where a stream stands in the log: its last number, and the first one still kept. */
+export interface StreamPosition {
+  last: number
+  first: number | undefined
+}
 
 /**
  * Writes lobby events in the transaction of the change they describe, so an event exists exactly
  * when its change does, and reads them back by stream for a client resuming from its last number.
  */
 export class EventLog {
+  #epoch?: Promise<string>
+
   constructor(
     private readonly deps: {
       db: Database
       eventStore: EventStore
-      /** Where committed events go live, in this process. */
+      /** Tells every instance's feed what was committed. */
       bus: EventBus
       /** Seconds events are kept. */
       retention: number
+      onWritten: (event: LobbyEvent) => void
     },
   ) {}
 
-  /** Appends each event to its stream, in `tx`; once `tx` commits, they go live on the bus. */
+  /** Appends each event to its stream, in `tx`; once `tx` commits, the bus takes them to every instance. */
   async emit(tx: Transaction, ...entries: Array<[stream: string, event: LobbyEvent]>): Promise<void> {
+    if (entries.length === 0) return
     const created_at = nowIso()
     const stored: StoredEvent[] = []
     for (const [stream, event] of entries) stored.push({ stream, seq: await this.deps.eventStore.append(stream, event, created_at, tx), event, created_at })
-    if (stored.length > 0) tx.afterCommit(() => stored.forEach((event) => this.deps.bus.publish(event)))
+    await this.deps.bus.announce(tx, stored)
+    tx.afterCommit(() => entries.forEach(([, event]) => this.deps.onWritten(event)))
   }
 
-  listen(stream: string, listener: (event: StoredEvent) => void): () => void {
-    return this.deps.bus.listen(stream, listener)
+  read(stream: string, afterSeq: number, limit = 500, upTo?: number): Promise<StoredEvent[]> {
+    return this.deps.eventStore.after(stream, afterSeq, limit, this.deps.db, upTo)
   }
 
-  read(stream: string, afterSeq: number, limit = 500): Promise<StoredEvent[]> {
-    return this.deps.eventStore.after(stream, afterSeq, limit, this.deps.db)
+  async position(stream: string): Promise<StreamPosition> {
+    const [last, first] = await Promise.all([this.deps.eventStore.lastSeq(stream, this.deps.db), this.deps.eventStore.firstSeq(stream, this.deps.db)])
+    return { last, first }
+  }
+
+  /**
+   * This log's identity, made once per database: sequence numbers from another database (restored
+   * from a backup, or started afresh) mean nothing here, and a client that brings them must refetch.
+   */
+  epoch(): Promise<string> {
+    this.#epoch ??= getOrCreateSetting(this.deps.db, 'event_epoch', () => randomToken(12)).then(({ value }) => value)
+    return this.#epoch
   }
 
   /** Deletes events older than EVENT_RETENTION, in batches. */

@@ -25,13 +25,25 @@ export class EventStore {
     return seq
   }
 
-  /** The events of `stream` after `afterSeq`, in order, at most `limit`. */
-  async after(stream: string, afterSeq: number, limit: number, q: Queryable): Promise<StoredEvent[]> {
+  /** The events of `stream` after `afterSeq` (and up to `upTo`), in order, at most `limit`. */
+  async after(stream: string, afterSeq: number, limit: number, q: Queryable, upTo = Number.MAX_SAFE_INTEGER): Promise<StoredEvent[]> {
     const rows = await q.all<{ stream: string; seq: number; payload: string; created_at: string }>(
-      'SELECT stream, seq, payload, created_at FROM events WHERE stream = $1 AND seq > $2 ORDER BY seq LIMIT $3',
-      [stream, afterSeq, limit],
+      'SELECT stream, seq, payload, created_at FROM events WHERE stream = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4',
+      [stream, afterSeq, upTo, limit],
     )
     return rows.map((row) => ({ stream: row.stream, seq: Number(row.seq), event: JSON.parse(row.payload) as LobbyEvent, created_at: row.created_at }))
+  }
+
+  /** The number of the last event written to `stream` (0 for none). */
+  async lastSeq(stream: string, q: Queryable): Promise<number> {
+    const row = await q.get<{ last_seq: number }>('SELECT last_seq FROM event_streams WHERE stream = $1', [stream])
+    return Number(row?.last_seq ?? 0)
+  }
+
+  /** The number of the oldest event `stream` still keeps (undefined when retention took them all, or none was written). */
+  async firstSeq(stream: string, q: Queryable): Promise<number | undefined> {
+    const row = await q.get<{ first_seq: number | null }>('SELECT MIN(seq) AS first_seq FROM events WHERE stream = $1', [stream])
+    return row?.first_seq == null ? undefined : Number(row.first_seq)
   }
 
   /** Deletes up to `limit` events written before `before` (the streams' numbers go on). */

@@ -4,7 +4,7 @@ import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso } from '../../lib/clock'
 import { randomToken } from '../../lib/crypto'
 import { conflict, forbidden, notFound } from '../../shared/errors'
-import { userStream } from '../events/model'
+import { type LobbyEvent, userStream } from '../events/model'
 import type { EventLog } from '../events/service'
 import type { User } from '../users/model'
 import type { Invitation, InviteFilter } from './invitation-model'
@@ -95,7 +95,9 @@ export class InvitationService {
       if (room.players.length >= room.max_players) throw conflict('The room is full')
       if (!(await this.deps.invitationStore.settle(invitation.invite_id, 'accepted', now, tx))) throw conflict('The invitation was already used')
       const { invite_id, inviter_id } = invitation
-      await this.deps.events.emit(tx, [userStream(inviter_id), { type: 'invitation_accepted', invite_id, room_id: roomId, receiver_id: user.user_id }])
+      const accepted: LobbyEvent = { type: 'invitation_accepted', invite_id, room_id: roomId, receiver_id: user.user_id }
+      // The receiver's stream too: their other devices drop the invitation from their list.
+      await this.deps.events.emit(tx, [userStream(inviter_id), accepted], [userStream(user.user_id), accepted])
       return this.deps.membership.seat(roomId, user.user_id, invitation.player_role, now, tx)
     })
   }
@@ -114,10 +116,8 @@ export class InvitationService {
       const now = nowIso()
       if (invitation.status !== 'pending' || invitation.expires_at <= now || !(await this.deps.invitationStore.settle(inviteId, 'declined', now, tx)))
         throw conflict('Only a pending invitation can be declined')
-      await this.deps.events.emit(tx, [
-        userStream(invitation.inviter_id),
-        { type: 'invitation_declined', invite_id: inviteId, room_id: invitation.room_id, receiver_id: user.user_id },
-      ])
+      const declined: LobbyEvent = { type: 'invitation_declined', invite_id: inviteId, room_id: invitation.room_id, receiver_id: user.user_id }
+      await this.deps.events.emit(tx, [userStream(invitation.inviter_id), declined], [userStream(user.user_id), declined])
       return present({ ...invitation, status: 'declined', updated_at: now }, user.user_id)
     })
   }

@@ -47,9 +47,13 @@ export class InvitationStore {
   }
 
   /** Whether the user holds a pending invitation to the room (expired or not): that lets them see it. */
-  async isInvited(roomId: string, userId: string, q: Queryable): Promise<boolean> {
-    const row = await q.get("SELECT 1 AS found FROM invitations WHERE room_id = $1 AND receiver_id = $2 AND status = 'pending'", [roomId, userId])
-    return row !== undefined
+  /** When the user's pending invitation to the room runs out (undefined: not invited). */
+  async invitedUntil(roomId: string, userId: string, q: Queryable): Promise<string | undefined> {
+    const row = await q.get<{ expires_at: string | null }>(
+      "SELECT MAX(expires_at) AS expires_at FROM invitations WHERE room_id = $1 AND receiver_id = $2 AND status = 'pending'",
+      [roomId, userId],
+    )
+    return row?.expires_at ?? undefined
   }
 
   /** Settles pending invitations past their expiry, so that they no longer block a new one. */

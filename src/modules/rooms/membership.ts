@@ -14,6 +14,8 @@ export interface RoomAccess {
   isMember: boolean
   /** The owner or an admin: may invite, kick and close. */
   canManage: boolean
+  /** For one who sees the room only by an invitation: when that runs out. */
+  invitedUntil?: string
 }
 
 /**
@@ -37,8 +39,9 @@ export class MembershipService {
     const room = await this.deps.roomStore.find(roomId, q)
     const isAdmin = user.user_role === 'admin'
     const isMember = room?.players.some((player) => player.user_id === user.user_id) ?? false
-    if (!room || !(isAdmin || isMember || (await this.deps.invitationStore.isInvited(roomId, user.user_id, q)))) throw roomNotFound()
-    return { room, isMember, canManage: isAdmin || room.owner_id === user.user_id }
+    const invitedUntil = room && !isAdmin && !isMember ? await this.deps.invitationStore.invitedUntil(roomId, user.user_id, q) : undefined
+    if (!room || !(isAdmin || isMember || invitedUntil)) throw roomNotFound()
+    return { room, isMember, canManage: isAdmin || room.owner_id === user.user_id, invitedUntil }
   }
 
   /** Runs `work` holding the room's lock, with the caller's access to it read inside the lock. */

@@ -58,6 +58,12 @@ export class RoomService {
     return (await this.deps.membership.access(user, roomId, this.deps.db)).room
   }
 
+  /** Whether `user` may follow the room's events; `until`, for an invitee, is when that ends (ms since the epoch). */
+  async streamAccess(user: User, roomId: string): Promise<{ until?: number }> {
+    const { invitedUntil } = await this.deps.membership.access(user, roomId, this.deps.db)
+    return { until: invitedUntil === undefined ? undefined : Date.parse(invitedUntil) }
+  }
+
   async kick(actor: User, roomId: string, userId: string): Promise<void> {
     await this.deps.membership.withRoom(actor, roomId, async ({ room, canManage }, tx) => {
       if (!canManage) throw forbidden('Only the owner or an admin may remove players')

@@ -1,0 +1,414 @@
+import type { Server, ServerWebSocket } from 'bun'
+import type { Config } from '../../config'
+import type { Logger } from '../../lib/logger'
+import type { Metrics } from '../../metrics'
+import type { AuthService } from '../auth/service'
+import type { VerifiedClaims } from '../auth/tokens'
+import type { EventFeed } from '../events/feed'
+import { type LobbyEvent, type StoredEvent, userStream } from '../events/model'
+import type { EventLog } from '../events/service'
+import type { RoomService } from '../rooms/service'
+import type { User } from '../users/model'
+import { CLOSE, type CloseReason, type FrameError, type UnsubscribeReason } from './protocol'
+
+/** Bun's own socket under Elysia's wrapper (its data is Elysia's business). */
+export type Socket = ServerWebSocket<any>
+
+interface Subscription {
+  /** In the stream's topic, getting live events (after catching up from the log). */
+  live: boolean
+  /** For an invitee: when the invitation runs out (ms since the epoch). */
+  until?: number
+}
+
+interface Connection {
+  socket: Socket
+  /** Whose socket it is, from the first token's claims on. */
+  userId?: string
+  /** The account, once the session behind the token has been checked. */
+  user?: User
+  /** The session of the last token sent: its end closes the socket. */
+  sessionId?: string
+  /** The auth deadline, then the access token's expiry. */
+  timer: Timer
+  /** Frames are handled one after another: Bun runs async message handlers side by side. */
+  inbox: Promise<void>
+  subscriptions: Map<string, Subscription>
+  /** Frames this socket may still send in the current second. */
+  allowance: number
+  allowanceAt: number
+  /** Why the server closed it, when it did. */
+  closing?: CloseReason
+  closed: boolean
+}
+
+/** A stream followed on this instance: by the sockets subscribed to it, and by its user's sockets for control. */
+interface LocalStream {
+  holders: number
+  stop: () => void
+  /** The sockets in its topic. */
+  live: Set<Connection>
+  /** Bytes published to the topic since its sockets' output was last looked at. */
+  unchecked: number
+  /** Sockets that see the room only by an invitation, which may run out. */
+  invitees: Set<Connection>
+}
+
+type Frame = Record<string, unknown>
+
+/** Events read from the log at a time when a subscriber catches up. */
+const REPLAY_BATCH = 500
+
+/**
+ * The websockets of this instance and the streams they follow. Each stream followed here is a
+ * Bun topic: the feed hands its events over once, in order, and `server.publish` fans each out to
+ * the topic's sockets natively (uncompressed: one serialisation, no per-socket JavaScript). A
+ * subscriber first catches up from the log on its own, then joins the topic between two events.
+ * Events that end a session or a right to a room act on the sockets they concern.
+ */
+export class RealtimeHub {
+  readonly #connections = new Map<Socket, Connection>()
+  readonly #byUser = new Map<string, Set<Connection>>()
+  readonly #streams = new Map<string, LocalStream>()
+  #server?: Server<unknown>
+
+  constructor(
+    private readonly deps: {
+      auth: AuthService
+      rooms: RoomService
+      events: EventLog
+      feed: EventFeed
+      verify: (token: string) => Promise<VerifiedClaims | undefined>
+      metrics: Metrics
+      log: Logger
+      policy: Config['realtime']
+    },
+  ) {}
+
+  get sockets(): number {
+    return this.#connections.size
+  }
+
+  get subscriptions(): number {
+    let count = 0
+    for (const connection of this.#connections.values()) count += connection.subscriptions.size
+    return count
+  }
+
+  /** The server whose topics the hub publishes to, once it listens. */
+  serveOn(server: Server<unknown>): void {
+    this.#server = server
+  }
+
+  open(socket: Socket): void {
+    const { policy } = this.deps
+    const connection: Connection = {
+      socket,
+      timer: setTimeout(() => this.#close(connection, 'authTimeout', `authenticate within ${policy.authTimeout} s`), policy.authTimeout * 1000),
+      inbox: Promise.resolve(),
+      subscriptions: new Map(),
+      allowance: policy.messageRate,
+      allowanceAt: Date.now(),
+      closed: false,
+    }
+    this.#connections.set(socket, connection)
+    if (this.#connections.size > policy.maxSockets) return this.#close(connection, 'serverFull', 'this instance holds as many sockets as it may')
+    this.#send(connection, { op: 'hello', auth_timeout_ms: policy.authTimeout * 1000 })
+  }
+
+  message(socket: Socket, frame: unknown): void {
+    const connection = this.#connections.get(socket)
+    if (!connection || connection.closed) return
+    if (!this.#allow(connection)) return this.#close(connection, 'rateLimited', `more than ${this.deps.policy.messageRate} frames a second`)
+    connection.inbox = connection.inbox
+      .then(() => this.#handle(connection, frame))
+      .catch((error) => {
+        this.deps.log.error('realtime frame failed', { error: String(error) })
+        this.#close(connection, 'internalError', 'the event log could not be read')
+      })
+  }
+
+  closed(socket: Socket): void {
+    const connection = this.#connections.get(socket)
+    if (!connection) return
+    connection.closed = true
+    this.#connections.delete(socket)
+    clearTimeout(connection.timer)
+    for (const stream of connection.subscriptions.keys()) this.#unsubscribe(connection, stream)
+    if (connection.userId) {
+      const mine = this.#byUser.get(connection.userId)
+      mine?.delete(connection)
+      if (mine?.size === 0) this.#byUser.delete(connection.userId)
+      this.#release(userStream(connection.userId))
+    }
+    this.deps.metrics.realtimeCloses.inc({ reason: connection.closing ?? 'client' })
+  }
+
+  /** On shutdown: every socket is told to go elsewhere. */
+  drain(): void {
+    for (const connection of this.#connections.values()) this.#close(connection, 'serverDraining', 'the server is shutting down; reconnect and resume')
+  }
+
+  async #handle(connection: Connection, frame: unknown): Promise<void> {
+    if (connection.closed || connection.closing) return
+    if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) return this.#close(connection, 'badFrame', 'frames are JSON objects with an op')
+    const { op } = frame as Frame
+    if (!connection.user) {
+      if (op !== 'auth') return this.#close(connection, 'unauthorized', 'the first frame is { op: "auth", token }')
+      return this.#authenticate(connection, frame as Frame)
+    }
+    if (op === 'auth') return this.#authenticate(connection, frame as Frame)
+    if (op === 'subscribe') return this.#subscribe(connection, connection.user, frame as Frame)
+    if (op === 'unsubscribe') {
+      const stream = this.#streamName(connection.user, (frame as Frame).stream)
+      if (stream === undefined) return this.#close(connection, 'badFrame', 'stream must be a string')
+      this.#unsubscribe(connection, stream)
+      return void this.#send(connection, { op: 'unsubscribed', stream })
+    }
+    if (op === 'ping') return void this.#send(connection, { op: 'pong' })
+    this.#close(connection, 'badFrame', 'unknown op')
+  }
+
+  /**
+   * The first auth frame makes the socket its user's; later ones bring a fresh token for the same
+   * user before the last one expires. The user's stream is followed before the session is checked,
+   * so that a revocation committed in between is seen either by the check or by the stream.
+   */
+  async #authenticate(connection: Connection, { token }: Frame): Promise<void> {
+    if (typeof token !== 'string') return this.#close(connection, 'badFrame', 'token must be a string')
+    const claims = await this.deps.verify(token)
+    const current = connection.user
+    if (!claims || (current && claims.sub !== current.user_id)) return this.#close(connection, 'unauthorized', 'the access token is not valid')
+    if (connection.closed) return
+    const stream = userStream(claims.sub)
+    if (!current) {
+      const mine = this.#byUser.get(claims.sub) ?? new Set()
+      if (mine.size >= this.deps.policy.maxSocketsPerUser)
+        return this.#close(connection, 'tooManySockets', `at most ${this.deps.policy.maxSocketsPerUser} sockets per user`)
+      this.#byUser.set(claims.sub, mine.add(connection))
+      connection.userId = claims.sub
+      this.#retain(stream)
+    }
+    connection.sessionId = claims.sid
+    await this.deps.feed.at(stream, () => {})
+    const user = await this.deps.auth.authenticate(claims.sid, claims.sub).catch(() => undefined)
+    if (connection.closed) return
+    if (!user) return this.#close(connection, 'unauthorized', 'the session has ended or the account is inactive')
+    connection.user = user
+    clearTimeout(connection.timer)
+    connection.timer = setTimeout(
+      () => this.#close(connection, 'tokenExpired', 'the access token expired; send a fresh one before it does'),
+      claims.exp * 1000 - Date.now(),
+    )
+    const expires_at = new Date(claims.exp * 1000).toISOString()
+    if (current) return void this.#send(connection, { op: 'reauthenticated', expires_at })
+    this.#send(connection, { op: 'ready', user_id: user.user_id, expires_at, epoch: await this.deps.events.epoch() })
+  }
+
+  /**
+   * Replays what the client missed (or, when that is gone, says so), then joins the live events.
+   * Answers `subscribed` with the last number sent and whether the replay is whole: `recovered:
+   * false` means refetch the state over REST, then go on from `last_seq`.
+   */
+  async #subscribe(connection: Connection, user: User, frame: Frame): Promise<void> {
+    const stream = this.#streamName(user, frame.stream)
+    const { after, epoch } = frame
+    if (stream === undefined) return this.#close(connection, 'badFrame', 'stream must be a string')
+    if (after !== undefined && !(Number.isSafeInteger(after) && (after as number) >= 0))
+      return this.#close(connection, 'badFrame', 'after must be a whole number from 0 to 2^53 - 1')
+    if (epoch !== undefined && typeof epoch !== 'string') return this.#close(connection, 'badFrame', 'epoch must be a string')
+    if (connection.subscriptions.has(stream)) return this.#refuse(connection, frame.stream, 'already_subscribed')
+    if (connection.subscriptions.size >= this.deps.policy.maxSubscriptions) return this.#refuse(connection, frame.stream, 'too_many_subscriptions')
+    const access = await this.#access(user, stream)
+    if (!access || connection.closed) return this.#refuse(connection, frame.stream, 'not_found')
+
+    const subscription: Subscription = { live: false, until: access.until }
+    connection.subscriptions.set(stream, subscription)
+    this.#retain(stream)
+    if (subscription.until !== undefined) this.#streams.get(stream)?.invitees.add(connection)
+
+    const [position, currentEpoch] = await Promise.all([this.deps.events.position(stream), this.deps.events.epoch()])
+    const resumable =
+      typeof after === 'number' &&
+      (epoch === undefined || epoch === currentEpoch) &&
+      after <= position.last &&
+      (after === position.last || (position.first !== undefined && position.first <= after + 1))
+    let last = resumable ? after : position.last
+    const recovered = resumable || after === undefined
+    const stillWanted = () => !connection.closed && connection.subscriptions.get(stream) === subscription
+    const replay = async (upTo?: number) => {
+      for (;;) {
+        const batch = await this.deps.events.read(stream, last, REPLAY_BATCH, upTo)
+        if (!stillWanted()) return false
+        for (const stored of batch) if (!this.#send(connection, eventFrame(stored))) return false
+        last = batch.at(-1)?.seq ?? last
+        if (batch.length < REPLAY_BATCH) return true
+      }
+    }
+    if (!(await replay())) return
+    // Between two live events: the rest of the log up to the last one handed out here, then the topic.
+    await this.deps.feed.at(
+      stream,
+      async (head) => {
+        if (!(await replay(head)) || !stillWanted()) return
+        connection.socket.subscribe(stream)
+        subscription.live = true
+        this.#streams.get(stream)?.live.add(connection)
+        this.#send(connection, { op: 'subscribed', stream, last_seq: last, recovered, epoch: currentEpoch })
+      },
+      last,
+    )
+  }
+
+  /** Whether `user` may follow `stream`: their own user stream, or a room they are in, are invited to, or administer. */
+  async #access(user: User, stream: string): Promise<{ until?: number } | undefined> {
+    if (stream === userStream(user.user_id)) return {}
+    if (!stream.startsWith('room:')) return undefined
+    const access = await this.deps.rooms.streamAccess(user, stream.slice('room:'.length)).catch(() => undefined)
+    return access && (access.until === undefined || access.until > Date.now()) ? access : undefined
+  }
+
+  #streamName(user: User, stream: unknown): string | undefined {
+    if (typeof stream !== 'string') return undefined
+    return stream === 'user' ? userStream(user.user_id) : stream
+  }
+
+  #unsubscribe(connection: Connection, stream: string, reason?: UnsubscribeReason): void {
+    const subscription = connection.subscriptions.get(stream)
+    if (!subscription) return
+    connection.subscriptions.delete(stream)
+    if (subscription.live && !connection.closed) connection.socket.unsubscribe(stream)
+    this.#streams.get(stream)?.live.delete(connection)
+    this.#streams.get(stream)?.invitees.delete(connection)
+    this.#release(stream)
+    if (reason) this.#send(connection, { op: 'unsubscribed', stream, reason })
+  }
+
+  #retain(stream: string): void {
+    let local = this.#streams.get(stream)
+    if (!local) {
+      local = { holders: 0, live: new Set(), unchecked: 0, invitees: new Set(), stop: this.deps.feed.follow(stream, (stored) => this.#deliver(stored)) }
+      this.#streams.set(stream, local)
+    }
+    local.holders++
+  }
+
+  #release(stream: string): void {
+    const local = this.#streams.get(stream)
+    if (!local || --local.holders > 0) return
+    local.stop()
+    this.#streams.delete(stream)
+  }
+
+  /** One event of a followed stream, handed over by the feed in order: out to the topic, then acted on. */
+  #deliver(stored: StoredEvent): void {
+    const { stream } = stored
+    const local = this.#streams.get(stream)
+    const now = Date.now()
+    // An invitation that ran out ends the invitee's view before anything more is sent.
+    for (const connection of local?.invitees ?? []) {
+      const until = connection.subscriptions.get(stream)?.until
+      if (until !== undefined && until <= now) this.#unsubscribe(connection, stream, 'access_lost')
+    }
+    if (local && local.live.size > 0) {
+      const frame = JSON.stringify(eventFrame(stored))
+      this.#server?.publish(stream, frame, false)
+      this.deps.metrics.realtimeDelivered(local.live.size, (now - Date.parse(stored.created_at)) / 1000)
+      this.#checkOutput(local, frame.length)
+    }
+    this.#act(stored.stream, stored.event)
+  }
+
+  /** What an event means for the sockets of this instance: sessions ended, rights to rooms lost or changed. */
+  #act(stream: string, event: LobbyEvent): void {
+    const ownerOf = (userId: string) => this.#byUser.get(userId) ?? []
+    const userId = stream.startsWith('user:') ? stream.slice('user:'.length) : undefined
+    switch (event.type) {
+      case 'session_revoked':
+        for (const connection of ownerOf(userId ?? ''))
+          if (connection.sessionId === event.session_id) this.#close(connection, 'sessionEnded', `the session has ended (${event.reason})`)
+        return
+      case 'account_changed':
+        if (event.fields.includes('user_role') || event.fields.includes('is_active'))
+          for (const connection of ownerOf(event.user_id)) void this.#reload(connection)
+        return
+      case 'member_left':
+      case 'member_kicked':
+        // Synchronously, so that not one more event of the room reaches them.
+        for (const connection of ownerOf(event.user_id)) if (connection.user?.user_role !== 'admin') this.#unsubscribe(connection, stream, 'access_lost')
+        return
+      case 'invitation_revoked':
+      case 'invitation_declined':
+        for (const connection of ownerOf(userId ?? '')) void this.#recheck(connection, `room:${event.room_id}`)
+        return
+    }
+  }
+
+  /** After a change of role or status: the user read afresh, and every room stream checked again. */
+  async #reload(connection: Connection): Promise<void> {
+    const { user, sessionId } = connection
+    if (!user || !sessionId) return
+    const fresh = await this.deps.auth.authenticate(sessionId, user.user_id).catch(() => undefined)
+    if (connection.closed) return
+    if (!fresh) return this.#close(connection, 'sessionEnded', 'the session has ended or the account is inactive')
+    connection.user = fresh
+    await Promise.all([...connection.subscriptions.keys()].map((stream) => this.#recheck(connection, stream)))
+  }
+
+  async #recheck(connection: Connection, stream: string): Promise<void> {
+    if (!connection.user || !connection.subscriptions.has(stream)) return
+    const access = await this.#access(connection.user, stream)
+    const subscription = connection.subscriptions.get(stream)
+    if (!subscription) return
+    if (!access) return this.#unsubscribe(connection, stream, 'access_lost')
+    subscription.until = access.until
+    if (access.until === undefined) this.#streams.get(stream)?.invitees.delete(connection)
+  }
+
+  /** Sends a frame, or closes a socket whose output has piled up past REALTIME_SLOW_CONSUMER_BYTES (Bun would drop it silently). */
+  #send(connection: Connection, frame: object): boolean {
+    if (connection.closed) return false
+    const status = connection.socket.send(JSON.stringify(frame), false)
+    if (status > 0 || (status === -1 && connection.socket.getBufferedAmount() <= this.deps.policy.slowConsumerBytes)) return true
+    this.#close(connection, 'slowConsumer', 'events were coming faster than this client read them; reconnect and resume')
+    return false
+  }
+
+  #refuse(connection: Connection, stream: unknown, error: FrameError): void {
+    this.#send(connection, { op: 'error', error, stream })
+  }
+
+  /**
+   * Topics fan out natively, so a socket's output is looked at here: each time its topic has taken
+   * another REALTIME_SLOW_CONSUMER_BYTES / REALTIME_MAX_SUBSCRIPTIONS bytes. However many topics a
+   * socket is in, its output cannot pass twice the limit unseen, and Bun's own limit is four times it.
+   */
+  #checkOutput(local: LocalStream, published: number): void {
+    const { slowConsumerBytes, maxSubscriptions } = this.deps.policy
+    local.unchecked += published
+    if (local.unchecked < slowConsumerBytes / maxSubscriptions) return
+    local.unchecked = 0
+    for (const connection of local.live)
+      if (connection.socket.getBufferedAmount() > slowConsumerBytes)
+        this.#close(connection, 'slowConsumer', 'events were coming faster than this client read them; reconnect and resume')
+  }
+
+  /** A token bucket of REALTIME_MESSAGE_RATE frames, refilled every second. */
+  #allow(connection: Connection): boolean {
+    const { messageRate } = this.deps.policy
+    const now = Date.now()
+    connection.allowance = Math.min(messageRate, connection.allowance + ((now - connection.allowanceAt) / 1000) * messageRate)
+    connection.allowanceAt = now
+    if (connection.allowance < 1) return false
+    connection.allowance -= 1
+    return true
+  }
+
+  #close(connection: Connection, reason: CloseReason, message: string): void {
+    if (connection.closed || connection.closing) return
+    connection.closing = reason
+    connection.socket.close(CLOSE[reason], message)
+  }
+}
+
+const eventFrame = ({ stream, seq, event }: StoredEvent) => ({ op: 'event', stream, seq, event })
