@@ -15,8 +15,8 @@ export async function freePort(): Promise<number> {
   return port
 }
 
-export async function startService(env: Record<string, string>): Promise<ServiceProcess> {
-  const port = await freePort()
+export async function startService(env: Record<string, string>, port?: number): Promise<ServiceProcess> {
+  port ??= await freePort()
   const child = Bun.spawn([process.execPath, 'src/index.ts'], {
     env: { PATH: Bun.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
     stdin: 'ignore',

@@ -1,0 +1,182 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { SQL } from 'bun'
+import { createGatewayClient, type RealtimeConnection, type RealtimeEvent } from '../../client/src'
+import { closeTestResources, freshDatabaseUrl, type Session, TEST_DATABASE_URL, TEST_ENV } from '../support/harness'
+import { lobby } from '../support/lobby'
+import { connect, follower, subscribe } from '../support/realtime'
+import { type ServiceProcess, startService } from '../support/process'
+
+// Several instances on one PostgreSQL: LISTEN/NOTIFY wakes each one, the event log is the data.
+// SQLite is one instance's own store, so this part runs on PostgreSQL only.
+
+afterAll(closeTestResources)
+const running: ServiceProcess[] = []
+afterAll(async () => {
+  for (const service of running) service.child.kill('SIGKILL')
+  await Promise.all(running.map((service) => service.child.exited))
+})
+
+async function instances(count: number, env: Record<string, string> = {}) {
+  const shared = { ...TEST_ENV, LOG_LEVEL: 'error', DATABASE_URL: await freshDatabaseUrl(), ...env }
+  const started = await Promise.all(Array.from({ length: count }, () => startService(shared)))
+  running.push(...started)
+  return { services: started, env: shared }
+}
+
+describe.skipIf(!TEST_DATABASE_URL)('realtime across PostgreSQL instances', () => {
+  test('players on two instances hear each other join and leave; a logout on A closes the socket on B', async () => {
+    const {
+      services: [a, b],
+    } = await instances(2)
+    const owner = await a!.client.register('ri_owner')
+    const guest = await b!.client.register('ri_guest')
+    const room = await lobby(a!.client).createRoom(owner)
+    const ownerSocket = await follower(a!.baseUrl, owner.access)
+    await subscribe(ownerSocket, `room:${room.room_id}`)
+    const guestSocket = await follower(b!.baseUrl, guest.access)
+
+    const invitation = await lobby(a!.client).invite(owner, room.room_id, guest)
+    await guestSocket.until(() => guestSocket.types(guestSocket.userStream).includes('invitation_received'))
+    expect((await b!.client.post(`/rooms/${room.room_id}/join`, { ct: invitation.ct }, guest.access)).status).toBe(200)
+    await ownerSocket.until(() => ownerSocket.types(`room:${room.room_id}`).includes('member_joined'))
+    await subscribe(guestSocket, `room:${room.room_id}`)
+    expect((await a!.client.delete(`/rooms/${room.room_id}/members/me`, owner.access)).status).toBe(200)
+    await guestSocket.until(() => guestSocket.types(`room:${room.room_id}`).includes('owner_changed'))
+    expect(guestSocket.types(`room:${room.room_id}`)).toEqual(['member_left', 'owner_changed'])
+
+    await a!.client.post('/auth/logout', undefined, guest.access)
+    expect((await guestSocket.closed()).code).toBe(4003)
+  })
+
+  test('an instance whose LISTEN connection drops reads what it missed from the log: nothing lost, nothing doubled', async () => {
+    const {
+      services: [a, b],
+      env,
+    } = await instances(2)
+    const user = await a!.client.register('ri_listener')
+    const socket = await follower(b!.baseUrl, user.access)
+    const admin = new SQL(env.DATABASE_URL, { max: 1 })
+    const listeners = () => admin.unsafe("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'")
+    expect((await listeners()).length).toBe(2)
+    // Every instance's listener is cut; changes go on meanwhile, on A.
+    await admin.unsafe("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'")
+    for (let i = 0; i < 10; i++) await a!.client.put('/users/me', { username: `ri_listener_${i}` }, user.access)
+    await socket.until(() => socket.events(socket.userStream).length === 10, 10_000)
+    expect(socket.events(socket.userStream).map((frame) => frame.seq)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1))
+    expect((await listeners()).length).toBe(2)
+    await admin.close()
+  })
+
+  test('three instances, one killed with kill -9 every two seconds while changes go on: every client ends with every event of its streams once, in order', async () => {
+    const { services, env } = await instances(3)
+    const pick = () => services.filter((service) => service.child.exitCode === null && !service.child.killed)
+    /** A REST call to any live instance; one that dies under it is tried on another. */
+    const call = async (method: string, path: string, token: string, body?: unknown) => {
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const live = pick()
+        const target = live[attempt % live.length]
+        if (!target) {
+          await Bun.sleep(100)
+          continue
+        }
+        try {
+          return await target.client.call(method, path, { token, body })
+        } catch {
+          await Bun.sleep(50)
+        }
+      }
+      throw new Error(`${method} ${path}: no instance answered`)
+    }
+
+    const first = services[0]!.client
+    const owner = await first.register('chaos_owner')
+    const players: Session[] = []
+    for (let i = 0; i < 5; i++) players.push(await first.register(`chaos_player_${i}`))
+    const churn: Session[] = []
+    for (let i = 0; i < 4; i++) churn.push(await first.register(`chaos_churn_${i}`))
+    const room = await lobby(first).createRoom(owner, { max_players: 16 })
+    const side = await lobby(first).createRoom(owner)
+    for (const player of players) await lobby(first).seat(owner, room.room_id, player)
+
+    // Each tracked person follows their own stream and the room's, from the start, on one of the instances.
+    const received = new Map<string, RealtimeEvent[]>()
+    // Every frame as it came off the wire, before the client's own check for repeats: the server must send none.
+    const wire = new Map<string, Array<{ op: string; stream?: string; seq?: number }>>()
+    const connections: RealtimeConnection[] = []
+    for (const [index, person] of [owner, ...players].entries()) {
+      const events: RealtimeEvent[] = []
+      const frames: Array<{ op: string; stream?: string; seq?: number }> = []
+      class RecordingSocket extends WebSocket {
+        constructor(url: string | URL) {
+          super(url)
+          this.addEventListener('message', (message) => frames.push(JSON.parse(String(message.data))))
+        }
+      }
+      const connection = createGatewayClient(services[index % 3]!.baseUrl, { tokens: { access: person.access, refresh: person.refresh } }).realtime({
+        onEvent: (event) => events.push(event),
+        backoff: { initial: 50, max: 500 },
+        WebSocket: RecordingSocket as typeof WebSocket,
+      })
+      connection.subscribe('user', 0)
+      connection.subscribe(`room:${room.room_id}`, 0)
+      connections.push(connection)
+      received.set(person.userId, events)
+      wire.set(person.userId, frames)
+    }
+
+    let changing = true
+    const changes = (async () => {
+      for (let round = 0; changing; round++) {
+        const mover = churn[round % churn.length]!
+        const invited = await call('POST', `/rooms/${room.room_id}/invite`, owner.access, { user_name: mover.username, player_role: 'operator' })
+        if (invited.status === 201) await call('POST', `/rooms/${room.room_id}/join`, mover.access, { ct: invited.body.ct })
+        await call('DELETE', `/rooms/${room.room_id}/members/me`, mover.access)
+        const player = players[round % players.length]!
+        const sideInvite = await call('POST', `/rooms/${side.room_id}/invite`, owner.access, { user_name: player.username, player_role: 'operator' })
+        if (sideInvite.status === 201) await call('DELETE', `/invites/${sideInvite.body.invite_id}`, owner.access)
+      }
+    })()
+    // kill -9 one instance every two seconds, and bring it back on the same port.
+    for (let kill = 0; kill < 5; kill++) {
+      await Bun.sleep(2000)
+      const victim = kill % 3
+      const port = Number(new URL(services[victim]!.baseUrl).port)
+      services[victim]!.child.kill('SIGKILL')
+      await services[victim]!.child.exited
+      await Bun.sleep(200)
+      services[victim] = await startService(env, port)
+      running.push(services[victim]!)
+    }
+    changing = false
+    await changes
+
+    const database = new SQL(env.DATABASE_URL, { max: 1 })
+    const logOf = async (stream: string): Promise<Array<[number, string]>> =>
+      (await database.unsafe('SELECT seq, type FROM events WHERE stream = $1 ORDER BY seq', [stream])).map((row: { seq: number; type: string }) => [
+        Number(row.seq),
+        row.type,
+      ])
+    for (const person of [owner, ...players]) {
+      const events = received.get(person.userId)!
+      for (const stream of [`user:${person.userId}`, `room:${room.room_id}`]) {
+        const expected = await logOf(stream)
+        const deadline = Date.now() + 15_000
+        const got = () => events.filter((event) => event.stream === stream).map((event) => [event.seq, event.event.type])
+        while (got().length < expected.length && Date.now() < deadline) await Bun.sleep(50)
+        expect({ stream, events: got() }).toEqual({ stream, events: expected })
+        const sent = wire
+          .get(person.userId)!
+          .filter((frame) => frame.op === 'event' && frame.stream === stream)
+          .map((frame) => frame.seq)
+        expect(sent).toEqual(expected.map(([seq]) => seq))
+      }
+    }
+    // The clients of the instances killed came back and resumed, some more than once.
+    const sessions = [...wire.values()].map((frames) => frames.filter((frame) => frame.op === 'ready').length)
+    expect(sessions.filter((count) => count > 1).length).toBeGreaterThanOrEqual(4)
+    // Enough happened for the test to mean something.
+    expect((await logOf(`room:${room.room_id}`)).length).toBeGreaterThan(40)
+    for (const connection of connections) connection.close()
+    await database.close()
+  }, 90_000)
+})
