@@ -4,11 +4,12 @@
  * binary with the production defaults, and drives it with wrk on 127.0.0.1 next to a bare Bun.serve
  * ceiling, so that every figure is also a ratio that holds on a noisy machine. Writes bench/RESULTS.md.
  */
-import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { mkdirSync, rmSync, statSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import elysiaPackage from 'elysia/package.json'
 import { openDatabase } from '../src/db/database'
+import { cpuSeconds, rssOf, waitFor } from './proc'
 import { BENCH_PASSWORD, seed } from './seed'
 
 const QUICK = process.argv.includes('--quick')
@@ -209,12 +210,6 @@ async function wrk(url: string, options: LoadOptions): Promise<WrkResult> {
   return result
 }
 
-/** User and system CPU time a process has used so far, from /proc (clock ticks of 10 ms). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
-
 function luaScript({ token, body, refreshTokensFile }: LoadOptions): string {
   const headers = [token && `wrk.headers["Authorization"] = "Bearer ${token}"`, (body || refreshTokensFile) && 'wrk.headers["Content-Type"] = "application/json"']
   if (refreshTokensFile)
@@ -294,20 +289,7 @@ async function login(base: string, username: string): Promise<string> {
   return body.access_token.token
 }
 
-function rssOf(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  return Number(status.match(/VmRSS:\s+(\d+) kB/)?.[1] ?? 0) / 1024
-}
 
-async function waitFor(url: string, pauseMs = 20): Promise<void> {
-  for (let attempt = 0; attempt < 30_000 / pauseMs; attempt++) {
-    try {
-      if ((await fetch(url)).ok) return
-    } catch {}
-    await Bun.sleep(pauseMs)
-  }
-  throw new Error(`${url} never answered`)
-}
 
 async function reachable(url: string): Promise<boolean> {
   try {

@@ -6,6 +6,7 @@ import { authGuard } from './modules/auth/guard'
 import { healthRoutes } from './modules/health'
 import { invitesRoutes } from './modules/rooms/invites'
 import { realtimeRoutes } from './modules/realtime'
+import { asyncApiDocument } from './modules/realtime/asyncapi'
 import { roomsRoutes } from './modules/rooms'
 import { usersRoutes } from './modules/users'
 import { docs } from './plugins/docs'
@@ -34,7 +35,7 @@ export function createApp(context: AppContext) {
     .use(observability(context.log, context.metrics, context.tracer))
     .use(errorHandler(context.log))
     .use(security({ ...config, takesBody: (method, route) => bodies.has(`${method} ${route}`) }))
-    .use(config.swaggerEnabled ? docs(context.version) : new Elysia())
+    .use(config.swaggerEnabled ? docs(context.version, asyncApiDocument({ version: context.version, apiPrefix: config.apiPrefix })) : new Elysia())
     .use(healthRoutes(context))
     .use(api)
   for (const route of app.routes) if (route.hooks?.body) bodies.add(`${route.method} ${route.path}`)

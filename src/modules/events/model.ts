@@ -1,44 +1,57 @@
+import { type Static, type TProperties, Type as T } from '@sinclair/typebox'
+
 /**
  * Lobby events: each change to rooms, invitations, sessions and accounts, as the people concerned
  * receive it. `room:<id>` streams carry what a room's members see; `user:<id>` streams what
- * concerns one person.
+ * concerns one person. The schemas give both the types and the AsyncAPI document.
  */
-export type LobbyEvent =
-  | { type: 'member_joined'; room_id: string; user_id: string; game_role: string }
-  | { type: 'member_left'; room_id: string; user_id: string }
-  | { type: 'member_kicked'; room_id: string; user_id: string }
-  | { type: 'owner_changed'; room_id: string; owner_id: string }
-  | { type: 'room_ready'; room_id: string }
-  | { type: 'room_not_ready'; room_id: string }
-  | { type: 'room_closed'; room_id: string }
-  | { type: 'removed_from_room'; room_id: string; reason: 'kicked' }
-  | { type: 'invitation_received'; invite_id: string; room_id: string; inviter_id: string; player_role: string; expires_at: string }
-  | { type: 'invitation_accepted'; invite_id: string; room_id: string; receiver_id: string }
-  | { type: 'invitation_declined'; invite_id: string; room_id: string; receiver_id: string }
-  | { type: 'invitation_revoked'; invite_id: string; room_id: string }
-  | { type: 'session_revoked'; session_id: string; reason: string }
-  | { type: 'account_changed'; user_id: string; fields: string[] }
+const Id = (description: string) => T.String({ format: 'uuid', description })
+const RoomId = Id('the room')
+const InviteId = Id('the invitation')
 
+const event = <Type extends string, Fields extends TProperties>(type: Type, description: string, fields: Fields) =>
+  T.Object({ type: T.Literal(type), ...fields }, { title: type, description, additionalProperties: false })
+
+export const LobbyEventSchema = T.Union([
+  event('member_joined', 'room stream: a player took a seat', { room_id: RoomId, user_id: Id('the player'), game_role: T.String() }),
+  event('member_left', 'room stream: a player left (or their account was deleted)', { room_id: RoomId, user_id: Id('the player') }),
+  event('member_kicked', 'room stream: the owner or an admin removed a player', { room_id: RoomId, user_id: Id('the player') }),
+  event('owner_changed', 'room stream: the owner left; the earliest-joined player owns the room now', { room_id: RoomId, owner_id: Id('the new owner') }),
+  event('room_ready', 'room stream: every seat is taken', { room_id: RoomId }),
+  event('room_not_ready', 'room stream: a seat came free', { room_id: RoomId }),
+  event('room_closed', 'room stream: closed by its owner or an admin, or emptied', { room_id: RoomId }),
+  event('removed_from_room', 'user stream: you were kicked', { room_id: RoomId, reason: T.Literal('kicked') }),
+  event('invitation_received', 'user stream: someone invited you', {
+    invite_id: InviteId,
+    room_id: RoomId,
+    inviter_id: Id('who invited'),
+    player_role: T.String(),
+    expires_at: T.String({ format: 'date-time' }),
+  }),
+  event('invitation_accepted', "user stream (the inviter's and the receiver's): an invitation was used to join", {
+    invite_id: InviteId,
+    room_id: RoomId,
+    receiver_id: Id('who joined'),
+  }),
+  event('invitation_declined', "user stream (the inviter's and the receiver's): an invitation was declined", {
+    invite_id: InviteId,
+    room_id: RoomId,
+    receiver_id: Id('who declined'),
+  }),
+  event('invitation_revoked', 'user stream: an invitation to you was withdrawn (revoked, or its room closed)', { invite_id: InviteId, room_id: RoomId }),
+  event('session_revoked', 'user stream: one of your sessions ended; its sockets close with 4003', {
+    session_id: Id('the session'),
+    reason: T.String({ description: 'logout, password_changed, refresh_token_reused, account_deactivated, account_deleted, session_limit...' }),
+  }),
+  event('account_changed', 'user stream: your account was changed (by you or an admin)', {
+    user_id: Id('the account'),
+    fields: T.Array(T.String(), { description: 'the fields that changed: username, user_role, is_active' }),
+  }),
+])
+
+export type LobbyEvent = Static<typeof LobbyEventSchema>
 export type EventType = LobbyEvent['type']
-
-// A record, so that a type added to LobbyEvent and left out here fails to compile.
-const TYPES: Record<EventType, true> = {
-  member_joined: true,
-  member_left: true,
-  member_kicked: true,
-  owner_changed: true,
-  room_ready: true,
-  room_not_ready: true,
-  room_closed: true,
-  removed_from_room: true,
-  invitation_received: true,
-  invitation_accepted: true,
-  invitation_declined: true,
-  invitation_revoked: true,
-  session_revoked: true,
-  account_changed: true,
-}
-export const EVENT_TYPES = Object.keys(TYPES) as EventType[]
+export const EVENT_TYPES = LobbyEventSchema.anyOf.map((schema) => schema.properties.type.const) as EventType[]
 
 /** An event as the log keeps it: its stream, its place in it, and when it was written. */
 export interface StoredEvent {

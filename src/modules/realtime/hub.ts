@@ -9,7 +9,7 @@ import { type LobbyEvent, type StoredEvent, userStream } from '../events/model'
 import type { EventLog } from '../events/service'
 import type { RoomService } from '../rooms/service'
 import type { User } from '../users/model'
-import { CLOSE, type CloseReason, type FrameError, type UnsubscribeReason } from './protocol'
+import { CLOSE, type ClientFrame, type CloseReason, clientFrameCheck, type FrameError, type ServerFrame } from './protocol'
 
 /** Bun's own socket under Elysia's wrapper (its data is Elysia's business). */
 export type Socket = ServerWebSocket<any>
@@ -53,8 +53,6 @@ interface LocalStream {
   /** Sockets that see the room only by an invitation, which may run out. */
   invitees: Set<Connection>
 }
-
-type Frame = Record<string, unknown>
 
 /** Events read from the log at a time when a subscriber catches up. */
 const REPLAY_BATCH = 500
@@ -151,22 +149,25 @@ export class RealtimeHub {
 
   async #handle(connection: Connection, frame: unknown): Promise<void> {
     if (connection.closed || connection.closing) return
-    if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) return this.#close(connection, 'badFrame', 'frames are JSON objects with an op')
-    const { op } = frame as Frame
+    if (!clientFrameCheck.Check(frame)) return this.#close(connection, 'badFrame', describeBadFrame(frame))
     if (!connection.user) {
-      if (op !== 'auth') return this.#close(connection, 'unauthorized', 'the first frame is { op: "auth", token }')
-      return this.#authenticate(connection, frame as Frame)
+      if (frame.op !== 'auth') return this.#close(connection, 'unauthorized', 'the first frame is { op: "auth", token }')
+      return this.#authenticate(connection, frame.token)
     }
-    if (op === 'auth') return this.#authenticate(connection, frame as Frame)
-    if (op === 'subscribe') return this.#subscribe(connection, connection.user, frame as Frame)
-    if (op === 'unsubscribe') {
-      const stream = this.#streamName(connection.user, (frame as Frame).stream)
-      if (stream === undefined) return this.#close(connection, 'badFrame', 'stream must be a string')
-      this.#unsubscribe(connection, stream)
-      return void this.#send(connection, { op: 'unsubscribed', stream })
+    const user = connection.user
+    switch (frame.op) {
+      case 'auth':
+        return this.#authenticate(connection, frame.token)
+      case 'subscribe':
+        return this.#subscribe(connection, user, frame)
+      case 'unsubscribe': {
+        const stream = streamName(user, frame.stream)
+        this.#unsubscribe(connection, stream)
+        return void this.#send(connection, { op: 'unsubscribed', stream })
+      }
+      case 'ping':
+        return void this.#send(connection, { op: 'pong' })
     }
-    if (op === 'ping') return void this.#send(connection, { op: 'pong' })
-    this.#close(connection, 'badFrame', 'unknown op')
   }
 
   /**
@@ -174,8 +175,7 @@ export class RealtimeHub {
    * user before the last one expires. The user's stream is followed before the session is checked,
    * so that a revocation committed in between is seen either by the check or by the stream.
    */
-  async #authenticate(connection: Connection, { token }: Frame): Promise<void> {
-    if (typeof token !== 'string') return this.#close(connection, 'badFrame', 'token must be a string')
+  async #authenticate(connection: Connection, token: string): Promise<void> {
     const claims = await this.deps.verify(token)
     const current = connection.user
     if (!claims || (current && claims.sub !== current.user_id)) return this.#close(connection, 'unauthorized', 'the access token is not valid')
@@ -210,13 +210,9 @@ export class RealtimeHub {
    * Answers `subscribed` with the last number sent and whether the replay is whole: `recovered:
    * false` means refetch the state over REST, then go on from `last_seq`.
    */
-  async #subscribe(connection: Connection, user: User, frame: Frame): Promise<void> {
-    const stream = this.#streamName(user, frame.stream)
+  async #subscribe(connection: Connection, user: User, frame: Extract<ClientFrame, { op: 'subscribe' }>): Promise<void> {
+    const stream = streamName(user, frame.stream)
     const { after, epoch } = frame
-    if (stream === undefined) return this.#close(connection, 'badFrame', 'stream must be a string')
-    if (after !== undefined && !(Number.isSafeInteger(after) && (after as number) >= 0))
-      return this.#close(connection, 'badFrame', 'after must be a whole number from 0 to 2^53 - 1')
-    if (epoch !== undefined && typeof epoch !== 'string') return this.#close(connection, 'badFrame', 'epoch must be a string')
     if (connection.subscriptions.has(stream)) return this.#refuse(connection, frame.stream, 'already_subscribed')
     if (connection.subscriptions.size >= this.deps.policy.maxSubscriptions) return this.#refuse(connection, frame.stream, 'too_many_subscriptions')
     const access = await this.#access(user, stream)
@@ -268,12 +264,7 @@ export class RealtimeHub {
     return access && (access.until === undefined || access.until > Date.now()) ? access : undefined
   }
 
-  #streamName(user: User, stream: unknown): string | undefined {
-    if (typeof stream !== 'string') return undefined
-    return stream === 'user' ? userStream(user.user_id) : stream
-  }
-
-  #unsubscribe(connection: Connection, stream: string, reason?: UnsubscribeReason): void {
+  #unsubscribe(connection: Connection, stream: string, reason?: 'access_lost'): void {
     const subscription = connection.subscriptions.get(stream)
     if (!subscription) return
     connection.subscriptions.delete(stream)
@@ -366,7 +357,7 @@ export class RealtimeHub {
   }
 
   /** Sends a frame, or closes a socket whose output has piled up past REALTIME_SLOW_CONSUMER_BYTES (Bun would drop it silently). */
-  #send(connection: Connection, frame: object): boolean {
+  #send(connection: Connection, frame: ServerFrame): boolean {
     if (connection.closed) return false
     const status = connection.socket.send(JSON.stringify(frame), false)
     if (status > 0 || (status === -1 && connection.socket.getBufferedAmount() <= this.deps.policy.slowConsumerBytes)) return true
@@ -374,7 +365,7 @@ export class RealtimeHub {
     return false
   }
 
-  #refuse(connection: Connection, stream: unknown, error: FrameError): void {
+  #refuse(connection: Connection, stream: string, error: FrameError): void {
     this.#send(connection, { op: 'error', error, stream })
   }
 
@@ -411,4 +402,16 @@ export class RealtimeHub {
   }
 }
 
-const eventFrame = ({ stream, seq, event }: StoredEvent) => ({ op: 'event', stream, seq, event })
+const eventFrame = ({ stream, seq, event }: StoredEvent): ServerFrame => ({ op: 'event', stream, seq, event })
+
+/** `user` is the caller's own stream. */
+const streamName = (user: User, stream: string) => (stream === 'user' ? userStream(user.user_id) : stream)
+
+/** What is wrong with a frame, without quoting it. */
+function describeBadFrame(frame: unknown): string {
+  if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) return 'frames are JSON objects with an op'
+  const { op } = frame as { op?: unknown }
+  if (typeof op !== 'string' || !['auth', 'subscribe', 'unsubscribe', 'ping'].includes(op)) return 'unknown op'
+  const error = clientFrameCheck.Errors(frame).First()
+  return error ? `${op}: ${error.path || '/'} ${error.message}`.slice(0, 120) : `${op}: invalid`
+}

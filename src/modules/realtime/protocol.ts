@@ -1,8 +1,65 @@
+import { type Static, type TProperties, Type as T } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { LobbyEventSchema } from '../events/model'
+
 /**
- * The /realtime protocol's vocabulary: the close codes, one for each way a socket ends, and the
- * errors a frame may get while the socket stays open. The AsyncAPI document (asyncapi.ts) and the
- * README describe the frames.
+ * The /realtime protocol: its frames (JSON text, each with an `op`), the close codes, one for each
+ * way a socket ends, and the errors a frame may get while the socket stays open. The AsyncAPI
+ * document (asyncapi.ts) is built from these.
  */
+const frame = <Op extends string, Fields extends TProperties>(op: Op, description: string, fields: Fields) =>
+  T.Object({ op: T.Literal(op), ...fields }, { title: op, description, additionalProperties: false })
+
+const Stream = T.String({ minLength: 1, maxLength: 100, description: "'user' (your own stream, also as user:<your id>) or room:<room id>" })
+const Seq = T.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "a number in the stream: each event's is one more than the last" })
+const Epoch = T.String({ maxLength: 100, description: "the event log's identity: numbers from another epoch mean nothing here" })
+const Instant = T.String({ format: 'date-time' })
+
+/** What a client sends. */
+export const ClientFrames = {
+  auth: frame('auth', 'First frame, within REALTIME_AUTH_TIMEOUT; again with a fresh token (same user) before the current one expires.', {
+    token: T.String({ maxLength: 4096, description: 'an access token, as for the Authorization header' }),
+  }),
+  subscribe: frame('subscribe', 'Follows a stream: replays the events after `after` from the log, then goes on live.', {
+    stream: Stream,
+    after: T.Optional(T.Integer({ ...Seq, description: 'the last number seen; leave out to start from now' })),
+    epoch: T.Optional(Epoch),
+  }),
+  unsubscribe: frame('unsubscribe', 'Stops following a stream.', { stream: Stream }),
+  ping: frame('ping', 'Answered with pong (the server also pings at the websocket level).', {}),
+}
+
+export const ClientFrame = T.Union(Object.values(ClientFrames))
+export type ClientFrame = Static<typeof ClientFrame>
+export const clientFrameCheck = TypeCompiler.Compile(ClientFrame)
+
+/** What the server sends. */
+export const ServerFrames = {
+  hello: frame('hello', 'On connecting: authenticate within this many milliseconds.', { auth_timeout_ms: T.Integer() }),
+  ready: frame('ready', 'The first auth frame was accepted. Subscribe now.', {
+    user_id: T.String({ format: 'uuid' }),
+    expires_at: { ...Instant, description: 'when the token expires: send a fresh one before' },
+    epoch: Epoch,
+  }),
+  reauthenticated: frame('reauthenticated', 'A fresh token was accepted.', { expires_at: Instant }),
+  event: frame('event', 'One event of a followed stream, in order, each once.', { stream: Stream, seq: Seq, event: LobbyEventSchema }),
+  subscribed: frame(
+    'subscribed',
+    'The replay is done; live events follow. recovered: false means the events after `after` are gone (trimmed by EVENT_RETENTION, another epoch, or a number the log never reached): refetch the state over REST, then go on from last_seq.',
+    { stream: Stream, last_seq: Seq, recovered: T.Boolean(), epoch: Epoch },
+  ),
+  unsubscribed: frame('unsubscribed', 'A stream is no longer followed: as asked, or (with a reason) because access to it was lost.', {
+    stream: Stream,
+    reason: T.Optional(T.Literal('access_lost')),
+  }),
+  error: frame('error', 'A subscribe frame was refused; the socket stays open.', {
+    error: T.Union([T.Literal('not_found'), T.Literal('already_subscribed'), T.Literal('too_many_subscriptions')]),
+    stream: T.Unknown({ description: 'the stream as the client named it' }),
+  }),
+  pong: frame('pong', 'The answer to ping.', {}),
+}
+
+export type ServerFrame = Static<(typeof ServerFrames)[keyof typeof ServerFrames]>
 export const CLOSE = {
   serverDraining: 1001,
   frameTooBig: 1009,
@@ -36,14 +93,4 @@ export const CLOSE_MEANINGS: Record<CloseReason, string> = {
   tooManySockets: "the user's sockets on this instance reached REALTIME_MAX_SOCKETS_PER_USER",
 }
 
-/** Errors answered in an `{ op: 'error' }` frame; the socket stays open. */
-export const FRAME_ERRORS = {
-  not_found: 'no such stream, or not one this user may follow',
-  already_subscribed: 'the socket already follows that stream',
-  too_many_subscriptions: 'the socket follows REALTIME_MAX_SUBSCRIPTIONS streams already',
-} as const
-
-export type FrameError = keyof typeof FRAME_ERRORS
-
-/** Why a stream stopped being followed without the client asking. */
-export type UnsubscribeReason = 'access_lost'
+export type FrameError = Static<typeof ServerFrames.error>['error']

@@ -1,0 +1,77 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { Parser } from '@asyncapi/parser'
+import Ajv from 'ajv'
+import addFormats from 'ajv-formats'
+import { CLOSE } from '../../src/modules/realtime/protocol'
+import { closeTestResources, STORE, startTestServer } from '../support/harness'
+import { lobby } from '../support/lobby'
+import { connect, follower, subscribe } from '../support/realtime'
+
+// The AsyncAPI document of /realtime: valid for a real AsyncAPI parser, and true to the frames the service sends.
+
+afterAll(closeTestResources)
+
+describe(`the AsyncAPI document on ${STORE}`, () => {
+  test('it is a valid AsyncAPI 3.0 document, served beside the OpenAPI one, naming every close code', async () => {
+    const server = await startTestServer({ API_PREFIX: '/api/v1' })
+    const reply = await fetch(`${server.baseUrl}/asyncapi/json`)
+    expect(reply.status).toBe(200)
+    const document: any = await reply.json()
+    const { document: parsed, diagnostics } = await new Parser().parse(JSON.stringify(document))
+    // Severity 0 is an error, 1 a warning; what is left are hints (such as "3.1.0 exists").
+    expect(diagnostics.filter((diagnostic) => diagnostic.severity <= 1).map((diagnostic) => diagnostic.message)).toEqual([])
+    expect(parsed?.version()).toBe('3.0.0')
+    expect(
+      parsed
+        ?.channels()
+        .all()
+        .map((channel) => channel.address()),
+    ).toEqual(['/api/v1/realtime'])
+    expect(
+      parsed
+        ?.operations()
+        .all()
+        .map((operation) => operation.action()),
+    ).toEqual(['receive', 'send'])
+    for (const code of Object.values(CLOSE)) expect(document.info.description).toContain(`- ${code}: `)
+  })
+
+  test('every frame a real session gets, and every frame a client may send, matches its message in the document', async () => {
+    const server = await startTestServer()
+    const document: any = await (await fetch(`${server.baseUrl}/asyncapi/json`)).json()
+    const ajv = new Ajv({ strict: false })
+    addFormats(ajv)
+    const validators = new Map(Object.entries(document.components.messages).map(([op, message]: [string, any]) => [op, ajv.compile(message.payload)]))
+    const owner = await server.client.register('aa_owner')
+    const guest = await server.client.register('aa_guest')
+    const room = await lobby(server.client).createRoom(owner)
+    const socket = await follower(server.baseUrl, owner.access)
+    await subscribe(socket, `room:${room.room_id}`)
+    await subscribe(socket, 'room:nope')
+    await lobby(server.client).seat(owner, room.room_id, guest)
+    await server.client.put('/users/me', { username: 'aa_owner_renamed' }, owner.access)
+    socket.send({ op: 'ping' })
+    socket.send({ op: 'auth', token: owner.access })
+    socket.send({ op: 'unsubscribe', stream: `room:${room.room_id}` })
+    await socket.until(() => socket.frames.find((frame) => frame.op === 'unsubscribed'))
+    await socket.until(() => socket.frames.find((frame) => frame.op === 'reauthenticated'))
+    const seen = new Set(socket.frames.map((frame) => frame.op))
+    expect([...seen].sort()).toEqual(['error', 'event', 'hello', 'pong', 'ready', 'reauthenticated', 'subscribed', 'unsubscribed'])
+    for (const frame of socket.frames) {
+      const validate = validators.get(frame.op)!
+      expect({ frame, valid: validate(frame), errors: validate.errors }).toMatchObject({ valid: true })
+    }
+    // And what a client sends: the documented forms are accepted, others closed with 4000.
+    const sent = [
+      { op: 'auth', token: guest.access },
+      { op: 'subscribe', stream: 'user', after: 0, epoch: 'x' },
+      { op: 'unsubscribe', stream: 'user' },
+      { op: 'ping' },
+    ]
+    for (const frame of sent) expect(validators.get(frame.op)!(frame)).toBe(true)
+    const client = await connect(server.baseUrl)
+    for (const frame of sent) client.send(frame)
+    await client.until(() => client.frames.find((frame) => frame.op === 'pong'))
+    expect(validators.get('subscribe')!({ op: 'subscribe', stream: 'user', after: -1 })).toBe(false)
+  })
+})
