@@ -2,7 +2,8 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { accessTokenSigner } from '../../src/modules/auth/tokens'
 import { userStream } from '../../src/modules/events/model'
 import { CLOSE } from '../../src/modules/realtime/protocol'
-import { closeTestResources, STORE, startTestServer } from '../support/harness'
+import { closeTestResources, STORE, startTestServer, TEST_ENV } from '../support/harness'
+import { startService } from '../support/process'
 import { connect, follower, subscribe } from '../support/realtime'
 
 // The /realtime protocol's edges: token renewal and expiry, resuming when the log cannot, and every limit.
@@ -113,6 +114,13 @@ describe(`realtime protocol on ${STORE}`, () => {
     expect(await closesWith({ op: 'subscribe', stream: 'user', after: '1' })).toBe(CLOSE.badFrame)
     expect(await closesWith({ op: 'subscribe', stream: { nested: [[[[]]]] } })).toBe(CLOSE.badFrame)
     expect(await closesWith({ op: 'dance' })).toBe(CLOSE.badFrame)
+    expect(await closesWith({ op: 'auth' })).toBe(CLOSE.badFrame)
+    const garbled = await follower(server.baseUrl, user.access)
+    garbled.sendRaw('{"op": "ping"')
+    expect((await garbled.closed()).code).toBe(CLOSE.badFrame)
+    // A plain GET is no websocket: a 400 in the envelope.
+    const plain = await server.client.get('/realtime')
+    expect(plain).toMatchObject({ status: 400, body: { error: 'bad_request' } })
     expect(await closesWith({ op: 'ping', padding: 'x'.repeat(2000) })).toBe(CLOSE.frameTooBig)
 
     const flooder = await follower(server.baseUrl, user.access)
@@ -136,6 +144,15 @@ describe(`realtime protocol on ${STORE}`, () => {
     expect((await overflow.closed()).code).toBe(CLOSE.serverFull)
     expect(second.frames.at(-1)).toMatchObject({ op: 'subscribed' })
     for (const socket of others) socket.close()
+  })
+
+  test('SIGTERM tells every socket to go elsewhere (1001) and the process still exits 0', async () => {
+    const service = await startService({ ...TEST_ENV, LOG_LEVEL: 'error', DATABASE_URL: 'sqlite::memory:' })
+    const user = await service.client.register('rp_drained')
+    const socket = await follower(service.baseUrl, user.access)
+    service.child.kill('SIGTERM')
+    expect((await socket.closed()).code).toBe(CLOSE.serverDraining)
+    expect(await service.child.exited).toBe(0)
   })
 
   test('a client that stops reading is closed with 4009 once REALTIME_SLOW_CONSUMER_BYTES pile up, not fed silently-dropped frames', async () => {

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import packageJson from '../../package.json'
 import { healthLatencies } from '../support/attack'
 import { compiledBinary, freePort, waitForHealth } from '../support/binary'
+import { follower, subscribe } from '../support/realtime'
 import { createClient } from '../support/harness'
 
 // The compiled binary, run the way users run it: from a directory with no source, no node_modules
@@ -49,6 +50,14 @@ async function endToEnd(launch: (port: number) => Promise<Awaited<ReturnType<typ
   expect((await first.client.get('/users/me', user.access)).body.username).toBe('binary_user')
   const room = await first.client.post('/rooms', { room_name: 'Packed' }, user.access)
   expect(room.status).toBe(201)
+  // The websocket: authenticated, subscribed, and the room's closing heard live.
+  const socket = await follower(first.baseUrl, user.access)
+  expect(await subscribe(socket, `room:${room.body.room_id}`)).toMatchObject({ op: 'subscribed', recovered: true })
+  const closed = await first.client.post(`/rooms/${room.body.room_id}/close`, undefined, user.access)
+  expect(closed.status).toBe(200)
+  await socket.until(() => socket.types(`room:${room.body.room_id}`).includes('room_closed'))
+  socket.close()
+  expect((await first.client.get('/asyncapi/json')).body.asyncapi).toBe('3.0.0')
 
   const page = await fetch(`${first.baseUrl}/swagger`)
   const html = await page.text()
@@ -64,7 +73,7 @@ async function endToEnd(launch: (port: number) => Promise<Awaited<ReturnType<typ
 
   const second = await launch(await freePort())
   expect((await second.client.login('binary_user', 'password-123')).userId).toBe(user.userId)
-  expect((await second.client.get(`/rooms/${room.body.room_id}`, user.access)).body.room_name).toBe('Packed')
+  expect((await second.client.get(`/rooms/${room.body.room_id}`, user.access)).body).toMatchObject({ room_name: 'Packed', is_closed: true })
   return second
 }
 

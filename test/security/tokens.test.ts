@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { closeTestResources, createTestApp, type Session, startTestServer, STORE, TEST_ENV, type TestApp } from '../support/harness'
+import { accessTokenSigner, AccessTokenVerifier } from '../../src/modules/auth/tokens'
 import { craftJwt, decodePayload } from '../support/jwt'
 
 afterAll(closeTestResources)
@@ -21,6 +22,20 @@ describe(`access tokens on ${STORE} (SECURITY 1-3)`, () => {
     expect(Number(claims.exp) - Number(claims.iat)).toBe(900)
     const token = craftJwt(HS256, { ...claims, jti: crypto.randomUUID() }, TEST_ENV.JWT_SECRET)
     expect((await t.client.get('/auth/me', token)).status).toBe(200)
+  })
+
+  test('forty requests bringing one new token at once share one signature check, and all pass', async () => {
+    const user = await t.client.register('crowd_user')
+    const token = craftJwt(HS256, { ...decodePayload(user.access), jti: crypto.randomUUID() }, TEST_ENV.JWT_SECRET)
+    const signer = accessTokenSigner({ ...t.config.jwt, secret: t.context.jwtSecret })
+    let checks = 0
+    const counting = { ...signer, verify: (...args: Parameters<typeof signer.verify>) => (checks++, signer.verify(...args)) }
+    const verifier = new AccessTokenVerifier({ ...t.config.jwt, secret: t.context.jwtSecret })
+    const answers = await Promise.all(Array.from({ length: 40 }, () => verifier.verify(counting, token)))
+    expect(answers.every((claims) => claims?.sub === user.userId)).toBe(true)
+    expect(checks).toBe(1)
+    expect(await verifier.verify(counting, `${token}x`)).toBeUndefined()
+    expect(checks).toBe(2)
   })
 
   test('alg none, a wrong key, a changed payload and another algorithm are all 401', async () => {
@@ -151,9 +166,7 @@ describe(`refresh tokens on ${STORE} (SECURITY 2, 4, 5, 6)`, () => {
 
   test('an expired refresh token is refused', async () => {
     const user = await t.client.register('expired_refresh')
-    await t.context.db.run("UPDATE refresh_tokens SET expires_at = '2000-01-01T00:00:00.000Z' WHERE session_id = $1", [
-      String(decodePayload(user.access).sid),
-    ])
+    await t.context.db.run("UPDATE refresh_tokens SET expires_at = '2000-01-01T00:00:00.000Z' WHERE session_id = $1", [String(decodePayload(user.access).sid)])
     const reply = await t.client.post('/auth/refresh', { refresh_token: user.refresh })
     expect(reply.status).toBe(401)
     expect(reply.body.error).toBe('invalid_refresh_token')

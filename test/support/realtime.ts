@@ -31,6 +31,7 @@ export async function connect(baseUrl: string) {
   return {
     frames,
     send: (frame: object) => socket.send(JSON.stringify(frame)),
+    sendRaw: (text: string) => socket.send(text),
     until,
     closed: () => until(() => closed),
     events: (stream: string) => frames.filter((frame) => frame.op === 'event' && frame.stream === stream),

@@ -57,6 +57,7 @@ const CLOCK_SKEW_SECONDS = 60
 export class AccessTokenVerifier {
   static readonly #LIMIT = 10_000
   readonly #claims = new Map<string, VerifiedClaims>()
+  readonly #checking = new Map<string, Promise<VerifiedClaims | undefined>>()
   readonly #options: object
 
   constructor({ algorithm, issuer, audience }: JwtConfig) {
@@ -67,6 +68,16 @@ export class AccessTokenVerifier {
     const known = this.#claims.get(token)
     if (known && known.exp * 1000 > Date.now()) return known
     if (known) this.#claims.delete(token)
+    // Many requests or sockets bringing one token at once share one check.
+    let checking = this.#checking.get(token)
+    if (!checking) {
+      checking = this.#check(signer, token).finally(() => this.#checking.delete(token))
+      this.#checking.set(token, checking)
+    }
+    return checking
+  }
+
+  async #check(signer: AccessJwt, token: string): Promise<VerifiedClaims | undefined> {
     const payload = await signer.verify(token, this.#options)
     if (
       !payload ||

@@ -7,12 +7,6 @@ import type { LobbyEvent, StoredEvent } from './model'
 import type { EventBus } from './bus'
 import type { EventStore } from './store'
 
-/** Where a stream stands in the log: its last number, and the first one still kept. */
-export interface StreamPosition {
-  last: number
-  first: number | undefined
-}
-
 /**
  * Writes lobby events in the transaction of the change they describe, so an event exists exactly
  * when its change does, and reads them back by stream for a client resuming from its last number.
@@ -46,9 +40,9 @@ export class EventLog {
     return this.deps.eventStore.after(stream, afterSeq, limit, this.deps.db, upTo)
   }
 
-  async position(stream: string): Promise<StreamPosition> {
-    const [last, first] = await Promise.all([this.deps.eventStore.lastSeq(stream, this.deps.db), this.deps.eventStore.firstSeq(stream, this.deps.db)])
-    return { last, first }
+  /** The number of the last event written to `stream` (0 for none). */
+  lastSeq(stream: string): Promise<number> {
+    return this.deps.eventStore.lastSeq(stream, this.deps.db)
   }
 
   /**

@@ -40,12 +40,6 @@ export class EventStore {
     return Number(row?.last_seq ?? 0)
   }
 
-  /** The number of the oldest event `stream` still keeps (undefined when retention took them all, or none was written). */
-  async firstSeq(stream: string, q: Queryable): Promise<number | undefined> {
-    const row = await q.get<{ first_seq: number | null }>('SELECT MIN(seq) AS first_seq FROM events WHERE stream = $1', [stream])
-    return row?.first_seq == null ? undefined : Number(row.first_seq)
-  }
-
   /** Deletes up to `limit` events written before `before` (the streams' numbers go on). */
   deleteOlderThan(before: string, limit: number, q: Queryable): Promise<number> {
     return q.run('DELETE FROM events WHERE (stream, seq) IN (SELECT stream, seq FROM events WHERE created_at < $1 LIMIT $2)', [before, limit])
