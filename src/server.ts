@@ -29,7 +29,6 @@ export async function prepare(config: Config, log: Logger) {
   }
 
   const context = createContext(config, db, log, jwtSecret, tracer)
-  await context.bus.start()
   if (config.seedDemoData && (await seedDemoData(context))) log.info('demo data created (see README for the accounts)')
   if (config.admin) {
     const { username, password } = config.admin
@@ -41,7 +40,10 @@ export async function prepare(config: Config, log: Logger) {
       ])
   }
 
-  return { context, app: createApp(context) }
+  const app = createApp(context)
+  // Last: a start-up refused above leaves no listener behind.
+  await context.bus.start()
+  return { context, app }
 }
 
 export async function startServer(config: Config, log: Logger) {

@@ -9,11 +9,12 @@ import { type ServiceProcess, startService } from '../support/process'
 // Several instances on one PostgreSQL: LISTEN/NOTIFY wakes each one, the event log is the data.
 // SQLite is one instance's own store, so this part runs on PostgreSQL only.
 
-afterAll(closeTestResources)
 const running: ServiceProcess[] = []
+// The instances go first, then their databases.
 afterAll(async () => {
   for (const service of running) service.child.kill('SIGKILL')
   await Promise.all(running.map((service) => service.child.exited))
+  await closeTestResources()
 })
 
 async function instances(count: number, env: Record<string, string> = {}) {
@@ -63,6 +64,9 @@ describe.skipIf(!TEST_DATABASE_URL)('realtime across PostgreSQL instances', () =
     for (let i = 0; i < 10; i++) await a!.client.put('/users/me', { username: `ri_listener_${i}` }, user.access)
     await socket.until(() => socket.events(socket.userStream).length === 10, 10_000)
     expect(socket.events(socket.userStream).map((frame) => frame.seq)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1))
+    // Both listeners come back (Bun.SQL reconnects them with backoff).
+    const deadline = Date.now() + 10_000
+    while ((await listeners()).length < 2 && Date.now() < deadline) await Bun.sleep(100)
     expect((await listeners()).length).toBe(2)
     await admin.close()
   })

@@ -6,7 +6,6 @@ import { closeTestResources, freshDatabaseUrl, type Session, STORE, TEST_DATABAS
 import { lobby } from '../support/lobby'
 import { type ServiceProcess, startService } from '../support/process'
 
-afterAll(closeTestResources)
 const directory = mkdtempSync(join(tmpdir(), 'sgw-instances-'))
 
 let a: ServiceProcess
@@ -17,10 +16,12 @@ beforeAll(async () => {
   a = await startService(env)
   b = await startService(env)
 }, 30_000)
+// The instances go first, then their databases.
 afterAll(async () => {
   for (const service of [a, b]) service?.child.kill('SIGKILL')
   await Promise.all([a?.child.exited, b?.child.exited])
   rmSync(directory, { recursive: true, force: true })
+  await closeTestResources()
 })
 
 const count = (statuses: number[], status: number) => statuses.filter((candidate) => candidate === status).length
@@ -65,7 +66,12 @@ describe(`two instances on one ${STORE} store`, () => {
     const joins = await Promise.all(
       guests.map((guest, i) => [a, b][i % 2]!.client.post(`/rooms/${room.room_id}/join`, { ct: invitations[i]!.ct }, guest.access)),
     )
-    expect(count(joins.map((reply) => reply.status), 200)).toBe(2)
+    expect(
+      count(
+        joins.map((reply) => reply.status),
+        200,
+      ),
+    ).toBe(2)
     expect(await rooms.players(room.room_id, owner)).toHaveLength(3)
 
     const second = await rooms.createRoom(owner, { max_players: 5 })
@@ -73,6 +79,11 @@ describe(`two instances on one ${STORE} store`, () => {
     const redemptions = await Promise.all(
       Array.from({ length: 20 }, (_, i) => [a, b][i % 2]!.client.post(`/rooms/${second.room_id}/join`, { ct: single.ct }, guests[0]!.access)),
     )
-    expect(count(redemptions.map((reply) => reply.status), 200)).toBe(1)
+    expect(
+      count(
+        redemptions.map((reply) => reply.status),
+        200,
+      ),
+    ).toBe(1)
   }, 20_000)
 })
