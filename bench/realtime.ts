@@ -38,6 +38,7 @@ async function instance(port: number, databaseUrl: string) {
       // One load generator on one address, with many sockets per account.
       AUTH_RATE_LIMIT: '1000000',
       REALTIME_MAX_SOCKETS_PER_USER: '10000',
+      REALTIME_MAX_SOCKETS_PER_ADDRESS: '1000000',
       PASSWORD_MEMORY_COST: '19456',
       LOG_LEVEL: 'warn',
     },

@@ -109,6 +109,12 @@ export const EnvSchema = T.Object({
     maximum: 10_000,
     description: 'websockets one user may hold open on one instance (then closed with 4030)',
   }),
+  REALTIME_MAX_SOCKETS_PER_ADDRESS: T.Integer({
+    default: 256,
+    minimum: 1,
+    maximum: 1_000_000,
+    description: 'websockets one client address (an IPv6 /64) may hold open on one instance, authenticated or not (then 429)',
+  }),
   REALTIME_MAX_SUBSCRIPTIONS: T.Integer({ default: 100, minimum: 1, maximum: 100_000, description: 'streams one websocket may subscribe to at once' }),
   REALTIME_MAX_FRAME_BYTES: T.Integer({
     default: 16_384,
@@ -237,6 +243,7 @@ function toConfig(env: Env) {
       idleTimeout: env.REALTIME_IDLE_TIMEOUT,
       maxSockets: env.REALTIME_MAX_SOCKETS,
       maxSocketsPerUser: env.REALTIME_MAX_SOCKETS_PER_USER,
+      maxSocketsPerAddress: env.REALTIME_MAX_SOCKETS_PER_ADDRESS,
       maxSubscriptions: env.REALTIME_MAX_SUBSCRIPTIONS,
       maxFrameBytes: env.REALTIME_MAX_FRAME_BYTES,
       messageRate: env.REALTIME_MESSAGE_RATE,

@@ -146,6 +146,28 @@ describe(`realtime protocol on ${STORE}`, () => {
     for (const socket of others) socket.close()
   })
 
+  test('REALTIME_MAX_SOCKETS_PER_ADDRESS holds against a burst of 40 connects: exactly the limit open, the rest refused with 429', async () => {
+    const server = await startTestServer({ REALTIME_MAX_SOCKETS_PER_ADDRESS: '10' })
+    const url = `${server.baseUrl.replace('http', 'ws')}/realtime`
+    const attempts = Array.from({ length: 40 }, () => {
+      const socket = new WebSocket(url)
+      return new Promise<WebSocket | undefined>((resolve) => {
+        socket.onopen = () => resolve(socket)
+        socket.onerror = () => resolve(undefined)
+      })
+    })
+    const opened = (await Promise.all(attempts)).filter((socket) => socket !== undefined)
+    expect(opened.length).toBe(10)
+    const refused = await server.client.get('/realtime')
+    expect(refused).toMatchObject({ status: 429, body: { error: 'rate_limited' } })
+    expect(refused.headers.get('retry-after')).toBe('10')
+    // Closing gives the places back.
+    for (const socket of opened) socket.close()
+    const deadline = Date.now() + 3000
+    while ((await server.client.get('/realtime')).status === 429 && Date.now() < deadline) await Bun.sleep(20)
+    expect((await server.client.get('/realtime')).status).toBe(400)
+  })
+
   test('SIGTERM tells every socket to go elsewhere (1001) and the process still exits 0', async () => {
     const service = await startService({ ...TEST_ENV, LOG_LEVEL: 'error', DATABASE_URL: 'sqlite::memory:' })
     const user = await service.client.register('rp_drained')

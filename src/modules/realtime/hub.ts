@@ -23,6 +23,8 @@ interface Subscription {
 
 interface Connection {
   socket: Socket
+  /** The client address it was admitted under (admit()). */
+  address: string
   /** Whose socket it is, from the first token's claims on. */
   userId?: string
   /** The account, once the session behind the token has been checked. */
@@ -70,6 +72,8 @@ export class RealtimeHub {
   /** One copy of each account for all its sockets (a user may hold many; 15,000 copies weigh megabytes). */
   readonly #accounts = new Map<string, User>()
   readonly #streams = new Map<string, LocalStream>()
+  /** Sockets per client address, from their admission to their close. */
+  readonly #addresses = new Map<string, number>()
   #server?: Server<unknown>
 
   constructor(
@@ -100,10 +104,29 @@ export class RealtimeHub {
     this.#server = server
   }
 
-  open(socket: Socket): void {
+  /**
+   * Counts a socket about to be opened for `address`; false when the address holds
+   * REALTIME_MAX_SOCKETS_PER_ADDRESS already. Every admission ends in open() or leave().
+   */
+  admit(address: string): boolean {
+    const held = this.#addresses.get(address) ?? 0
+    if (held >= this.deps.policy.maxSocketsPerAddress) return false
+    this.#addresses.set(address, held + 1)
+    return true
+  }
+
+  /** An admitted socket that never opened, or one that closed. */
+  leave(address: string): void {
+    const held = (this.#addresses.get(address) ?? 1) - 1
+    if (held > 0) this.#addresses.set(address, held)
+    else this.#addresses.delete(address)
+  }
+
+  open(socket: Socket, address: string): void {
     const { policy } = this.deps
     const connection: Connection = {
       socket,
+      address,
       timer: setTimeout(() => this.#close(connection, 'authTimeout', `authenticate within ${policy.authTimeout} s`), policy.authTimeout * 1000),
       inbox: Promise.resolve(),
       subscriptions: new Map(),
@@ -133,6 +156,7 @@ export class RealtimeHub {
     if (!connection) return
     connection.closed = true
     this.#connections.delete(socket)
+    this.leave(connection.address)
     clearTimeout(connection.timer)
     for (const stream of connection.subscriptions.keys()) this.#unsubscribe(connection, stream)
     if (connection.userId) {

@@ -1,6 +1,7 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
-import { badRequest } from '../../shared/errors'
+import { clientAddress } from '../../lib/client-address'
+import { badRequest, rateLimited } from '../../shared/errors'
 import type { Socket } from './hub'
 
 /**
@@ -9,15 +10,15 @@ import type { Socket } from './hub'
  * in proxy logs); `{ op: 'subscribe', stream, after }` replays a stream from the log and goes on
  * live. The hub (hub.ts) does the rest.
  *
- * The upgrade is Bun's own, with one handler object shared by every socket: Elysia's `.ws()`
- * keeps a copy of the whole request context with each socket (some 2.5 KB; 15,000 sockets took
- * 150 MB instead of about 110). Elysia's server-wide websocket handler calls `data.open`,
- * `data.message` and `data.close`, which is all a socket needs here.
+ * The upgrade is Bun's own, with handlers shared by every socket and only the client's address of
+ * its own: Elysia's `.ws()` keeps a copy of the whole request context with each socket (some
+ * 2.5 KB; 15,000 sockets took 150 MB instead of about 110). Elysia's server-wide websocket handler
+ * calls `data.open`, `data.message` and `data.close`, which is all a socket needs here.
  */
-export const realtimeRoutes = ({ realtime }: AppContext) => {
+export const realtimeRoutes = ({ realtime, config }: AppContext) => {
   let server: Parameters<typeof realtime.serveOn>[0] | undefined
   const handlers = {
-    open: (ws: Socket) => realtime.open(ws),
+    open: (ws: Socket) => realtime.open(ws, ws.data.address),
     message: (ws: Socket, message: string | Buffer) => realtime.message(ws, parseFrame(message)),
     close: (ws: Socket) => realtime.closed(ws),
   }
@@ -29,7 +30,12 @@ export const realtimeRoutes = ({ realtime }: AppContext) => {
     .get(
       '/realtime',
       ({ request }) => {
-        if (!server?.upgrade(request, { data: handlers })) throw badRequest('Expected a websocket upgrade')
+        const address = clientAddress(request, server ?? null, config.trustProxy)
+        if (!realtime.admit(address)) throw rateLimited('This address holds as many websockets as it may', 10)
+        // Each socket's data: its address, over the shared handlers.
+        if (server?.upgrade(request, { data: Object.assign(Object.create(handlers), { address }) })) return
+        realtime.leave(address)
+        throw badRequest('Expected a websocket upgrade')
       },
       // A websocket is no OpenAPI operation: the AsyncAPI document describes it.
       { detail: { hide: true } },
