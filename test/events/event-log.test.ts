@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { roomStream, userStream } from '../../src/modules/events/model'
+import { payloads } from '../../src/modules/events/bus'
+import { type LobbyEvent, roomStream, userStream } from '../../src/modules/events/model'
 import { closeTestResources, createTestApp, STORE, startTestServer } from '../support/harness'
 import { lobby, roomWorld } from '../support/lobby'
 
@@ -123,5 +124,26 @@ describe(`stream numbers under concurrency on ${STORE}`, () => {
     const third = await kept.client.login('old_news', 'password-123')
     await kept.client.post('/auth/logout', undefined, third.access)
     expect((await kept.context.events.read(userStream(user.userId), 0)).map(({ seq }) => seq)).toEqual([2])
+  })
+})
+
+describe(`a transaction with many events on ${STORE}`, () => {
+  test('three hundred events in one commit (a room closed with that many invitees) go out, the NOTIFY split under 8,000 bytes', async () => {
+    const fresh = await createTestApp()
+    const streams = Array.from({ length: 300 }, () => userStream(crypto.randomUUID()))
+    await fresh.context.db.transaction((tx) =>
+      fresh.context.events.emit(
+        tx,
+        ...streams.map((stream): [string, LobbyEvent] => [
+          stream,
+          { type: 'invitation_revoked', invite_id: crypto.randomUUID(), room_id: crypto.randomUUID() },
+        ]),
+      ),
+    )
+    for (const stream of streams.slice(0, 3)) expect((await fresh.context.events.read(stream, 0)).map(({ seq }) => seq)).toEqual([1])
+    const stored = streams.map((stream) => ({ stream, seq: 1, event: { type: 'room_closed' as const, room_id: 'x'.repeat(9000) }, created_at: '' }))
+    const sent = payloads(stored)
+    expect(sent.every((payload) => Buffer.byteLength(payload) < 8000)).toBe(true)
+    expect(sent.flatMap((payload) => JSON.parse(payload)).map((notice: { stream: string }) => notice.stream)).toEqual(streams)
   })
 })

@@ -150,3 +150,62 @@ describe(`realtime rights on ${STORE}`, () => {
     expect(socket.events(`room:${room.room_id}`)).toEqual([])
   })
 })
+
+describe(`realtime rights under races on ${STORE}`, () => {
+  test('a member kicked while their subscription is being checked never gets the room: the kick cancels it', async () => {
+    const server = await startTestServer()
+    const { client } = server
+    const l = lobby(client)
+    const owner = await client.register('race_owner')
+    const player = await client.register('race_player')
+    const room = await l.createRoom(owner)
+    await l.seat(owner, room.room_id, player)
+    const socket = await follower(server.baseUrl, player.access)
+    // The check of the right to the room waits until the kick has been committed.
+    const rooms = server.context.rooms
+    const check = rooms.streamAccess.bind(rooms)
+    let kicked: () => void = () => {}
+    const kickDone = new Promise<void>((resolve) => (kicked = resolve))
+    rooms.streamAccess = async (...args) => {
+      const answer = await check(...args)
+      await kickDone
+      return answer
+    }
+    socket.send({ op: 'subscribe', stream: `room:${room.room_id}`, after: 0 })
+    await Bun.sleep(50)
+    expect((await client.delete(`/rooms/${room.room_id}/members/${player.userId}`, owner.access)).status).toBe(200)
+    kicked()
+    rooms.streamAccess = check
+    await socket.until(() => socket.frames.find((frame) => frame.op === 'unsubscribed' && frame.reason === 'access_lost'))
+    await l.seat(owner, room.room_id, await client.register('race_later'))
+    await Bun.sleep(100)
+    expect(socket.frames.some((frame) => frame.op === 'subscribed' && frame.stream === `room:${room.room_id}`)).toBe(false)
+    expect(socket.events(`room:${room.room_id}`)).toEqual([])
+  })
+
+  test("an invitee's view ends when the invitation runs out, but not once they have joined", async () => {
+    const server = await startTestServer()
+    const { client } = server
+    const l = lobby(client)
+    const owner = await client.register('expiry_owner')
+    const joiner = await client.register('expiry_joiner')
+    const waiter = await client.register('expiry_waiter')
+    const room = await l.createRoom(owner, { max_players: 6 })
+    const stream = `room:${room.room_id}`
+    const joining = await l.invite(owner, room.room_id, joiner)
+    await l.invite(owner, room.room_id, waiter)
+    // Both invitations run out in a second.
+    const soon = new Date(Date.now() + 1000).toISOString()
+    await server.context.db.run('UPDATE invitations SET expires_at = $1 WHERE room_id = $2', [soon, room.room_id])
+    const [joinerSocket, waiterSocket] = [await follower(server.baseUrl, joiner.access), await follower(server.baseUrl, waiter.access)]
+    expect(await subscribe(joinerSocket, stream)).toMatchObject({ op: 'subscribed' })
+    expect(await subscribe(waiterSocket, stream)).toMatchObject({ op: 'subscribed' })
+    expect((await client.post(`/rooms/${room.room_id}/join`, { ct: joining.ct }, joiner.access)).status).toBe(200)
+    await Bun.sleep(1200)
+    await l.seat(owner, room.room_id, await client.register('expiry_later'))
+    await joinerSocket.until(() => joinerSocket.types(stream).length === 2)
+    expect(joinerSocket.types(stream)).toEqual(['member_joined', 'member_joined'])
+    await waiterSocket.until(() => waiterSocket.frames.find((frame) => frame.op === 'unsubscribed'))
+    expect(waiterSocket.types(stream)).toEqual(['member_joined'])
+  })
+})

@@ -25,6 +25,28 @@ export class InProcessBus implements EventBus {
   async stop(): Promise<void> {}
 }
 
+/**
+ * A transaction's notices in as few NOTIFY payloads as fit under PostgreSQL's 8,000 bytes: each
+ * event whole, or only its place when it is too big on its own (closing a room with many pending
+ * invitations writes one event per invitee).
+ */
+export function payloads(events: StoredEvent[]): string[] {
+  const batches: string[][] = []
+  let size = 2
+  for (const event of events) {
+    let item = JSON.stringify(event)
+    if (item.length * 3 > MAX_PAYLOAD) item = JSON.stringify({ stream: event.stream, seq: event.seq })
+    const bytes = Buffer.byteLength(item) + 1
+    if (batches.length === 0 || size + bytes > MAX_PAYLOAD) {
+      batches.push([])
+      size = 2
+    }
+    batches.at(-1)!.push(item)
+    size += bytes
+  }
+  return batches.map((items) => `[${items.join(',')}]`)
+}
+
 /** PostgreSQL's NOTIFY payloads must stay under 8,000 bytes. */
 const MAX_PAYLOAD = 7900
 export const EVENTS_CHANNEL = 'lobby_events'
@@ -44,14 +66,7 @@ export class PostgresBus implements EventBus {
   ) {}
 
   async announce(tx: Transaction, events: StoredEvent[]): Promise<void> {
-    let payload = JSON.stringify(events)
-    if (Buffer.byteLength(payload) > MAX_PAYLOAD) payload = JSON.stringify(events.map(({ stream, seq }) => ({ stream, seq })))
-    if (Buffer.byteLength(payload) > MAX_PAYLOAD) {
-      // So many events at once that even their places do not fit: name the last of each stream.
-      const last = new Map(events.map(({ stream, seq }) => [stream, seq]))
-      payload = JSON.stringify([...last].map(([stream, seq]) => ({ stream, seq })))
-    }
-    await tx.get('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, payload])
+    for (const payload of payloads(events)) await tx.get('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, payload])
   }
 
   async start(): Promise<void> {

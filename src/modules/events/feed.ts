@@ -12,6 +12,8 @@ interface Followed {
   head: number
   /** Whether `head` has been read from the log (the first step of every stream does it). */
   started: boolean
+  /** A catch-up is scheduled after a failed read (one at a time, however many notices fail). */
+  retrying: boolean
   /** Work on the stream runs one step after another: arrivals, gap filling, joins. */
   chain: Promise<void>
   listeners: Set<Listener>
@@ -38,7 +40,7 @@ export class EventFeed {
   follow(stream: string, listener: Listener): () => void {
     let followed = this.#streams.get(stream)
     if (!followed) {
-      followed = { head: 0, started: false, chain: Promise.resolve(), listeners: new Set() }
+      followed = { head: 0, started: false, retrying: false, chain: Promise.resolve(), listeners: new Set() }
       followed.chain = this.#step(stream, followed, () => {})
       this.#streams.set(stream, followed)
     }
@@ -82,10 +84,6 @@ export class EventFeed {
     for (const [stream, followed] of this.#streams) followed.chain = this.#step(stream, followed, () => this.#fill(stream, followed))
   }
 
-  get followed(): number {
-    return this.#streams.size
-  }
-
   /** Hands on what the log holds after the head, up to `upTo` when given. */
   async #fill(stream: string, followed: Followed, upTo = Number.MAX_SAFE_INTEGER): Promise<void> {
     for (;;) {
@@ -117,7 +115,10 @@ export class EventFeed {
     }
     return followed.chain.then(run).catch((error) => {
       this.deps.onError(error, stream)
+      if (followed.retrying) return
+      followed.retrying = true
       setTimeout(() => {
+        followed.retrying = false
         if (this.#streams.get(stream) === followed) followed.chain = this.#step(stream, followed, () => this.#fill(stream, followed))
       }, RETRY_MS).unref()
     })

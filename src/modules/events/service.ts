@@ -50,7 +50,13 @@ export class EventLog {
    * from a backup, or started afresh) mean nothing here, and a client that brings them must refetch.
    */
   epoch(): Promise<string> {
-    this.#epoch ??= getOrCreateSetting(this.deps.db, 'event_epoch', () => randomToken(12)).then(({ value }) => value)
+    this.#epoch ??= getOrCreateSetting(this.deps.db, 'event_epoch', () => randomToken(12)).then(
+      ({ value }) => value,
+      (error) => {
+        this.#epoch = undefined
+        throw error
+      },
+    )
     return this.#epoch
   }
 

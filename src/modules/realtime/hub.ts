@@ -5,10 +5,12 @@ import type { Metrics } from '../../metrics'
 import type { AuthService } from '../auth/service'
 import type { VerifiedClaims } from '../auth/tokens'
 import type { EventFeed } from '../events/feed'
-import { type LobbyEvent, type StoredEvent, userStream } from '../events/model'
+import { type LobbyEvent, roomStream, type StoredEvent, userStream } from '../events/model'
 import type { EventLog } from '../events/service'
 import type { RoomService } from '../rooms/service'
 import type { User } from '../users/model'
+import { ApiError } from '../../shared/errors'
+import type { StreamRight } from '../rooms/service'
 import { CLOSE, type ClientFrame, type CloseReason, clientFrameCheck, type FrameError, type ServerFrame } from './protocol'
 
 /** Bun's own socket under Elysia's wrapper (its data is Elysia's business). */
@@ -17,6 +19,8 @@ export type Socket = ServerWebSocket<any>
 interface Subscription {
   /** In the stream's topic, getting live events (after catching up from the log). */
   live: boolean
+  /** Why the user may follow it; undefined while that is being checked. */
+  right?: StreamRight
   /** For an invitee: when the invitation runs out (ms since the epoch). */
   until?: number
 }
@@ -71,6 +75,8 @@ export class RealtimeHub {
   readonly #byUser = new Map<string, Set<Connection>>()
   /** One copy of each account for all its sockets (a user may hold many; 15,000 copies weigh megabytes). */
   readonly #accounts = new Map<string, User>()
+  /** How many changes of role or status each user's stream has brought: a read of the account older than the last one is read again. */
+  readonly #rightsChanges = new Map<string, number>()
   readonly #streams = new Map<string, LocalStream>()
   /** Sockets per client address, from their admission to their close. */
   readonly #addresses = new Map<string, number>()
@@ -220,7 +226,11 @@ export class RealtimeHub {
     }
     connection.sessionId = claims.sid
     await this.deps.feed.at(stream, () => {})
-    const user = await this.deps.auth.authenticate(claims.sid, claims.sub).catch(() => undefined)
+    let user: User | undefined
+    for (let changes = -1; changes !== (this.#rightsChanges.get(claims.sub) ?? 0);) {
+      changes = this.#rightsChanges.get(claims.sub) ?? 0
+      user = await refusedAsUndefined(this.deps.auth.authenticate(claims.sid, claims.sub))
+    }
     if (connection.closed) return
     if (!user) return this.#close(connection, 'unauthorized', 'the session has ended or the account is inactive')
     connection.user = this.#account(user)
@@ -244,32 +254,33 @@ export class RealtimeHub {
     const { after, epoch } = frame
     if (connection.subscriptions.has(stream)) return this.#refuse(connection, frame.stream, 'already_subscribed')
     if (connection.subscriptions.size >= this.deps.policy.maxSubscriptions) return this.#refuse(connection, frame.stream, 'too_many_subscriptions')
-    const access = await this.#access(user, stream)
-    if (!access || connection.closed) return this.#refuse(connection, frame.stream, 'not_found')
+    if (stream !== userStream(user.user_id) && !ROOM_STREAM.test(stream)) return this.#refuse(connection, frame.stream, 'not_found')
 
-    const subscription: Subscription = { live: false, until: access.until }
+    // Followed first and pending until the right to it is checked: a kick, a withdrawn invitation
+    // or a demotion committed meanwhile is handed to #act after `head`, and cancels it.
+    const subscription: Subscription = { live: false }
     connection.subscriptions.set(stream, subscription)
     this.#retain(stream)
-    if (subscription.until !== undefined) this.#streams.get(stream)?.invitees.add(connection)
-
-    const currentEpoch = await this.deps.events.epoch()
     const stillWanted = () => !connection.closed && connection.subscriptions.get(stream) === subscription
+    const head = await this.deps.feed.at(stream, (head) => head)
+    const right = stillWanted() ? await this.#right(connection.user ?? user, stream) : undefined
+    if (!stillWanted()) return
+    if (!right) {
+      this.#unsubscribe(connection, stream)
+      return this.#refuse(connection, frame.stream, 'not_found')
+    }
+    subscription.right = right.right
+    subscription.until = right.until
+    if (right.until !== undefined) this.#streams.get(stream)?.invitees.add(connection)
+
+    // Replayed up to `head` here; anything later comes through the stream's chain below, after #act has seen it.
+    const currentEpoch = await this.deps.events.epoch()
+    const sameEpoch = epoch === undefined || epoch === currentEpoch
     // Corked: a replay goes out in as few writes as fit, not one per event.
     const sendAll = (batch: StoredEvent[]) => connection.socket.cork(() => batch.every((stored) => this.#send(connection, eventFrame(stored))))
-    // A resume reads the log after `after` at once: events that follow on from it mean nothing was lost.
-    const missed = after !== undefined && (epoch === undefined || epoch === currentEpoch) ? await this.deps.events.read(stream, after, REPLAY_BATCH) : []
-    let last: number
-    let recovered: boolean
-    if (missed[0]?.seq === (after ?? 0) + 1) {
-      if (!stillWanted() || !sendAll(missed)) return
-      last = missed.at(-1)!.seq
-      recovered = true
-    } else {
-      // Nothing after it, or a gap (trimmed), or another epoch: go on from the end of the log.
-      last = await this.deps.events.lastSeq(stream)
-      recovered = after === undefined || (after === last && missed.length === 0 && (epoch === undefined || epoch === currentEpoch))
-    }
-    const replay = async (upTo?: number) => {
+    let last = head
+    let recovered = after === undefined
+    const replay = async (upTo: number) => {
       for (;;) {
         const batch = await this.deps.events.read(stream, last, REPLAY_BATCH, upTo)
         if (!stillWanted() || !sendAll(batch)) return false
@@ -277,12 +288,26 @@ export class RealtimeHub {
         if (batch.length < REPLAY_BATCH) return true
       }
     }
-    if (missed.length === REPLAY_BATCH && recovered && !(await replay())) return
+    if (after !== undefined && sameEpoch && after >= head) {
+      // At or past what this instance has handed out: fine if the log has it (this instance may lag a notice behind).
+      recovered = after <= (await this.deps.events.lastSeq(stream))
+      if (recovered) last = after
+    } else if (after !== undefined && sameEpoch) {
+      const missed = await this.deps.events.read(stream, after, REPLAY_BATCH, head)
+      // Events that follow on from `after` mean nothing was lost; a gap means retention took some.
+      if (missed[0]?.seq === after + 1) {
+        if (!stillWanted() || !sendAll(missed)) return
+        last = missed.at(-1)!.seq
+        recovered = true
+        if (missed.length === REPLAY_BATCH && !(await replay(head))) return
+      }
+    }
+    if (!stillWanted()) return
     // Between two live events: the rest of the log up to the last one handed out here, then the topic.
     await this.deps.feed.at(
       stream,
-      async (head) => {
-        if ((last < head && !(await replay(head))) || !stillWanted()) return
+      async (current) => {
+        if ((last < current && !(await replay(current))) || !stillWanted()) return
         connection.socket.subscribe(stream)
         subscription.live = true
         this.#streams.get(stream)?.live.add(connection)
@@ -292,12 +317,15 @@ export class RealtimeHub {
     )
   }
 
-  /** Whether `user` may follow `stream`: their own user stream, or a room they are in, are invited to, or administer. */
-  async #access(user: User, stream: string): Promise<{ until?: number } | undefined> {
-    if (stream === userStream(user.user_id)) return {}
-    if (!stream.startsWith('room:')) return undefined
-    const access = await this.deps.rooms.streamAccess(user, stream.slice('room:'.length)).catch(() => undefined)
-    return access && (access.until === undefined || access.until > Date.now()) ? access : undefined
+  /**
+   * Why `user` may follow `stream`: their own user stream, or a room they are in, are invited to
+   * (until the invitation runs out), or administer. Undefined when they may not; a store that
+   * cannot answer throws (the socket closes with 1011 rather than being told no).
+   */
+  async #right(user: User, stream: string): Promise<{ right: StreamRight; until?: number } | undefined> {
+    if (stream === userStream(user.user_id)) return { right: 'member' }
+    const right = await refusedAsUndefined(this.deps.rooms.streamAccess(user, stream.slice('room:'.length)))
+    return right && (right.until === undefined || right.until > Date.now()) ? right : undefined
   }
 
   #unsubscribe(connection: Connection, stream: string, reason?: 'access_lost'): void {
@@ -341,63 +369,75 @@ export class RealtimeHub {
       const frame = JSON.stringify(eventFrame(stored))
       this.#server?.publish(stream, frame, false)
       this.deps.metrics.realtimeDelivered(local.live.size, (now - Date.parse(stored.created_at)) / 1000)
-      this.#checkOutput(local, frame.length)
+      this.#checkOutput(local, Buffer.byteLength(frame))
     }
     this.#act(stored.stream, stored.event)
   }
 
-  /** What an event means for the sockets of this instance: sessions ended, rights to rooms lost or changed. */
+  /**
+   * What an event means for the sockets of this instance: sessions ended, rights to rooms lost.
+   * Rights are withdrawn here synchronously, before the next event of the stream goes out; a
+   * subscription still being checked (no `right` yet) is cancelled too, and the client may ask again.
+   */
   #act(stream: string, event: LobbyEvent): void {
-    const ownerOf = (userId: string) => this.#byUser.get(userId) ?? []
-    const userId = stream.startsWith('user:') ? stream.slice('user:'.length) : undefined
+    const socketsOf = (userId: string) => this.#byUser.get(userId) ?? []
+    const userId = stream.startsWith('user:') ? stream.slice('user:'.length) : ''
+    const withdraw = (connection: Connection, room: string, keeps: (right: StreamRight) => boolean) => {
+      const right = connection.subscriptions.get(room)?.right
+      if (connection.subscriptions.has(room) && !(right && keeps(right))) this.#unsubscribe(connection, room, 'access_lost')
+    }
     switch (event.type) {
       case 'session_revoked':
-        for (const connection of ownerOf(userId ?? ''))
+        for (const connection of socketsOf(userId))
           if (connection.sessionId === event.session_id) this.#close(connection, 'sessionEnded', `the session has ended (${event.reason})`)
         return
       case 'account_changed':
-        if (event.fields.includes('user_role') || event.fields.includes('is_active'))
-          for (const connection of ownerOf(event.user_id)) void this.#reload(connection)
+        if (!event.fields.includes('user_role') && !event.fields.includes('is_active')) return
+        this.#rightsChanges.set(event.user_id, (this.#rightsChanges.get(event.user_id) ?? 0) + 1)
+        for (const connection of socketsOf(event.user_id)) {
+          for (const room of connection.subscriptions.keys()) if (room.startsWith('room:')) withdraw(connection, room, (right) => right !== 'admin')
+          void this.#reload(connection)
+        }
         return
       case 'member_left':
       case 'member_kicked':
-        // Synchronously, so that not one more event of the room reaches them.
-        for (const connection of ownerOf(event.user_id)) if (connection.user?.user_role !== 'admin') this.#unsubscribe(connection, stream, 'access_lost')
+        for (const connection of socketsOf(event.user_id)) withdraw(connection, stream, (right) => right === 'admin')
+        return
+      case 'member_joined':
+        // An invitee who joins is a member now: their invitation's expiry no longer ends their view.
+        for (const connection of socketsOf(event.user_id)) {
+          const subscription = connection.subscriptions.get(stream)
+          if (subscription?.right !== 'invitee') continue
+          subscription.right = 'member'
+          subscription.until = undefined
+          this.#streams.get(stream)?.invitees.delete(connection)
+        }
         return
       case 'invitation_revoked':
       case 'invitation_declined':
-        for (const connection of ownerOf(userId ?? '')) void this.#recheck(connection, `room:${event.room_id}`)
+        for (const connection of socketsOf(userId)) withdraw(connection, roomStream(event.room_id), (right) => right !== 'invitee')
         return
     }
   }
 
-  /** After a change of role or status: the user read afresh, and every room stream checked again. */
+  /** After a change of role or status: the account read afresh (its rooms were checked in #act). */
   async #reload(connection: Connection): Promise<void> {
-    const { user, sessionId } = connection
-    if (!user || !sessionId) return
-    const fresh = await this.deps.auth.authenticate(sessionId, user.user_id).catch(() => undefined)
+    const { userId, sessionId } = connection
+    if (!userId || !sessionId || !connection.user) return
+    const fresh = await refusedAsUndefined(this.deps.auth.authenticate(sessionId, userId)).catch(() => null)
     if (connection.closed) return
+    if (fresh === null) return this.#close(connection, 'internalError', 'the account could not be read')
     if (!fresh) return this.#close(connection, 'sessionEnded', 'the session has ended or the account is inactive')
     connection.user = this.#account(fresh)
-    await Promise.all([...connection.subscriptions.keys()].map((stream) => this.#recheck(connection, stream)))
   }
 
   /** The shared copy of the account, replaced when it has changed. */
   #account(user: User): User {
     const known = this.#accounts.get(user.user_id)
-    if (known && known.updated_at === user.updated_at && known.user_role === user.user_role) return known
+    // Reads of one account may finish out of order: an older one never replaces a newer.
+    if (known && known.updated_at >= user.updated_at) return known
     this.#accounts.set(user.user_id, user)
     return user
-  }
-
-  async #recheck(connection: Connection, stream: string): Promise<void> {
-    if (!connection.user || !connection.subscriptions.has(stream)) return
-    const access = await this.#access(connection.user, stream)
-    const subscription = connection.subscriptions.get(stream)
-    if (!subscription) return
-    if (!access) return this.#unsubscribe(connection, stream, 'access_lost')
-    subscription.until = access.until
-    if (access.until === undefined) this.#streams.get(stream)?.invitees.delete(connection)
   }
 
   /** Sends a frame, or closes a socket whose output has piled up past REALTIME_SLOW_CONSUMER_BYTES (Bun would drop it silently). */
@@ -447,6 +487,15 @@ export class RealtimeHub {
 }
 
 const eventFrame = ({ stream, seq, event }: StoredEvent): ServerFrame => ({ op: 'event', stream, seq, event })
+
+const ROOM_STREAM = /^room:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** An answer of the service, or undefined when it refused (an ApiError); a store that failed still throws. */
+const refusedAsUndefined = <Value>(answer: Promise<Value>): Promise<Value | undefined> =>
+  answer.catch((error) => {
+    if (error instanceof ApiError) return undefined
+    throw error
+  })
 
 /** `user` is the caller's own stream. */
 const streamName = (user: User, stream: string) => (stream === 'user' ? userStream(user.user_id) : stream)

@@ -19,6 +19,9 @@ export interface RoomPolicy {
  * admin may do to one (kick, close) or a player (leave). Seats change through the membership
  * service, under the room's lock.
  */
+/** Why one may follow a room's events: playing in it, invited to it, or as an admin. */
+export type StreamRight = 'member' | 'invitee' | 'admin'
+
 export class RoomService {
   constructor(
     private readonly deps: {
@@ -58,17 +61,18 @@ export class RoomService {
     return (await this.deps.membership.access(user, roomId, this.deps.db)).room
   }
 
-  /** Whether `user` may follow the room's events; `until`, for an invitee, is when that ends (ms since the epoch). */
-  async streamAccess(user: User, roomId: string): Promise<{ until?: number }> {
-    const { invitedUntil } = await this.deps.membership.access(user, roomId, this.deps.db)
-    return { until: invitedUntil === undefined ? undefined : Date.parse(invitedUntil) }
+  /** Why `user` may follow the room's events (404 if they may not); `until`, for an invitee, is when that ends (ms since the epoch). */
+  async streamAccess(user: User, roomId: string): Promise<{ right: StreamRight; until?: number }> {
+    const { isMember, invitedUntil } = await this.deps.membership.access(user, roomId, this.deps.db)
+    if (isMember) return { right: 'member' }
+    if (invitedUntil !== undefined) return { right: 'invitee', until: Date.parse(invitedUntil) }
+    return { right: 'admin' }
   }
 
   async kick(actor: User, roomId: string, userId: string): Promise<void> {
     await this.deps.membership.withRoom(actor, roomId, async ({ room, canManage }, tx) => {
       if (!canManage) throw forbidden('Only the owner or an admin may remove players')
-      if (userId === actor.user_id && room.owner_id === actor.user_id)
-        throw conflict('The owner cannot kick themself; leave the room instead')
+      if (userId === actor.user_id && room.owner_id === actor.user_id) throw conflict('The owner cannot kick themself; leave the room instead')
       if (!room.players.some((player) => player.user_id === userId)) throw notFound('That user is not in this room')
       await this.deps.membership.unseat(room, userId, 'kicked', tx)
     })
