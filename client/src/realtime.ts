@@ -42,6 +42,10 @@ export interface RealtimePositions {
 const FINAL = new Set([4003])
 /** How long before the token's expiry a fresh one is sent. */
 const RENEW_AHEAD_MS = 30_000
+/** Frames sent per second at most: half the server's default REALTIME_MESSAGE_RATE. */
+const FRAMES_PER_SECOND = 10
+/** A connection that lasted this long resets the reconnect backoff. */
+const STABLE_MS = 10_000
 
 export class RealtimeConnection {
   readonly #options: RealtimeOptions
@@ -54,6 +58,12 @@ export class RealtimeConnection {
   #ended = false
   #renewal?: ReturnType<typeof setTimeout>
   #freshTokenNext = false
+  #connectedAt = 0
+  /** Frames waiting to be sent, and the sending allowance (see #send). */
+  #outbox: string[] = []
+  #allowance = FRAMES_PER_SECOND
+  #allowanceAt = 0
+  #flushing = false
 
   constructor(options: RealtimeOptions) {
     this.#options = options
@@ -90,8 +100,11 @@ export class RealtimeConnection {
     this.#socket?.close(1000)
   }
 
+  /** `user` is the own stream: user:<id> once the id is known, or as kept in the saved positions. */
   #name(stream: string): string {
-    return stream === 'user' && this.#userId ? `user:${this.#userId}` : stream
+    if (stream !== 'user') return stream
+    if (this.#userId) return `user:${this.#userId}`
+    return [...this.#streams.keys()].find((name) => name.startsWith('user:')) ?? stream
   }
 
   #connect(): void {
@@ -100,6 +113,7 @@ export class RealtimeConnection {
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:'
     const socket = new Socket(url)
     this.#socket = socket
+    this.#connectedAt = Number.POSITIVE_INFINITY
     socket.onmessage = (message) => this.#receive(JSON.parse(String(message.data)))
     socket.onclose = (event) => this.#closed(socket, event.code, event.reason)
   }
@@ -109,16 +123,23 @@ export class RealtimeConnection {
       case 'hello':
         return void this.#authenticate(this.#freshTokenNext)
       case 'ready': {
-        this.#attempt = 0
+        this.#connectedAt = Date.now()
         this.#freshTokenNext = false
         this.#userId = frame.user_id
-        if (this.#epoch !== undefined && this.#epoch !== frame.epoch) for (const stream of this.#streams.keys()) this.#streams.set(stream, undefined)
-        this.#epoch = frame.epoch
-        const own = this.#streams.get('user')
         if (this.#streams.has('user')) {
+          // 'user' asked for before the id was known: the saved position of user:<id>, if any, stands.
+          const own = `user:${frame.user_id}`
+          const asked = this.#streams.get('user')
           this.#streams.delete('user')
-          this.#streams.set(`user:${frame.user_id}`, own)
+          if (!this.#streams.has(own) || asked !== undefined) this.#streams.set(own, asked)
         }
+        if (this.#epoch !== undefined && this.#epoch !== frame.epoch)
+          // Numbers of another database: what they pointed at is gone, so each stream starts afresh and its state is refetched.
+          for (const [stream, seq] of this.#streams) {
+            this.#streams.set(stream, undefined)
+            if (seq !== undefined) this.#options.onReset?.(stream)
+          }
+        this.#epoch = frame.epoch
         for (const [stream, after] of this.#streams) this.#send({ op: 'subscribe', stream, after, epoch: this.#epoch })
         return this.#scheduleRenewal(frame.expires_at)
       }
@@ -139,7 +160,8 @@ export class RealtimeConnection {
         this.#streams.delete(frame.stream)
         return this.#options.onUnsubscribed?.(frame.stream, frame.reason)
       case 'error':
-        if (frame.error === 'not_found') {
+        // not_found or too_many_subscriptions: the stream is not followed (already_subscribed: it is).
+        if (frame.error !== 'already_subscribed') {
           this.#streams.delete(this.#name(frame.stream))
           this.#options.onUnsubscribed?.(frame.stream, frame.error)
         }
@@ -147,8 +169,13 @@ export class RealtimeConnection {
   }
 
   async #authenticate(fresh: boolean): Promise<void> {
-    const token = await this.#options.token(fresh)
-    if (!token) return this.#end(4001, 'no access token')
+    const socket = this.#socket
+    const token = await this.#options.token(fresh).catch(() => undefined)
+    if (socket !== this.#socket) return
+    if (!token) {
+      this.#end(4001, 'no access token')
+      return socket?.close(1000)
+    }
     this.#send({ op: 'auth', token })
   }
 
@@ -161,6 +188,8 @@ export class RealtimeConnection {
   #closed(socket: WebSocket, code: number, reason: string): void {
     if (socket !== this.#socket) return
     this.#userId = undefined
+    // What was not sent belongs to that connection; the next one authenticates and subscribes afresh.
+    this.#outbox = []
     clearTimeout(this.#renewal)
     if (this.#ended) return
     if (FINAL.has(code)) return this.#end(code, reason)
@@ -170,6 +199,8 @@ export class RealtimeConnection {
       this.#freshTokenNext = true
     }
     const { initial, max } = this.#options.backoff ?? { initial: 250, max: 30_000 }
+    // Only a connection that lasted resets the backoff: one closed at once (4029, 1013) keeps doubling it.
+    if (Date.now() - this.#connectedAt > STABLE_MS) this.#attempt = 0
     const pause = Math.min(max, initial * 2 ** this.#attempt++) * (0.5 + Math.random() / 2)
     setTimeout(() => this.#ended || this.#connect(), pause)
   }
@@ -181,8 +212,28 @@ export class RealtimeConnection {
     this.#options.onEnd?.(code, reason)
   }
 
+  /** Sends at most FRAMES_PER_SECOND, queueing the rest: the server closes a socket that sends more than REALTIME_MESSAGE_RATE. */
   #send(frame: object): void {
-    this.#socket?.send(JSON.stringify(frame))
+    this.#outbox.push(JSON.stringify(frame))
+    this.#flush()
+  }
+
+  #flush(): void {
+    const socket = this.#socket
+    if (!socket || socket.readyState !== 1 || this.#flushing) return
+    const now = Date.now()
+    this.#allowance = Math.min(FRAMES_PER_SECOND, this.#allowance + ((now - this.#allowanceAt) / 1000) * FRAMES_PER_SECOND)
+    this.#allowanceAt = now
+    while (this.#outbox.length > 0 && this.#allowance >= 1) {
+      socket.send(this.#outbox.shift()!)
+      this.#allowance--
+    }
+    if (this.#outbox.length === 0) return
+    this.#flushing = true
+    setTimeout(() => {
+      this.#flushing = false
+      this.#flush()
+    }, 1000 / FRAMES_PER_SECOND)
   }
 
   #sendWhenReady(frame: object): void {

@@ -47,7 +47,7 @@ describe(`the typed client (client/) on ${STORE}`, () => {
     expect(client.tokens?.refresh).not.toBe(held.refresh)
     // The session lives on: the new pair works, and the spent refresh token is not reused.
     expect((await client.api.auth.me.get()).data?.username).toBe('root_admin')
-    expect((await client.refresh())).toBe(true)
+    expect(await client.refresh()).toBe(true)
     expect((await client.api.auth.me.get()).status).toBe(200)
   })
 
@@ -58,4 +58,54 @@ describe(`the typed client (client/) on ${STORE}`, () => {
     expect(answer.status).toBe(401)
     expect(client.tokens).toBeUndefined()
   })
+})
+
+describe(`the client's realtime part on ${STORE}`, () => {
+  test('positions kept across page loads resume exactly; many subscriptions at once are paced under the rate limit; a new epoch asks for a refetch', async () => {
+    const server = await startTestServer()
+    const gateway = createGatewayClient(server.baseUrl)
+    await gateway.register('rt_client', 'rt-client-password')
+    const rename = (name: string) => gateway.api.users.me.put({ username: name })
+    const seen: number[] = []
+    const first = gateway.realtime({ onEvent: ({ seq }) => seen.push(seq) })
+    first.subscribe('user', 0)
+    await rename('rt_client_a')
+    await rename('rt_client_b')
+    while (seen.length < 2) await Bun.sleep(20)
+    const saved = first.positions
+    first.close()
+
+    // Three changes while away; the next page load resumes from the saved positions and asks for 'user' again.
+    for (const name of ['rt_client_c', 'rt_client_d', 'rt_client_e']) await rename(name)
+    const later: number[] = []
+    const unsubscribed: string[] = []
+    const frames: string[] = []
+    class Recording extends WebSocket {
+      constructor(url: string | URL) {
+        super(url)
+        this.addEventListener('message', (message) => frames.push(JSON.parse(String(message.data)).op))
+      }
+    }
+    const second = gateway.realtime({
+      resumeFrom: saved,
+      onEvent: ({ seq }) => later.push(seq),
+      onUnsubscribed: (stream, reason) => unsubscribed.push(reason),
+      WebSocket: Recording as typeof WebSocket,
+    })
+    second.subscribe('user')
+    // Twenty-four more streams at once (rooms that do not exist): more frames than REALTIME_MESSAGE_RATE allows in a burst.
+    for (let i = 0; i < 24; i++) second.subscribe(`room:${crypto.randomUUID()}`)
+    const deadline = Date.now() + 8000
+    while (unsubscribed.length < 24 && Date.now() < deadline) await Bun.sleep(50)
+    expect(later).toEqual([3, 4, 5])
+    expect(unsubscribed).toEqual(Array(24).fill('not_found'))
+    expect(frames.filter((op) => op === 'ready')).toHaveLength(1)
+    second.close()
+
+    const resets: string[] = []
+    const third = gateway.realtime({ resumeFrom: { ...saved, epoch: 'another-database' }, onEvent: () => {}, onReset: (stream) => resets.push(stream) })
+    while (resets.length === 0 && Date.now() < deadline + 3000) await Bun.sleep(20)
+    expect(resets).toEqual(Object.keys(saved.streams))
+    third.close()
+  }, 20_000)
 })
