@@ -3,6 +3,7 @@ import type { Config } from './config'
 import type { AppContext } from './context'
 import { authRoutes } from './modules/auth'
 import { authGuard } from './modules/auth/guard'
+import { chatRoutes } from './modules/chat'
 import { healthRoutes } from './modules/health'
 import { invitesRoutes } from './modules/rooms/invites'
 import { realtimeRoutes } from './modules/realtime'
@@ -23,6 +24,7 @@ export function createApp(context: AppContext) {
     .use(usersRoutes(context, guard))
     .use(roomsRoutes(context, guard))
     .use(invitesRoutes(context, guard))
+    .use(chatRoutes(context, guard))
     .use(realtimeRoutes(context))
 
   const bodies = new Set<string>()

@@ -100,6 +100,10 @@ export const EnvSchema = T.Object({
     maximum: 1_000_000,
     description: 'request bodies read at once, at most (each holds up to MAX_BODY_BYTES); then 503',
   }),
+  MESSAGE_MAX_LENGTH: T.Integer({ default: 2000, minimum: 1, maximum: 10_000, description: 'longest chat message, in characters (NFC)' }),
+  MESSAGE_RATE_LIMIT: T.Integer({ default: 20, minimum: 1, maximum: 1_000_000, description: 'chat messages one user may send per MESSAGE_RATE_WINDOW' }),
+  MESSAGE_RATE_WINDOW: Seconds(10, 1, 3600, 'window of MESSAGE_RATE_LIMIT'),
+  MESSAGE_RETENTION: Seconds(7_776_000, 3600, 315_360_000, 'how long chat messages are kept'),
   REALTIME_AUTH_TIMEOUT: Seconds(5, 1, 60, 'how long a new websocket may take to send its auth frame'),
   REALTIME_IDLE_TIMEOUT: Seconds(60, 10, 960, 'websocket idle timeout; the server pings well before it, so only dead peers reach it'),
   REALTIME_MAX_SOCKETS: T.Integer({ default: 50_000, minimum: 1, maximum: 1_000_000, description: 'open websockets per instance (then closed with 1013)' }),
@@ -238,6 +242,7 @@ function toConfig(env: Env) {
     inviteTtl: env.INVITE_TTL,
     inviteRetention: env.INVITE_RETENTION,
     eventRetention: env.EVENT_RETENTION,
+    chat: { maxLength: env.MESSAGE_MAX_LENGTH, retention: env.MESSAGE_RETENTION },
     realtime: {
       authTimeout: env.REALTIME_AUTH_TIMEOUT,
       idleTimeout: env.REALTIME_IDLE_TIMEOUT,
@@ -254,6 +259,7 @@ function toConfig(env: Env) {
     rooms: { defaultMaxPlayers: env.ROOM_MAX_PLAYERS, maxPlayersLimit: env.ROOM_MAX_PLAYERS_LIMIT, quota: env.ROOM_QUOTA },
     userRateLimits: {
       rooms: { limit: env.ROOM_RATE_LIMIT, window: env.USER_RATE_WINDOW },
+      messages: { limit: env.MESSAGE_RATE_LIMIT, window: env.MESSAGE_RATE_WINDOW },
       invitations: { limit: env.INVITE_RATE_LIMIT, window: env.USER_RATE_WINDOW },
     },
     password: {

@@ -22,6 +22,8 @@ import { MembershipService } from './modules/rooms/membership'
 import { RoomService } from './modules/rooms/service'
 import { RoomStore } from './modules/rooms/store'
 import { RealtimeHub } from './modules/realtime/hub'
+import { ChatService } from './modules/chat/service'
+import { MessageStore } from './modules/chat/store'
 import { UserService } from './modules/users/service'
 import { UserStore } from './modules/users/store'
 
@@ -85,12 +87,21 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     policy: { ttl: config.inviteTtl, retention: config.inviteRetention },
   })
 
+  const chat = new ChatService({
+    db,
+    messageStore: new MessageStore(),
+    membership,
+    events,
+    sent: userRateLimit(rateLimits, 'messages', config.userRateLimits.messages),
+    policy: config.chat,
+  })
   const jwt = { ...config.jwt, secret: jwtSecret }
   const verifier = new AccessTokenVerifier(jwt)
   const signer = accessTokenSigner(jwt)
   const realtime = new RealtimeHub({
     auth,
     rooms,
+    chat,
     events,
     feed,
     verify: (token) => verifier.verify(signer, token),
@@ -124,5 +135,6 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     events,
     bus,
     realtime,
+    chat,
   }
 }

@@ -18,7 +18,7 @@ type DemoName = (typeof DEMO_USERS)[number]['username']
  * Fills an empty database with demo accounts, rooms in every state and invitations in every state,
  * made through the services as a client would; a database that has any user is left alone.
  */
-export async function seedDemoData({ users, rooms, invites, db }: AppContext): Promise<boolean> {
+export async function seedDemoData({ users, rooms, invites, chat, db }: AppContext): Promise<boolean> {
   const existing = await db.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM users')
   if ((existing?.total ?? 0) > 0) return false
   const demo = {} as Record<DemoName, User>
@@ -28,6 +28,9 @@ export async function seedDemoData({ users, rooms, invites, db }: AppContext): P
   // Open, one seat of four taken by a guest, carol invited and not yet answered.
   const morning = await rooms.create(alice, { room_name: 'Morning shift: boiler room', max_players: 4, game_role: 'shift lead' })
   await joinByInvitation(morning.room_id, alice, bob, 'operator')
+  await chat.post(alice, morning.room_id, 'Morning, Bob. Boiler two is warming up.')
+  await chat.post(bob, morning.room_id, 'Morning! Feed pumps are on standby.')
+  await chat.post(alice, morning.room_id, 'Carol is invited as engineer; we start when she joins.')
   await invites.invite(alice, morning.room_id, 'carol', 'engineer')
 
   // Ready: both seats taken. Alice was invited too and declined.

@@ -79,7 +79,7 @@ export async function startServer(config: Config, log: Logger) {
 }
 
 /** Purges expired rows a minute after start (sooner with a shorter interval), then every `interval` seconds. */
-function schedulePurges({ auth, invites, rateLimits, events, config }: AppContext, log: Logger, interval: number) {
+function schedulePurges({ auth, invites, rateLimits, events, chat, config }: AppContext, log: Logger, interval: number) {
   const longestRateWindow = Math.max(...Object.values(config.userRateLimits).map((limit) => limit.window))
   let stopped = false
   let timer: Timer
@@ -90,6 +90,7 @@ function schedulePurges({ auth, invites, rateLimits, events, config }: AppContex
         rateCounters: await rateLimits.deleteStale(isoAfter(-longestRateWindow)),
         invitations: await invites.purgeSettled(),
         events: await events.purge(),
+        messages: await chat.purge(),
       }
       if (Object.values(purged).some((count) => count > 0)) log.info('expired rows purged', purged)
     } catch (error) {

@@ -81,7 +81,11 @@ export async function callEveryOperation(baseUrl: string, admin: { username: str
     '/rooms/{room_id}/invite',
     client.POST('/rooms/{room_id}/invite', { ...roomPath, body: { user_name: 'generated_guest', player_role: 'operator' } }),
   )
-  await record('post', '/rooms/{room_id}/invite', client.POST('/rooms/{room_id}/invite', { ...roomPath, body: { user_name: 'nobody_at_all', player_role: 'operator' } }))
+  await record(
+    'post',
+    '/rooms/{room_id}/invite',
+    client.POST('/rooms/{room_id}/invite', { ...roomPath, body: { user_name: 'nobody_at_all', player_role: 'operator' } }),
+  )
   await record('get', '/invites/sent', client.GET('/invites/sent', { params: { query: { status: 'pending' } } }))
   if (!invitation?.ct) throw new Error('invitation failed')
 
@@ -100,20 +104,50 @@ export async function callEveryOperation(baseUrl: string, admin: { username: str
     client.POST('/rooms/{room_id}/invite', { ...roomPath, body: { user_name: 'generated_guest', player_role: 'engineer' } }),
   )
   if (!again) throw new Error('second invitation failed')
-  await as(guest, () => record('post', '/invites/{invite_id}/decline', client.POST('/invites/{invite_id}/decline', { params: { path: { invite_id: again.invite_id } } })))
+  await as(guest, () =>
+    record('post', '/invites/{invite_id}/decline', client.POST('/invites/{invite_id}/decline', { params: { path: { invite_id: again.invite_id } } })),
+  )
   await record('delete', '/invites/{invite_id}', client.DELETE('/invites/{invite_id}', { params: { path: { invite_id: again.invite_id } } }))
-  const third = await record('post', '/rooms/{room_id}/invite', client.POST('/rooms/{room_id}/invite', { ...roomPath, body: { user_name: 'generated_guest', player_role: 'x' } }))
+  const third = await record(
+    'post',
+    '/rooms/{room_id}/invite',
+    client.POST('/rooms/{room_id}/invite', { ...roomPath, body: { user_name: 'generated_guest', player_role: 'x' } }),
+  )
   if (!third) throw new Error('third invitation failed')
   await record('delete', '/invites/{invite_id}', client.DELETE('/invites/{invite_id}', { params: { path: { invite_id: third.invite_id } } }))
   // Someone who is neither owner nor admin.
   await as(guest, () =>
-    record('post', '/rooms/{room_id}/invite', client.POST('/rooms/{room_id}/invite', { ...roomPath, body: { user_name: 'generated_player_2', player_role: 'x' } })),
+    record(
+      'post',
+      '/rooms/{room_id}/invite',
+      client.POST('/rooms/{room_id}/invite', { ...roomPath, body: { user_name: 'generated_player_2', player_role: 'x' } }),
+    ),
   )
   await record(
     'delete',
     '/rooms/{room_id}/members/{user_id}',
     client.DELETE('/rooms/{room_id}/members/{user_id}', { params: { path: { room_id: room.room_id, user_id: registered.user.user_id } } }),
   )
+  const message = await record(
+    'post',
+    '/rooms/{room_id}/messages',
+    client.POST('/rooms/{room_id}/messages', { ...roomPath, body: { body: 'Generated: all stations report', client_id: 'gen-1' } }),
+  )
+  if (!message) throw new Error('message failed')
+  await record('post', '/rooms/{room_id}/messages', client.POST('/rooms/{room_id}/messages', { ...roomPath, body: { body: 'again', client_id: 'gen-1' } }))
+  await record('post', '/rooms/{room_id}/messages', client.POST('/rooms/{room_id}/messages', { ...roomPath, body: { body: '' } }))
+  await record(
+    'get',
+    '/rooms/{room_id}/messages',
+    client.GET('/rooms/{room_id}/messages', { params: { path: { room_id: room.room_id }, query: { limit: 10 } } }),
+  )
+  const messagePath = { params: { path: { room_id: room.room_id, message_id: message.message_id } } }
+  await record(
+    'patch',
+    '/rooms/{room_id}/messages/{message_id}',
+    client.PATCH('/rooms/{room_id}/messages/{message_id}', { ...messagePath, body: { body: 'Generated, edited' } }),
+  )
+  await record('delete', '/rooms/{room_id}/messages/{message_id}', client.DELETE('/rooms/{room_id}/messages/{message_id}', messagePath))
   await record('post', '/rooms/{room_id}/close', client.POST('/rooms/{room_id}/close', roomPath))
 
   const adminLogin = await record('post', '/auth/login', client.POST('/auth/login', { body: admin }))

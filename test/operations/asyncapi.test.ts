@@ -51,12 +51,15 @@ describe(`the AsyncAPI document on ${STORE}`, () => {
     await lobby(server.client).seat(owner, room.room_id, guest)
     await server.client.put('/users/me', { username: 'aa_owner_renamed' }, owner.access)
     socket.send({ op: 'ping' })
+    socket.send({ op: 'send', room_id: room.room_id, body: 'Documented', client_id: 'aa-1' })
+    await socket.until(() => socket.frames.find((frame) => frame.op === 'sent'))
+    socket.send({ op: 'send', room_id: room.room_id, body: 'bell\u0007', client_id: 'aa-2' })
     socket.send({ op: 'auth', token: owner.access })
     socket.send({ op: 'unsubscribe', stream: `room:${room.room_id}` })
     await socket.until(() => socket.frames.find((frame) => frame.op === 'unsubscribed'))
     await socket.until(() => socket.frames.find((frame) => frame.op === 'reauthenticated'))
     const seen = new Set(socket.frames.map((frame) => frame.op))
-    expect([...seen].sort()).toEqual(['error', 'event', 'hello', 'pong', 'ready', 'reauthenticated', 'subscribed', 'unsubscribed'])
+    expect([...seen].sort()).toEqual(['error', 'event', 'hello', 'pong', 'ready', 'reauthenticated', 'sent', 'subscribed', 'unsubscribed'])
     for (const frame of socket.frames) {
       const validate = validators.get(frame.op)!
       expect({ frame, valid: validate(frame), errors: validate.errors }).toMatchObject({ valid: true })
@@ -67,6 +70,7 @@ describe(`the AsyncAPI document on ${STORE}`, () => {
       { op: 'subscribe', stream: 'user', after: 0, epoch: 'x' },
       { op: 'unsubscribe', stream: 'user' },
       { op: 'ping' },
+      { op: 'send', room_id: crypto.randomUUID(), body: 'hello', client_id: 'c-1' },
     ]
     for (const frame of sent) expect(validators.get(frame.op)!(frame)).toBe(true)
     const client = await connect(server.baseUrl)

@@ -46,6 +46,10 @@ const PROTECTED = [
   'GET /invites/sent',
   'POST /invites/{invite_id}/decline',
   'DELETE /invites/{invite_id}',
+  'GET /rooms/{room_id}/messages',
+  'POST /rooms/{room_id}/messages',
+  'PATCH /rooms/{room_id}/messages/{message_id}',
+  'DELETE /rooms/{room_id}/messages/{message_id}',
 ]
 
 function operations(): Map<string, any> {
@@ -62,7 +66,11 @@ describe('OpenAPI document', () => {
     expect(result.errors ?? []).toEqual([])
     expect(result.valid).toBe(true)
     await SwaggerParser.validate(structuredClone(doc))
-    const problems = await lintFromString({ source: JSON.stringify(doc), absoluteRef: '/swagger/json', config: await createConfig({ extends: ['recommended'] }) })
+    const problems = await lintFromString({
+      source: JSON.stringify(doc),
+      absoluteRef: '/swagger/json',
+      config: await createConfig({ extends: ['recommended'] }),
+    })
     expect(problems.filter((problem) => problem.severity === 'error').map((problem) => `${problem.ruleId}: ${problem.message}`)).toEqual([])
   })
 
@@ -119,8 +127,17 @@ describe('OpenAPI document', () => {
       const statuses = Object.keys(operation.responses)
       if (operation.requestBody) expect({ name, statuses }).toEqual({ name, statuses: expect.arrayContaining(['400', '408', '413', '415', '422', '503']) })
     }
-    const limited = ['POST /auth/registrate', 'POST /auth/login', 'POST /auth/refresh', 'POST /auth/change-password', 'POST /users', 'POST /rooms', 'POST /rooms/{room_id}/invite']
-    for (const name of limited) expect({ name, statuses: Object.keys(operations().get(name).responses) }).toEqual({ name, statuses: expect.arrayContaining(['429']) })
+    const limited = [
+      'POST /auth/registrate',
+      'POST /auth/login',
+      'POST /auth/refresh',
+      'POST /auth/change-password',
+      'POST /users',
+      'POST /rooms',
+      'POST /rooms/{room_id}/invite',
+    ]
+    for (const name of limited)
+      expect({ name, statuses: Object.keys(operations().get(name).responses) }).toEqual({ name, statuses: expect.arrayContaining(['429']) })
     for (const name of ['POST /auth/registrate', 'POST /auth/login', 'POST /auth/change-password', 'POST /users'])
       expect({ name, statuses: Object.keys(operations().get(name).responses) }).toEqual({ name, statuses: expect.arrayContaining(['503']) })
   })
@@ -129,7 +146,7 @@ describe('OpenAPI document', () => {
     const listed = operations()
     expect([...listed.keys()].sort()).toEqual([...PUBLIC, ...PROTECTED].sort())
     for (const [name, operation] of listed) {
-      expect({ name, tags: operation.tags }).toEqual({ name, tags: [expect.stringMatching(/^(auth|users|rooms|invites|ops)$/)] })
+      expect({ name, tags: operation.tags }).toEqual({ name, tags: [expect.stringMatching(/^(auth|users|rooms|invites|chat|ops)$/)] })
       expect(operation.summary).toBeString()
     }
   })
@@ -149,7 +166,21 @@ describe('OpenAPI document', () => {
         expect(operation.responses[status].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ErrorResponse' })
       if (PROTECTED.includes(name)) expect(statuses).toContain('401')
     }
-    for (const model of ['User', 'TokenResponse', 'AccessToken', 'RefreshToken', 'AuthRequest', 'GetAllUsersResponse', 'Room', 'Player', 'Invitation', 'GetAllRoomsResponse', 'GetMyInvitesResponse', 'ErrorResponse', 'SuccessResponse'])
+    for (const model of [
+      'User',
+      'TokenResponse',
+      'AccessToken',
+      'RefreshToken',
+      'AuthRequest',
+      'GetAllUsersResponse',
+      'Room',
+      'Player',
+      'Invitation',
+      'GetAllRoomsResponse',
+      'GetMyInvitesResponse',
+      'ErrorResponse',
+      'SuccessResponse',
+    ])
       expect(doc.components.schemas[model]).toBeObject()
     expect(doc.components.schemas.GetAllUsersResponse.properties.total_count).toEqual({ type: 'integer', minimum: 0, description: expect.any(String) })
   })
@@ -167,6 +198,8 @@ describe('request schemas', () => {
     'POST /rooms': 'CreateRoomRequest',
     'POST /rooms/{room_id}/invite': 'InviteToRoomRequest',
     'POST /rooms/{room_id}/join': 'JoinToRoomRequest',
+    'POST /rooms/{room_id}/messages': 'PostMessageRequest',
+    'PATCH /rooms/{room_id}/messages/{message_id}': 'EditMessageRequest',
   }
 
   test('every route that takes a body documents it as JSON with its named schema; no other route has one', () => {

@@ -57,12 +57,19 @@ beforeAll(async () => {
   const created = await Promise.all([1, 2, 3].map(() => rooms.createRoom(admin, { max_players: 4 })))
   idPools.room_id = created.map((room) => room.room_id)
   idPools.invite_id = (await Promise.all(created.map((room, i) => rooms.invite(admin, room.room_id, victims[i]!)))).map((invitation) => invitation.invite_id)
+  idPools.message_id = await Promise.all(
+    created.map(async (room) => (await t.client.post(`/rooms/${room.room_id}/messages`, { body: 'fuzz target' }, admin.access)).body.message_id as string),
+  )
 })
 
 function withoutIds(value: unknown): any {
   if (Array.isArray(value)) return value.map(withoutIds)
   if (value === null || typeof value !== 'object') return value
-  return Object.fromEntries(Object.entries(value).filter(([key]) => key !== '$id').map(([key, inner]) => [key, withoutIds(inner)]))
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([key]) => key !== '$id')
+      .map(([key, inner]) => [key, withoutIds(inner)]),
+  )
 }
 
 function resolve(schema: Schema): Schema {
@@ -151,15 +158,27 @@ type Mutated = { body?: string; contentType?: string; path: string; query: strin
 
 /** Requests that break the contract in one way or another. */
 function mutated(operation: Operation): fc.Arbitrary<Mutated> {
-  const path = fc.record(Object.fromEntries(operation.pathParams.map((name) => [name, fc.oneof(fc.uuid(), oddStrings.filter((value) => value.length < 200))]))).map(
-    // A lone surrogate cannot travel in a URL (it still does inside the JSON bodies below).
-    (params) => operation.path.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(String(params[name]).toWellFormed())),
-  )
+  const path = fc
+    .record(
+      Object.fromEntries(
+        operation.pathParams.map((name) => [
+          name,
+          fc.oneof(
+            fc.uuid(),
+            oddStrings.filter((value) => value.length < 200),
+          ),
+        ]),
+      ),
+    )
+    .map(
+      // A lone surrogate cannot travel in a URL (it still does inside the JSON bodies below).
+      (params) => operation.path.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(String(params[name]).toWellFormed())),
+    )
   const query = fc.oneof(
     fc.constant(''),
-    fc.dictionary(fc.oneof(fc.constantFrom(...operation.query.map((param) => param.name), 'limit', 'offset'), fc.string()), oddStrings, { maxKeys: 3 }).map((entries) =>
-      new URLSearchParams(entries as Record<string, string>).toString(),
-    ),
+    fc
+      .dictionary(fc.oneof(fc.constantFrom(...operation.query.map((param) => param.name), 'limit', 'offset'), fc.string()), oddStrings, { maxKeys: 3 })
+      .map((entries) => new URLSearchParams(entries as Record<string, string>).toString()),
   )
   const validBody = operation.body ? valid(operation.body) : fc.constant({})
   const body = fc.oneof(
@@ -305,7 +324,12 @@ describe(`fuzzing every route on ${STORE} (SECURITY 15, 21, 22, 24)`, () => {
   test('a burst of 40 concurrent requests on every rate-limited route never gets past its limit', async () => {
     const limit = 5
     const auth = await startTestServer({ AUTH_RATE_LIMIT: String(limit) })
-    const server = await startTestServer({ LOGIN_MAX_FAILURES: String(limit), ROOM_RATE_LIMIT: String(limit), INVITE_RATE_LIMIT: String(limit) })
+    const server = await startTestServer({
+      LOGIN_MAX_FAILURES: String(limit),
+      ROOM_RATE_LIMIT: String(limit),
+      INVITE_RATE_LIMIT: String(limit),
+      MESSAGE_RATE_LIMIT: String(limit),
+    })
     const player = await server.client.register('burst_player')
     const room = await lobby(server.client).createRoom(player)
     const authRoutes = [
@@ -316,15 +340,26 @@ describe(`fuzzing every route on ${STORE} (SECURITY 15, 21, 22, 24)`, () => {
     const bursts: Array<[string, (i: number) => Promise<Reply>]> = [
       ['AUTH_RATE_LIMIT: registrate, login and refresh together', (i) => auth.client.post(authRoutes[i % 3]![0], authRoutes[i % 3]![1](i))],
       ['LOGIN_MAX_FAILURES: one account', (i) => server.client.post('/auth/login', { username: 'burst_player', password: `guess-${i}-wrong` })],
-      ['LOGIN_MAX_FAILURES: change-password', (i) => server.client.post('/auth/change-password', { current_password: `guess-${i}`, new_password: 'new-password-1' }, player.access)],
+      [
+        'LOGIN_MAX_FAILURES: change-password',
+        (i) => server.client.post('/auth/change-password', { current_password: `guess-${i}`, new_password: 'new-password-1' }, player.access),
+      ],
       ['ROOM_RATE_LIMIT: POST /rooms', (i) => server.client.post('/rooms', { room_name: `burst ${i}` }, player.access)],
-      ['INVITE_RATE_LIMIT: POST /rooms/{id}/invite', (i) => server.client.post(`/rooms/${room.room_id}/invite`, { user_name: `probe_${i}`, player_role: 'x' }, player.access)],
+      [
+        'INVITE_RATE_LIMIT: POST /rooms/{id}/invite',
+        (i) => server.client.post(`/rooms/${room.room_id}/invite`, { user_name: `probe_${i}`, player_role: 'x' }, player.access),
+      ],
+      ['MESSAGE_RATE_LIMIT: POST /rooms/{id}/messages', (i) => server.client.post(`/rooms/${room.room_id}/messages`, { body: `burst ${i}` }, player.access)],
     ]
     for (const [name, send] of bursts) {
       const replies = await Promise.all(Array.from({ length: 40 }, (_, i) => send(i)))
       const limited = replies.filter((reply) => reply.status === 429)
       const through = replies.length - limited.length
-      expect({ name, through: through <= limit, serverErrors: replies.filter((reply) => reply.status >= 500).length }).toEqual({ name, through: true, serverErrors: 0 })
+      expect({ name, through: through <= limit, serverErrors: replies.filter((reply) => reply.status >= 500).length }).toEqual({
+        name,
+        through: true,
+        serverErrors: 0,
+      })
       expect({ name, limited: limited.length >= 40 - limit }).toEqual({ name, limited: true })
       expect({ name, retryAfter: limited.every((reply) => Number(reply.headers.get('retry-after')) >= 1) }).toEqual({ name, retryAfter: true })
     }
@@ -335,14 +370,16 @@ describe(`fuzzing every route on ${STORE} (SECURITY 15, 21, 22, 24)`, () => {
     const tokens = [undefined, 'garbage.token.here', (await server.client.loginAdmin()).access, (await server.client.register('hostile_member')).access]
     const ops = operations()
     const perOperation = Math.ceil(HOSTILE_REQUESTS / ops.length)
-    const requests = ops.flatMap((operation, index) =>
-      fc.sample(hostile(operation), { seed: SEED + index, numRuns: perOperation }).map((request, i) => ({
-        ...request,
-        method: operation.method,
-        // Logging out or changing the password with the shared tokens would end them for everyone else.
-        token: REVOKING.has(`${operation.method} ${operation.path}`) ? tokens[i % 2] : tokens[i % tokens.length],
-      })),
-    ).slice(0, HOSTILE_REQUESTS)
+    const requests = ops
+      .flatMap((operation, index) =>
+        fc.sample(hostile(operation), { seed: SEED + index, numRuns: perOperation }).map((request, i) => ({
+          ...request,
+          method: operation.method,
+          // Logging out or changing the password with the shared tokens would end them for everyone else.
+          token: REVOKING.has(`${operation.method} ${operation.path}`) ? tokens[i % 2] : tokens[i % tokens.length],
+        })),
+      )
+      .slice(0, HOSTILE_REQUESTS)
     const statuses = new Map<number, number>()
     const failures: string[] = []
     let next = 0

@@ -97,7 +97,9 @@ describe(`user administration on ${STORE}`, () => {
     const rows = await f.context.db.all<{ user_role: string; is_active: boolean | number }>('SELECT user_role, is_active FROM users')
     for (const role of [undefined, 'user', 'admin'])
       for (const active of [undefined, true, false]) {
-        const expected = rows.filter((row) => (role === undefined || row.user_role === role) && (active === undefined || Boolean(row.is_active) === active)).length
+        const expected = rows.filter(
+          (row) => (role === undefined || row.user_role === role) && (active === undefined || Boolean(row.is_active) === active),
+        ).length
         const query = [role && `role=${role}`, active !== undefined && `is_active=${active}`].filter(Boolean).join('&')
         // limit=1 makes every page full, so the total comes from the count, not from the page.
         const reply = await f.client.get(`/users?limit=1&${query}`, root.access)
@@ -110,9 +112,7 @@ describe(`user administration on ${STORE}`, () => {
     const root = await f.client.loginAdmin()
     const users = await Promise.all(Array.from({ length: 12 }, (_, i) => f.client.register(`flip_${i}`)))
     await Promise.all(users.slice(0, 6).map((user) => f.client.put(`/users/${user.userId}`, { user_role: 'admin' }, root.access)))
-    const replies = await Promise.all(
-      users.map((user, i) => f.client.put(`/users/${user.userId}`, { user_role: i < 6 ? 'user' : 'admin' }, root.access)),
-    )
+    const replies = await Promise.all(users.map((user, i) => f.client.put(`/users/${user.userId}`, { user_role: i < 6 ? 'user' : 'admin' }, root.access)))
     expect(replies.map((reply) => reply.status)).toEqual(users.map(() => 200))
     const total = async (query: string) => (await f.client.get(`/users?limit=1&${query}`, root.access)).body.total_count
     expect([await total('role=admin'), await total('role=user'), await total('')]).toEqual([7, 6, 13])
@@ -122,7 +122,14 @@ describe(`user administration on ${STORE}`, () => {
     const f = await createTestApp()
     const root = await f.client.loginAdmin()
     for (const name of ['page_a', 'page_b', 'page_c', 'page_d']) await f.client.register(name)
-    for (const [query, length] of [['limit=5', 5], ['limit=4&offset=1', 4], ['limit=3&offset=3', 2], ['limit=2&offset=4', 1], ['offset=5', 0], ['offset=50', 0]] as const) {
+    for (const [query, length] of [
+      ['limit=5', 5],
+      ['limit=4&offset=1', 4],
+      ['limit=3&offset=3', 2],
+      ['limit=2&offset=4', 1],
+      ['offset=5', 0],
+      ['offset=50', 0],
+    ] as const) {
       const reply = await f.client.get(`/users?${query}`, root.access)
       expect({ query, length: reply.body.users.length, total: reply.body.total_count }).toEqual({ query, length, total: 5 })
     }
@@ -143,7 +150,11 @@ describe(`user administration on ${STORE}`, () => {
 
   test('PUT /users/{id} renames, changes role and status; checks user_id, conflicts and existence', async () => {
     const user = await t.client.register('to_change')
-    const reply = await t.client.put(`/users/${user.userId}`, { user_id: user.userId, username: 'changed_name', user_role: 'admin', is_active: true }, admin.access)
+    const reply = await t.client.put(
+      `/users/${user.userId}`,
+      { user_id: user.userId, username: 'changed_name', user_role: 'admin', is_active: true },
+      admin.access,
+    )
     expect(reply.status).toBe(200)
     expect(reply.body).toMatchObject({ user_id: user.userId, username: 'changed_name', user_role: 'admin' })
     expect(reply.body.updated_at > reply.body.created_at).toBe(true)
@@ -244,7 +255,11 @@ describe(`admins on ${STORE}`, () => {
   test('ADMIN_USERNAME/ADMIN_PASSWORD create the admin once; a restart never resets its password', async () => {
     const first = await createTestApp()
     expect((await first.client.loginAdmin()).username).toBe('root_admin')
-    await first.client.post('/auth/change-password', { current_password: 'root-admin-password', new_password: 'rotated-admin-password' }, (await first.client.loginAdmin()).access)
+    await first.client.post(
+      '/auth/change-password',
+      { current_password: 'root-admin-password', new_password: 'rotated-admin-password' },
+      (await first.client.loginAdmin()).access,
+    )
     expect(await first.context.users.bootstrapAdmin('root_admin', 'root-admin-password')).toBe('done_before')
     await first.client.login('root_admin', 'rotated-admin-password')
   })
@@ -292,6 +307,8 @@ describe(`admins on ${STORE}`, () => {
     )
     expect(states.sort()).toEqual(['closed', 'open', 'ready'])
     expect((await demo.client.get('/rooms/my', alice.access)).body.total_count).toBeGreaterThan(0)
+    const morning = (await demo.client.get('/rooms/my', alice.access)).body.rooms.find((room: { room_name: string }) => room.room_name.startsWith('Morning'))
+    expect((await demo.client.get(`/rooms/${morning.room_id}/messages`, alice.access)).body.messages.length).toBeGreaterThanOrEqual(3)
     expect((await demo.client.get('/invites/sent', alice.access)).body.total_count).toBeGreaterThan(0)
     const received = (await demo.client.get('/invites/my', carol.access)).body.invitations
     expect(received.map((invitation: { status: string }) => invitation.status)).toContain('pending')

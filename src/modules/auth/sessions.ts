@@ -27,8 +27,8 @@ export class SessionService {
     await this.#tell(userId, await this.deps.sessionStore.revokeAllButNewest(userId, keep, nowIso(), tx), 'too_many_sessions', tx)
   }
 
-  #tell(userId: string, sessionIds: string[], reason: RevocationReason, tx: Transaction): Promise<void> {
+  async #tell(userId: string, sessionIds: string[], reason: RevocationReason, tx: Transaction): Promise<void> {
     const stream = userStream(userId)
-    return this.deps.events.emit(tx, ...sessionIds.map((session_id): [string, LobbyEvent] => [stream, { type: 'session_revoked', session_id, reason }]))
+    await this.deps.events.emit(tx, ...sessionIds.map((session_id): [string, LobbyEvent] => [stream, { type: 'session_revoked', session_id, reason }]))
   }
 }

@@ -14,8 +14,8 @@ const event = <Type extends string, Fields extends TProperties>(type: Type, desc
 
 export const LobbyEventSchema = T.Union([
   event('member_joined', 'room stream: a player took a seat', { room_id: RoomId, user_id: Id('the player'), game_role: T.String() }),
-  event('member_left', 'room stream: a player left (or their account was deleted)', { room_id: RoomId, user_id: Id('the player') }),
-  event('member_kicked', 'room stream: the owner or an admin removed a player', { room_id: RoomId, user_id: Id('the player') }),
+  event('member_left', 'room and chat streams: a player left (or their account was deleted)', { room_id: RoomId, user_id: Id('the player') }),
+  event('member_kicked', 'room and chat streams: the owner or an admin removed a player', { room_id: RoomId, user_id: Id('the player') }),
   event('owner_changed', 'room stream: the owner left; the earliest-joined player owns the room now', { room_id: RoomId, owner_id: Id('the new owner') }),
   event('room_ready', 'room stream: every seat is taken', { room_id: RoomId }),
   event('room_not_ready', 'room stream: a seat came free', { room_id: RoomId }),
@@ -43,6 +43,25 @@ export const LobbyEventSchema = T.Union([
     session_id: Id('the session'),
     reason: T.String({ description: 'logout, password_changed, refresh_token_reused, account_deactivated, account_deleted, session_limit...' }),
   }),
+  event('message_posted', 'chat stream: a member wrote in the room', {
+    room_id: RoomId,
+    message_id: Id('the message'),
+    author_id: Id('who wrote it'),
+    body: T.String(),
+    client_id: T.Union([T.String(), T.Null()], { description: "the sender's own id for it, which makes a resend harmless" }),
+    created_at: T.String({ format: 'date-time' }),
+  }),
+  event('message_edited', 'chat stream: its author changed a message', {
+    room_id: RoomId,
+    message_id: Id('the message'),
+    body: T.String(),
+    edited_at: T.String({ format: 'date-time' }),
+  }),
+  event('message_deleted', 'chat stream: a message was deleted by its author, the owner or an admin', {
+    room_id: RoomId,
+    message_id: Id('the message'),
+    deleted_by: Id('who deleted it'),
+  }),
   event('account_changed', 'user stream: your account was changed (by you or an admin)', {
     user_id: Id('the account'),
     fields: T.Array(T.String(), { description: 'the fields that changed: username, user_role, is_active' }),
@@ -62,4 +81,6 @@ export interface StoredEvent {
 }
 
 export const roomStream = (roomId: string) => `room:${roomId}`
+/** A room's chat, a stream of its own: members read it, invitees (who follow the room's stream) do not. */
+export const chatStream = (roomId: string) => `chat:${roomId}`
 export const userStream = (userId: string) => `user:${userId}`

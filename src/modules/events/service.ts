@@ -26,14 +26,15 @@ export class EventLog {
     },
   ) {}
 
-  /** Appends each event to its stream, in `tx`; once `tx` commits, the bus takes them to every instance. */
-  async emit(tx: Transaction, ...entries: Array<[stream: string, event: LobbyEvent]>): Promise<void> {
-    if (entries.length === 0) return
+  /** Appends each event to its stream, in `tx`; once `tx` commits, the bus takes them to every instance. Answers them as stored. */
+  async emit(tx: Transaction, ...entries: Array<[stream: string, event: LobbyEvent]>): Promise<StoredEvent[]> {
+    if (entries.length === 0) return []
     const created_at = nowIso()
     const stored: StoredEvent[] = []
     for (const [stream, event] of entries) stored.push({ stream, seq: await this.deps.eventStore.append(stream, event, created_at, tx), event, created_at })
     await this.deps.bus.announce(tx, stored)
     tx.afterCommit(() => entries.forEach(([, event]) => this.deps.onWritten(event)))
+    return stored
   }
 
   read(stream: string, afterSeq: number, limit = 500, upTo?: number): Promise<StoredEvent[]> {

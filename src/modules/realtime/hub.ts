@@ -3,6 +3,7 @@ import type { Config } from '../../config'
 import type { Logger } from '../../lib/logger'
 import type { Metrics } from '../../metrics'
 import type { AuthService } from '../auth/service'
+import type { ChatService } from '../chat/service'
 import type { VerifiedClaims } from '../auth/tokens'
 import type { EventFeed } from '../events/feed'
 import { type LobbyEvent, roomStream, type StoredEvent, userStream } from '../events/model'
@@ -86,6 +87,7 @@ export class RealtimeHub {
     private readonly deps: {
       auth: AuthService
       rooms: RoomService
+      chat: ChatService
       events: EventLog
       feed: EventFeed
       verify: (token: string) => Promise<VerifiedClaims | undefined>
@@ -202,6 +204,8 @@ export class RealtimeHub {
       }
       case 'ping':
         return void this.#send(connection, { op: 'pong' })
+      case 'send':
+        return this.#chat(connection, user, frame)
     }
   }
 
@@ -317,6 +321,17 @@ export class RealtimeHub {
     )
   }
 
+  /** A chat message over the socket: the same rules as POST /rooms/{room_id}/messages, answered with `sent` or an error frame. */
+  async #chat(connection: Connection, user: User, { room_id, body, client_id }: Extract<ClientFrame, { op: 'send' }>): Promise<void> {
+    try {
+      const { message } = await this.deps.chat.post(connection.user ?? user, room_id, body, client_id)
+      this.#send(connection, { op: 'sent', client_id, message_id: message.message_id, seq: message.seq })
+    } catch (error) {
+      if (!(error instanceof ApiError) || !SEND_ERRORS.has(error.code)) throw error
+      this.#send(connection, { op: 'error', error: error.code as FrameError, client_id, message: error.message })
+    }
+  }
+
   /**
    * Why `user` may follow `stream`: their own user stream, or a room they are in, are invited to
    * (until the invitation runs out), or administer. Undefined when they may not; a store that
@@ -324,7 +339,10 @@ export class RealtimeHub {
    */
   async #right(user: User, stream: string): Promise<{ right: StreamRight; until?: number } | undefined> {
     if (stream === userStream(user.user_id)) return { right: 'member' }
-    const right = await refusedAsUndefined(this.deps.rooms.streamAccess(user, stream.slice('room:'.length)))
+    const [kind, roomId] = stream.split(':') as [string, string]
+    const right = await refusedAsUndefined(this.deps.rooms.streamAccess(user, roomId))
+    // A room's chat is its players' and the admins', not its invitees'.
+    if (kind === 'chat' && right?.right === 'invitee') return undefined
     return right && (right.until === undefined || right.until > Date.now()) ? right : undefined
   }
 
@@ -395,7 +413,7 @@ export class RealtimeHub {
         if (!event.fields.includes('user_role') && !event.fields.includes('is_active')) return
         this.#rightsChanges.set(event.user_id, (this.#rightsChanges.get(event.user_id) ?? 0) + 1)
         for (const connection of socketsOf(event.user_id)) {
-          for (const room of connection.subscriptions.keys()) if (room.startsWith('room:')) withdraw(connection, room, (right) => right !== 'admin')
+          for (const room of connection.subscriptions.keys()) if (!room.startsWith('user:')) withdraw(connection, room, (right) => right !== 'admin')
           void this.#reload(connection)
         }
         return
@@ -415,6 +433,7 @@ export class RealtimeHub {
         return
       case 'invitation_revoked':
       case 'invitation_declined':
+        // Only the room's stream: an invitee never follows its chat.
         for (const connection of socketsOf(userId)) withdraw(connection, roomStream(event.room_id), (right) => right !== 'invitee')
         return
     }
@@ -488,7 +507,10 @@ export class RealtimeHub {
 
 const eventFrame = ({ stream, seq, event }: StoredEvent): ServerFrame => ({ op: 'event', stream, seq, event })
 
-const ROOM_STREAM = /^room:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const ROOM_STREAM = /^(room|chat):[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** Refusals of a chat message that an error frame carries (others close the socket with 1011). */
+const SEND_ERRORS = new Set(['not_found', 'forbidden', 'conflict', 'rate_limited', 'validation_error'])
 
 /** An answer of the service, or undefined when it refused (an ApiError); a store that failed still throws. */
 const refusedAsUndefined = <Value>(answer: Promise<Value>): Promise<Value | undefined> =>

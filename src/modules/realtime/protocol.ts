@@ -10,7 +10,11 @@ import { LobbyEventSchema } from '../events/model'
 const frame = <Op extends string, Fields extends TProperties>(op: Op, description: string, fields: Fields) =>
   T.Object({ op: T.Literal(op), ...fields }, { title: op, description, additionalProperties: false })
 
-const Stream = T.String({ minLength: 1, maxLength: 100, description: "'user' (your own stream, also as user:<your id>) or room:<room id>" })
+const Stream = T.String({
+  minLength: 1,
+  maxLength: 100,
+  description: "'user' (your own stream, also as user:<your id>), room:<room id> (the lobby), or chat:<room id> (its chat)",
+})
 const Seq = T.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "a number in the stream: each event's is one more than the last" })
 const Epoch = T.String({ maxLength: 100, description: "the event log's identity: numbers from another epoch mean nothing here" })
 const Instant = T.String({ format: 'date-time' })
@@ -27,6 +31,11 @@ export const ClientFrames = {
   }),
   unsubscribe: frame('unsubscribe', 'Stops following a stream.', { stream: Stream }),
   ping: frame('ping', 'Answered with pong (the server also pings at the websocket level).', {}),
+  send: frame('send', "Writes in a room's chat (its players); answered with sent, or an error frame naming client_id.", {
+    room_id: T.String({ format: 'uuid' }),
+    body: T.String({ minLength: 1, maxLength: 10_000, description: 'plain text, 1 to MESSAGE_MAX_LENGTH characters' }),
+    client_id: T.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'your own id for it: sending it again answers the stored message' }),
+  }),
 }
 
 export const ClientFrame = T.Union(Object.values(ClientFrames))
@@ -52,11 +61,26 @@ export const ServerFrames = {
     stream: Stream,
     reason: T.Optional(T.Literal('access_lost')),
   }),
-  error: frame('error', 'A subscribe frame was refused; the socket stays open.', {
-    error: T.Union([T.Literal('not_found'), T.Literal('already_subscribed'), T.Literal('too_many_subscriptions')]),
-    stream: T.Unknown({ description: 'the stream as the client named it' }),
+  error: frame('error', 'A subscribe or send frame was refused; the socket stays open.', {
+    error: T.Union([
+      T.Literal('not_found'),
+      T.Literal('already_subscribed'),
+      T.Literal('too_many_subscriptions'),
+      T.Literal('forbidden'),
+      T.Literal('conflict'),
+      T.Literal('rate_limited'),
+      T.Literal('validation_error'),
+    ]),
+    stream: T.Optional(T.String({ description: 'the stream as the client named it (subscribe)' })),
+    client_id: T.Optional(T.String({ description: 'the message refused (send)' })),
+    message: T.Optional(T.String({ description: 'what was wrong (send)' })),
   }),
   pong: frame('pong', 'The answer to ping.', {}),
+  sent: frame('sent', 'A send frame was stored (or had been, with that client_id): its message id and its number in the chat stream.', {
+    client_id: T.String(),
+    message_id: T.String({ format: 'uuid' }),
+    seq: Seq,
+  }),
 }
 
 export type ServerFrame = Static<(typeof ServerFrames)[keyof typeof ServerFrames]>

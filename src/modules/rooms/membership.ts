@@ -2,7 +2,7 @@ import type { Database, Queryable, Transaction } from '../../db/database'
 import { nowIso } from '../../lib/clock'
 import { type ApiError, notFound } from '../../shared/errors'
 import type { EventLog } from '../events/service'
-import { type LobbyEvent, roomStream, userStream } from '../events/model'
+import { chatStream, type LobbyEvent, roomStream, userStream } from '../events/model'
 import type { User } from '../users/model'
 import type { InvitationStore } from './invitation-store'
 import type { Room } from './model'
@@ -83,8 +83,11 @@ export class MembershipService {
     const emptied = remaining.length === 0
     await this.deps.roomStore.update(roomId, { owner_id: nextOwner, is_closed: emptied ? true : undefined }, nowIso(), tx)
     const stream = roomStream(roomId)
+    const gone: LobbyEvent = how === 'kicked' ? { type: 'member_kicked', room_id: roomId, user_id: userId } : { type: 'member_left', room_id: roomId, user_id: userId }
+    // On the chat stream too: its subscribers learn there, in the chat's own order, who stops reading it.
     const events: Array<[string, LobbyEvent]> = [
-      [stream, how === 'kicked' ? { type: 'member_kicked', room_id: roomId, user_id: userId } : { type: 'member_left', room_id: roomId, user_id: userId }],
+      [stream, gone],
+      [chatStream(roomId), gone],
     ]
     if (how === 'kicked') events.push([userStream(userId), { type: 'removed_from_room', room_id: roomId, reason: 'kicked' }])
     if (nextOwner !== undefined) events.push([stream, { type: 'owner_changed', room_id: roomId, owner_id: nextOwner }])

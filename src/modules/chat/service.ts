@@ -1,0 +1,125 @@
+import { deleteInBatches } from '../../db/batches'
+import type { Database } from '../../db/database'
+import type { UserRateLimiter } from '../../db/rate-limits'
+import { isoAfter, nowIso } from '../../lib/clock'
+import { conflict, forbidden, invalidField, notFound } from '../../shared/errors'
+import { PLAIN_TEXT_PATTERN } from '../../shared/model'
+import { chatStream } from '../events/model'
+import type { EventLog } from '../events/service'
+import type { MembershipService } from '../rooms/membership'
+import type { User } from '../users/model'
+import { type ChatHistoryQuery, fromCursor, type Message, toCursor } from './model'
+import type { MessageStore } from './store'
+
+const PLAIN_TEXT = new RegExp(PLAIN_TEXT_PATTERN)
+
+/**
+ * Room chat. A message is an event of the room's chat stream, written in the same transaction as
+ * its row, so it reaches sockets and resumes exactly as lobby events do; its number in the stream
+ * orders the history. The room's players write; they and admins read, a closed room's included.
+ */
+export class ChatService {
+  constructor(
+    private readonly deps: {
+      db: Database
+      messageStore: MessageStore
+      membership: MembershipService
+      events: EventLog
+      /** MESSAGE_RATE_LIMIT per MESSAGE_RATE_WINDOW, per user. */
+      sent: UserRateLimiter
+      policy: { maxLength: number; retention: number }
+    },
+  ) {}
+
+  /**
+   * Posts a message as `user`. With a `clientId` the user already used in this room, answers that
+   * message instead (`created: false`): a client that did not see its acknowledgement resends safely.
+   */
+  async post(user: User, roomId: string, text: string, clientId?: string): Promise<{ message: Message; created: boolean }> {
+    const body = this.#checked(text)
+    const { messageStore, events, membership } = this.deps
+    const earlier = clientId && (await messageStore.findByClientId(roomId, user.user_id, clientId, this.deps.db))
+    if (earlier) return { message: earlier, created: false }
+    await this.deps.sent.consume(user.user_id)
+    return membership.withRoom(user, roomId, async ({ room, isMember }, tx) => {
+      if (!isMember) throw forbidden("Only the room's players write in its chat")
+      if (room.is_closed) throw conflict('The room is closed')
+      const resent = clientId && (await messageStore.findByClientId(roomId, user.user_id, clientId, tx))
+      if (resent) return { message: resent, created: false }
+      const message_id = Bun.randomUUIDv7()
+      const created_at = nowIso()
+      const client_id = clientId ?? null
+      const [stored] = await events.emit(tx, [
+        chatStream(roomId),
+        { type: 'message_posted', room_id: roomId, message_id, author_id: user.user_id, body, client_id, created_at },
+      ])
+      const message = { message_id, room_id: roomId, seq: stored!.seq, author_id: user.user_id, client_id, body, created_at }
+      await messageStore.insert(message, tx)
+      return { message: { ...message, author_name: user.username, edited_at: null, deleted_at: null }, created: true }
+    })
+  }
+
+  /** A page of the room's history, newest first, with cursors to the pages around it. */
+  async history(user: User, roomId: string, query: ChatHistoryQuery) {
+    const { isMember } = await this.deps.membership.access(user, roomId, this.deps.db)
+    if (!isMember && user.user_role !== 'admin') throw forbidden("Only the room's players read its chat")
+    const before = query.before === undefined ? undefined : fromCursor(query.before)
+    const after = query.after === undefined ? undefined : fromCursor(query.after)
+    const { messages, more } = await this.deps.messageStore.page(roomId, { before, after, limit: query.limit ?? 50 }, this.deps.db)
+    const oldest = messages.at(-1)
+    const newest = messages[0]
+    return {
+      messages,
+      // Reading forward, what lies before the page is older; reading back, only `more` says so.
+      older: oldest && (after !== undefined || more) ? toCursor(oldest.seq) : null,
+      newer: newest ? toCursor(newest.seq) : (query.after ?? null),
+    }
+  }
+
+  /** Its author changes a message, while they play in the open room. */
+  async edit(user: User, roomId: string, messageId: string, text: string): Promise<Message> {
+    const body = this.#checked(text)
+    return this.deps.membership.withRoom(user, roomId, async ({ room, isMember }, tx) => {
+      const message = await this.#require(roomId, messageId, tx)
+      if (message.author_id !== user.user_id || !isMember) throw forbidden('Only its author, while in the room, edits a message')
+      if (room.is_closed) throw conflict('The room is closed')
+      if (message.deleted_at) throw conflict('The message was deleted')
+      const edited_at = nowIso()
+      await this.deps.messageStore.edit(messageId, body, edited_at, tx)
+      await this.deps.events.emit(tx, [chatStream(roomId), { type: 'message_edited', room_id: roomId, message_id: messageId, body, edited_at }])
+      return { ...message, body, edited_at }
+    })
+  }
+
+  /** Its author (while in the room), the room's owner or an admin deletes a message; deleting it again changes nothing. */
+  async delete(user: User, roomId: string, messageId: string): Promise<void> {
+    await this.deps.membership.withRoom(user, roomId, async ({ isMember, canManage }, tx) => {
+      const message = await this.#require(roomId, messageId, tx)
+      if (!canManage && !(message.author_id === user.user_id && isMember)) throw forbidden('Only its author, the owner or an admin deletes a message')
+      if (message.deleted_at) return
+      await this.deps.messageStore.markDeleted(messageId, nowIso(), tx)
+      await this.deps.events.emit(tx, [chatStream(roomId), { type: 'message_deleted', room_id: roomId, message_id: messageId, deleted_by: user.user_id }])
+    })
+  }
+
+  /** Deletes messages older than MESSAGE_RETENTION, in batches. */
+  purge(now = Date.now(), batchSize = 1000): Promise<number> {
+    const before = isoAfter(-this.deps.policy.retention, now)
+    return deleteInBatches((limit) => this.deps.messageStore.deleteOlderThan(before, limit, this.deps.db), batchSize)
+  }
+
+  /** The same rules over REST and the websocket: plain text (no control characters), NFC, 1 to MESSAGE_MAX_LENGTH characters. */
+  #checked(text: string): string {
+    const body = text.normalize('NFC')
+    if (!PLAIN_TEXT.test(body)) throw invalidField('/body', 'must not contain control, invisible or bidirectional-override characters, or unpaired surrogates')
+    if (body.length < 1 || body.length > this.deps.policy.maxLength)
+      throw invalidField('/body', `must be 1 to ${this.deps.policy.maxLength} characters once normalised (NFC)`)
+    return body
+  }
+
+  async #require(roomId: string, messageId: string, tx: Parameters<MessageStore['find']>[2]): Promise<Message> {
+    const message = await this.deps.messageStore.find(roomId, messageId, tx)
+    if (!message) throw notFound('No such message in this room')
+    return message
+  }
+}

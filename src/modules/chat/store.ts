@@ -1,0 +1,63 @@
+import type { Queryable } from '../../db/database'
+import type { Message } from './model'
+
+type NewMessage = Omit<Message, 'author_name' | 'edited_at' | 'deleted_at'>
+
+const COLUMNS = `m.message_id, m.room_id, m.seq, m.author_id, u.username AS author_name, m.body, m.client_id,
+  m.created_at, m.edited_at, m.deleted_at
+  FROM messages m LEFT JOIN users u ON u.user_id = m.author_id`
+
+const toMessage = (row: Message): Message => ({ ...row, seq: Number(row.seq) })
+
+/** Room chat messages: their text, and their number in the room's chat stream, which orders them. */
+export class MessageStore {
+  async insert(message: NewMessage, q: Queryable): Promise<void> {
+    await q.run('INSERT INTO messages (message_id, room_id, seq, author_id, client_id, body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
+      message.message_id,
+      message.room_id,
+      message.seq,
+      message.author_id,
+      message.client_id,
+      message.body,
+      message.created_at,
+    ])
+  }
+
+  async find(roomId: string, messageId: string, q: Queryable): Promise<Message | undefined> {
+    const row = await q.get<Message>(`SELECT ${COLUMNS} WHERE m.room_id = $1 AND m.message_id = $2`, [roomId, messageId])
+    return row && toMessage(row)
+  }
+
+  async findByClientId(roomId: string, authorId: string, clientId: string, q: Queryable): Promise<Message | undefined> {
+    const row = await q.get<Message>(`SELECT ${COLUMNS} WHERE m.room_id = $1 AND m.author_id = $2 AND m.client_id = $3`, [roomId, authorId, clientId])
+    return row && toMessage(row)
+  }
+
+  /**
+   * Up to `limit` messages between the numbers `after` and `before` (exclusive), newest first:
+   * the newest of them, or with `after` the oldest (a client catching up reads forward).
+   * `more` says whether the range holds others past the page.
+   */
+  async page(roomId: string, range: { before?: number; after?: number; limit: number }, q: Queryable): Promise<{ messages: Message[]; more: boolean }> {
+    const forward = range.after !== undefined
+    const rows = await q.all<Message>(
+      `SELECT ${COLUMNS} WHERE m.room_id = $1 AND m.seq > $2 AND m.seq < $3 ORDER BY m.seq ${forward ? 'ASC' : 'DESC'} LIMIT $4`,
+      [roomId, range.after ?? 0, range.before ?? Number.MAX_SAFE_INTEGER, range.limit + 1],
+    )
+    const messages = rows.slice(0, range.limit).map(toMessage)
+    return { messages: forward ? messages.reverse() : messages, more: rows.length > range.limit }
+  }
+
+  async edit(messageId: string, body: string, now: string, q: Queryable): Promise<void> {
+    await q.run('UPDATE messages SET body = $2, edited_at = $3 WHERE message_id = $1', [messageId, body, now])
+  }
+
+  /** A deleted message keeps its place (pages stay stable) and loses its text. */
+  async markDeleted(messageId: string, now: string, q: Queryable): Promise<void> {
+    await q.run("UPDATE messages SET body = '', deleted_at = $2 WHERE message_id = $1", [messageId, now])
+  }
+
+  deleteOlderThan(before: string, limit: number, q: Queryable): Promise<number> {
+    return q.run('DELETE FROM messages WHERE message_id IN (SELECT message_id FROM messages WHERE created_at < $1 LIMIT $2)', [before, limit])
+  }
+}

@@ -1,0 +1,165 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { closeTestResources, STORE, startTestServer } from '../support/harness'
+import { lobby } from '../support/lobby'
+import { follower, subscribe } from '../support/realtime'
+
+// Room chat: who reads and writes, paging, idempotent resends, edit and delete rights, limits, and the websocket.
+
+afterAll(closeTestResources)
+
+async function chatWorld(env: Record<string, string> = {}) {
+  const server = await startTestServer(env)
+  const { client } = server
+  const l = lobby(client)
+  const owner = await client.register('chat_owner')
+  const player = await client.register('chat_player')
+  const invitee = await client.register('chat_invitee')
+  const stranger = await client.register('chat_stranger')
+  const admin = await client.loginAdmin()
+  const room = await l.createRoom(owner, { max_players: 6 })
+  await l.seat(owner, room.room_id, player)
+  await l.invite(owner, room.room_id, invitee)
+  const path = `/rooms/${room.room_id}/messages`
+  const say = (who: { access: string }, body: unknown) => client.post(path, body, who.access)
+  return { server, client, l, owner, player, invitee, stranger, admin, room, path, say }
+}
+
+describe(`room chat on ${STORE}`, () => {
+  test('players write and read; an invitee and an admin see the room but may not write; a stranger cannot learn it exists', async () => {
+    const { client, owner, player, invitee, stranger, admin, room, path, say } = await chatWorld()
+    const first = await say(owner, { body: 'Morning, crew' })
+    expect(first.status).toBe(201)
+    expect(first.body).toMatchObject({
+      room_id: room.room_id,
+      seq: 1,
+      author_id: owner.userId,
+      author_name: 'chat_owner',
+      body: 'Morning, crew',
+      deleted_at: null,
+    })
+    expect((await say(player, { body: 'Morning' })).status).toBe(201)
+    expect((await client.get(path, player.access)).body.messages.map((message: { body: string }) => message.body)).toEqual(['Morning', 'Morning, crew'])
+    expect((await client.get(path, admin.access)).status).toBe(200)
+    expect((await say(admin, { body: 'Admins do not chat here' })).body.error).toBe('forbidden')
+    expect((await client.get(path, invitee.access)).body.error).toBe('forbidden')
+    expect((await say(invitee, { body: 'Hi?' })).body.error).toBe('forbidden')
+    // A stranger gets exactly what a room that does not exist gets.
+    const ghost = `/rooms/${crypto.randomUUID()}/messages`
+    const pairs = [
+      [await client.get(path, stranger.access), await client.get(ghost, stranger.access)],
+      [await say(stranger, { body: 'Hello' }), await client.post(ghost, { body: 'Hello' }, stranger.access)],
+    ] as const
+    for (const [reply, none] of pairs) expect({ status: reply.status, error: reply.body.error }).toEqual({ status: none.status, error: none.body.error })
+    expect((await client.get(path, stranger.access)).status).toBe(404)
+    // A player who leaves keeps no access; the room closed by its owner stays readable to its players, and closed to writing.
+    expect((await client.delete(`/rooms/${room.room_id}/members/me`, player.access)).status).toBe(200)
+    expect((await client.get(path, player.access)).status).toBe(404)
+    expect((await client.post(`/rooms/${room.room_id}/close`, undefined, owner.access)).status).toBe(200)
+    expect((await client.get(path, owner.access)).body.messages).toHaveLength(2)
+    expect((await say(owner, { body: 'Anyone?' })).body.error).toBe('conflict')
+  })
+
+  test('paging: every message exactly once, in order, backwards and forwards, with many messages written in one millisecond', async () => {
+    const { client, owner, player, path, say } = await chatWorld()
+    await Promise.all(Array.from({ length: 45 }, (_, i) => say(i % 2 ? owner : player, { body: `line ${i}` })))
+    const all: number[] = []
+    let cursor: string | null | undefined
+    do {
+      const page = await client.get(`${path}?limit=7${cursor ? `&before=${cursor}` : ''}`, owner.access)
+      expect(page.status).toBe(200)
+      all.push(...page.body.messages.map((message: { seq: number }) => message.seq))
+      cursor = page.body.older
+    } while (cursor)
+    expect(all).toEqual(Array.from({ length: 45 }, (_, i) => 45 - i))
+    // Forwards from the start, the way a client catches up: pages of the oldest first, each newest first.
+    const forward: number[] = []
+    let after = 'm0'
+    for (;;) {
+      const page = await client.get(`${path}?limit=10&after=${after}`, owner.access)
+      if (page.body.messages.length === 0) break
+      forward.push(...[...page.body.messages].reverse().map((message: { seq: number }) => message.seq))
+      after = page.body.newer
+    }
+    expect(forward).toEqual(Array.from({ length: 45 }, (_, i) => i + 1))
+    for (const bad of ['before=12', 'after=m-1', 'before=mZZ', 'limit=0', 'limit=201', `before=m${'z'.repeat(12)}`])
+      expect({ bad, status: (await client.get(`${path}?${bad}`, owner.access)).status }).toEqual({ bad, status: 422 })
+  })
+
+  test('a resend with the same client_id answers the stored message, even twenty at once; another client_id is another message', async () => {
+    const { client, owner, path, say } = await chatWorld()
+    const replies = await Promise.all(Array.from({ length: 20 }, () => say(owner, { body: 'Valve 3 open', client_id: 'c-42' })))
+    expect(replies.filter((reply) => reply.status === 201)).toHaveLength(1)
+    expect(replies.filter((reply) => reply.status === 200)).toHaveLength(19)
+    expect(new Set(replies.map((reply) => reply.body.message_id)).size).toBe(1)
+    expect((await say(owner, { body: 'Valve 3 open', client_id: 'c-43' })).status).toBe(201)
+    expect((await client.get(path, owner.access)).body.messages).toHaveLength(2)
+  })
+
+  test('authors edit their own; authors, the owner and admins delete; a deleted message keeps its place, empty', async () => {
+    const { client, owner, player, admin, path, say } = await chatWorld()
+    const mine = (await say(player, { body: 'Pump 1 is loud' })).body
+    const theirs = (await say(owner, { body: 'Check the bearings' })).body
+    const edit = (who: { access: string }, id: string, body: string) => client.call('PATCH', `${path}/${id}`, { token: who.access, body: { body } })
+    expect((await edit(player, mine.message_id, 'Pump 1 is very loud')).body).toMatchObject({ body: 'Pump 1 is very loud', edited_at: expect.any(String) })
+    expect((await edit(player, theirs.message_id, 'not mine')).body.error).toBe('forbidden')
+    expect((await edit(admin, theirs.message_id, 'not mine')).body.error).toBe('forbidden')
+    expect((await client.delete(`${path}/${theirs.message_id}`, player.access)).body.error).toBe('forbidden')
+    expect((await client.delete(`${path}/${mine.message_id}`, owner.access)).status).toBe(200)
+    expect((await client.delete(`${path}/${mine.message_id}`, owner.access)).status).toBe(200)
+    expect((await client.delete(`${path}/${theirs.message_id}`, admin.access)).status).toBe(200)
+    expect((await edit(player, mine.message_id, 'back')).body.error).toBe('conflict')
+    expect((await client.delete(`${path}/${crypto.randomUUID()}`, owner.access)).status).toBe(404)
+    const page = (await client.get(path, owner.access)).body.messages
+    expect(page.map((message: { body: string; deleted_at: string | null }) => [message.body, message.deleted_at !== null])).toEqual([
+      ['', true],
+      ['', true],
+    ])
+  })
+
+  test('text only, within MESSAGE_MAX_LENGTH after NFC; MESSAGE_RATE_LIMIT holds against a burst of 40', async () => {
+    const { client, owner, path, say } = await chatWorld({ MESSAGE_MAX_LENGTH: '10', MESSAGE_RATE_LIMIT: '5' })
+    for (const body of ['nul\u0000', 'two\nlines', 'rtl\u202eevil', 'lone\ud800', '', 'x'.repeat(11), 'e\u0301'.repeat(6)])
+      expect({ body, status: (await say(owner, { body })).status }).toEqual({ body, status: 422 })
+    expect((await say(owner, { body: '<b>hi</b>' })).body.body).toBe('<b>hi</b>')
+    const burst = await Promise.all(Array.from({ length: 40 }, (_, i) => say(owner, { body: `n${i}` })))
+    expect(burst.filter((reply) => reply.status === 201)).toHaveLength(4)
+    expect(burst.filter((reply) => reply.status === 429)).toHaveLength(36)
+    expect((await client.get(path, owner.access)).body.messages).toHaveLength(5)
+  })
+
+  test('over the websocket: send is acknowledged with its number, others hear it live, a resend is harmless; refusals are error frames', async () => {
+    const { server, owner, player, invitee, room } = await chatWorld()
+    const stream = `chat:${room.room_id}`
+    const [ownerSocket, playerSocket, inviteeSocket] = [
+      await follower(server.baseUrl, owner.access),
+      await follower(server.baseUrl, player.access),
+      await follower(server.baseUrl, invitee.access),
+    ]
+    await subscribe(playerSocket, stream)
+    expect(await subscribe(inviteeSocket, stream)).toMatchObject({ op: 'error', error: 'not_found' })
+    ownerSocket.send({ op: 'send', room_id: room.room_id, body: 'All stations report', client_id: 'w-1' })
+    const sent = { ...(await ownerSocket.until(() => ownerSocket.frames.find((frame) => frame.op === 'sent'))) }
+    expect(sent.client_id).toBe('w-1')
+    expect(sent.seq).toBe(1)
+    const heard = await playerSocket.until(() => playerSocket.events(stream)[0])
+    expect(heard.event).toMatchObject({ type: 'message_posted', message_id: sent.message_id, body: 'All stations report', author_id: owner.userId })
+    ownerSocket.send({ op: 'send', room_id: room.room_id, body: 'All stations report', client_id: 'w-1' })
+    await ownerSocket.until(() => ownerSocket.frames.filter((frame) => frame.op === 'sent').length === 2)
+    expect(ownerSocket.frames.filter((frame) => frame.op === 'sent').map((frame) => frame.message_id)).toEqual([sent.message_id, sent.message_id])
+    inviteeSocket.send({ op: 'send', room_id: room.room_id, body: 'let me in', client_id: 'w-2' })
+    expect(await inviteeSocket.until(() => inviteeSocket.frames.find((frame) => frame.op === 'error' && frame.client_id === 'w-2'))).toMatchObject({
+      error: 'forbidden',
+    })
+    ownerSocket.send({ op: 'send', room_id: room.room_id, body: 'bad\u0007bell', client_id: 'w-3' })
+    expect(await ownerSocket.until(() => ownerSocket.frames.find((frame) => frame.client_id === 'w-3' && frame.op === 'error'))).toMatchObject({
+      error: 'validation_error',
+    })
+    // A kicked player's chat ends with the kick, on the chat stream itself.
+    await server.client.delete(`/rooms/${room.room_id}/members/${player.userId}`, owner.access)
+    await playerSocket.until(() => playerSocket.frames.find((frame) => frame.op === 'unsubscribed' && frame.stream === stream))
+    ownerSocket.send({ op: 'send', room_id: room.room_id, body: 'after the kick', client_id: 'w-4' })
+    await ownerSocket.until(() => ownerSocket.frames.find((frame) => frame.op === 'sent' && frame.client_id === 'w-4'))
+    await Bun.sleep(100)
+    expect(playerSocket.events(stream).map((frame) => frame.event.type)).toEqual(['message_posted', 'member_kicked'])
+  })
+})
