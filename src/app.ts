@@ -5,6 +5,7 @@ import { authRoutes } from './modules/auth'
 import { authGuard } from './modules/auth/guard'
 import { chatRoutes } from './modules/chat'
 import { healthRoutes } from './modules/health'
+import { lobbyRoutes } from './modules/lobby'
 import { invitesRoutes } from './modules/rooms/invites'
 import { realtimeRoutes } from './modules/realtime'
 import { asyncApiDocument } from './modules/realtime/asyncapi'
@@ -39,6 +40,7 @@ export function createApp(context: AppContext) {
     .use(security({ ...config, takesBody: (method, route) => bodies.has(`${method} ${route}`) }))
     .use(config.swaggerEnabled ? docs(context.version, asyncApiDocument({ version: context.version, apiPrefix: config.apiPrefix })) : new Elysia())
     .use(healthRoutes(context))
+    .use(lobbyRoutes(context))
     .use(api)
   for (const route of app.routes) if (route.hooks?.body) bodies.add(`${route.method} ${route.path}`)
   return app

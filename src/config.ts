@@ -132,6 +132,7 @@ export const EnvSchema = T.Object({
     maximum: 100_000,
     description: 'frames per second a websocket may send, in bursts of as many (then closed with 4029)',
   }),
+  REALTIME_PRESENCE_TIMEOUT: Seconds(30, 3, 3600, 'how soon the users of an instance that died stop counting as online (give or take a third)'),
   REALTIME_SLOW_CONSUMER_BYTES: T.Integer({
     default: 1_048_576,
     minimum: 16_384,
@@ -253,6 +254,7 @@ function toConfig(env: Env) {
       maxFrameBytes: env.REALTIME_MAX_FRAME_BYTES,
       messageRate: env.REALTIME_MESSAGE_RATE,
       slowConsumerBytes: env.REALTIME_SLOW_CONSUMER_BYTES,
+      presenceTimeout: env.REALTIME_PRESENCE_TIMEOUT,
     },
     admin: env.ADMIN_USERNAME && env.ADMIN_PASSWORD ? { username: env.ADMIN_USERNAME, password: env.ADMIN_PASSWORD } : undefined,
     seedDemoData: env.SEED_DEMO_DATA,

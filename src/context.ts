@@ -22,6 +22,7 @@ import { MembershipService } from './modules/rooms/membership'
 import { RoomService } from './modules/rooms/service'
 import { RoomStore } from './modules/rooms/store'
 import { RealtimeHub } from './modules/realtime/hub'
+import { PresenceService, PresenceStore } from './modules/realtime/presence'
 import { ChatService } from './modules/chat/service'
 import { MessageStore } from './modules/chat/store'
 import { UserService } from './modules/users/service'
@@ -98,10 +99,20 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   const jwt = { ...config.jwt, secret: jwtSecret }
   const verifier = new AccessTokenVerifier(jwt)
   const signer = accessTokenSigner(jwt)
+  const presence = new PresenceService({
+    db,
+    presenceStore: new PresenceStore(),
+    roomStore,
+    bus,
+    timeout: config.realtime.presenceTimeout,
+    onError: (error) => log.error('presence could not be recorded', { error: String(error) }),
+  })
   const realtime = new RealtimeHub({
     auth,
     rooms,
     chat,
+    presence,
+    bus,
     events,
     feed,
     verify: (token) => verifier.verify(signer, token),
@@ -136,5 +147,6 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     bus,
     realtime,
     chat,
+    presence,
   }
 }

@@ -43,6 +43,7 @@ export async function prepare(config: Config, log: Logger) {
   const app = createApp(context)
   // Last: a start-up refused above leaves no listener behind.
   await context.bus.start()
+  context.presence.start()
   return { context, app }
 }
 
@@ -69,6 +70,7 @@ export async function startServer(config: Config, log: Logger) {
     }
     purges?.stop()
     await context.tracer?.shutdown()
+    await context.presence.stop()
     await context.bus.stop()
     await context.db.close()
     log.info('stopped', { reason })

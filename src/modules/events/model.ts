@@ -13,7 +13,7 @@ const event = <Type extends string, Fields extends TProperties>(type: Type, desc
   T.Object({ type: T.Literal(type), ...fields }, { title: type, description, additionalProperties: false })
 
 export const LobbyEventSchema = T.Union([
-  event('member_joined', 'room stream: a player took a seat', { room_id: RoomId, user_id: Id('the player'), game_role: T.String() }),
+  event('member_joined', 'room and chat streams: a player took a seat', { room_id: RoomId, user_id: Id('the player'), game_role: T.String() }),
   event('member_left', 'room and chat streams: a player left (or their account was deleted)', { room_id: RoomId, user_id: Id('the player') }),
   event('member_kicked', 'room and chat streams: the owner or an admin removed a player', { room_id: RoomId, user_id: Id('the player') }),
   event('owner_changed', 'room stream: the owner left; the earliest-joined player owns the room now', { room_id: RoomId, owner_id: Id('the new owner') }),

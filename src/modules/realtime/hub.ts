@@ -5,8 +5,10 @@ import type { Metrics } from '../../metrics'
 import type { AuthService } from '../auth/service'
 import type { ChatService } from '../chat/service'
 import type { VerifiedClaims } from '../auth/tokens'
+import type { EventBus, Signal } from '../events/bus'
 import type { EventFeed } from '../events/feed'
-import { type LobbyEvent, roomStream, type StoredEvent, userStream } from '../events/model'
+import type { PresenceService } from './presence'
+import { chatStream, type LobbyEvent, roomStream, type StoredEvent, userStream } from '../events/model'
 import type { EventLog } from '../events/service'
 import type { RoomService } from '../rooms/service'
 import type { User } from '../users/model'
@@ -88,6 +90,8 @@ export class RealtimeHub {
       auth: AuthService
       rooms: RoomService
       chat: ChatService
+      presence: PresenceService
+      bus: EventBus
       events: EventLog
       feed: EventFeed
       verify: (token: string) => Promise<VerifiedClaims | undefined>
@@ -95,7 +99,9 @@ export class RealtimeHub {
       log: Logger
       policy: Config['realtime']
     },
-  ) {}
+  ) {
+    deps.bus.onSignal((signal) => this.#relay(signal))
+  }
 
   get sockets(): number {
     return this.#connections.size
@@ -170,6 +176,7 @@ export class RealtimeHub {
     if (connection.userId) {
       const mine = this.#byUser.get(connection.userId)
       mine?.delete(connection)
+      if (connection.user && ![...(mine ?? [])].some((other) => other.user)) void this.deps.presence.left(connection.userId)
       if (mine?.size === 0) {
         this.#byUser.delete(connection.userId)
         this.#accounts.delete(connection.userId)
@@ -206,6 +213,12 @@ export class RealtimeHub {
         return void this.#send(connection, { op: 'pong' })
       case 'send':
         return this.#chat(connection, user, frame)
+      case 'typing': {
+        // Only a player following the room's chat; a typing signal is news, never stored.
+        const stream = chatStream(frame.room_id)
+        if (connection.subscriptions.get(stream)?.right !== 'member') return this.#refuse(connection, stream, 'forbidden')
+        return this.deps.bus.signal({ type: 'typing', room_id: frame.room_id, user_id: user.user_id })
+      }
     }
   }
 
@@ -237,7 +250,10 @@ export class RealtimeHub {
     }
     if (connection.closed) return
     if (!user) return this.#close(connection, 'unauthorized', 'the session has ended or the account is inactive')
+    const firstHere = !current && ![...(this.#byUser.get(user.user_id) ?? [])].some((other) => other.user)
     connection.user = this.#account(user)
+    // Recorded before `ready`: a client that is ready counts as online in what it subscribes to next.
+    if (firstHere) await this.deps.presence.arrived(user.user_id)
     clearTimeout(connection.timer)
     connection.timer = setTimeout(
       () => this.#close(connection, 'tokenExpired', 'the access token expired; send a fresh one before it does'),
@@ -275,6 +291,8 @@ export class RealtimeHub {
     }
     subscription.right = right.right
     subscription.until = right.until
+    // A chat starts with who of its players is online; presence frames follow.
+    const online = stream.startsWith('chat:') ? await this.deps.presence.online(right.players) : undefined
     if (right.until !== undefined) this.#streams.get(stream)?.invitees.add(connection)
 
     // Replayed up to `head` here; anything later comes through the stream's chain below, after #act has seen it.
@@ -315,10 +333,30 @@ export class RealtimeHub {
         connection.socket.subscribe(stream)
         subscription.live = true
         this.#streams.get(stream)?.live.add(connection)
-        this.#send(connection, { op: 'subscribed', stream, last_seq: last, recovered, epoch: currentEpoch })
+        this.#send(connection, { op: 'subscribed', stream, last_seq: last, recovered, epoch: currentEpoch, online })
       },
       last,
     )
+  }
+
+  /** A new player of a room: whether they are online, to this instance's readers of its chat (their own arrival signal named only the rooms they were in then). */
+  async #tellPresence(roomId: string, userId: string): Promise<void> {
+    const online = await this.deps.presence.online([userId]).catch(() => [])
+    if (online.length > 0) this.#relay({ type: 'presence', user_id: userId, online: true, room_ids: [roomId] })
+  }
+
+  /** A signal from any instance, out to this instance's sockets in the chats it concerns. */
+  #relay(signal: Signal): void {
+    const rooms = signal.type === 'presence' ? signal.room_ids : [signal.room_id]
+    for (const roomId of rooms) {
+      const topic = chatStream(roomId)
+      if (!this.#streams.get(topic)?.live.size) continue
+      const frame: ServerFrame =
+        signal.type === 'presence'
+          ? { op: 'presence', room_id: roomId, user_id: signal.user_id, online: signal.online }
+          : { op: 'typing', room_id: roomId, user_id: signal.user_id }
+      this.#server?.publish(topic, JSON.stringify(frame), false)
+    }
   }
 
   /** A chat message over the socket: the same rules as POST /rooms/{room_id}/messages, answered with `sent` or an error frame. */
@@ -337,8 +375,8 @@ export class RealtimeHub {
    * (until the invitation runs out), or administer. Undefined when they may not; a store that
    * cannot answer throws (the socket closes with 1011 rather than being told no).
    */
-  async #right(user: User, stream: string): Promise<{ right: StreamRight; until?: number } | undefined> {
-    if (stream === userStream(user.user_id)) return { right: 'member' }
+  async #right(user: User, stream: string): Promise<{ right: StreamRight; until?: number; players: string[] } | undefined> {
+    if (stream === userStream(user.user_id)) return { right: 'member', players: [] }
     const [kind, roomId] = stream.split(':') as [string, string]
     const right = await refusedAsUndefined(this.deps.rooms.streamAccess(user, roomId))
     // A room's chat is its players' and the admins', not its invitees'.
@@ -422,6 +460,7 @@ export class RealtimeHub {
         for (const connection of socketsOf(event.user_id)) withdraw(connection, stream, (right) => right === 'admin')
         return
       case 'member_joined':
+        if (stream.startsWith('chat:')) return void this.#tellPresence(event.room_id, event.user_id)
         // An invitee who joins is a member now: their invitation's expiry no longer ends their view.
         for (const connection of socketsOf(event.user_id)) {
           const subscription = connection.subscriptions.get(stream)

@@ -31,6 +31,9 @@ export const ClientFrames = {
   }),
   unsubscribe: frame('unsubscribe', 'Stops following a stream.', { stream: Stream }),
   ping: frame('ping', 'Answered with pong (the server also pings at the websocket level).', {}),
+  typing: frame('typing', "Tells the room's players you are typing (never stored; send it every few seconds while you type).", {
+    room_id: T.String({ format: 'uuid' }),
+  }),
   send: frame('send', "Writes in a room's chat (its players); answered with sent, or an error frame naming client_id.", {
     room_id: T.String({ format: 'uuid' }),
     body: T.String({ minLength: 1, maxLength: 10_000, description: 'plain text, 1 to MESSAGE_MAX_LENGTH characters' }),
@@ -55,7 +58,15 @@ export const ServerFrames = {
   subscribed: frame(
     'subscribed',
     'The replay is done; live events follow. recovered: false means the events after `after` are gone (trimmed by EVENT_RETENTION, another epoch, or a number the log never reached): refetch the state over REST, then go on from last_seq.',
-    { stream: Stream, last_seq: Seq, recovered: T.Boolean(), epoch: Epoch },
+    {
+      stream: Stream,
+      last_seq: Seq,
+      recovered: T.Boolean(),
+      epoch: Epoch,
+      online: T.Optional(
+        T.Array(T.String({ format: 'uuid' }), { description: "chat streams: the room's players online now (changes follow as presence frames)" }),
+      ),
+    },
   ),
   unsubscribed: frame('unsubscribed', 'A stream is no longer followed: as asked, or (with a reason) because access to it was lost.', {
     stream: Stream,
@@ -76,6 +87,15 @@ export const ServerFrames = {
     message: T.Optional(T.String({ description: 'what was wrong (send)' })),
   }),
   pong: frame('pong', 'The answer to ping.', {}),
+  presence: frame('presence', "To a chat stream's sockets: one of the room's players came online or went (never stored).", {
+    room_id: T.String({ format: 'uuid' }),
+    user_id: T.String({ format: 'uuid' }),
+    online: T.Boolean(),
+  }),
+  typing: frame('typing', "To a chat stream's sockets: a player is typing (never stored).", {
+    room_id: T.String({ format: 'uuid' }),
+    user_id: T.String({ format: 'uuid' }),
+  }),
   sent: frame('sent', 'A send frame was stored (or had been, with that client_id): its message id and its number in the chat stream.', {
     client_id: T.String(),
     message_id: T.String({ format: 'uuid' }),

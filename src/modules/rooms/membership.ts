@@ -66,7 +66,9 @@ export class MembershipService {
     await this.deps.roomStore.update(roomId, {}, now, tx)
     const room = await this.require(roomId, tx)
     const stream = roomStream(roomId)
-    await this.deps.events.emit(tx, [stream, { type: 'member_joined', room_id: roomId, user_id: userId, game_role: gameRole }])
+    const joined: LobbyEvent = { type: 'member_joined', room_id: roomId, user_id: userId, game_role: gameRole }
+    // On the chat stream too: its readers learn there who can read it now, and whether they are online.
+    await this.deps.events.emit(tx, [stream, joined], [chatStream(roomId), joined])
     if (room.is_ready) await this.deps.events.emit(tx, [stream, { type: 'room_ready', room_id: roomId }])
     return room
   }
@@ -83,7 +85,8 @@ export class MembershipService {
     const emptied = remaining.length === 0
     await this.deps.roomStore.update(roomId, { owner_id: nextOwner, is_closed: emptied ? true : undefined }, nowIso(), tx)
     const stream = roomStream(roomId)
-    const gone: LobbyEvent = how === 'kicked' ? { type: 'member_kicked', room_id: roomId, user_id: userId } : { type: 'member_left', room_id: roomId, user_id: userId }
+    const gone: LobbyEvent =
+      how === 'kicked' ? { type: 'member_kicked', room_id: roomId, user_id: userId } : { type: 'member_left', room_id: roomId, user_id: userId }
     // On the chat stream too: its subscribers learn there, in the chat's own order, who stops reading it.
     const events: Array<[string, LobbyEvent]> = [
       [stream, gone],
@@ -109,7 +112,10 @@ export class MembershipService {
     await this.deps.events.emit(
       tx,
       [roomStream(roomId), { type: 'room_closed', room_id: roomId }],
-      ...withdrawn.map(({ invite_id, receiver_id }): [string, LobbyEvent] => [userStream(receiver_id), { type: 'invitation_revoked', invite_id, room_id: roomId }]),
+      ...withdrawn.map(({ invite_id, receiver_id }): [string, LobbyEvent] => [
+        userStream(receiver_id),
+        { type: 'invitation_revoked', invite_id, room_id: roomId },
+      ]),
     )
   }
 

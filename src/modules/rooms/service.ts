@@ -62,11 +62,12 @@ export class RoomService {
   }
 
   /** Why `user` may follow the room's events (404 if they may not); `until`, for an invitee, is when that ends (ms since the epoch). */
-  async streamAccess(user: User, roomId: string): Promise<{ right: StreamRight; until?: number }> {
-    const { isMember, invitedUntil } = await this.deps.membership.access(user, roomId, this.deps.db)
-    if (isMember) return { right: 'member' }
-    if (invitedUntil !== undefined) return { right: 'invitee', until: Date.parse(invitedUntil) }
-    return { right: 'admin' }
+  async streamAccess(user: User, roomId: string): Promise<{ right: StreamRight; until?: number; players: string[] }> {
+    const { room, isMember, invitedUntil } = await this.deps.membership.access(user, roomId, this.deps.db)
+    const players = room.players.map((player) => player.user_id)
+    if (isMember) return { right: 'member', players }
+    if (invitedUntil !== undefined) return { right: 'invitee', until: Date.parse(invitedUntil), players }
+    return { right: 'admin', players }
   }
 
   async kick(actor: User, roomId: string, userId: string): Promise<void> {

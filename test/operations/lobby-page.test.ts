@@ -1,0 +1,74 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import type { Page } from 'playwright-core'
+import { type Browsing, browse, browserAvailable } from '../support/browser'
+import { closeTestResources, STORE, startTestServer } from '../support/harness'
+
+// The lobby page as two players meet it, in two Chromium profiles: one creates a room and invites,
+// the other accepts, both chat and see each other join and type, live. Screenshots in test-output/lobby-*/.
+
+const open: Browsing[] = []
+afterAll(async () => {
+  for (const browsing of open) await browsing.close()
+  await closeTestResources()
+})
+
+async function logIn(baseUrl: string, folder: string, username: string, password: string) {
+  const browsing = await browse(baseUrl, folder)
+  open.push(browsing)
+  const { page } = browsing
+  await page.goto(`${baseUrl}/lobby`)
+  await page.getByLabel('Username').fill(username)
+  await page.getByLabel('Password').fill(password)
+  await page.getByRole('button', { name: 'Log in' }).click()
+  await page.getByText(`Logged in as ${username}`).waitFor()
+  return browsing
+}
+
+const chatLines = (page: Page) => page.locator('#messages li').allTextContents()
+
+describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
+  test('two players in two browsers: one invites, the other accepts; both see the join, the typing and each other’s messages', async () => {
+    const server = await startTestServer()
+    await server.client.register('lobby_alice', 'lobby-password-1')
+    await server.client.register('lobby_bob', 'lobby-password-2')
+    const alice = await logIn(server.baseUrl, 'lobby-alice', 'lobby_alice', 'lobby-password-1')
+    const bob = await logIn(server.baseUrl, 'lobby-bob', 'lobby_bob', 'lobby-password-2')
+
+    await alice.page.getByLabel('New room').fill('Control room')
+    await alice.page.getByRole('button', { name: 'Create' }).click()
+    await alice.page.locator('#room-title', { hasText: 'Control room' }).waitFor()
+    await alice.page.getByLabel('Invite').fill('lobby_bob')
+    await alice.page.getByRole('button', { name: 'Invite', exact: true }).click()
+
+    // Bob's invitation arrives live, without a reload.
+    await bob.page.getByRole('button', { name: 'Accept' }).click()
+    await bob.page.locator('#room-title', { hasText: 'Control room' }).waitFor()
+    await alice.page.locator('#messages li.system', { hasText: 'lobby_bob joined' }).waitFor()
+    await alice.page.locator('#players li.online', { hasText: 'lobby_bob' }).waitFor()
+
+    await bob.page.getByLabel('Message').pressSequentially('Hello, Alice')
+    await alice.page.locator('#typing', { hasText: 'lobby_bob is typing' }).waitFor()
+    await alice.screenshot('bob-typing')
+    await bob.page.getByRole('button', { name: 'Send' }).click()
+    await alice.page.locator('#messages li', { hasText: 'Hello, Alice' }).waitFor()
+    await alice.page.getByLabel('Message').fill('<b>Hi Bob</b>, start the pumps')
+    await alice.page.getByRole('button', { name: 'Send' }).click()
+    await bob.page.locator('#messages li', { hasText: 'start the pumps' }).waitFor()
+    await alice.screenshot('alice')
+    await bob.screenshot('bob')
+
+    expect(await chatLines(bob.page)).toEqual(['lobby_bob: Hello, Alice', 'lobby_alice: <b>Hi Bob</b>, start the pumps'])
+    // Text stays text: no element was made from the message.
+    expect(await bob.page.locator('#messages b').count()).toBe(0)
+    expect(await alice.page.locator('#typing').textContent()).toBe('')
+    // After a reload the history is there.
+    await bob.page.reload()
+    await bob.page.getByRole('button', { name: 'Open' }).click()
+    await bob.page.locator('#messages li', { hasText: 'start the pumps' }).waitFor()
+    expect(await chatLines(bob.page)).toEqual(['lobby_bob: Hello, Alice', 'lobby_alice: <b>Hi Bob</b>, start the pumps'])
+    for (const browsing of [alice, bob]) {
+      expect(browsing.errors).toEqual([])
+      expect(browsing.blocked).toEqual([])
+    }
+  }, 60_000)
+})
