@@ -4,6 +4,7 @@ import type { AppContext } from './context'
 import { authRoutes } from './modules/auth'
 import { authGuard } from './modules/auth/guard'
 import { chatRoutes } from './modules/chat'
+import { dmsRoutes } from './modules/dms'
 import { healthRoutes } from './modules/health'
 import { lobbyRoutes } from './modules/lobby'
 import { invitesRoutes } from './modules/rooms/invites'
@@ -26,6 +27,7 @@ export function createApp(context: AppContext) {
     .use(roomsRoutes(context, guard))
     .use(invitesRoutes(context, guard))
     .use(chatRoutes(context, guard))
+    .use(dmsRoutes(context, guard))
     .use(realtimeRoutes(context))
 
   const bodies = new Set<string>()

@@ -25,6 +25,8 @@ import { RealtimeHub } from './modules/realtime/hub'
 import { PresenceService, PresenceStore } from './modules/realtime/presence'
 import { ChatService } from './modules/chat/service'
 import { MessageStore } from './modules/chat/store'
+import { DirectMessageService } from './modules/dms/service'
+import { DirectMessageStore } from './modules/dms/store'
 import { UserService } from './modules/users/service'
 import { UserStore } from './modules/users/store'
 
@@ -88,12 +90,21 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     policy: { ttl: config.inviteTtl, retention: config.inviteRetention },
   })
 
+  const messagesSent = userRateLimit(rateLimits, 'messages', config.userRateLimits.messages)
   const chat = new ChatService({
     db,
     messageStore: new MessageStore(),
     membership,
     events,
-    sent: userRateLimit(rateLimits, 'messages', config.userRateLimits.messages),
+    sent: messagesSent,
+    policy: config.chat,
+  })
+  const dms = new DirectMessageService({
+    db,
+    dmStore: new DirectMessageStore(),
+    users,
+    events,
+    sent: messagesSent,
     policy: config.chat,
   })
   const jwt = { ...config.jwt, secret: jwtSecret }
@@ -147,6 +158,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     bus,
     realtime,
     chat,
+    dms,
     presence,
   }
 }

@@ -81,7 +81,7 @@ export async function startServer(config: Config, log: Logger) {
 }
 
 /** Purges expired rows a minute after start (sooner with a shorter interval), then every `interval` seconds. */
-function schedulePurges({ auth, invites, rateLimits, events, chat, config }: AppContext, log: Logger, interval: number) {
+function schedulePurges({ auth, invites, rateLimits, events, chat, dms, config }: AppContext, log: Logger, interval: number) {
   const longestRateWindow = Math.max(...Object.values(config.userRateLimits).map((limit) => limit.window))
   let stopped = false
   let timer: Timer
@@ -93,6 +93,7 @@ function schedulePurges({ auth, invites, rateLimits, events, chat, config }: App
         invitations: await invites.purgeSettled(),
         events: await events.purge(),
         messages: await chat.purge(),
+        direct_messages: await dms.purge(),
       }
       if (Object.values(purged).some((count) => count > 0)) log.info('expired rows purged', purged)
     } catch (error) {

@@ -20,3 +20,28 @@ export async function readPage<Row>(q: Queryable, query: PageQuery, limit: numbe
   const counted = await q.get<{ total: number }>(query.count, query.params)
   return { rows, total: counted?.total ?? 0 }
 }
+
+/** Bounds of a page by number: after `after`, before `before` (both exclusive), `limit` rows. */
+export interface SeqRange {
+  before?: number
+  after?: number
+  limit: number
+}
+
+/**
+ * Up to `limit` rows of `select` (whose WHERE names `key` as $1) between the numbers `after` and
+ * `before` in its `seq` column, newest first: the newest of them, or with `after` the oldest (a
+ * reader catching up goes forward). `more` says whether the range holds others past the page.
+ * Numbers never tie, so pages are stable however many rows share a timestamp.
+ */
+export async function pageBySeq<Row>(q: Queryable, select: string, key: string, range: SeqRange): Promise<{ rows: Row[]; more: boolean }> {
+  const forward = range.after !== undefined
+  const found = await q.all<Row>(`${select} AND seq > $2 AND seq < $3 ORDER BY seq ${forward ? 'ASC' : 'DESC'} LIMIT $4`, [
+    key,
+    range.after ?? 0,
+    range.before ?? Number.MAX_SAFE_INTEGER,
+    range.limit + 1,
+  ])
+  const rows = found.slice(0, range.limit)
+  return { rows: forward ? rows.reverse() : rows, more: found.length > range.limit }
+}

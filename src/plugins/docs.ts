@@ -25,6 +25,7 @@ const TAGS = [
   { name: 'users', description: 'Your profile; user administration (admins)' },
   { name: 'rooms', description: 'Game rooms: create, invite, join, kick, leave, close' },
   { name: 'invites', description: 'Invitations you received or sent' },
+  { name: 'dms', description: 'Direct messages between two users, read markers, and blocks' },
   { name: 'chat', description: "A room's chat: history, write, edit, delete (live over GET /realtime, see /asyncapi/json)" },
   { name: 'ops', description: 'Health and readiness probes, Prometheus metrics' },
 ]

@@ -150,6 +150,34 @@ export async function callEveryOperation(baseUrl: string, admin: { username: str
   await record('delete', '/rooms/{room_id}/messages/{message_id}', client.DELETE('/rooms/{room_id}/messages/{message_id}', messagePath))
   await record('post', '/rooms/{room_id}/close', client.POST('/rooms/{room_id}/close', roomPath))
 
+  const peer = { params: { path: { user_id: invitation.receiver_id } } }
+  await record(
+    'post',
+    '/dms/{user_id}/messages',
+    client.POST('/dms/{user_id}/messages', { ...peer, body: { body: 'Generated: a direct message', client_id: 'dm-1' } }),
+  )
+  await record('post', '/dms/{user_id}/messages', client.POST('/dms/{user_id}/messages', { ...peer, body: { body: 'again', client_id: 'dm-1' } }))
+  await record(
+    'post',
+    '/dms/{user_id}/messages',
+    client.POST('/dms/{user_id}/messages', { params: { path: { user_id: registered.user.user_id } }, body: { body: 'me' } }),
+  )
+  await record('get', '/dms', client.GET('/dms', { params: { query: { limit: 10 } } }))
+  await record(
+    'get',
+    '/dms/{user_id}/messages',
+    client.GET('/dms/{user_id}/messages', { params: { path: { user_id: invitation.receiver_id }, query: { limit: 10 } } }),
+  )
+  await record('post', '/dms/{user_id}/read', client.POST('/dms/{user_id}/read', { ...peer, body: { last_read_seq: 1 } }))
+  await record(
+    'post',
+    '/dms/{user_id}/read',
+    client.POST('/dms/{user_id}/read', { params: { path: { user_id: '01936b2e-7c4a-7f3e-9b1d-2f5c8a9e4d10' } }, body: { last_read_seq: 1 } }),
+  )
+  await record('put', '/blocks/{user_id}', client.PUT('/blocks/{user_id}', peer))
+  await record('get', '/blocks', client.GET('/blocks'))
+  await record('delete', '/blocks/{user_id}', client.DELETE('/blocks/{user_id}', peer))
+
   const adminLogin = await record('post', '/auth/login', client.POST('/auth/login', { body: admin }))
   if (!adminLogin) throw new Error('admin login failed')
   await as(adminLogin.access_token.token, async () => {

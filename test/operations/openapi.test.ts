@@ -50,6 +50,13 @@ const PROTECTED = [
   'POST /rooms/{room_id}/messages',
   'PATCH /rooms/{room_id}/messages/{message_id}',
   'DELETE /rooms/{room_id}/messages/{message_id}',
+  'GET /dms',
+  'GET /dms/{user_id}/messages',
+  'POST /dms/{user_id}/messages',
+  'POST /dms/{user_id}/read',
+  'GET /blocks',
+  'PUT /blocks/{user_id}',
+  'DELETE /blocks/{user_id}',
 ]
 
 function operations(): Map<string, any> {
@@ -146,7 +153,7 @@ describe('OpenAPI document', () => {
     const listed = operations()
     expect([...listed.keys()].sort()).toEqual([...PUBLIC, ...PROTECTED].sort())
     for (const [name, operation] of listed) {
-      expect({ name, tags: operation.tags }).toEqual({ name, tags: [expect.stringMatching(/^(auth|users|rooms|invites|chat|ops)$/)] })
+      expect({ name, tags: operation.tags }).toEqual({ name, tags: [expect.stringMatching(/^(auth|users|rooms|invites|chat|dms|ops)$/)] })
       expect(operation.summary).toBeString()
     }
   })
@@ -200,6 +207,8 @@ describe('request schemas', () => {
     'POST /rooms/{room_id}/join': 'JoinToRoomRequest',
     'POST /rooms/{room_id}/messages': 'PostMessageRequest',
     'PATCH /rooms/{room_id}/messages/{message_id}': 'EditMessageRequest',
+    'POST /dms/{user_id}/messages': 'PostDirectMessageRequest',
+    'POST /dms/{user_id}/read': 'ReadMarkerRequest',
   }
 
   test('every route that takes a body documents it as JSON with its named schema; no other route has one', () => {

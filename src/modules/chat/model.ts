@@ -8,6 +8,25 @@ export const Cursor = t.String({ pattern: '^m[0-9a-z]{1,11}$', examples: ['m2s']
 export const toCursor = (seq: number) => `m${seq.toString(36)}`
 export const fromCursor = (cursor: string) => Number.parseInt(cursor.slice(1), 36)
 
+/** A history query's cursors as numbers, for the store. */
+export const seqRange = (query: { before?: string; after?: string; limit?: number }) => ({
+  before: query.before === undefined ? undefined : fromCursor(query.before),
+  after: query.after === undefined ? undefined : fromCursor(query.after),
+  limit: query.limit ?? 50,
+})
+
+/** A page of a history (newest first) with the cursors to the pages around it. */
+export function historyPage<Item extends { seq: number }>(items: Item[], more: boolean, query: { after?: string }) {
+  const oldest = items.at(-1)
+  const newest = items[0]
+  return {
+    messages: items,
+    // Reading forward, what lies before the page is older; reading back, only `more` says so.
+    older: oldest && (query.after !== undefined || more) ? toCursor(oldest.seq) : null,
+    newer: newest ? toCursor(newest.seq) : (query.after ?? null),
+  }
+}
+
 export const ClientId = t.String({
   pattern: '^[A-Za-z0-9_-]{1,64}$',
   examples: ['c-1732370000-7'],

@@ -8,10 +8,21 @@ import { chatStream } from '../events/model'
 import type { EventLog } from '../events/service'
 import type { MembershipService } from '../rooms/membership'
 import type { User } from '../users/model'
-import { type ChatHistoryQuery, fromCursor, type Message, toCursor } from './model'
+import { type ChatHistoryQuery, historyPage, type Message, seqRange } from './model'
 import type { MessageStore } from './store'
 
 const PLAIN_TEXT = new RegExp(PLAIN_TEXT_PATTERN)
+
+/**
+ * A message's text by the same rules over REST and the websocket, in rooms and direct messages:
+ * plain text (no control, invisible or bidi-override characters), NFC, 1 to `maxLength` characters.
+ */
+export function plainMessage(text: string, maxLength: number): string {
+  const body = text.normalize('NFC')
+  if (!PLAIN_TEXT.test(body)) throw invalidField('/body', 'must not contain control, invisible or bidirectional-override characters, or unpaired surrogates')
+  if (body.length < 1 || body.length > maxLength) throw invalidField('/body', `must be 1 to ${maxLength} characters once normalised (NFC)`)
+  return body
+}
 
 /**
  * Room chat. A message is an event of the room's chat stream, written in the same transaction as
@@ -63,17 +74,8 @@ export class ChatService {
   async history(user: User, roomId: string, query: ChatHistoryQuery) {
     const { isMember } = await this.deps.membership.access(user, roomId, this.deps.db)
     if (!isMember && user.user_role !== 'admin') throw forbidden("Only the room's players read its chat")
-    const before = query.before === undefined ? undefined : fromCursor(query.before)
-    const after = query.after === undefined ? undefined : fromCursor(query.after)
-    const { messages, more } = await this.deps.messageStore.page(roomId, { before, after, limit: query.limit ?? 50 }, this.deps.db)
-    const oldest = messages.at(-1)
-    const newest = messages[0]
-    return {
-      messages,
-      // Reading forward, what lies before the page is older; reading back, only `more` says so.
-      older: oldest && (after !== undefined || more) ? toCursor(oldest.seq) : null,
-      newer: newest ? toCursor(newest.seq) : (query.after ?? null),
-    }
+    const { messages, more } = await this.deps.messageStore.page(roomId, seqRange(query), this.deps.db)
+    return historyPage(messages, more, query)
   }
 
   /** Its author changes a message, while they play in the open room. */
@@ -108,13 +110,8 @@ export class ChatService {
     return deleteInBatches((limit) => this.deps.messageStore.deleteOlderThan(before, limit, this.deps.db), batchSize)
   }
 
-  /** The same rules over REST and the websocket: plain text (no control characters), NFC, 1 to MESSAGE_MAX_LENGTH characters. */
   #checked(text: string): string {
-    const body = text.normalize('NFC')
-    if (!PLAIN_TEXT.test(body)) throw invalidField('/body', 'must not contain control, invisible or bidirectional-override characters, or unpaired surrogates')
-    if (body.length < 1 || body.length > this.deps.policy.maxLength)
-      throw invalidField('/body', `must be 1 to ${this.deps.policy.maxLength} characters once normalised (NFC)`)
-    return body
+    return plainMessage(text, this.deps.policy.maxLength)
   }
 
   async #require(roomId: string, messageId: string, tx: Parameters<MessageStore['find']>[2]): Promise<Message> {

@@ -1,4 +1,5 @@
 import type { Queryable } from '../../db/database'
+import { pageBySeq, type SeqRange } from '../../db/page'
 import type { Message } from './model'
 
 type NewMessage = Omit<Message, 'author_name' | 'edited_at' | 'deleted_at'>
@@ -33,19 +34,9 @@ export class MessageStore {
     return row && toMessage(row)
   }
 
-  /**
-   * Up to `limit` messages between the numbers `after` and `before` (exclusive), newest first:
-   * the newest of them, or with `after` the oldest (a client catching up reads forward).
-   * `more` says whether the range holds others past the page.
-   */
-  async page(roomId: string, range: { before?: number; after?: number; limit: number }, q: Queryable): Promise<{ messages: Message[]; more: boolean }> {
-    const forward = range.after !== undefined
-    const rows = await q.all<Message>(
-      `SELECT ${COLUMNS} WHERE m.room_id = $1 AND m.seq > $2 AND m.seq < $3 ORDER BY m.seq ${forward ? 'ASC' : 'DESC'} LIMIT $4`,
-      [roomId, range.after ?? 0, range.before ?? Number.MAX_SAFE_INTEGER, range.limit + 1],
-    )
-    const messages = rows.slice(0, range.limit).map(toMessage)
-    return { messages: forward ? messages.reverse() : messages, more: rows.length > range.limit }
+  async page(roomId: string, range: SeqRange, q: Queryable): Promise<{ messages: Message[]; more: boolean }> {
+    const { rows, more } = await pageBySeq<Message>(q, `SELECT ${COLUMNS} WHERE m.room_id = $1`, roomId, range)
+    return { messages: rows.map(toMessage), more }
   }
 
   async edit(messageId: string, body: string, now: string, q: Queryable): Promise<void> {

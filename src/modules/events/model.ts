@@ -62,6 +62,21 @@ export const LobbyEventSchema = T.Union([
     message_id: Id('the message'),
     deleted_by: Id('who deleted it'),
   }),
+  event('direct_message', "user stream (the author's and the recipient's): a direct message", {
+    conversation_id: Id('the conversation'),
+    message_id: Id('the message'),
+    seq: T.Integer({ minimum: 1, description: 'its number in the conversation' }),
+    author_id: Id('who wrote it'),
+    recipient_id: Id('whom it is for'),
+    body: T.String(),
+    client_id: T.Union([T.String(), T.Null()]),
+    created_at: T.String({ format: 'date-time' }),
+  }),
+  event('conversation_read', "user stream (both sides'): someone's read marker in a conversation moved", {
+    conversation_id: Id('the conversation'),
+    user_id: Id('who read'),
+    last_read_seq: T.Integer({ minimum: 0 }),
+  }),
   event('account_changed', 'user stream: your account was changed (by you or an admin)', {
     user_id: Id('the account'),
     fields: T.Array(T.String(), { description: 'the fields that changed: username, user_role, is_active' }),

@@ -63,6 +63,12 @@ export class UserService {
     return user?.is_active ? toUser(user) : undefined
   }
 
+  /** An active account by id: whom direct messages may go to. */
+  async findActive(userId: string, q: Queryable): Promise<User | undefined> {
+    const user = await this.deps.userStore.findById(userId, q)
+    return user?.is_active ? toUser(user) : undefined
+  }
+
   async get(userId: string): Promise<User> {
     return toUser(await this.#require(userId, this.deps.db))
   }

@@ -1,0 +1,114 @@
+import { deleteInBatches } from '../../db/batches'
+import type { Database } from '../../db/database'
+import type { UserRateLimiter } from '../../db/rate-limits'
+import { isoAfter, nowIso } from '../../lib/clock'
+import { conflict, forbidden, notFound } from '../../shared/errors'
+import { type ChatHistoryQuery, historyPage, seqRange } from '../chat/model'
+import { plainMessage } from '../chat/service'
+import { type LobbyEvent, userStream } from '../events/model'
+import type { EventLog } from '../events/service'
+import type { User } from '../users/model'
+import type { UserService } from '../users/service'
+import type { DirectMessage } from './model'
+import type { DirectMessageStore } from './store'
+
+/**
+ * Direct messages between two users. The first message creates the conversation; each message is
+ * an event of both users' own streams (which every socket of theirs follows), written in the
+ * transaction that stores it. A user who blocks another gets no messages from them, and cannot
+ * write to them either until they unblock.
+ */
+export class DirectMessageService {
+  constructor(
+    private readonly deps: {
+      db: Database
+      dmStore: DirectMessageStore
+      users: UserService
+      events: EventLog
+      /** Shared with room chat: MESSAGE_RATE_LIMIT per MESSAGE_RATE_WINDOW, per user. */
+      sent: UserRateLimiter
+      policy: { maxLength: number; retention: number }
+    },
+  ) {}
+
+  async send(user: User, peerId: string, text: string, clientId?: string): Promise<{ message: DirectMessage; created: boolean }> {
+    const body = plainMessage(text, this.deps.policy.maxLength)
+    if (peerId === user.user_id) throw conflict('You cannot write to yourself')
+    const { dmStore, db } = this.deps
+    const known = await dmStore.conversationOf(user.user_id, peerId, db)
+    const earlier = known && clientId && (await dmStore.findByClientId(known.conversation_id, user.user_id, clientId, db))
+    if (earlier) return { message: earlier, created: false }
+    await this.deps.sent.consume(user.user_id)
+    return db.transaction(async (tx) => {
+      // One conversation per pair, however many first messages race for it.
+      await tx.lock(`dm:${[user.user_id, peerId].sort().join(':')}`)
+      if (!(await this.deps.users.findActive(peerId, tx))) throw notFound('No such user')
+      if (await dmStore.isBlocked(peerId, user.user_id, tx)) throw forbidden('This user does not accept your messages')
+      if (await dmStore.isBlocked(user.user_id, peerId, tx)) throw conflict('You blocked this user; unblock them to write')
+      const now = nowIso()
+      const conversation = (await dmStore.conversationOf(user.user_id, peerId, tx)) ?? (await dmStore.createConversation(user.user_id, peerId, now, tx))
+      const resent = clientId && (await dmStore.findByClientId(conversation.conversation_id, user.user_id, clientId, tx))
+      if (resent) return { message: resent, created: false }
+      const message: DirectMessage = {
+        message_id: Bun.randomUUIDv7(),
+        conversation_id: conversation.conversation_id,
+        seq: await dmStore.nextSeq(conversation.conversation_id, now, tx),
+        author_id: user.user_id,
+        body,
+        client_id: clientId ?? null,
+        created_at: now,
+      }
+      await dmStore.insert(message, tx)
+      // One's own messages are read.
+      await dmStore.markRead(conversation.conversation_id, user.user_id, message.seq, tx)
+      const event: LobbyEvent = { type: 'direct_message', ...message, author_id: user.user_id, recipient_id: peerId }
+      await this.deps.events.emit(tx, [userStream(user.user_id), event], [userStream(peerId), event])
+      return { message, created: true }
+    })
+  }
+
+  list(user: User, page: { limit?: number; offset?: number }) {
+    return this.deps.dmStore.list(user.user_id, { limit: page.limit ?? 50, offset: page.offset ?? 0 }, this.deps.db)
+  }
+
+  async history(user: User, peerId: string, query: ChatHistoryQuery) {
+    const conversation = await this.deps.dmStore.conversationOf(user.user_id, peerId, this.deps.db)
+    if (!conversation) return { messages: [], older: null, newer: query.after ?? null }
+    const { messages, more } = await this.deps.dmStore.page(conversation.conversation_id, seqRange(query), this.deps.db)
+    return historyPage(messages, more, query)
+  }
+
+  /** Moves the read marker forward; both sides' streams hear it (read receipts, and one's other devices). */
+  async markRead(user: User, peerId: string, seq: number): Promise<{ last_read_seq: number }> {
+    return this.deps.db.transaction(async (tx) => {
+      const conversation = await this.deps.dmStore.conversationOf(user.user_id, peerId, tx)
+      if (!conversation) throw notFound('No conversation with this user')
+      const last_read_seq = await this.deps.dmStore.markRead(conversation.conversation_id, user.user_id, seq, tx)
+      const event: LobbyEvent = { type: 'conversation_read', conversation_id: conversation.conversation_id, user_id: user.user_id, last_read_seq }
+      await this.deps.events.emit(tx, [userStream(user.user_id), event], [userStream(peerId), event])
+      return { last_read_seq }
+    })
+  }
+
+  async block(user: User, targetId: string): Promise<void> {
+    if (targetId === user.user_id) throw conflict('You cannot block yourself')
+    await this.deps.db.transaction(async (tx) => {
+      if (!(await this.deps.users.findActive(targetId, tx))) throw notFound('No such user')
+      await this.deps.dmStore.block(user.user_id, targetId, nowIso(), tx)
+    })
+  }
+
+  async unblock(user: User, targetId: string): Promise<void> {
+    await this.deps.dmStore.unblock(user.user_id, targetId, this.deps.db)
+  }
+
+  async blocked(user: User) {
+    return { blocked: await this.deps.dmStore.blocked(user.user_id, this.deps.db) }
+  }
+
+  /** Deletes direct messages older than MESSAGE_RETENTION, in batches. */
+  purge(now = Date.now(), batchSize = 1000): Promise<number> {
+    const before = isoAfter(-this.deps.policy.retention, now)
+    return deleteInBatches((limit) => this.deps.dmStore.deleteOlderThan(before, limit, this.deps.db), batchSize)
+  }
+}

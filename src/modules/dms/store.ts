@@ -1,0 +1,151 @@
+import type { Queryable } from '../../db/database'
+import { pageBySeq, type SeqRange } from '../../db/page'
+import type { Conversation, DirectMessage } from './model'
+
+interface ConversationRow {
+  conversation_id: string
+  user_a: string
+  user_b: string
+  last_seq: number
+}
+
+const MESSAGE_COLUMNS = 'message_id, conversation_id, seq, author_id, body, client_id, created_at'
+const toMessage = (row: DirectMessage): DirectMessage => ({ ...row, seq: Number(row.seq) })
+
+/** Conversations between two users, their messages, read markers, and blocks. */
+export class DirectMessageStore {
+  async conversationOf(userA: string, userB: string, q: Queryable): Promise<ConversationRow | undefined> {
+    const [a, b] = [userA, userB].sort() as [string, string]
+    const row = await q.get<ConversationRow>('SELECT conversation_id, user_a, user_b, last_seq FROM conversations WHERE user_a = $1 AND user_b = $2', [a, b])
+    return row && { ...row, last_seq: Number(row.last_seq) }
+  }
+
+  async createConversation(userA: string, userB: string, now: string, q: Queryable): Promise<ConversationRow> {
+    const [a, b] = [userA, userB].sort() as [string, string]
+    const conversation_id = Bun.randomUUIDv7()
+    await q.run('INSERT INTO conversations (conversation_id, user_a, user_b, last_seq, created_at, updated_at) VALUES ($1, $2, $3, 0, $4, $4)', [
+      conversation_id,
+      a,
+      b,
+      now,
+    ])
+    return { conversation_id, user_a: a, user_b: b, last_seq: 0 }
+  }
+
+  /** The conversation's next message number, taken under its row lock. */
+  async nextSeq(conversationId: string, now: string, q: Queryable): Promise<number> {
+    const row = await q.get<{ last_seq: number }>(
+      'UPDATE conversations SET last_seq = last_seq + 1, updated_at = $2 WHERE conversation_id = $1 RETURNING last_seq',
+      [conversationId, now],
+    )
+    return Number(row?.last_seq)
+  }
+
+  async insert(message: DirectMessage, q: Queryable): Promise<void> {
+    await q.run(`INSERT INTO direct_messages (${MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
+      message.message_id,
+      message.conversation_id,
+      message.seq,
+      message.author_id,
+      message.body,
+      message.client_id,
+      message.created_at,
+    ])
+  }
+
+  async findByClientId(conversationId: string, authorId: string, clientId: string, q: Queryable): Promise<DirectMessage | undefined> {
+    const row = await q.get<DirectMessage>(`SELECT ${MESSAGE_COLUMNS} FROM direct_messages WHERE conversation_id = $1 AND author_id = $2 AND client_id = $3`, [
+      conversationId,
+      authorId,
+      clientId,
+    ])
+    return row && toMessage(row)
+  }
+
+  async page(conversationId: string, range: SeqRange, q: Queryable) {
+    const { rows, more } = await pageBySeq<DirectMessage>(q, `SELECT ${MESSAGE_COLUMNS} FROM direct_messages WHERE conversation_id = $1`, conversationId, range)
+    return { messages: rows.map(toMessage), more }
+  }
+
+  /** Moves the user's read marker forward (never back), up to the conversation's last number; answers where it stands. */
+  async markRead(conversationId: string, userId: string, seq: number, q: Queryable): Promise<number> {
+    const row = await q.get<{ last_read_seq: number }>(
+      `INSERT INTO read_markers (conversation_id, user_id, last_read_seq)
+       SELECT $1, $2, CASE WHEN $3 < last_seq THEN $3 ELSE last_seq END FROM conversations WHERE conversation_id = $1
+       ON CONFLICT (conversation_id, user_id) DO UPDATE SET last_read_seq =
+         CASE WHEN excluded.last_read_seq > read_markers.last_read_seq THEN excluded.last_read_seq ELSE read_markers.last_read_seq END
+       RETURNING last_read_seq`,
+      [conversationId, userId, seq],
+    )
+    return Number(row?.last_read_seq ?? 0)
+  }
+
+  /** The user's conversations, latest first, with the peer, the last message, and what is unread. */
+  async list(userId: string, page: { limit: number; offset: number }, q: Queryable): Promise<{ conversations: Conversation[]; total: number }> {
+    const rows = await q.all<{
+      conversation_id: string
+      peer_id: string
+      peer_name: string
+      updated_at: string
+      last_read_seq: number
+      unread_count: number
+      last_seq: number
+    }>(
+      `SELECT c.conversation_id, u.user_id AS peer_id, u.username AS peer_name, c.updated_at, c.last_seq,
+         COALESCE(r.last_read_seq, 0) AS last_read_seq,
+         (SELECT COUNT(*) FROM direct_messages m WHERE m.conversation_id = c.conversation_id
+            AND m.seq > COALESCE(r.last_read_seq, 0) AND (m.author_id IS NULL OR m.author_id <> $1)) AS unread_count
+       FROM conversations c
+       JOIN users u ON u.user_id = CASE WHEN c.user_a = $1 THEN c.user_b ELSE c.user_a END
+       LEFT JOIN read_markers r ON r.conversation_id = c.conversation_id AND r.user_id = $1
+       WHERE c.user_a = $1 OR c.user_b = $1
+       ORDER BY c.updated_at DESC, c.conversation_id DESC LIMIT $2 OFFSET $3`,
+      [userId, page.limit, page.offset],
+    )
+    const total = await q.get<{ total: number }>('SELECT COUNT(*) AS total FROM conversations WHERE user_a = $1 OR user_b = $1', [userId])
+    const conversations = await Promise.all(
+      rows.map(async (row) => {
+        const last = await q.get<DirectMessage>(`SELECT ${MESSAGE_COLUMNS} FROM direct_messages WHERE conversation_id = $1 AND seq = $2`, [
+          row.conversation_id,
+          row.last_seq,
+        ])
+        return {
+          conversation_id: row.conversation_id,
+          peer: { user_id: row.peer_id, username: row.peer_name },
+          last_message: last ? toMessage(last) : null,
+          unread_count: Number(row.unread_count),
+          last_read_seq: Number(row.last_read_seq),
+          updated_at: row.updated_at,
+        }
+      }),
+    )
+    return { conversations, total: Number(total?.total ?? 0) }
+  }
+
+  async isBlocked(blockerId: string, blockedId: string, q: Queryable): Promise<boolean> {
+    return (await q.get('SELECT 1 AS found FROM blocks WHERE blocker_id = $1 AND blocked_id = $2', [blockerId, blockedId])) !== undefined
+  }
+
+  async block(blockerId: string, blockedId: string, now: string, q: Queryable): Promise<void> {
+    await q.run('INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (blocker_id, blocked_id) DO NOTHING', [
+      blockerId,
+      blockedId,
+      now,
+    ])
+  }
+
+  async unblock(blockerId: string, blockedId: string, q: Queryable): Promise<void> {
+    await q.run('DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2', [blockerId, blockedId])
+  }
+
+  async blocked(blockerId: string, q: Queryable): Promise<Array<{ user_id: string; username: string; blocked_at: string }>> {
+    return q.all(
+      'SELECT u.user_id, u.username, b.created_at AS blocked_at FROM blocks b JOIN users u ON u.user_id = b.blocked_id WHERE b.blocker_id = $1 ORDER BY b.created_at DESC, u.user_id',
+      [blockerId],
+    )
+  }
+
+  deleteOlderThan(before: string, limit: number, q: Queryable): Promise<number> {
+    return q.run('DELETE FROM direct_messages WHERE message_id IN (SELECT message_id FROM direct_messages WHERE created_at < $1 LIMIT $2)', [before, limit])
+  }
+}
