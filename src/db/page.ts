@@ -36,12 +36,12 @@ export interface SeqRange {
  */
 export async function pageBySeq<Row>(q: Queryable, select: string, key: string, range: SeqRange): Promise<{ rows: Row[]; more: boolean }> {
   const forward = range.after !== undefined
-  const found = await q.all<Row>(`${select} AND seq > $2 AND seq < $3 ORDER BY seq ${forward ? 'ASC' : 'DESC'} LIMIT $4`, [
-    key,
-    range.after ?? 0,
-    range.before ?? Number.MAX_SAFE_INTEGER,
-    range.limit + 1,
-  ])
+  // Only the bounds given: a sentinel such as 2^53 - 1 against an INTEGER column keeps PostgreSQL off the index.
+  const params: SqlValue[] = [key]
+  let where = ''
+  if (range.after !== undefined) where += ` AND seq > $${params.push(range.after)}`
+  if (range.before !== undefined) where += ` AND seq < $${params.push(range.before)}`
+  const found = await q.all<Row>(`${select}${where} ORDER BY seq ${forward ? 'ASC' : 'DESC'} LIMIT $${params.push(range.limit + 1)}`, params)
   const rows = found.slice(0, range.limit)
   return { rows: forward ? rows.reverse() : rows, more: found.length > range.limit }
 }

@@ -85,11 +85,11 @@ export class EventFeed {
   }
 
   /** Hands on what the log holds after the head, up to `upTo` when given. */
-  async #fill(stream: string, followed: Followed, upTo = Number.MAX_SAFE_INTEGER): Promise<void> {
+  async #fill(stream: string, followed: Followed, upTo?: number): Promise<void> {
     for (;;) {
       const batch = await this.deps.eventStore.after(stream, followed.head, BATCH, this.deps.db, upTo)
       for (const stored of batch) this.#handOn(followed, stored)
-      if (batch.length < BATCH || followed.head >= upTo) return
+      if (batch.length < BATCH || (upTo !== undefined && followed.head >= upTo)) return
     }
   }
 

@@ -26,10 +26,13 @@ export class EventStore {
   }
 
   /** The events of `stream` after `afterSeq` (and up to `upTo`), in order, at most `limit`. */
-  async after(stream: string, afterSeq: number, limit: number, q: Queryable, upTo = Number.MAX_SAFE_INTEGER): Promise<StoredEvent[]> {
+  async after(stream: string, afterSeq: number, limit: number, q: Queryable, upTo?: number): Promise<StoredEvent[]> {
+    // No bound past 2^31 for PostgreSQL to compare an INTEGER column with: that would keep it off the index.
     const rows = await q.all<{ stream: string; seq: number; payload: string; created_at: string }>(
-      'SELECT stream, seq, payload, created_at FROM events WHERE stream = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4',
-      [stream, afterSeq, upTo, limit],
+      upTo === undefined
+        ? 'SELECT stream, seq, payload, created_at FROM events WHERE stream = $1 AND seq > $2 ORDER BY seq LIMIT $3'
+        : 'SELECT stream, seq, payload, created_at FROM events WHERE stream = $1 AND seq > $2 AND seq <= $4 ORDER BY seq LIMIT $3',
+      upTo === undefined ? [stream, afterSeq, limit] : [stream, afterSeq, limit, upTo],
     )
     return rows.map((row) => ({ stream: row.stream, seq: Number(row.seq), event: JSON.parse(row.payload) as LobbyEvent, created_at: row.created_at }))
   }

@@ -1,0 +1,226 @@
+/**
+ * The chat benchmark: `bun run bench:chat`. Against the compiled binary, on SQLite and on
+ * PostgreSQL (BENCH_DATABASE_URL): how many messages a second one room of 50 players sustains end
+ * to end (sent over the websocket, acknowledged, and received by all 50), with the latency from
+ * sending to the last of the 50 receiving it; and how long a page of history takes with a million
+ * messages stored. Rewrites the "Chat" section of bench/RESULTS.md.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { SQL } from 'bun'
+import { openDatabase } from '../src/db/database'
+import { waitFor } from './proc'
+
+const WORK = join(import.meta.dir, '.work-chat')
+const BINARY = join(WORK, 'sim-gateway')
+const POSTGRES_URL = Bun.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+const RESULTS = join(import.meta.dir, 'RESULTS.md')
+const PLAYERS = 50
+const SENDERS = 10
+const SECONDS = 10
+const HISTORY = 1_000_000
+
+rmSync(WORK, { recursive: true, force: true })
+mkdirSync(WORK, { recursive: true })
+console.log('== building the binary')
+const built = Bun.spawnSync([process.execPath, 'scripts/build.ts', '--outfile', BINARY], { stdout: 'pipe', stderr: 'pipe' })
+if (built.exitCode !== 0) throw new Error(built.stderr.toString())
+const children: Bun.Subprocess[] = []
+process.on('exit', () => children.forEach((child) => child.kill('SIGKILL')))
+
+const quantile = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * q))] ?? Number.NaN
+
+async function instance(port: number, databaseUrl: string) {
+  const child = Bun.spawn([BINARY], {
+    env: {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATABASE_URL: databaseUrl,
+      JWT_SECRET: 'bench-secret-that-is-long-enough-for-hs256',
+      AUTH_RATE_LIMIT: '1000000',
+      INVITE_RATE_LIMIT: '1000000',
+      MESSAGE_RATE_LIMIT: '1000000',
+      REALTIME_MESSAGE_RATE: '100000',
+      ROOM_MAX_PLAYERS_LIMIT: String(PLAYERS),
+      PASSWORD_MEMORY_COST: '19456',
+      LOG_LEVEL: 'warn',
+    },
+    stdout: 'ignore',
+    stderr: 'inherit',
+  })
+  children.push(child)
+  const base = `http://127.0.0.1:${port}`
+  await waitFor(`${base}/health`)
+  return { child, base }
+}
+
+async function call(base: string, method: string, path: string, token?: string, body?: unknown) {
+  const reply = await fetch(`${base}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  return reply.json() as Promise<any>
+}
+
+/** A room of PLAYERS, each with a socket following its chat; answers the sockets and the room. */
+async function fullRoom(base: string) {
+  const players: Array<{ token: string; userId: string; name: string }> = []
+  for (let i = 0; i < PLAYERS; i++) {
+    const name = `chat_bench_${i}`
+    const answer = await call(base, 'POST', '/auth/registrate', undefined, { username: name, password: 'bench-password' })
+    players.push({ token: answer.access_token.token, userId: answer.user.user_id, name })
+  }
+  const owner = players[0]!
+  const room = await call(base, 'POST', '/rooms', owner.token, { room_name: 'Bench room', max_players: PLAYERS })
+  for (const player of players.slice(1)) {
+    const invitation = await call(base, 'POST', `/rooms/${room.room_id}/invite`, owner.token, { user_name: player.name, player_role: 'operator' })
+    await call(base, 'POST', `/rooms/${room.room_id}/join`, player.token, { ct: invitation.ct })
+  }
+  const sockets = await Promise.all(
+    players.map(
+      (player) =>
+        new Promise<{ socket: WebSocket; onFrame: (handler: (frame: any) => void) => void }>((resolve) => {
+          const socket = new WebSocket(`${base.replace('http', 'ws')}/realtime`)
+          let handler: (frame: any) => void = () => {}
+          socket.onmessage = ({ data }) => {
+            const frame = JSON.parse(String(data))
+            if (frame.op === 'hello') socket.send(JSON.stringify({ op: 'auth', token: player.token }))
+            else if (frame.op === 'ready') socket.send(JSON.stringify({ op: 'subscribe', stream: `chat:${room.room_id}` }))
+            else if (frame.op === 'subscribed') resolve({ socket, onFrame: (next) => (handler = next) })
+            else handler(frame)
+          }
+        }),
+    ),
+  )
+  return { sockets, room }
+}
+
+/** SENDERS players send one message after another for SECONDS; each message is timed until all PLAYERS sockets have it. */
+async function throughput(base: string) {
+  const { sockets, room } = await fullRoom(base)
+  const sentAt = new Map<string, number>()
+  const receipts = new Map<string, number>()
+  const latencies: number[] = []
+  const acknowledged: Array<() => void> = sockets.map(() => () => {})
+  for (const [index, { onFrame }] of sockets.entries())
+    onFrame((frame) => {
+      if (frame.op === 'sent') return acknowledged[index]!()
+      if (frame.op !== 'event' || frame.event.type !== 'message_posted') return
+      const id = frame.event.client_id
+      const count = (receipts.get(id) ?? 0) + 1
+      receipts.set(id, count)
+      if (count === PLAYERS) {
+        latencies.push(performance.now() - sentAt.get(id)!)
+        receipts.delete(id)
+      }
+    })
+  const deadline = performance.now() + SECONDS * 1000
+  let sent = 0
+  await Promise.all(
+    sockets.slice(0, SENDERS).map(async ({ socket }, sender) => {
+      for (let n = 0; performance.now() < deadline; n++) {
+        const clientId = `s${sender}-${n}`
+        sentAt.set(clientId, performance.now())
+        const ack = new Promise<void>((resolve) => (acknowledged[sender] = resolve))
+        socket.send(JSON.stringify({ op: 'send', room_id: room.room_id, body: `message ${n} from ${sender}`, client_id: clientId }))
+        await ack
+        sent++
+      }
+    }),
+  )
+  await Bun.sleep(500)
+  for (const { socket } of sockets) socket.close()
+  return { perSecond: latencies.length / SECONDS, sent, delivered: latencies.length, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) }
+}
+
+/** A million messages in one room, written straight to the store; then pages of history timed over HTTP. */
+async function history(base: string, databaseUrl: string) {
+  const reader = await call(base, 'POST', '/auth/registrate', undefined, { username: 'history_reader', password: 'bench-password' })
+  const room = await call(base, 'POST', '/rooms', reader.access_token.token, { room_name: 'A long history' })
+  const db = await openDatabase(databaseUrl, 2)
+  const started = performance.now()
+  for (let first = 1; first <= HISTORY; first += 5000) {
+    await db.transaction(async (tx) => {
+      const rows = Array.from({ length: 5000 }, (_, i) => first + i)
+      const values = rows.map(
+        (_, i) => `($${i * 3 + 1}, $${i * 3 + 2}, $${i * 3 + 3}, '${room.room_id}', '${reader.user.user_id}', 'history line', '2026-11-23T00:00:00.000Z')`,
+      )
+      await tx.run(
+        `INSERT INTO messages (message_id, seq, client_id, room_id, author_id, body, created_at) VALUES ${values.join(', ')}`,
+        rows.flatMap((seq) => [Bun.randomUUIDv7(), seq, null]),
+      )
+    })
+  }
+  await db.close()
+  console.log(`  ${HISTORY} messages written in ${((performance.now() - started) / 1000).toFixed(0)} s`)
+  const time = async (path: string) => {
+    const times: number[] = []
+    for (let i = 0; i < 200; i++) {
+      const start = performance.now()
+      const reply = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${reader.access_token.token}` } })
+      await reply.arrayBuffer()
+      times.push(performance.now() - start)
+    }
+    return { p50: quantile(times, 0.5), p99: quantile(times, 0.99) }
+  }
+  const path = `/rooms/${room.room_id}/messages?limit=50`
+  return {
+    newest: await time(path),
+    deep: await time(`${path}&before=m${(HISTORY / 2).toString(36)}`),
+    forward: await time(`${path}&after=m${(1000).toString(36)}`),
+  }
+}
+
+const report: string[] = []
+const stores: Array<[string, () => Promise<string>]> = [
+  ['SQLite', async () => `sqlite:${join(WORK, 'chat.sqlite')}`],
+  [
+    'PostgreSQL',
+    async () => {
+      const name = `sgw_bench_chat_${Date.now()}`
+      const admin = new SQL(POSTGRES_URL, { max: 1 })
+      await admin.unsafe(`CREATE DATABASE ${name}`)
+      await admin.close()
+      const url = new URL(POSTGRES_URL)
+      url.pathname = `/${name}`
+      return url.toString()
+    },
+  ],
+]
+for (const [index, [store, database]] of stores.entries()) {
+  console.log(`== ${store}: a room of ${PLAYERS}, ${SENDERS} of them sending for ${SECONDS} s`)
+  const url = await database()
+  const server = await instance(4601 + index, url)
+  const flow = await throughput(server.base)
+  console.log(`  ${flow.perSecond.toFixed(0)} messages/s to all ${PLAYERS}; send to last receipt p50 ${flow.p50.toFixed(1)} ms, p99 ${flow.p99.toFixed(1)} ms`)
+  console.log(`== ${store}: history with ${HISTORY.toLocaleString('en')} messages`)
+  const pages = await history(server.base, url)
+  console.log(`  newest page p99 ${pages.newest.p99.toFixed(1)} ms, a page in the middle p99 ${pages.deep.p99.toFixed(1)} ms`)
+  server.child.kill()
+  report.push(
+    `### ${store}`,
+    '',
+    '| measure | p50 | p99 | result |',
+    '| --- | --- | --- | --- |',
+    `| ${SENDERS} of ${PLAYERS} players sending over the websocket, each message until all ${PLAYERS} have it | ${flow.p50.toFixed(1)} ms | ${flow.p99.toFixed(1)} ms | ${flow.perSecond.toFixed(0)} messages/s (${(flow.perSecond * PLAYERS).toFixed(0)} deliveries/s) |`,
+    `| newest page of 50, ${HISTORY.toLocaleString('en')} messages stored | ${pages.newest.p50.toFixed(1)} ms | ${pages.newest.p99.toFixed(1)} ms | |`,
+    `| page of 50 before the middle | ${pages.deep.p50.toFixed(1)} ms | ${pages.deep.p99.toFixed(1)} ms | |`,
+    `| page of 50 after message 1,000 | ${pages.forward.p50.toFixed(1)} ms | ${pages.forward.p99.toFixed(1)} ms | |`,
+    '',
+  )
+}
+
+const previous = readFileSync(RESULTS, 'utf8')
+const start = previous.indexOf('## Chat')
+const end = start === -1 ? -1 : previous.indexOf('\n## ', start + 1)
+const section = [
+  '## Chat',
+  '',
+  `\`bun run bench:chat\`, ${new Date().toISOString().slice(0, 10)}, Bun ${Bun.version}, ${navigator.hardwareConcurrency} cores; the ${PLAYERS} clients run on the same machine. Closed loop: each sender waits for its acknowledgement before the next message.`,
+  '',
+  ...report,
+].join('\n')
+writeFileSync(RESULTS, start === -1 ? `${previous.trimEnd()}\n\n${section}` : `${previous.slice(0, start)}${section}${end === -1 ? '\n' : previous.slice(end)}`)
+console.log(`\nwritten to ${RESULTS}`)
+process.exit(0)
