@@ -98,3 +98,23 @@ describe(`direct messages on ${STORE}`, () => {
     expect(read.event).toMatchObject({ user_id: tia.userId, last_read_seq: 1 })
   })
 })
+
+describe(`retention of messages on ${STORE}`, () => {
+  test('room and direct messages older than MESSAGE_RETENTION are purged; newer ones stay', async () => {
+    const { client, context } = await startTestServer({ MESSAGE_RETENTION: '3600' })
+    const old = await client.register('retention_old')
+    const peer = await client.register('retention_peer')
+    const room = (await client.post('/rooms', { room_name: 'Retention' }, old.access)).body
+    await client.post(`/rooms/${room.room_id}/messages`, { body: 'from long ago' }, old.access)
+    await client.post(`/dms/${peer.userId}/messages`, { body: 'also long ago' }, old.access)
+    const longAgo = new Date(Date.now() - 7_200_000).toISOString()
+    await context.db.run('UPDATE messages SET created_at = $1', [longAgo])
+    await context.db.run('UPDATE direct_messages SET created_at = $1', [longAgo])
+    await client.post(`/rooms/${room.room_id}/messages`, { body: 'today' }, old.access)
+    await client.post(`/dms/${peer.userId}/messages`, { body: 'today too' }, old.access)
+    expect(await context.chat.purge()).toBe(1)
+    expect(await context.dms.purge()).toBe(1)
+    expect((await client.get(`/rooms/${room.room_id}/messages`, old.access)).body.messages.map((message: { body: string }) => message.body)).toEqual(['today'])
+    expect((await client.get(`/dms/${peer.userId}/messages`, old.access)).body.messages.map((message: { body: string }) => message.body)).toEqual(['today too'])
+  })
+})

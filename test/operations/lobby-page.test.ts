@@ -1,7 +1,10 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import type { Page } from 'playwright-core'
 import { type Browsing, browse, browserAvailable } from '../support/browser'
-import { closeTestResources, STORE, startTestServer } from '../support/harness'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { closeTestResources, freshDatabaseUrl, STORE, startTestServer, TEST_DATABASE_URL } from '../support/harness'
 
 // The lobby page as two players meet it, in two Chromium profiles: one creates a room and invites,
 // the other accepts, both chat and see each other join and type, live. Screenshots in test-output/lobby-*/.
@@ -28,7 +31,9 @@ const chatLines = (page: Page) => page.locator('#messages li').allTextContents()
 
 describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
   test('two players in two browsers: one invites, the other accepts; both see the join, the typing and each other’s messages', async () => {
-    const server = await startTestServer()
+    // A store that outlives the server: the history must be there after a restart.
+    const databaseUrl = TEST_DATABASE_URL ? await freshDatabaseUrl() : `sqlite:${join(mkdtempSync(join(tmpdir(), 'sgw-lobby-')), 'lobby.sqlite')}`
+    const server = await startTestServer({ DATABASE_URL: databaseUrl })
     await server.client.register('lobby_alice', 'lobby-password-1')
     await server.client.register('lobby_bob', 'lobby-password-2')
     const alice = await logIn(server.baseUrl, 'lobby-alice', 'lobby_alice', 'lobby-password-1')
@@ -61,14 +66,20 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
     // Text stays text: no element was made from the message.
     expect(await bob.page.locator('#messages b').count()).toBe(0)
     expect(await alice.page.locator('#typing').textContent()).toBe('')
-    // After a reload the history is there.
-    await bob.page.reload()
-    await bob.page.getByRole('button', { name: 'Open' }).click()
-    await bob.page.locator('#messages li', { hasText: 'start the pumps' }).waitFor()
-    expect(await chatLines(bob.page)).toEqual(['lobby_bob: Hello, Alice', 'lobby_alice: <b>Hi Bob</b>, start the pumps'])
     for (const browsing of [alice, bob]) {
       expect(browsing.errors).toEqual([])
       expect(browsing.blocked).toEqual([])
     }
+    // After the service restarts, the history is there.
+    await Promise.all([alice.close(), bob.close()])
+    await server.app.stop(true)
+    const restarted = await startTestServer({ DATABASE_URL: databaseUrl })
+    const again = await logIn(restarted.baseUrl, 'lobby-bob-after-restart', 'lobby_bob', 'lobby-password-2')
+    await again.page.getByRole('button', { name: 'Open' }).click()
+    await again.page.locator('#messages li', { hasText: 'start the pumps' }).waitFor()
+    expect(await chatLines(again.page)).toEqual(['lobby_bob: Hello, Alice', 'lobby_alice: <b>Hi Bob</b>, start the pumps'])
+    await again.screenshot('history-after-restart')
+    expect(again.errors).toEqual([])
+    expect(again.blocked).toEqual([])
   }, 60_000)
 })
