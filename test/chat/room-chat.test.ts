@@ -99,7 +99,7 @@ describe(`room chat on ${STORE}`, () => {
   })
 
   test('authors edit their own; authors, the owner and admins delete; a deleted message keeps its place, empty', async () => {
-    const { client, owner, player, admin, path, say } = await chatWorld()
+    const { server, client, owner, player, admin, room, path, say } = await chatWorld()
     const mine = (await say(player, { body: 'Pump 1 is loud' })).body
     const theirs = (await say(owner, { body: 'Check the bearings' })).body
     const edit = (who: { access: string }, id: string, body: string) => client.call('PATCH', `${path}/${id}`, { token: who.access, body: { body } })
@@ -112,6 +112,14 @@ describe(`room chat on ${STORE}`, () => {
     expect((await client.delete(`${path}/${theirs.message_id}`, admin.access)).status).toBe(200)
     expect((await edit(player, mine.message_id, 'back')).body.error).toBe('conflict')
     expect((await client.delete(`${path}/${crypto.randomUUID()}`, owner.access)).status).toBe(404)
+    // A replay of the chat stream shows no more of a deleted message than the history does.
+    const replay = await follower(server.baseUrl, owner.access)
+    await subscribe(replay, `chat:${room.room_id}`, 0)
+    const texts = replay
+      .events(`chat:${room.room_id}`)
+      .filter((frame) => frame.event.body !== undefined)
+      .map((frame) => frame.event.body)
+    expect(texts).toEqual(['', '', ''])
     const page = (await client.get(path, owner.access)).body.messages
     expect(page.map((message: { body: string; deleted_at: string | null }) => [message.body, message.deleted_at !== null])).toEqual([
       ['', true],

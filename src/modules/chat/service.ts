@@ -100,6 +100,7 @@ export class ChatService {
       if (!canManage && !(message.author_id === user.user_id && isMember)) throw forbidden('Only its author, the owner or an admin deletes a message')
       if (message.deleted_at) return
       await this.deps.messageStore.markDeleted(messageId, nowIso(), tx)
+      await this.deps.events.redactMessage(tx, chatStream(roomId), messageId)
       await this.deps.events.emit(tx, [chatStream(roomId), { type: 'message_deleted', room_id: roomId, message_id: messageId, deleted_by: user.user_id }])
     })
   }

@@ -12,6 +12,8 @@ import type { UserService } from '../users/service'
 import type { DirectMessage } from './model'
 import type { DirectMessageStore } from './store'
 
+const pairKey = (userA: string, userB: string) => `dm:${[userA, userB].sort().join(':')}`
+
 /**
  * Direct messages between two users. The first message creates the conversation; each message is
  * an event of both users' own streams (which every socket of theirs follows), written in the
@@ -41,7 +43,7 @@ export class DirectMessageService {
     await this.deps.sent.consume(user.user_id)
     return db.transaction(async (tx) => {
       // One conversation per pair, however many first messages race for it.
-      await tx.lock(`dm:${[user.user_id, peerId].sort().join(':')}`)
+      await tx.lock(pairKey(user.user_id, peerId))
       if (!(await this.deps.users.findActive(peerId, tx))) throw notFound('No such user')
       if (await dmStore.isBlocked(peerId, user.user_id, tx)) throw forbidden('This user does not accept your messages')
       if (await dmStore.isBlocked(user.user_id, peerId, tx)) throw conflict('You blocked this user; unblock them to write')
@@ -93,6 +95,8 @@ export class DirectMessageService {
   async block(user: User, targetId: string): Promise<void> {
     if (targetId === user.user_id) throw conflict('You cannot block yourself')
     await this.deps.db.transaction(async (tx) => {
+      // The lock a send to or from them holds: a block confirmed is never followed by a message.
+      await tx.lock(pairKey(user.user_id, targetId))
       if (!(await this.deps.users.findActive(targetId, tx))) throw notFound('No such user')
       await this.deps.dmStore.block(user.user_id, targetId, nowIso(), tx)
     })

@@ -41,6 +41,11 @@ export class EventLog {
     return this.deps.eventStore.after(stream, afterSeq, limit, this.deps.db, upTo)
   }
 
+  /** Blanks a deleted chat message's text in the log too, in `tx`. */
+  redactMessage(tx: Transaction, stream: string, messageId: string): Promise<void> {
+    return this.deps.eventStore.redactMessage(stream, messageId, tx)
+  }
+
   /** The number of the last event written to `stream` (0 for none). */
   lastSeq(stream: string): Promise<number> {
     return this.deps.eventStore.lastSeq(stream, this.deps.db)
