@@ -5,11 +5,11 @@
  * sending to the last of the 50 receiving it; and how long a page of history takes with a million
  * messages stored. Rewrites the "Chat" section of bench/RESULTS.md.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { SQL } from 'bun'
 import { openDatabase } from '../src/db/database'
-import { waitFor } from './proc'
+import { quantile, waitFor, writeSection } from './proc'
 
 const WORK = join(import.meta.dir, '.work-chat')
 const BINARY = join(WORK, 'sim-gateway')
@@ -27,8 +27,6 @@ const built = Bun.spawnSync([process.execPath, 'scripts/build.ts', '--outfile', 
 if (built.exitCode !== 0) throw new Error(built.stderr.toString())
 const children: Bun.Subprocess[] = []
 process.on('exit', () => children.forEach((child) => child.kill('SIGKILL')))
-
-const quantile = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * q))] ?? Number.NaN
 
 async function instance(port: number, databaseUrl: string) {
   const child = Bun.spawn([BINARY], {
@@ -211,16 +209,9 @@ for (const [index, [store, database]] of stores.entries()) {
   )
 }
 
-const previous = readFileSync(RESULTS, 'utf8')
-const start = previous.indexOf('## Chat')
-const end = start === -1 ? -1 : previous.indexOf('\n## ', start + 1)
-const section = [
-  '## Chat',
-  '',
+writeSection(RESULTS, 'Chat', [
   `\`bun run bench:chat\`, ${new Date().toISOString().slice(0, 10)}, Bun ${Bun.version}, ${navigator.hardwareConcurrency} cores; the ${PLAYERS} clients run on the same machine. Closed loop: each sender waits for its acknowledgement before the next message.`,
   '',
   ...report,
-].join('\n')
-writeFileSync(RESULTS, start === -1 ? `${previous.trimEnd()}\n\n${section}` : `${previous.slice(0, start)}${section}${end === -1 ? '\n' : previous.slice(end)}`)
-console.log(`\nwritten to ${RESULTS}`)
+])
 process.exit(0)

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 
 /** User and system CPU time a process has used so far, from /proc (clock ticks of 10 ms). */
 export function cpuSeconds(pid: number): number {
@@ -20,4 +20,18 @@ export async function waitFor(url: string, pauseMs = 20): Promise<void> {
     await Bun.sleep(pauseMs)
   }
   throw new Error(`${url} never answered`)
+}
+
+/** The value below which a share `q` of `values` lies (NaN for none). */
+export const quantile = (values: number[], q: number) =>
+  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * q))] ?? Number.NaN
+
+/** Replaces the section `## <title>` of the results file (or adds it at the end) with `lines`. */
+export function writeSection(file: string, title: string, lines: string[]): void {
+  const previous = readFileSync(file, 'utf8')
+  const start = previous.indexOf(`## ${title}`)
+  const end = start === -1 ? -1 : previous.indexOf('\n## ', start + 1)
+  const section = [`## ${title}`, '', ...lines].join('\n')
+  writeFileSync(file, start === -1 ? `${previous.trimEnd()}\n\n${section}` : `${previous.slice(0, start)}${section}${end === -1 ? '\n' : previous.slice(end)}`)
+  console.log(`\nwritten to ${file}`)
 }

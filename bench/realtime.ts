@@ -5,10 +5,10 @@
  * authenticated sockets, and 5,000 clients resuming at once. Rewrites the "Realtime" section of
  * bench/RESULTS.md. Run it on a quiet machine: it loads both cores.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { SQL } from 'bun'
-import { cpuSeconds, rssOf, waitFor } from './proc'
+import { cpuSeconds, quantile, rssOf, waitFor, writeSection } from './proc'
 
 const WORK = join(import.meta.dir, '.work-realtime')
 const BINARY = join(WORK, 'sim-gateway')
@@ -117,8 +117,6 @@ const until = async (check: () => boolean, ms = 120_000) => {
     await Bun.sleep(5)
   }
 }
-
-const quantile = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * q))]!
 
 // 1. Fan-out: the server's CPU for FANOUT_EVENTS events, with and without FANOUT_SOCKETS subscribers.
 {
@@ -303,16 +301,9 @@ const quantile = (values: number[], q: number) => [...values].sort((a, b) => a -
   )
 }
 
-const previous = readFileSync(RESULTS, 'utf8')
-const start = previous.indexOf('## Realtime')
-const end = start === -1 ? -1 : previous.indexOf('\n## ', start + 1)
-const section = [
-  '## Realtime',
-  '',
+writeSection(RESULTS, 'Realtime', [
   `\`bun run bench:realtime\`, ${new Date().toISOString().slice(0, 10)}, Bun ${Bun.version}, ${navigator.hardwareConcurrency} cores; the load generator runs on the same machine.`,
   '',
   ...report,
-].join('\n')
-writeFileSync(RESULTS, start === -1 ? `${previous.trimEnd()}\n\n${section}` : `${previous.slice(0, start)}${section}${end === -1 ? '\n' : previous.slice(end)}`)
-console.log(`\nwritten to ${RESULTS}`)
+])
 process.exit(0)

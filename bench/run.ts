@@ -115,7 +115,14 @@ async function benchStore(store: 'sqlite' | 'postgres', databaseUrl: string) {
       ;({ ceiling, result } = trials[Math.floor(TRIALS / 2)]!)
     }
     const ratio = ceiling && result.rps / ceiling.rps
-    rows.push({ name, result, ceiling, ratio, target: targetRatio === undefined ? undefined : `>= ${targetRatio.toFixed(2)}`, met: ratio === undefined ? undefined : ratio >= targetRatio! })
+    rows.push({
+      name,
+      result,
+      ceiling,
+      ratio,
+      target: targetRatio === undefined ? undefined : `>= ${targetRatio.toFixed(2)}`,
+      met: ratio === undefined ? undefined : ratio >= targetRatio!,
+    })
     console.log(
       `  ${name}: ${result.rps.toFixed(0)} req/s${ceiling ? ` (ceiling ${ceiling.rps.toFixed(0)})` : ''}, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, ${result.cpuPerRequest?.toFixed(1)} us CPU per request, errors ${result.errors}`,
     )
@@ -135,13 +142,19 @@ async function benchStore(store: 'sqlite' | 'postgres', databaseUrl: string) {
   // Few connections and a long timeout: at a dozen logins a second, 64 queued connections would wait
   // past wrk's 2 s timeout and count as errors the service never made.
   const [loginLoad, healthUnderLogin] = await Promise.all([
-    wrk(`${base}/auth/login`, { body: JSON.stringify({ username: 'bench_user', password: BENCH_PASSWORD }), connections: 4 * navigator.hardwareConcurrency, timeout: 10 }),
+    wrk(`${base}/auth/login`, {
+      body: JSON.stringify({ username: 'bench_user', password: BENCH_PASSWORD }),
+      connections: 4 * navigator.hardwareConcurrency,
+      timeout: 10,
+    }),
     wrk(`${base}/health`, { connections: 8, rate: true }),
   ])
   const loginRatio = loginLoad.rps / verifyRate
   rows.push({ name: 'POST /auth/login', result: loginLoad, ratio: loginRatio, target: '>= 0.80 of verify alone', met: loginRatio >= 0.8 })
   rows.push({ name: 'GET /health during login load', result: healthUnderLogin, target: 'p99 < 20 ms', met: healthUnderLogin.p99 < 20 })
-  console.log(`  login: ${loginLoad.rps.toFixed(1)} req/s vs Bun.password.verify alone ${verifyRate.toFixed(1)}/s; /health p99 meanwhile ${healthUnderLogin.p99.toFixed(2)} ms`)
+  console.log(
+    `  login: ${loginLoad.rps.toFixed(1)} req/s vs Bun.password.verify alone ${verifyRate.toFixed(1)}/s; /health p99 meanwhile ${healthUnderLogin.p99.toFixed(2)} ms`,
+  )
 
   if (store === 'sqlite') {
     // Tracing off is every row above: no hook is registered and the store is not wrapped. On, it costs this much.
@@ -163,7 +176,10 @@ async function benchStore(store: 'sqlite' | 'postgres', databaseUrl: string) {
     await waitFor('http://127.0.0.1:4403/health')
     // A new session: the login load above ended the first ones (MAX_SESSIONS_PER_USER).
     const tracedUser = await login('http://127.0.0.1:4403', 'bench_user')
-    for (const [name, path] of [['GET /auth/me', '/auth/me'], ['GET /rooms/my (in 5 rooms)', '/rooms/my']] as const) {
+    for (const [name, path] of [
+      ['GET /auth/me', '/auth/me'],
+      ['GET /rooms/my (in 5 rooms)', '/rooms/my'],
+    ] as const) {
       const result = await wrk(`http://127.0.0.1:4403${path}`, { token: tracedUser, pid: traced.pid })
       rows.push({ name: `${name}, tracing on`, result })
       console.log(`  ${name} with tracing: ${result.rps.toFixed(0)} req/s, ${result.cpuPerRequest?.toFixed(1)} us CPU per request`)
@@ -205,13 +221,18 @@ async function wrk(url: string, options: LoadOptions): Promise<WrkResult> {
   await Bun.write(script, luaScript(options))
   const connections = options.connections ?? CONNECTIONS
   const cpuBefore = options.pid === undefined ? 0 : cpuSeconds(options.pid)
-  const result = parseWrk(run(['wrk', '-t2', `-c${connections}`, `-d${options.duration ?? DURATION}s`, `--timeout=${options.timeout ?? 2}s`, '--latency', '-s', script, url]))
+  const result = parseWrk(
+    run(['wrk', '-t2', `-c${connections}`, `-d${options.duration ?? DURATION}s`, `--timeout=${options.timeout ?? 2}s`, '--latency', '-s', script, url]),
+  )
   if (options.pid !== undefined) result.cpuPerRequest = ((cpuSeconds(options.pid) - cpuBefore) * 1e6) / result.requests
   return result
 }
 
 function luaScript({ token, body, refreshTokensFile }: LoadOptions): string {
-  const headers = [token && `wrk.headers["Authorization"] = "Bearer ${token}"`, (body || refreshTokensFile) && 'wrk.headers["Content-Type"] = "application/json"']
+  const headers = [
+    token && `wrk.headers["Authorization"] = "Bearer ${token}"`,
+    (body || refreshTokensFile) && 'wrk.headers["Content-Type"] = "application/json"',
+  ]
   if (refreshTokensFile)
     // Each thread walks its own half of the tokens; a refresh token can be spent only once.
     return `${headers.filter(Boolean).join('\n')}
@@ -289,8 +310,6 @@ async function login(base: string, username: string): Promise<string> {
   return body.access_token.token
 }
 
-
-
 async function reachable(url: string): Promise<boolean> {
   try {
     const sql = new Bun.SQL(url, { connectionTimeout: 3, max: 1 })
@@ -338,7 +357,10 @@ async function writeResults(): Promise<void> {
     `Binary: ${(statSync(BINARY).size / 2 ** 20).toFixed(0)} MB.`,
     '',
   ]
-  for (const [store, figures] of [['SQLite', sqlite], ['PostgreSQL', postgres]] as const) {
+  for (const [store, figures] of [
+    ['SQLite', sqlite],
+    ['PostgreSQL', postgres],
+  ] as const) {
     if (!figures) continue
     lines.push(
       `## ${store}`,
@@ -370,7 +392,9 @@ async function writeResults(): Promise<void> {
     )
   }
   lines.push(...report)
-  const previous = await Bun.file(join(import.meta.dir, 'RESULTS.md')).text().catch(() => '')
+  const previous = await Bun.file(join(import.meta.dir, 'RESULTS.md'))
+    .text()
+    .catch(() => '')
   const reading = previous.includes('## Reading') ? previous.slice(previous.indexOf('## Reading')) : ''
   await Bun.write(join(import.meta.dir, 'RESULTS.md'), `${lines.join('\n')}\n${reading}`)
   console.log(`\n${lines.join('\n')}`)

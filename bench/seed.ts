@@ -46,7 +46,18 @@ export async function seed(db: Database, refreshTokenCount: number): Promise<See
     for (const index of seated) players.push([roomId, users[index]!.user_id, index === 1 ? 'operator' : 'crew', at(20_000 + r)])
     const receiver = r < 10 ? benchUser : users[2 + ((r * 31) % 9998)]!
     if (!seated.has(users.indexOf(receiver)))
-      invitations.push([Bun.randomUUIDv7(), roomId, owner.user_id, receiver.user_id, 'observer', 'pending', randomToken(24), at(30_000 + r), at(30_000 + r), '2099-01-01T00:00:00.000Z'])
+      invitations.push([
+        Bun.randomUUIDv7(),
+        roomId,
+        owner.user_id,
+        receiver.user_id,
+        'observer',
+        'pending',
+        randomToken(24),
+        at(30_000 + r),
+        at(30_000 + r),
+        '2099-01-01T00:00:00.000Z',
+      ])
   }
   await insertMany(db, 'rooms (room_id, room_name, owner_id, max_players, is_closed, created_at, updated_at)', rooms)
   await insertMany(db, 'room_players (room_id, user_id, game_role, joined_at)', players)
