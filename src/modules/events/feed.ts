@@ -1,3 +1,4 @@
+import { nextTurn } from '../../db/batches'
 import type { Database } from '../../db/database'
 import type { StoredEvent } from './model'
 import type { EventStore } from './store'
@@ -90,6 +91,7 @@ export class EventFeed {
       const batch = await this.deps.eventStore.after(stream, followed.head, BATCH, this.deps.db, upTo)
       for (const stored of batch) this.#handOn(followed, stored)
       if (batch.length < BATCH || (upTo !== undefined && followed.head >= upTo)) return
+      await nextTurn()
     }
   }
 

@@ -12,6 +12,7 @@ import { chatStream, type LobbyEvent, roomStream, type StoredEvent, userStream }
 import type { EventLog } from '../events/service'
 import type { RoomService } from '../rooms/service'
 import type { User } from '../users/model'
+import { nextTurn } from '../../db/batches'
 import { ApiError } from '../../shared/errors'
 import type { StreamRight } from '../rooms/service'
 import { CLOSE, type ClientFrame, type CloseReason, clientFrameCheck, type FrameError, type ServerFrame } from './protocol'
@@ -308,6 +309,7 @@ export class RealtimeHub {
         if (!stillWanted() || !sendAll(batch)) return false
         last = batch.at(-1)?.seq ?? last
         if (batch.length < REPLAY_BATCH) return true
+        await nextTurn()
       }
     }
     if (after !== undefined && sameEpoch && after >= head) {
@@ -321,7 +323,7 @@ export class RealtimeHub {
         if (!stillWanted() || !sendAll(missed)) return
         last = missed.at(-1)!.seq
         recovered = true
-        if (missed.length === REPLAY_BATCH && !(await replay(head))) return
+        if (missed.length === REPLAY_BATCH && !(await nextTurn().then(() => replay(head)))) return
       }
     }
     if (!stillWanted()) return
