@@ -101,7 +101,7 @@ export const EnvSchema = T.Object({
     description: 'request bodies read at once, at most (each holds up to MAX_BODY_BYTES); then 503',
   }),
   MESSAGE_MAX_LENGTH: T.Integer({ default: 2000, minimum: 1, maximum: 10_000, description: 'longest chat message, in characters (NFC)' }),
-  MESSAGE_RATE_LIMIT: T.Integer({ default: 20, minimum: 1, maximum: 1_000_000, description: 'chat messages one user may send per MESSAGE_RATE_WINDOW' }),
+  MESSAGE_RATE_LIMIT: T.Integer({ default: 20, minimum: 1, maximum: 1_000_000, description: 'chat messages one user may send, edit or delete per MESSAGE_RATE_WINDOW' }),
   MESSAGE_RATE_WINDOW: Seconds(10, 1, 3600, 'window of MESSAGE_RATE_LIMIT'),
   MESSAGE_RETENTION: Seconds(7_776_000, 3600, 315_360_000, 'how long chat messages are kept'),
   REALTIME_AUTH_TIMEOUT: Seconds(5, 1, 60, 'how long a new websocket may take to send its auth frame'),

@@ -138,6 +138,22 @@ describe(`room chat on ${STORE}`, () => {
     expect((await client.get(path, owner.access)).body.messages).toHaveLength(5)
   })
 
+  test('edits and deletions count against MESSAGE_RATE_LIMIT under a burst; deleting a deleted message costs nothing; an invitee learns nothing of message ids', async () => {
+    const { client, owner, invitee, path, say } = await chatWorld({ MESSAGE_RATE_LIMIT: '6' })
+    const ids = [(await say(owner, { body: 'one' })).body.message_id, (await say(owner, { body: 'two' })).body.message_id]
+    expect((await client.delete(`${path}/${ids[1]}`, owner.access)).status).toBe(200)
+    for (let i = 0; i < 5; i++) expect((await client.delete(`${path}/${ids[1]}`, owner.access)).status).toBe(200)
+    const edits = await Promise.all(Array.from({ length: 40 }, (_, i) => client.call('PATCH', `${path}/${ids[0]}`, { token: owner.access, body: { body: `edit ${i}` } })))
+    expect(edits.filter((reply) => reply.status === 200)).toHaveLength(3)
+    expect(edits.filter((reply) => reply.status === 429)).toHaveLength(37)
+    expect((await client.delete(`${path}/${ids[0]}`, owner.access)).status).toBe(429)
+    // Refused before the message is looked up: a real id and a made-up one answer alike.
+    for (const id of [ids[0], crypto.randomUUID()]) {
+      expect((await client.delete(`${path}/${id}`, invitee.access)).body.error).toBe('forbidden')
+      expect((await client.call('PATCH', `${path}/${id}`, { token: invitee.access, body: { body: 'x' } })).body.error).toBe('forbidden')
+    }
+  })
+
   test('over the websocket: send is acknowledged with its number, others hear it live, a resend is harmless; refusals are error frames', async () => {
     const { server, owner, player, invitee, room } = await chatWorld()
     const stream = `chat:${room.room_id}`

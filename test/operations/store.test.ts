@@ -7,7 +7,7 @@ import { openDatabase } from '../../src/db/database'
 import { migrate } from '../../src/db/migrations'
 import { createLogger } from '../../src/lib/logger'
 import { prepare } from '../../src/server'
-import { closeTestResources, createClient, freshDatabaseUrl, STORE, TEST_DATABASE_URL, TEST_ENV } from '../support/harness'
+import { closeTestResources, createClient, createTestApp, freshDatabaseUrl, STORE, TEST_DATABASE_URL, TEST_ENV } from '../support/harness'
 
 afterAll(closeTestResources)
 
@@ -32,7 +32,7 @@ describe(`store on ${STORE}`, () => {
     expect((await second.client.get('/auth/me', user.access)).body.username).toBe('durable_user')
     expect((await second.client.post('/auth/refresh', { refresh_token: user.refresh })).status).toBe(200)
     const versions = await second.context.db.all<{ version: number }>('SELECT version FROM schema_migrations')
-    expect(versions.map((row) => Number(row.version)).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+    expect(versions.map((row) => Number(row.version)).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
     expect(await migrate(second.context.db)).toEqual([])
     await second.context.db.close()
   })
@@ -42,7 +42,7 @@ describe(`store on ${STORE}`, () => {
     const instances = [0, 1].map(() => Bun.spawn([process.execPath, 'test/support/migrate-once.ts', url], { stdout: 'pipe', stderr: 'inherit' }))
     const outputs = await Promise.all(instances.map((child) => new Response(child.stdout).text()))
     expect(await Promise.all(instances.map((child) => child.exited))).toEqual([0, 0])
-    expect(outputs.flatMap((output) => JSON.parse(output)).sort((a: number, b: number) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+    expect(outputs.flatMap((output) => JSON.parse(output)).sort((a: number, b: number) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
   })
 
   test.if(!TEST_DATABASE_URL)('SQLite runs in WAL mode with full sync, a busy timeout and foreign keys', async () => {
@@ -138,6 +138,28 @@ describe(`store on ${STORE}: upgrading a database in service`, () => {
     expect(await counts('user_counts')).toEqual(['admin/true=2', 'user/false=1', 'user/true=2'])
     expect(await counts('user_counts')).toEqual(await counts('users'))
     await db.close()
+  })
+})
+
+describe(`store on ${STORE}: migration 12`, () => {
+  test('records the edits of messages edited before it, so that deleting one blanks them all', async () => {
+    const { client, context } = await createTestApp()
+    const owner = await client.register('old_editor')
+    const room = (await client.post('/rooms', { room_name: 'Old chat' }, owner.access)).body
+    const path = `/rooms/${room.room_id}/messages`
+    const message = (await client.post(path, { body: 'first words' }, owner.access)).body
+    for (const body of ['second words', 'third words']) await client.call('PATCH', `${path}/${message.message_id}`, { token: owner.access, body: { body } })
+    const edits = () => context.db.all<{ seq: number }>('SELECT seq FROM message_edits WHERE message_id = $1 ORDER BY seq', [message.message_id])
+    const recorded = (await edits()).map((row) => Number(row.seq))
+    expect(recorded).toEqual([message.seq + 1, message.seq + 2])
+    // Back to version 11, as a database in service before this migration was written.
+    await context.db.run('DROP TABLE message_edits')
+    await context.db.run('DELETE FROM schema_migrations WHERE version = 12')
+    expect(await migrate(context.db)).toEqual([12])
+    expect((await edits()).map((row) => Number(row.seq))).toEqual(recorded)
+    expect((await client.delete(`${path}/${message.message_id}`, owner.access)).status).toBe(200)
+    const bodies = await context.db.all<{ payload: string }>("SELECT payload FROM events WHERE stream = $1 AND type <> 'member_joined' ORDER BY seq", [`chat:${room.room_id}`])
+    expect(bodies.map((row) => JSON.parse(row.payload).body)).toEqual(['', '', '', undefined])
   })
 })
 

@@ -65,4 +65,22 @@ describe(`nothing one account does holds the event loop on ${STORE} (SECURITY 28
     for (const answer of answers) expect(answer).toMatchObject({ subscribed: { op: 'subscribed', last_seq: head, recovered: true }, events: head })
     expect(quantile(latencies, 0.99)).toBeLessThan(50)
   }, 60_000)
+
+  test('deleting messages of a 200,000-event chat stream: /health p99 stays under 50 ms', async () => {
+    const owner = await service.client.register('long_chat')
+    const room = (await service.client.post('/rooms', { room_name: 'Long chat' }, owner.access)).body
+    const stream = `chat:${room.room_id}`
+    const filler = (i: string) =>
+      `'{"type":"message_posted","room_id":"${room.room_id}","message_id":"' || ${i} || '","author_id":"${owner.userId}","body":"filler","client_id":null,"created_at":"2026-12-05T00:00:00.000Z"}'`
+    await lengthen(stream, 200_000, filler)
+    const path = `/rooms/${room.room_id}/messages`
+    const posted: string[] = []
+    for (let i = 0; i < 15; i++) posted.push((await service.client.post(path, { body: `to go ${i}` }, owner.access)).body.message_id)
+    const deletions = (async () => {
+      for (const id of posted) expect((await service.client.delete(`${path}/${id}`, owner.access)).status).toBe(200)
+    })()
+    const latencies = await healthLatencies(service.baseUrl, deletions)
+    await deletions
+    expect(quantile(latencies, 0.99)).toBeLessThan(50)
+  }, 60_000)
 })

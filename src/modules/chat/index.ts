@@ -57,14 +57,15 @@ export const chatRoutes = ({ chat, config }: AppContext, guard: AuthGuard) =>
       params: MessageParams,
       body: 'EditMessageRequest',
       parse: 'json',
-      response: { 200: 'Message', ...errors(400, 401, 403, 404, 409, 413, 415, 422) },
+      response: { 200: 'Message', ...errors(400, 401, 403, 404, 409, 413, 415, 422, 429) },
       detail: {
         summary: 'Edit your message',
-        description: 'Only its author, while playing in the open room.',
+        description: 'Only its author, while playing in the open room. An edit counts against MESSAGE_RATE_LIMIT as a message does.',
         responses: answers({
-          403: '`forbidden`: it is not your message, or you no longer play in the room.',
+          403: '`forbidden`: it is not your message, or you do not play in the room.',
           404: '`not_found`: no such room or message.',
           409: '`conflict`: the room is closed, or the message was deleted.',
+          429: '`rate_limited`: you sent, edited or deleted MESSAGE_RATE_LIMIT messages within MESSAGE_RATE_WINDOW.',
         }),
       },
     })
@@ -77,13 +78,15 @@ export const chatRoutes = ({ chat, config }: AppContext, guard: AuthGuard) =>
       {
         auth: 'user',
         params: MessageParams,
-        response: { 200: 'SuccessResponse', ...errors(400, 401, 403, 404) },
+        response: { 200: 'SuccessResponse', ...errors(400, 401, 403, 404, 429) },
         detail: {
           summary: 'Delete a message (its author, the room owner, or an admin)',
-          description: 'It keeps its place in the history with an empty body. Deleting it again answers the same.',
+          description:
+            'It keeps its place in the history with an empty body, and its text is blanked in the events that carried it. A deletion counts against MESSAGE_RATE_LIMIT as a message does; deleting it again answers the same and costs nothing.',
           responses: answers({
             403: '`forbidden`: not your message, and you are neither the owner nor an admin.',
             404: '`not_found`: no such room or message.',
+            429: '`rate_limited`: you sent, edited or deleted MESSAGE_RATE_LIMIT messages within MESSAGE_RATE_WINDOW.',
           }),
         },
       },

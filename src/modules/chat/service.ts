@@ -44,16 +44,20 @@ export class ChatService {
 
   /**
    * Posts a message as `user`. With a `clientId` the user already used in this room, answers that
-   * message instead (`created: false`): a client that did not see its acknowledgement resends safely.
+   * message instead (`created: false`), while they still play in it: a client that did not see its
+   * acknowledgement resends safely.
    */
   async post(user: User, roomId: string, text: string, clientId?: string): Promise<{ message: Message; created: boolean }> {
     const body = this.#checked(text)
-    const { messageStore, events, membership } = this.deps
-    const earlier = clientId && (await messageStore.findByClientId(roomId, user.user_id, clientId, this.deps.db))
-    if (earlier) return { message: earlier, created: false }
+    const { messageStore, events, membership, db } = this.deps
+    const earlier = clientId && (await messageStore.findByClientId(roomId, user.user_id, clientId, db))
+    if (earlier) {
+      if (!(await membership.access(user, roomId, db)).isMember) throw notAPlayer()
+      return { message: earlier, created: false }
+    }
     await this.deps.sent.consume(user.user_id)
     return membership.withRoom(user, roomId, async ({ room, isMember }, tx) => {
-      if (!isMember) throw forbidden("Only the room's players write in its chat")
+      if (!isMember) throw notAPlayer()
       if (room.is_closed) throw conflict('The room is closed')
       const resent = clientId && (await messageStore.findByClientId(roomId, user.user_id, clientId, tx))
       if (resent) return { message: resent, created: false }
@@ -78,30 +82,42 @@ export class ChatService {
     return historyPage(messages, more, query)
   }
 
-  /** Its author changes a message, while they play in the open room. */
+  /** Its author changes a message, while they play in the open room. Counts as a message sent (MESSAGE_RATE_LIMIT). */
   async edit(user: User, roomId: string, messageId: string, text: string): Promise<Message> {
     const body = this.#checked(text)
+    await this.deps.sent.consume(user.user_id)
     return this.deps.membership.withRoom(user, roomId, async ({ room, isMember }, tx) => {
+      // Whether the caller may write here comes before whether the message exists: no probing for ids.
+      if (!isMember) throw forbidden('Only its author, while in the room, edits a message')
       const message = await this.#require(roomId, messageId, tx)
-      if (message.author_id !== user.user_id || !isMember) throw forbidden('Only its author, while in the room, edits a message')
+      if (message.author_id !== user.user_id) throw forbidden('Only its author, while in the room, edits a message')
       if (room.is_closed) throw conflict('The room is closed')
       if (message.deleted_at) throw conflict('The message was deleted')
       const edited_at = nowIso()
-      await this.deps.messageStore.edit(messageId, body, edited_at, tx)
-      await this.deps.events.emit(tx, [chatStream(roomId), { type: 'message_edited', room_id: roomId, message_id: messageId, body, edited_at }])
+      const [stored] = await this.deps.events.emit(tx, [chatStream(roomId), { type: 'message_edited', room_id: roomId, message_id: messageId, body, edited_at }])
+      await this.deps.messageStore.edit(messageId, body, edited_at, stored!.seq, tx)
       return { ...message, body, edited_at }
     })
   }
 
-  /** Its author (while in the room), the room's owner or an admin deletes a message; deleting it again changes nothing. */
+  /**
+   * Its author (while in the room), the room's owner or an admin deletes a message: its text goes,
+   * from the history and from the events that carried it. Deleting it again changes nothing and
+   * costs nothing; a deletion counts as a message sent (MESSAGE_RATE_LIMIT).
+   */
   async delete(user: User, roomId: string, messageId: string): Promise<void> {
-    await this.deps.membership.withRoom(user, roomId, async ({ isMember, canManage }, tx) => {
+    const { messageStore, membership, events, db } = this.deps
+    const seen = await membership.access(user, roomId, db)
+    const found = (seen.isMember || seen.canManage) && (await messageStore.find(roomId, messageId, db))
+    if (found && !found.deleted_at) await this.deps.sent.consume(user.user_id)
+    await membership.withRoom(user, roomId, async ({ isMember, canManage }, tx) => {
+      if (!canManage && !isMember) throw forbidden('Only its author, the owner or an admin deletes a message')
       const message = await this.#require(roomId, messageId, tx)
-      if (!canManage && !(message.author_id === user.user_id && isMember)) throw forbidden('Only its author, the owner or an admin deletes a message')
+      if (!canManage && message.author_id !== user.user_id) throw forbidden('Only its author, the owner or an admin deletes a message')
       if (message.deleted_at) return
-      await this.deps.messageStore.markDeleted(messageId, nowIso(), tx)
-      await this.deps.events.redactMessage(tx, chatStream(roomId), messageId)
-      await this.deps.events.emit(tx, [chatStream(roomId), { type: 'message_deleted', room_id: roomId, message_id: messageId, deleted_by: user.user_id }])
+      await messageStore.markDeleted(messageId, nowIso(), tx)
+      await events.redactMessage(tx, chatStream(roomId), await messageStore.textEvents(message, tx))
+      await events.emit(tx, [chatStream(roomId), { type: 'message_deleted', room_id: roomId, message_id: messageId, deleted_by: user.user_id }])
     })
   }
 
@@ -121,3 +137,5 @@ export class ChatService {
     return message
   }
 }
+
+const notAPlayer = () => forbidden("Only the room's players write in its chat")

@@ -39,8 +39,16 @@ export class MessageStore {
     return { messages: rows.map(toMessage), more }
   }
 
-  async edit(messageId: string, body: string, now: string, q: Queryable): Promise<void> {
+  /** A new text, and the number of the event that carries it. */
+  async edit(messageId: string, body: string, now: string, seq: number, q: Queryable): Promise<void> {
     await q.run('UPDATE messages SET body = $2, edited_at = $3 WHERE message_id = $1', [messageId, body, now])
+    await q.run('INSERT INTO message_edits (message_id, seq) VALUES ($1, $2)', [messageId, seq])
+  }
+
+  /** The numbers of the chat stream's events that carried the message's text: its posting, then each edit. */
+  async textEvents(message: Message, q: Queryable): Promise<number[]> {
+    const edits = await q.all<{ seq: number }>('SELECT seq FROM message_edits WHERE message_id = $1 ORDER BY seq', [message.message_id])
+    return [message.seq, ...edits.map((edit) => Number(edit.seq))]
   }
 
   /** A deleted message keeps its place (pages stay stable) and loses its text. */

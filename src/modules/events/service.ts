@@ -41,9 +41,9 @@ export class EventLog {
     return this.deps.eventStore.after(stream, afterSeq, limit, this.deps.db, upTo)
   }
 
-  /** Blanks a deleted chat message's text in the log too, in `tx`. */
-  redactMessage(tx: Transaction, stream: string, messageId: string): Promise<void> {
-    return this.deps.eventStore.redactMessage(stream, messageId, tx)
+  /** Blanks a deleted chat message's text in the log too, in `tx`: the events `seqs` of `stream` that carried it. */
+  redactMessage(tx: Transaction, stream: string, seqs: number[]): Promise<void> {
+    return this.deps.eventStore.blankBodies(stream, seqs, tx)
   }
 
   /** The number of the last event written to `stream` (0 for none). */
