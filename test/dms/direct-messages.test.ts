@@ -97,6 +97,34 @@ describe(`direct messages on ${STORE}`, () => {
     const read = await samSocket.until(() => samSocket.events(samSocket.userStream).find((frame) => frame.event.type === 'conversation_read'))
     expect(read.event).toMatchObject({ user_id: tia.userId, last_read_seq: 1 })
   })
+
+  test('a read marker that does not move writes nothing and tells nobody, even 40 at once; a block keeps read receipts from crossing either way (SECURITY 29)', async () => {
+    const { client, context } = await startTestServer()
+    const pat = await client.register('dm_pat')
+    const rex = await client.register('dm_rex')
+    for (const body of ['one', 'two', 'three']) await client.post(`/dms/${rex.userId}/messages`, { body }, pat.access)
+    const receipts = async (userId: string) =>
+      Number((await context.db.get<{ n: number }>("SELECT COUNT(*) AS n FROM events WHERE stream = $1 AND type = 'conversation_read'", [`user:${userId}`]))!.n)
+    const read = (seq: number) => client.post(`/dms/${pat.userId}/read`, { last_read_seq: seq }, rex.access)
+
+    const burst = await Promise.all(Array.from({ length: 40 }, () => read(2)))
+    expect(burst.every((reply) => reply.status === 200 && reply.body.last_read_seq === 2)).toBe(true)
+    expect([await receipts(rex.userId), await receipts(pat.userId)]).toEqual([1, 1])
+    for (let i = 0; i < 50; i++) expect((await read(i % 3)).body).toEqual({ last_read_seq: 2 })
+    expect([await receipts(rex.userId), await receipts(pat.userId)]).toEqual([1, 1])
+
+    // Pat blocks Rex: Rex's marker still moves (his own devices hear it), Pat hears nothing of it.
+    await client.call('PUT', `/blocks/${rex.userId}`, { token: pat.access })
+    expect((await read(3)).body).toEqual({ last_read_seq: 3 })
+    expect([await receipts(rex.userId), await receipts(pat.userId)]).toEqual([2, 1])
+    // Nor the other way round: Rex blocks Pat after Pat unblocks; Pat's marker moves unseen by Rex.
+    await client.delete(`/blocks/${rex.userId}`, pat.access)
+    await client.post(`/dms/${pat.userId}/messages`, { body: 'four' }, rex.access)
+    await client.call('PUT', `/blocks/${pat.userId}`, { token: rex.access })
+    const before = await receipts(rex.userId)
+    expect((await client.post(`/dms/${rex.userId}/read`, { last_read_seq: 4 }, pat.access)).body).toEqual({ last_read_seq: 4 })
+    expect(await receipts(rex.userId)).toBe(before)
+  })
 })
 
 describe(`retention of messages on ${STORE}`, () => {

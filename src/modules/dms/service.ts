@@ -61,7 +61,7 @@ export class DirectMessageService {
         created_at: now,
       }
       await dmStore.insert(message, tx)
-      // One's own messages are read.
+      // One's own messages are read (what the conversation_read event would say, the direct_message says already).
       await dmStore.markRead(conversation.conversation_id, user.user_id, message.seq, tx)
       const event: LobbyEvent = { type: 'direct_message', ...message, author_id: user.user_id, recipient_id: peerId }
       await this.deps.events.emit(tx, [userStream(user.user_id), event], [userStream(peerId), event])
@@ -80,14 +80,25 @@ export class DirectMessageService {
     return historyPage(messages, more, query)
   }
 
-  /** Moves the read marker forward; both sides' streams hear it (read receipts, and one's other devices). */
+  /**
+   * Moves the read marker forward, up to the last message. A marker that does not move writes
+   * nothing and tells nobody, so its moves are bounded by the messages (which are rate-limited).
+   * The reader's streams hear a move (their other devices); the peer's too (a read receipt),
+   * unless either blocked the other.
+   */
   async markRead(user: User, peerId: string, seq: number): Promise<{ last_read_seq: number }> {
-    return this.deps.db.transaction(async (tx) => {
-      const conversation = await this.deps.dmStore.conversationOf(user.user_id, peerId, tx)
-      if (!conversation) throw notFound('No conversation with this user')
-      const last_read_seq = await this.deps.dmStore.markRead(conversation.conversation_id, user.user_id, seq, tx)
-      const event: LobbyEvent = { type: 'conversation_read', conversation_id: conversation.conversation_id, user_id: user.user_id, last_read_seq }
-      await this.deps.events.emit(tx, [userStream(user.user_id), event], [userStream(peerId), event])
+    const { dmStore, db } = this.deps
+    const conversation = await dmStore.conversationOf(user.user_id, peerId, db)
+    if (!conversation) throw notFound('No conversation with this user')
+    const { conversation_id } = conversation
+    const current = await dmStore.readMarker(conversation_id, user.user_id, db)
+    if (Math.min(seq, conversation.last_seq) <= current) return { last_read_seq: current }
+    return db.transaction(async (tx) => {
+      if (!(await dmStore.markRead(conversation_id, user.user_id, seq, tx))) return { last_read_seq: await dmStore.readMarker(conversation_id, user.user_id, tx) }
+      const last_read_seq = await dmStore.readMarker(conversation_id, user.user_id, tx)
+      const event: LobbyEvent = { type: 'conversation_read', conversation_id, user_id: user.user_id, last_read_seq }
+      const receipt: Array<[string, LobbyEvent]> = (await dmStore.eitherBlocked(user.user_id, peerId, tx)) ? [] : [[userStream(peerId), event]]
+      await this.deps.events.emit(tx, [userStream(user.user_id), event], ...receipt)
       return { last_read_seq }
     })
   }

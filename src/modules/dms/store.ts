@@ -67,16 +67,28 @@ export class DirectMessageStore {
     return { messages: rows.map(toMessage), more }
   }
 
-  /** Moves the user's read marker forward (never back), up to the conversation's last number; answers where it stands. */
-  async markRead(conversationId: string, userId: string, seq: number, q: Queryable): Promise<number> {
-    const row = await q.get<{ last_read_seq: number }>(
+  /**
+   * Moves the user's read marker forward to `seq` (never back, nor past the conversation's last
+   * message). Answers whether it moved: of several moves to one place at once, exactly one does.
+   */
+  async markRead(conversationId: string, userId: string, seq: number, q: Queryable): Promise<boolean> {
+    const moved = await q.get(
       `INSERT INTO read_markers (conversation_id, user_id, last_read_seq)
        SELECT $1, $2, CASE WHEN $3 < last_seq THEN $3 ELSE last_seq END FROM conversations WHERE conversation_id = $1
-       ON CONFLICT (conversation_id, user_id) DO UPDATE SET last_read_seq =
-         CASE WHEN excluded.last_read_seq > read_markers.last_read_seq THEN excluded.last_read_seq ELSE read_markers.last_read_seq END
+       ON CONFLICT (conversation_id, user_id) DO UPDATE SET last_read_seq = excluded.last_read_seq
+         WHERE excluded.last_read_seq > read_markers.last_read_seq
        RETURNING last_read_seq`,
       [conversationId, userId, seq],
     )
+    return moved !== undefined
+  }
+
+  /** Where the user's read marker stands (0 before they read anything). */
+  async readMarker(conversationId: string, userId: string, q: Queryable): Promise<number> {
+    const row = await q.get<{ last_read_seq: number }>('SELECT last_read_seq FROM read_markers WHERE conversation_id = $1 AND user_id = $2', [
+      conversationId,
+      userId,
+    ])
     return Number(row?.last_read_seq ?? 0)
   }
 
@@ -124,6 +136,12 @@ export class DirectMessageStore {
 
   async isBlocked(blockerId: string, blockedId: string, q: Queryable): Promise<boolean> {
     return (await q.get('SELECT 1 AS found FROM blocks WHERE blocker_id = $1 AND blocked_id = $2', [blockerId, blockedId])) !== undefined
+  }
+
+  /** Whether either of two users blocked the other. */
+  async eitherBlocked(userA: string, userB: string, q: Queryable): Promise<boolean> {
+    const found = await q.get('SELECT 1 AS found FROM blocks WHERE (blocker_id = $1 AND blocked_id = $2) OR (blocker_id = $2 AND blocked_id = $1)', [userA, userB])
+    return found !== undefined
   }
 
   async block(blockerId: string, blockedId: string, now: string, q: Queryable): Promise<void> {
