@@ -105,6 +105,8 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     users,
     events,
     sent: messagesSent,
+    blocks: userRateLimit(rateLimits, 'blocks', config.userRateLimits.blocks),
+    blockQuota: config.blockQuota,
     policy: config.chat,
   })
   const jwt = { ...config.jwt, secret: jwtSecret }

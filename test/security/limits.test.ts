@@ -5,7 +5,7 @@ import { lobby } from '../support/lobby'
 
 afterAll(closeTestResources)
 
-const LIST_ROUTES = ['GET /users', 'GET /rooms', 'GET /rooms/my', 'POST /rooms/my', 'GET /invites/my', 'GET /invites/sent']
+const LIST_ROUTES = ['GET /users', 'GET /rooms', 'GET /rooms/my', 'POST /rooms/my', 'GET /invites/my', 'GET /invites/sent', 'GET /dms', 'GET /blocks']
 /** At and past 2^53 and 2^63, negative, fractional, exponent and overflowing spellings. */
 const HUGE_NUMBERS = ['9007199254740992', '9007199254740993', '9223372036854775807', '9223372036854775808', '1e19', '1e400', '-1', '0.5', '18446744073709551616']
 
@@ -93,6 +93,28 @@ describe(`quotas and per-user rate limits under bursts on ${STORE} (SECURITY 21,
     const guest = await server.client.register('oracle_guest')
     const otherRoom = await lobby(server.client).createRoom(other)
     expect((await server.client.post(`/rooms/${otherRoom.room_id}/invite`, { user_name: guest.username, player_role: 'operator' }, other.access)).status).toBe(201)
+  })
+
+  test('blocks: forty at once stop at BLOCK_QUOTA, then at BLOCK_RATE_LIMIT; a block or unblock that changes nothing is not counted', async () => {
+    const server = await startTestServer({ BLOCK_QUOTA: '3', BLOCK_RATE_LIMIT: '6', USER_RATE_WINDOW: '600' })
+    const blocker = await server.client.register('block_burst')
+    const targets = await Promise.all(Array.from({ length: 40 }, (_, i) => server.client.register(`block_target_${i}`)))
+    const block = (target: { userId: string }) => server.client.call('PUT', `/blocks/${target.userId}`, { token: blocker.access })
+    const all = statuses(await burst(40, (i) => block(targets[i]!)))
+    expect(countOf(all, 200)).toBe(3)
+    expect(countOf(all, 409) + countOf(all, 429)).toBe(37)
+    const listed = (await server.client.get('/blocks?limit=2', blocker.access)).body
+    expect(listed.blocked).toHaveLength(2)
+    expect(listed.total_count).toBe(3)
+    const blocked = targets.filter((target) => listed.blocked.some((row: { user_id: string }) => row.user_id === target.userId))
+    // Already blocked, or not blocked: nothing changes, nothing is counted.
+    const hits = async () => Number((await server.context.db.get<{ hits: number }>("SELECT hits FROM rate_limits WHERE bucket LIKE 'blocks:%'"))?.hits)
+    const counted = await hits()
+    for (let i = 0; i < 20; i++) expect((await block(blocked[0]!)).status).toBe(200)
+    for (let i = 0; i < 20; i++) expect((await server.client.delete(`/blocks/${targets[39]!.userId}`, blocker.access)).status).toBe(200)
+    expect(await hits()).toBe(counted)
+    // Past BLOCK_RATE_LIMIT, a change is refused with 429 (the burst above spent the window).
+    expect((await server.client.delete(`/blocks/${blocked[0]!.userId}`, blocker.access)).status).toBe(429)
   })
 
   test('a flood of refused tries costs no write each: the refused are answered from memory until the window ends', async () => {

@@ -21,6 +21,7 @@ export const TEST_ENV = {
   ROOM_RATE_LIMIT: '1000000',
   INVITE_RATE_LIMIT: '1000000',
   MESSAGE_RATE_LIMIT: '1000000',
+  BLOCK_RATE_LIMIT: '1000000',
   ADMIN_USERNAME: 'root_admin',
   ADMIN_PASSWORD: 'root-admin-password',
 }

@@ -73,11 +73,19 @@ export const dmsRoutes = ({ dms, config }: AppContext, guard: AuthGuard) =>
         responses: answers({ 404: '`not_found`: you have no conversation with this user.' }),
       },
     })
-    .get('/blocks', ({ user }) => dms.blocked(user), {
-      auth: 'user',
-      response: { 200: 'BlocksResponse', ...errors(401, 403) },
-      detail: { summary: 'The users you blocked', description: 'Newest first.' },
-    })
+    .get(
+      '/blocks',
+      async ({ user, query }) => {
+        const { blocked, total } = await dms.blocked(user, query)
+        return listAnswer('blocked', blocked, total)
+      },
+      {
+        auth: 'user',
+        query: 'BlocksRequest',
+        response: { 200: 'BlocksResponse', ...errors(401, 403, 422) },
+        detail: { summary: 'The users you blocked', description: 'Newest first, a page at a time.' },
+      },
+    )
     .put(
       '/blocks/:user_id',
       async ({ user, params }) => {
@@ -87,11 +95,15 @@ export const dmsRoutes = ({ dms, config }: AppContext, guard: AuthGuard) =>
       {
         auth: 'user',
         params: PeerParams,
-        response: { 200: 'SuccessResponse', ...errors(400, 401, 403, 404, 409) },
+        response: { 200: 'SuccessResponse', ...errors(400, 401, 403, 404, 409, 429) },
         detail: {
-          summary: 'Block a user: no direct messages from them (nor to them)',
-          description: 'Blocking twice is the same as once.',
-          responses: answers({ 404: '`not_found`: no active user with this id.', 409: '`conflict`: you cannot block yourself.' }),
+          summary: 'Block a user: no direct messages or read receipts between you',
+          description: 'Blocking twice is the same as once, and the second costs nothing.',
+          responses: answers({
+            404: '`not_found`: no active user with this id.',
+            409: '`conflict`: you cannot block yourself, or you have blocked BLOCK_QUOTA users already.',
+            429: '`rate_limited`: you blocked or unblocked BLOCK_RATE_LIMIT times within USER_RATE_WINDOW.',
+          }),
         },
       },
     )
@@ -104,7 +116,11 @@ export const dmsRoutes = ({ dms, config }: AppContext, guard: AuthGuard) =>
       {
         auth: 'user',
         params: PeerParams,
-        response: { 200: 'SuccessResponse', ...errors(400, 401, 403) },
-        detail: { summary: 'Unblock a user', description: 'Unblocking someone not blocked changes nothing.' },
+        response: { 200: 'SuccessResponse', ...errors(400, 401, 403, 429) },
+        detail: {
+          summary: 'Unblock a user',
+          description: 'Unblocking someone not blocked changes nothing and costs nothing.',
+          responses: answers({ 429: '`rate_limited`: you blocked or unblocked BLOCK_RATE_LIMIT times within USER_RATE_WINDOW.' }),
+        },
       },
     )

@@ -46,7 +46,8 @@ export const ReadMarkerRequest = t.Object(
 )
 
 export const BlockedUser = t.Object({ user_id: Uuid, username: t.String(), blocked_at: Timestamp }, { $id: componentId('BlockedUser') })
-export const BlocksResponse = t.Object({ blocked: t.Array(BlockedUser) }, { $id: componentId('BlocksResponse') })
+export const BlocksRequest = t.Object({ ...Pagination }, { additionalProperties: false, $id: componentId('BlocksRequest') })
+export const BlocksResponse = ListResponse('BlocksResponse', 'blocked', BlockedUser)
 
 export const PeerParams = t.Object({ user_id: Uuid })
 
@@ -65,6 +66,7 @@ export const dmsModels = (maxLength: number) => {
     PostDirectMessageRequest,
     ReadMarkerRequest,
     BlockedUser,
+    BlocksRequest,
     BlocksResponse,
   })
 }

@@ -29,6 +29,10 @@ export class DirectMessageService {
       events: EventLog
       /** Shared with room chat: MESSAGE_RATE_LIMIT per MESSAGE_RATE_WINDOW, per user. */
       sent: UserRateLimiter
+      /** BLOCK_RATE_LIMIT per USER_RATE_WINDOW, per user. */
+      blocks: UserRateLimiter
+      /** Users one user may have blocked at once. */
+      blockQuota: number
       policy: { maxLength: number; retention: number }
     },
   ) {}
@@ -103,22 +107,33 @@ export class DirectMessageService {
     })
   }
 
+  /** Blocks a user, within BLOCK_QUOTA and BLOCK_RATE_LIMIT; blocking them again changes nothing and costs nothing. */
   async block(user: User, targetId: string): Promise<void> {
     if (targetId === user.user_id) throw conflict('You cannot block yourself')
-    await this.deps.db.transaction(async (tx) => {
+    const { dmStore, db, blockQuota } = this.deps
+    if (await dmStore.isBlocked(user.user_id, targetId, db)) return
+    await this.deps.blocks.consume(user.user_id)
+    await db.transaction(async (tx) => {
+      // Concurrent blocks by one user count one after the other.
+      await tx.lock(`blocks-of:${user.user_id}`)
       // The lock a send to or from them holds: a block confirmed is never followed by a message.
       await tx.lock(pairKey(user.user_id, targetId))
       if (!(await this.deps.users.findActive(targetId, tx))) throw notFound('No such user')
-      await this.deps.dmStore.block(user.user_id, targetId, nowIso(), tx)
+      if (await dmStore.isBlocked(user.user_id, targetId, tx)) return
+      if ((await dmStore.countBlocked(user.user_id, tx)) >= blockQuota) throw conflict(`You have blocked ${blockQuota} users, the most allowed; unblock some first`)
+      await dmStore.block(user.user_id, targetId, nowIso(), tx)
     })
   }
 
   async unblock(user: User, targetId: string): Promise<void> {
-    await this.deps.dmStore.unblock(user.user_id, targetId, this.deps.db)
+    const { dmStore, db } = this.deps
+    if (!(await dmStore.isBlocked(user.user_id, targetId, db))) return
+    await this.deps.blocks.consume(user.user_id)
+    await dmStore.unblock(user.user_id, targetId, db)
   }
 
-  async blocked(user: User) {
-    return { blocked: await this.deps.dmStore.blocked(user.user_id, this.deps.db) }
+  blocked(user: User, page: { limit?: number; offset?: number }) {
+    return this.deps.dmStore.blocked(user.user_id, { limit: page.limit ?? 50, offset: page.offset ?? 0 }, this.deps.db)
   }
 
   /** Deletes direct messages older than MESSAGE_RETENTION, in batches. */

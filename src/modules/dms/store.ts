@@ -1,5 +1,5 @@
 import type { Queryable } from '../../db/database'
-import { pageBySeq, type SeqRange } from '../../db/page'
+import { pageBySeq, readPage, type SeqRange } from '../../db/page'
 import type { Conversation, DirectMessage } from './model'
 
 interface ConversationRow {
@@ -7,6 +7,21 @@ interface ConversationRow {
   user_a: string
   user_b: string
   last_seq: number
+}
+
+interface ConversationListRow {
+  conversation_id: string
+  peer_id: string
+  peer_name: string
+  updated_at: string
+  last_seq: number
+  last_read_seq: number
+  /** The last message's, null when it was purged. */
+  message_id: string | null
+  author_id: string | null
+  body: string | null
+  client_id: string | null
+  created_at: string | null
 }
 
 const MESSAGE_COLUMNS = 'message_id, conversation_id, seq, author_id, body, client_id, created_at'
@@ -92,46 +107,53 @@ export class DirectMessageStore {
     return Number(row?.last_read_seq ?? 0)
   }
 
-  /** The user's conversations, latest first, with the peer, the last message, and what is unread. */
+  /**
+   * The user's conversations, latest first, each with the peer, the last message, and what is
+   * unread: every message after the user's marker is the peer's (writing moves one's own marker).
+   */
   async list(userId: string, page: { limit: number; offset: number }, q: Queryable): Promise<{ conversations: Conversation[]; total: number }> {
-    const rows = await q.all<{
-      conversation_id: string
-      peer_id: string
-      peer_name: string
-      updated_at: string
-      last_read_seq: number
-      unread_count: number
-      last_seq: number
-    }>(
-      `SELECT c.conversation_id, u.user_id AS peer_id, u.username AS peer_name, c.updated_at, c.last_seq,
-         COALESCE(r.last_read_seq, 0) AS last_read_seq,
-         (SELECT COUNT(*) FROM direct_messages m WHERE m.conversation_id = c.conversation_id
-            AND m.seq > COALESCE(r.last_read_seq, 0) AND (m.author_id IS NULL OR m.author_id <> $1)) AS unread_count
-       FROM conversations c
-       JOIN users u ON u.user_id = CASE WHEN c.user_a = $1 THEN c.user_b ELSE c.user_a END
-       LEFT JOIN read_markers r ON r.conversation_id = c.conversation_id AND r.user_id = $1
-       WHERE c.user_a = $1 OR c.user_b = $1
-       ORDER BY c.updated_at DESC, c.conversation_id DESC LIMIT $2 OFFSET $3`,
-      [userId, page.limit, page.offset],
+    const { rows, total } = await readPage<ConversationListRow>(
+      q,
+      {
+        rows: `SELECT c.conversation_id, u.user_id AS peer_id, u.username AS peer_name, c.updated_at, c.last_seq,
+             COALESCE(r.last_read_seq, 0) AS last_read_seq,
+             m.message_id, m.author_id, m.body, m.client_id, m.created_at
+           FROM conversations c
+           JOIN users u ON u.user_id = CASE WHEN c.user_a = $1 THEN c.user_b ELSE c.user_a END
+           LEFT JOIN read_markers r ON r.conversation_id = c.conversation_id AND r.user_id = $1
+           LEFT JOIN direct_messages m ON m.conversation_id = c.conversation_id AND m.seq = c.last_seq
+           WHERE c.user_a = $1 OR c.user_b = $1
+           ORDER BY c.updated_at DESC, c.conversation_id DESC`,
+        count: 'SELECT COUNT(*) AS total FROM conversations WHERE user_a = $1 OR user_b = $1',
+        params: [userId],
+      },
+      page.limit,
+      page.offset,
     )
-    const total = await q.get<{ total: number }>('SELECT COUNT(*) AS total FROM conversations WHERE user_a = $1 OR user_b = $1', [userId])
-    const conversations = await Promise.all(
-      rows.map(async (row) => {
-        const last = await q.get<DirectMessage>(`SELECT ${MESSAGE_COLUMNS} FROM direct_messages WHERE conversation_id = $1 AND seq = $2`, [
-          row.conversation_id,
-          row.last_seq,
-        ])
-        return {
-          conversation_id: row.conversation_id,
-          peer: { user_id: row.peer_id, username: row.peer_name },
-          last_message: last ? toMessage(last) : null,
-          unread_count: Number(row.unread_count),
-          last_read_seq: Number(row.last_read_seq),
-          updated_at: row.updated_at,
-        }
-      }),
-    )
-    return { conversations, total: Number(total?.total ?? 0) }
+    const conversations = rows.map((row) => {
+      const last_seq = Number(row.last_seq)
+      const last_read_seq = Number(row.last_read_seq)
+      return {
+        conversation_id: row.conversation_id,
+        peer: { user_id: row.peer_id, username: row.peer_name },
+        last_message:
+          row.message_id === null
+            ? null
+            : {
+                message_id: row.message_id,
+                conversation_id: row.conversation_id,
+                seq: last_seq,
+                author_id: row.author_id,
+                body: row.body!,
+                client_id: row.client_id,
+                created_at: row.created_at!,
+              },
+        unread_count: last_seq - last_read_seq,
+        last_read_seq,
+        updated_at: row.updated_at,
+      }
+    })
+    return { conversations, total: Number(total) }
   }
 
   async isBlocked(blockerId: string, blockedId: string, q: Queryable): Promise<boolean> {
@@ -156,11 +178,23 @@ export class DirectMessageStore {
     await q.run('DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2', [blockerId, blockedId])
   }
 
-  async blocked(blockerId: string, q: Queryable): Promise<Array<{ user_id: string; username: string; blocked_at: string }>> {
-    return q.all(
-      'SELECT u.user_id, u.username, b.created_at AS blocked_at FROM blocks b JOIN users u ON u.user_id = b.blocked_id WHERE b.blocker_id = $1 ORDER BY b.created_at DESC, u.user_id',
-      [blockerId],
+  async blocked(blockerId: string, page: { limit: number; offset: number }, q: Queryable) {
+    const { rows, total } = await readPage<{ user_id: string; username: string; blocked_at: string }>(
+      q,
+      {
+        rows: 'SELECT u.user_id, u.username, b.created_at AS blocked_at FROM blocks b JOIN users u ON u.user_id = b.blocked_id WHERE b.blocker_id = $1 ORDER BY b.created_at DESC, u.user_id',
+        count: 'SELECT COUNT(*) AS total FROM blocks WHERE blocker_id = $1',
+        params: [blockerId],
+      },
+      page.limit,
+      page.offset,
     )
+    return { blocked: rows, total: Number(total) }
+  }
+
+  async countBlocked(blockerId: string, q: Queryable): Promise<number> {
+    const row = await q.get<{ total: number }>('SELECT COUNT(*) AS total FROM blocks WHERE blocker_id = $1', [blockerId])
+    return Number(row?.total ?? 0)
   }
 
   deleteOlderThan(before: string, limit: number, q: Queryable): Promise<number> {
