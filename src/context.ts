@@ -114,7 +114,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   const signer = accessTokenSigner(jwt)
   const presence = new PresenceService({
     db,
-    presenceStore: new PresenceStore(),
+    presenceStore: new PresenceStore(db.dialect),
     roomStore,
     bus,
     timeout: config.realtime.presenceTimeout,

@@ -43,7 +43,7 @@ export async function prepare(config: Config, log: Logger) {
   const app = createApp(context)
   // Last: a start-up refused above leaves no listener behind.
   await context.bus.start()
-  context.presence.start()
+  await context.presence.start()
   return { context, app }
 }
 

@@ -72,6 +72,66 @@ describe.skipIf(!TEST_DATABASE_URL)('realtime across PostgreSQL instances', () =
     expect(Date.now() - killed).toBeLessThan(5500)
   }, 30_000)
 
+  test('a player in 250 open rooms comes online and goes offline in every one; the reap of a dead instance reaches every user of it (SECURITY 30)', async () => {
+    const {
+      services: [a, b],
+      env,
+    } = await instances(2, { REALTIME_PRESENCE_TIMEOUT: '3' })
+    const owner = await a!.client.register('many_rooms_owner')
+    const busy = await a!.client.register('many_rooms_player')
+    const others = await Promise.all([0, 1, 2, 3].map((i) => a!.client.register(`many_rooms_other_${i}`)))
+    const room = await lobby(a!.client).createRoom(owner, { max_players: 8 })
+    for (const player of [busy, ...others]) await lobby(a!.client).seat(owner, room.room_id, player)
+    // 249 more open rooms for the busy player, and 50 closed ones (which never hear of presence), written straight to the store.
+    const database = new SQL(env.DATABASE_URL, { max: 1 })
+    const now = new Date().toISOString()
+    for (let i = 0; i < 299; i++) {
+      const roomId = crypto.randomUUID()
+      await database.unsafe('INSERT INTO rooms (room_id, room_name, owner_id, max_players, is_closed, created_at, updated_at) VALUES ($1, $2, $3, 2, $4, $5, $5)', [
+        roomId,
+        `extra ${i}`,
+        owner.userId,
+        i >= 249,
+        now,
+      ])
+      await database.unsafe('INSERT INTO room_players (room_id, user_id, game_role, joined_at) VALUES ($1, $2, $3, $4)', [roomId, busy.userId, 'operator', now])
+    }
+    await database.close()
+
+    const watcher = await follower(a!.baseUrl, owner.access)
+    await subscribe(watcher, `chat:${room.room_id}`)
+    const presence = (userId: string, online: boolean) => watcher.frames.find((frame) => frame.op === 'presence' && frame.user_id === userId && frame.online === online)
+    const sockets = await Promise.all([busy, ...others].map((player) => follower(b!.baseUrl, player.access)))
+    for (const player of [busy, ...others]) await watcher.until(() => presence(player.userId, true))
+    b!.child.kill('SIGKILL')
+    for (const player of [busy, ...others]) await watcher.until(() => presence(player.userId, false), 10_000)
+    for (const socket of sockets) socket.close()
+  }, 60_000)
+
+  test('an instance paused past REALTIME_PRESENCE_TIMEOUT writes back its users when it resumes: they are online again (SECURITY 31)', async () => {
+    const {
+      services: [a, b],
+    } = await instances(2, { REALTIME_PRESENCE_TIMEOUT: '3' })
+    const owner = await a!.client.register('pause_owner')
+    const player = await a!.client.register('pause_player')
+    const room = await lobby(a!.client).createRoom(owner)
+    await lobby(a!.client).seat(owner, room.room_id, player)
+    const watcher = await follower(a!.baseUrl, owner.access)
+    await subscribe(watcher, `chat:${room.room_id}`)
+    const changes = () => watcher.frames.filter((frame) => frame.op === 'presence' && frame.user_id === player.userId).map((frame) => frame.online)
+    const socket = await follower(b!.baseUrl, player.access)
+    await watcher.until(() => changes().length === 1)
+    b!.child.kill('SIGSTOP')
+    await watcher.until(() => changes().length === 2, 10_000)
+    b!.child.kill('SIGCONT')
+    await watcher.until(() => changes().length === 3, 10_000)
+    expect(changes()).toEqual([true, false, true])
+    // And a new subscriber sees them online, as the store now says.
+    const late = await follower(a!.baseUrl, owner.access)
+    expect((await subscribe(late, `chat:${room.room_id}`)).online).toContain(player.userId)
+    socket.close()
+  }, 60_000)
+
   test('an instance whose LISTEN connection drops reads what it missed from the log: nothing lost, nothing doubled', async () => {
     const {
       services: [a, b],

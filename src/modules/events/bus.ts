@@ -9,8 +9,11 @@ import type { StoredEvent } from './model'
 export interface EventBus {
   /** Announces events written in `tx`, to go out once (and only if) it commits. */
   announce(tx: Transaction, events: StoredEvent[]): Promise<void>
-  /** Sends a signal to every instance (this one included): news that is never stored, such as who is typing. */
-  signal(signal: Signal): Promise<void>
+  /**
+   * Sends a signal to every instance (this one included): news that is never stored, such as who
+   * is typing. With `tx`, it goes out once (and only if) `tx` commits, in commit order.
+   */
+  signal(signal: Signal, tx?: Transaction): Promise<void>
   /** Where signals go on this instance. */
   onSignal(handler: (signal: Signal) => void): void
   start(): Promise<void>
@@ -30,8 +33,9 @@ export class InProcessBus implements EventBus {
     tx.afterCommit(() => events.forEach((event) => this.feed.committed(event)))
   }
 
-  async signal(signal: Signal): Promise<void> {
-    this.#handler(signal)
+  async signal(signal: Signal, tx?: Transaction): Promise<void> {
+    if (tx) tx.afterCommit(() => this.#handler(signal))
+    else this.#handler(signal)
   }
 
   onSignal(handler: (signal: Signal) => void): void {
@@ -64,6 +68,21 @@ export function payloads(events: StoredEvent[]): string[] {
   return batches.map((items) => `[${items.join(',')}]`)
 }
 
+/**
+ * A signal in as many NOTIFY payloads as it takes: a presence signal names every open room of its
+ * user, which can be hundreds, so its rooms are split across payloads under the limit.
+ */
+export function signalPayloads(signal: Signal): string[] {
+  const whole = JSON.stringify(signal)
+  if (Buffer.byteLength(whole) <= MAX_PAYLOAD || signal.type !== 'presence') return [whole]
+  const payloads: string[] = []
+  const room = JSON.stringify(signal.room_ids[0] ?? '').length + 1
+  const perPayload = Math.max(1, Math.floor((MAX_PAYLOAD - JSON.stringify({ ...signal, room_ids: [] }).length) / room))
+  for (let start = 0; start < signal.room_ids.length; start += perPayload)
+    payloads.push(JSON.stringify({ ...signal, room_ids: signal.room_ids.slice(start, start + perPayload) }))
+  return payloads
+}
+
 /** PostgreSQL's NOTIFY payloads must stay under 8,000 bytes. */
 const MAX_PAYLOAD = 7900
 export const EVENTS_CHANNEL = 'lobby_events'
@@ -89,8 +108,8 @@ export class PostgresBus implements EventBus {
     for (const payload of payloads(events)) await tx.get('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, payload])
   }
 
-  async signal(signal: Signal): Promise<void> {
-    await this.db.get('SELECT pg_notify($1, $2)', [SIGNALS_CHANNEL, JSON.stringify(signal)])
+  async signal(signal: Signal, tx?: Transaction): Promise<void> {
+    for (const payload of signalPayloads(signal)) await (tx ?? this.db).get('SELECT pg_notify($1, $2)', [SIGNALS_CHANNEL, payload])
   }
 
   onSignal(handler: (signal: Signal) => void): void {

@@ -1,10 +1,22 @@
-import type { Database, Queryable } from '../../db/database'
-import { isoAfter, nowIso } from '../../lib/clock'
+import { nextTurn } from '../../db/batches'
+import type { Database, Dialect, Queryable, Transaction } from '../../db/database'
 import type { EventBus } from '../events/bus'
 import type { RoomStore } from '../rooms/store'
 
-/** Who has sockets open on which instance, renewed by each instance while it lives. */
+/** Who has sockets open on which instance, renewed by each instance while it lives; times by the store's clock. */
 export class PresenceStore {
+  constructor(private readonly dialect: Dialect) {}
+
+  /** The store's clock (ms since the epoch): instances judge each other's rows by it, whatever their own clocks say. */
+  async clock(q: Queryable): Promise<number> {
+    const row = await q.get<{ now: string }>(
+      this.dialect === 'postgres'
+        ? `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS now`
+        : "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS now",
+    )
+    return Date.parse(row!.now)
+  }
+
   async join(userId: string, instanceId: string, now: string, q: Queryable): Promise<void> {
     await q.run(
       `INSERT INTO presence (user_id, instance_id, seen_at) VALUES ($1, $2, $3)
@@ -17,14 +29,25 @@ export class PresenceStore {
     await q.run('DELETE FROM presence WHERE user_id = $1 AND instance_id = $2', [userId, instanceId])
   }
 
-  async renew(instanceId: string, now: string, q: Queryable): Promise<void> {
-    await q.run('UPDATE presence SET seen_at = $2 WHERE instance_id = $1', [instanceId, now])
+  /** Renews the instance's rows; answers how many it still had. */
+  renew(instanceId: string, now: string, q: Queryable): Promise<number> {
+    return q.run('UPDATE presence SET seen_at = $2 WHERE instance_id = $1', [instanceId, now])
   }
 
-  /** Deletes the rows nobody renewed since `before` (their instance died); answers whose they were. */
-  async reap(before: string, q: Queryable): Promise<string[]> {
-    const rows = await q.all<{ user_id: string }>('DELETE FROM presence WHERE seen_at < $1 RETURNING user_id', [before])
-    return [...new Set(rows.map((row) => row.user_id))]
+  async usersOf(instanceId: string, q: Queryable): Promise<string[]> {
+    const rows = await q.all<{ user_id: string }>('SELECT user_id FROM presence WHERE instance_id = $1', [instanceId])
+    return rows.map((row) => row.user_id)
+  }
+
+  /** Up to `limit` users with a row nobody renewed since `before` (their instance died, or stalled). */
+  async staleUsers(before: string, limit: number, q: Queryable): Promise<string[]> {
+    const rows = await q.all<{ user_id: string }>('SELECT DISTINCT user_id FROM presence WHERE seen_at < $1 LIMIT $2', [before, limit])
+    return rows.map((row) => row.user_id)
+  }
+
+  /** Deletes the user's rows not renewed since `before`. */
+  reap(userId: string, before: string, q: Queryable): Promise<number> {
+    return q.run('DELETE FROM presence WHERE user_id = $1 AND seen_at < $2', [userId, before])
   }
 
   /** Which of `userIds` have a row renewed since `since`. */
@@ -36,16 +59,27 @@ export class PresenceStore {
   }
 }
 
+/** Stale users reaped in one batch. */
+const REAP_BATCH = 200
+
 /**
  * Who is online: a user with a socket open on any instance. Each instance keeps a row per user it
- * holds sockets of and renews its rows three times per REALTIME_PRESENCE_TIMEOUT; when an instance
- * dies, its rows go stale after that timeout, and within a third of it more another instance
- * deletes them and says those users went offline. Comings and goings are signals to the rooms the
- * user plays in, never stored as events.
+ * holds sockets of and renews its rows three times per REALTIME_PRESENCE_TIMEOUT, by the store's
+ * clock; a row not renewed within the timeout is reaped by whichever instance renews next, and its
+ * user said offline unless another row of theirs lives. An instance that stalled past the timeout
+ * finds its rows gone at its next renewal and writes them back (and says those users are online).
+ *
+ * Each change of one user's presence runs in a transaction holding that user's lock, so the check
+ * of the other instances' rows and the write never interleave with another instance's; the signal
+ * goes out with the commit. Comings and goings are signals to the user's open rooms, never stored.
  */
 export class PresenceService {
   readonly instanceId = crypto.randomUUID()
   #timer?: Timer
+  /** The store's clock minus ours, measured at each renewal. */
+  #skew = 0
+  /** The users with sockets here, as far as their arrivals and departures have been recorded. */
+  readonly #here = new Set<string>()
   /** Each user's arrivals and departures here, one after another (a quick open and close must not end with a row left). */
   readonly #queues = new Map<string, Promise<void>>()
 
@@ -61,7 +95,9 @@ export class PresenceService {
     },
   ) {}
 
-  start(): void {
+  /** Reads the store's clock, then renews three times per timeout. */
+  async start(): Promise<void> {
+    this.#skew = (await this.deps.presenceStore.clock(this.deps.db)) - Date.now()
     this.#timer = setInterval(() => this.renew().catch(this.deps.onError), (this.deps.timeout * 1000) / 3)
     this.#timer.unref()
   }
@@ -75,19 +111,79 @@ export class PresenceService {
   /** The user's first socket on this instance was authenticated. */
   arrived(userId: string): Promise<void> {
     return this.#inTurn(userId, async () => {
-      const { presenceStore, db } = this.deps
-      const before = await presenceStore.online([userId], this.#liveSince(), db)
-      await presenceStore.join(userId, this.instanceId, nowIso(), db)
-      if (before.length === 0) await this.#tell(userId, true)
+      this.#here.add(userId)
+      await this.#record(userId, true)
     })
   }
 
   /** The user's last socket on this instance closed. */
   left(userId: string): Promise<void> {
     return this.#inTurn(userId, async () => {
-      const { presenceStore, db } = this.deps
-      await presenceStore.leave(userId, this.instanceId, db)
-      if ((await presenceStore.online([userId], this.#liveSince(), db)).length === 0) await this.#tell(userId, false)
+      this.#here.delete(userId)
+      await this.#record(userId, false)
+    })
+  }
+
+  /**
+   * Renews this instance's rows, writes back those another instance reaped while this one stalled,
+   * and reaps the rows of instances that stopped renewing theirs.
+   */
+  async renew(): Promise<void> {
+    const { presenceStore, db } = this.deps
+    this.#skew = (await presenceStore.clock(db)) - Date.now()
+    const renewed = await presenceStore.renew(this.instanceId, this.#now(), db)
+    if (renewed < this.#here.size) {
+      const kept = new Set(await presenceStore.usersOf(this.instanceId, db))
+      for (const userId of this.#here)
+        if (!kept.has(userId)) await this.#inTurn(userId, () => (this.#here.has(userId) ? this.#record(userId, true) : Promise.resolve()))
+    }
+    await this.#reap()
+  }
+
+  online(userIds: string[]): Promise<string[]> {
+    return this.deps.presenceStore.online(userIds, this.#liveSince(), this.deps.db)
+  }
+
+  /** Each stale user on their own: one that fails is logged and left for the next renewal, the others go on. */
+  async #reap(): Promise<void> {
+    const { presenceStore, db } = this.deps
+    const failed = new Set<string>()
+    for (;;) {
+      const stale = (await presenceStore.staleUsers(this.#liveSince(), REAP_BATCH + failed.size, db)).filter((userId) => !failed.has(userId))
+      for (const userId of stale)
+        await this.#changing(userId, async (tx) => {
+          if ((await presenceStore.reap(userId, this.#liveSince(), tx)) > 0 && (await presenceStore.online([userId], this.#liveSince(), tx)).length === 0)
+            await this.#tell(userId, false, tx)
+        }).catch((error) => {
+          failed.add(userId)
+          this.deps.onError(error)
+        })
+      if (stale.length < REAP_BATCH) return
+      await nextTurn()
+    }
+  }
+
+  /** Writes (or deletes) this instance's row of the user, and tells their rooms when that makes them come online or go. */
+  #record(userId: string, here: boolean): Promise<void> {
+    const { presenceStore } = this.deps
+    return this.#changing(userId, async (tx) => {
+      const elsewhere = async () => (await presenceStore.online([userId], this.#liveSince(), tx)).length > 0
+      if (here) {
+        const before = await elsewhere()
+        await presenceStore.join(userId, this.instanceId, this.#now(), tx)
+        if (!before) await this.#tell(userId, true, tx)
+      } else {
+        await presenceStore.leave(userId, this.instanceId, tx)
+        if (!(await elsewhere())) await this.#tell(userId, false, tx)
+      }
+    })
+  }
+
+  /** A change of one user's presence, under their lock on every instance. */
+  #changing(userId: string, work: (tx: Transaction) => Promise<void>): Promise<void> {
+    return this.deps.db.transaction(async (tx) => {
+      await tx.lock(`presence:${userId}`)
+      await work(tx)
     })
   }
 
@@ -99,24 +195,17 @@ export class PresenceService {
     })
   }
 
-  /** Renews this instance's rows, and takes away those of instances that stopped renewing theirs. */
-  async renew(): Promise<void> {
-    const { presenceStore, db } = this.deps
-    await presenceStore.renew(this.instanceId, nowIso(), db)
-    for (const userId of await presenceStore.reap(this.#liveSince(), db))
-      if ((await presenceStore.online([userId], this.#liveSince(), db)).length === 0) await this.#tell(userId, false)
-  }
-
-  online(userIds: string[]): Promise<string[]> {
-    return this.deps.presenceStore.online(userIds, this.#liveSince(), this.deps.db)
+  #now(): string {
+    return new Date(Date.now() + this.#skew).toISOString()
   }
 
   #liveSince(): string {
-    return isoAfter(-this.deps.timeout)
+    return new Date(Date.now() + this.#skew - this.deps.timeout * 1000).toISOString()
   }
 
-  async #tell(userId: string, online: boolean): Promise<void> {
-    const room_ids = await this.deps.roomStore.roomIdsOf(userId, this.deps.db)
-    if (room_ids.length > 0) await this.deps.bus.signal({ type: 'presence', user_id: userId, online, room_ids })
+  /** Tells the user's open rooms, once `tx` commits (a closed room's chat has nobody typing in it to tell). */
+  async #tell(userId: string, online: boolean, tx: Transaction): Promise<void> {
+    const room_ids = await this.deps.roomStore.openRoomIdsOf(userId, tx)
+    if (room_ids.length > 0) await this.deps.bus.signal({ type: 'presence', user_id: userId, online, room_ids }, tx)
   }
 }

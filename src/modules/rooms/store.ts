@@ -101,6 +101,15 @@ export class RoomStore {
     return rows.map((row) => row.room_id)
   }
 
+  /** Ids of the open rooms a user plays in: those whose chats hear of their presence. */
+  async openRoomIdsOf(userId: string, q: Queryable): Promise<string[]> {
+    const rows = await q.all<{ room_id: string }>(
+      'SELECT p.room_id FROM room_players p JOIN rooms r ON r.room_id = p.room_id WHERE p.user_id = $1 AND NOT r.is_closed',
+      [userId],
+    )
+    return rows.map((row) => row.room_id)
+  }
+
   async #withPlayers(rows: RoomRow[], q: Queryable): Promise<Room[]> {
     if (rows.length === 0) return []
     const placeholders = rows.map((_, index) => `$${index + 1}`).join(', ')
