@@ -54,7 +54,6 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     userStore,
     passwords,
     sessions,
-    membership,
     events,
     passwordMinLength: config.password.minLength,
   })
@@ -109,6 +108,10 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     blockQuota: config.blockQuota,
     policy: config.chat,
   })
+  // A deleted user leaves their rooms (ownership passes on), their messages stay authorless, their conversations go.
+  users.onErase((userId) => membership.leaveAllRooms(userId))
+  users.onErase((userId) => chat.detachAuthor(userId))
+  users.onErase((userId) => dms.forget(userId))
   const jwt = { ...config.jwt, secret: jwtSecret }
   const verifier = new AccessTokenVerifier(jwt)
   const signer = accessTokenSigner(jwt)

@@ -6,15 +6,16 @@
 export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 /**
- * Runs a deletion of at most `batchSize` rows until one deletes fewer, so that a large backlog never
- * holds the store for long (requests run between batches). Answers how many rows went in all.
+ * Runs a statement over at most `batchSize` rows (a deletion, an update) until one touches fewer,
+ * so that a large backlog never holds the store for long: requests run between batches. Answers
+ * how many rows it touched in all.
  */
-export async function deleteInBatches(deleteBatch: (batchSize: number) => Promise<number>, batchSize: number): Promise<number> {
+export async function inBatches(batch: (batchSize: number) => Promise<number>, batchSize = 1000): Promise<number> {
   let total = 0
   for (;;) {
-    const deleted = await deleteBatch(batchSize)
-    total += deleted
-    if (deleted < batchSize) return total
+    const touched = await batch(batchSize)
+    total += touched
+    if (touched < batchSize) return total
     await nextTurn()
   }
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../../src/config'
 import { openDatabase } from '../../src/db/database'
-import { migrate } from '../../src/db/migrations'
+import { migrate, SCHEMA_VERSIONS } from '../../src/db/migrations'
 import { createLogger } from '../../src/lib/logger'
 import { prepare } from '../../src/server'
 import { closeTestResources, createClient, createTestApp, freshDatabaseUrl, STORE, TEST_DATABASE_URL, TEST_ENV } from '../support/harness'
@@ -32,7 +32,7 @@ describe(`store on ${STORE}`, () => {
     expect((await second.client.get('/auth/me', user.access)).body.username).toBe('durable_user')
     expect((await second.client.post('/auth/refresh', { refresh_token: user.refresh })).status).toBe(200)
     const versions = await second.context.db.all<{ version: number }>('SELECT version FROM schema_migrations')
-    expect(versions.map((row) => Number(row.version)).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+    expect(versions.map((row) => Number(row.version)).sort((a, b) => a - b)).toEqual(SCHEMA_VERSIONS)
     expect(await migrate(second.context.db)).toEqual([])
     await second.context.db.close()
   })
@@ -42,7 +42,7 @@ describe(`store on ${STORE}`, () => {
     const instances = [0, 1].map(() => Bun.spawn([process.execPath, 'test/support/migrate-once.ts', url], { stdout: 'pipe', stderr: 'inherit' }))
     const outputs = await Promise.all(instances.map((child) => new Response(child.stdout).text()))
     expect(await Promise.all(instances.map((child) => child.exited))).toEqual([0, 0])
-    expect(outputs.flatMap((output) => JSON.parse(output)).sort((a: number, b: number) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+    expect(outputs.flatMap((output) => JSON.parse(output)).sort((a: number, b: number) => a - b)).toEqual(SCHEMA_VERSIONS)
   })
 
   test.if(!TEST_DATABASE_URL)('SQLite runs in WAL mode with full sync, a busy timeout and foreign keys', async () => {

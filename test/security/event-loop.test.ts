@@ -83,4 +83,37 @@ describe(`nothing one account does holds the event loop on ${STORE} (SECURITY 28
     await deletions
     expect(quantile(latencies, 0.99)).toBeLessThan(50)
   }, 60_000)
+
+  test('deleting a user who wrote 200,000 room messages and 100,000 direct ones: /health p99 stays under 50 ms; their room messages stay, authorless', async () => {
+    const writer = await service.client.register('prolific_writer')
+    const peer = await service.client.register('prolific_peer')
+    const room = (await service.client.post('/rooms', { room_name: 'Prolific' }, writer.access)).body
+    const guest = await service.client.register('prolific_guest')
+    const invitation = (await service.client.post(`/rooms/${room.room_id}/invite`, { user_name: guest.username, player_role: 'operator' }, writer.access)).body
+    await service.client.post(`/rooms/${room.room_id}/join`, { ct: invitation.ct }, guest.access)
+    await service.client.post(`/dms/${peer.userId}/messages`, { body: 'first' }, writer.access)
+    const conversation = (await service.client.get('/dms', writer.access)).body.conversations[0].conversation_id
+    const at = new Date().toISOString()
+    await sql(
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000)
+       INSERT INTO messages (message_id, room_id, seq, author_id, body, created_at) SELECT 'm' || i, $1, 1000 + i, $2, 'words', $3 FROM n`,
+      [room.room_id, writer.userId, at],
+    )
+    await sql(
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
+       INSERT INTO direct_messages (message_id, conversation_id, seq, author_id, body, created_at) SELECT 'd' || i, $1, 1 + i, $2, 'words', $3 FROM n`,
+      [conversation, writer.userId, at],
+    )
+    const admin = await service.client.loginAdmin()
+    const deletion = service.client.delete(`/users/${writer.userId}`, admin.access)
+    const latencies = await healthLatencies(service.baseUrl, deletion)
+    expect((await deletion).status).toBe(200)
+    expect(quantile(latencies, 0.99)).toBeLessThan(50)
+    const left = await sql('SELECT COUNT(*) AS n, COUNT(author_id) AS authored FROM messages WHERE room_id = $1', [room.room_id])
+    expect([Number(left[0].n), Number(left[0].authored)]).toEqual([200_000, 0])
+    expect(Number((await sql('SELECT COUNT(*) AS n FROM direct_messages WHERE conversation_id = $1', [conversation]))[0].n)).toBe(0)
+    // The room lives on with the guest, who owns it now.
+    expect((await service.client.get(`/rooms/${room.room_id}`, guest.access)).body).toMatchObject({ owner_id: guest.userId, is_closed: false })
+  }, 60_000)
 })
+

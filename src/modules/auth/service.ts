@@ -1,4 +1,4 @@
-import { deleteInBatches } from '../../db/batches'
+import { inBatches } from '../../db/batches'
 import type { Database, Queryable } from '../../db/database'
 import type { Caller, PasswordHasher } from '../../lib/password'
 import { isoAfter, nowIso } from '../../lib/clock'
@@ -134,7 +134,7 @@ export class AuthService {
    */
   async purgeExpired(now = Date.now(), batchSize = 1000): Promise<{ sessions: number; loginCounters: number }> {
     const before = isoAfter(-this.deps.policy.accessTokenTtl, now)
-    const sessions = await deleteInBatches((limit) => this.deps.sessionStore.deleteExpired(before, limit), batchSize)
+    const sessions = await inBatches((limit) => this.deps.sessionStore.deleteExpired(before, limit), batchSize)
     return { sessions, loginCounters: await this.deps.throttle.purgeStale(now) }
   }
 

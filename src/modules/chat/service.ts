@@ -1,4 +1,4 @@
-import { deleteInBatches } from '../../db/batches'
+import { inBatches } from '../../db/batches'
 import type { Database } from '../../db/database'
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso } from '../../lib/clock'
@@ -121,10 +121,15 @@ export class ChatService {
     })
   }
 
+  /** For a user's deletion: their messages stay in the rooms' histories, written by "a deleted user" (no author). */
+  async detachAuthor(userId: string): Promise<void> {
+    await inBatches((limit) => this.deps.messageStore.detachAuthor(userId, limit, this.deps.db))
+  }
+
   /** Deletes messages older than MESSAGE_RETENTION, in batches. */
   purge(now = Date.now(), batchSize = 1000): Promise<number> {
     const before = isoAfter(-this.deps.policy.retention, now)
-    return deleteInBatches((limit) => this.deps.messageStore.deleteOlderThan(before, limit, this.deps.db), batchSize)
+    return inBatches((limit) => this.deps.messageStore.deleteOlderThan(before, limit, this.deps.db), batchSize)
   }
 
   #checked(text: string): string {

@@ -56,6 +56,11 @@ export class MessageStore {
     await q.run("UPDATE messages SET body = '', deleted_at = $2 WHERE message_id = $1", [messageId, now])
   }
 
+  /** Leaves up to `limit` of the user's messages without an author (their account is going). */
+  detachAuthor(userId: string, limit: number, q: Queryable): Promise<number> {
+    return q.run('UPDATE messages SET author_id = NULL WHERE message_id IN (SELECT message_id FROM messages WHERE author_id = $1 LIMIT $2)', [userId, limit])
+  }
+
   deleteOlderThan(before: string, limit: number, q: Queryable): Promise<number> {
     return q.run('DELETE FROM messages WHERE message_id IN (SELECT message_id FROM messages WHERE created_at < $1 LIMIT $2)', [before, limit])
   }

@@ -1,4 +1,4 @@
-import { deleteInBatches } from '../../db/batches'
+import { inBatches } from '../../db/batches'
 import type { Database } from '../../db/database'
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso } from '../../lib/clock'
@@ -136,9 +136,14 @@ export class DirectMessageService {
     return this.deps.dmStore.blocked(user.user_id, { limit: page.limit ?? 50, offset: page.offset ?? 0 }, this.deps.db)
   }
 
+  /** For a user's deletion: their conversations go with them, the messages first, in batches. */
+  async forget(userId: string): Promise<void> {
+    await inBatches((limit) => this.deps.dmStore.deleteMessagesWith(userId, limit, this.deps.db))
+  }
+
   /** Deletes direct messages older than MESSAGE_RETENTION, in batches. */
   purge(now = Date.now(), batchSize = 1000): Promise<number> {
     const before = isoAfter(-this.deps.policy.retention, now)
-    return deleteInBatches((limit) => this.deps.dmStore.deleteOlderThan(before, limit, this.deps.db), batchSize)
+    return inBatches((limit) => this.deps.dmStore.deleteOlderThan(before, limit, this.deps.db), batchSize)
   }
 }

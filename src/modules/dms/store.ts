@@ -197,6 +197,15 @@ export class DirectMessageStore {
     return Number(row?.total ?? 0)
   }
 
+  /** Deletes up to `limit` messages of the user's conversations (which go with their account). */
+  deleteMessagesWith(userId: string, limit: number, q: Queryable): Promise<number> {
+    return q.run(
+      `DELETE FROM direct_messages WHERE message_id IN (SELECT m.message_id FROM direct_messages m
+         JOIN conversations c ON c.conversation_id = m.conversation_id WHERE c.user_a = $1 OR c.user_b = $1 LIMIT $2)`,
+      [userId, limit],
+    )
+  }
+
   deleteOlderThan(before: string, limit: number, q: Queryable): Promise<number> {
     return q.run('DELETE FROM direct_messages WHERE message_id IN (SELECT message_id FROM direct_messages WHERE created_at < $1 LIMIT $2)', [before, limit])
   }

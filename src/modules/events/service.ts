@@ -1,4 +1,4 @@
-import { deleteInBatches } from '../../db/batches'
+import { inBatches } from '../../db/batches'
 import type { Database, Transaction } from '../../db/database'
 import { getOrCreateSetting } from '../../db/settings'
 import { isoAfter, nowIso } from '../../lib/clock'
@@ -69,6 +69,6 @@ export class EventLog {
   /** Deletes events older than EVENT_RETENTION, in batches. */
   purge(now = Date.now(), batchSize = 1000): Promise<number> {
     const before = isoAfter(-this.deps.retention, now)
-    return deleteInBatches((limit) => this.deps.eventStore.deleteOlderThan(before, limit, this.deps.db), batchSize)
+    return inBatches((limit) => this.deps.eventStore.deleteOlderThan(before, limit, this.deps.db), batchSize)
   }
 }

@@ -1,4 +1,4 @@
-import { deleteInBatches } from '../../db/batches'
+import { inBatches } from '../../db/batches'
 import { type Database, type Queryable, type Transaction, UniqueViolation } from '../../db/database'
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso } from '../../lib/clock'
@@ -39,7 +39,7 @@ export class InvitationService {
    */
   purgeSettled(now = Date.now(), batchSize = 1000): Promise<number> {
     const before = isoAfter(-this.deps.policy.retention, now)
-    return deleteInBatches((limit) => this.deps.invitationStore.deleteSettled(before, limit), batchSize)
+    return inBatches((limit) => this.deps.invitationStore.deleteSettled(before, limit), batchSize)
   }
 
   /** Every try counts against INVITE_RATE_LIMIT, refused or not: the answers tell which names are active users. */

@@ -1,3 +1,4 @@
+import { nextTurn } from '../../db/batches'
 import type { Database, Queryable, Transaction } from '../../db/database'
 import { nowIso } from '../../lib/clock'
 import { type ApiError, notFound } from '../../shared/errors'
@@ -119,12 +120,14 @@ export class MembershipService {
     )
   }
 
-  /** For user deletion, in its transaction: leaves every room the user plays in, as a leave does. */
-  async removeFromAllRooms(userId: string, tx: Transaction): Promise<void> {
-    // roomIdsOf answers in a stable order, so that locks are taken in it.
-    for (const roomId of await this.deps.roomStore.roomIdsOf(userId, tx)) {
-      await lockRoom(tx, roomId)
-      await this.unseat(await this.require(roomId, tx), userId, 'left', tx)
+  /** For a user's deletion: leaves every room they play in, as a leave does, one room (and transaction) at a time. */
+  async leaveAllRooms(userId: string): Promise<void> {
+    for (const roomId of await this.deps.roomStore.roomIdsOf(userId, this.deps.db)) {
+      await this.withRoomLocked(roomId, async (tx) => {
+        const room = await this.require(roomId, tx)
+        if (room.players.some((player) => player.user_id === userId)) await this.unseat(room, userId, 'left', tx)
+      })
+      await nextTurn()
     }
   }
 

@@ -6,23 +6,27 @@ import { ApiError, conflict, forbidden, invalidField, notFound } from '../../sha
 import type { SessionService } from '../auth/sessions'
 import { userStream } from '../events/model'
 import type { EventLog } from '../events/service'
-import type { MembershipService } from '../rooms/membership'
 import type { User, UserChanges, UserCreateRequest, UserFilter } from './model'
 import { toUser, type UserRecord, type UserStore } from './store'
 
+/** What another domain lets go of when an account is deleted: in batches that yield, since a user can own many rows. */
+export type Eraser = (userId: string) => Promise<void>
+
 /**
  * Accounts and their administration. What a change means to other domains is asked of their
- * services, in the same transaction: deactivation ends the user's sessions (auth), deletion takes
- * them out of their rooms (membership).
+ * services: deactivation ends the user's sessions (auth) in the same transaction; deletion ends
+ * them too, then lets each domain that registered an eraser (rooms, chat, direct messages) let go
+ * of the user, before the account's row goes.
  */
 export class UserService {
+  readonly #erasers: Eraser[] = []
+
   constructor(
     private readonly deps: {
       db: Database
       userStore: UserStore
       passwords: PasswordHasher
       sessions: SessionService
-      membership: MembershipService
       events: EventLog
       passwordMinLength: number
     },
@@ -112,15 +116,27 @@ export class UserService {
     return this.update(actor, userId, undefined, { is_active })
   }
 
+  /** Registers what a domain does when an account is deleted, before its row goes. */
+  onErase(eraser: Eraser): void {
+    this.#erasers.push(eraser)
+  }
+
+  /**
+   * Deletes an account. At once, in one transaction: the rules are checked, the account stops
+   * being active and its sessions end (and say so). Then each domain lets go of the user in
+   * batches (a user may have written 200,000 messages), and the row goes, with what is left by
+   * cascade. A deletion cut short leaves an inactive account that deleting again finishes.
+   */
   async delete(actor: User, userId: string): Promise<void> {
-    await this.deps.db.transaction(async (tx) => {
+    const { db, userStore, sessions } = this.deps
+    await db.transaction(async (tx) => {
       const target = await this.#require(userId, tx)
       if (target.user_role === 'admin' && target.is_active) await this.#assertAdminMayGo(actor, target, tx)
-      // Their rooms pass on or close first, their sessions end (and say so); the rows go by cascade.
-      await this.deps.membership.removeFromAllRooms(userId, tx)
-      await this.deps.sessions.endAllOf(userId, 'account_deleted', tx)
-      await this.deps.userStore.delete(userId, tx)
+      if (target.is_active) await userStore.update(userId, { is_active: false }, nowIso(), tx)
+      await sessions.endAllOf(userId, 'account_deleted', tx)
     })
+    for (const erase of this.#erasers) await erase(userId)
+    await userStore.delete(userId, db)
   }
 
   /**
