@@ -131,7 +131,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     bus,
     events,
     feed,
-    verify: (token) => verifier.verify(signer, token),
+    tokens: { verify: (token) => verifier.verify(signer, token), expired: (token) => verifier.expired(signer, token) },
     metrics,
     log,
     policy: config.realtime,

@@ -163,7 +163,8 @@ describe(`room chat on ${STORE}`, () => {
       await follower(server.baseUrl, invitee.access),
     ]
     await subscribe(playerSocket, stream)
-    expect(await subscribe(inviteeSocket, stream)).toMatchObject({ op: 'error', error: 'not_found' })
+    // An invitee sees the room, not its chat: forbidden, as over REST.
+    expect(await subscribe(inviteeSocket, stream)).toMatchObject({ op: 'error', error: 'forbidden' })
     ownerSocket.send({ op: 'send', room_id: room.room_id, body: 'All stations report', client_id: 'w-1' })
     const sent = { ...(await ownerSocket.until(() => ownerSocket.frames.find((frame) => frame.op === 'sent'))) }
     expect(sent.client_id).toBe('w-1')
@@ -223,4 +224,26 @@ describe(`presence and typing on ${STORE}`, () => {
     expect(ownerSocket.frames.filter((frame) => frame.op === 'typing')).toHaveLength(1)
     expect(inviteeSocket.frames.some((frame) => frame.op === 'presence' || frame.op === 'typing')).toBe(false)
   })
+
+  test('typing: at most one signal per socket and room every two seconds, however many frames; none in a closed room (SECURITY 29)', async () => {
+    const { server, client, owner, player, room } = await chatWorld({ REALTIME_MESSAGE_RATE: '1000' })
+    const stream = `chat:${room.room_id}`
+    const ownerSocket = await follower(server.baseUrl, owner.access)
+    await subscribe(ownerSocket, stream)
+    const playerSocket = await follower(server.baseUrl, player.access)
+    await subscribe(playerSocket, stream)
+    for (let i = 0; i < 50; i++) playerSocket.send({ op: 'typing', room_id: room.room_id })
+    playerSocket.send({ op: 'ping' })
+    await playerSocket.until(() => playerSocket.frames.find((frame) => frame.op === 'pong'))
+    await Bun.sleep(100)
+    expect(ownerSocket.frames.filter((frame) => frame.op === 'typing')).toHaveLength(1)
+    // The room closes: its chat stream says so, and typing there is refused.
+    expect((await client.post(`/rooms/${room.room_id}/close`, undefined, owner.access)).status).toBe(200)
+    await playerSocket.until(() => playerSocket.types(stream).includes('room_closed'))
+    await Bun.sleep(2000)
+    playerSocket.send({ op: 'typing', room_id: room.room_id })
+    expect(await playerSocket.until(() => playerSocket.frames.find((frame) => frame.op === 'error'))).toEqual({ op: 'error', error: 'conflict', stream })
+    expect(ownerSocket.frames.filter((frame) => frame.op === 'typing')).toHaveLength(1)
+  })
 })
+

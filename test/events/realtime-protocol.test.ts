@@ -47,6 +47,17 @@ describe(`realtime protocol on ${STORE}`, () => {
     const other = await server.client.register('rp_other')
     renewed.send({ op: 'auth', token: other.access })
     expect(await renewed.closed()).toMatchObject({ code: CLOSE.unauthorized })
+
+    // A token that expired before the first auth frame: 4002 too (refresh it), not 4001 (log in again).
+    const late = await connect(server.baseUrl)
+    late.send({ op: 'auth', token: await tokenExpiringIn(server, user.access, -5) })
+    expect(await late.closed()).toMatchObject({ code: CLOSE.tokenExpired })
+    // Expired and forged (signed with another key): 4001.
+    const forgedSigner = accessTokenSigner({ ...server.config.jwt, secret: 'another-secret-that-is-long-enough-for-hs256' })
+    const { sub, sid } = JSON.parse(Buffer.from(user.access.split('.')[1]!, 'base64url').toString())
+    const forged = await connect(server.baseUrl)
+    forged.send({ op: 'auth', token: await forgedSigner.sign({ sub, sid, jti: crypto.randomUUID(), exp: Math.floor(Date.now() / 1000) - 5 }) })
+    expect(await forged.closed()).toMatchObject({ code: CLOSE.unauthorized })
   })
 
   test('resuming: exact when the log has it; recovered false when trimmed, from another epoch, or ahead of the log', async () => {

@@ -152,7 +152,7 @@ describe(`realtime rights on ${STORE}`, () => {
 })
 
 describe(`realtime rights under races on ${STORE}`, () => {
-  test('a member kicked while their subscription is being checked never gets the room: the kick cancels it', async () => {
+  test('a member kicked while their subscription is being checked: an error, or subscribed, the kick and unsubscribed; never more of the room (SECURITY 32)', async () => {
     const server = await startTestServer()
     const { client } = server
     const l = lobby(client)
@@ -176,11 +176,14 @@ describe(`realtime rights under races on ${STORE}`, () => {
     expect((await client.delete(`/rooms/${room.room_id}/members/${player.userId}`, owner.access)).status).toBe(200)
     kicked()
     rooms.streamAccess = check
-    await socket.until(() => socket.frames.find((frame) => frame.op === 'unsubscribed' && frame.reason === 'access_lost'))
+    // The kick reaches this instance while the right is read (an error), or, on PostgreSQL, a notice later, once it was granted.
+    const stream = `room:${room.room_id}`
+    await socket.until(() => socket.frames.find((frame) => frame.stream === stream && (frame.op === 'error' || frame.op === 'unsubscribed')))
     await l.seat(owner, room.room_id, await client.register('race_later'))
     await Bun.sleep(100)
-    expect(socket.frames.some((frame) => frame.op === 'subscribed' && frame.stream === `room:${room.room_id}`)).toBe(false)
-    expect(socket.events(`room:${room.room_id}`)).toEqual([])
+    const shape = socket.frames.filter((frame) => frame.stream === stream).map((frame) => (frame.op === 'event' ? frame.event.type : frame.op))
+    if (shape[0] === 'error') expect(shape).toEqual(['error'])
+    else expect(shape).toEqual(['member_joined', 'member_kicked', 'subscribed', 'unsubscribed'])
   })
 
   test("an invitee's view ends when the invitation runs out, but not once they have joined", async () => {
@@ -208,4 +211,67 @@ describe(`realtime rights under races on ${STORE}`, () => {
     await waiterSocket.until(() => waiterSocket.frames.find((frame) => frame.op === 'unsubscribed'))
     expect(waiterSocket.types(stream)).toEqual(['member_joined'])
   })
+
+  test('demoted and promoted again in the same instant, an admin subscribes to a room they see only as an admin: subscribed, every time (SECURITY 32)', async () => {
+    const server = await startTestServer({ REALTIME_MESSAGE_RATE: '1000' })
+    const { client } = server
+    const root = await client.loginAdmin()
+    const owner = await client.register('flip_owner')
+    const flipper = await client.register('flip_admin')
+    const room = await lobby(client).createRoom(owner)
+    const stream = `room:${room.room_id}`
+    expect((await client.put(`/users/${flipper.userId}`, { user_role: 'admin' }, root.access)).status).toBe(200)
+    const session = await client.login('flip_admin', 'password-123')
+    const socket = await follower(server.baseUrl, session.access)
+    const heard = () => socket.events(socket.userStream).at(-1)?.seq ?? 0
+    const logged = async () => Number((await server.context.db.get<{ n: number }>('SELECT MAX(seq) AS n FROM events WHERE stream = $1', [socket.userStream]))!.n)
+    for (let cycle = 0; cycle < 30; cycle++) {
+      await Promise.all([
+        client.put(`/users/${flipper.userId}`, { user_role: 'user' }, root.access),
+        Bun.sleep(0).then(() => client.put(`/users/${flipper.userId}`, { user_role: 'admin' }, root.access)),
+      ])
+      const role = (await client.get(`/users/${flipper.userId}`, root.access)).body.user_role
+      if (role !== 'admin') expect((await client.put(`/users/${flipper.userId}`, { user_role: 'admin' }, root.access)).status).toBe(200)
+      // Once the client has heard the changes, as a client would before acting on them.
+      const written = await logged()
+      await socket.until(() => heard() >= written)
+      expect({ cycle, answer: await subscribe(socket, stream) }).toMatchObject({ cycle, answer: { op: 'subscribed', stream } })
+      socket.send({ op: 'unsubscribe', stream })
+      await socket.until(() => socket.frames.at(-1)?.op === 'unsubscribed')
+    }
+  }, 60_000)
+
+  test('a member kicked while their subscription catches up gets subscribed, the kick, then unsubscribed; nothing after it (SECURITY 32)', async () => {
+    const server = await startTestServer()
+    const { client } = server
+    const l = lobby(client)
+    const owner = await client.register('catchup_owner')
+    const player = await client.register('catchup_player')
+    const room = await l.createRoom(owner)
+    const stream = `room:${room.room_id}`
+    await l.seat(owner, room.room_id, player)
+    const socket = await follower(server.baseUrl, player.access)
+    // The right is granted; the kick is committed, and another player seated, before the replay starts.
+    const events = server.context.events
+    const epoch = events.epoch.bind(events)
+    let kicked: () => void = () => {}
+    const kickDone = new Promise<void>((resolve) => (kicked = resolve))
+    events.epoch = async () => {
+      await kickDone
+      return epoch()
+    }
+    socket.send({ op: 'subscribe', stream, after: 0 })
+    await Bun.sleep(50)
+    expect((await client.delete(`/rooms/${room.room_id}/members/${player.userId}`, owner.access)).status).toBe(200)
+    await l.seat(owner, room.room_id, await client.register('catchup_later'))
+    kicked()
+    events.epoch = epoch
+    await socket.until(() => socket.frames.find((frame) => frame.op === 'unsubscribed' && frame.stream === stream))
+    await Bun.sleep(100)
+    const shape = socket.frames.filter((frame) => frame.stream === stream).map((frame) => (frame.op === 'event' ? frame.event.type : frame.op))
+    expect(shape.slice(-3)).toEqual(['member_kicked', 'subscribed', 'unsubscribed'])
+    expect(shape).not.toContain('room_ready')
+    expect(socket.frames.filter((frame) => frame.stream === stream && frame.op === 'event' && frame.event.type === 'member_joined')).toHaveLength(1)
+  })
 })
+

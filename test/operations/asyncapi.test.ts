@@ -41,7 +41,10 @@ describe(`the AsyncAPI document on ${STORE}`, () => {
     const document: any = await (await fetch(`${server.baseUrl}/asyncapi/json`)).json()
     const ajv = new Ajv({ strict: false })
     addFormats(ajv)
-    const validators = new Map(Object.entries(document.components.messages).map(([op, message]: [string, any]) => [op, ajv.compile(message.payload)]))
+    // Keyed by direction: both have a typing frame, and they differ.
+    const validators = new Map(Object.entries(document.components.messages).map(([key, message]: [string, any]) => [key, ajv.compile(message.payload)]))
+    const server_ = (op: string) => validators.get(`server.${op}`)!
+    const client_ = (op: string) => validators.get(`client.${op}`)!
     const owner = await server.client.register('aa_owner')
     const guest = await server.client.register('aa_guest')
     const room = await lobby(server.client).createRoom(owner)
@@ -61,7 +64,7 @@ describe(`the AsyncAPI document on ${STORE}`, () => {
     const seen = new Set(socket.frames.map((frame) => frame.op))
     expect([...seen].sort()).toEqual(['error', 'event', 'hello', 'pong', 'ready', 'reauthenticated', 'sent', 'subscribed', 'unsubscribed'])
     for (const frame of socket.frames) {
-      const validate = validators.get(frame.op)!
+      const validate = server_(frame.op)
       expect({ frame, valid: validate(frame), errors: validate.errors }).toMatchObject({ valid: true })
     }
     // And what a client sends: the documented forms are accepted, others closed with 4000.
@@ -71,11 +74,18 @@ describe(`the AsyncAPI document on ${STORE}`, () => {
       { op: 'unsubscribe', stream: 'user' },
       { op: 'ping' },
       { op: 'send', room_id: crypto.randomUUID(), body: 'hello', client_id: 'c-1' },
+      { op: 'typing', room_id: crypto.randomUUID() },
     ]
-    for (const frame of sent) expect(validators.get(frame.op)!(frame)).toBe(true)
+    for (const frame of sent) expect({ frame, valid: client_(frame.op)(frame) }).toEqual({ frame, valid: true })
+    // A typing frame naming a user is the server's, not a client's.
+    expect(client_('typing')({ op: 'typing', room_id: crypto.randomUUID(), user_id: crypto.randomUUID() })).toBe(false)
     const client = await connect(server.baseUrl)
     for (const frame of sent) client.send(frame)
     await client.until(() => client.frames.find((frame) => frame.op === 'pong'))
-    expect(validators.get('subscribe')!({ op: 'subscribe', stream: 'user', after: -1 })).toBe(false)
+    expect(client_('subscribe')({ op: 'subscribe', stream: 'user', after: -1 })).toBe(false)
+    // The documented typing frame keeps the socket open (an error frame for a room one does not play in).
+    client.send({ op: 'ping' })
+    await client.until(() => client.frames.filter((frame) => frame.op === 'pong').length === 2)
+    expect(client.frames.find((frame) => frame.op === 'error' && frame.stream?.startsWith('chat:'))).toMatchObject({ error: 'forbidden' })
   })
 })

@@ -69,6 +69,11 @@ export class EventFeed {
     return done
   }
 
+  /** The number of the last event of a followed stream handed on (0 when it is not followed). */
+  head(stream: string): number {
+    return this.#streams.get(stream)?.head ?? 0
+  }
+
   /** An event committed on some instance: handed on if it is the next one; after a gap, the log fills it first. */
   committed(notice: Committed): void {
     const followed = this.#streams.get(notice.stream)

@@ -19,7 +19,7 @@ export const LobbyEventSchema = T.Union([
   event('owner_changed', 'room stream: the owner left; the earliest-joined player owns the room now', { room_id: RoomId, owner_id: Id('the new owner') }),
   event('room_ready', 'room stream: every seat is taken', { room_id: RoomId }),
   event('room_not_ready', 'room stream: a seat came free', { room_id: RoomId }),
-  event('room_closed', 'room stream: closed by its owner or an admin, or emptied', { room_id: RoomId }),
+  event('room_closed', 'room and chat streams: closed by its owner or an admin, or emptied', { room_id: RoomId }),
   event('removed_from_room', 'user stream: you were kicked', { room_id: RoomId, reason: T.Literal('kicked') }),
   event('invitation_received', 'user stream: someone invited you', {
     invite_id: InviteId,
@@ -47,14 +47,14 @@ export const LobbyEventSchema = T.Union([
     room_id: RoomId,
     message_id: Id('the message'),
     author_id: Id('who wrote it'),
-    body: T.String(),
+    body: T.String({ description: 'empty in a replay once the message was deleted' }),
     client_id: T.Union([T.String(), T.Null()], { description: "the sender's own id for it, which makes a resend harmless" }),
     created_at: T.String({ format: 'date-time' }),
   }),
   event('message_edited', 'chat stream: its author changed a message', {
     room_id: RoomId,
     message_id: Id('the message'),
-    body: T.String(),
+    body: T.String({ description: 'empty in a replay once the message was deleted' }),
     edited_at: T.String({ format: 'date-time' }),
   }),
   event('message_deleted', 'chat stream: a message was deleted by its author, the owner or an admin', {

@@ -20,18 +20,25 @@ ${(Object.keys(CLOSE) as CloseReason[]).map((reason) => `- ${CLOSE[reason]}: ${C
 /** Removes TypeBox's symbol keys, which JSON would drop anyway, so the document is plain data. */
 const plain = (schema: TSchema): object => JSON.parse(JSON.stringify(schema))
 
-const messages = (frames: Record<string, TSchema>) =>
+/**
+ * The frames of one direction as messages, keyed `client.<op>` or `server.<op>`: both directions
+ * have a `typing` frame, and they differ (the server's names the user).
+ */
+const messages = (side: 'client' | 'server', frames: Record<string, TSchema>) =>
   Object.fromEntries(
     Object.entries(frames).map(([op, schema]) => [
-      op,
-      { name: op, title: op, summary: schema.description, contentType: 'application/json', payload: plain(schema) },
+      `${side}.${op}`,
+      { name: op, title: `${op} (${side === 'client' ? 'client to server' : 'server to client'})`, summary: schema.description, contentType: 'application/json', payload: plain(schema) },
     ]),
   )
 
 /** The /realtime protocol as an AsyncAPI 3.0 document: the channel, the frames both ways, and the close codes. */
 export function asyncApiDocument(options: { version: string; apiPrefix: string }) {
   const address = `${options.apiPrefix}/realtime`
-  const ref = (op: string) => ({ $ref: `#/channels/realtime/messages/${op}` })
+  const ref = (key: string) => ({ $ref: `#/channels/realtime/messages/${key}` })
+  const clientMessages = messages('client', ClientFrames)
+  const serverMessages = messages('server', ServerFrames)
+  const channelMessages = (keyed: object) => Object.fromEntries(Object.keys(keyed).map((key) => [key, { $ref: `#/components/messages/${key}` }]))
   return {
     asyncapi: '3.0.0',
     info: {
@@ -49,28 +56,25 @@ export function asyncApiDocument(options: { version: string; apiPrefix: string }
         address,
         title: 'Lobby events',
         description: 'GET with a websocket upgrade; JSON text frames both ways.',
-        messages: {
-          ...Object.fromEntries(Object.keys(ClientFrames).map((op) => [op, { $ref: `#/components/messages/${op}` }])),
-          ...Object.fromEntries(Object.keys(ServerFrames).map((op) => [op, { $ref: `#/components/messages/${op}` }])),
-        },
+        messages: { ...channelMessages(clientMessages), ...channelMessages(serverMessages) },
       },
     },
     operations: {
       receiveClientFrames: {
         action: 'receive',
         channel: { $ref: '#/channels/realtime' },
-        summary: 'What clients send: auth, subscribe, unsubscribe, ping',
-        messages: Object.keys(ClientFrames).map(ref),
+        summary: `What clients send: ${Object.keys(ClientFrames).join(', ')}`,
+        messages: Object.keys(clientMessages).map(ref),
       },
       sendServerFrames: {
         action: 'send',
         channel: { $ref: '#/channels/realtime' },
         summary: 'What the server sends: hello, ready, events, and the answers to frames',
-        messages: Object.keys(ServerFrames).map(ref),
+        messages: Object.keys(serverMessages).map(ref),
       },
     },
     components: {
-      messages: { ...messages(ClientFrames), ...messages(ServerFrames) },
+      messages: { ...clientMessages, ...serverMessages },
     },
   }
 }

@@ -14,7 +14,7 @@ import type { RoomService } from '../rooms/service'
 import type { User } from '../users/model'
 import { nextTurn } from '../../db/batches'
 import { ApiError } from '../../shared/errors'
-import type { StreamRight } from '../rooms/service'
+import type { StreamAccess, StreamRight } from '../rooms/service'
 import { CLOSE, type ClientFrame, type CloseReason, clientFrameCheck, type FrameError, type ServerFrame } from './protocol'
 
 /** Bun's own socket under Elysia's wrapper (its data is Elysia's business). */
@@ -27,6 +27,21 @@ interface Subscription {
   right?: StreamRight
   /** For an invitee: when the invitation runs out (ms since the epoch). */
   until?: number
+  /** A change of rights came while the right was being checked: it is checked again. */
+  doubted?: boolean
+  /** The right was lost while the subscription caught up: it ends after this number, with `subscribed` then `unsubscribed`. */
+  lostAfter?: number
+  /** A chat stream: when this socket last said it was typing there (ms). */
+  typedAt?: number
+}
+
+/** A user's account, shared by their sockets here, with the version of their rights it was read at. */
+interface Account {
+  user?: User
+  /** The version of the user's rights this copy was read at. */
+  readAt: number
+  /** Bumped by each change of role or status the user's stream brings: a copy read before the last one is read again. */
+  version: number
 }
 
 interface Connection {
@@ -35,8 +50,8 @@ interface Connection {
   address: string
   /** Whose socket it is, from the first token's claims on. */
   userId?: string
-  /** The account, once the session behind the token has been checked. */
-  user?: User
+  /** Whether the session behind the first token was checked (then `ready` went out). */
+  authenticated: boolean
   /** The session of the last token sent: its end closes the socket. */
   sessionId?: string
   /** The auth deadline, then the access token's expiry. */
@@ -62,10 +77,14 @@ interface LocalStream {
   unchecked: number
   /** Sockets that see the room only by an invitation, which may run out. */
   invitees: Set<Connection>
+  /** A chat stream whose room is closed: nobody types in it. */
+  closed?: boolean
 }
 
 /** Events read from the log at a time when a subscriber catches up. */
 const REPLAY_BATCH = 500
+/** A socket's typing signals in one room, at most one per this long (clients repeat them while their user types). */
+const TYPING_INTERVAL_MS = 2000
 
 /**
  * The websockets of this instance and the streams they follow. Each stream followed here is a
@@ -78,9 +97,7 @@ export class RealtimeHub {
   readonly #connections = new Map<Socket, Connection>()
   readonly #byUser = new Map<string, Set<Connection>>()
   /** One copy of each account for all its sockets (a user may hold many; 15,000 copies weigh megabytes). */
-  readonly #accounts = new Map<string, User>()
-  /** How many changes of role or status each user's stream has brought: a read of the account older than the last one is read again. */
-  readonly #rightsChanges = new Map<string, number>()
+  readonly #accounts = new Map<string, Account>()
   readonly #streams = new Map<string, LocalStream>()
   /** Sockets per client address, from their admission to their close. */
   readonly #addresses = new Map<string, number>()
@@ -95,7 +112,8 @@ export class RealtimeHub {
       bus: EventBus
       events: EventLog
       feed: EventFeed
-      verify: (token: string) => Promise<VerifiedClaims | undefined>
+      /** Access tokens: verify() answers their claims when valid; expired() tells one that is valid but for its expiry. */
+      tokens: { verify(token: string): Promise<VerifiedClaims | undefined>; expired(token: string): Promise<boolean> }
       metrics: Metrics
       log: Logger
       policy: Config['realtime']
@@ -147,6 +165,7 @@ export class RealtimeHub {
       subscriptions: new Map(),
       allowance: policy.messageRate,
       allowanceAt: Date.now(),
+      authenticated: false,
       closed: false,
     }
     this.#connections.set(socket, connection)
@@ -177,7 +196,7 @@ export class RealtimeHub {
     if (connection.userId) {
       const mine = this.#byUser.get(connection.userId)
       mine?.delete(connection)
-      if (connection.user && ![...(mine ?? [])].some((other) => other.user)) void this.deps.presence.left(connection.userId)
+      if (connection.authenticated && ![...(mine ?? [])].some((other) => other.authenticated)) void this.deps.presence.left(connection.userId)
       if (mine?.size === 0) {
         this.#byUser.delete(connection.userId)
         this.#accounts.delete(connection.userId)
@@ -195,32 +214,44 @@ export class RealtimeHub {
   async #handle(connection: Connection, frame: unknown): Promise<void> {
     if (connection.closed || connection.closing) return
     if (!clientFrameCheck.Check(frame)) return this.#close(connection, 'badFrame', describeBadFrame(frame))
-    if (!connection.user) {
+    const { userId } = connection
+    if (!connection.authenticated || !userId) {
       if (frame.op !== 'auth') return this.#close(connection, 'unauthorized', 'the first frame is { op: "auth", token }')
       return this.#authenticate(connection, frame.token)
     }
-    const user = connection.user
     switch (frame.op) {
       case 'auth':
         return this.#authenticate(connection, frame.token)
       case 'subscribe':
-        return this.#subscribe(connection, user, frame)
+        return this.#subscribe(connection, userId, frame)
       case 'unsubscribe': {
-        const stream = streamName(user, frame.stream)
+        const stream = streamName(userId, frame.stream)
         this.#unsubscribe(connection, stream)
         return void this.#send(connection, { op: 'unsubscribed', stream })
       }
       case 'ping':
         return void this.#send(connection, { op: 'pong' })
       case 'send':
-        return this.#chat(connection, user, frame)
-      case 'typing': {
-        // Only a player following the room's chat; a typing signal is news, never stored.
-        const stream = chatStream(frame.room_id)
-        if (connection.subscriptions.get(stream)?.right !== 'member') return this.#refuse(connection, stream, 'forbidden')
-        return this.deps.bus.signal({ type: 'typing', room_id: frame.room_id, user_id: user.user_id })
-      }
+        return this.#chat(connection, frame)
+      case 'typing':
+        return this.#typing(connection, userId, frame.room_id)
     }
+  }
+
+  /**
+   * Tells a room's players that this one is typing: only a player following the room's chat, in an
+   * open room, and at most once per TYPING_INTERVAL_MS per socket and room (the rest is dropped, as
+   * a client repeats it while its user types). A signal is news, never stored.
+   */
+  #typing(connection: Connection, userId: string, roomId: string): Promise<void> | void {
+    const stream = chatStream(roomId)
+    const subscription = connection.subscriptions.get(stream)
+    if (subscription?.right !== 'member') return this.#refuse(connection, stream, 'forbidden')
+    if (this.#streams.get(stream)?.closed) return this.#refuse(connection, stream, 'conflict')
+    const now = Date.now()
+    if (subscription.typedAt !== undefined && now - subscription.typedAt < TYPING_INTERVAL_MS) return
+    subscription.typedAt = now
+    return this.deps.bus.signal({ type: 'typing', room_id: roomId, user_id: userId })
   }
 
   /**
@@ -229,12 +260,13 @@ export class RealtimeHub {
    * so that a revocation committed in between is seen either by the check or by the stream.
    */
   async #authenticate(connection: Connection, token: string): Promise<void> {
-    const claims = await this.deps.verify(token)
-    const current = connection.user
-    if (!claims || (current && claims.sub !== current.user_id)) return this.#close(connection, 'unauthorized', 'the access token is not valid')
+    const claims = await this.deps.tokens.verify(token)
+    const first = !connection.authenticated
+    if (!claims && (await this.deps.tokens.expired(token))) return this.#close(connection, 'tokenExpired', 'the access token has expired: refresh it and send it again')
+    if (!claims || (connection.userId && claims.sub !== connection.userId)) return this.#close(connection, 'unauthorized', 'the access token is not valid')
     if (connection.closed) return
     const stream = userStream(claims.sub)
-    if (!current) {
+    if (!connection.userId) {
       const mine = this.#byUser.get(claims.sub) ?? new Set()
       if (mine.size >= this.deps.policy.maxSocketsPerUser)
         return this.#close(connection, 'tooManySockets', `at most ${this.deps.policy.maxSocketsPerUser} sockets per user`)
@@ -244,15 +276,12 @@ export class RealtimeHub {
     }
     connection.sessionId = claims.sid
     await this.deps.feed.at(stream, () => {})
-    let user: User | undefined
-    for (let changes = -1; changes !== (this.#rightsChanges.get(claims.sub) ?? 0);) {
-      changes = this.#rightsChanges.get(claims.sub) ?? 0
-      user = await refusedAsUndefined(this.deps.auth.authenticate(claims.sid, claims.sub))
-    }
+    // The session itself is checked whatever the account's copy says: this token may be another session's.
+    const user = await this.#read(connection, true)
     if (connection.closed) return
     if (!user) return this.#close(connection, 'unauthorized', 'the session has ended or the account is inactive')
-    const firstHere = !current && ![...(this.#byUser.get(user.user_id) ?? [])].some((other) => other.user)
-    connection.user = this.#account(user)
+    const firstHere = first && ![...(this.#byUser.get(user.user_id) ?? [])].some((other) => other.authenticated)
+    connection.authenticated = true
     // Recorded before `ready`: a client that is ready counts as online in what it subscribes to next.
     if (firstHere) await this.deps.presence.arrived(user.user_id)
     clearTimeout(connection.timer)
@@ -261,47 +290,83 @@ export class RealtimeHub {
       claims.exp * 1000 - Date.now(),
     )
     const expires_at = new Date(claims.exp * 1000).toISOString()
-    if (current) return void this.#send(connection, { op: 'reauthenticated', expires_at })
+    if (!first) return void this.#send(connection, { op: 'reauthenticated', expires_at })
     this.#send(connection, { op: 'ready', user_id: user.user_id, expires_at, epoch: await this.deps.events.epoch() })
+  }
+
+  /**
+   * The socket's account as of the last change of its user's rights: the shared copy, or, when a
+   * change came since it was read (or `always`), read again with the socket's session until no
+   * change comes during the read. Undefined when the session has ended or the account may no
+   * longer sign in; a store that cannot answer throws.
+   */
+  async #read(connection: Connection, always = false): Promise<User | undefined> {
+    const { userId, sessionId } = connection
+    if (!userId || !sessionId) return undefined
+    let account = this.#accounts.get(userId)
+    if (!account) this.#accounts.set(userId, (account = { readAt: -1, version: 0 }))
+    while (always || account.readAt < account.version) {
+      always = false
+      const version = account.version
+      const user = await refusedAsUndefined(this.deps.auth.authenticate(sessionId, userId))
+      if (!user) return undefined
+      // Reads of one account may finish out of order: one begun before another's change never replaces it.
+      if (version >= account.readAt) {
+        account.user = user
+        account.readAt = version
+      }
+    }
+    return account.user
   }
 
   /**
    * Replays what the client missed (or, when that is gone, says so), then joins the live events.
    * Answers `subscribed` with the last number sent and whether the replay is whole: `recovered:
-   * false` means refetch the state over REST, then go on from `last_seq`.
+   * false` means refetch the state over REST, then go on from `last_seq`. Every subscribe is
+   * answered once: `error`, or `subscribed` (followed by `unsubscribed` when the right was lost
+   * while it caught up, after the event that took it).
    */
-  async #subscribe(connection: Connection, user: User, frame: Extract<ClientFrame, { op: 'subscribe' }>): Promise<void> {
-    const stream = streamName(user, frame.stream)
+  async #subscribe(connection: Connection, userId: string, frame: Extract<ClientFrame, { op: 'subscribe' }>): Promise<void> {
+    const stream = streamName(userId, frame.stream)
     const { after, epoch } = frame
     if (connection.subscriptions.has(stream)) return this.#refuse(connection, frame.stream, 'already_subscribed')
     if (connection.subscriptions.size >= this.deps.policy.maxSubscriptions) return this.#refuse(connection, frame.stream, 'too_many_subscriptions')
-    if (stream !== userStream(user.user_id) && !ROOM_STREAM.test(stream)) return this.#refuse(connection, frame.stream, 'not_found')
+    if (stream !== userStream(userId) && !ROOM_STREAM.test(stream)) return this.#refuse(connection, frame.stream, 'not_found')
 
     // Followed first and pending until the right to it is checked: a kick, a withdrawn invitation
-    // or a demotion committed meanwhile is handed to #act after `head`, and cancels it.
+    // or a change of role handed over meanwhile marks it doubted (#withdraw), and it is checked again.
     const subscription: Subscription = { live: false }
     connection.subscriptions.set(stream, subscription)
     this.#retain(stream)
     const stillWanted = () => !connection.closed && connection.subscriptions.get(stream) === subscription
     const head = await this.deps.feed.at(stream, (head) => head)
-    const right = stillWanted() ? await this.#right(connection.user ?? user, stream) : undefined
+    // A subscriber that starts from now starts at the log's last event, read before the right so that the right reflects it.
+    const start = after === undefined ? Math.max(head, await this.deps.events.lastSeq(stream)) : head
+    let access: StreamAccess | FrameError
+    do {
+      subscription.doubted = false
+      const user = stillWanted() ? await this.#read(connection) : undefined
+      access = user && stillWanted() ? await this.#right(user, stream) : 'not_found'
+    } while (subscription.doubted && typeof access !== 'string' && stillWanted())
     if (!stillWanted()) return
-    if (!right) {
+    if (typeof access === 'string') {
       this.#unsubscribe(connection, stream)
-      return this.#refuse(connection, frame.stream, 'not_found')
+      return this.#refuse(connection, frame.stream, access)
     }
-    subscription.right = right.right
-    subscription.until = right.until
+    subscription.right = access.right
+    subscription.until = access.until
+    const local = this.#streams.get(stream)
+    if (local && access.closed) local.closed = true
     // A chat starts with who of its players is online; presence frames follow.
-    const online = stream.startsWith('chat:') ? await this.deps.presence.online(right.players) : undefined
-    if (right.until !== undefined) this.#streams.get(stream)?.invitees.add(connection)
+    const online = stream.startsWith('chat:') ? await this.deps.presence.online(access.players) : undefined
+    if (access.until !== undefined) local?.invitees.add(connection)
 
     // Replayed up to `head` here; anything later comes through the stream's chain below, after #act has seen it.
     const currentEpoch = await this.deps.events.epoch()
     const sameEpoch = epoch === undefined || epoch === currentEpoch
     // Corked: a replay goes out in as few writes as fit, not one per event.
     const sendAll = (batch: StoredEvent[]) => connection.socket.cork(() => batch.every((stored) => this.#send(connection, eventFrame(stored))))
-    let last = head
+    let last = start
     let recovered = after === undefined
     const replay = async (upTo: number) => {
       for (;;) {
@@ -327,15 +392,22 @@ export class RealtimeHub {
       }
     }
     if (!stillWanted()) return
-    // Between two live events: the rest of the log up to the last one handed out here, then the topic.
+    // Between two live events: the rest of the log up to the last one handed out here (or up to the
+    // event that took the right away), then the topic.
     await this.deps.feed.at(
       stream,
       async (current) => {
-        if ((last < current && !(await replay(current))) || !stillWanted()) return
+        const upTo = Math.min(current, subscription.lostAfter ?? current)
+        if ((last < upTo && !(await replay(upTo))) || !stillWanted()) return
+        const subscribed: ServerFrame = { op: 'subscribed', stream, last_seq: last, recovered, epoch: currentEpoch, online }
+        if (subscription.lostAfter !== undefined) {
+          this.#send(connection, subscribed)
+          return this.#unsubscribe(connection, stream, 'access_lost')
+        }
         connection.socket.subscribe(stream)
         subscription.live = true
         this.#streams.get(stream)?.live.add(connection)
-        this.#send(connection, { op: 'subscribed', stream, last_seq: last, recovered, epoch: currentEpoch, online })
+        this.#send(connection, subscribed)
       },
       last,
     )
@@ -362,9 +434,11 @@ export class RealtimeHub {
   }
 
   /** A chat message over the socket: the same rules as POST /rooms/{room_id}/messages, answered with `sent` or an error frame. */
-  async #chat(connection: Connection, user: User, { room_id, body, client_id }: Extract<ClientFrame, { op: 'send' }>): Promise<void> {
+  async #chat(connection: Connection, { room_id, body, client_id }: Extract<ClientFrame, { op: 'send' }>): Promise<void> {
     try {
-      const { message } = await this.deps.chat.post(connection.user ?? user, room_id, body, client_id)
+      const user = await this.#read(connection)
+      if (!user) return this.#close(connection, 'sessionEnded', 'the session has ended or the account is inactive')
+      const { message } = await this.deps.chat.post(user, room_id, body, client_id)
       this.#send(connection, { op: 'sent', client_id, message_id: message.message_id, seq: message.seq })
     } catch (error) {
       if (!(error instanceof ApiError) || !SEND_ERRORS.has(error.code)) throw error
@@ -374,16 +448,16 @@ export class RealtimeHub {
 
   /**
    * Why `user` may follow `stream`: their own user stream, or a room they are in, are invited to
-   * (until the invitation runs out), or administer. Undefined when they may not; a store that
-   * cannot answer throws (the socket closes with 1011 rather than being told no).
+   * (until the invitation runs out), or administer; else the error that answers the subscribe (an
+   * invitee sees the room but not its chat: forbidden, as over REST). A store that cannot answer
+   * throws (the socket closes with 1011 rather than being told no).
    */
-  async #right(user: User, stream: string): Promise<{ right: StreamRight; until?: number; players: string[] } | undefined> {
-    if (stream === userStream(user.user_id)) return { right: 'member', players: [] }
+  async #right(user: User, stream: string): Promise<StreamAccess | FrameError> {
+    if (stream === userStream(user.user_id)) return { right: 'member', players: [], closed: false }
     const [kind, roomId] = stream.split(':') as [string, string]
-    const right = await refusedAsUndefined(this.deps.rooms.streamAccess(user, roomId))
-    // A room's chat is its players' and the admins', not its invitees'.
-    if (kind === 'chat' && right?.right === 'invitee') return undefined
-    return right && (right.until === undefined || right.until > Date.now()) ? right : undefined
+    const access = await refusedAsUndefined(this.deps.rooms.streamAccess(user, roomId))
+    if (!access || (access.until !== undefined && access.until <= Date.now())) return 'not_found'
+    return kind === 'chat' && access.right === 'invitee' ? 'forbidden' : access
   }
 
   #unsubscribe(connection: Connection, stream: string, reason?: 'access_lost'): void {
@@ -421,7 +495,7 @@ export class RealtimeHub {
     // An invitation that ran out ends the invitee's view before anything more is sent.
     for (const connection of local?.invitees ?? []) {
       const until = connection.subscriptions.get(stream)?.until
-      if (until !== undefined && until <= now) this.#unsubscribe(connection, stream, 'access_lost')
+      if (until !== undefined && until <= now) this.#withdraw(connection, stream, stored.seq - 1)
     }
     if (local && local.live.size > 0) {
       const frame = JSON.stringify(eventFrame(stored))
@@ -429,34 +503,36 @@ export class RealtimeHub {
       this.deps.metrics.realtimeDelivered(local.live.size, (now - Date.parse(stored.created_at)) / 1000)
       this.#checkOutput(local, Buffer.byteLength(frame))
     }
-    this.#act(stored.stream, stored.event)
+    this.#act(stored)
   }
 
   /**
    * What an event means for the sockets of this instance: sessions ended, rights to rooms lost.
-   * Rights are withdrawn here synchronously, before the next event of the stream goes out; a
-   * subscription still being checked (no `right` yet) is cancelled too, and the client may ask again.
+   * Rights are withdrawn here synchronously, before the next event of the stream goes out.
    */
-  #act(stream: string, event: LobbyEvent): void {
+  #act({ stream, seq, event }: StoredEvent): void {
     const socketsOf = (userId: string) => this.#byUser.get(userId) ?? []
     const userId = stream.startsWith('user:') ? stream.slice('user:'.length) : ''
+    /** Withdraws `room` unless the socket's right to it `keeps`; a change told on another stream ends it after what was handed out. */
     const withdraw = (connection: Connection, room: string, keeps: (right: StreamRight) => boolean) => {
-      const right = connection.subscriptions.get(room)?.right
-      if (connection.subscriptions.has(room) && !(right && keeps(right))) this.#unsubscribe(connection, room, 'access_lost')
+      const subscription = connection.subscriptions.get(room)
+      if (subscription && !(subscription.right && keeps(subscription.right)))
+        this.#withdraw(connection, room, room === stream ? seq : this.deps.feed.head(room))
     }
     switch (event.type) {
       case 'session_revoked':
         for (const connection of socketsOf(userId))
           if (connection.sessionId === event.session_id) this.#close(connection, 'sessionEnded', `the session has ended (${event.reason})`)
         return
-      case 'account_changed':
+      case 'account_changed': {
         if (!event.fields.includes('user_role') && !event.fields.includes('is_active')) return
-        this.#rightsChanges.set(event.user_id, (this.#rightsChanges.get(event.user_id) ?? 0) + 1)
-        for (const connection of socketsOf(event.user_id)) {
+        // The shared copy of the account is read again when next needed.
+        const account = this.#accounts.get(event.user_id)
+        if (account) account.version++
+        for (const connection of socketsOf(event.user_id))
           for (const room of connection.subscriptions.keys()) if (!room.startsWith('user:')) withdraw(connection, room, (right) => right !== 'admin')
-          void this.#reload(connection)
-        }
         return
+      }
       case 'member_left':
       case 'member_kicked':
         for (const connection of socketsOf(event.user_id)) withdraw(connection, stream, (right) => right === 'admin')
@@ -472,6 +548,11 @@ export class RealtimeHub {
           this.#streams.get(stream)?.invitees.delete(connection)
         }
         return
+      case 'room_closed': {
+        const local = this.#streams.get(stream)
+        if (local) local.closed = true
+        return
+      }
       case 'invitation_revoked':
       case 'invitation_declined':
         // Only the room's stream: an invitee never follows its chat.
@@ -480,24 +561,17 @@ export class RealtimeHub {
     }
   }
 
-  /** After a change of role or status: the account read afresh (its rooms were checked in #act). */
-  async #reload(connection: Connection): Promise<void> {
-    const { userId, sessionId } = connection
-    if (!userId || !sessionId || !connection.user) return
-    const fresh = await refusedAsUndefined(this.deps.auth.authenticate(sessionId, userId)).catch(() => null)
-    if (connection.closed) return
-    if (fresh === null) return this.#close(connection, 'internalError', 'the account could not be read')
-    if (!fresh) return this.#close(connection, 'sessionEnded', 'the session has ended or the account is inactive')
-    connection.user = this.#account(fresh)
-  }
-
-  /** The shared copy of the account, replaced when it has changed. */
-  #account(user: User): User {
-    const known = this.#accounts.get(user.user_id)
-    // Reads of one account may finish out of order: an older one never replaces a newer.
-    if (known && known.updated_at >= user.updated_at) return known
-    this.#accounts.set(user.user_id, user)
-    return user
+  /**
+   * Takes a stream away from a socket that lost its right to it: at once when it is live (with
+   * `unsubscribed`); a subscription still checking its right checks it again; one still catching
+   * up ends after `after`, answering `subscribed` then `unsubscribed`.
+   */
+  #withdraw(connection: Connection, stream: string, after: number): void {
+    const subscription = connection.subscriptions.get(stream)
+    if (!subscription) return
+    if (subscription.right === undefined) subscription.doubted = true
+    else if (!subscription.live) subscription.lostAfter ??= after
+    else this.#unsubscribe(connection, stream, 'access_lost')
   }
 
   /** Sends a frame, or closes a socket whose output has piled up past REALTIME_SLOW_CONSUMER_BYTES (Bun would drop it silently). */
@@ -561,7 +635,7 @@ const refusedAsUndefined = <Value>(answer: Promise<Value>): Promise<Value | unde
   })
 
 /** `user` is the caller's own stream. */
-const streamName = (user: User, stream: string) => (stream === 'user' ? userStream(user.user_id) : stream)
+const streamName = (userId: string, stream: string) => (stream === 'user' ? userStream(userId) : stream)
 
 /** What is wrong with a frame, without quoting it. */
 function describeBadFrame(frame: unknown): string {

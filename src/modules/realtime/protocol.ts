@@ -31,7 +31,7 @@ export const ClientFrames = {
   }),
   unsubscribe: frame('unsubscribe', 'Stops following a stream.', { stream: Stream }),
   ping: frame('ping', 'Answered with pong (the server also pings at the websocket level).', {}),
-  typing: frame('typing', "Tells the room's players you are typing (never stored; send it every few seconds while you type).", {
+  typing: frame('typing', "Tells the room's players you are typing (never stored; send it every few seconds while you type: one per socket and room every 2 s goes on, the rest is dropped). Refused with an error frame (stream chat:<room_id>) when you do not play in the room (forbidden) or it is closed (conflict).", {
     room_id: T.String({ format: 'uuid' }),
   }),
   send: frame('send', "Writes in a room's chat (its players); answered with sent, or an error frame naming client_id.", {
@@ -57,7 +57,7 @@ export const ServerFrames = {
   event: frame('event', 'One event of a followed stream, in order, each once.', { stream: Stream, seq: Seq, event: LobbyEventSchema }),
   subscribed: frame(
     'subscribed',
-    'The replay is done; live events follow. recovered: false means the events after `after` are gone (trimmed by EVENT_RETENTION, another epoch, or a number the log never reached): refetch the state over REST, then go on from last_seq.',
+    'The replay is done; live events follow. recovered: false means the events after `after` are gone (trimmed by EVENT_RETENTION, another epoch, or a number the log never reached): refetch the state over REST, then go on from last_seq. Every subscribe gets one answer: this, or an error frame; when the right to the stream goes while it catches up, this comes after the event that took it, then unsubscribed.',
     {
       stream: Stream,
       last_seq: Seq,
@@ -72,7 +72,7 @@ export const ServerFrames = {
     stream: Stream,
     reason: T.Optional(T.Literal('access_lost')),
   }),
-  error: frame('error', 'A subscribe or send frame was refused; the socket stays open.', {
+  error: frame('error', 'A subscribe, send or typing frame was refused; the socket stays open. A subscribe: not_found (no such stream, or not yours to see), forbidden (a room you are invited to: its chat is its players\'), already_subscribed, too_many_subscriptions. A send: as POST /rooms/{room_id}/messages answers. A typing frame: forbidden or conflict.', {
     error: T.Union([
       T.Literal('not_found'),
       T.Literal('already_subscribed'),
@@ -82,7 +82,7 @@ export const ServerFrames = {
       T.Literal('rate_limited'),
       T.Literal('validation_error'),
     ]),
-    stream: T.Optional(T.String({ description: 'the stream as the client named it (subscribe)' })),
+    stream: T.Optional(T.String({ description: 'the stream as the client named it (subscribe), or chat:<room_id> (typing)' })),
     client_id: T.Optional(T.String({ description: 'the message refused (send)' })),
     message: T.Optional(T.String({ description: 'what was wrong (send)' })),
   }),
@@ -128,8 +128,8 @@ export const CLOSE_MEANINGS: Record<CloseReason, string> = {
   internalError: 'the event log could not be read: reconnect and resume',
   serverFull: 'the instance holds REALTIME_MAX_SOCKETS already: retry later or elsewhere',
   badFrame: 'a frame was not a JSON object with a known op and valid fields',
-  unauthorized: 'the access token is not valid, its session has ended, or it belongs to another user',
-  tokenExpired: 'the access token expired before a fresh one was sent in an auth frame',
+  unauthorized: 'the first frame was not auth; or the access token is not valid, its session has ended, or it belongs to another user',
+  tokenExpired: 'the access token has expired (already at the first auth frame, or before a fresh one was sent): refresh it and resume',
   sessionEnded: 'the session was revoked (logout, password change, refresh-token reuse, deactivation, deletion)',
   authTimeout: 'no auth frame within REALTIME_AUTH_TIMEOUT',
   slowConsumer: 'more than REALTIME_SLOW_CONSUMER_BYTES waited to be sent: reconnect and resume',

@@ -110,9 +110,12 @@ export class MembershipService {
   /** What closing means, however it happens: pending invitations withdrawn, their invitees and the members told. */
   async #closed(roomId: string, tx: Transaction): Promise<void> {
     const withdrawn = await this.deps.invitationStore.deletePendingForRoom(roomId, tx)
+    const closed: LobbyEvent = { type: 'room_closed', room_id: roomId }
     await this.deps.events.emit(
       tx,
-      [roomStream(roomId), { type: 'room_closed', room_id: roomId }],
+      [roomStream(roomId), closed],
+      // On the chat stream too: its readers learn there that nobody writes or types in it any more.
+      [chatStream(roomId), closed],
       ...withdrawn.map(({ invite_id, receiver_id }): [string, LobbyEvent] => [
         userStream(receiver_id),
         { type: 'invitation_revoked', invite_id, room_id: roomId },

@@ -14,14 +14,22 @@ export interface RoomPolicy {
   quota: number
 }
 
+/** Why one may follow a room's events: playing in it, invited to it, or as an admin. */
+export type StreamRight = 'member' | 'invitee' | 'admin'
+
+export interface StreamAccess {
+  right: StreamRight
+  /** For an invitee: when the invitation runs out (ms since the epoch). */
+  until?: number
+  players: string[]
+  closed: boolean
+}
+
 /**
  * Rooms: creating them (within the owner's quota and rate), listing them, and what the owner or an
  * admin may do to one (kick, close) or a player (leave). Seats change through the membership
  * service, under the room's lock.
  */
-/** Why one may follow a room's events: playing in it, invited to it, or as an admin. */
-export type StreamRight = 'member' | 'invitee' | 'admin'
-
 export class RoomService {
   constructor(
     private readonly deps: {
@@ -62,12 +70,13 @@ export class RoomService {
   }
 
   /** Why `user` may follow the room's events (404 if they may not); `until`, for an invitee, is when that ends (ms since the epoch). */
-  async streamAccess(user: User, roomId: string): Promise<{ right: StreamRight; until?: number; players: string[] }> {
+  async streamAccess(user: User, roomId: string): Promise<StreamAccess> {
     const { room, isMember, invitedUntil } = await this.deps.membership.access(user, roomId, this.deps.db)
     const players = room.players.map((player) => player.user_id)
-    if (isMember) return { right: 'member', players }
-    if (invitedUntil !== undefined) return { right: 'invitee', until: Date.parse(invitedUntil), players }
-    return { right: 'admin', players }
+    const closed = room.is_closed
+    if (isMember) return { right: 'member', players, closed }
+    if (invitedUntil !== undefined) return { right: 'invitee', until: Date.parse(invitedUntil), players, closed }
+    return { right: 'admin', players, closed }
   }
 
   async kick(actor: User, roomId: string, userId: string): Promise<void> {
