@@ -1,23 +1,12 @@
 import { type TArray, type TBoolean, type TInteger, type TRefUnsafe, type TSchema, type TString, Type } from '@sinclair/typebox'
 import { Elysia, t } from 'elysia'
-import { invalidField } from './errors'
+import { PLAIN_TEXT_PATTERN, PLAIN_TEXT_RULE, plainText, RAW_LENGTH_FACTOR, VISIBLE_TEXT_PATTERN, VISIBLE_TEXT_RULE } from './text'
 
 /** The `$id` of a schema registered with `.model()`: other schemas then embed it as `t.Ref(Schema)`. */
 export const componentId = (name: string) => `#/components/schemas/${name}`
 
 /** For response fields: Elysia's t.Integer documents itself as "integer or numeric string" (for query coercion). */
 export const Count = (description?: string) => Type.Integer({ minimum: 0, description })
-
-/**
- * Plain text: no control characters (NUL among them, which PostgreSQL cannot store); no
- * bidirectional marks, overrides or isolates (they make a name display as another); no invisible
- * characters that make a name look empty or like another (zero-width space, word joiners, BOM,
- * Hangul fillers, line and paragraph separators; zero-width joiners stay, emoji need them); no
- * unpaired surrogates (which would be stored as U+FFFD); no tag characters (U+E0000-U+E007F, the
- * pairs of U+DB40 with U+DC00-U+DC7F). Written for both regular-expression modes, without
- * lookarounds: without the `u` flag (TypeBox) surrogate pairs are matched by the last two branches.
- */
-export const PLAIN_TEXT_PATTERN = String.raw`^(?:[^\u0000-\u001f\u007f-\u009f\u061c\u115f\u1160\u200b\u200e\u200f\u2028-\u202e\u2060-\u2069\u3164\ufeff\uffa0\ud800-\udfff]|[\ud800-\udb3f\udb41-\udbff][\udc00-\udfff]|\udb40[\udc80-\udfff])*$`
 
 /** Any text, but every surrogate paired: an unpaired one would be hashed as U+FFFD, so that two passwords would match. */
 export const PAIRED_SURROGATES_PATTERN = String.raw`^(?:[^\ud800-\udfff]|[\ud800-\udbff][\udc00-\udfff])*$`
@@ -26,26 +15,28 @@ export const USERNAME_PATTERN = '^[A-Za-z0-9_.-]+$'
 
 /** What a value matching each pattern may hold, for 422 details (the patterns themselves say it badly). */
 export const PATTERN_MEANINGS: Record<string, string> = {
-  [PLAIN_TEXT_PATTERN]: 'must not contain control, invisible or bidirectional-override characters, or unpaired surrogates',
+  [PLAIN_TEXT_PATTERN]: PLAIN_TEXT_RULE,
+  [VISIBLE_TEXT_PATTERN]: VISIBLE_TEXT_RULE,
   [PAIRED_SURROGATES_PATTERN]: 'must not contain unpaired surrogates',
   [USERNAME_PATTERN]: 'may hold only the letters A-Z and a-z, digits, and _ . -',
 }
 
 /**
- * Free text that reaches the store: plain, and normalised to NFC so that one name is stored one
- * way. A few characters grow in NFC (U+FB2C is three): the limit holds for what is stored, and
- * `field` names it in the 422.
+ * Free text that reaches the store (shared/text.ts): plain, normalised to NFC so that one name is
+ * stored one way, its `maxLength` counted after NFC (the raw text may be RAW_LENGTH_FACTOR times
+ * longer), and, when it may not be empty (`minLength`), with something visible in it. `field`
+ * names it in the 422.
  */
-export const Text = (options: Parameters<typeof t.String>[0] = {}, field = '/') =>
-  t
-    .Transform(t.String({ pattern: PLAIN_TEXT_PATTERN, ...options }))
-    .Decode((value) => {
-      const normalised = value.normalize('NFC')
-      if (options.maxLength !== undefined && normalised.length > options.maxLength)
-        throw invalidField(field, `must be at most ${options.maxLength} characters once normalised (NFC)`)
-      return normalised
-    })
+export const Text = (options: Parameters<typeof t.String>[0] = {}, field = '/') => {
+  const { maxLength, minLength } = options
+  const visible = (minLength ?? 0) > 0
+  const described = maxLength === undefined ? options.description : [options.description, `at most ${maxLength} characters after NFC`].filter(Boolean).join('; ')
+  const pattern = visible ? VISIBLE_TEXT_PATTERN : PLAIN_TEXT_PATTERN
+  return t
+    .Transform(t.String({ pattern, ...options, maxLength: maxLength && maxLength * RAW_LENGTH_FACTOR, description: described }))
+    .Decode((value) => plainText(value, { field, maxLength, visible }))
     .Encode((value) => value)
+}
 
 export const Uuid = t.String({ format: 'uuid', examples: ['01936b2e-7c4a-7f3e-9b1d-2f5c8a9e4d10'] })
 export const Timestamp = t.String({ format: 'date-time', examples: ['2026-11-22T13:04:05.123Z'] })

@@ -65,12 +65,23 @@ describe(`rooms on ${STORE}: create and read`, () => {
       lineSeparator: 'a\u2028b',
       tagCharacters: 'flag\udb40\udc67\udb40\udc62',
       leftToRightMark: 'name\u200e',
+      // Invisible format characters (Unicode's default-ignorables that are neither joiners nor variation selectors).
+      softHyphen: 'na\u00adme',
+      combiningGraphemeJoiner: 'na\u034fme',
+      mongolianVowelSeparator: 'na\u180eme',
+      deprecatedFormat: 'na\u206ame',
+      interlinearAnnotation: 'na\ufff9me',
+      shorthandFormat: 'na\u{1BCA0}me',
+      musicalFormat: 'na\u{1D173}me',
+      khmerInherentVowel: 'na\u17b4me',
     }
     for (const [name, room_name] of Object.entries(refused)) {
       for (const body of [{ room_name }, { room_name: 'fine', game_role: room_name }]) {
         const reply = await t.client.post('/rooms', body, owner.access)
         expect({ name, status: reply.status }).toEqual({ name, status: 422 })
-        expect(reply.body.details[0].message).toBe('must not contain control, invisible or bidirectional-override characters, or unpaired surrogates')
+        expect(reply.body.details[0].message).toBe(
+          'must contain a visible character, not only spaces, marks or joiners, and no control, invisible or bidirectional-override characters, or unpaired surrogates',
+        )
       }
     }
     // Text that travels as JSON escapes: an unpaired surrogate cannot hide there either.
@@ -83,8 +94,22 @@ describe(`rooms on ${STORE}: create and read`, () => {
     expect(created.body.players[0].game_role).toBe('op\u00e9rateur')
     const invitation = await t.client.post(`/rooms/${created.body.room_id}/invite`, { user_name: 'room_guest', player_role: 'te\u0301moin' }, owner.access)
     expect(invitation.body.player_role).toBe('t\u00e9moin')
-    // Emoji made with zero-width joiners stay welcome.
-    expect((await t.client.post('/rooms', { room_name: 'Family \u{1F468}\u200d\u{1F469}\u200d\u{1F467}' }, owner.access)).status).toBe(201)
+    // Emoji made with zero-width joiners and variation selectors, flags and musical notes stay welcome.
+    for (const room_name of ['Family \u{1F468}\u200d\u{1F469}\u200d\u{1F467}', '\u2764\ufe0f', '\u{1F1FA}\u{1F1E6}', '\u{1D11E} score'])
+      expect({ room_name, status: (await t.client.post('/rooms', { room_name }, owner.access)).status }).toEqual({ room_name, status: 201 })
+  })
+
+  test('a name has something visible in it: spaces, marks, joiners or the Braille blank alone are 422', async () => {
+    for (const room_name of ['   ', '\u3000', '\u2800\u2800', '\u0301', '\u200d\u200d', '\ufe0f', ' \u200c '])
+      for (const body of [{ room_name }, { room_name: 'fine', game_role: room_name }]) {
+        const reply = await t.client.post('/rooms', body, owner.access)
+        expect({ room_name, status: reply.status }).toEqual({ room_name, status: 422 })
+        expect(reply.body.details[0].message).toBe(
+          'must contain a visible character, not only spaces, marks or joiners, and no control, invisible or bidirectional-override characters, or unpaired surrogates',
+        )
+      }
+    // A decomposed name counts as it is stored: 100 accented letters arrive as 200 characters and fit.
+    expect((await t.client.post('/rooms', { room_name: 'e\u0301'.repeat(100) }, owner.access)).status).toBe(201)
   })
 
   test('the length limit holds for the text as stored: characters that grow in NFC count as they grow', async () => {

@@ -2,27 +2,14 @@ import { inBatches } from '../../db/batches'
 import type { Database } from '../../db/database'
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso } from '../../lib/clock'
-import { conflict, forbidden, invalidField, notFound } from '../../shared/errors'
-import { PLAIN_TEXT_PATTERN } from '../../shared/model'
+import { conflict, forbidden, notFound } from '../../shared/errors'
+import { plainText } from '../../shared/text'
 import { chatStream } from '../events/model'
 import type { EventLog } from '../events/service'
 import type { MembershipService } from '../rooms/membership'
 import type { User } from '../users/model'
 import { type ChatHistoryQuery, historyPage, type Message, seqRange } from './model'
 import type { MessageStore } from './store'
-
-const PLAIN_TEXT = new RegExp(PLAIN_TEXT_PATTERN)
-
-/**
- * A message's text by the same rules over REST and the websocket, in rooms and direct messages:
- * plain text (no control, invisible or bidi-override characters), NFC, 1 to `maxLength` characters.
- */
-export function plainMessage(text: string, maxLength: number): string {
-  const body = text.normalize('NFC')
-  if (!PLAIN_TEXT.test(body)) throw invalidField('/body', 'must not contain control, invisible or bidirectional-override characters, or unpaired surrogates')
-  if (body.length < 1 || body.length > maxLength) throw invalidField('/body', `must be 1 to ${maxLength} characters once normalised (NFC)`)
-  return body
-}
 
 /**
  * Room chat. A message is an event of the room's chat stream, written in the same transaction as
@@ -133,7 +120,7 @@ export class ChatService {
   }
 
   #checked(text: string): string {
-    return plainMessage(text, this.deps.policy.maxLength)
+    return plainText(text, { field: '/body', maxLength: this.deps.policy.maxLength, visible: true })
   }
 
   async #require(roomId: string, messageId: string, tx: Parameters<MessageStore['find']>[2]): Promise<Message> {

@@ -3,8 +3,8 @@ import type { Database } from '../../db/database'
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso } from '../../lib/clock'
 import { conflict, forbidden, notFound } from '../../shared/errors'
+import { plainText } from '../../shared/text'
 import { type ChatHistoryQuery, historyPage, seqRange } from '../chat/model'
-import { plainMessage } from '../chat/service'
 import { type LobbyEvent, userStream } from '../events/model'
 import type { EventLog } from '../events/service'
 import type { User } from '../users/model'
@@ -38,7 +38,7 @@ export class DirectMessageService {
   ) {}
 
   async send(user: User, peerId: string, text: string, clientId?: string): Promise<{ message: DirectMessage; created: boolean }> {
-    const body = plainMessage(text, this.deps.policy.maxLength)
+    const body = plainText(text, { field: '/body', maxLength: this.deps.policy.maxLength, visible: true })
     if (peerId === user.user_id) throw conflict('You cannot write to yourself')
     const { dmStore, db } = this.deps
     const known = await dmStore.conversationOf(user.user_id, peerId, db)

@@ -36,7 +36,7 @@ export const ClientFrames = {
   }),
   send: frame('send', "Writes in a room's chat (its players); answered with sent, or an error frame naming client_id.", {
     room_id: T.String({ format: 'uuid' }),
-    body: T.String({ minLength: 1, maxLength: 10_000, description: 'plain text, 1 to MESSAGE_MAX_LENGTH characters' }),
+    body: T.String({ minLength: 1, maxLength: 40_000, description: 'plain text with something visible, 1 to MESSAGE_MAX_LENGTH characters after NFC (the frame is bounded by REALTIME_MAX_FRAME_BYTES)' }),
     client_id: T.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'your own id for it: sending it again answers the stored message' }),
   }),
 }
