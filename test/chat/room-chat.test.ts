@@ -84,8 +84,11 @@ describe(`room chat on ${STORE}`, () => {
       after = page.body.newer
     }
     expect(forward).toEqual([...all].reverse())
-    for (const bad of ['before=12', 'after=m-1', 'before=mZZ', 'limit=0', 'limit=201', `before=m${'z'.repeat(12)}`])
+    for (const bad of ['before=12', 'after=m-1', 'before=mZZ', 'limit=0', 'limit=201', `before=m${'z'.repeat(7)}`])
       expect({ bad, status: (await client.get(`${path}?${bad}`, owner.access)).status }).toEqual({ bad, status: 422 })
+    // Cursors past 2^31 - 1 (m zik0zj) stand for 2^31 - 1: the newest page, and nothing after.
+    expect((await client.get(`${path}?before=mzzzzzz&limit=7`, owner.access)).body.messages.map((message: { seq: number }) => message.seq)).toEqual(all.slice(0, 7))
+    expect((await client.get(`${path}?after=mzzzzzz`, owner.access)).body.messages).toEqual([])
   })
 
   test('a resend with the same client_id answers the stored message, even twenty at once; another client_id is another message', async () => {

@@ -2,11 +2,15 @@ import { Type } from '@sinclair/typebox'
 import { Elysia, t } from 'elysia'
 import { componentId, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
 
-/** A page cursor: opaque to clients (a message's number in its room, in base 36). */
-export const Cursor = t.String({ pattern: '^m[0-9a-z]{1,11}$', examples: ['m2s'], description: 'a cursor from an earlier page' })
+/** A page cursor: opaque to clients (a message's number in its room, in base 36, at most six digits). */
+export const Cursor = t.String({ pattern: '^m[0-9a-z]{1,6}$', examples: ['m2s'], description: 'a cursor from an earlier page' })
+
+/** The largest number a cursor stands for: the columns are 32-bit, and a bound past them keeps PostgreSQL off their index. */
+const MAX_CURSOR_SEQ = 2 ** 31 - 1
 
 export const toCursor = (seq: number) => `m${seq.toString(36)}`
-export const fromCursor = (cursor: string) => Number.parseInt(cursor.slice(1), 36)
+/** A cursor's number, capped at 2^31 - 1: past it no message lies, so the page is the same. */
+export const fromCursor = (cursor: string) => Math.min(Number.parseInt(cursor.slice(1), 36), MAX_CURSOR_SEQ)
 
 /** A history query's cursors as numbers, for the store. */
 export const seqRange = (query: { before?: string; after?: string; limit?: number }) => ({
