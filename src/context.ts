@@ -55,6 +55,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     passwords,
     sessions,
     events,
+    selfChanges: userRateLimit(rateLimits, 'account changes', config.userRateLimits.accountChanges),
     passwordMinLength: config.password.minLength,
   })
   const auth = new AuthService({

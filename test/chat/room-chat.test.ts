@@ -255,5 +255,20 @@ describe(`presence and typing on ${STORE}`, () => {
     expect(await playerSocket.until(() => playerSocket.frames.find((frame) => frame.op === 'error'))).toEqual({ op: 'error', error: 'conflict', stream })
     expect(ownerSocket.frames.filter((frame) => frame.op === 'typing')).toHaveLength(1)
   })
+
+  test('a client reconnecting in a loop tells nobody: one online, then one offline a second after its last socket closed (SECURITY 29)', async () => {
+    const { server, owner, player, room } = await chatWorld()
+    const watcher = await follower(server.baseUrl, owner.access)
+    await subscribe(watcher, `chat:${room.room_id}`)
+    for (let i = 0; i < 15; i++) {
+      const socket = await follower(server.baseUrl, player.access)
+      socket.close()
+      await socket.closed()
+    }
+    const changes = () => watcher.frames.filter((frame) => frame.op === 'presence' && frame.user_id === player.userId).map((frame) => frame.online)
+    await watcher.until(() => changes().length === 2, 5000)
+    await Bun.sleep(300)
+    expect(changes()).toEqual([true, false])
+  })
 })
 

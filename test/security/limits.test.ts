@@ -117,6 +117,21 @@ describe(`quotas and per-user rate limits under bursts on ${STORE} (SECURITY 21,
     expect((await server.client.delete(`/blocks/${blocked[0]!.userId}`, blocker.access)).status).toBe(429)
   })
 
+  test('self-renames: forty at once stop at ACCOUNT_RATE_LIMIT; sending the name one has already changes nothing and is not counted (SECURITY 29)', async () => {
+    const server = await startTestServer({ ACCOUNT_RATE_LIMIT: '3', USER_RATE_WINDOW: '600' })
+    const user = await server.client.register('renamer')
+    const events = async () => Number((await server.context.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM events WHERE stream = $1', [`user:${user.userId}`]))!.n)
+    for (let i = 0; i < 20; i++) expect((await server.client.put('/users/me', { username: 'renamer' }, user.access)).status).toBe(200)
+    expect(await events()).toBe(0)
+    const all = statuses(await burst(40, (i) => server.client.put('/users/me', { username: `renamer_${i}` }, user.access)))
+    expect(countOf(all, 200)).toBe(3)
+    expect(countOf(all, 429)).toBe(37)
+    expect(await events()).toBe(3)
+    // Still the same name: answered, not counted, though the window is spent.
+    const name = (await server.client.get('/users/me', user.access)).body.username
+    expect((await server.client.put('/users/me', { username: name }, user.access)).status).toBe(200)
+  })
+
   test('a flood of refused tries costs no write each: the refused are answered from memory until the window ends', async () => {
     const t = await createTestApp({ ROOM_RATE_LIMIT: '2', USER_RATE_WINDOW: '600' })
     const owner = await t.client.register('flooding_owner')

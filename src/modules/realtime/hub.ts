@@ -196,7 +196,7 @@ export class RealtimeHub {
     if (connection.userId) {
       const mine = this.#byUser.get(connection.userId)
       mine?.delete(connection)
-      if (connection.authenticated && ![...(mine ?? [])].some((other) => other.authenticated)) void this.deps.presence.left(connection.userId)
+      if (connection.authenticated && ![...(mine ?? [])].some((other) => other.authenticated)) this.deps.presence.left(connection.userId)
       if (mine?.size === 0) {
         this.#byUser.delete(connection.userId)
         this.#accounts.delete(connection.userId)

@@ -61,6 +61,8 @@ export class PresenceStore {
 
 /** Stale users reaped in one batch. */
 const REAP_BATCH = 200
+/** How long a user whose last socket here closed still counts as here: a reconnect within it writes nothing and tells nobody. */
+const LEAVE_GRACE_MS = 1000
 
 /**
  * Who is online: a user with a socket open on any instance. Each instance keeps a row per user it
@@ -82,6 +84,8 @@ export class PresenceService {
   readonly #here = new Set<string>()
   /** Each user's arrivals and departures here, one after another (a quick open and close must not end with a row left). */
   readonly #queues = new Map<string, Promise<void>>()
+  /** Departures waiting out LEAVE_GRACE_MS. */
+  readonly #leaving = new Map<string, Timer>()
 
   constructor(
     private readonly deps: {
@@ -102,23 +106,44 @@ export class PresenceService {
     this.#timer.unref()
   }
 
-  /** Stops renewing, once the arrivals and departures under way are recorded. */
+  /** Stops renewing, once the arrivals and departures under way (and those waiting out their grace) are recorded. */
   async stop(): Promise<void> {
     clearInterval(this.#timer)
+    for (const [userId, timer] of this.#leaving) {
+      clearTimeout(timer)
+      this.#depart(userId)
+    }
     await Promise.all(this.#queues.values())
   }
 
-  /** The user's first socket on this instance was authenticated. */
+  /** The user's first socket on this instance was authenticated; one that comes back within the grace changes nothing. */
   arrived(userId: string): Promise<void> {
+    const leaving = this.#leaving.get(userId)
+    if (leaving) {
+      clearTimeout(leaving)
+      this.#leaving.delete(userId)
+      return this.#queues.get(userId) ?? Promise.resolve()
+    }
     return this.#inTurn(userId, async () => {
       this.#here.add(userId)
       await this.#record(userId, true)
     })
   }
 
-  /** The user's last socket on this instance closed. */
-  left(userId: string): Promise<void> {
-    return this.#inTurn(userId, async () => {
+  /**
+   * The user's last socket on this instance closed: they leave once LEAVE_GRACE_MS has passed
+   * without another, so that a client reconnecting in a loop writes nothing and tells nobody.
+   */
+  left(userId: string): void {
+    if (this.#leaving.has(userId)) return
+    const timer = setTimeout(() => this.#depart(userId), LEAVE_GRACE_MS)
+    timer.unref()
+    this.#leaving.set(userId, timer)
+  }
+
+  #depart(userId: string): void {
+    this.#leaving.delete(userId)
+    void this.#inTurn(userId, async () => {
       this.#here.delete(userId)
       await this.#record(userId, false)
     })

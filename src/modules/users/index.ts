@@ -18,13 +18,15 @@ export const usersRoutes = ({ users, config }: AppContext, guard: AuthGuard) =>
       auth: 'user',
       body: 'ChangeUserRequest',
       parse: 'json',
-      response: { 200: 'User', ...errors(400, 401, 403, 409, 413, 415, 422) },
+      response: { 200: 'User', ...errors(400, 401, 403, 409, 413, 415, 422, 429) },
       detail: {
         summary: 'Rename yourself (role and status: admins only)',
-        description: 'Changes only the fields sent. `user_id`, when sent, must be your own id.',
+        description:
+          'Changes only the fields sent. `user_id`, when sent, must be your own id. A change counts against ACCOUNT_RATE_LIMIT; sending what is already there changes nothing and is not counted.',
         responses: answers({
           403: '`forbidden`: only an admin may change user_role or is_active. `account_inactive`: the account is deactivated.',
           409: '`conflict`: the username is taken; or an admin demoting or deactivating themself.',
+          429: '`rate_limited`: you changed your account ACCOUNT_RATE_LIMIT times within USER_RATE_WINDOW.',
         }),
       },
     })

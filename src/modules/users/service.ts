@@ -1,4 +1,5 @@
 import { type Database, type Queryable, type Transaction, UniqueViolation } from '../../db/database'
+import type { UserRateLimiter } from '../../db/rate-limits'
 import { getOrCreateSetting, readSetting } from '../../db/settings'
 import { type Caller, INTERNAL_CALLER, type PasswordHasher } from '../../lib/password'
 import { nowIso } from '../../lib/clock'
@@ -28,6 +29,8 @@ export class UserService {
       passwords: PasswordHasher
       sessions: SessionService
       events: EventLog
+      /** ACCOUNT_RATE_LIMIT per USER_RATE_WINDOW: changes one user makes to their own account. */
+      selfChanges: UserRateLimiter
       passwordMinLength: number
     },
   ) {}
@@ -81,10 +84,17 @@ export class UserService {
     return this.deps.userStore.list(filter)
   }
 
-  /** PUT /users/me: anyone may rename themself; role and status are an admin's to change. */
+  /**
+   * PUT /users/me: anyone may rename themself; role and status are an admin's to change. A change
+   * counts against ACCOUNT_RATE_LIMIT; one that changes nothing is answered without a write.
+   */
   async updateSelf(actor: User, requestedId: string | undefined, changes: UserChanges): Promise<User> {
     if (actor.user_role !== 'admin' && (changes.user_role !== undefined || changes.is_active !== undefined))
       throw forbidden('Only an admin may change user_role or is_active')
+    if (requestedId !== undefined && requestedId !== actor.user_id) throw invalidField('/user_id', "must equal the target user's id")
+    const current = await this.#require(actor.user_id, this.deps.db)
+    if (changedFields(current, changes).length === 0) return toUser(current)
+    await this.deps.selfChanges.consume(actor.user_id)
     return this.update(actor, actor.user_id, requestedId, changes)
   }
 
@@ -94,18 +104,17 @@ export class UserService {
     try {
       return await this.deps.db.transaction(async (tx) => {
         const target = await this.#require(userId, tx)
+        const fields = changedFields(target, changes)
+        // Nothing to change: nothing written, nobody told.
+        if (fields.length === 0) return toUser(target)
         const losesAdmin =
           target.user_role === 'admin' && target.is_active && (changes.user_role === 'user' || changes.is_active === false)
         if (losesAdmin) await this.#assertAdminMayGo(actor, target, tx)
         const now = nowIso()
         await this.deps.userStore.update(userId, changes, now, tx)
         if (changes.is_active === false && target.is_active) await this.deps.sessions.endAllOf(userId, 'account_deactivated', tx)
-        const applied = definedOnly(changes)
-        const fields = Object.entries(applied)
-          .filter(([field, value]) => target[field as keyof UserChanges] !== value)
-          .map(([field]) => field)
-        if (fields.length > 0) await this.deps.events.emit(tx, [userStream(userId), { type: 'account_changed', user_id: userId, fields }])
-        return toUser({ ...target, ...applied, updated_at: now })
+        await this.deps.events.emit(tx, [userStream(userId), { type: 'account_changed', user_id: userId, fields }])
+        return toUser({ ...target, ...definedOnly(changes), updated_at: now })
       })
     } catch (error) {
       throw error instanceof UniqueViolation ? usernameTaken() : error
@@ -184,6 +193,13 @@ const ADMIN_BOOTSTRAPPED = 'admin_bootstrapped'
 
 function usernameTaken(): ApiError {
   return conflict('This username is already taken')
+}
+
+/** The fields `changes` would change on `target`. */
+function changedFields(target: UserRecord, changes: UserChanges): string[] {
+  return Object.entries(definedOnly(changes))
+    .filter(([field, value]) => target[field as keyof UserChanges] !== value)
+    .map(([field]) => field)
 }
 
 function definedOnly<Shape extends object>(value: Shape): Partial<Shape> {
