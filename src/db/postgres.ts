@@ -3,6 +3,10 @@ import { type Database, runAfterCommit, type SqlValue, type Transaction, UniqueV
 
 type Runner = Pick<SQL, 'unsafe'>
 
+/** SQLSTATEs of a transaction aborted for another's sake: deadlock_detected, serialization_failure. */
+const RETRYABLE = new Set(['40P01', '40001'])
+const TRANSACTION_ATTEMPTS = 3
+
 /** PostgreSQL through Bun.SQL's connection pool; statements are sent as parameterised queries. */
 export class PostgresDatabase implements Database {
   readonly dialect = 'postgres'
@@ -27,22 +31,34 @@ export class PostgresDatabase implements Database {
     return count(this.sql, sql, params)
   }
 
+  /**
+   * Runs `work` in a transaction. One that PostgreSQL aborted for another's sake (a deadlock, or a
+   * serialization failure) is run again from the start, up to three times in all: two transactions
+   * that lock the same rows in different orders then both complete.
+   */
   async transaction<Result>(work: (tx: Transaction) => Promise<Result>): Promise<Result> {
-    const committed: Array<() => void> = []
-    const result = await this.sql.begin(async (connection) => {
-      const tx: Transaction = {
-        all: <Row>(sql: string, params: SqlValue[] = []) => query<Row>(connection, sql, params),
-        get: async <Row>(sql: string, params: SqlValue[] = []) => (await query<Row>(connection, sql, params))[0],
-        run: (sql, params = []) => count(connection, sql, params),
-        lock: async (key) => {
-          await query(connection, 'SELECT pg_advisory_xact_lock(hashtext($1))', [key])
-        },
-        afterCommit: (callback) => committed.push(callback),
+    for (let attempt = 1; ; attempt++) {
+      const committed: Array<() => void> = []
+      try {
+        const result = await this.sql.begin(async (connection) => {
+          const tx: Transaction = {
+            all: <Row>(sql: string, params: SqlValue[] = []) => query<Row>(connection, sql, params),
+            get: async <Row>(sql: string, params: SqlValue[] = []) => (await query<Row>(connection, sql, params))[0],
+            run: (sql, params = []) => count(connection, sql, params),
+            lock: async (key) => {
+              await query(connection, 'SELECT pg_advisory_xact_lock(hashtext($1))', [key])
+            },
+            afterCommit: (callback) => committed.push(callback),
+          }
+          return work(tx)
+        })
+        runAfterCommit(committed)
+        return result as Result
+      } catch (error) {
+        if (attempt >= TRANSACTION_ATTEMPTS || !RETRYABLE.has(String((error as { errno?: unknown }).errno))) throw error
+        await Bun.sleep(Math.random() * 10 * attempt)
       }
-      return work(tx)
-    })
-    runAfterCommit(committed)
-    return result as Result
+    }
   }
 
   async listen(channel: string, onNotify: (payload: string) => void, onListen: () => void): Promise<() => Promise<void>> {

@@ -11,21 +11,26 @@ import { invalidField } from './errors'
 const REFUSED = String.raw`\u0000-\u001f\u007f-\u009f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b\u200e\u200f\u2028-\u202e\u2060-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb\ud800-\udfff`
 
 /**
- * Characters allowed that show nothing on their own: spaces, combining marks, zero-width joiners
- * and variation selectors (emoji need both), and the Braille blank. A text that must not be empty
- * needs one character besides these.
+ * Characters allowed that show nothing on their own: spaces; combining marks (the combining
+ * blocks, and the Cyrillic, Hebrew and Arabic ones); zero-width joiners and variation selectors
+ * (emoji need both); and the Braille blank. A text that must not be empty needs one character
+ * besides these (or besides the supplementary variation selectors, INVISIBLE_PAIR).
  */
-const INVISIBLE = String.raw`\u0020\u00a0\u0300-\u034e\u0350-\u036f\u1680\u180b-\u180d\u180f\u1ab0-\u1aff\u1dc0-\u1dff\u2000-\u200a\u200c\u200d\u202f\u205f\u20d0-\u20ff\u2800\u3000\ufe00-\ufe0f\ufe20-\ufe2f`
+const INVISIBLE = String.raw`\u0020\u00a0\u0300-\u034e\u0350-\u036f\u0483-\u0489\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\u06e4\u06e7\u06e8\u06ea-\u06ed\u1680\u180b-\u180d\u180f\u1ab0-\u1aff\u1dc0-\u1dff\u2000-\u200a\u200c\u200d\u202f\u205f\u20d0-\u20ff\u2800\u3000\ufe00-\ufe0f\ufe20-\ufe2f`
+/** The supplementary variation selectors, U+E0100-E01EF. */
+const INVISIBLE_PAIR = String.raw`\udb40[\udd00-\uddef]`
 
 /**
  * A pair of surrogates, but none of the refused astral characters: shorthand format controls
  * (U+1BCA0-1BCA3), musical format symbols (U+1D173-1D17A) and tag characters (U+E0000-E007F).
  * Their leading surrogates are split around them, as a pattern without lookarounds must.
  */
-const PAIR = String.raw`[\ud800-\ud82e\ud830-\ud833\ud835-\udb3f\udb41-\udbff][\udc00-\udfff]|\ud82f[\udc00-\udc9f\udca4-\udfff]|\ud834[\udc00-\udd72\udd7b-\udfff]|\udb40[\udc80-\udfff]`
+const PAIR_BUT_PLANE_14 = String.raw`[\ud800-\ud82e\ud830-\ud833\ud835-\udb3f\udb41-\udbff][\udc00-\udfff]|\ud82f[\udc00-\udc9f\udca4-\udfff]|\ud834[\udc00-\udd72\udd7b-\udfff]`
+const PAIR = `${PAIR_BUT_PLANE_14}|\\udb40[\\udc80-\\udfff]`
 
 const ALLOWED = `[^${REFUSED}]|${PAIR}`
-const SHOWN = `[^${REFUSED}${INVISIBLE}]|${PAIR}`
+/** A character that shows: not refused, not invisible (plane 14 past the tags holds only the variation selectors and unassigned points). */
+const SHOWN = `[^${REFUSED}${INVISIBLE}]|${PAIR_BUT_PLANE_14}|\\udb40[\\uddf0-\\udfff]`
 
 /**
  * Plain text, as a pattern for both regular-expression modes (TypeBox and JSON Schema use none of
@@ -37,7 +42,7 @@ export const PLAIN_TEXT_PATTERN = `^(?:${ALLOWED})*$`
  * Plain text with something to see: invisible characters first, then one that shows, then any
  * allowed ones. Each part can only take what the next cannot, so a match never backtracks far.
  */
-export const VISIBLE_TEXT_PATTERN = `^[${INVISIBLE}]*(?:${SHOWN})(?:${ALLOWED})*$`
+export const VISIBLE_TEXT_PATTERN = `^(?:[${INVISIBLE}]|${INVISIBLE_PAIR})*(?:${SHOWN})(?:${ALLOWED})*$`
 
 const PLAIN_TEXT = new RegExp(PLAIN_TEXT_PATTERN)
 const VISIBLE_TEXT = new RegExp(VISIBLE_TEXT_PATTERN)

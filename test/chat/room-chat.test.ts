@@ -159,6 +159,16 @@ describe(`room chat on ${STORE}`, () => {
     }
   })
 
+  test('a message is edited at most 50 times, so that deleting it blanks a bounded number of events', async () => {
+    const { client, owner, path, say } = await chatWorld()
+    const id = (await say(owner, { body: 'draft' })).body.message_id
+    const edit = (body: string) => client.call('PATCH', `${path}/${id}`, { token: owner.access, body: { body } })
+    for (let i = 1; i <= 50; i++) expect((await edit(`draft ${i}`)).status).toBe(200)
+    const refused = await edit('draft 51')
+    expect([refused.status, refused.body.error, refused.body.message]).toEqual([409, 'conflict', 'A message can be edited 50 times; write a new one'])
+    expect((await client.delete(`${path}/${id}`, owner.access)).status).toBe(200)
+  })
+
   test('over the websocket: send is acknowledged with its number, others hear it live, a resend is harmless; refusals are error frames', async () => {
     const { server, owner, player, invitee, room } = await chatWorld()
     const stream = `chat:${room.room_id}`
@@ -269,6 +279,20 @@ describe(`presence and typing on ${STORE}`, () => {
     await watcher.until(() => changes().length === 2, 5000)
     await Bun.sleep(300)
     expect(changes()).toEqual([true, false])
+  })
+
+  test("a renewal makes the instance's presence rows say who is here: a stray row goes (its user said offline), a missing one comes back", async () => {
+    const { server, owner, player, room } = await chatWorld()
+    const { presence, db } = server.context
+    const watcher = await follower(server.baseUrl, owner.access)
+    await subscribe(watcher, `chat:${room.room_id}`)
+    const rows = async () => (await db.all<{ user_id: string }>('SELECT user_id FROM presence WHERE instance_id = $1', [presence.instanceId])).map((row) => row.user_id).sort()
+    // A departure whose delete failed left a row behind; another instance reaped the owner's row.
+    await db.run('INSERT INTO presence (user_id, instance_id, seen_at) VALUES ($1, $2, $3)', [player.userId, presence.instanceId, new Date().toISOString()])
+    await db.run('DELETE FROM presence WHERE user_id = $1', [owner.userId])
+    await presence.renew()
+    expect(await rows()).toEqual([owner.userId])
+    await watcher.until(() => watcher.frames.find((frame) => frame.op === 'presence' && frame.user_id === player.userId && frame.online === false))
   })
 })
 

@@ -142,6 +142,8 @@ describe(`retention of messages on ${STORE}`, () => {
     await client.post(`/dms/${peer.userId}/messages`, { body: 'today too' }, old.access)
     expect(await context.chat.purge()).toBe(1)
     expect(await context.dms.purge()).toBe(1)
+    // What was purged is not counted as unread.
+    expect((await client.get('/dms', peer.access)).body.conversations[0]).toMatchObject({ unread_count: 1, last_message: { body: 'today too' } })
     expect((await client.get(`/rooms/${room.room_id}/messages`, old.access)).body.messages.map((message: { body: string }) => message.body)).toEqual(['today'])
     expect((await client.get(`/dms/${peer.userId}/messages`, old.access)).body.messages.map((message: { body: string }) => message.body)).toEqual(['today too'])
   })

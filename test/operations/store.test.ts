@@ -163,6 +163,28 @@ describe(`store on ${STORE}: migration 12`, () => {
   })
 })
 
+describe.if(STORE === 'postgres')('store on postgres: transactions in a circle', () => {
+  test('two transactions appending to the same two streams in opposite orders both complete: the one aborted for the deadlock runs again', async () => {
+    const { context } = await createTestApp()
+    const { db, events } = context
+    let arrived = 0
+    const bothHoldOne = async () => {
+      arrived++
+      while (arrived < 2) await Bun.sleep(5)
+    }
+    const event = (user_id: string) => ({ type: 'account_changed' as const, user_id, fields: ['username'] })
+    const [a, b] = [crypto.randomUUID(), crypto.randomUUID()]
+    const write = (first: string, second: string) =>
+      db.transaction(async (tx) => {
+        await events.emit(tx, [`user:${first}`, event(first)])
+        await bothHoldOne()
+        await events.emit(tx, [`user:${second}`, event(second)])
+      })
+    await Promise.all([write(a, b), write(b, a)])
+    for (const stream of [`user:${a}`, `user:${b}`]) expect((await events.read(stream, 0)).map((stored) => stored.seq)).toEqual([1, 2])
+  }, 20_000)
+})
+
 describe(`store on ${STORE}: many transactions at once`, () => {
   test('fifty concurrent transactions and plain statements on one store all complete, none inside another', async () => {
     const db = await openDatabase(await freshDatabaseUrl(), 4)

@@ -100,7 +100,7 @@ describe(`rooms on ${STORE}: create and read`, () => {
   })
 
   test('a name has something visible in it: spaces, marks, joiners or the Braille blank alone are 422', async () => {
-    for (const room_name of ['   ', '\u3000', '\u2800\u2800', '\u0301', '\u200d\u200d', '\ufe0f', ' \u200c '])
+    for (const room_name of ['   ', '\u3000', '\u2800\u2800', '\u0301', '\u200d\u200d', '\ufe0f', ' \u200c ', '\u{E0100}', '\u064b\u064b', '\u05b0'])
       for (const body of [{ room_name }, { room_name: 'fine', game_role: room_name }]) {
         const reply = await t.client.post('/rooms', body, owner.access)
         expect({ room_name, status: reply.status }).toEqual({ room_name, status: 422 })

@@ -203,6 +203,24 @@ describe(`user administration on ${STORE}`, () => {
     expect(sessions?.total).toBe(0)
   })
 
+  test('a user reactivated by another admin while their deletion runs stays, and the deletion answers 409; deleting again finishes it', async () => {
+    const f = await createTestApp()
+    const root = await f.client.loginAdmin()
+    const user = await f.client.register('half_deleted')
+    let once = true
+    // Between the steps of the deletion, as a second admin would at the wrong moment.
+    f.context.users.onErase(async () => {
+      if (!once) return
+      once = false
+      expect((await f.client.post(`/users/${user.userId}/activate`, undefined, root.access)).status).toBe(200)
+    })
+    const refused = await f.client.delete(`/users/${user.userId}`, root.access)
+    expect([refused.status, refused.body.error]).toEqual([409, 'conflict'])
+    expect((await f.client.get(`/users/${user.userId}`, root.access)).body.is_active).toBe(true)
+    expect((await f.client.delete(`/users/${user.userId}`, root.access)).status).toBe(200)
+    expect((await f.client.get(`/users/${user.userId}`, root.access)).status).toBe(404)
+  })
+
   test('deactivate and activate return the user; unknown ids 404', async () => {
     const user = await t.client.register('toggled')
     const off = await t.client.post(`/users/${user.userId}/deactivate`, undefined, admin.access)

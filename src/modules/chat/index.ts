@@ -60,11 +60,11 @@ export const chatRoutes = ({ chat, config }: AppContext, guard: AuthGuard) =>
       response: { 200: 'Message', ...errors(400, 401, 403, 404, 409, 413, 415, 422, 429) },
       detail: {
         summary: 'Edit your message',
-        description: 'Only its author, while playing in the open room. An edit counts against MESSAGE_RATE_LIMIT as a message does.',
+        description: 'Only its author, while playing in the open room, at most 50 times. An edit counts against MESSAGE_RATE_LIMIT as a message does.',
         responses: answers({
           403: '`forbidden`: it is not your message, or you do not play in the room.',
           404: '`not_found`: no such room or message.',
-          409: '`conflict`: the room is closed, or the message was deleted.',
+          409: '`conflict`: the room is closed, the message was deleted, or it was edited 50 times already.',
           429: '`rate_limited`: you sent, edited or deleted MESSAGE_RATE_LIMIT messages within MESSAGE_RATE_WINDOW.',
         }),
       },

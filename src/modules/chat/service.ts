@@ -80,6 +80,9 @@ export class ChatService {
       if (message.author_id !== user.user_id) throw forbidden('Only its author, while in the room, edits a message')
       if (room.is_closed) throw conflict('The room is closed')
       if (message.deleted_at) throw conflict('The message was deleted')
+      // Each edit is an event a deletion must blank: their number stays small.
+      if ((await this.deps.messageStore.countEdits(messageId, tx)) >= MAX_EDITS_PER_MESSAGE)
+        throw conflict(`A message can be edited ${MAX_EDITS_PER_MESSAGE} times; write a new one`)
       const edited_at = nowIso()
       const [stored] = await this.deps.events.emit(tx, [chatStream(roomId), { type: 'message_edited', room_id: roomId, message_id: messageId, body, edited_at }])
       await this.deps.messageStore.edit(messageId, body, edited_at, stored!.seq, tx)
@@ -131,3 +134,5 @@ export class ChatService {
 }
 
 const notAPlayer = () => forbidden("Only the room's players write in its chat")
+
+export const MAX_EDITS_PER_MESSAGE = 50

@@ -45,6 +45,11 @@ export class MessageStore {
     await q.run('INSERT INTO message_edits (message_id, seq) VALUES ($1, $2)', [messageId, seq])
   }
 
+  async countEdits(messageId: string, q: Queryable): Promise<number> {
+    const row = await q.get<{ edits: number }>('SELECT COUNT(*) AS edits FROM message_edits WHERE message_id = $1', [messageId])
+    return Number(row?.edits ?? 0)
+  }
+
   /** The numbers of the chat stream's events that carried the message's text: its posting, then each edit. */
   async textEvents(message: Message, q: Queryable): Promise<number[]> {
     const edits = await q.all<{ seq: number }>('SELECT seq FROM message_edits WHERE message_id = $1 ORDER BY seq', [message.message_id])

@@ -16,6 +16,8 @@ interface ConversationListRow {
   updated_at: string
   last_seq: number
   last_read_seq: number
+  /** The number of the oldest message left (null when all were purged). */
+  first_seq: number | null
   /** The last message's, null when it was purged. */
   message_id: string | null
   author_id: string | null
@@ -109,7 +111,8 @@ export class DirectMessageStore {
 
   /**
    * The user's conversations, latest first, each with the peer, the last message, and what is
-   * unread: every message after the user's marker is the peer's (writing moves one's own marker).
+   * unread: every message after the user's marker is the peer's (writing moves one's own marker),
+   * so it is a subtraction, from the oldest message MESSAGE_RETENTION left.
    */
   async list(userId: string, page: { limit: number; offset: number }, q: Queryable): Promise<{ conversations: Conversation[]; total: number }> {
     const { rows, total } = await readPage<ConversationListRow>(
@@ -117,6 +120,7 @@ export class DirectMessageStore {
       {
         rows: `SELECT c.conversation_id, u.user_id AS peer_id, u.username AS peer_name, c.updated_at, c.last_seq,
              COALESCE(r.last_read_seq, 0) AS last_read_seq,
+             (SELECT MIN(o.seq) FROM direct_messages o WHERE o.conversation_id = c.conversation_id) AS first_seq,
              m.message_id, m.author_id, m.body, m.client_id, m.created_at
            FROM conversations c
            JOIN users u ON u.user_id = CASE WHEN c.user_a = $1 THEN c.user_b ELSE c.user_a END
@@ -133,6 +137,8 @@ export class DirectMessageStore {
     const conversations = rows.map((row) => {
       const last_seq = Number(row.last_seq)
       const last_read_seq = Number(row.last_read_seq)
+      // What MESSAGE_RETENTION purged is not unread: counted from the oldest message left.
+      const unread = row.first_seq === null ? 0 : last_seq - Math.max(last_read_seq, Number(row.first_seq) - 1)
       return {
         conversation_id: row.conversation_id,
         peer: { user_id: row.peer_id, username: row.peer_name },
@@ -148,7 +154,7 @@ export class DirectMessageStore {
                 client_id: row.client_id,
                 created_at: row.created_at!,
               },
-        unread_count: last_seq - last_read_seq,
+        unread_count: unread,
         last_read_seq,
         updated_at: row.updated_at,
       }

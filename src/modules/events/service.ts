@@ -26,12 +26,22 @@ export class EventLog {
     },
   ) {}
 
-  /** Appends each event to its stream, in `tx`; once `tx` commits, the bus takes them to every instance. Answers them as stored. */
+  /**
+   * Appends each event to its stream, in `tx`; once `tx` commits, the bus takes them to every
+   * instance. Answers them as stored, in the order given. Streams are appended to in the order of
+   * their names (each holds its counter's row until commit), so that two transactions writing to
+   * the same two streams never wait for each other in a circle; events of one stream keep their order.
+   */
   async emit(tx: Transaction, ...entries: Array<[stream: string, event: LobbyEvent]>): Promise<StoredEvent[]> {
     if (entries.length === 0) return []
     const created_at = nowIso()
-    const stored: StoredEvent[] = []
-    for (const [stream, event] of entries) stored.push({ stream, seq: await this.deps.eventStore.append(stream, event, created_at, tx), event, created_at })
+    const stored = new Array<StoredEvent>(entries.length)
+    const byStream = entries.map((entry, index) => ({ entry, index })).sort((a, b) => (a.entry[0] < b.entry[0] ? -1 : a.entry[0] > b.entry[0] ? 1 : a.index - b.index))
+    for (const {
+      entry: [stream, event],
+      index,
+    } of byStream)
+      stored[index] = { stream, seq: await this.deps.eventStore.append(stream, event, created_at, tx), event, created_at }
     await this.deps.bus.announce(tx, stored)
     tx.afterCommit(() => entries.forEach(([, event]) => this.deps.onWritten(event)))
     return stored

@@ -37,12 +37,12 @@ export class EventStore {
     return rows.map((row) => ({ stream: row.stream, seq: Number(row.seq), event: JSON.parse(row.payload) as LobbyEvent, created_at: row.created_at }))
   }
 
-  /** Blanks the `body` of the events `seqs` of `stream`: a deleted message's posting and edits. */
+  /** Blanks the `body` of the events `seqs` of `stream` (a deleted message's posting and its few edits) still in the log. */
   async blankBodies(stream: string, seqs: number[], q: Queryable): Promise<void> {
-    for (const seq of seqs) {
-      const row = await q.get<{ payload: string }>('SELECT payload FROM events WHERE stream = $1 AND seq = $2', [stream, seq])
-      if (row) await q.run('UPDATE events SET payload = $3 WHERE stream = $1 AND seq = $2', [stream, seq, JSON.stringify({ ...JSON.parse(row.payload), body: '' })])
-    }
+    const marks = seqs.map((_, index) => `$${index + 2}`).join(', ')
+    const rows = await q.all<{ seq: number; payload: string }>(`SELECT seq, payload FROM events WHERE stream = $1 AND seq IN (${marks})`, [stream, ...seqs])
+    for (const row of rows)
+      await q.run('UPDATE events SET payload = $3 WHERE stream = $1 AND seq = $2', [stream, row.seq, JSON.stringify({ ...JSON.parse(row.payload), body: '' })])
   }
 
   /** The number of the last event written to `stream` (0 for none). */

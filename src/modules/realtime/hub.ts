@@ -8,14 +8,14 @@ import type { VerifiedClaims } from '../auth/tokens'
 import type { EventBus, Signal } from '../events/bus'
 import type { EventFeed } from '../events/feed'
 import type { PresenceService } from './presence'
-import { chatStream, type LobbyEvent, roomStream, type StoredEvent, userStream } from '../events/model'
+import { chatStream, roomStream, type StoredEvent, userStream } from '../events/model'
 import type { EventLog } from '../events/service'
 import type { RoomService } from '../rooms/service'
 import type { User } from '../users/model'
 import { nextTurn } from '../../db/batches'
 import { ApiError } from '../../shared/errors'
 import type { StreamAccess, StreamRight } from '../rooms/service'
-import { CLOSE, type ClientFrame, type CloseReason, clientFrameCheck, type FrameError, type ServerFrame } from './protocol'
+import { CLOSE, type ClientFrame, ClientFrames, type CloseReason, clientFrameCheck, type FrameError, type ServerFrame } from './protocol'
 
 /** Bun's own socket under Elysia's wrapper (its data is Elysia's business). */
 export type Socket = ServerWebSocket<any>
@@ -50,8 +50,10 @@ interface Connection {
   address: string
   /** Whose socket it is, from the first token's claims on. */
   userId?: string
-  /** Whether the session behind the first token was checked (then `ready` went out). */
+  /** Whether the session behind the first token was checked and its arrival recorded (then `ready` goes out). */
   authenticated: boolean
+  /** Counted in its user's presence here, from the first check of its session on (its close may end it). */
+  present: boolean
   /** The session of the last token sent: its end closes the socket. */
   sessionId?: string
   /** The auth deadline, then the access token's expiry. */
@@ -166,6 +168,7 @@ export class RealtimeHub {
       allowance: policy.messageRate,
       allowanceAt: Date.now(),
       authenticated: false,
+      present: false,
       closed: false,
     }
     this.#connections.set(socket, connection)
@@ -196,7 +199,7 @@ export class RealtimeHub {
     if (connection.userId) {
       const mine = this.#byUser.get(connection.userId)
       mine?.delete(connection)
-      if (connection.authenticated && ![...(mine ?? [])].some((other) => other.authenticated)) this.deps.presence.left(connection.userId)
+      if (connection.present && ![...(mine ?? [])].some((other) => other.present)) this.deps.presence.left(connection.userId)
       if (mine?.size === 0) {
         this.#byUser.delete(connection.userId)
         this.#accounts.delete(connection.userId)
@@ -280,10 +283,13 @@ export class RealtimeHub {
     const user = await this.#read(connection, true)
     if (connection.closed) return
     if (!user) return this.#close(connection, 'unauthorized', 'the session has ended or the account is inactive')
-    const firstHere = first && ![...(this.#byUser.get(user.user_id) ?? [])].some((other) => other.authenticated)
+    // Recorded before `ready` (a second socket waits for the first's arrival): a client that is ready counts as online in what it subscribes to next.
+    if (first) {
+      connection.present = true
+      await this.deps.presence.arrived(user.user_id)
+    }
+    if (connection.closed) return
     connection.authenticated = true
-    // Recorded before `ready`: a client that is ready counts as online in what it subscribes to next.
-    if (firstHere) await this.deps.presence.arrived(user.user_id)
     clearTimeout(connection.timer)
     connection.timer = setTimeout(
       () => this.#close(connection, 'tokenExpired', 'the access token expired; send a fresh one before it does'),
@@ -357,8 +363,6 @@ export class RealtimeHub {
     subscription.until = access.until
     const local = this.#streams.get(stream)
     if (local && access.closed) local.closed = true
-    // A chat starts with who of its players is online; presence frames follow.
-    const online = stream.startsWith('chat:') ? await this.deps.presence.online(access.players) : undefined
     if (access.until !== undefined) local?.invitees.add(connection)
 
     // Replayed up to `head` here; anything later comes through the stream's chain below, after #act has seen it.
@@ -399,15 +403,21 @@ export class RealtimeHub {
       async (current) => {
         const upTo = Math.min(current, subscription.lostAfter ?? current)
         if ((last < upTo && !(await replay(upTo))) || !stillWanted()) return
-        const subscribed: ServerFrame = { op: 'subscribed', stream, last_seq: last, recovered, epoch: currentEpoch, online }
+        const subscribed: ServerFrame = { op: 'subscribed', stream, last_seq: last, recovered, epoch: currentEpoch }
         if (subscription.lostAfter !== undefined) {
           this.#send(connection, subscribed)
           return this.#unsubscribe(connection, stream, 'access_lost')
         }
+        // In the topic from here (this stream's events wait for this step to end; presence frames do not).
         connection.socket.subscribe(stream)
+        // A chat starts with who of its players is online, read once the socket hears presence frames, so that none falls between.
+        if (stream.startsWith('chat:')) subscribed.online = await this.deps.presence.online(access.players)
+        if (!stillWanted()) return
         subscription.live = true
         this.#streams.get(stream)?.live.add(connection)
         this.#send(connection, subscribed)
+        // A right lost on another stream while `online` was read: its events stopped at `last` already.
+        if (subscription.lostAfter !== undefined) this.#unsubscribe(connection, stream, 'access_lost')
       },
       last,
     )
@@ -641,7 +651,7 @@ const streamName = (userId: string, stream: string) => (stream === 'user' ? user
 function describeBadFrame(frame: unknown): string {
   if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) return 'frames are JSON objects with an op'
   const { op } = frame as { op?: unknown }
-  if (typeof op !== 'string' || !['auth', 'subscribe', 'unsubscribe', 'ping'].includes(op)) return 'unknown op'
+  if (typeof op !== 'string' || !Object.hasOwn(ClientFrames, op)) return 'unknown op'
   const error = clientFrameCheck.Errors(frame).First()
   return error ? `${op}: ${error.path || '/'} ${error.message}`.slice(0, 120) : `${op}: invalid`
 }

@@ -25,8 +25,9 @@ export class PresenceStore {
     )
   }
 
-  async leave(userId: string, instanceId: string, q: Queryable): Promise<void> {
-    await q.run('DELETE FROM presence WHERE user_id = $1 AND instance_id = $2', [userId, instanceId])
+  /** Deletes the instance's row of the user; answers whether there was one. */
+  async leave(userId: string, instanceId: string, q: Queryable): Promise<boolean> {
+    return (await q.run('DELETE FROM presence WHERE user_id = $1 AND instance_id = $2', [userId, instanceId])) > 0
   }
 
   /** Renews the instance's rows; answers how many it still had. */
@@ -61,6 +62,8 @@ export class PresenceStore {
 
 /** Stale users reaped in one batch. */
 const REAP_BATCH = 200
+/** Users' presence changes recorded between two turns of the event loop (each a small transaction, synchronous on SQLite). */
+const YIELD_EVERY = 20
 /** How long a user whose last socket here closed still counts as here: a reconnect within it writes nothing and tells nobody. */
 const LEAVE_GRACE_MS = 1000
 
@@ -116,18 +119,18 @@ export class PresenceService {
     await Promise.all(this.#queues.values())
   }
 
-  /** The user's first socket on this instance was authenticated; one that comes back within the grace changes nothing. */
+  /**
+   * A socket of the user was authenticated here. The first writes their row (and tells their rooms
+   * if that brings them online); the others, and one back within the grace, wait for that and write
+   * nothing.
+   */
   arrived(userId: string): Promise<void> {
     const leaving = this.#leaving.get(userId)
-    if (leaving) {
-      clearTimeout(leaving)
-      this.#leaving.delete(userId)
-      return this.#queues.get(userId) ?? Promise.resolve()
-    }
-    return this.#inTurn(userId, async () => {
-      this.#here.add(userId)
-      await this.#record(userId, true)
-    })
+    clearTimeout(leaving)
+    this.#leaving.delete(userId)
+    if (this.#here.has(userId)) return this.#queues.get(userId) ?? Promise.resolve()
+    this.#here.add(userId)
+    return this.#inTurn(userId, () => this.#record(userId, true))
   }
 
   /**
@@ -143,24 +146,25 @@ export class PresenceService {
 
   #depart(userId: string): void {
     this.#leaving.delete(userId)
-    void this.#inTurn(userId, async () => {
-      this.#here.delete(userId)
-      await this.#record(userId, false)
-    })
+    this.#here.delete(userId)
+    void this.#inTurn(userId, () => this.#record(userId, false))
   }
 
   /**
-   * Renews this instance's rows, writes back those another instance reaped while this one stalled,
-   * and reaps the rows of instances that stopped renewing theirs.
+   * Renews this instance's rows and makes them say who is here: a row another instance reaped while
+   * this one stalled is written back, one whose departure failed to be recorded goes. Then reaps the
+   * rows of instances that stopped renewing theirs.
    */
   async renew(): Promise<void> {
     const { presenceStore, db } = this.deps
     this.#skew = (await presenceStore.clock(db)) - Date.now()
-    const renewed = await presenceStore.renew(this.instanceId, this.#now(), db)
-    if (renewed < this.#here.size) {
-      const kept = new Set(await presenceStore.usersOf(this.instanceId, db))
-      for (const userId of this.#here)
-        if (!kept.has(userId)) await this.#inTurn(userId, () => (this.#here.has(userId) ? this.#record(userId, true) : Promise.resolve()))
+    await presenceStore.renew(this.instanceId, this.#now(), db)
+    const rows = new Set(await presenceStore.usersOf(this.instanceId, db))
+    const wrong = [...[...this.#here].filter((userId) => !rows.has(userId)), ...[...rows].filter((userId) => !this.#here.has(userId))]
+    for (const [index, userId] of wrong.entries()) {
+      // Recorded in turn with the user's arrivals and departures here, as this instance now knows them.
+      await this.#inTurn(userId, () => this.#record(userId, this.#here.has(userId)))
+      if (index % YIELD_EVERY === YIELD_EVERY - 1) await nextTurn()
     }
     await this.#reap()
   }
@@ -175,7 +179,7 @@ export class PresenceService {
     const failed = new Set<string>()
     for (;;) {
       const stale = (await presenceStore.staleUsers(this.#liveSince(), REAP_BATCH + failed.size, db)).filter((userId) => !failed.has(userId))
-      for (const userId of stale)
+      for (const [index, userId] of stale.entries()) {
         await this.#changing(userId, async (tx) => {
           if ((await presenceStore.reap(userId, this.#liveSince(), tx)) > 0 && (await presenceStore.online([userId], this.#liveSince(), tx)).length === 0)
             await this.#tell(userId, false, tx)
@@ -183,6 +187,8 @@ export class PresenceService {
           failed.add(userId)
           this.deps.onError(error)
         })
+        if (index % YIELD_EVERY === YIELD_EVERY - 1) await nextTurn()
+      }
       if (stale.length < REAP_BATCH) return
       await nextTurn()
     }
@@ -197,10 +203,7 @@ export class PresenceService {
         const before = await elsewhere()
         await presenceStore.join(userId, this.instanceId, this.#now(), tx)
         if (!before) await this.#tell(userId, true, tx)
-      } else {
-        await presenceStore.leave(userId, this.instanceId, tx)
-        if (!(await elsewhere())) await this.#tell(userId, false, tx)
-      }
+      } else if ((await presenceStore.leave(userId, this.instanceId, tx)) && !(await elsewhere())) await this.#tell(userId, false, tx)
     })
   }
 

@@ -97,7 +97,8 @@ export class MembershipService {
     if (nextOwner !== undefined) events.push([stream, { type: 'owner_changed', room_id: roomId, owner_id: nextOwner }])
     if (room.is_ready && !emptied) events.push([stream, { type: 'room_not_ready', room_id: roomId }])
     await this.deps.events.emit(tx, ...events)
-    if (emptied) await this.#closed(roomId, tx)
+    // A closed room emptied (its last player deleted) was closed already.
+    if (emptied && !room.is_closed) await this.#closed(roomId, tx)
   }
 
   /** Closes a room, inside withRoom: no more invitations or joins; pending invitations are withdrawn. */

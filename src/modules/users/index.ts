@@ -100,7 +100,9 @@ export const usersRoutes = ({ users, config }: AppContext, guard: AuthGuard) =>
             detail: {
               summary: 'Delete a user, their sessions, memberships and pending invitations',
               description: 'Admins only. Rooms they owned pass to their earliest-joined player, or close when empty.',
-              responses: answers({ 409: '`conflict`: an admin deleting themself, or the last active admin.' }),
+              responses: answers({
+              409: '`conflict`: an admin deleting themself, or the last active admin; or the account was reactivated while it was being deleted.',
+            }),
             },
           },
         )

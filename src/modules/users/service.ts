@@ -145,7 +145,9 @@ export class UserService {
       await sessions.endAllOf(userId, 'account_deleted', tx)
     })
     for (const erase of this.#erasers) await erase(userId)
-    await userStore.delete(userId, db)
+    // Reactivated meanwhile (an admin acting at the same moment): it stays, and the deletion says so.
+    if (!(await userStore.deleteInactive(userId, db)) && (await userStore.findById(userId, db)))
+      throw conflict('The account was reactivated while it was being deleted; delete it again')
   }
 
   /**

@@ -68,8 +68,9 @@ export class UserStore {
     await q.run(`UPDATE users SET ${['updated_at = $2', ...set].join(', ')} WHERE user_id = $1`, params)
   }
 
-  async delete(userId: string, q: Queryable): Promise<boolean> {
-    return (await q.run('DELETE FROM users WHERE user_id = $1', [userId])) > 0
+  /** Deletes the account if it is inactive; answers whether it did. */
+  async deleteInactive(userId: string, q: Queryable): Promise<boolean> {
+    return (await q.run('DELETE FROM users WHERE user_id = $1 AND NOT is_active', [userId])) > 0
   }
 
   async countByStatus(): Promise<{ active: number; inactive: number }> {
