@@ -3,3 +3,8 @@ declare module 'swagger-ui-dist/*' {
   const path: string
   export default path
 }
+
+declare module '*/sqlite-reader.js' {
+  const path: string
+  export default path
+}

@@ -46,6 +46,8 @@ export const EnvSchema = T.Object({
   ROOM_MAX_PLAYERS: T.Integer({ default: 8, minimum: 1, maximum: 1000, description: 'default seats per room' }),
   ROOM_MAX_PLAYERS_LIMIT: T.Integer({ default: 64, minimum: 1, maximum: 1000, description: 'largest max_players a room may ask for' }),
   ROOM_QUOTA: T.Integer({ default: 20, minimum: 1, maximum: 100_000, description: 'open rooms one user may own' }),
+  ROOM_SEAT_QUOTA: T.Integer({ default: 100, minimum: 1, maximum: 100_000, description: 'open rooms one user may play in at once' }),
+  INVITE_PENDING_LIMIT: T.Integer({ default: 100, minimum: 1, maximum: 100_000, description: 'pending invitations one room may have at once' }),
   ROOM_RATE_LIMIT: T.Integer({ default: 10, minimum: 1, maximum: 1_000_000, description: 'rooms one user may create per USER_RATE_WINDOW' }),
   INVITE_RATE_LIMIT: T.Integer({
     default: 30,
@@ -245,6 +247,7 @@ function toConfig(env: Env) {
     maxSessionsPerUser: env.MAX_SESSIONS_PER_USER,
     inviteTtl: env.INVITE_TTL,
     inviteRetention: env.INVITE_RETENTION,
+    invitePendingLimit: env.INVITE_PENDING_LIMIT,
     eventRetention: env.EVENT_RETENTION,
     chat: { maxLength: env.MESSAGE_MAX_LENGTH, retention: env.MESSAGE_RETENTION },
     realtime: {
@@ -261,7 +264,7 @@ function toConfig(env: Env) {
     },
     admin: env.ADMIN_USERNAME && env.ADMIN_PASSWORD ? { username: env.ADMIN_USERNAME, password: env.ADMIN_PASSWORD } : undefined,
     seedDemoData: env.SEED_DEMO_DATA,
-    rooms: { defaultMaxPlayers: env.ROOM_MAX_PLAYERS, maxPlayersLimit: env.ROOM_MAX_PLAYERS_LIMIT, quota: env.ROOM_QUOTA },
+    rooms: { defaultMaxPlayers: env.ROOM_MAX_PLAYERS, maxPlayersLimit: env.ROOM_MAX_PLAYERS_LIMIT, quota: env.ROOM_QUOTA, seatQuota: env.ROOM_SEAT_QUOTA },
     userRateLimits: {
       rooms: { limit: env.ROOM_RATE_LIMIT, window: env.USER_RATE_WINDOW },
       messages: { limit: env.MESSAGE_RATE_LIMIT, window: env.MESSAGE_RATE_WINDOW },

@@ -47,7 +47,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   // Several instances share a PostgreSQL and hear each other's commits; SQLite is one instance's own.
   const bus = db.dialect === 'postgres' ? new PostgresBus(db, feed) : new InProcessBus(feed)
   const events = new EventLog({ db, eventStore, bus, retention: config.eventRetention, onWritten: (event) => metrics.eventWritten(event.type) })
-  const membership = new MembershipService({ db, roomStore, invitationStore, events })
+  const membership = new MembershipService({ db, roomStore, invitationStore, events, seatQuota: config.rooms.seatQuota })
   const sessions = new SessionService({ sessionStore, events })
   const users = new UserService({
     db,
@@ -87,7 +87,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     events,
     users,
     sent: userRateLimit(rateLimits, 'invitations', config.userRateLimits.invitations),
-    policy: { ttl: config.inviteTtl, retention: config.inviteRetention },
+    policy: { ttl: config.inviteTtl, retention: config.inviteRetention, pendingLimit: config.invitePendingLimit },
   })
 
   const messagesSent = userRateLimit(rateLimits, 'messages', config.userRateLimits.messages)

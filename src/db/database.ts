@@ -35,6 +35,12 @@ export function runAfterCommit(callbacks: Array<() => void>): void {
 export interface Database extends Queryable {
   readonly dialect: Dialect
   /**
+   * For reads whose cost grows with the data (a page of a list, its count): on a SQLite file, a
+   * connection on a thread of its own, so that the event loop goes on meanwhile; elsewhere the
+   * store itself. It sees what has committed.
+   */
+  readonly reader: Queryable
+  /**
    * Runs `work` in one write transaction: committed when it resolves, rolled back when it throws.
    * Inside `work`, query through `tx` only: on SQLite, a call on the database itself waits for this
    * very transaction to end.

@@ -1,8 +1,12 @@
 import type { Queryable, SqlValue } from './database'
 
 export interface PageQuery {
-  /** The ordered SELECT of the rows, without LIMIT and OFFSET. */
-  rows: string
+  /**
+   * The ordered SELECT of the rows, without LIMIT and OFFSET; or, where the page must be taken
+   * before the rest of the query runs (joins worth doing for its rows only), a function that
+   * places the given `LIMIT … OFFSET …` itself.
+   */
+  rows: string | ((page: string) => string)
   /** A SELECT of one row with a `total` column: how many rows the filters match. */
   count: string
   params: SqlValue[]
@@ -15,7 +19,8 @@ export interface PageQuery {
  */
 export async function readPage<Row>(q: Queryable, query: PageQuery, limit: number, offset: number): Promise<{ rows: Row[]; total: number }> {
   const next = query.params.length + 1
-  const rows = await q.all<Row>(`${query.rows} LIMIT $${next} OFFSET $${next + 1}`, [...query.params, limit, offset])
+  const page = `LIMIT $${next} OFFSET $${next + 1}`
+  const rows = await q.all<Row>(typeof query.rows === 'string' ? `${query.rows} ${page}` : query.rows(page), [...query.params, limit, offset])
   if (rows.length < limit && (rows.length > 0 || offset === 0)) return { rows, total: offset + rows.length }
   const counted = await q.get<{ total: number }>(query.count, query.params)
   return { rows, total: counted?.total ?? 0 }

@@ -10,6 +10,8 @@ const TRANSACTION_ATTEMPTS = 3
 /** PostgreSQL through Bun.SQL's connection pool; statements are sent as parameterised queries. */
 export class PostgresDatabase implements Database {
   readonly dialect = 'postgres'
+  /** Every query of the pool runs off the event loop already. */
+  readonly reader: Database = this
 
   private constructor(private readonly sql: SQL) {}
 

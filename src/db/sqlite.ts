@@ -1,7 +1,8 @@
 import { Database as SqliteConnection, type SQLQueryBindings } from 'bun:sqlite'
+import readerScript from './sqlite-reader.js' with { type: 'file' }
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { type Database, runAfterCommit, type SqlValue, type Transaction, UniqueViolation } from './database'
+import { type Database, type Queryable, runAfterCommit, type SqlValue, type Transaction, UniqueViolation } from './database'
 
 /**
  * Embedded SQLite through bun:sqlite. One connection serves the process; because its calls are
@@ -13,13 +14,18 @@ const BUSY_TIMEOUT_MS = 5000
 
 export class SqliteDatabase implements Database {
   readonly dialect = 'sqlite'
+  readonly reader: Queryable
   #locked = false
   readonly #waiting: Array<() => void> = []
-  readonly #sqlCache = new Map<string, string>()
 
-  private constructor(private readonly connection: SqliteConnection) {}
+  private constructor(
+    private readonly connection: SqliteConnection,
+    reader?: SqliteReader,
+  ) {
+    this.reader = reader ?? this
+  }
 
-  static open(path: string): SqliteDatabase {
+  static async open(path: string): Promise<SqliteDatabase> {
     if (path !== ':memory:') keepPrivate(path)
     const connection = new SqliteConnection(path, { create: true, strict: true })
     connection.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`)
@@ -27,7 +33,8 @@ export class SqliteDatabase implements Database {
     // FULL: an acknowledged write survives power loss, not only a killed process.
     connection.run('PRAGMA synchronous = FULL')
     connection.run('PRAGMA foreign_keys = ON')
-    return new SqliteDatabase(connection)
+    // An in-memory database is this connection's alone: its reads stay here.
+    return new SqliteDatabase(connection, path === ':memory:' ? undefined : await SqliteReader.open(path))
   }
 
   all<Row>(sql: string, params: SqlValue[] = []): Promise<Row[]> {
@@ -74,6 +81,7 @@ export class SqliteDatabase implements Database {
   async close(): Promise<void> {
     await this.#lock()
     try {
+      if (this.reader instanceof SqliteReader) this.reader.close()
       this.connection.close()
     } finally {
       this.#unlock()
@@ -106,21 +114,11 @@ export class SqliteDatabase implements Database {
   }
 
   #all<Row>(sql: string, params: SqlValue[]): Row[] {
-    return this.#guard(() => this.connection.query<Row, SQLQueryBindings[]>(this.#native(sql)).all(...params))
+    return this.#guard(() => this.connection.query<Row, SQLQueryBindings[]>(native(sql)).all(...params))
   }
 
   #run(sql: string, params: SqlValue[]): number {
-    return this.#guard(() => this.connection.query(this.#native(sql)).run(...params).changes)
-  }
-
-  /** `$1` is a named parameter to SQLite; `?1` is the numbered form that binds positionally. */
-  #native(sql: string): string {
-    let native = this.#sqlCache.get(sql)
-    if (native === undefined) {
-      native = sql.replace(/\$(\d+)/g, '?$1')
-      this.#sqlCache.set(sql, native)
-    }
-    return native
+    return this.#guard(() => this.connection.query(native(sql)).run(...params).changes)
   }
 
   #guard<Value>(statement: () => Value): Value {
@@ -130,6 +128,89 @@ export class SqliteDatabase implements Database {
       if (isUniqueViolation(error)) throw new UniqueViolation(error)
       throw error
     }
+  }
+}
+
+const nativeSql = new Map<string, string>()
+
+/** `$1` is a named parameter to SQLite; `?1` is the numbered form that binds positionally. */
+function native(sql: string): string {
+  let statement = nativeSql.get(sql)
+  if (statement === undefined) {
+    statement = sql.replace(/\$(\d+)/g, '?$1')
+    nativeSql.set(sql, statement)
+  }
+  return statement
+}
+
+/**
+ * The reads of a SQLite file whose cost grows with the data, on a thread of its own
+ * (sqlite-reader.js) with a read-only connection: the event loop goes on while they run.
+ */
+class SqliteReader implements Queryable {
+  readonly #worker = new Worker(readerScript)
+  readonly #pending = new Map<number, { resolve: (rows: unknown[]) => void; reject: (error: Error) => void }>()
+  #next = 0
+  /** Why the thread can no longer answer, once it cannot. */
+  #broken?: Error
+
+  /** Starts the thread on `path`; resolves once its connection is open. */
+  static open(path: string): Promise<SqliteReader> {
+    const reader = new SqliteReader()
+    return new Promise((resolve, reject) => {
+      reader.#worker.onmessage = ({ data }: MessageEvent<{ ready?: true; error?: string }>) => {
+        if (data.ready) {
+          reader.#listen()
+          resolve(reader)
+        } else reject(new Error(`the SQLite reader thread could not open the database: ${data.error}`))
+      }
+      reader.#worker.onerror = (event) => reject(new Error(`the SQLite reader thread failed: ${event.message}`))
+      reader.#worker.postMessage({ path, busyTimeout: BUSY_TIMEOUT_MS })
+    })
+  }
+
+  all<Row>(sql: string, params: SqlValue[] = []): Promise<Row[]> {
+    if (this.#broken) return Promise.reject(this.#broken)
+    const id = this.#next++
+    // Only a read under way keeps the process alive.
+    if (this.#pending.size === 0) this.#worker.ref()
+    return new Promise<Row[]>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (rows: unknown[]) => void, reject })
+      this.#worker.postMessage({ id, sql: native(sql), params })
+    }).finally(() => {
+      if (this.#pending.size === 0) this.#worker.unref()
+    })
+  }
+
+  async get<Row>(sql: string, params: SqlValue[] = []): Promise<Row | undefined> {
+    return (await this.all<Row>(sql, params))[0]
+  }
+
+  run(): Promise<number> {
+    return Promise.reject(new Error('the reader only reads'))
+  }
+
+  close(): void {
+    this.#fail(new Error('the database is closed'))
+    this.#worker.terminate()
+  }
+
+  #listen(): void {
+    this.#worker.unref()
+    this.#worker.onmessage = ({ data }: MessageEvent<{ id: number; rows?: unknown[]; error?: string }>) => {
+      const pending = this.#pending.get(data.id)
+      this.#pending.delete(data.id)
+      if (data.error !== undefined) pending?.reject(new Error(data.error))
+      else pending?.resolve(data.rows ?? [])
+    }
+    this.#worker.onerror = (event) => this.#fail(new Error(`the SQLite reader thread failed: ${event.message}`))
+  }
+
+  /** Every read under way, and every one after, is refused with `error`. */
+  #fail(error: Error): void {
+    this.#broken = error
+    for (const { reject } of this.#pending.values()) reject(error)
+    this.#pending.clear()
   }
 }
 

@@ -16,6 +16,7 @@ export function traced(db: Database, tracer: Tracer): Database {
   return {
     ...statements(db),
     dialect: db.dialect,
+    reader: statements(db.reader),
     transaction: <Result>(work: (tx: Transaction) => Promise<Result>) =>
       tracer.child('transaction', [system], () => db.transaction((tx) => work({ ...statements(tx), lock: (key) => tx.lock(key), afterCommit: (callback) => tx.afterCommit(callback) }))),
     listen: db.listen?.bind(db),

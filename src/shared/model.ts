@@ -32,8 +32,10 @@ export const Text = (options: Parameters<typeof t.String>[0] = {}, field = '/') 
   const visible = (minLength ?? 0) > 0
   const described = maxLength === undefined ? options.description : [options.description, `at most ${maxLength} characters after NFC`].filter(Boolean).join('; ')
   const pattern = visible ? VISIBLE_TEXT_PATTERN : PLAIN_TEXT_PATTERN
+  // The limit after NFC, for machines too: a specification extension, as JSON Schema has no word for it.
+  const limit = maxLength === undefined ? {} : { 'x-nfc-max-length': maxLength }
   return t
-    .Transform(t.String({ pattern, ...options, maxLength: maxLength && maxLength * RAW_LENGTH_FACTOR, description: described }))
+    .Transform(t.String({ pattern, ...options, maxLength: maxLength && maxLength * RAW_LENGTH_FACTOR, description: described, ...limit }))
     .Decode((value) => plainText(value, { field, maxLength, visible }))
     .Encode((value) => value)
 }

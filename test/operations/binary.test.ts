@@ -50,6 +50,8 @@ async function endToEnd(launch: (port: number) => Promise<Awaited<ReturnType<typ
   expect((await first.client.get('/users/me', user.access)).body.username).toBe('binary_user')
   const room = await first.client.post('/rooms', { room_name: 'Packed' }, user.access)
   expect(room.status).toBe(201)
+  // Lists are read on the SQLite store's reader thread, a file of its own inside the binary.
+  expect((await first.client.get('/rooms/my', user.access)).body).toMatchObject({ total_count: 1, rooms: [{ room_name: 'Packed' }] })
   // The websocket: authenticated, subscribed, and the room's closing heard live.
   const socket = await follower(first.baseUrl, user.access)
   expect(await subscribe(socket, `room:${room.body.room_id}`)).toMatchObject({ op: 'subscribed', recovered: true })

@@ -163,6 +163,23 @@ describe(`store on ${STORE}: migration 12`, () => {
   })
 })
 
+describe(`store on ${STORE}: migration 14`, () => {
+  test("marks the seats of rooms closed before it, so that a user's open rooms are found among their seats", async () => {
+    const { client, context } = await createTestApp()
+    const owner = await client.register('old_seats')
+    const open = (await client.post('/rooms', { room_name: 'Still open' }, owner.access)).body
+    const closed = (await client.post('/rooms', { room_name: 'Closed long ago' }, owner.access)).body
+    await client.post(`/rooms/${closed.room_id}/close`, undefined, owner.access)
+    // Back to version 13, as a database in service before this migration was written.
+    await context.db.run('DROP INDEX room_players_open')
+    await context.db.run('ALTER TABLE room_players DROP COLUMN room_closed')
+    await context.db.run('DELETE FROM schema_migrations WHERE version = 14')
+    expect(await migrate(context.db)).toEqual([14])
+    const seats = await context.db.all<{ room_id: string; room_closed: boolean | number }>('SELECT room_id, room_closed FROM room_players WHERE user_id = $1', [owner.userId])
+    expect(Object.fromEntries(seats.map((seat) => [seat.room_id, Boolean(seat.room_closed)]))).toEqual({ [open.room_id]: false, [closed.room_id]: true })
+  })
+})
+
 describe.if(STORE === 'postgres')('store on postgres: transactions in a circle', () => {
   test('two transactions appending to the same two streams in opposite orders both complete: the one aborted for the deadlock runs again', async () => {
     const { context } = await createTestApp()

@@ -114,7 +114,9 @@ function valid(schema: Schema): fc.Arbitrary<unknown> {
       if (s.format === 'integer' || s.format === 'numeric') return fc.integer({ min: s.minimum ?? 0, max: s.maximum ?? 1_000_000 }).map(String)
       if (s.format === 'date-time') return fc.date({ noInvalidDate: true }).map((date) => date.toISOString())
       const text = s.pattern ? fc.stringMatching(new RegExp(s.pattern)) : fc.string({ unit: 'binary', minLength: min, maxLength: max })
-      return text.filter((value) => value.length >= min && value.length <= max)
+      // Free text's own limit counts after NFC, as the document says (x-nfc-max-length).
+      const nfcMax = s['x-nfc-max-length'] ?? Number.POSITIVE_INFINITY
+      return text.filter((value) => value.length >= min && value.length <= max && value.normalize('NFC').length <= nfcMax)
     }
     case 'integer':
       return fc.integer({ min: s.minimum ?? -1_000_000, max: s.maximum ?? 1_000_000 })

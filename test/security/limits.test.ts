@@ -132,6 +132,42 @@ describe(`quotas and per-user rate limits under bursts on ${STORE} (SECURITY 21,
     expect((await server.client.put('/users/me', { username: name }, user.access)).status).toBe(200)
   })
 
+  test('seats: forty invitations accepted at once stop at ROOM_SEAT_QUOTA open rooms, creating one counts too; leaving frees a seat', async () => {
+    const server = await startTestServer({ ROOM_SEAT_QUOTA: '3' })
+    const rooms = lobby(server.client)
+    const owner = await server.client.register('seat_owner')
+    const player = await server.client.register('seat_player')
+    const created = await Promise.all(Array.from({ length: 40 }, (_, i) => rooms.createRoom(owner, { room_name: `seat ${i}` }).catch(() => undefined)))
+    // The owner sits in each room they create: three, then 409.
+    expect(created.filter(Boolean)).toHaveLength(3)
+    // Forty open rooms of fourteen other owners, three each (their own seat quota).
+    const others = await Promise.all(Array.from({ length: 14 }, (_, i) => server.client.register(`seat_other_${i}`)))
+    const open = (await Promise.all(others.flatMap((other) => [0, 1, 2].map(() => rooms.createRoom(other))))).slice(0, 40)
+    const invitations = await Promise.all(open.map((room, i) => rooms.invite(others[Math.floor(i / 3)]!, room.room_id, player)))
+    const joins = await burst(40, (i) => server.client.post(`/rooms/${open[i]!.room_id}/join`, { ct: invitations[i]!.ct }, player.access))
+    const all = statuses(joins)
+    expect(countOf(all, 200)).toBe(3)
+    expect(countOf(all, 409)).toBe(37)
+    expect(joins.find((reply) => reply.status === 409)!.body.message).toContain('3 open rooms')
+    const seated = open.filter((_, i) => joins[i]!.status === 200)
+    expect((await server.client.delete(`/rooms/${seated[0]!.room_id}/members/me`, player.access)).status).toBe(200)
+    const next = open.findIndex((_, i) => joins[i]!.status === 409)
+    expect((await server.client.post(`/rooms/${open[next]!.room_id}/join`, { ct: invitations[next]!.ct }, player.access)).status).toBe(200)
+  }, 30_000)
+
+  test('pending invitations: forty at once into one room stop at INVITE_PENDING_LIMIT; one that expired no longer counts', async () => {
+    const server = await startTestServer({ INVITE_PENDING_LIMIT: '3' })
+    const owner = await server.client.register('pending_owner')
+    const room = await lobby(server.client).createRoom(owner, { max_players: 64 })
+    const guests = await Promise.all(Array.from({ length: 41 }, (_, i) => server.client.register(`pending_guest_${i}`)))
+    const invites = await burst(40, (i) => server.client.post(`/rooms/${room.room_id}/invite`, { user_name: guests[i]!.username, player_role: 'operator' }, owner.access))
+    const all = statuses(invites)
+    expect(countOf(all, 201)).toBe(3)
+    expect(countOf(all, 409)).toBe(37)
+    await server.context.db.run("UPDATE invitations SET expires_at = '2020-01-01T00:00:00.000Z' WHERE invite_id = $1", [invites.find((reply) => reply.status === 201)!.body.invite_id])
+    expect((await server.client.post(`/rooms/${room.room_id}/invite`, { user_name: guests[40]!.username, player_role: 'operator' }, owner.access)).status).toBe(201)
+  }, 30_000)
+
   test('a flood of refused tries costs no write each: the refused are answered from memory until the window ends', async () => {
     const t = await createTestApp({ ROOM_RATE_LIMIT: '2', USER_RATE_WINDOW: '600' })
     const owner = await t.client.register('flooding_owner')

@@ -31,6 +31,8 @@ async function replayer() {
     events = 0
     const subscribed = await next('subscribed', { op: 'subscribe', stream, after: 0 })
     console.log(JSON.stringify({ subscribed, events }))
+    // A socket the server closed (a slow consumer, say) ends this replayer's rounds: the line above says how.
+    if (subscribed.op === 'closed') return
     await next('unsubscribed', { op: 'unsubscribe', stream })
   }
   socket.close()

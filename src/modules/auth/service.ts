@@ -134,6 +134,7 @@ export class AuthService {
    */
   async purgeExpired(now = Date.now(), batchSize = 1000): Promise<{ sessions: number; loginCounters: number }> {
     const before = isoAfter(-this.deps.policy.accessTokenTtl, now)
+    await inBatches((limit) => this.deps.sessionStore.deleteExpiredRefreshTokens(before, limit), batchSize)
     const sessions = await inBatches((limit) => this.deps.sessionStore.deleteExpired(before, limit), batchSize)
     return { sessions, loginCounters: await this.deps.throttle.purgeStale(now) }
   }

@@ -71,7 +71,19 @@ export class SessionStore {
     return row && { ...row, is_active: Boolean(row.is_active) }
   }
 
-  /** Deletes up to `limit` sessions that expired before `before`, and with them their refresh tokens. */
+  /**
+   * Deletes up to `limit` refresh tokens of sessions that expired before `before`: a session
+   * refreshed for days holds one per refresh, too many to go by cascade in one statement.
+   */
+  deleteExpiredRefreshTokens(before: string, limit: number): Promise<number> {
+    return this.db.run(
+      `DELETE FROM refresh_tokens WHERE token_hash IN (SELECT token_hash FROM refresh_tokens
+         WHERE session_id IN (SELECT session_id FROM sessions WHERE expires_at <= $1) LIMIT $2)`,
+      [before, limit],
+    )
+  }
+
+  /** Deletes up to `limit` sessions that expired before `before` (their refresh tokens went first). */
   async deleteExpired(before: string, limit: number): Promise<number> {
     return this.db.run('DELETE FROM sessions WHERE session_id IN (SELECT session_id FROM sessions WHERE expires_at <= $1 LIMIT $2)', [before, limit])
   }

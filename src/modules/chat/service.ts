@@ -65,7 +65,7 @@ export class ChatService {
   async history(user: User, roomId: string, query: ChatHistoryQuery) {
     const { isMember } = await this.deps.membership.access(user, roomId, this.deps.db)
     if (!isMember && user.user_role !== 'admin') throw forbidden("Only the room's players read its chat")
-    const { messages, more } = await this.deps.messageStore.page(roomId, seqRange(query), this.deps.db)
+    const { messages, more } = await this.deps.messageStore.page(roomId, seqRange(query), this.deps.db.reader)
     return historyPage(messages, more, query)
   }
 

@@ -74,13 +74,13 @@ export class DirectMessageService {
   }
 
   list(user: User, page: { limit?: number; offset?: number }) {
-    return this.deps.dmStore.list(user.user_id, { limit: page.limit ?? 50, offset: page.offset ?? 0 }, this.deps.db)
+    return this.deps.dmStore.list(user.user_id, { limit: page.limit ?? 50, offset: page.offset ?? 0 }, this.deps.db.reader)
   }
 
   async history(user: User, peerId: string, query: ChatHistoryQuery) {
     const conversation = await this.deps.dmStore.conversationOf(user.user_id, peerId, this.deps.db)
     if (!conversation) return { messages: [], older: null, newer: query.after ?? null }
-    const { messages, more } = await this.deps.dmStore.page(conversation.conversation_id, seqRange(query), this.deps.db)
+    const { messages, more } = await this.deps.dmStore.page(conversation.conversation_id, seqRange(query), this.deps.db.reader)
     return historyPage(messages, more, query)
   }
 
@@ -133,7 +133,7 @@ export class DirectMessageService {
   }
 
   blocked(user: User, page: { limit?: number; offset?: number }) {
-    return this.deps.dmStore.blocked(user.user_id, { limit: page.limit ?? 50, offset: page.offset ?? 0 }, this.deps.db)
+    return this.deps.dmStore.blocked(user.user_id, { limit: page.limit ?? 50, offset: page.offset ?? 0 }, this.deps.db.reader)
   }
 
   /** For a user's deletion: their conversations go with them, the messages first, in batches. */

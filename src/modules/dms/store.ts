@@ -118,15 +118,16 @@ export class DirectMessageStore {
     const { rows, total } = await readPage<ConversationListRow>(
       q,
       {
-        rows: `SELECT c.conversation_id, u.user_id AS peer_id, u.username AS peer_name, c.updated_at, c.last_seq,
+        // The page of conversations first; the peer, the marker and the messages for its rows only.
+        rows: (page) => `SELECT c.conversation_id, u.user_id AS peer_id, u.username AS peer_name, c.updated_at, c.last_seq,
              COALESCE(r.last_read_seq, 0) AS last_read_seq,
              (SELECT MIN(o.seq) FROM direct_messages o WHERE o.conversation_id = c.conversation_id) AS first_seq,
              m.message_id, m.author_id, m.body, m.client_id, m.created_at
-           FROM conversations c
+           FROM (SELECT conversation_id, user_a, user_b, updated_at, last_seq FROM conversations WHERE user_a = $1 OR user_b = $1
+                 ORDER BY updated_at DESC, conversation_id DESC ${page}) c
            JOIN users u ON u.user_id = CASE WHEN c.user_a = $1 THEN c.user_b ELSE c.user_a END
            LEFT JOIN read_markers r ON r.conversation_id = c.conversation_id AND r.user_id = $1
            LEFT JOIN direct_messages m ON m.conversation_id = c.conversation_id AND m.seq = c.last_seq
-           WHERE c.user_a = $1 OR c.user_b = $1
            ORDER BY c.updated_at DESC, c.conversation_id DESC`,
         count: 'SELECT COUNT(*) AS total FROM conversations WHERE user_a = $1 OR user_b = $1',
         params: [userId],

@@ -6,6 +6,9 @@ import type { LobbyEvent, StoredEvent } from './model'
  * that holds the row until commit: two transactions appending to one stream commit in the order
  * of their numbers (on PostgreSQL the second waits for the first; SQLite runs one at a time).
  */
+/** Events read at a time when blanking: well under PostgreSQL's 65,535 parameters. */
+const BLANK_SLICE = 500
+
 export class EventStore {
   async append(stream: string, event: LobbyEvent, now: string, tx: Transaction): Promise<number> {
     const head = await tx.get<{ last_seq: number }>(
@@ -37,12 +40,18 @@ export class EventStore {
     return rows.map((row) => ({ stream: row.stream, seq: Number(row.seq), event: JSON.parse(row.payload) as LobbyEvent, created_at: row.created_at }))
   }
 
-  /** Blanks the `body` of the events `seqs` of `stream` (a deleted message's posting and its few edits) still in the log. */
+  /**
+   * Blanks the `body` of the events `seqs` of `stream` still in the log: a deleted message's posting
+   * and its edits (at most 50 now; a message edited before that cap may have many, read in slices).
+   */
   async blankBodies(stream: string, seqs: number[], q: Queryable): Promise<void> {
-    const marks = seqs.map((_, index) => `$${index + 2}`).join(', ')
-    const rows = await q.all<{ seq: number; payload: string }>(`SELECT seq, payload FROM events WHERE stream = $1 AND seq IN (${marks})`, [stream, ...seqs])
-    for (const row of rows)
-      await q.run('UPDATE events SET payload = $3 WHERE stream = $1 AND seq = $2', [stream, row.seq, JSON.stringify({ ...JSON.parse(row.payload), body: '' })])
+    for (let start = 0; start < seqs.length; start += BLANK_SLICE) {
+      const slice = seqs.slice(start, start + BLANK_SLICE)
+      const marks = slice.map((_, index) => `$${index + 2}`).join(', ')
+      const rows = await q.all<{ seq: number; payload: string }>(`SELECT seq, payload FROM events WHERE stream = $1 AND seq IN (${marks})`, [stream, ...slice])
+      for (const row of rows)
+        await q.run('UPDATE events SET payload = $3 WHERE stream = $1 AND seq = $2', [stream, row.seq, JSON.stringify({ ...JSON.parse(row.payload), body: '' })])
+    }
   }
 
   /** The number of the last event written to `stream` (0 for none). */

@@ -83,8 +83,14 @@ interface LocalStream {
   closed?: boolean
 }
 
-/** Events read from the log at a time when a subscriber catches up. */
-const REPLAY_BATCH = 500
+/**
+ * A subscriber catches up in batches of about this many characters of frames, with a turn of the
+ * event loop between: a batch is read, parsed and sent in one go (synchronously on SQLite), so its
+ * size, not its count of events, is what holds the other requests.
+ */
+const REPLAY_BATCH_CHARS = 64 * 1024
+/** Events in a batch: the first, the fewest and the most. */
+const REPLAY_BATCH = { first: 16, min: 4, max: 500 }
 /** A socket's typing signals in one room, at most one per this long (clients repeat them while their user types). */
 const TYPING_INTERVAL_MS = 2000
 
@@ -369,15 +375,29 @@ export class RealtimeHub {
     const currentEpoch = await this.deps.events.epoch()
     const sameEpoch = epoch === undefined || epoch === currentEpoch
     // Corked: a replay goes out in as few writes as fit, not one per event.
-    const sendAll = (batch: StoredEvent[]) => connection.socket.cork(() => batch.every((stored) => this.#send(connection, eventFrame(stored))))
+    let batchSize = REPLAY_BATCH.first
+    const sendAll = (batch: StoredEvent[]) => {
+      let chars = 0
+      const sent = connection.socket.cork(() =>
+        batch.every((stored) => {
+          const frame = JSON.stringify(eventFrame(stored))
+          chars += frame.length
+          return this.#send(connection, frame)
+        }),
+      )
+      // The next batch as big as fits REPLAY_BATCH_CHARS at this batch's size of event.
+      if (batch.length > 0) batchSize = Math.max(REPLAY_BATCH.min, Math.min(REPLAY_BATCH.max, Math.floor((REPLAY_BATCH_CHARS * batch.length) / chars)))
+      return sent
+    }
     let last = start
     let recovered = after === undefined
     const replay = async (upTo: number) => {
       for (;;) {
-        const batch = await this.deps.events.read(stream, last, REPLAY_BATCH, upTo)
+        const asked = batchSize
+        const batch = await this.deps.events.read(stream, last, asked, upTo)
         if (!stillWanted() || !sendAll(batch)) return false
         last = batch.at(-1)?.seq ?? last
-        if (batch.length < REPLAY_BATCH) return true
+        if (batch.length < asked) return true
         await nextTurn()
       }
     }
@@ -386,13 +406,14 @@ export class RealtimeHub {
       recovered = after <= (await this.deps.events.lastSeq(stream))
       if (recovered) last = after
     } else if (after !== undefined && sameEpoch) {
-      const missed = await this.deps.events.read(stream, after, REPLAY_BATCH, head)
+      const asked = batchSize
+      const missed = await this.deps.events.read(stream, after, asked, head)
       // Events that follow on from `after` mean nothing was lost; a gap means retention took some.
       if (missed[0]?.seq === after + 1) {
         if (!stillWanted() || !sendAll(missed)) return
         last = missed.at(-1)!.seq
         recovered = true
-        if (missed.length === REPLAY_BATCH && !(await nextTurn().then(() => replay(head)))) return
+        if (missed.length === asked && !(await nextTurn().then(() => replay(head)))) return
       }
     }
     if (!stillWanted()) return
@@ -585,9 +606,9 @@ export class RealtimeHub {
   }
 
   /** Sends a frame, or closes a socket whose output has piled up past REALTIME_SLOW_CONSUMER_BYTES (Bun would drop it silently). */
-  #send(connection: Connection, frame: ServerFrame): boolean {
+  #send(connection: Connection, frame: ServerFrame | string): boolean {
     if (connection.closed) return false
-    const status = connection.socket.send(JSON.stringify(frame), false)
+    const status = connection.socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame), false)
     if (status > 0 || (status === -1 && connection.socket.getBufferedAmount() <= this.deps.policy.slowConsumerBytes)) return true
     this.#close(connection, 'slowConsumer', 'events were coming faster than this client read them; reconnect and resume')
     return false

@@ -34,7 +34,7 @@ export const roomsRoutes = ({ rooms, invites }: AppContext, guard: AuthGuard) =>
           description:
             '`max_players` defaults to ROOM_MAX_PLAYERS and may be up to ROOM_MAX_PLAYERS_LIMIT; `game_role` is your own role, `host` by default.',
           responses: answers({
-            409: '`conflict`: you already own ROOM_QUOTA open rooms; close one first.',
+            409: '`conflict`: you already own ROOM_QUOTA open rooms, or play in ROOM_SEAT_QUOTA; close or leave one first.',
             422: '`validation_error`: a field is missing, unknown or out of its limits (max_players above ROOM_MAX_PLAYERS_LIMIT too).',
             429: '`rate_limited`: you created ROOM_RATE_LIMIT rooms within USER_RATE_WINDOW.',
           }),
@@ -77,7 +77,7 @@ export const roomsRoutes = ({ rooms, invites }: AppContext, guard: AuthGuard) =>
               responses: answers({
                 403: '`forbidden`: only the owner or an admin may invite.',
                 404: '`not_found`: no such room, or one you may not see.',
-                409: '`conflict`: the room is closed; there is no active user with that name; they are in the room already, or already invited.',
+                409: '`conflict`: the room is closed; there is no active user with that name; they are in the room already, or already invited; the room has INVITE_PENDING_LIMIT pending invitations.',
                 429: '`rate_limited`: you sent (or tried) INVITE_RATE_LIMIT invitations within USER_RATE_WINDOW.',
               }),
             },
@@ -94,7 +94,7 @@ export const roomsRoutes = ({ rooms, invites }: AppContext, guard: AuthGuard) =>
             responses: answers({
               403: '`forbidden`: the ct is not valid for you in this room.',
               404: '`not_found`: no such room, or one you may not see.',
-              409: '`conflict`: you are in the room already; the invitation was accepted, declined or has expired; the room is closed or full.',
+              409: '`conflict`: you are in the room already; the invitation was accepted, declined or has expired; the room is closed or full; you play in ROOM_SEAT_QUOTA open rooms already.',
             }),
           },
         })

@@ -28,8 +28,8 @@ export class InvitationService {
       /** Who may be invited: the users domain answers, by name. */
       users: { findActiveByName(username: string, q: Queryable): Promise<User | undefined> }
       sent: UserRateLimiter
-      /** Seconds an invitation stays usable, and settled ones stay listed. */
-      policy: { ttl: number; retention: number }
+      /** Seconds an invitation stays usable, and settled ones stay listed; pending invitations one room may have. */
+      policy: { ttl: number; retention: number; pendingLimit: number }
     },
   ) {}
 
@@ -54,6 +54,10 @@ export class InvitationService {
       const clock = Date.now()
       const now = new Date(clock).toISOString()
       await this.deps.invitationStore.expire(roomId, receiver.user_id, now, tx)
+      // A room's pending invitations are withdrawn in one transaction when it closes: there are never many.
+      const { pendingLimit } = this.deps.policy
+      if ((await this.deps.invitationStore.countPending(roomId, now, tx)) >= pendingLimit)
+        throw conflict(`The room has ${pendingLimit} pending invitations, the most allowed; revoke one or wait for some to expire`)
       const record: InvitationRecord = {
         invite_id: Bun.randomUUIDv7(),
         room_id: roomId,

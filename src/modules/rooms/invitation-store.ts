@@ -64,6 +64,13 @@ export class InvitationStore {
     )
   }
 
+  /** The room's pending invitations, those past their expiry marked expired first (so they no longer count). */
+  async countPending(roomId: string, now: string, q: Queryable): Promise<number> {
+    await q.run("UPDATE invitations SET status = 'expired', updated_at = $2 WHERE room_id = $1 AND status = 'pending' AND expires_at <= $2", [roomId, now])
+    const row = await q.get<{ total: number }>("SELECT CAST(count(*) AS INTEGER) AS total FROM invitations WHERE room_id = $1 AND status = 'pending'", [roomId])
+    return row?.total ?? 0
+  }
+
   /** Moves a pending invitation to `status`; false when it was no longer pending (someone else got there first). */
   async settle(inviteId: string, status: 'accepted' | 'declined', now: string, q: Queryable): Promise<boolean> {
     const changed = await q.run("UPDATE invitations SET status = $2, updated_at = $3 WHERE invite_id = $1 AND status = 'pending'", [
@@ -105,7 +112,7 @@ export class InvitationStore {
     const whereClause = String(where)
     const { params } = where
     const page = await readPage<InvitationRecord>(
-      this.db,
+      this.db.reader,
       {
         rows: `SELECT ${COLUMNS} FROM invitations ${whereClause} ORDER BY created_at DESC, invite_id DESC`,
         count: `SELECT CAST(count(*) AS INTEGER) AS total FROM invitations ${whereClause}`,

@@ -1,7 +1,7 @@
-import { nextTurn } from '../../db/batches'
+import { inBatches, nextTurn } from '../../db/batches'
 import type { Database, Queryable, Transaction } from '../../db/database'
 import { nowIso } from '../../lib/clock'
-import { type ApiError, notFound } from '../../shared/errors'
+import { type ApiError, conflict, notFound } from '../../shared/errors'
 import type { EventLog } from '../events/service'
 import { chatStream, type LobbyEvent, roomStream, userStream } from '../events/model'
 import type { User } from '../users/model'
@@ -32,6 +32,8 @@ export class MembershipService {
       roomStore: RoomStore
       invitationStore: InvitationStore
       events: EventLog
+      /** Open rooms one user may play in at once (ROOM_SEAT_QUOTA). */
+      seatQuota: number
     },
   ) {}
 
@@ -61,8 +63,19 @@ export class MembershipService {
     })
   }
 
-  /** Seats a player, inside withRoom; answers the room as it now is. */
+  /**
+   * Refuses a seat past ROOM_SEAT_QUOTA open rooms, under the user's own lock (taken after any
+   * room's), so that seats taken at once in different rooms count one after the other.
+   */
+  async assertSeatFree(userId: string, tx: Transaction): Promise<void> {
+    await tx.lock(`seats-of:${userId}`)
+    const { seatQuota } = this.deps
+    if ((await this.deps.roomStore.countOpenSeats(userId, tx)) >= seatQuota) throw conflict(`You play in ${seatQuota} open rooms, the most allowed; leave one first`)
+  }
+
+  /** Seats a player, inside withRoom, within ROOM_SEAT_QUOTA; answers the room as it now is. */
   async seat(roomId: string, userId: string, gameRole: string, now: string, tx: Transaction): Promise<Room> {
+    await this.assertSeatFree(userId, tx)
     await this.deps.roomStore.addPlayer(roomId, userId, gameRole, now, tx)
     await this.deps.roomStore.update(roomId, {}, now, tx)
     const room = await this.require(roomId, tx)
@@ -124,15 +137,20 @@ export class MembershipService {
     )
   }
 
-  /** For a user's deletion: leaves every room they play in, as a leave does, one room (and transaction) at a time. */
+  /**
+   * For a user's deletion: leaves every open room they play in, as a leave does, one room (and
+   * transaction) at a time; their seats in closed rooms, where nobody plays, go in batches.
+   */
   async leaveAllRooms(userId: string): Promise<void> {
-    for (const roomId of await this.deps.roomStore.roomIdsOf(userId, this.deps.db)) {
+    const { roomStore, db } = this.deps
+    for (const roomId of await roomStore.openRoomIdsOf(userId, db)) {
       await this.withRoomLocked(roomId, async (tx) => {
         const room = await this.require(roomId, tx)
         if (room.players.some((player) => player.user_id === userId)) await this.unseat(room, userId, 'left', tx)
       })
       await nextTurn()
     }
+    await inBatches((limit) => roomStore.deleteClosedSeats(userId, limit, db))
   }
 
   async require(roomId: string, q: Queryable): Promise<Room> {

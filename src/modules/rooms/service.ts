@@ -12,6 +12,8 @@ export interface RoomPolicy {
   maxPlayersLimit: number
   /** Open rooms one user may own. */
   quota: number
+  /** Open rooms one user may play in (the membership service holds to it). */
+  seatQuota: number
 }
 
 /** Why one may follow a room's events: playing in it, invited to it, or as an admin. */
@@ -52,6 +54,8 @@ export class RoomService {
       await tx.lock(`rooms-owned-by:${owner.user_id}`)
       if ((await roomStore.countOpenOwnedBy(owner.user_id, tx)) >= policy.quota)
         throw conflict(`You already own ${policy.quota} open rooms, the most allowed; close one first`)
+      // Its creator takes a seat in it.
+      await this.deps.membership.assertSeatFree(owner.user_id, tx)
       await roomStore.insert(room, game_role, tx)
     })
     return this.deps.membership.require(room.room_id, this.deps.db)

@@ -55,7 +55,7 @@ export class RoomStore {
     if (filter.is_ready !== undefined) where.add(`${PLAYER_COUNT} ${filter.is_ready ? '>=' : '<'} r.max_players`)
     const { params } = where
     const page = await readPage<RoomRow>(
-      this.db,
+      this.db.reader,
       {
         rows: `SELECT ${ROOM_COLUMNS} FROM ${from} ${where} ORDER BY r.created_at DESC, r.room_id DESC`,
         count: `SELECT CAST(count(*) AS INTEGER) AS total FROM ${from} ${where}`,
@@ -64,7 +64,7 @@ export class RoomStore {
       filter.limit ?? PAGE_SIZE,
       filter.offset ?? 0,
     )
-    return { rooms: await this.#withPlayers(page.rows, this.db), total: page.total }
+    return { rooms: await this.#withPlayers(page.rows, this.db.reader), total: page.total }
   }
 
   async countOpenOwnedBy(ownerId: string, q: Queryable): Promise<number> {
@@ -93,21 +93,30 @@ export class RoomStore {
       'UPDATE rooms SET updated_at = $2, owner_id = COALESCE($3, owner_id), is_closed = COALESCE($4, is_closed) WHERE room_id = $1',
       [roomId, updatedAt, changes.owner_id ?? null, changes.is_closed ?? null],
     )
+    // Its seats say so too: a user's open rooms are found by index among all their seats.
+    if (changes.is_closed) await q.run('UPDATE room_players SET room_closed = $2 WHERE room_id = $1', [roomId, true])
   }
 
-  /** Ids of the rooms a user plays in, in a stable order (so that locks on them are taken in that order). */
-  async roomIdsOf(userId: string, q: Queryable): Promise<string[]> {
-    const rows = await q.all<{ room_id: string }>('SELECT room_id FROM room_players WHERE user_id = $1 ORDER BY room_id', [userId])
-    return rows.map((row) => row.room_id)
-  }
-
-  /** Ids of the open rooms a user plays in: those whose chats hear of their presence. */
+  /** Ids of the open rooms a user plays in, in a stable order (so that locks on them are taken in it): the rooms that hear of their presence. */
   async openRoomIdsOf(userId: string, q: Queryable): Promise<string[]> {
-    const rows = await q.all<{ room_id: string }>(
-      'SELECT p.room_id FROM room_players p JOIN rooms r ON r.room_id = p.room_id WHERE p.user_id = $1 AND NOT r.is_closed',
-      [userId],
-    )
+    const rows = await q.all<{ room_id: string }>('SELECT room_id FROM room_players WHERE user_id = $1 AND room_closed = $2 ORDER BY room_id', [userId, false])
     return rows.map((row) => row.room_id)
+  }
+
+  async countOpenSeats(userId: string, q: Queryable): Promise<number> {
+    const row = await q.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM room_players WHERE user_id = $1 AND room_closed = $2', [
+      userId,
+      false,
+    ])
+    return row?.total ?? 0
+  }
+
+  /** Deletes up to `limit` of the user's seats in closed rooms (their account is going; nobody plays there). */
+  deleteClosedSeats(userId: string, limit: number, q: Queryable): Promise<number> {
+    return q.run(
+      'DELETE FROM room_players WHERE user_id = $1 AND room_id IN (SELECT room_id FROM room_players WHERE user_id = $1 AND room_closed = $2 LIMIT $3)',
+      [userId, true, limit],
+    )
   }
 
   async #withPlayers(rows: RoomRow[], q: Queryable): Promise<Room[]> {

@@ -101,7 +101,7 @@ export class UserStore {
       ? `SELECT CAST(count(*) AS INTEGER) AS total FROM users ${whereClause}`
       : `SELECT CAST(COALESCE(sum(total), 0) AS INTEGER) AS total FROM user_counts ${whereClause}`
     const page = await readPage<Omit<UserRow, 'password_hash'>>(
-      this.db,
+      this.db.reader,
       { rows: `SELECT ${PUBLIC_COLUMNS} FROM users ${whereClause} ORDER BY created_at DESC, user_id DESC`, count, params },
       filter.limit ?? PAGE_SIZE,
       filter.offset ?? 0,

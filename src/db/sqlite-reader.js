@@ -1,0 +1,36 @@
+// @ts-check
+/**
+ * The reader thread of a SQLite store (SqliteReader in sqlite.ts): a read-only connection of its
+ * own for the reads whose cost grows with the data (a page of a list and its count). bun:sqlite
+ * runs statements synchronously, so on the event loop such a read would hold every other request;
+ * here it holds only this thread, and WAL lets it read while the main connection writes.
+ *
+ * Plain JavaScript: it is loaded as a file of its own (from inside the binary once compiled),
+ * where TypeScript would not be transpiled.
+ *
+ * Messages in: `{ path, busyTimeout }` once (answered `{ ready: true }` or `{ error }`), then
+ * `{ id, sql, params }`; out: `{ id, rows }` or `{ id, error }`.
+ */
+import { Database } from 'bun:sqlite'
+
+/** @type {Database | undefined} */
+let connection
+
+self.onmessage = ({ data }) => {
+  if ('path' in data) {
+    try {
+      connection = new Database(data.path, { readonly: true, strict: true })
+      connection.run(`PRAGMA busy_timeout = ${data.busyTimeout}`)
+      self.postMessage({ ready: true })
+    } catch (error) {
+      self.postMessage({ error: String(error) })
+    }
+    return
+  }
+  const { id, sql, params } = data
+  try {
+    self.postMessage({ id, rows: connection?.query(sql).all(...params) })
+  } catch (error) {
+    self.postMessage({ id, error: String(error) })
+  }
+}
