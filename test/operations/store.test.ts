@@ -37,6 +37,12 @@ describe(`store on ${STORE}`, () => {
     await second.context.db.close()
   })
 
+  test('each migration is a file named by its version, the versions 1, 2, 3... in order', async () => {
+    const files = (await Array.fromAsync(new Bun.Glob('[0-9][0-9][0-9]-*.ts').scan('src/db/migrations'))).sort()
+    expect(files.map((file) => Number(file.slice(0, 3)))).toEqual(SCHEMA_VERSIONS)
+    expect(SCHEMA_VERSIONS).toEqual(SCHEMA_VERSIONS.map((_, index) => index + 1))
+  })
+
   test('two instances migrating one empty database at once apply each migration exactly once', async () => {
     const url = TEST_DATABASE_URL ? await freshDatabaseUrl() : `sqlite:${join(directory, 'race.sqlite')}`
     const instances = [0, 1].map(() => Bun.spawn([process.execPath, 'test/support/migrate-once.ts', url], { stdout: 'pipe', stderr: 'inherit' }))
