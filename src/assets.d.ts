@@ -4,6 +4,16 @@ declare module 'swagger-ui-dist/*' {
   export default path
 }
 
+declare module '*.css' {
+  const path: string
+  export default path
+}
+
+declare module '*/swagger.js' {
+  const path: string
+  export default path
+}
+
 declare module '*/sqlite-reader.js' {
   const path: string
   export default path

@@ -34,7 +34,7 @@ describe(`HTTP conventions on ${STORE}`, () => {
     }
   })
 
-  test('API answers carry the security headers; the Swagger page keeps its own framing', async () => {
+  test('API answers carry the security headers; the Swagger page has a policy of its own', async () => {
     const user = await t.client.register('header_user')
     for (const reply of [await t.client.get('/auth/me', user.access), await t.client.get('/auth/me'), await t.client.get('/nowhere')]) {
       expect(reply.headers.get('x-content-type-options')).toBe('nosniff')
@@ -43,9 +43,11 @@ describe(`HTTP conventions on ${STORE}`, () => {
       expect(reply.headers.get('cache-control')).toBe('no-store')
       expect(reply.headers.get('content-type')).toStartWith('application/json')
     }
+    // The Swagger page has a policy of its own: its files from the service only, never framed.
     const page = await t.client.get('/swagger')
     expect(page.headers.get('x-content-type-options')).toBe('nosniff')
-    expect(page.headers.get('content-security-policy')).toBeNull()
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self';")
+    expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'")
   })
 
   test('CORS answers only the configured origins, never a wildcard for them', async () => {

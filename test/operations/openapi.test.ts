@@ -245,13 +245,18 @@ describe('Swagger page', () => {
     const html = await page.text()
     expect(html).not.toMatch(/unpkg|jsdelivr|cdn\./)
     const assets = [...html.matchAll(/(?:src|href)="(\/[^"]+)"/g)].map((match) => match[1]!)
-    expect(assets.sort()).toEqual(['/swagger/assets/swagger-ui-bundle.js', '/swagger/assets/swagger-ui.css'])
+    expect(assets.sort()).toEqual(['/swagger/assets/swagger-ui-bundle.js', '/swagger/assets/swagger-ui.css', '/swagger/assets/swagger.css', '/swagger/assets/swagger.js'])
+    // Swagger UI's own assets, and the page's script, which points it at the document.
+    let script = ''
     for (const asset of assets) {
       const response = await t.app.handle(new Request(`http://localhost${asset}`))
       expect(response.status).toBe(200)
-      expect((await response.arrayBuffer()).byteLength).toBeGreaterThan(10_000)
+      const text = await response.text()
+      if (asset.includes('swagger-ui')) expect(text.length).toBeGreaterThan(10_000)
+      if (asset === '/swagger/assets/swagger.js') script = text
     }
-    expect(html).toContain('swagger/json')
+    expect(script).toContain('/swagger/json')
+    expect(html).not.toMatch(/<script>|<style>/)
   })
 
   test('SWAGGER_ENABLED=false removes the page and the document', async () => {
