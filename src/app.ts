@@ -1,9 +1,8 @@
 import { Elysia } from 'elysia'
 import type { Config } from './config'
 import type { AppContext } from './context'
-import { authRoutes } from './modules/auth'
-import { authGuard } from './modules/auth/guard'
 import { chatRoutes } from './modules/chat'
+import { credentialsRoutes } from './modules/credentials'
 import { dmsRoutes } from './modules/dms'
 import { healthRoutes } from './modules/health'
 import { lobbyRoutes } from './modules/lobby'
@@ -11,6 +10,8 @@ import { invitesRoutes } from './modules/rooms/invites'
 import { realtimeRoutes } from './modules/realtime'
 import { asyncApiDocument } from './modules/realtime/asyncapi'
 import { roomsRoutes } from './modules/rooms'
+import { sessionsRoutes } from './modules/sessions'
+import { authGuard } from './modules/sessions/guard'
 import { usersRoutes } from './modules/users'
 import { docs } from './plugins/docs'
 import { errorHandler } from './plugins/errors'
@@ -19,10 +20,11 @@ import { security } from './plugins/security'
 
 export function createApp(context: AppContext) {
   const { config } = context
-  const guard = authGuard({ ...config.jwt, secret: context.jwtSecret }, context.auth)
+  const guard = authGuard({ ...config.jwt, secret: context.jwtSecret }, context.verifier, context.sessions)
   // Typed without the prefix, which clients (Eden, client/) take as part of their base URL.
   const api = new Elysia({ prefix: config.apiPrefix as '' })
-    .use(authRoutes(context, guard))
+    .use(credentialsRoutes(context, guard))
+    .use(sessionsRoutes(context, guard))
     .use(usersRoutes(context, guard))
     .use(roomsRoutes(context, guard))
     .use(invitesRoutes(context, guard))

@@ -7,15 +7,16 @@ import type { Tracer } from './lib/tracing'
 import { PasswordHasher } from './lib/password'
 import { nowIso } from './lib/clock'
 import { createMetrics } from './metrics'
-import { AuthService } from './modules/auth/service'
 import { InProcessBus, PostgresBus } from './modules/events/bus'
 import { EventFeed } from './modules/events/feed'
 import { EventLog } from './modules/events/service'
 import { EventStore } from './modules/events/store'
-import { accessTokenSigner, AccessTokenVerifier } from './modules/auth/tokens'
-import { SessionService } from './modules/auth/sessions'
-import { SessionStore, ThrottleStore } from './modules/auth/store'
-import { LoginThrottle } from './modules/auth/throttle'
+import { PasswordCredentials } from './modules/credentials/password'
+import { LoginThrottle } from './modules/credentials/throttle'
+import { ThrottleStore } from './modules/credentials/throttle-store'
+import { SessionService } from './modules/sessions/service'
+import { SessionStore } from './modules/sessions/store'
+import { accessTokenSigner, AccessTokenVerifier } from './modules/sessions/tokens'
 import { InvitationService } from './modules/rooms/invitation-service'
 import { InvitationStore } from './modules/rooms/invitation-store'
 import { MembershipService } from './modules/rooms/membership'
@@ -48,24 +49,10 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   const bus = db.dialect === 'postgres' ? new PostgresBus(db, feed) : new InProcessBus(feed)
   const events = new EventLog({ db, eventStore, bus, retention: config.eventRetention, onWritten: (event) => metrics.eventWritten(event.type) })
   const membership = new MembershipService({ db, roomStore, invitationStore, events, seatQuota: config.rooms.seatQuota })
-  const sessions = new SessionService({ sessionStore, events })
-  const users = new UserService({
+  const sessions = new SessionService({
     db,
-    userStore,
-    passwords,
-    sessions,
-    events,
-    selfChanges: userRateLimit(rateLimits, 'account changes', config.userRateLimits.accountChanges),
-    passwordMinLength: config.password.minLength,
-  })
-  const auth = new AuthService({
-    db,
-    userStore,
-    users,
     sessionStore,
-    sessions,
-    throttle,
-    passwords,
+    events,
     policy: {
       accessTokenTtl: config.accessTokenTtl,
       refreshTokenTtl: config.refreshTokenTtl,
@@ -73,6 +60,18 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
       maxSessionsPerUser: config.maxSessionsPerUser,
     },
   })
+  const users = new UserService({
+    db,
+    userStore,
+    passwords,
+    events,
+    selfChanges: userRateLimit(rateLimits, 'account changes', config.userRateLimits.accountChanges),
+    passwordMinLength: config.password.minLength,
+  })
+  // An account that stops being usable ends its sessions in the same transaction.
+  users.onEnded((userId, why, tx) => sessions.endAllOf(userId, why === 'deleted' ? 'account_deleted' : 'account_deactivated', tx))
+  // The ways in: a password today.
+  const credentials = { password: new PasswordCredentials({ db, users, sessions, throttle, passwords }) }
   const rooms = new RoomService({
     db,
     roomStore,
@@ -114,6 +113,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   users.onErase((userId) => chat.detachAuthor(userId))
   users.onErase((userId) => dms.forget(userId))
   const jwt = { ...config.jwt, secret: jwtSecret }
+  // One verifier for HTTP and the websocket: a token checked for one is checked for both.
   const verifier = new AccessTokenVerifier(jwt)
   const signer = accessTokenSigner(jwt)
   const presence = new PresenceService({
@@ -125,7 +125,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     onError: (error) => log.error('presence could not be recorded', { error: String(error) }),
   })
   const realtime = new RealtimeHub({
-    auth,
+    sessions,
     rooms,
     chat,
     presence,
@@ -156,7 +156,9 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     metrics,
     passwords,
     users,
-    auth,
+    sessions,
+    credentials,
+    verifier,
     rooms,
     invites,
     rateLimits,

@@ -81,14 +81,15 @@ export async function startServer(config: Config, log: Logger) {
 }
 
 /** Purges expired rows a minute after start (sooner with a shorter interval), then every `interval` seconds. */
-function schedulePurges({ auth, invites, rateLimits, events, chat, dms, config }: AppContext, log: Logger, interval: number) {
+function schedulePurges({ sessions, credentials, invites, rateLimits, events, chat, dms, config }: AppContext, log: Logger, interval: number) {
   const longestRateWindow = Math.max(...Object.values(config.userRateLimits).map((limit) => limit.window))
   let stopped = false
   let timer: Timer
   const purge = async () => {
     try {
       const purged = {
-        ...(await auth.purgeExpired()),
+        sessions: await sessions.purgeExpired(),
+        loginCounters: await credentials.password.purgeStale(),
         rateCounters: await rateLimits.deleteStale(isoAfter(-longestRateWindow)),
         invitations: await invites.purgeSettled(),
         events: await events.purge(),

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { accessTokenSigner } from '../../src/modules/auth/tokens'
+import { accessTokenSigner } from '../../src/modules/sessions/tokens'
 import { userStream } from '../../src/modules/events/model'
 import { CLOSE } from '../../src/modules/realtime/protocol'
 import { closeTestResources, STORE, startTestServer, TEST_ENV } from '../support/harness'

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { closeTestResources, createTestApp, type Session, startTestServer, STORE, TEST_ENV, type TestApp } from '../support/harness'
-import { accessTokenSigner, AccessTokenVerifier } from '../../src/modules/auth/tokens'
+import { accessTokenSigner, AccessTokenVerifier } from '../../src/modules/sessions/tokens'
 import { craftJwt, decodePayload } from '../support/jwt'
 
 afterAll(closeTestResources)
@@ -258,7 +258,8 @@ describe(`expired rows are purged on ${STORE}`, () => {
     // Both windows began long ago; only the lock-out is still running.
     await db.run('UPDATE login_throttle SET window_started_at = $1', [ago(86_400)])
 
-    expect(await p.context.auth.purgeExpired()).toEqual({ sessions: 1, loginCounters: 2 })
+    const purge = async () => ({ sessions: await p.context.sessions.purgeExpired(), loginCounters: await p.context.credentials.password.purgeStale() })
+    expect(await purge()).toEqual({ sessions: 1, loginCounters: 2 })
     const sessions = await db.all<{ session_id: string }>('SELECT session_id FROM sessions')
     expect(sessions.map((row) => row.session_id).sort()).toEqual([sessionOf(recent), sessionOf(live)].sort())
     const orphans = await db.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM refresh_tokens WHERE session_id = $1', [sessionOf(ended)])
@@ -269,14 +270,14 @@ describe(`expired rows are purged on ${STORE}`, () => {
     expect((await p.client.get('/auth/me', recent.access)).status).toBe(200)
     expect((await p.client.post('/auth/refresh', { refresh_token: live.refresh })).status).toBe(200)
     expect((await p.client.post('/auth/login', { username: 'locked_out', password: 'password-123' })).status).toBe(429)
-    expect(await p.context.auth.purgeExpired()).toEqual({ sessions: 0, loginCounters: 0 })
+    expect(await purge()).toEqual({ sessions: 0, loginCounters: 0 })
   })
 
   test('a backlog larger than one batch is purged whole, batch after batch', async () => {
     const p = await createTestApp()
     for (let i = 0; i < 5; i++) await p.client.register(`backlog_${i}`)
     await p.context.db.run("UPDATE sessions SET expires_at = '2000-01-01T00:00:00.000Z'")
-    expect(await p.context.auth.purgeExpired(Date.now(), 2)).toEqual({ sessions: 5, loginCounters: 0 })
+    expect(await p.context.sessions.purgeExpired(Date.now(), 2)).toBe(5)
     const left = await p.context.db.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM sessions')
     expect(left?.total).toBe(0)
   })

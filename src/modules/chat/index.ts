@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import { answers, errors, success } from '../../shared/model'
-import type { AuthGuard } from '../auth/guard'
+import type { AuthGuard } from '../sessions/guard'
 import { RoomIdParams } from '../rooms/model'
 import { chatModels, MessageParams } from './model'
 

@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import { answers, errors, listAnswer, success } from '../../shared/model'
-import type { AuthGuard } from '../auth/guard'
+import type { AuthGuard } from '../sessions/guard'
 import { dmsModels, PeerParams } from './model'
 
 /** Direct messages: conversations, history, writing, read markers; and blocks. */

@@ -2,9 +2,9 @@ import type { Server, ServerWebSocket } from 'bun'
 import type { Config } from '../../config'
 import type { Logger } from '../../lib/logger'
 import type { Metrics } from '../../metrics'
-import type { AuthService } from '../auth/service'
+import type { SessionService } from '../sessions/service'
 import type { ChatService } from '../chat/service'
-import type { VerifiedClaims } from '../auth/tokens'
+import type { VerifiedClaims } from '../sessions/tokens'
 import type { EventBus, Signal } from '../events/bus'
 import type { EventFeed } from '../events/feed'
 import type { PresenceService } from './presence'
@@ -113,7 +113,7 @@ export class RealtimeHub {
 
   constructor(
     private readonly deps: {
-      auth: AuthService
+      sessions: Pick<SessionService, 'authenticate'>
       rooms: RoomService
       chat: ChatService
       presence: PresenceService
@@ -320,7 +320,7 @@ export class RealtimeHub {
     while (always || account.readAt < account.version) {
       always = false
       const version = account.version
-      const user = await refusedAsUndefined(this.deps.auth.authenticate(sessionId, userId))
+      const user = await refusedAsUndefined(this.deps.sessions.authenticate(sessionId, userId))
       if (!user) return undefined
       // Reads of one account may finish out of order: one begun before another's change never replaces it.
       if (version >= account.readAt) {

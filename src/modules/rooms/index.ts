@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
-import type { AuthGuard } from '../auth/guard'
+import type { AuthGuard } from '../sessions/guard'
 import { answers, errors, listAnswer, success } from '../../shared/model'
 import { invitesModels } from './invitation-model'
 import { MemberParams, type Room, RoomIdParams, roomsModels } from './model'

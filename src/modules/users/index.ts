@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import { callerOf } from '../../lib/client-address'
-import type { AuthGuard } from '../auth/guard'
+import type { AuthGuard } from '../sessions/guard'
 import { answers, errors, listAnswer, success } from '../../shared/model'
 import { UserIdParams, usersModels } from './model'
 

@@ -4,7 +4,6 @@ import { getOrCreateSetting, readSetting } from '../../db/settings'
 import { type Caller, INTERNAL_CALLER, type PasswordHasher } from '../../lib/password'
 import { nowIso } from '../../lib/clock'
 import { ApiError, conflict, forbidden, invalidField, notFound } from '../../shared/errors'
-import type { SessionService } from '../auth/sessions'
 import { userStream } from '../events/model'
 import type { EventLog } from '../events/service'
 import type { User, UserChanges, UserCreateRequest, UserFilter } from './model'
@@ -13,21 +12,25 @@ import { toUser, type UserRecord, type UserStore } from './store'
 /** What another domain lets go of when an account is deleted: in batches that yield, since a user can own many rows. */
 export type Eraser = (userId: string) => Promise<void>
 
+/** What another domain does, in the same transaction, when an account stops being usable: deactivated, or being deleted. */
+export type Ending = (userId: string, why: 'deactivated' | 'deleted', tx: Transaction) => Promise<void>
+
 /**
- * Accounts and their administration. What a change means to other domains is asked of their
- * services: deactivation ends the user's sessions (auth) in the same transaction; deletion ends
- * them too, then lets each domain that registered an eraser (rooms, chat, direct messages) let go
+ * Accounts and their administration. The domain knows nothing of the others: what a change means to
+ * them they register here as hooks. An account that stops being usable (deactivated, or at the
+ * start of its deletion) calls each `Ending` in its own transaction (the sessions end there); a
+ * deletion then lets each domain that registered an `Eraser` (rooms, chat, direct messages) let go
  * of the user, before the account's row goes.
  */
 export class UserService {
   readonly #erasers: Eraser[] = []
+  readonly #endings: Ending[] = []
 
   constructor(
     private readonly deps: {
       db: Database
       userStore: UserStore
       passwords: PasswordHasher
-      sessions: SessionService
       events: EventLog
       /** ACCOUNT_RATE_LIMIT per USER_RATE_WINDOW: changes one user makes to their own account. */
       selfChanges: UserRateLimiter
@@ -68,6 +71,18 @@ export class UserService {
   async findActiveByName(username: string, q: Queryable): Promise<User | undefined> {
     const user = await this.deps.userStore.findByUsername(username, q)
     return user?.is_active ? toUser(user) : undefined
+  }
+
+  /** An account with its password hash, by name (any case) or id: for the password way in (credentials/password.ts) only. */
+  async findWithPassword(key: { username: string } | { userId: string }): Promise<{ user: User; password_hash: string } | undefined> {
+    const { userStore, db } = this.deps
+    const record = 'username' in key ? await userStore.findByUsername(key.username, db) : await userStore.findById(key.userId, db)
+    return record && { user: toUser(record), password_hash: record.password_hash }
+  }
+
+  /** A new password hash, in the caller's transaction (which ends the other sessions). */
+  async setPasswordHash(userId: string, passwordHash: string, tx: Transaction): Promise<void> {
+    await this.deps.userStore.update(userId, { password_hash: passwordHash }, nowIso(), tx)
   }
 
   /** An active account by id: whom direct messages may go to. */
@@ -112,7 +127,7 @@ export class UserService {
         if (losesAdmin) await this.#assertAdminMayGo(actor, target, tx)
         const now = nowIso()
         await this.deps.userStore.update(userId, changes, now, tx)
-        if (changes.is_active === false && target.is_active) await this.deps.sessions.endAllOf(userId, 'account_deactivated', tx)
+        if (changes.is_active === false && target.is_active) for (const ending of this.#endings) await ending(userId, 'deactivated', tx)
         await this.deps.events.emit(tx, [userStream(userId), { type: 'account_changed', user_id: userId, fields }])
         return toUser({ ...target, ...definedOnly(changes), updated_at: now })
       })
@@ -130,6 +145,11 @@ export class UserService {
     this.#erasers.push(eraser)
   }
 
+  /** Registers what a domain does, in the same transaction, when an account is deactivated or starts being deleted. */
+  onEnded(ending: Ending): void {
+    this.#endings.push(ending)
+  }
+
   /**
    * Deletes an account. At once, in one transaction: the rules are checked, the account stops
    * being active and its sessions end (and say so). Then each domain lets go of the user in
@@ -137,12 +157,12 @@ export class UserService {
    * cascade. A deletion cut short leaves an inactive account that deleting again finishes.
    */
   async delete(actor: User, userId: string): Promise<void> {
-    const { db, userStore, sessions } = this.deps
+    const { db, userStore } = this.deps
     await db.transaction(async (tx) => {
       const target = await this.#require(userId, tx)
       if (target.user_role === 'admin' && target.is_active) await this.#assertAdminMayGo(actor, target, tx)
       if (target.is_active) await userStore.update(userId, { is_active: false }, nowIso(), tx)
-      await sessions.endAllOf(userId, 'account_deleted', tx)
+      for (const ending of this.#endings) await ending(userId, 'deleted', tx)
     })
     for (const erase of this.#erasers) await erase(userId)
     // Reactivated meanwhile (an admin acting at the same moment): it stays, and the deletion says so.

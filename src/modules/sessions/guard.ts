@@ -1,8 +1,8 @@
 import { Elysia } from 'elysia'
 import { forbidden, unauthorized } from '../../shared/errors'
 import type { User } from '../users/model'
-import type { AuthService } from './service'
-import { AccessTokenVerifier, accessJwt, type JwtConfig } from './tokens'
+import type { SessionService } from './service'
+import { type AccessTokenVerifier, accessJwt, type JwtConfig } from './tokens'
 
 export type Role = 'user' | 'admin'
 
@@ -17,8 +17,7 @@ export type Principal = { user: User; sessionId: string }
  * The check runs in `transform`, before validation, so a caller without a valid token learns
  * nothing about a route's input rules: it gets 401 (or 403), never 422.
  */
-export const authGuard = (config: JwtConfig, auth: AuthService) => {
-  const verifier = new AccessTokenVerifier(config)
+export const authGuard = (config: JwtConfig, verifier: AccessTokenVerifier, sessions: Pick<SessionService, 'authenticate'>) => {
   const principals = new WeakMap<Request, Principal>()
   return new Elysia({ name: 'auth-guard' })
     .use(accessJwt(config))
@@ -30,7 +29,7 @@ export const authGuard = (config: JwtConfig, auth: AuthService) => {
           const claims = token === undefined ? undefined : await verifier.verify(accessJwt, token)
           if (!claims) throw unauthorized('A valid access token is required')
           // The session is read on every request: the verifier's memory spares the signature check, never this.
-          const user = await auth.authenticate(claims.sid, claims.sub)
+          const user = await sessions.authenticate(claims.sid, claims.sub)
           if (role === 'admin' && user.user_role !== 'admin') throw forbidden('Admins only')
           principals.set(request, { user, sessionId: claims.sid })
         },

@@ -1,5 +1,6 @@
 import { jwt } from '@elysiajs/jwt'
 import type { Config } from '../../config'
+import { success } from '../../shared/model'
 import type { Grant } from './service'
 
 /**
@@ -20,6 +21,11 @@ export const accessTokenSigner = (config: JwtConfig): AccessJwt => accessJwt(con
 export interface AccessJwt {
   sign(claims: Record<string, string | number>): Promise<string>
   verify(token: string, options?: object): Promise<false | Record<string, unknown>>
+}
+
+/** The answer of every way in, and of a refresh: `message`, and the token pair of the grant's session. */
+export async function tokenResponse(signer: AccessJwt, accessTokenTtl: number, message: string, grant: Grant) {
+  return { ...success(message), ...(await tokenPair(signer, grant, accessTokenTtl)) }
 }
 
 /** The TokenResponse of registration, login and refresh: the access token signed for the grant's session. */

@@ -1,11 +1,6 @@
 import { Elysia, t } from 'elysia'
-import { Count, componentId, PAIRED_SURROGATES_PATTERN, Timestamp } from '../../shared/model'
-import { Password, User, Username, usersModels } from '../users/model'
-
-export const AuthRequest = t.Object(
-  { username: Username, password: Password },
-  { additionalProperties: false, $id: componentId('AuthRequest') },
-)
+import { Count, componentId, Timestamp } from '../../shared/model'
+import { User, usersModels } from '../users/model'
 
 const TokenText = (description: string, example: string) => t.String({ description, examples: [example] })
 
@@ -56,14 +51,4 @@ export const RefreshTokenRequest = t.Object(
   { additionalProperties: false, $id: componentId('RefreshTokenRequest') },
 )
 
-export const ChangePasswordRequest = t.Object(
-  {
-    current_password: t.String({ minLength: 1, maxLength: 128, pattern: PAIRED_SURROGATES_PATTERN, examples: ['demo-password'] }),
-    new_password: Password,
-  },
-  { additionalProperties: false, $id: componentId('ChangePasswordRequest') },
-)
-
-export const authModels = new Elysia({ name: 'models.auth' })
-  .use(usersModels)
-  .model({ AuthRequest, AccessToken, RefreshToken, TokenResponse, RefreshTokenRequest, ChangePasswordRequest })
+export const sessionModels = new Elysia({ name: 'models.sessions' }).use(usersModels).model({ AccessToken, RefreshToken, TokenResponse, RefreshTokenRequest })

@@ -2,7 +2,7 @@ import type { Counter } from '../../lib/metrics'
 import type { LockoutKind } from '../../metrics'
 import { isoAfter } from '../../lib/clock'
 import { rateLimited } from '../../shared/errors'
-import type { ThrottleCounter, ThrottleStore } from './store'
+import type { ThrottleCounter, ThrottleStore } from './throttle-store'
 
 export interface ThrottlePolicy {
   maxFailures: number
