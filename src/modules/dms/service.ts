@@ -1,4 +1,4 @@
-import { inBatches } from '../../db/batches'
+import { BATCH_ROWS, inBatches } from '../../db/batches'
 import type { Database } from '../../db/database'
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso } from '../../lib/clock'
@@ -142,7 +142,7 @@ export class DirectMessageService {
   }
 
   /** Deletes direct messages older than MESSAGE_RETENTION, in batches. */
-  purge(now = Date.now(), batchSize = 1000): Promise<number> {
+  purge(now = Date.now(), batchSize = BATCH_ROWS): Promise<number> {
     const before = isoAfter(-this.deps.policy.retention, now)
     return inBatches((limit) => this.deps.dmStore.deleteOlderThan(before, limit, this.deps.db), batchSize)
   }

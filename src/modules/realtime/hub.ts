@@ -88,7 +88,7 @@ interface LocalStream {
  * event loop between: a batch is read, parsed and sent in one go (synchronously on SQLite), so its
  * size, not its count of events, is what holds the other requests.
  */
-const REPLAY_BATCH_CHARS = 64 * 1024
+const REPLAY_BATCH_CHARS = 32 * 1024
 /** Events in a batch: the first, the fewest and the most. */
 const REPLAY_BATCH = { first: 16, min: 4, max: 500 }
 /** A socket's typing signals in one room, at most one per this long (clients repeat them while their user types). */

@@ -1,4 +1,4 @@
-import { inBatches } from '../../db/batches'
+import { BATCH_ROWS, inBatches } from '../../db/batches'
 import { type Database, type Queryable, type Transaction, UniqueViolation } from '../../db/database'
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso } from '../../lib/clock'
@@ -37,7 +37,7 @@ export class InvitationService {
    * Deletes invitations accepted, declined or expired more than INVITE_RETENTION seconds ago, so
    * that nobody's list (and its count) grows without end.
    */
-  purgeSettled(now = Date.now(), batchSize = 1000): Promise<number> {
+  purgeSettled(now = Date.now(), batchSize = BATCH_ROWS): Promise<number> {
     const before = isoAfter(-this.deps.policy.retention, now)
     return inBatches((limit) => this.deps.invitationStore.deleteSettled(before, limit), batchSize)
   }
