@@ -16,15 +16,18 @@ import { usersRoutes } from './modules/users'
 import { docs } from './plugins/docs'
 import { errorHandler } from './plugins/errors'
 import { observability } from './plugins/observability'
+import { rateLimit } from './plugins/rate-limit'
 import { security } from './plugins/security'
 
 export function createApp(context: AppContext) {
   const { config } = context
   const guard = authGuard({ ...config.jwt, secret: context.jwtSecret }, context.verifier, context.sessions)
+  // Registration, login, refresh and change of password share one limit per address.
+  const authLimit = rateLimit(config.authRateLimit, config.trustProxy)
   // Typed without the prefix, which clients (Eden, client/) take as part of their base URL.
   const api = new Elysia({ prefix: config.apiPrefix as '' })
-    .use(credentialsRoutes(context, guard))
-    .use(sessionsRoutes(context, guard))
+    .use(credentialsRoutes(context, guard, authLimit))
+    .use(sessionsRoutes(context, guard, authLimit))
     .use(usersRoutes(context, guard))
     .use(roomsRoutes(context, guard))
     .use(invitesRoutes(context, guard))

@@ -2,7 +2,7 @@ import { Elysia } from 'elysia'
 import { clientAddress } from '../lib/client-address'
 import { rateLimited } from '../shared/errors'
 
-interface RateLimit {
+interface Limit {
   limit: number
   /** Seconds. */
   window: number
@@ -13,7 +13,7 @@ interface RateLimit {
  * body is validated and before any password work. Counters live in this process; the login
  * brute-force counters, which must hold across instances, live in the store.
  */
-export const rateLimit = ({ limit, window }: RateLimit, trustProxy: boolean) => {
+export const rateLimit = ({ limit, window }: Limit, trustProxy: boolean) => {
   let counts = new Map<string, number>()
   let windowEnds = 0
 
@@ -36,3 +36,6 @@ export const rateLimit = ({ limit, window }: RateLimit, trustProxy: boolean) => 
     },
   })
 }
+
+/** One limit, used by every group of routes it covers: made once, so that they share its counters. */
+export type RateLimit = ReturnType<typeof rateLimit>

@@ -2,18 +2,18 @@ import type { Server } from 'bun'
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import { callerOf } from '../../lib/client-address'
-import { rateLimit } from '../../plugins/rate-limit'
+import type { RateLimit } from '../../plugins/rate-limit'
 import { answers, errors, success } from '../../shared/model'
 import type { AuthGuard } from '../sessions/guard'
 import { tokenResponse } from '../sessions/tokens'
 import { credentialModels } from './model'
 
 /** The ways in over HTTP: a password today (registration, login, change of password); each opens an ordinary session. */
-export const credentialsRoutes = ({ credentials, config }: AppContext, guard: AuthGuard) => {
+export const credentialsRoutes = ({ credentials, config }: AppContext, guard: AuthGuard, authLimit: RateLimit) => {
   const caller = (request: Request, server: Server<unknown> | null) => callerOf(request, server, config.trustProxy)
   return new Elysia({ prefix: '/auth', detail: { tags: ['auth'] } })
     .use(guard)
-    .use(rateLimit(config.authRateLimit, config.trustProxy))
+    .use(authLimit)
     .use(credentialModels)
     .post(
       '/registrate',

@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
-import { rateLimit } from '../../plugins/rate-limit'
+import type { RateLimit } from '../../plugins/rate-limit'
 import { answers, errors, success } from '../../shared/model'
 import type { User } from '../users/model'
 import type { AuthGuard } from './guard'
@@ -38,10 +38,10 @@ function verifiedToken(user: User, headers: Record<string, unknown>) {
 }
 
 /** Sessions over HTTP: refresh, logout, the caller, and the token check for a reverse proxy. The ways in are credentials/. */
-export const sessionsRoutes = ({ sessions, config }: AppContext, guard: AuthGuard) =>
+export const sessionsRoutes = ({ sessions, config }: AppContext, guard: AuthGuard, authLimit: RateLimit) =>
   new Elysia({ prefix: '/auth', detail: { tags: ['auth'] } })
     .use(guard)
-    .use(rateLimit(config.authRateLimit, config.trustProxy))
+    .use(authLimit)
     .use(sessionModels)
     .post(
       '/refresh',
