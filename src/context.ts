@@ -43,7 +43,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   const roomStore = new RoomStore(db)
   const invitationStore = new InvitationStore(db)
   const rateLimits = new RateLimitStore(db)
-  const eventStore = new EventStore()
+  const eventStore = new EventStore(db.dialect)
   const feed = new EventFeed({ db, eventStore, onError: (error, stream) => log.error('event log read failed', { stream, error: String(error) }) })
   // Several instances share a PostgreSQL and hear each other's commits; SQLite is one instance's own.
   const bus = db.dialect === 'postgres' ? new PostgresBus(db, feed) : new InProcessBus(feed)

@@ -16,8 +16,15 @@ export interface Queryable {
 export interface Transaction extends Queryable {
   /** Serialises transactions that name the same key, across processes (no-op where the whole store is locked). */
   lock(key: string): Promise<void>
+  /** Runs `callback` inside the transaction once its work is done, just before it commits: its last statements. */
+  beforeCommit(callback: () => Promise<void>): void
   /** Runs `callback` once the transaction has committed (never when it rolls back). */
   afterCommit(callback: () => void): void
+}
+
+/** Runs the last statements of a transaction, in the order they were asked for (one may ask for more). */
+export async function runBeforeCommit(callbacks: Array<() => Promise<void>>): Promise<void> {
+  for (let index = 0; index < callbacks.length; index++) await callbacks[index]!()
 }
 
 /** Runs the callbacks a committed transaction collected; one that throws does not stop the others. */

@@ -1,5 +1,5 @@
 import { SQL } from 'bun'
-import { type Database, runAfterCommit, type SqlValue, type Transaction, UniqueViolation } from './database'
+import { type Database, runAfterCommit, runBeforeCommit, type SqlValue, type Transaction, UniqueViolation } from './database'
 
 type Runner = Pick<SQL, 'unsafe'>
 
@@ -40,6 +40,7 @@ export class PostgresDatabase implements Database {
    */
   async transaction<Result>(work: (tx: Transaction) => Promise<Result>): Promise<Result> {
     for (let attempt = 1; ; attempt++) {
+      const finishing: Array<() => Promise<void>> = []
       const committed: Array<() => void> = []
       try {
         const result = await this.sql.begin(async (connection) => {
@@ -50,9 +51,12 @@ export class PostgresDatabase implements Database {
             lock: async (key) => {
               await query(connection, 'SELECT pg_advisory_xact_lock(hashtext($1))', [key])
             },
+            beforeCommit: (callback) => finishing.push(callback),
             afterCommit: (callback) => committed.push(callback),
           }
-          return work(tx)
+          const done = await work(tx)
+          await runBeforeCommit(finishing)
+          return done
         })
         runAfterCommit(committed)
         return result as Result

@@ -2,7 +2,7 @@ import { Database as SqliteConnection, type SQLQueryBindings } from 'bun:sqlite'
 import readerScript from './sqlite-reader.js' with { type: 'file' }
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { type Database, type Queryable, runAfterCommit, type SqlValue, type Transaction, UniqueViolation } from './database'
+import { type Database, type Queryable, runAfterCommit, runBeforeCommit, type SqlValue, type Transaction, UniqueViolation } from './database'
 
 /**
  * Embedded SQLite through bun:sqlite. One connection serves the process; because its calls are
@@ -51,17 +51,20 @@ export class SqliteDatabase implements Database {
 
   async transaction<Result>(work: (tx: Transaction) => Promise<Result>): Promise<Result> {
     await this.#lock()
+    const finishing: Array<() => Promise<void>> = []
     const committed: Array<() => void> = []
     const tx: Transaction = {
       all: async <Row>(sql: string, params: SqlValue[] = []) => this.#all<Row>(sql, params),
       get: async <Row>(sql: string, params: SqlValue[] = []) => this.#all<Row>(sql, params)[0],
       run: async (sql: string, params: SqlValue[] = []) => this.#run(sql, params),
       lock: async () => {},
+      beforeCommit: (callback) => finishing.push(callback),
       afterCommit: (callback) => committed.push(callback),
     }
     try {
       this.connection.run('BEGIN IMMEDIATE')
       const result = await work(tx)
+      await runBeforeCommit(finishing)
       this.connection.run('COMMIT')
       runAfterCommit(committed)
       return result

@@ -18,7 +18,9 @@ export function traced(db: Database, tracer: Tracer): Database {
     dialect: db.dialect,
     reader: statements(db.reader),
     transaction: <Result>(work: (tx: Transaction) => Promise<Result>) =>
-      tracer.child('transaction', [system], () => db.transaction((tx) => work({ ...statements(tx), lock: (key) => tx.lock(key), afterCommit: (callback) => tx.afterCommit(callback) }))),
+      tracer.child('transaction', [system], () => db.transaction((tx) =>
+          work({ ...statements(tx), lock: (key) => tx.lock(key), beforeCommit: (callback) => tx.beforeCommit(callback), afterCommit: (callback) => tx.afterCommit(callback) }),
+        )),
     listen: db.listen?.bind(db),
     ping: () => db.ping(),
     close: () => db.close(),

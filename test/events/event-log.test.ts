@@ -1,6 +1,8 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { payloads } from '../../src/modules/events/bus'
 import { type LobbyEvent, roomStream, userStream } from '../../src/modules/events/model'
+import { LogReader } from '../../src/modules/events/reader'
+import { EventStore } from '../../src/modules/events/store'
 import { closeTestResources, createTestApp, STORE, startTestServer } from '../support/harness'
 import { lobby, roomWorld } from '../support/lobby'
 
@@ -145,5 +147,59 @@ describe(`a transaction with many events on ${STORE}`, () => {
     const sent = payloads(stored)
     expect(sent.every((payload) => Buffer.byteLength(payload) < 8000)).toBe(true)
     expect(sent.flatMap((payload) => JSON.parse(payload)).map((notice: { stream: string }) => notice.stream)).toEqual(streams)
+  })
+})
+
+describe(`positions in the whole log on ${STORE}`, () => {
+  const event = (user_id: string): LobbyEvent => ({ type: 'account_changed', user_id, fields: ['username'] })
+  const last = async () => Number((await t.context.db.get<{ position: number }>('SELECT MAX(position) AS position FROM events'))?.position ?? 0)
+
+  test('every event has one, unique across streams, increasing with each stream\'s numbers, in the order commits were made one after another', async () => {
+    const from = await last()
+    const streams = [userStream(crypto.randomUUID()), userStream(crypto.randomUUID())]
+    for (let i = 0; i < 6; i++) await t.context.db.transaction((tx) => t.context.events.emit(tx, [streams[i % 2]!, event('x')], [streams[(i + 1) % 2]!, event('y')]))
+    const reader = new LogReader({ db: t.context.db, eventStore: new EventStore(t.context.db.dialect) })
+    const { events, passed } = await reader.next(from, 100)
+    expect(events.map((stored) => stored.position)).toEqual(Array.from({ length: 12 }, (_, index) => from + index + 1))
+    expect(passed).toBe(from + 12)
+    for (const stream of streams) expect(events.filter((stored) => stored.stream === stream).map((stored) => stored.seq)).toEqual([1, 2, 3, 4, 5, 6])
+  })
+
+  test.if(STORE === 'postgres')('a reader of the whole log never passes a position a transaction still running may fill, nor waits for one rolled back', async () => {
+    const { db, events } = t.context
+    const reader = new LogReader({ db, eventStore: new EventStore(db.dialect) })
+    const from = await last()
+    // The first transaction takes its position, then waits before committing; the second takes the next one and commits.
+    let commitFirst: () => void = () => {}
+    const held = new Promise<void>((resolve) => (commitFirst = resolve))
+    const first = db.transaction(async (tx) => {
+      await events.emit(tx, [userStream(crypto.randomUUID()), event('first')])
+      tx.beforeCommit(() => held)
+    })
+    while ((await db.get<{ n: number }>("SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'"))!.n < 1)
+      await Bun.sleep(5)
+    await db.transaction((tx) => events.emit(tx, [userStream(crypto.randomUUID()), event('second')]))
+    expect(await reader.next(from, 100)).toEqual({ events: [], passed: from })
+    commitFirst()
+    await first
+    const both = await reader.next(from, 100)
+    expect(both.events.map((stored) => [stored.position, (stored.event as { user_id: string }).user_id])).toEqual([
+      [from + 1, 'first'],
+      [from + 2, 'second'],
+    ])
+    // A transaction rolled back after taking its position leaves a gap for good: passed once it is over.
+    await db
+      .transaction(async (tx) => {
+        await events.emit(tx, [userStream(crypto.randomUUID()), event('rolled back')])
+        tx.beforeCommit(async () => {
+          throw new Error('changed its mind')
+        })
+      })
+      .catch(() => {})
+    await db.transaction((tx) => events.emit(tx, [userStream(crypto.randomUUID()), event('after')]))
+    let after = await reader.next(from + 2, 100)
+    if (after.events.length === 0) after = await reader.next(from + 2, 100)
+    expect(after.events.map((stored) => [stored.position, (stored.event as { user_id: string }).user_id])).toEqual([[from + 4, 'after']])
+    expect(after.passed).toBe(from + 4)
   })
 })

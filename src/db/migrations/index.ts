@@ -14,6 +14,7 @@ import m011 from './011-direct-messages-and-blocks'
 import m012 from './012-the-edits-of-each-message'
 import m013 from './013-indexes-for-deleting-a-user-and-reaping-presence'
 import m014 from './014-open-seats-by-user'
+import m015 from './015-log-positions'
 
 const COLUMN_TYPES: Record<Dialect, ColumnTypes> = {
   sqlite: { boolean: 'INTEGER' },
@@ -21,7 +22,7 @@ const COLUMN_TYPES: Record<Dialect, ColumnTypes> = {
 }
 
 // Timestamps are ISO-8601 UTC text with milliseconds: they sort and compare as text on both stores.
-const MIGRATIONS: Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011, m012, m013, m014]
+const MIGRATIONS: Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011, m012, m013, m014, m015]
 
 /** Every version of the schema, in order. */
 export const SCHEMA_VERSIONS = MIGRATIONS.map((migration) => migration.version)

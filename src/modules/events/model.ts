@@ -87,10 +87,12 @@ export type LobbyEvent = Static<typeof LobbyEventSchema>
 export type EventType = LobbyEvent['type']
 export const EVENT_TYPES = LobbyEventSchema.anyOf.map((schema) => schema.properties.type.const) as EventType[]
 
-/** An event as the log keeps it: its stream, its place in it, and when it was written. */
+/** An event as the log keeps it: its stream, its place in it, its place in the whole log, and when it was written. */
 export interface StoredEvent {
   stream: string
   seq: number
+  /** Its place in the whole log, across streams: given as its transaction ends (undefined until then). */
+  position?: number
   event: LobbyEvent
   created_at: string
 }

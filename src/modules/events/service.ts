@@ -13,6 +13,8 @@ import type { EventStore } from './store'
  */
 export class EventLog {
   #epoch?: Promise<string>
+  /** Each transaction's events, written as it ends. */
+  readonly #pending = new WeakMap<Transaction, StoredEvent[]>()
 
   constructor(
     private readonly deps: {
@@ -27,10 +29,11 @@ export class EventLog {
   ) {}
 
   /**
-   * Appends each event to its stream, in `tx`; once `tx` commits, the bus takes them to every
-   * instance. Answers them as stored, in the order given. Streams are appended to in the order of
-   * their names (each holds its counter's row until commit), so that two transactions writing to
-   * the same two streams never wait for each other in a circle; events of one stream keep their order.
+   * Appends each event to its stream, in `tx`: it takes the stream's next number now, and is
+   * written, with its position in the whole log, as `tx` ends; once `tx` commits, the bus takes it
+   * to every instance. Answers them as stored, in the order given. Streams are numbered in the
+   * order of their names (each holds its counter's row until commit), so that two transactions
+   * writing to the same two streams never wait for each other in a circle.
    */
   async emit(tx: Transaction, ...entries: Array<[stream: string, event: LobbyEvent]>): Promise<StoredEvent[]> {
     if (entries.length === 0) return []
@@ -41,10 +44,31 @@ export class EventLog {
       entry: [stream, event],
       index,
     } of byStream)
-      stored[index] = { stream, seq: await this.deps.eventStore.append(stream, event, created_at, tx), event, created_at }
-    await this.deps.bus.announce(tx, stored)
-    tx.afterCommit(() => entries.forEach(([, event]) => this.deps.onWritten(event)))
+      stored[index] = { stream, seq: await this.deps.eventStore.nextSeq(stream, tx), event, created_at }
+    this.#written(tx).push(...stored)
     return stored
+  }
+
+  /**
+   * The events `tx` writes, written as it ends: their positions are taken last, so that a
+   * transaction holds its place in the whole log for as short a time as it can, and positions
+   * follow the streams' numbers (a transaction that waits for a stream's row takes its positions
+   * after the one it waited for).
+   */
+  #written(tx: Transaction): StoredEvent[] {
+    const known = this.#pending.get(tx)
+    if (known) return known
+    const written: StoredEvent[] = []
+    this.#pending.set(tx, written)
+    tx.beforeCommit(async () => {
+      const { eventStore, bus } = this.deps
+      const positions = await eventStore.allocate(written.length, tx)
+      written.forEach((stored, index) => (stored.position = positions[index]))
+      await eventStore.insert(written, tx)
+      await bus.announce(tx, written)
+    })
+    tx.afterCommit(() => written.forEach((stored) => this.deps.onWritten(stored.event)))
+    return written
   }
 
   read(stream: string, afterSeq: number, limit = 500, upTo?: number): Promise<StoredEvent[]> {
