@@ -44,9 +44,9 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   const invitationStore = new InvitationStore(db)
   const rateLimits = new RateLimitStore(db)
   const eventStore = new EventStore(db.dialect)
-  const feed = new EventFeed({ db, eventStore, onError: (error, stream) => log.error('event log read failed', { stream, error: String(error) }) })
   // Several instances share a PostgreSQL and hear each other's commits; SQLite is one instance's own.
-  const bus = db.dialect === 'postgres' ? new PostgresBus(db, feed) : new InProcessBus(feed)
+  const bus = db.dialect === 'postgres' ? new PostgresBus(db) : new InProcessBus()
+  const feed = new EventFeed({ db, eventStore, bus, onError: (error, stream) => log.error('event log read failed', { stream, error: String(error) }) })
   const events = new EventLog({ db, eventStore, bus, retention: config.eventRetention, onWritten: (event) => metrics.eventWritten(event.type) })
   const membership = new MembershipService({ db, roomStore, invitationStore, events, seatQuota: config.rooms.seatQuota })
   const sessions = new SessionService({

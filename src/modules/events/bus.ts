@@ -1,14 +1,39 @@
 import type { Database, Transaction } from '../../db/database'
-import type { Committed, EventFeed } from './feed'
 import type { StoredEvent } from './model'
 
+/** What a bus says was committed: the event itself, or only its place when it was too big to carry. */
+export type Committed = StoredEvent | { stream: string; seq: number; position?: number; event?: undefined }
+
+/** One reader of the bus on this instance: the feed, and later a relay or a cache. */
+export interface CommitReader {
+  /** A notice of a committed event, in commit order as the engine delivers them. */
+  committed(notice: Committed): void
+  /** Notices may have been lost (the engine's connection dropped): read the log. */
+  lost(): void
+}
+
+/** A reader's place on the bus: which streams it wants notices of. */
+export interface Subscription {
+  /**
+   * The notices of `stream` from now on. An engine that delivers by subject subscribes to it; one
+   * that delivers everything everywhere (PostgreSQL NOTIFY, in process) hands the reader every
+   * notice, and the reader keeps what it follows.
+   */
+  add(stream: string): void
+  remove(stream: string): void
+  stop(): void
+}
+
 /**
- * How committed events reach the feed of every instance. The bus only wakes the feeds; the event
- * log stays the data, so a notice lost on the way costs a read, never an event.
+ * How committed events reach their readers on every instance. The bus only wakes them; the event
+ * log stays the data, so a notice lost on the way costs a read, never an event. Each engine is a
+ * class of its own here; another (NATS, Redis) is one more behind the same interface.
  */
 export interface EventBus {
   /** Announces events written in `tx`, to go out once (and only if) it commits. */
   announce(tx: Transaction, events: StoredEvent[]): Promise<void>
+  /** Registers a reader of committed events on this instance. */
+  read(reader: CommitReader): Subscription
   /**
    * Sends a signal to every instance (this one included): news that is never stored, such as who
    * is typing. With `tx`, it goes out once (and only if) `tx` commits, in commit order.
@@ -23,14 +48,35 @@ export interface EventBus {
 /** Passing news, lost if an instance is down when it is sent: who came online or went, who is typing. */
 export type Signal = { type: 'presence'; user_id: string; online: boolean; room_ids: string[] } | { type: 'typing'; user_id: string; room_id: string }
 
-/** One instance on its own store (SQLite): committed events go straight to its feed. */
+/** The readers of one instance, each handed every notice (engines that deliver everything everywhere). */
+class Readers {
+  readonly #all = new Set<CommitReader>()
+
+  add(reader: CommitReader): Subscription {
+    this.#all.add(reader)
+    return { add: () => {}, remove: () => {}, stop: () => this.#all.delete(reader) }
+  }
+
+  committed(notice: Committed): void {
+    for (const reader of this.#all) reader.committed(notice)
+  }
+
+  lost(): void {
+    for (const reader of this.#all) reader.lost()
+  }
+}
+
+/** One instance on its own store (SQLite): committed events go straight to its readers. */
 export class InProcessBus implements EventBus {
   #handler: (signal: Signal) => void = () => {}
-
-  constructor(private readonly feed: EventFeed) {}
+  readonly #readers = new Readers()
 
   async announce(tx: Transaction, events: StoredEvent[]): Promise<void> {
-    tx.afterCommit(() => events.forEach((event) => this.feed.committed(event)))
+    tx.afterCommit(() => events.forEach((event) => this.#readers.committed(event)))
+  }
+
+  read(reader: CommitReader): Subscription {
+    return this.#readers.add(reader)
   }
 
   async signal(signal: Signal, tx?: Transaction): Promise<void> {
@@ -90,19 +136,22 @@ const SIGNALS_CHANNEL = 'lobby_signals'
 
 /**
  * Every instance on one PostgreSQL: a transaction's events go out as one NOTIFY, which PostgreSQL
- * delivers at commit, in commit order, to every instance LISTENing. An event too big for a
- * payload goes as its place only, and the feed reads it from the log. When the listening
- * connection drops, Bun.SQL reconnects it, and the feed then reads whatever it missed.
+ * delivers at commit, in commit order, to every instance LISTENing, on one channel (NOTIFY has no
+ * subjects: every instance hears every stream, and its readers keep what they follow). An event
+ * too big for a payload goes as its place only, and readers read it from the log. When the
+ * listening connection drops, Bun.SQL reconnects it, and the readers then read what they missed.
  */
 export class PostgresBus implements EventBus {
   #stop?: () => Promise<void>
   #stopSignals?: () => Promise<void>
   #handler: (signal: Signal) => void = () => {}
+  readonly #readers = new Readers()
 
-  constructor(
-    private readonly db: Database,
-    private readonly feed: EventFeed,
-  ) {}
+  constructor(private readonly db: Database) {}
+
+  read(reader: CommitReader): Subscription {
+    return this.#readers.add(reader)
+  }
 
   async announce(tx: Transaction, events: StoredEvent[]): Promise<void> {
     for (const payload of payloads(events)) await tx.get('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, payload])
@@ -127,10 +176,10 @@ export class PostgresBus implements EventBus {
     this.#stop = await this.db.listen(
       EVENTS_CHANNEL,
       (payload) => {
-        for (const notice of JSON.parse(payload) as Committed[]) this.feed.committed(notice)
+        for (const notice of JSON.parse(payload) as Committed[]) this.#readers.committed(notice)
       },
       () => {
-        if (reconnect) this.feed.catchUp()
+        if (reconnect) this.#readers.lost()
         reconnect = true
       },
     )

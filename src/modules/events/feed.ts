@@ -1,10 +1,8 @@
 import { nextTurn } from '../../db/batches'
 import type { Database } from '../../db/database'
+import type { Committed, EventBus, Subscription } from './bus'
 import type { StoredEvent } from './model'
 import type { EventStore } from './store'
-
-/** What a bus says was committed: the event itself, or only its place when it was too big to carry. */
-export type Committed = StoredEvent | { stream: string; seq: number; event?: undefined }
 
 type Listener = (event: StoredEvent) => void
 
@@ -34,14 +32,19 @@ const RETRY_MS = 1000
  */
 export class EventFeed {
   readonly #streams = new Map<string, Followed>()
+  /** Its place on the bus: the streams followed here. */
+  readonly #bus: Subscription
 
-  constructor(private readonly deps: { db: Database; eventStore: EventStore; onError: (error: unknown, stream: string) => void }) {}
+  constructor(private readonly deps: { db: Database; eventStore: EventStore; bus: EventBus; onError: (error: unknown, stream: string) => void }) {
+    this.#bus = deps.bus.read({ committed: (notice) => this.committed(notice), lost: () => this.catchUp() })
+  }
 
   /** Hands `listener` every event of `stream` committed after the moment it starts following; answers how to stop. */
   follow(stream: string, listener: Listener): () => void {
     let followed = this.#streams.get(stream)
     if (!followed) {
       followed = { head: 0, started: false, retrying: false, chain: Promise.resolve(), listeners: new Set() }
+      this.#bus.add(stream)
       followed.chain = this.#step(stream, followed, () => {})
       this.#streams.set(stream, followed)
     }
@@ -49,7 +52,10 @@ export class EventFeed {
     listeners.add(listener)
     return () => {
       listeners.delete(listener)
-      if (listeners.size === 0 && this.#streams.get(stream)?.listeners === listeners) this.#streams.delete(stream)
+      if (listeners.size === 0 && this.#streams.get(stream)?.listeners === listeners) {
+        this.#streams.delete(stream)
+        this.#bus.remove(stream)
+      }
     }
   }
 
