@@ -23,6 +23,10 @@ import { MembershipService } from './modules/rooms/membership'
 import { RoomService } from './modules/rooms/service'
 import { RoomStore } from './modules/rooms/store'
 import { RealtimeHub } from './modules/realtime/hub'
+import { chatStreams } from './modules/realtime/streams/chat'
+import { roomStreams } from './modules/realtime/streams/room'
+import { userStreams } from './modules/realtime/streams/user'
+import { Transport } from './modules/realtime/transport'
 import { PresenceService, PresenceStore } from './modules/realtime/presence'
 import { ChatService } from './modules/chat/service'
 import { MessageStore } from './modules/chat/store'
@@ -124,17 +128,20 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     timeout: config.realtime.presenceTimeout,
     onError: (error) => log.error('presence could not be recorded', { error: String(error) }),
   })
+  const transport = new Transport({ policy: config.realtime, metrics, log })
+  // The kinds of stream, each deciding who may follow it and what its events mean: the user's own first.
+  const chatKind = chatStreams({ rooms, chat, presence, bus, transport })
   const realtime = new RealtimeHub({
+    transport,
+    kinds: [userStreams(), roomStreams(rooms), chatKind.kind],
+    ops: chatKind.ops,
     sessions,
-    rooms,
-    chat,
     presence,
     bus,
     events,
     feed,
     tokens: { verify: (token) => verifier.verify(signer, token), expired: (token) => verifier.expired(signer, token) },
     metrics,
-    log,
     policy: config.realtime,
   })
 
@@ -165,6 +172,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     events,
     bus,
     realtime,
+    transport,
     chat,
     dms,
     presence,

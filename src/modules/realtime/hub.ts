@@ -1,38 +1,30 @@
-import type { Server, ServerWebSocket } from 'bun'
 import type { Config } from '../../config'
-import type { Logger } from '../../lib/logger'
-import type { Metrics } from '../../metrics'
-import type { SessionService } from '../sessions/service'
-import type { ChatService } from '../chat/service'
-import type { VerifiedClaims } from '../sessions/tokens'
-import type { EventBus, Signal } from '../events/bus'
-import type { EventFeed } from '../events/feed'
-import type { PresenceService } from './presence'
-import { chatStream, roomStream, type StoredEvent, userStream } from '../events/model'
-import type { EventLog } from '../events/service'
-import type { RoomService } from '../rooms/service'
-import type { User } from '../users/model'
 import { nextTurn } from '../../db/batches'
-import { ApiError } from '../../shared/errors'
-import type { StreamAccess, StreamRight } from '../rooms/service'
-import { CLOSE, type ClientFrame, ClientFrames, type CloseReason, clientFrameCheck, type FrameError, type ServerFrame } from './protocol'
-
-/** Bun's own socket under Elysia's wrapper (its data is Elysia's business). */
-export type Socket = ServerWebSocket<any>
+import type { Metrics } from '../../metrics'
+import type { EventBus } from '../events/bus'
+import type { EventFeed } from '../events/feed'
+import { type StoredEvent, userStream } from '../events/model'
+import type { EventLog } from '../events/service'
+import type { SessionService } from '../sessions/service'
+import type { VerifiedClaims } from '../sessions/tokens'
+import type { User } from '../users/model'
+import type { PresenceService } from './presence'
+import type { ClientFrame, FrameError, ServerFrame } from './protocol'
+import type { Access, Client, HubControl, Ops, StreamKind } from './streams/kind'
+import { refusedAsUndefined } from './streams/rooms'
+import type { Link, Socket, Transport } from './transport'
 
 interface Subscription {
   /** In the stream's topic, getting live events (after catching up from the log). */
   live: boolean
   /** Why the user may follow it; undefined while that is being checked. */
-  right?: StreamRight
+  right?: string
   /** For an invitee: when the invitation runs out (ms since the epoch). */
   until?: number
   /** A change of rights came while the right was being checked: it is checked again. */
   doubted?: boolean
   /** The right was lost while the subscription caught up: it ends after this number, with `subscribed` then `unsubscribed`. */
   lostAfter?: number
-  /** A chat stream: when this socket last said it was typing there (ms). */
-  typedAt?: number
 }
 
 /** A user's account, shared by their sockets here, with the version of their rights it was read at. */
@@ -44,10 +36,8 @@ interface Account {
   version: number
 }
 
-interface Connection {
-  socket: Socket
-  /** The client address it was admitted under (admit()). */
-  address: string
+/** A websocket and what the hub knows of it: whose it is, which session, what it follows. */
+interface Connection extends Link {
   /** Whose socket it is, from the first token's claims on. */
   userId?: string
   /** Whether the session behind the first token was checked and its arrival recorded (then `ready` goes out). */
@@ -58,29 +48,20 @@ interface Connection {
   sessionId?: string
   /** The auth deadline, then the access token's expiry. */
   timer: Timer
-  /** Frames are handled one after another: Bun runs async message handlers side by side. */
-  inbox: Promise<void>
   subscriptions: Map<string, Subscription>
-  /** Frames this socket may still send in the current second. */
-  allowance: number
-  allowanceAt: number
-  /** Why the server closed it, when it did. */
-  closing?: CloseReason
-  closed: boolean
 }
 
 /** A stream followed on this instance: by the sockets subscribed to it, and by its user's sockets for control. */
 interface LocalStream {
+  kind: StreamKind
   holders: number
   stop: () => void
   /** The sockets in its topic. */
   live: Set<Connection>
-  /** Bytes published to the topic since its sockets' output was last looked at. */
-  unchecked: number
-  /** Sockets that see the room only by an invitation, which may run out. */
-  invitees: Set<Connection>
-  /** A chat stream whose room is closed: nobody types in it. */
-  closed?: boolean
+  /** Sockets whose right to it runs out (an invitee's), looked at before each of its events. */
+  expiring: Set<Connection>
+  /** Its source has ended (a closed room): nothing more is written or typed there. */
+  ended?: boolean
 }
 
 /**
@@ -91,15 +72,12 @@ interface LocalStream {
 const REPLAY_BATCH_CHARS = 32 * 1024
 /** Events in a batch: the first, the fewest and the most. */
 const REPLAY_BATCH = { first: 16, min: 4, max: 500 }
-/** A socket's typing signals in one room, at most one per this long (clients repeat them while their user types). */
-const TYPING_INTERVAL_MS = 2000
-
 /**
- * The websockets of this instance and the streams they follow. Each stream followed here is a
- * Bun topic: the feed hands its events over once, in order, and `server.publish` fans each out to
- * the topic's sockets natively (uncompressed: one serialisation, no per-socket JavaScript). A
- * subscriber first catches up from the log on its own, then joins the topic between two events.
- * Events that end a session or a right to a room act on the sockets they concern.
+ * The websockets of this instance and the streams they follow; it knows no domain. Each stream
+ * followed here is a Bun topic: the feed hands its events over once, in order, and the transport
+ * fans each out to the topic's sockets natively. A subscriber first catches up from the log on its
+ * own, then joins the topic between two events. Who may follow a stream, and what its events mean
+ * for the sockets here, is its kind's to say (streams/, wired in from outside).
  */
 export class RealtimeHub {
   readonly #connections = new Map<Socket, Connection>()
@@ -107,27 +85,31 @@ export class RealtimeHub {
   /** One copy of each account for all its sockets (a user may hold many; 15,000 copies weigh megabytes). */
   readonly #accounts = new Map<string, Account>()
   readonly #streams = new Map<string, LocalStream>()
-  /** Sockets per client address, from their admission to their close. */
-  readonly #addresses = new Map<string, number>()
-  #server?: Server<unknown>
+  /** What kinds may do to the sockets here. */
+  readonly #control: HubControl
 
   constructor(
     private readonly deps: {
+      transport: Transport
+      /** The kinds of stream, the user's own first. */
+      kinds: StreamKind[]
+      /** The client frames a kind handles beyond subscribing (the chat's). */
+      ops: Ops
       sessions: Pick<SessionService, 'authenticate'>
-      rooms: RoomService
-      chat: ChatService
-      presence: PresenceService
-      bus: EventBus
+      presence: Pick<PresenceService, 'arrived' | 'left'>
+      bus: Pick<EventBus, 'onSignal'>
       events: EventLog
       feed: EventFeed
       /** Access tokens: verify() answers their claims when valid; expired() tells one that is valid but for its expiry. */
       tokens: { verify(token: string): Promise<VerifiedClaims | undefined>; expired(token: string): Promise<boolean> }
       metrics: Metrics
-      log: Logger
       policy: Config['realtime']
     },
   ) {
-    deps.bus.onSignal((signal) => this.#relay(signal))
+    this.#control = this.#controls()
+    deps.bus.onSignal((signal) => {
+      for (const kind of deps.kinds) kind.signal?.(signal, this.#control)
+    })
   }
 
   get sockets(): number {
@@ -140,66 +122,30 @@ export class RealtimeHub {
     return count
   }
 
-  /** The server whose topics the hub publishes to, once it listens. */
-  serveOn(server: Server<unknown>): void {
-    this.#server = server
-  }
-
-  /**
-   * Counts a socket about to be opened for `address`; false when the address holds
-   * REALTIME_MAX_SOCKETS_PER_ADDRESS already. Every admission ends in open() or leave().
-   */
-  admit(address: string): boolean {
-    const held = this.#addresses.get(address) ?? 0
-    if (held >= this.deps.policy.maxSocketsPerAddress) return false
-    this.#addresses.set(address, held + 1)
-    return true
-  }
-
-  /** An admitted socket that never opened, or one that closed. */
-  leave(address: string): void {
-    const held = (this.#addresses.get(address) ?? 1) - 1
-    if (held > 0) this.#addresses.set(address, held)
-    else this.#addresses.delete(address)
-  }
-
   open(socket: Socket, address: string): void {
-    const { policy } = this.deps
+    const { policy, transport } = this.deps
     const connection: Connection = {
-      socket,
-      address,
-      timer: setTimeout(() => this.#close(connection, 'authTimeout', `authenticate within ${policy.authTimeout} s`), policy.authTimeout * 1000),
-      inbox: Promise.resolve(),
+      ...transport.link(socket, address),
+      timer: setTimeout(() => transport.close(connection, 'authTimeout', `authenticate within ${policy.authTimeout} s`), policy.authTimeout * 1000),
       subscriptions: new Map(),
-      allowance: policy.messageRate,
-      allowanceAt: Date.now(),
       authenticated: false,
       present: false,
-      closed: false,
     }
     this.#connections.set(socket, connection)
-    if (this.#connections.size > policy.maxSockets) return this.#close(connection, 'serverFull', 'this instance holds as many sockets as it may')
-    this.#send(connection, { op: 'hello', auth_timeout_ms: policy.authTimeout * 1000 })
+    if (this.#connections.size > policy.maxSockets) return transport.close(connection, 'serverFull', 'this instance holds as many sockets as it may')
+    transport.send(connection, { op: 'hello', auth_timeout_ms: policy.authTimeout * 1000 })
   }
 
   message(socket: Socket, frame: unknown): void {
     const connection = this.#connections.get(socket)
-    if (!connection || connection.closed) return
-    if (!this.#allow(connection)) return this.#close(connection, 'rateLimited', `more than ${this.deps.policy.messageRate} frames a second`)
-    connection.inbox = connection.inbox
-      .then(() => this.#handle(connection, frame))
-      .catch((error) => {
-        this.deps.log.error('realtime frame failed', { error: String(error) })
-        this.#close(connection, 'internalError', 'the event log could not be read')
-      })
+    if (connection) this.deps.transport.receive(connection, frame, (valid) => this.#handle(connection, valid))
   }
 
   closed(socket: Socket): void {
     const connection = this.#connections.get(socket)
     if (!connection) return
-    connection.closed = true
     this.#connections.delete(socket)
-    this.leave(connection.address)
+    this.deps.transport.closed(connection)
     clearTimeout(connection.timer)
     for (const stream of connection.subscriptions.keys()) this.#unsubscribe(connection, stream)
     if (connection.userId) {
@@ -212,20 +158,19 @@ export class RealtimeHub {
       }
       this.#release(userStream(connection.userId))
     }
-    this.deps.metrics.realtimeCloses.inc({ reason: connection.closing ?? 'client' })
   }
 
   /** On shutdown: every socket is told to go elsewhere. */
   drain(): void {
-    for (const connection of this.#connections.values()) this.#close(connection, 'serverDraining', 'the server is shutting down; reconnect and resume')
+    for (const connection of this.#connections.values())
+      this.deps.transport.close(connection, 'serverDraining', 'the server is shutting down; reconnect and resume')
   }
 
-  async #handle(connection: Connection, frame: unknown): Promise<void> {
-    if (connection.closed || connection.closing) return
-    if (!clientFrameCheck.Check(frame)) return this.#close(connection, 'badFrame', describeBadFrame(frame))
+  async #handle(connection: Connection, frame: ClientFrame): Promise<void> {
     const { userId } = connection
+    const { transport, ops } = this.deps
     if (!connection.authenticated || !userId) {
-      if (frame.op !== 'auth') return this.#close(connection, 'unauthorized', 'the first frame is { op: "auth", token }')
+      if (frame.op !== 'auth') return transport.close(connection, 'unauthorized', 'the first frame is { op: "auth", token }')
       return this.#authenticate(connection, frame.token)
     }
     switch (frame.op) {
@@ -236,31 +181,26 @@ export class RealtimeHub {
       case 'unsubscribe': {
         const stream = streamName(userId, frame.stream)
         this.#unsubscribe(connection, stream)
-        return void this.#send(connection, { op: 'unsubscribed', stream })
+        return void transport.send(connection, { op: 'unsubscribed', stream })
       }
       case 'ping':
-        return void this.#send(connection, { op: 'pong' })
+        return void transport.send(connection, { op: 'pong' })
       case 'send':
-        return this.#chat(connection, frame)
+        return ops.send(frame, this.#client(connection, userId))
       case 'typing':
-        return this.#typing(connection, userId, frame.room_id)
+        return ops.typing(frame, this.#client(connection, userId))
     }
   }
 
-  /**
-   * Tells a room's players that this one is typing: only a player following the room's chat, in an
-   * open room, and at most once per TYPING_INTERVAL_MS per socket and room (the rest is dropped, as
-   * a client repeats it while its user types). A signal is news, never stored.
-   */
-  #typing(connection: Connection, userId: string, roomId: string): Promise<void> | void {
-    const stream = chatStream(roomId)
-    const subscription = connection.subscriptions.get(stream)
-    if (subscription?.right !== 'member') return this.#refuse(connection, stream, 'forbidden')
-    if (this.#streams.get(stream)?.closed) return this.#refuse(connection, stream, 'conflict')
-    const now = Date.now()
-    if (subscription.typedAt !== undefined && now - subscription.typedAt < TYPING_INTERVAL_MS) return
-    subscription.typedAt = now
-    return this.deps.bus.signal({ type: 'typing', room_id: roomId, user_id: userId })
+  /** The socket as a kind's ops see it. */
+  #client(connection: Connection, userId: string): Client {
+    return {
+      link: connection,
+      userId,
+      account: () => this.#read(connection),
+      rightTo: (stream) => connection.subscriptions.get(stream)?.right,
+      ended: (stream) => this.#streams.get(stream)?.ended === true,
+    }
   }
 
   /**
@@ -271,24 +211,25 @@ export class RealtimeHub {
   async #authenticate(connection: Connection, token: string): Promise<void> {
     const claims = await this.deps.tokens.verify(token)
     const first = !connection.authenticated
-    if (!claims && (await this.deps.tokens.expired(token))) return this.#close(connection, 'tokenExpired', 'the access token has expired: refresh it and send it again')
-    if (!claims || (connection.userId && claims.sub !== connection.userId)) return this.#close(connection, 'unauthorized', 'the access token is not valid')
+    if (!claims && (await this.deps.tokens.expired(token))) return this.deps.transport.close(connection, 'tokenExpired', 'the access token has expired: refresh it and send it again')
+    if (!claims || (connection.userId && claims.sub !== connection.userId)) return this.deps.transport.close(connection, 'unauthorized', 'the access token is not valid')
     if (connection.closed) return
     const stream = userStream(claims.sub)
     if (!connection.userId) {
       const mine = this.#byUser.get(claims.sub) ?? new Set()
       if (mine.size >= this.deps.policy.maxSocketsPerUser)
-        return this.#close(connection, 'tooManySockets', `at most ${this.deps.policy.maxSocketsPerUser} sockets per user`)
+        return this.deps.transport.close(connection, 'tooManySockets', `at most ${this.deps.policy.maxSocketsPerUser} sockets per user`)
       this.#byUser.set(claims.sub, mine.add(connection))
       connection.userId = claims.sub
-      this.#retain(stream)
+      // Its user's stream, followed for control (sessions ended, rights changed) as long as the socket lives.
+      this.#retain(stream, this.#kindOf(stream, claims.sub)!)
     }
     connection.sessionId = claims.sid
     await this.deps.feed.at(stream, () => {})
     // The session itself is checked whatever the account's copy says: this token may be another session's.
     const user = await this.#read(connection, true)
     if (connection.closed) return
-    if (!user) return this.#close(connection, 'unauthorized', 'the session has ended or the account is inactive')
+    if (!user) return this.deps.transport.close(connection, 'unauthorized', 'the session has ended or the account is inactive')
     // Recorded before `ready` (a second socket waits for the first's arrival): a client that is ready counts as online in what it subscribes to next.
     if (first) {
       connection.present = true
@@ -298,12 +239,12 @@ export class RealtimeHub {
     connection.authenticated = true
     clearTimeout(connection.timer)
     connection.timer = setTimeout(
-      () => this.#close(connection, 'tokenExpired', 'the access token expired; send a fresh one before it does'),
+      () => this.deps.transport.close(connection, 'tokenExpired', 'the access token expired; send a fresh one before it does'),
       claims.exp * 1000 - Date.now(),
     )
     const expires_at = new Date(claims.exp * 1000).toISOString()
-    if (!first) return void this.#send(connection, { op: 'reauthenticated', expires_at })
-    this.#send(connection, { op: 'ready', user_id: user.user_id, expires_at, epoch: await this.deps.events.epoch() })
+    if (!first) return void this.deps.transport.send(connection, { op: 'reauthenticated', expires_at })
+    this.deps.transport.send(connection, { op: 'ready', user_id: user.user_id, expires_at, epoch: await this.deps.events.epoch() })
   }
 
   /**
@@ -341,37 +282,38 @@ export class RealtimeHub {
   async #subscribe(connection: Connection, userId: string, frame: Extract<ClientFrame, { op: 'subscribe' }>): Promise<void> {
     const stream = streamName(userId, frame.stream)
     const { after, epoch } = frame
-    if (connection.subscriptions.has(stream)) return this.#refuse(connection, frame.stream, 'already_subscribed')
-    if (connection.subscriptions.size >= this.deps.policy.maxSubscriptions) return this.#refuse(connection, frame.stream, 'too_many_subscriptions')
-    if (stream !== userStream(userId) && !ROOM_STREAM.test(stream)) return this.#refuse(connection, frame.stream, 'not_found')
+    if (connection.subscriptions.has(stream)) return this.deps.transport.refuse(connection, frame.stream, 'already_subscribed')
+    if (connection.subscriptions.size >= this.deps.policy.maxSubscriptions) return this.deps.transport.refuse(connection, frame.stream, 'too_many_subscriptions')
+    const kind = this.#kindOf(stream, userId)
+    if (!kind) return this.deps.transport.refuse(connection, frame.stream, 'not_found')
 
     // Followed first and pending until the right to it is checked: a kick, a withdrawn invitation
     // or a change of role handed over meanwhile marks it doubted (#withdraw), and it is checked again.
     const subscription: Subscription = { live: false }
     connection.subscriptions.set(stream, subscription)
-    this.#retain(stream)
+    this.#retain(stream, kind)
     const stillWanted = () => !connection.closed && connection.subscriptions.get(stream) === subscription
     const head = await this.deps.feed.at(stream, (head) => head)
     // A subscriber that starts from now starts at the log's last event, read before the right so that the right reflects it.
     const start = after === undefined ? Math.max(head, await this.deps.events.lastSeq(stream)) : head
-    let access: StreamAccess | FrameError
+    let access: Access | FrameError
     do {
       subscription.doubted = false
       const user = stillWanted() ? await this.#read(connection) : undefined
-      access = user && stillWanted() ? await this.#right(user, stream) : 'not_found'
+      access = user && stillWanted() ? await kind.right(user, stream) : 'not_found'
     } while (subscription.doubted && typeof access !== 'string' && stillWanted())
     if (!stillWanted()) return
     if (typeof access === 'string') {
       this.#unsubscribe(connection, stream)
-      return this.#refuse(connection, frame.stream, access)
+      return this.deps.transport.refuse(connection, frame.stream, access)
     }
     subscription.right = access.right
     subscription.until = access.until
     const local = this.#streams.get(stream)
-    if (local && access.closed) local.closed = true
-    if (access.until !== undefined) local?.invitees.add(connection)
+    if (local && access.ended) local.ended = true
+    if (access.until !== undefined) local?.expiring.add(connection)
 
-    // Replayed up to `head` here; anything later comes through the stream's chain below, after #act has seen it.
+    // Replayed up to `head` here; anything later comes through the stream's chain below, after its kind has acted on it.
     const currentEpoch = await this.deps.events.epoch()
     const sameEpoch = epoch === undefined || epoch === currentEpoch
     // Corked: a replay goes out in as few writes as fit, not one per event.
@@ -382,7 +324,7 @@ export class RealtimeHub {
         batch.every((stored) => {
           const frame = JSON.stringify(eventFrame(stored))
           chars += frame.length
-          return this.#send(connection, frame)
+          return this.deps.transport.send(connection, frame)
         }),
       )
       // The next batch as big as fits REPLAY_BATCH_CHARS at this batch's size of event.
@@ -426,69 +368,22 @@ export class RealtimeHub {
         if ((last < upTo && !(await replay(upTo))) || !stillWanted()) return
         const subscribed: ServerFrame = { op: 'subscribed', stream, last_seq: last, recovered, epoch: currentEpoch }
         if (subscription.lostAfter !== undefined) {
-          this.#send(connection, subscribed)
+          this.deps.transport.send(connection, subscribed)
           return this.#unsubscribe(connection, stream, 'access_lost')
         }
         // In the topic from here (this stream's events wait for this step to end; presence frames do not).
         connection.socket.subscribe(stream)
-        // A chat starts with who of its players is online, read once the socket hears presence frames, so that none falls between.
-        if (stream.startsWith('chat:')) subscribed.online = await this.deps.presence.online(access.players)
+        // What the kind adds (a chat: who is online), read once the socket hears its live frames, so that none falls between.
+        if (kind.greet) Object.assign(subscribed, await kind.greet(access))
         if (!stillWanted()) return
         subscription.live = true
         this.#streams.get(stream)?.live.add(connection)
-        this.#send(connection, subscribed)
+        this.deps.transport.send(connection, subscribed)
         // A right lost on another stream while `online` was read: its events stopped at `last` already.
         if (subscription.lostAfter !== undefined) this.#unsubscribe(connection, stream, 'access_lost')
       },
       last,
     )
-  }
-
-  /** A new player of a room: whether they are online, to this instance's readers of its chat (their own arrival signal named only the rooms they were in then). */
-  async #tellPresence(roomId: string, userId: string): Promise<void> {
-    const online = await this.deps.presence.online([userId]).catch(() => [])
-    if (online.length > 0) this.#relay({ type: 'presence', user_id: userId, online: true, room_ids: [roomId] })
-  }
-
-  /** A signal from any instance, out to this instance's sockets in the chats it concerns. */
-  #relay(signal: Signal): void {
-    const rooms = signal.type === 'presence' ? signal.room_ids : [signal.room_id]
-    for (const roomId of rooms) {
-      const topic = chatStream(roomId)
-      if (!this.#streams.get(topic)?.live.size) continue
-      const frame: ServerFrame =
-        signal.type === 'presence'
-          ? { op: 'presence', room_id: roomId, user_id: signal.user_id, online: signal.online }
-          : { op: 'typing', room_id: roomId, user_id: signal.user_id }
-      this.#server?.publish(topic, JSON.stringify(frame), false)
-    }
-  }
-
-  /** A chat message over the socket: the same rules as POST /rooms/{room_id}/messages, answered with `sent` or an error frame. */
-  async #chat(connection: Connection, { room_id, body, client_id }: Extract<ClientFrame, { op: 'send' }>): Promise<void> {
-    try {
-      const user = await this.#read(connection)
-      if (!user) return this.#close(connection, 'sessionEnded', 'the session has ended or the account is inactive')
-      const { message } = await this.deps.chat.post(user, room_id, body, client_id)
-      this.#send(connection, { op: 'sent', client_id, message_id: message.message_id, seq: message.seq })
-    } catch (error) {
-      if (!(error instanceof ApiError) || !SEND_ERRORS.has(error.code)) throw error
-      this.#send(connection, { op: 'error', error: error.code as FrameError, client_id, message: error.message })
-    }
-  }
-
-  /**
-   * Why `user` may follow `stream`: their own user stream, or a room they are in, are invited to
-   * (until the invitation runs out), or administer; else the error that answers the subscribe (an
-   * invitee sees the room but not its chat: forbidden, as over REST). A store that cannot answer
-   * throws (the socket closes with 1011 rather than being told no).
-   */
-  async #right(user: User, stream: string): Promise<StreamAccess | FrameError> {
-    if (stream === userStream(user.user_id)) return { right: 'member', players: [], closed: false }
-    const [kind, roomId] = stream.split(':') as [string, string]
-    const access = await refusedAsUndefined(this.deps.rooms.streamAccess(user, roomId))
-    if (!access || (access.until !== undefined && access.until <= Date.now())) return 'not_found'
-    return kind === 'chat' && access.right === 'invitee' ? 'forbidden' : access
   }
 
   #unsubscribe(connection: Connection, stream: string, reason?: 'access_lost'): void {
@@ -497,15 +392,15 @@ export class RealtimeHub {
     connection.subscriptions.delete(stream)
     if (subscription.live && !connection.closed) connection.socket.unsubscribe(stream)
     this.#streams.get(stream)?.live.delete(connection)
-    this.#streams.get(stream)?.invitees.delete(connection)
+    this.#streams.get(stream)?.expiring.delete(connection)
     this.#release(stream)
-    if (reason) this.#send(connection, { op: 'unsubscribed', stream, reason })
+    if (reason) this.deps.transport.send(connection, { op: 'unsubscribed', stream, reason })
   }
 
-  #retain(stream: string): void {
+  #retain(stream: string, kind: StreamKind): void {
     let local = this.#streams.get(stream)
     if (!local) {
-      local = { holders: 0, live: new Set(), unchecked: 0, invitees: new Set(), stop: this.deps.feed.follow(stream, (stored) => this.#deliver(stored)) }
+      local = { kind, holders: 0, live: new Set(), expiring: new Set(), stop: this.deps.feed.follow(stream, (stored) => this.#deliver(stored)) }
       this.#streams.set(stream, local)
     }
     local.holders++
@@ -516,80 +411,25 @@ export class RealtimeHub {
     if (!local || --local.holders > 0) return
     local.stop()
     this.#streams.delete(stream)
+    this.deps.transport.forget(stream)
   }
 
-  /** One event of a followed stream, handed over by the feed in order: out to the topic, then acted on. */
+  /** One event of a followed stream, handed over by the feed in order: out to the topic, then acted on by its kind. */
   #deliver(stored: StoredEvent): void {
     const { stream } = stored
     const local = this.#streams.get(stream)
+    if (!local) return
     const now = Date.now()
-    // An invitation that ran out ends the invitee's view before anything more is sent.
-    for (const connection of local?.invitees ?? []) {
+    // A right that ran out (an invitation's) ends before anything more is sent.
+    for (const connection of local.expiring) {
       const until = connection.subscriptions.get(stream)?.until
       if (until !== undefined && until <= now) this.#withdraw(connection, stream, stored.seq - 1)
     }
-    if (local && local.live.size > 0) {
-      const frame = JSON.stringify(eventFrame(stored))
-      this.#server?.publish(stream, frame, false)
+    if (local.live.size > 0) {
+      this.deps.transport.publish(stream, JSON.stringify(eventFrame(stored)), local.live)
       this.deps.metrics.realtimeDelivered(local.live.size, (now - Date.parse(stored.created_at)) / 1000)
-      this.#checkOutput(local, Buffer.byteLength(frame))
     }
-    this.#act(stored)
-  }
-
-  /**
-   * What an event means for the sockets of this instance: sessions ended, rights to rooms lost.
-   * Rights are withdrawn here synchronously, before the next event of the stream goes out.
-   */
-  #act({ stream, seq, event }: StoredEvent): void {
-    const socketsOf = (userId: string) => this.#byUser.get(userId) ?? []
-    const userId = stream.startsWith('user:') ? stream.slice('user:'.length) : ''
-    /** Withdraws `room` unless the socket's right to it `keeps`; a change told on another stream ends it after what was handed out. */
-    const withdraw = (connection: Connection, room: string, keeps: (right: StreamRight) => boolean) => {
-      const subscription = connection.subscriptions.get(room)
-      if (subscription && !(subscription.right && keeps(subscription.right)))
-        this.#withdraw(connection, room, room === stream ? seq : this.deps.feed.head(room))
-    }
-    switch (event.type) {
-      case 'session_revoked':
-        for (const connection of socketsOf(userId))
-          if (connection.sessionId === event.session_id) this.#close(connection, 'sessionEnded', `the session has ended (${event.reason})`)
-        return
-      case 'account_changed': {
-        if (!event.fields.includes('user_role') && !event.fields.includes('is_active')) return
-        // The shared copy of the account is read again when next needed.
-        const account = this.#accounts.get(event.user_id)
-        if (account) account.version++
-        for (const connection of socketsOf(event.user_id))
-          for (const room of connection.subscriptions.keys()) if (!room.startsWith('user:')) withdraw(connection, room, (right) => right !== 'admin')
-        return
-      }
-      case 'member_left':
-      case 'member_kicked':
-        for (const connection of socketsOf(event.user_id)) withdraw(connection, stream, (right) => right === 'admin')
-        return
-      case 'member_joined':
-        if (stream.startsWith('chat:')) return void this.#tellPresence(event.room_id, event.user_id)
-        // An invitee who joins is a member now: their invitation's expiry no longer ends their view.
-        for (const connection of socketsOf(event.user_id)) {
-          const subscription = connection.subscriptions.get(stream)
-          if (subscription?.right !== 'invitee') continue
-          subscription.right = 'member'
-          subscription.until = undefined
-          this.#streams.get(stream)?.invitees.delete(connection)
-        }
-        return
-      case 'room_closed': {
-        const local = this.#streams.get(stream)
-        if (local) local.closed = true
-        return
-      }
-      case 'invitation_revoked':
-      case 'invitation_declined':
-        // Only the room's stream: an invitee never follows its chat.
-        for (const connection of socketsOf(userId)) withdraw(connection, roomStream(event.room_id), (right) => right !== 'invitee')
-        return
-    }
+    local.kind.react(stored, this.#control)
   }
 
   /**
@@ -605,74 +445,54 @@ export class RealtimeHub {
     else this.#unsubscribe(connection, stream, 'access_lost')
   }
 
-  /** Sends a frame, or closes a socket whose output has piled up past REALTIME_SLOW_CONSUMER_BYTES (Bun would drop it silently). */
-  #send(connection: Connection, frame: ServerFrame | string): boolean {
-    if (connection.closed) return false
-    const status = connection.socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame), false)
-    if (status > 0 || (status === -1 && connection.socket.getBufferedAmount() <= this.deps.policy.slowConsumerBytes)) return true
-    this.#close(connection, 'slowConsumer', 'events were coming faster than this client read them; reconnect and resume')
-    return false
+  /** What kinds may do to the sockets here (HubControl): rights withdrawn synchronously, before the next event of the stream goes out. */
+  #controls(): HubControl {
+    const socketsOf = (userId: string) => this.#byUser.get(userId) ?? []
+    return {
+      withdraw: (userId, stream, keeps, after) => {
+        for (const connection of socketsOf(userId)) {
+          const right = connection.subscriptions.get(stream)?.right
+          if (connection.subscriptions.has(stream) && !(right && keeps(right))) this.#withdraw(connection, stream, after)
+        }
+      },
+      streamsOf: (userId) => new Set([...socketsOf(userId)].flatMap((connection) => [...connection.subscriptions.keys()])),
+      head: (stream) => this.deps.feed.head(stream),
+      endSession: (userId, sessionId, reason) => {
+        for (const connection of socketsOf(userId))
+          if (connection.sessionId === sessionId) this.deps.transport.close(connection, 'sessionEnded', `the session has ended (${reason})`)
+      },
+      rightsChanged: (userId) => {
+        // The shared copy of the account is read again when next needed.
+        const account = this.#accounts.get(userId)
+        if (account) account.version++
+      },
+      settle: (userId, stream, right) => {
+        for (const connection of socketsOf(userId)) {
+          const subscription = connection.subscriptions.get(stream)
+          if (subscription?.until === undefined) continue
+          subscription.right = right
+          subscription.until = undefined
+          this.#streams.get(stream)?.expiring.delete(connection)
+        }
+      },
+      end: (stream) => {
+        const local = this.#streams.get(stream)
+        if (local) local.ended = true
+      },
+      publish: (topic, frame) => {
+        const live = this.#streams.get(topic)?.live
+        if (live?.size) this.deps.transport.publish(topic, frame, live)
+      },
+    }
   }
 
-  #refuse(connection: Connection, stream: string, error: FrameError): void {
-    this.#send(connection, { op: 'error', error, stream })
-  }
-
-  /**
-   * Topics fan out natively, so a socket's output is looked at here: each time its topic has taken
-   * another REALTIME_SLOW_CONSUMER_BYTES / REALTIME_MAX_SUBSCRIPTIONS bytes. However many topics a
-   * socket is in, its output cannot pass twice the limit unseen, and Bun's own limit is four times it.
-   */
-  #checkOutput(local: LocalStream, published: number): void {
-    const { slowConsumerBytes, maxSubscriptions } = this.deps.policy
-    local.unchecked += published
-    if (local.unchecked < slowConsumerBytes / maxSubscriptions) return
-    local.unchecked = 0
-    for (const connection of local.live)
-      if (connection.socket.getBufferedAmount() > slowConsumerBytes)
-        this.#close(connection, 'slowConsumer', 'events were coming faster than this client read them; reconnect and resume')
-  }
-
-  /** A token bucket of REALTIME_MESSAGE_RATE frames, refilled every second. */
-  #allow(connection: Connection): boolean {
-    const { messageRate } = this.deps.policy
-    const now = Date.now()
-    connection.allowance = Math.min(messageRate, connection.allowance + ((now - connection.allowanceAt) / 1000) * messageRate)
-    connection.allowanceAt = now
-    if (connection.allowance < 1) return false
-    connection.allowance -= 1
-    return true
-  }
-
-  #close(connection: Connection, reason: CloseReason, message: string): void {
-    if (connection.closed || connection.closing) return
-    connection.closing = reason
-    connection.socket.close(CLOSE[reason], message)
+  /** The kind `stream` is of, for a socket of `userId`. */
+  #kindOf(stream: string, userId: string): StreamKind | undefined {
+    return this.deps.kinds.find((kind) => kind.owns(stream, userId))
   }
 }
 
 const eventFrame = ({ stream, seq, event }: StoredEvent): ServerFrame => ({ op: 'event', stream, seq, event })
 
-const ROOM_STREAM = /^(room|chat):[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-
-/** Refusals of a chat message that an error frame carries (others close the socket with 1011). */
-const SEND_ERRORS = new Set(['not_found', 'forbidden', 'conflict', 'rate_limited', 'validation_error'])
-
-/** An answer of the service, or undefined when it refused (an ApiError); a store that failed still throws. */
-const refusedAsUndefined = <Value>(answer: Promise<Value>): Promise<Value | undefined> =>
-  answer.catch((error) => {
-    if (error instanceof ApiError) return undefined
-    throw error
-  })
-
 /** `user` is the caller's own stream. */
 const streamName = (userId: string, stream: string) => (stream === 'user' ? userStream(userId) : stream)
-
-/** What is wrong with a frame, without quoting it. */
-function describeBadFrame(frame: unknown): string {
-  if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) return 'frames are JSON objects with an op'
-  const { op } = frame as { op?: unknown }
-  if (typeof op !== 'string' || !Object.hasOwn(ClientFrames, op)) return 'unknown op'
-  const error = clientFrameCheck.Errors(frame).First()
-  return error ? `${op}: ${error.path || '/'} ${error.message}`.slice(0, 120) : `${op}: invalid`
-}

@@ -2,7 +2,7 @@ import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import { clientAddress } from '../../lib/client-address'
 import { badRequest, rateLimited } from '../../shared/errors'
-import type { Socket } from './hub'
+import type { Socket } from './transport'
 
 /**
  * GET /realtime, a websocket; the protocol is in the AsyncAPI document (/asyncapi/json) and the
@@ -15,8 +15,8 @@ import type { Socket } from './hub'
  * 2.5 KB; 15,000 sockets took 150 MB instead of about 110). Elysia's server-wide websocket handler
  * calls `data.open`, `data.message` and `data.close`, which is all a socket needs here.
  */
-export const realtimeRoutes = ({ realtime, config }: AppContext) => {
-  let server: Parameters<typeof realtime.serveOn>[0] | undefined
+export const realtimeRoutes = ({ realtime, transport, config }: AppContext) => {
+  let server: Parameters<typeof transport.serveOn>[0] | undefined
   const handlers = {
     open: (ws: Socket) => realtime.open(ws, ws.data.address),
     message: (ws: Socket, message: string | Buffer) => realtime.message(ws, parseFrame(message)),
@@ -25,16 +25,16 @@ export const realtimeRoutes = ({ realtime, config }: AppContext) => {
   return new Elysia()
     .onStart(({ server: started }) => {
       server = started!
-      realtime.serveOn(server)
+      transport.serveOn(server)
     })
     .get(
       '/realtime',
       ({ request }) => {
         const address = clientAddress(request, server ?? null, config.trustProxy)
-        if (!realtime.admit(address)) throw rateLimited('This address holds as many websockets as it may', 10)
+        if (!transport.admit(address)) throw rateLimited('This address holds as many websockets as it may', 10)
         // Each socket's data: its address, over the shared handlers.
         if (server?.upgrade(request, { data: Object.assign(Object.create(handlers), { address }) })) return
-        realtime.leave(address)
+        transport.leave(address)
         throw badRequest('Expected a websocket upgrade')
       },
       // A websocket is no OpenAPI operation: the AsyncAPI document describes it.

@@ -19,12 +19,14 @@ export interface RoomPolicy {
 /** Why one may follow a room's events: playing in it, invited to it, or as an admin. */
 export type StreamRight = 'member' | 'invitee' | 'admin'
 
+/** Why one may follow a room's streams, as the realtime layer asks (its Access). */
 export interface StreamAccess {
   right: StreamRight
   /** For an invitee: when the invitation runs out (ms since the epoch). */
   until?: number
   players: string[]
-  closed: boolean
+  /** The room is closed: nothing more is written or typed in its chat. */
+  ended: boolean
 }
 
 /**
@@ -77,10 +79,10 @@ export class RoomService {
   async streamAccess(user: User, roomId: string): Promise<StreamAccess> {
     const { room, isMember, invitedUntil } = await this.deps.membership.access(user, roomId, this.deps.db)
     const players = room.players.map((player) => player.user_id)
-    const closed = room.is_closed
-    if (isMember) return { right: 'member', players, closed }
-    if (invitedUntil !== undefined) return { right: 'invitee', until: Date.parse(invitedUntil), players, closed }
-    return { right: 'admin', players, closed }
+    const ended = room.is_closed
+    if (isMember) return { right: 'member', players, ended }
+    if (invitedUntil !== undefined) return { right: 'invitee', until: Date.parse(invitedUntil), players, ended }
+    return { right: 'admin', players, ended }
   }
 
   async kick(actor: User, roomId: string, userId: string): Promise<void> {
