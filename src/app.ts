@@ -11,17 +11,18 @@ import { realtimeRoutes } from './modules/realtime'
 import { asyncApiDocument } from './modules/realtime/asyncapi'
 import { roomsRoutes } from './modules/rooms'
 import { sessionsRoutes } from './modules/sessions'
-import { authGuard } from './modules/sessions/guard'
 import { usersRoutes } from './modules/users'
 import { docs } from './plugins/docs'
 import { errorHandler } from './plugins/errors'
+import { authGuard } from './plugins/auth'
 import { observability } from './plugins/observability'
 import { rateLimit } from './plugins/rate-limit'
 import { security } from './plugins/security'
 
 export function createApp(context: AppContext) {
   const { config } = context
-  const guard = authGuard({ ...config.jwt, secret: context.jwtSecret }, context.verifier, context.sessions)
+  const { sessions, verifier, signer } = context
+  const guard = authGuard({ verify: (token) => verifier.verify(signer, token), authenticate: (sessionId, userId) => sessions.authenticate(sessionId, userId) })
   // Registration, login, refresh and change of password share one limit per address.
   const authLimit = rateLimit(config.authRateLimit, config.trustProxy)
   // Typed without the prefix, which clients (Eden, client/) take as part of their base URL.

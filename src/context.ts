@@ -9,6 +9,7 @@ import { nowIso } from './lib/clock'
 import { createMetrics } from './metrics'
 import { InProcessBus, PostgresBus } from './modules/events/bus'
 import { EventFeed } from './modules/events/feed'
+import { EVENT_TYPES } from './modules/events/model'
 import { EventLog } from './modules/events/service'
 import { EventStore } from './modules/events/store'
 import { PasswordCredentials } from './modules/credentials/password'
@@ -28,6 +29,7 @@ import { roomStreams } from './modules/realtime/streams/room'
 import { userStreams } from './modules/realtime/streams/user'
 import { Transport } from './modules/realtime/transport'
 import { PresenceService, PresenceStore } from './modules/realtime/presence'
+import { CLOSE } from './modules/realtime/protocol'
 import { ChatService } from './modules/chat/service'
 import { MessageStore } from './modules/chat/store'
 import { DirectMessageService } from './modules/dms/service'
@@ -39,7 +41,7 @@ export type AppContext = ReturnType<typeof createContext>
 
 /** Wires stores into services: the one place that knows how the pieces fit. */
 export function createContext(config: Config, db: Database, log: Logger, jwtSecret: string, tracer?: Tracer) {
-  const metrics = createMetrics()
+  const metrics = createMetrics({ eventTypes: EVENT_TYPES, closeReasons: [...Object.keys(CLOSE), 'client'] })
   const passwords = new PasswordHasher(config.password)
   const userStore = new UserStore(db)
   const sessionStore = new SessionStore(db)
@@ -166,6 +168,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     sessions,
     credentials,
     verifier,
+    signer,
     rooms,
     invites,
     rateLimits,

@@ -1,6 +1,4 @@
 import { atMostEvery, Registry } from './lib/metrics'
-import { EVENT_TYPES, type EventType } from './modules/events/model'
-import { CLOSE, type CloseReason } from './modules/realtime/protocol'
 
 /** Seconds; request latencies of this service sit between a tenth of a millisecond and a few hashes. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
@@ -29,7 +27,12 @@ export type Metrics = ReturnType<typeof createMetrics>
  * Every metric of the service, defined here: the counters and histograms its parts record into,
  * and the gauges read at scrape time (`watch` wires those to their sources once they exist).
  */
-export function createMetrics() {
+export function createMetrics(labels: {
+  /** Every type of lobby event, counted from zero. */
+  eventTypes: readonly string[]
+  /** Every reason a websocket closes for, counted from zero. */
+  closeReasons: readonly string[]
+}) {
   const registry = new Registry()
   const loginFailures = registry.counter('auth_login_failures_total', 'Logins refused for a wrong username or password.')
   const lockouts = registry.counter('auth_lockouts_total', 'Lock-outs started, by what was locked: account, address, or password_change.')
@@ -48,8 +51,8 @@ export function createMetrics() {
   // Present at 0 from start-up, so that increase() sees the first event after a restart.
   loginFailures.series({})
   for (const kind of LOCKOUT_KINDS) lockouts.series({ kind })
-  for (const type of EVENT_TYPES) eventsWritten.series({ type })
-  for (const reason of [...Object.keys(CLOSE), 'client'] as Array<CloseReason | 'client'>) realtimeCloses.series({ reason })
+  for (const type of labels.eventTypes) eventsWritten.series({ type })
+  for (const reason of labels.closeReasons) realtimeCloses.series({ reason })
   // Bun counts the requests its server is answering; the scrape hands it over, so it cannot drift.
   let requestsInFlight = 0
   registry.gauge('http_requests_in_flight', 'HTTP requests being answered, this scrape included.', () => [[{}, requestsInFlight]])
@@ -61,7 +64,7 @@ export function createMetrics() {
     observeRequestsInFlight(count: number) {
       requestsInFlight = count
     },
-    eventWritten(type: EventType) {
+    eventWritten(type: string) {
       eventsWritten.inc({ type })
     },
     realtimeCloses,

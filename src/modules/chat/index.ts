@@ -1,12 +1,13 @@
 import { Elysia } from 'elysia'
-import type { AppContext } from '../../context'
+import type { Config } from '../../config'
 import { answers, errors, success } from '../../shared/model'
-import type { AuthGuard } from '../sessions/guard'
+import type { UserGuard } from '../users/model'
 import { RoomIdParams } from '../rooms/model'
 import { chatModels, MessageParams } from './model'
+import type { ChatService } from './service'
 
 /** Room chat over REST: the history, and writing, editing and deleting messages. The websocket sends too (op: send). */
-export const chatRoutes = ({ chat, config }: AppContext, guard: AuthGuard) =>
+export const chatRoutes = ({ chat, config }: { chat: ChatService; config: Config }, guard: UserGuard) =>
   new Elysia({ prefix: '/rooms', detail: { tags: ['chat'] } })
     .use(guard)
     .use(chatModels(config.chat.maxLength))

@@ -1,41 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import { Elysia, t } from 'elysia'
+import { ClientId, Cursor, HistoryQuery } from '../../shared/history'
 import { componentId, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
-
-/** A page cursor: opaque to clients (a message's number in its room, in base 36, at most six digits). */
-export const Cursor = t.String({ pattern: '^m[0-9a-z]{1,6}$', examples: ['m2s'], description: 'a cursor from an earlier page' })
-
-/** The largest number a cursor stands for: the columns are 32-bit, and a bound past them keeps PostgreSQL off their index. */
-const MAX_CURSOR_SEQ = 2 ** 31 - 1
-
-export const toCursor = (seq: number) => `m${seq.toString(36)}`
-/** A cursor's number, capped at 2^31 - 1: past it no message lies, so the page is the same. */
-export const fromCursor = (cursor: string) => Math.min(Number.parseInt(cursor.slice(1), 36), MAX_CURSOR_SEQ)
-
-/** A history query's cursors as numbers, for the store. */
-export const seqRange = (query: { before?: string; after?: string; limit?: number }) => ({
-  before: query.before === undefined ? undefined : fromCursor(query.before),
-  after: query.after === undefined ? undefined : fromCursor(query.after),
-  limit: query.limit ?? 50,
-})
-
-/** A page of a history (newest first) with the cursors to the pages around it. */
-export function historyPage<Item extends { seq: number }>(items: Item[], more: boolean, query: { after?: string }) {
-  const oldest = items.at(-1)
-  const newest = items[0]
-  return {
-    messages: items,
-    // Reading forward, what lies before the page is older; reading back, only `more` says so.
-    older: oldest && (query.after !== undefined || more) ? toCursor(oldest.seq) : null,
-    newer: newest ? toCursor(newest.seq) : (query.after ?? null),
-  }
-}
-
-export const ClientId = t.String({
-  pattern: '^[A-Za-z0-9_-]{1,64}$',
-  examples: ['c-1732370000-7'],
-  description: "the sender's own id for the message: sending it again answers the message already stored",
-})
 
 export const Message = t.Object(
   {
@@ -54,14 +20,7 @@ export const Message = t.Object(
   { $id: componentId('Message') },
 )
 
-export const ChatHistoryRequest = t.Object(
-  {
-    before: t.Optional(Cursor),
-    after: t.Optional(Cursor),
-    limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50, description: 'page size' })),
-  },
-  { additionalProperties: false, $id: componentId('ChatHistoryRequest') },
-)
+export const ChatHistoryRequest = t.Object(HistoryQuery, { additionalProperties: false, $id: componentId('ChatHistoryRequest') })
 
 export const ChatHistoryResponse = t.Object(
   {
@@ -85,4 +44,3 @@ export const chatModels = (maxLength: number) => {
 }
 
 export type Message = typeof Message.static
-export type ChatHistoryQuery = typeof ChatHistoryRequest.static

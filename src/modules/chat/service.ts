@@ -8,7 +8,8 @@ import { chatStream } from '../events/model'
 import type { EventLog } from '../events/service'
 import type { MembershipService } from '../rooms/membership'
 import type { User } from '../users/model'
-import { type ChatHistoryQuery, historyPage, type Message, seqRange } from './model'
+import { historyPage, type HistoryRequest, seqRange } from '../../shared/history'
+import type { Message } from './model'
 import type { MessageStore } from './store'
 
 /**
@@ -62,7 +63,7 @@ export class ChatService {
   }
 
   /** A page of the room's history, newest first, with cursors to the pages around it. */
-  async history(user: User, roomId: string, query: ChatHistoryQuery) {
+  async history(user: User, roomId: string, query: HistoryRequest) {
     const { isMember } = await this.deps.membership.access(user, roomId, this.deps.db)
     if (!isMember && user.user_role !== 'admin') throw forbidden("Only the room's players read its chat")
     const { messages, more } = await this.deps.messageStore.page(roomId, seqRange(query), this.deps.db.reader)

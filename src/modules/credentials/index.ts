@@ -1,15 +1,17 @@
 import type { Server } from 'bun'
 import { Elysia } from 'elysia'
-import type { AppContext } from '../../context'
+import type { Config } from '../../config'
 import { callerOf } from '../../lib/client-address'
 import type { RateLimit } from '../../plugins/rate-limit'
 import { answers, errors, success } from '../../shared/model'
-import type { AuthGuard } from '../sessions/guard'
+import type { UserGuard } from '../users/model'
 import { tokenResponse } from '../sessions/tokens'
 import { credentialModels } from './model'
+import type { PasswordCredentials } from './password'
+import type { AccessJwt } from '../sessions/tokens'
 
 /** The ways in over HTTP: a password today (registration, login, change of password); each opens an ordinary session. */
-export const credentialsRoutes = ({ credentials, config }: AppContext, guard: AuthGuard, authLimit: RateLimit) => {
+export const credentialsRoutes = ({ credentials, signer, config }: { credentials: { password: PasswordCredentials }; signer: AccessJwt; config: Config }, guard: UserGuard, authLimit: RateLimit) => {
   const caller = (request: Request, server: Server<unknown> | null) => callerOf(request, server, config.trustProxy)
   return new Elysia({ prefix: '/auth', detail: { tags: ['auth'] } })
     .use(guard)
@@ -17,9 +19,9 @@ export const credentialsRoutes = ({ credentials, config }: AppContext, guard: Au
     .use(credentialModels)
     .post(
       '/registrate',
-      async ({ body, accessJwt, set, request, server }) => {
+      async ({ body, set, request, server }) => {
         set.status = 201
-        return tokenResponse(accessJwt, config.accessTokenTtl, 'Registered', await credentials.password.register(body.username, body.password, caller(request, server)))
+        return tokenResponse(signer, config.accessTokenTtl, 'Registered', await credentials.password.register(body.username, body.password, caller(request, server)))
       },
       {
         rateLimited: true,
@@ -41,8 +43,8 @@ export const credentialsRoutes = ({ credentials, config }: AppContext, guard: Au
     )
     .post(
       '/login',
-      async ({ body, accessJwt, request, server }) =>
-        tokenResponse(accessJwt, config.accessTokenTtl, 'Logged in', await credentials.password.login(body.username, body.password, caller(request, server))),
+      async ({ body, request, server }) =>
+        tokenResponse(signer, config.accessTokenTtl, 'Logged in', await credentials.password.login(body.username, body.password, caller(request, server))),
       {
         rateLimited: true,
         body: 'AuthRequest',

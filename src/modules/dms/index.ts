@@ -1,11 +1,12 @@
 import { Elysia } from 'elysia'
-import type { AppContext } from '../../context'
+import type { Config } from '../../config'
 import { answers, errors, listAnswer, success } from '../../shared/model'
-import type { AuthGuard } from '../sessions/guard'
+import type { UserGuard } from '../users/model'
 import { dmsModels, PeerParams } from './model'
+import type { DirectMessageService } from './service'
 
 /** Direct messages: conversations, history, writing, read markers; and blocks. */
-export const dmsRoutes = ({ dms, config }: AppContext, guard: AuthGuard) =>
+export const dmsRoutes = ({ dms, config }: { dms: DirectMessageService; config: Config }, guard: UserGuard) =>
   new Elysia({ detail: { tags: ['dms'] } })
     .use(guard)
     .use(dmsModels(config.chat.maxLength))

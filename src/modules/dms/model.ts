@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import { Elysia, t } from 'elysia'
 import { componentId, Count, ListResponse, Pagination, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
-import { ChatHistoryRequest, ClientId, Cursor } from '../chat/model'
+import { ClientId, Cursor, HistoryQuery } from '../../shared/history'
 
 export const DirectMessage = t.Object(
   {
@@ -61,7 +61,7 @@ export const dmsModels = (maxLength: number) => {
     Conversation,
     ConversationsRequest,
     ConversationsResponse,
-    DirectHistoryRequest: t.Object(ChatHistoryRequest.properties, { additionalProperties: false, $id: componentId('DirectHistoryRequest') }),
+    DirectHistoryRequest: t.Object(HistoryQuery, { additionalProperties: false, $id: componentId('DirectHistoryRequest') }),
     DirectHistoryResponse,
     PostDirectMessageRequest,
     ReadMarkerRequest,

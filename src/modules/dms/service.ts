@@ -4,7 +4,7 @@ import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso } from '../../lib/clock'
 import { conflict, forbidden, notFound } from '../../shared/errors'
 import { plainText } from '../../shared/text'
-import { type ChatHistoryQuery, historyPage, seqRange } from '../chat/model'
+import { historyPage, type HistoryRequest, seqRange } from '../../shared/history'
 import { type LobbyEvent, userStream } from '../events/model'
 import type { EventLog } from '../events/service'
 import type { User } from '../users/model'
@@ -77,7 +77,7 @@ export class DirectMessageService {
     return this.deps.dmStore.list(user.user_id, { limit: page.limit ?? 50, offset: page.offset ?? 0 }, this.deps.db.reader)
   }
 
-  async history(user: User, peerId: string, query: ChatHistoryQuery) {
+  async history(user: User, peerId: string, query: HistoryRequest) {
     const conversation = await this.deps.dmStore.conversationOf(user.user_id, peerId, this.deps.db)
     if (!conversation) return { messages: [], older: null, newer: query.after ?? null }
     const { messages, more } = await this.deps.dmStore.page(conversation.conversation_id, seqRange(query), this.deps.db.reader)

@@ -1,13 +1,15 @@
 import { timingSafeEqual } from 'node:crypto'
 import { Elysia, t } from 'elysia'
-import type { AppContext } from '../../context'
+import type { Config } from '../../config'
 import { unauthorized, unavailable } from '../../shared/errors'
 import { answers, errors, sharedModels } from '../../shared/model'
+import type { Database } from '../../db/database'
+import type { Metrics } from '../../metrics'
 
 const Status = t.Object({ status: t.String(), uptime_seconds: t.Number(), version: t.String() })
 
 /** The operational routes: liveness, readiness and the Prometheus scrape (the metrics themselves are in src/metrics.ts). */
-export const healthRoutes = ({ db, version, metrics, config }: AppContext) => {
+export const healthRoutes = ({ db, version, metrics, config }: { db: Database; version: string; metrics: Metrics; config: Config }) => {
   const routes = new Elysia({ detail: { tags: ['ops'] } })
     .use(sharedModels)
     .get('/health', () => ({ status: 'ok', uptime_seconds: process.uptime(), version }), {

@@ -1,5 +1,5 @@
 import { Elysia } from 'elysia'
-import type { AppContext } from '../../context'
+import type { Config } from '../../config'
 import { LOBBY_CSS, LOBBY_HTML, LOBBY_JS } from './page'
 
 /** Its own script and stylesheet only: nothing from elsewhere, nothing inline. */
@@ -15,7 +15,7 @@ const serve =
   }
 
 /** GET /lobby: a small page to log in, see one's rooms and invitations, accept one, and chat, live. */
-export const lobbyRoutes = ({ config }: AppContext) => {
+export const lobbyRoutes = ({ config }: { config: Config }) => {
   const html = LOBBY_HTML(config.apiPrefix)
   return new Elysia()
     .get('/lobby', serve(html, 'text/html; charset=utf-8'), { detail: { hide: true } })

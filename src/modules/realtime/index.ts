@@ -1,8 +1,10 @@
 import { Elysia } from 'elysia'
-import type { AppContext } from '../../context'
+import type { Config } from '../../config'
 import { clientAddress } from '../../lib/client-address'
 import { badRequest, rateLimited } from '../../shared/errors'
 import type { Socket } from './transport'
+import type { RealtimeHub } from './hub'
+import type { Transport } from './transport'
 
 /**
  * GET /realtime, a websocket; the protocol is in the AsyncAPI document (/asyncapi/json) and the
@@ -15,7 +17,7 @@ import type { Socket } from './transport'
  * 2.5 KB; 15,000 sockets took 150 MB instead of about 110). Elysia's server-wide websocket handler
  * calls `data.open`, `data.message` and `data.close`, which is all a socket needs here.
  */
-export const realtimeRoutes = ({ realtime, transport, config }: AppContext) => {
+export const realtimeRoutes = ({ realtime, transport, config }: { realtime: RealtimeHub; transport: Transport; config: Config }) => {
   let server: Parameters<typeof transport.serveOn>[0] | undefined
   const handlers = {
     open: (ws: Socket) => realtime.open(ws, ws.data.address),

@@ -1,13 +1,14 @@
 import { Elysia } from 'elysia'
-import type { AppContext } from '../../context'
-import type { AuthGuard } from '../sessions/guard'
+import type { UserGuard } from '../users/model'
 import { answers, errors, listAnswer, success } from '../../shared/model'
 import { invitesModels } from './invitation-model'
 import { MemberParams, type Room, RoomIdParams, roomsModels } from './model'
+import type { RoomService } from './service'
+import type { InvitationService } from './invitation-service'
 
 const roomPage = ({ rooms, total }: { rooms: Room[]; total: number }) => listAnswer('rooms', rooms, total)
 
-export const roomsRoutes = ({ rooms, invites }: AppContext, guard: AuthGuard) =>
+export const roomsRoutes = ({ rooms, invites }: { rooms: RoomService; invites: InvitationService }, guard: UserGuard) =>
   new Elysia({ prefix: '/rooms', detail: { tags: ['rooms'] } })
     .use(guard)
     .use(roomsModels)

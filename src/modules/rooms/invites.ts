@@ -1,12 +1,12 @@
 import { Elysia } from 'elysia'
-import type { AppContext } from '../../context'
-import type { AuthGuard } from '../sessions/guard'
+import type { UserGuard } from '../users/model'
 import { answers, errors, listAnswer, success } from '../../shared/model'
 import { type Invitation, InviteIdParams, invitesModels } from './invitation-model'
+import type { InvitationService } from './invitation-service'
 
 const invitationPage = ({ invitations, total }: { invitations: Invitation[]; total: number }) => listAnswer('invitations', invitations, total)
 
-export const invitesRoutes = ({ invites }: AppContext, guard: AuthGuard) =>
+export const invitesRoutes = ({ invites }: { invites: InvitationService }, guard: UserGuard) =>
   new Elysia({ prefix: '/invites', detail: { tags: ['invites'] } })
     .use(guard)
     .use(invitesModels)

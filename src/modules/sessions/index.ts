@@ -1,11 +1,12 @@
 import { Elysia } from 'elysia'
-import type { AppContext } from '../../context'
+import type { Config } from '../../config'
 import type { RateLimit } from '../../plugins/rate-limit'
 import { answers, errors, success } from '../../shared/model'
-import type { User } from '../users/model'
-import type { AuthGuard } from './guard'
+import type { User, UserGuard } from '../users/model'
 import { sessionModels } from './model'
 import { tokenResponse } from './tokens'
+import type { SessionService } from './service'
+import type { AccessJwt } from './tokens'
 
 const VERIFIED = {
   200: {
@@ -38,16 +39,16 @@ function verifiedToken(user: User, headers: Record<string, unknown>) {
 }
 
 /** Sessions over HTTP: refresh, logout, the caller, and the token check for a reverse proxy. The ways in are credentials/. */
-export const sessionsRoutes = ({ sessions, config }: AppContext, guard: AuthGuard, authLimit: RateLimit) =>
+export const sessionsRoutes = ({ sessions, signer, config }: { sessions: SessionService; signer: AccessJwt; config: Config }, guard: UserGuard, authLimit: RateLimit) =>
   new Elysia({ prefix: '/auth', detail: { tags: ['auth'] } })
     .use(guard)
     .use(authLimit)
     .use(sessionModels)
     .post(
       '/refresh',
-      async ({ body, accessJwt }) => {
+      async ({ body }) => {
         const token = typeof body.refresh_token === 'string' ? body.refresh_token : body.refresh_token.token
-        return tokenResponse(accessJwt, config.accessTokenTtl, 'Tokens refreshed', await sessions.refresh(token))
+        return tokenResponse(signer, config.accessTokenTtl, 'Tokens refreshed', await sessions.refresh(token))
       },
       {
         rateLimited: true,

@@ -1,11 +1,11 @@
 import { Elysia } from 'elysia'
-import type { AppContext } from '../../context'
+import type { Config } from '../../config'
 import { callerOf } from '../../lib/client-address'
-import type { AuthGuard } from '../sessions/guard'
 import { answers, errors, listAnswer, success } from '../../shared/model'
-import { UserIdParams, usersModels } from './model'
+import { UserIdParams, usersModels, type UserGuard } from './model'
+import type { UserService } from './service'
 
-export const usersRoutes = ({ users, config }: AppContext, guard: AuthGuard) =>
+export const usersRoutes = ({ users, config }: { users: UserService; config: Config }, guard: UserGuard) =>
   new Elysia({ prefix: '/users', detail: { tags: ['users'] } })
     .use(guard)
     .use(usersModels)

@@ -1,4 +1,5 @@
 import { Elysia, t } from 'elysia'
+import type { AuthGuard } from '../../plugins/auth'
 import {
   componentId,
   ListResponse,
@@ -83,3 +84,6 @@ export type UserFilter = typeof GetAllUsersRequest.static
 export const usersModels = new Elysia({ name: 'models.users' })
   .use(sharedModels)
   .model({ User, UserCreateRequest, ChangeUserRequest, GetAllUsersRequest, GetAllUsersResponse })
+
+/** The auth macro, as the routes of every domain use it: it resolves the caller's account. */
+export type UserGuard = AuthGuard<User>
