@@ -28,7 +28,8 @@ import { chatStreams } from './modules/realtime/streams/chat'
 import { roomStreams } from './modules/realtime/streams/room'
 import { userStreams } from './modules/realtime/streams/user'
 import { Transport } from './modules/realtime/transport'
-import { PresenceService, PresenceStore } from './modules/realtime/presence'
+import { PresenceService } from './modules/realtime/presence/service'
+import { SqlPresenceStore } from './modules/realtime/presence/store'
 import { CLOSE } from './modules/realtime/protocol'
 import { ChatService } from './modules/chat/service'
 import { MessageStore } from './modules/chat/store'
@@ -124,7 +125,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   const signer = accessTokenSigner(jwt)
   const presence = new PresenceService({
     db,
-    presenceStore: new PresenceStore(db.dialect),
+    presenceStore: new SqlPresenceStore(db.dialect),
     roomStore,
     bus,
     timeout: config.realtime.presenceTimeout,

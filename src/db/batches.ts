@@ -1,3 +1,5 @@
+import type { Dialect } from './database'
+
 /**
  * Lets whatever waits on the event loop (requests, timers, socket reads) run before the next batch.
  * bun:sqlite answers synchronously, so awaiting the store alone never lets them in: a loop over
@@ -13,11 +15,18 @@ export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmedia
 export const BATCH_ROWS = 250
 
 /**
+ * Rows per batch on `db`. PostgreSQL answers off the event loop, so there a batch is bounded only
+ * by how long it holds its rows' locks: bigger batches clear a backlog of hundreds of thousands of
+ * rows in seconds instead of minutes of round trips.
+ */
+export const batchRows = (db: { dialect: Dialect }): number => (db.dialect === 'postgres' ? 5_000 : BATCH_ROWS)
+
+/**
  * Runs a statement over at most `batchSize` rows (a deletion, an update) until one touches fewer,
  * so that a large backlog never holds the store for long: requests run between batches. Answers
  * how many rows it touched in all.
  */
-export async function inBatches(batch: (batchSize: number) => Promise<number>, batchSize = BATCH_ROWS): Promise<number> {
+export async function inBatches(batch: (batchSize: number) => Promise<number>, batchSize: number): Promise<number> {
   let total = 0
   for (;;) {
     const touched = await batch(batchSize)

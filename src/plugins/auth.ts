@@ -33,7 +33,7 @@ export const authGuard = <Account extends { user_role: string }>(sessions: Authe
         if (!claims) throw unauthorized('A valid access token is required')
         // The session is read on every request: the verifier's memory spares the signature check, never this.
         const user = await sessions.authenticate(claims.sid, claims.sub)
-        if (role === 'admin' && user.user_role !== 'admin') throw forbidden('Admins only')
+        if (role === 'admin' && user.user_role !== 'admin') throw forbidden('admin_only', 'Admins only')
         principals.set(request, { user, sessionId: claims.sid })
       },
       resolve: ({ request }): Principal<Account> => {

@@ -24,6 +24,37 @@ const STATUS_OF = {
 
 export type ErrorCode = keyof typeof STATUS_OF
 
+/**
+ * What exactly a 403 or a 409 refused, in the envelope's `reason`, so that a client can act on it
+ * without reading the message; `error` stays the status's code (supabase/auth keeps its codes
+ * apart from the status the same way).
+ */
+export const REASONS = {
+  admin_only: 'the route or the field is for admins',
+  not_room_manager: "only the room's owner or an admin may do this (revoking: also the inviter)",
+  not_a_player: "only the room's players may do this",
+  not_author: 'only the author may do this (deleting: also the owner or an admin)',
+  not_invitee: 'the invitation is for somebody else, or for another room',
+  blocked_by_peer: 'the other user blocked you',
+  username_taken: 'another account has this name',
+  reactivated_during_deletion: 'another admin reactivated the account while it was being deleted; delete it again',
+  self_target: 'not to yourself: an admin deleting, deactivating or demoting themself, an owner kicking themself, writing to or blocking yourself',
+  last_admin: 'the last active admin stays',
+  quota_reached: 'a per-user or per-room limit is reached: open rooms, seats, pending invitations, blocks',
+  room_closed: 'the room is closed',
+  receiver_unavailable: 'no active user has that name',
+  already_in_room: 'the user already plays in the room',
+  already_invited: 'the user already has a pending invitation to the room',
+  invitation_settled: 'the invitation was already accepted, declined, revoked or expired',
+  invitation_expired: 'the invitation has expired',
+  room_full: 'the room has max_players players',
+  message_deleted: 'the message was deleted',
+  edit_limit: 'the message was edited as often as allowed; write a new one',
+  peer_blocked: 'you blocked this user; unblock them first',
+} as const
+
+export type Reason = keyof typeof REASONS
+
 export interface FieldError {
   /** A JSON pointer into the input, such as /password. */
   field: string
@@ -38,6 +69,7 @@ export class ApiError extends Error {
     message: string,
     readonly details?: FieldError[],
     readonly headers?: Record<string, string>,
+    readonly reason?: Reason,
   ) {
     super(message)
     this.status = STATUS_OF[code]
@@ -51,11 +83,11 @@ export const unauthorized = (message: string, headers?: Record<string, string>) 
 export const invalidCredentials = (message: string) => new ApiError('invalid_credentials', message)
 export const invalidRefreshToken = (message: string) => new ApiError('invalid_refresh_token', message)
 export const refreshTokenReused = (message: string) => new ApiError('refresh_token_reused', message)
-export const forbidden = (message: string) => new ApiError('forbidden', message)
+export const forbidden = (reason: Reason, message: string) => new ApiError('forbidden', message, undefined, undefined, reason)
 export const accountInactive = () => new ApiError('account_inactive', 'This account is deactivated')
 export const notFound = (message: string) => new ApiError('not_found', message)
 export const requestTimeout = (message: string) => new ApiError('request_timeout', message)
-export const conflict = (message: string) => new ApiError('conflict', message)
+export const conflict = (reason: Reason, message: string) => new ApiError('conflict', message, undefined, undefined, reason)
 export const payloadTooLarge = (maxBytes: number) => new ApiError('payload_too_large', `The body must not exceed ${maxBytes} bytes`)
 export const unsupportedMediaType = () => new ApiError('unsupported_media_type', 'Send the body as application/json')
 /** A 422 for one field, in the shape schema validation gives. */
@@ -72,6 +104,7 @@ export function errorEnvelope(error: ApiError) {
     message: error.message,
     timestamp: new Date().toISOString(),
     error: error.code,
+    ...(error.reason && { reason: error.reason }),
     ...(error.details && { details: error.details }),
   }
 }

@@ -1,5 +1,6 @@
 import { type TArray, type TBoolean, type TInteger, type TRefUnsafe, type TSchema, type TString, Type } from '@sinclair/typebox'
 import { Elysia, t } from 'elysia'
+import { REASONS } from './errors'
 import { PLAIN_TEXT_PATTERN, PLAIN_TEXT_RULE, plainText, RAW_LENGTH_FACTOR, VISIBLE_TEXT_PATTERN, VISIBLE_TEXT_RULE } from './text'
 
 /** The `$id` of a schema registered with `.model()`: other schemas then embed it as `t.Ref(Schema)`. */
@@ -65,11 +66,18 @@ export const SuccessResponse = t.Object(
   { $id: componentId('SuccessResponse') },
 )
 
+/** The envelope's `reason` (and a realtime error frame's): the REASONS, each with its meaning. */
+export const ErrorReason = Type.String({
+  enum: Object.keys(REASONS),
+  description: `On a 403 or a 409: what exactly was refused.\n${Object.entries(REASONS).map(([reason, meaning]) => `- ${reason}: ${meaning}`).join('\n')}`,
+})
+
 export const ErrorResponse = t.Object({
   success: t.Literal(false),
   message: t.String(),
   timestamp: Timestamp,
   error: t.String({ examples: ['validation_error'] }),
+  reason: t.Optional(ErrorReason),
   details: t.Optional(t.Array(t.Object({ field: t.String(), message: t.String() }))),
 }, { $id: componentId('ErrorResponse') })
 

@@ -40,9 +40,9 @@ describe(`room chat on ${STORE}`, () => {
     expect((await say(player, { body: 'Morning' })).status).toBe(201)
     expect((await client.get(path, player.access)).body.messages.map((message: { body: string }) => message.body)).toEqual(['Morning', 'Morning, crew'])
     expect((await client.get(path, admin.access)).status).toBe(200)
-    expect((await say(admin, { body: 'Admins do not chat here' })).body.error).toBe('forbidden')
-    expect((await client.get(path, invitee.access)).body.error).toBe('forbidden')
-    expect((await say(invitee, { body: 'Hi?' })).body.error).toBe('forbidden')
+    expect((await say(admin, { body: 'Admins do not chat here' })).body).toMatchObject({ error: 'forbidden', reason: 'not_a_player' })
+    expect((await client.get(path, invitee.access)).body).toMatchObject({ error: 'forbidden', reason: 'not_a_player' })
+    expect((await say(invitee, { body: 'Hi?' })).body).toMatchObject({ error: 'forbidden', reason: 'not_a_player' })
     // A stranger gets exactly what a room that does not exist gets.
     const ghost = `/rooms/${crypto.randomUUID()}/messages`
     const pairs = [
@@ -56,7 +56,7 @@ describe(`room chat on ${STORE}`, () => {
     expect((await client.get(path, player.access)).status).toBe(404)
     expect((await client.post(`/rooms/${room.room_id}/close`, undefined, owner.access)).status).toBe(200)
     expect((await client.get(path, owner.access)).body.messages).toHaveLength(2)
-    expect((await say(owner, { body: 'Anyone?' })).body.error).toBe('conflict')
+    expect((await say(owner, { body: 'Anyone?' })).body).toMatchObject({ error: 'conflict', reason: 'room_closed' })
   })
 
   test('paging: every message exactly once, in order, backwards and forwards, with many messages written in one millisecond', async () => {
@@ -107,13 +107,13 @@ describe(`room chat on ${STORE}`, () => {
     const theirs = (await say(owner, { body: 'Check the bearings' })).body
     const edit = (who: { access: string }, id: string, body: string) => client.call('PATCH', `${path}/${id}`, { token: who.access, body: { body } })
     expect((await edit(player, mine.message_id, 'Pump 1 is very loud')).body).toMatchObject({ body: 'Pump 1 is very loud', edited_at: expect.any(String) })
-    expect((await edit(player, theirs.message_id, 'not mine')).body.error).toBe('forbidden')
-    expect((await edit(admin, theirs.message_id, 'not mine')).body.error).toBe('forbidden')
-    expect((await client.delete(`${path}/${theirs.message_id}`, player.access)).body.error).toBe('forbidden')
+    expect((await edit(player, theirs.message_id, 'not mine')).body).toMatchObject({ error: 'forbidden', reason: 'not_author' })
+    expect((await edit(admin, theirs.message_id, 'not mine')).body).toMatchObject({ error: 'forbidden', reason: 'not_author' })
+    expect((await client.delete(`${path}/${theirs.message_id}`, player.access)).body).toMatchObject({ error: 'forbidden', reason: 'not_author' })
     expect((await client.delete(`${path}/${mine.message_id}`, owner.access)).status).toBe(200)
     expect((await client.delete(`${path}/${mine.message_id}`, owner.access)).status).toBe(200)
     expect((await client.delete(`${path}/${theirs.message_id}`, admin.access)).status).toBe(200)
-    expect((await edit(player, mine.message_id, 'back')).body.error).toBe('conflict')
+    expect((await edit(player, mine.message_id, 'back')).body).toMatchObject({ error: 'conflict', reason: 'message_deleted' })
     expect((await client.delete(`${path}/${crypto.randomUUID()}`, owner.access)).status).toBe(404)
     // A replay of the chat stream shows no more of a deleted message than the history does.
     const replay = await follower(server.baseUrl, owner.access)
@@ -154,8 +154,8 @@ describe(`room chat on ${STORE}`, () => {
     expect((await client.delete(`${path}/${ids[0]}`, owner.access)).status).toBe(429)
     // Refused before the message is looked up: a real id and a made-up one answer alike.
     for (const id of [ids[0], crypto.randomUUID()]) {
-      expect((await client.delete(`${path}/${id}`, invitee.access)).body.error).toBe('forbidden')
-      expect((await client.call('PATCH', `${path}/${id}`, { token: invitee.access, body: { body: 'x' } })).body.error).toBe('forbidden')
+      expect((await client.delete(`${path}/${id}`, invitee.access)).body).toMatchObject({ error: 'forbidden', reason: 'not_author' })
+      expect((await client.call('PATCH', `${path}/${id}`, { token: invitee.access, body: { body: 'x' } })).body).toMatchObject({ error: 'forbidden', reason: 'not_author' })
     }
   })
 
@@ -165,7 +165,7 @@ describe(`room chat on ${STORE}`, () => {
     const edit = (body: string) => client.call('PATCH', `${path}/${id}`, { token: owner.access, body: { body } })
     for (let i = 1; i <= 50; i++) expect((await edit(`draft ${i}`)).status).toBe(200)
     const refused = await edit('draft 51')
-    expect([refused.status, refused.body.error, refused.body.message]).toEqual([409, 'conflict', 'A message can be edited 50 times; write a new one'])
+    expect([refused.status, refused.body.error, refused.body.reason, refused.body.message]).toEqual([409, 'conflict', 'edit_limit', 'A message can be edited 50 times; write a new one'])
     expect((await client.delete(`${path}/${id}`, owner.access)).status).toBe(200)
   })
 
@@ -192,6 +192,7 @@ describe(`room chat on ${STORE}`, () => {
     inviteeSocket.send({ op: 'send', room_id: room.room_id, body: 'let me in', client_id: 'w-2' })
     expect(await inviteeSocket.until(() => inviteeSocket.frames.find((frame) => frame.op === 'error' && frame.client_id === 'w-2'))).toMatchObject({
       error: 'forbidden',
+      reason: 'not_a_player',
     })
     // The text rules of REST: nothing invisible, something visible, the limit after NFC.
     for (const [client_id, body] of [['w-3', 'bad\u0007bell'], ['w-3a', '\u2800'], ['w-3b', 'soft\u00adhyphen'], ['w-3c', '\uFB2C'.repeat(700)]]) {
@@ -237,7 +238,7 @@ describe(`presence and typing on ${STORE}`, () => {
     // An invitee may not type into the room, nor hear its presence.
     const inviteeSocket = await follower(server.baseUrl, invitee.access)
     inviteeSocket.send({ op: 'typing', room_id: room.room_id })
-    expect(await inviteeSocket.until(() => inviteeSocket.frames.find((frame) => frame.op === 'error'))).toMatchObject({ error: 'forbidden' })
+    expect(await inviteeSocket.until(() => inviteeSocket.frames.find((frame) => frame.op === 'error'))).toMatchObject({ error: 'forbidden', reason: 'not_a_player' })
     // The player's last socket closes: offline.
     playerSocket.close()
     await ownerSocket.until(() => ownerSocket.frames.find((frame) => frame.op === 'presence' && frame.user_id === player.userId && frame.online === false))
@@ -262,7 +263,7 @@ describe(`presence and typing on ${STORE}`, () => {
     await playerSocket.until(() => playerSocket.types(stream).includes('room_closed'))
     await Bun.sleep(2000)
     playerSocket.send({ op: 'typing', room_id: room.room_id })
-    expect(await playerSocket.until(() => playerSocket.frames.find((frame) => frame.op === 'error'))).toEqual({ op: 'error', error: 'conflict', stream })
+    expect(await playerSocket.until(() => playerSocket.frames.find((frame) => frame.op === 'error'))).toEqual({ op: 'error', error: 'conflict', reason: 'room_closed', stream })
     expect(ownerSocket.frames.filter((frame) => frame.op === 'typing')).toHaveLength(1)
   })
 

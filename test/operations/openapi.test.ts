@@ -192,6 +192,16 @@ describe('OpenAPI document', () => {
       expect(doc.components.schemas[model]).toBeObject()
     expect(doc.components.schemas.GetAllUsersResponse.properties.total_count).toEqual({ type: 'integer', minimum: 0, description: expect.any(String) })
   })
+
+  test("the reasons of a 403 or 409 are listed alike in the document and the README's table, and each is given by some refusal", async () => {
+    const documented: string[] = doc.components.schemas.ErrorResponse.properties.reason.enum
+    const readme = await Bun.file('README.md').text()
+    const tabled = [...readme.matchAll(/^\| `([a-z_]+)` \| (?:403|409) \|/gm)].map((match) => match[1])
+    expect(tabled).toEqual(documented)
+    const sources = await Promise.all([...new Bun.Glob('src/**/*.ts').scanSync()].map((path) => Bun.file(path).text()))
+    const given = (reason: string) => sources.some((source) => new RegExp(`(?:forbidden|conflict|refuse)\\([^)]*'${reason}'`).test(source))
+    expect(documented.filter((reason) => !given(reason))).toEqual([])
+  })
 })
 
 describe('request schemas', () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { present } from '../../src/modules/rooms/invitation-service'
-import { closeTestResources, createTestApp, expectEnvelope, type Session, STORE, type TestApp } from '../support/harness'
+import { closeTestResources, createTestApp, refusal, type Session, STORE, type TestApp } from '../support/harness'
 import { lobby, roomWorld } from '../support/lobby'
 
 afterAll(closeTestResources)
@@ -45,7 +45,7 @@ describe(`invitations on ${STORE}: inviting and joining`, () => {
       [guest.userId, 'engineer'],
     ])
     const again = await t.client.post(`/rooms/${room.room_id}/join`, { ct: reply.body.ct }, guest.access)
-    expect(again.status).toBe(409)
+    expect(refusal(again)).toEqual({ status: 409, error: 'conflict', reason: 'already_in_room' })
     const received = await t.client.get(`/invites/my?inviter_id=${owner.userId}&is_accepted=true`, guest.access)
     expect(received.body.invitations.map((invitation: { invite_id: string }) => invitation.invite_id)).toContain(reply.body.invite_id)
   })
@@ -55,8 +55,8 @@ describe(`invitations on ${STORE}: inviting and joining`, () => {
     await rooms.seat(owner, room.room_id, guest)
     await rooms.invite(owner, room.room_id, other)
     const body = { user_name: 'room_stranger', player_role: 'operator' }
-    expect((await t.client.post(`/rooms/${room.room_id}/invite`, body, guest.access)).status).toBe(403)
-    expect((await t.client.post(`/rooms/${room.room_id}/invite`, body, other.access)).status).toBe(403)
+    for (const notManager of [guest, other])
+      expect(refusal(await t.client.post(`/rooms/${room.room_id}/invite`, body, notManager.access))).toEqual({ status: 403, error: 'forbidden', reason: 'not_room_manager' })
     expect((await t.client.post(`/rooms/${room.room_id}/invite`, body, stranger.access)).status).toBe(404)
     expect((await t.client.post(`/rooms/${room.room_id}/invite`, body, admin.access)).status).toBe(201)
   })
@@ -67,10 +67,16 @@ describe(`invitations on ${STORE}: inviting and joining`, () => {
     await rooms.invite(owner, room.room_id, other)
     const inactive = await t.client.register('inactive_invitee')
     await t.client.post(`/users/${inactive.userId}/deactivate`, undefined, admin.access)
-    for (const user_name of ['nobody_at_all', 'inactive_invitee', 'room_guest', 'room_owner', 'room_other']) {
+    const reasons = {
+      nobody_at_all: 'receiver_unavailable',
+      inactive_invitee: 'receiver_unavailable',
+      room_guest: 'already_in_room',
+      room_owner: 'already_in_room',
+      room_other: 'already_invited',
+    }
+    for (const [user_name, reason] of Object.entries(reasons)) {
       const reply = await t.client.post(`/rooms/${room.room_id}/invite`, { user_name, player_role: 'operator' }, owner.access)
-      expect({ user_name, status: reply.status }).toEqual({ user_name, status: 409 })
-      expect(expectEnvelope(reply)).toBe('conflict')
+      expect({ user_name, ...refusal(reply) }).toEqual({ user_name, status: 409, error: 'conflict', reason })
     }
     expect((await t.client.post(`/rooms/${room.room_id}/invite`, { user_name: 'room_stranger', player_role: '' }, owner.access)).status).toBe(422)
   })
@@ -81,11 +87,10 @@ describe(`invitations on ${STORE}: inviting and joining`, () => {
     const forGuest = await rooms.invite(owner, room.room_id, guest)
     await rooms.invite(owner, room.room_id, other)
     await rooms.invite(owner, elsewhere.room_id, guest)
-    const stolen = await t.client.post(`/rooms/${room.room_id}/join`, { ct: forGuest.ct }, other.access)
-    expect(stolen.status).toBe(403)
-    const wrongRoom = await t.client.post(`/rooms/${elsewhere.room_id}/join`, { ct: forGuest.ct }, guest.access)
-    expect(wrongRoom.status).toBe(403)
-    expect((await t.client.post(`/rooms/${room.room_id}/join`, { ct: 'made-up-token' }, guest.access)).status).toBe(403)
+    const notForYou = { status: 403, error: 'forbidden', reason: 'not_invitee' }
+    expect(refusal(await t.client.post(`/rooms/${room.room_id}/join`, { ct: forGuest.ct }, other.access))).toEqual(notForYou)
+    expect(refusal(await t.client.post(`/rooms/${elsewhere.room_id}/join`, { ct: forGuest.ct }, guest.access))).toEqual(notForYou)
+    expect(refusal(await t.client.post(`/rooms/${room.room_id}/join`, { ct: 'made-up-token' }, guest.access))).toEqual(notForYou)
     expect((await t.client.post(`/rooms/${room.room_id}/join`, { ct: forGuest.ct }, stranger.access)).status).toBe(404)
     expect((await t.client.post(`/rooms/${room.room_id}/join`, { ct: forGuest.ct }, admin.access)).status).toBe(403)
     expect((await t.client.post(`/rooms/${room.room_id}/join`, { ct: forGuest.ct }, guest.access)).status).toBe(200)
@@ -96,7 +101,7 @@ describe(`invitations on ${STORE}: inviting and joining`, () => {
     const expiring = await rooms.invite(owner, room.room_id, guest)
     await t.context.db.run("UPDATE invitations SET expires_at = '2000-01-01T00:00:00.000Z' WHERE invite_id = $1", [expiring.invite_id])
     const expired = await t.client.post(`/rooms/${room.room_id}/join`, { ct: expiring.ct }, guest.access)
-    expect(expired.status).toBe(409)
+    expect(refusal(expired)).toEqual({ status: 409, error: 'conflict', reason: 'invitation_expired' })
     expect(expired.body.message).toContain('expired')
     expect((await t.client.get('/invites/my?status=expired', guest.access)).body.invitations[0].invite_id).toBe(expiring.invite_id)
     const fresh = await rooms.invite(owner, room.room_id, guest)
@@ -116,13 +121,13 @@ describe(`invitations on ${STORE}: inviting and joining`, () => {
     await rooms.seat(owner, full.room_id, guest)
     expect((await t.client.get(`/rooms/${full.room_id}`, owner.access)).body).toMatchObject({ is_ready: true })
     const refused = await t.client.post(`/rooms/${full.room_id}/join`, { ct: late.ct }, other.access)
-    expect(refused.status).toBe(409)
+    expect(refusal(refused)).toEqual({ status: 409, error: 'conflict', reason: 'room_full' })
     expect(refused.body.message).toContain('full')
 
     const closing = await rooms.createRoom(owner)
     const pending = await rooms.invite(owner, closing.room_id, other)
     expect((await t.client.post(`/rooms/${closing.room_id}/close`, undefined, owner.access)).body.is_closed).toBe(true)
-    expect((await t.client.post(`/rooms/${closing.room_id}/invite`, { user_name: 'room_guest', player_role: 'x' }, owner.access)).status).toBe(409)
+    expect(refusal(await t.client.post(`/rooms/${closing.room_id}/invite`, { user_name: 'room_guest', player_role: 'x' }, owner.access))).toMatchObject({ status: 409, reason: 'room_closed' })
     // Closing withdrew the pending invitation, so its receiver no longer sees the room.
     expect((await t.client.post(`/rooms/${closing.room_id}/join`, { ct: pending.ct }, other.access)).status).toBe(404)
   })
@@ -193,13 +198,13 @@ describe(`decline and revoke on ${STORE}`, () => {
   test('the receiver declines a pending invitation once; nobody else may', async () => {
     const room = await rooms.createRoom(host)
     const invitation = await rooms.invite(host, room.room_id, receiver)
-    expect((await t.client.post(`/invites/${invitation.invite_id}/decline`, undefined, host.access)).status).toBe(403)
-    expect((await t.client.post(`/invites/${invitation.invite_id}/decline`, undefined, admin.access)).status).toBe(403)
+    for (const notInvitee of [host, admin])
+      expect(refusal(await t.client.post(`/invites/${invitation.invite_id}/decline`, undefined, notInvitee.access))).toEqual({ status: 403, error: 'forbidden', reason: 'not_invitee' })
     expect((await t.client.post(`/invites/${invitation.invite_id}/decline`, undefined, stranger.access)).status).toBe(404)
     const declined = await t.client.post(`/invites/${invitation.invite_id}/decline`, undefined, receiver.access)
     expect(declined.status).toBe(200)
     expect(declined.body).toMatchObject({ invite_id: invitation.invite_id, status: 'declined', is_accepted: false, ct: invitation.ct })
-    expect((await t.client.post(`/invites/${invitation.invite_id}/decline`, undefined, receiver.access)).status).toBe(409)
+    expect(refusal(await t.client.post(`/invites/${invitation.invite_id}/decline`, undefined, receiver.access))).toMatchObject({ status: 409, reason: 'invitation_settled' })
     expect((await t.client.post('/invites/not-a-uuid/decline', undefined, receiver.access)).status).toBe(400)
     expect((await t.client.post('/invites/01936b2e-7c4a-7f3e-9b1d-2f5c8a9e4d10/decline', undefined, receiver.access)).status).toBe(404)
   })
@@ -207,7 +212,7 @@ describe(`decline and revoke on ${STORE}`, () => {
   test('the inviter, the room owner or an admin revokes a pending invitation; the receiver declines instead', async () => {
     const room = await rooms.createRoom(host)
     const byAdmin = await rooms.invite(admin, room.room_id, receiver)
-    expect((await t.client.delete(`/invites/${byAdmin.invite_id}`, receiver.access)).status).toBe(403)
+    expect(refusal(await t.client.delete(`/invites/${byAdmin.invite_id}`, receiver.access))).toMatchObject({ status: 403, reason: 'not_room_manager' })
     expect((await t.client.delete(`/invites/${byAdmin.invite_id}`, stranger.access)).status).toBe(404)
     const revoked = await t.client.delete(`/invites/${byAdmin.invite_id}`, host.access)
     expect(revoked.status).toBe(200)
@@ -215,7 +220,7 @@ describe(`decline and revoke on ${STORE}`, () => {
     expect((await t.client.delete(`/invites/${byAdmin.invite_id}`, host.access)).status).toBe(404)
 
     const accepted = await rooms.seat(host, room.room_id, receiver)
-    expect((await t.client.delete(`/invites/${accepted.invite_id}`, host.access)).status).toBe(409)
+    expect(refusal(await t.client.delete(`/invites/${accepted.invite_id}`, host.access))).toMatchObject({ status: 409, reason: 'invitation_settled' })
     const byHost = await rooms.invite(host, room.room_id, cohost)
     expect((await t.client.delete(`/invites/${byHost.invite_id}`, admin.access)).status).toBe(200)
   })

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { closeTestResources, createTestApp, STORE } from '../support/harness'
+import { closeTestResources, createTestApp, refusal, STORE } from '../support/harness'
 import { lobby, roomWorld } from '../support/lobby'
 
 afterAll(closeTestResources)
@@ -146,9 +146,10 @@ describe(`rooms on ${STORE}: kick, leave, close`, () => {
     const room = await rooms.createRoom(owner)
     await rooms.seat(owner, room.room_id, guest)
     await rooms.seat(owner, room.room_id, other)
-    expect((await t.client.delete(`/rooms/${room.room_id}/members/${other.userId}`, guest.access)).status).toBe(403)
+    const byPlayer = await t.client.delete(`/rooms/${room.room_id}/members/${other.userId}`, guest.access)
+    expect(refusal(byPlayer)).toEqual({ status: 403, error: 'forbidden', reason: 'not_room_manager' })
     const self = await t.client.delete(`/rooms/${room.room_id}/members/${owner.userId}`, owner.access)
-    expect(self.status).toBe(409)
+    expect(refusal(self)).toEqual({ status: 409, error: 'conflict', reason: 'self_target' })
     const kicked = await t.client.delete(`/rooms/${room.room_id}/members/${guest.userId}`, owner.access)
     expect(kicked.status).toBe(200)
     expect(kicked.body.success).toBe(true)
@@ -187,7 +188,7 @@ describe(`rooms on ${STORE}: kick, leave, close`, () => {
   test('closing: owner or admin only; closing twice is harmless; players stay listed', async () => {
     const room = await rooms.createRoom(owner)
     await rooms.seat(owner, room.room_id, guest)
-    expect((await t.client.post(`/rooms/${room.room_id}/close`, undefined, guest.access)).status).toBe(403)
+    expect(refusal(await t.client.post(`/rooms/${room.room_id}/close`, undefined, guest.access))).toMatchObject({ status: 403, reason: 'not_room_manager' })
     expect((await t.client.post(`/rooms/${room.room_id}/close`, undefined, stranger.access)).status).toBe(404)
     const closed = await t.client.post(`/rooms/${room.room_id}/close`, undefined, admin.access)
     expect(closed.status).toBe(200)

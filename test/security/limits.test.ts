@@ -56,7 +56,7 @@ describe(`quotas and per-user rate limits under bursts on ${STORE} (SECURITY 21,
     const all = statuses(replies)
     expect(countOf(all, 201)).toBe(3)
     expect(countOf(all, 409)).toBe(37)
-    expect(replies.find((reply) => reply.status === 409)?.body.message).toContain('3 open rooms')
+    expect(replies.find((reply) => reply.status === 409)?.body).toMatchObject({ reason: 'quota_reached', message: expect.stringContaining('3 open rooms') })
     const created = replies.find((reply) => reply.status === 201)!.body
     expect((await server.client.post(`/rooms/${created.room_id}/close`, undefined, owner.access)).status).toBe(200)
     expect((await server.client.post('/rooms', { room_name: 'after closing one' }, owner.access)).status).toBe(201)
@@ -148,7 +148,7 @@ describe(`quotas and per-user rate limits under bursts on ${STORE} (SECURITY 21,
     const all = statuses(joins)
     expect(countOf(all, 200)).toBe(3)
     expect(countOf(all, 409)).toBe(37)
-    expect(joins.find((reply) => reply.status === 409)!.body.message).toContain('3 open rooms')
+    expect(joins.find((reply) => reply.status === 409)!.body).toMatchObject({ reason: 'quota_reached', message: expect.stringContaining('3 open rooms') })
     const seated = open.filter((_, i) => joins[i]!.status === 200)
     expect((await server.client.delete(`/rooms/${seated[0]!.room_id}/members/me`, player.access)).status).toBe(200)
     const next = open.findIndex((_, i) => joins[i]!.status === 409)

@@ -156,3 +156,10 @@ export function expectEnvelope(reply: Reply): string {
     throw new Error(`not an envelope: ${JSON.stringify(body)}`)
   return error
 }
+
+/** A refusal as a client acts on it: its status, and the envelope's code and reason (asserted to be an envelope). */
+export function refusal(reply: Reply): { status: number; error: string; reason?: string } {
+  const error = expectEnvelope(reply)
+  const { reason } = reply.body as { reason?: string }
+  return { status: reply.status, error, ...(reason !== undefined && { reason }) }
+}

@@ -1,4 +1,4 @@
-import { BATCH_ROWS, inBatches } from '../../db/batches'
+import { batchRows, inBatches } from '../../db/batches'
 import type { Database } from '../../db/database'
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso } from '../../lib/clock'
@@ -46,7 +46,7 @@ export class ChatService {
     await this.deps.sent.consume(user.user_id)
     return membership.withRoom(user, roomId, async ({ room, isMember }, tx) => {
       if (!isMember) throw notAPlayer()
-      if (room.is_closed) throw conflict('The room is closed')
+      if (room.is_closed) throw conflict('room_closed', 'The room is closed')
       const resent = clientId && (await messageStore.findByClientId(roomId, user.user_id, clientId, tx))
       if (resent) return { message: resent, created: false }
       const message_id = Bun.randomUUIDv7()
@@ -65,7 +65,7 @@ export class ChatService {
   /** A page of the room's history, newest first, with cursors to the pages around it. */
   async history(user: User, roomId: string, query: HistoryRequest) {
     const { isMember } = await this.deps.membership.access(user, roomId, this.deps.db)
-    if (!isMember && user.user_role !== 'admin') throw forbidden("Only the room's players read its chat")
+    if (!isMember && user.user_role !== 'admin') throw forbidden('not_a_player', "Only the room's players read its chat")
     const { messages, more } = await this.deps.messageStore.page(roomId, seqRange(query), this.deps.db.reader)
     return historyPage(messages, more, query)
   }
@@ -76,14 +76,14 @@ export class ChatService {
     await this.deps.sent.consume(user.user_id)
     return this.deps.membership.withRoom(user, roomId, async ({ room, isMember }, tx) => {
       // Whether the caller may write here comes before whether the message exists: no probing for ids.
-      if (!isMember) throw forbidden('Only its author, while in the room, edits a message')
+      if (!isMember) throw forbidden('not_author', 'Only its author, while in the room, edits a message')
       const message = await this.#require(roomId, messageId, tx)
-      if (message.author_id !== user.user_id) throw forbidden('Only its author, while in the room, edits a message')
-      if (room.is_closed) throw conflict('The room is closed')
-      if (message.deleted_at) throw conflict('The message was deleted')
+      if (message.author_id !== user.user_id) throw forbidden('not_author', 'Only its author, while in the room, edits a message')
+      if (room.is_closed) throw conflict('room_closed', 'The room is closed')
+      if (message.deleted_at) throw conflict('message_deleted', 'The message was deleted')
       // Each edit is an event a deletion must blank: their number stays small.
       if ((await this.deps.messageStore.countEdits(messageId, tx)) >= MAX_EDITS_PER_MESSAGE)
-        throw conflict(`A message can be edited ${MAX_EDITS_PER_MESSAGE} times; write a new one`)
+        throw conflict('edit_limit', `A message can be edited ${MAX_EDITS_PER_MESSAGE} times; write a new one`)
       const edited_at = nowIso()
       const [stored] = await this.deps.events.emit(tx, [chatStream(roomId), { type: 'message_edited', room_id: roomId, message_id: messageId, body, edited_at }])
       await this.deps.messageStore.edit(messageId, body, edited_at, stored!.seq, tx)
@@ -102,9 +102,9 @@ export class ChatService {
     const found = (seen.isMember || seen.canManage) && (await messageStore.find(roomId, messageId, db))
     if (found && !found.deleted_at) await this.deps.sent.consume(user.user_id)
     await membership.withRoom(user, roomId, async ({ isMember, canManage }, tx) => {
-      if (!canManage && !isMember) throw forbidden('Only its author, the owner or an admin deletes a message')
+      if (!canManage && !isMember) throw forbidden('not_author', 'Only its author, the owner or an admin deletes a message')
       const message = await this.#require(roomId, messageId, tx)
-      if (!canManage && message.author_id !== user.user_id) throw forbidden('Only its author, the owner or an admin deletes a message')
+      if (!canManage && message.author_id !== user.user_id) throw forbidden('not_author', 'Only its author, the owner or an admin deletes a message')
       if (message.deleted_at) return
       await messageStore.markDeleted(messageId, nowIso(), tx)
       await events.redactMessage(tx, chatStream(roomId), await messageStore.textEvents(message, tx))
@@ -114,11 +114,11 @@ export class ChatService {
 
   /** For a user's deletion: their messages stay in the rooms' histories, written by "a deleted user" (no author). */
   async detachAuthor(userId: string): Promise<void> {
-    await inBatches((limit) => this.deps.messageStore.detachAuthor(userId, limit, this.deps.db))
+    await inBatches((limit) => this.deps.messageStore.detachAuthor(userId, limit, this.deps.db), batchRows(this.deps.db))
   }
 
   /** Deletes messages older than MESSAGE_RETENTION, in batches. */
-  purge(now = Date.now(), batchSize = BATCH_ROWS): Promise<number> {
+  purge(now = Date.now(), batchSize = batchRows(this.deps.db)): Promise<number> {
     const before = isoAfter(-this.deps.policy.retention, now)
     return inBatches((limit) => this.deps.messageStore.deleteOlderThan(before, limit, this.deps.db), batchSize)
   }
@@ -134,6 +134,6 @@ export class ChatService {
   }
 }
 
-const notAPlayer = () => forbidden("Only the room's players write in its chat")
+const notAPlayer = () => forbidden('not_a_player', "Only the room's players write in its chat")
 
 export const MAX_EDITS_PER_MESSAGE = 50

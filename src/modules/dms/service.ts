@@ -1,4 +1,4 @@
-import { BATCH_ROWS, inBatches } from '../../db/batches'
+import { batchRows, inBatches } from '../../db/batches'
 import type { Database } from '../../db/database'
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso } from '../../lib/clock'
@@ -39,7 +39,7 @@ export class DirectMessageService {
 
   async send(user: User, peerId: string, text: string, clientId?: string): Promise<{ message: DirectMessage; created: boolean }> {
     const body = plainText(text, { field: '/body', maxLength: this.deps.policy.maxLength, visible: true })
-    if (peerId === user.user_id) throw conflict('You cannot write to yourself')
+    if (peerId === user.user_id) throw conflict('self_target', 'You cannot write to yourself')
     const { dmStore, db } = this.deps
     const known = await dmStore.conversationOf(user.user_id, peerId, db)
     const earlier = known && clientId && (await dmStore.findByClientId(known.conversation_id, user.user_id, clientId, db))
@@ -49,8 +49,8 @@ export class DirectMessageService {
       // One conversation per pair, however many first messages race for it.
       await tx.lock(pairKey(user.user_id, peerId))
       if (!(await this.deps.users.findActive(peerId, tx))) throw notFound('No such user')
-      if (await dmStore.isBlocked(peerId, user.user_id, tx)) throw forbidden('This user does not accept your messages')
-      if (await dmStore.isBlocked(user.user_id, peerId, tx)) throw conflict('You blocked this user; unblock them to write')
+      if (await dmStore.isBlocked(peerId, user.user_id, tx)) throw forbidden('blocked_by_peer', 'This user does not accept your messages')
+      if (await dmStore.isBlocked(user.user_id, peerId, tx)) throw conflict('peer_blocked', 'You blocked this user; unblock them to write')
       const now = nowIso()
       const conversation = (await dmStore.conversationOf(user.user_id, peerId, tx)) ?? (await dmStore.createConversation(user.user_id, peerId, now, tx))
       const resent = clientId && (await dmStore.findByClientId(conversation.conversation_id, user.user_id, clientId, tx))
@@ -109,7 +109,7 @@ export class DirectMessageService {
 
   /** Blocks a user, within BLOCK_QUOTA and BLOCK_RATE_LIMIT; blocking them again changes nothing and costs nothing. */
   async block(user: User, targetId: string): Promise<void> {
-    if (targetId === user.user_id) throw conflict('You cannot block yourself')
+    if (targetId === user.user_id) throw conflict('self_target', 'You cannot block yourself')
     const { dmStore, db, blockQuota } = this.deps
     if (await dmStore.isBlocked(user.user_id, targetId, db)) return
     await this.deps.blocks.consume(user.user_id)
@@ -120,7 +120,7 @@ export class DirectMessageService {
       await tx.lock(pairKey(user.user_id, targetId))
       if (!(await this.deps.users.findActive(targetId, tx))) throw notFound('No such user')
       if (await dmStore.isBlocked(user.user_id, targetId, tx)) return
-      if ((await dmStore.countBlocked(user.user_id, tx)) >= blockQuota) throw conflict(`You have blocked ${blockQuota} users, the most allowed; unblock some first`)
+      if ((await dmStore.countBlocked(user.user_id, tx)) >= blockQuota) throw conflict('quota_reached', `You have blocked ${blockQuota} users, the most allowed; unblock some first`)
       await dmStore.block(user.user_id, targetId, nowIso(), tx)
     })
   }
@@ -138,11 +138,11 @@ export class DirectMessageService {
 
   /** For a user's deletion: their conversations go with them, the messages first, in batches. */
   async forget(userId: string): Promise<void> {
-    await inBatches((limit) => this.deps.dmStore.deleteMessagesWith(userId, limit, this.deps.db))
+    await inBatches((limit) => this.deps.dmStore.deleteMessagesWith(userId, limit, this.deps.db), batchRows(this.deps.db))
   }
 
   /** Deletes direct messages older than MESSAGE_RETENTION, in batches. */
-  purge(now = Date.now(), batchSize = BATCH_ROWS): Promise<number> {
+  purge(now = Date.now(), batchSize = batchRows(this.deps.db)): Promise<number> {
     const before = isoAfter(-this.deps.policy.retention, now)
     return inBatches((limit) => this.deps.dmStore.deleteOlderThan(before, limit, this.deps.db), batchSize)
   }

@@ -1,4 +1,4 @@
-import { BATCH_ROWS, inBatches } from '../../db/batches'
+import { batchRows, inBatches } from '../../db/batches'
 import type { Database, Transaction } from '../../db/database'
 import { getOrCreateSetting } from '../../db/settings'
 import { isoAfter, nowIso } from '../../lib/clock'
@@ -101,7 +101,7 @@ export class EventLog {
   }
 
   /** Deletes events older than EVENT_RETENTION, in batches. */
-  purge(now = Date.now(), batchSize = BATCH_ROWS): Promise<number> {
+  purge(now = Date.now(), batchSize = batchRows(this.deps.db)): Promise<number> {
     const before = isoAfter(-this.deps.retention, now)
     return inBatches((limit) => this.deps.eventStore.deleteOlderThan(before, limit, this.deps.db), batchSize)
   }

@@ -1,5 +1,6 @@
 import { type Static, type TProperties, Type as T } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { ErrorReason } from '../../shared/model'
 import { LobbyEventSchema } from '../events/model'
 
 /**
@@ -72,7 +73,7 @@ export const ServerFrames = {
     stream: Stream,
     reason: T.Optional(T.Literal('access_lost')),
   }),
-  error: frame('error', 'A subscribe, send or typing frame was refused; the socket stays open. A subscribe: not_found (no such stream, or not yours to see), forbidden (a room you are invited to: its chat is its players\'), already_subscribed, too_many_subscriptions. A send: as POST /rooms/{room_id}/messages answers. A typing frame: forbidden or conflict.', {
+  error: frame('error', 'A subscribe, send or typing frame was refused; the socket stays open. A subscribe: not_found (no such stream, or not yours to see), forbidden (a room you are invited to: its chat is its players\'), already_subscribed, too_many_subscriptions. A send: as POST /rooms/{room_id}/messages answers, with its reason. A typing frame: forbidden (reason not_a_player) or conflict (reason room_closed).', {
     error: T.Union([
       T.Literal('not_found'),
       T.Literal('already_subscribed'),
@@ -83,6 +84,7 @@ export const ServerFrames = {
       T.Literal('validation_error'),
     ]),
     stream: T.Optional(T.String({ description: 'the stream as the client named it (subscribe), or chat:<room_id> (typing)' })),
+    reason: T.Optional(ErrorReason),
     client_id: T.Optional(T.String({ description: 'the message refused (send)' })),
     message: T.Optional(T.String({ description: 'what was wrong (send)' })),
   }),

@@ -2,6 +2,7 @@ import type { Server, ServerWebSocket } from 'bun'
 import type { Config } from '../../config'
 import type { Logger } from '../../lib/logger'
 import type { Metrics } from '../../metrics'
+import type { Reason } from '../../shared/errors'
 import { CLOSE, type ClientFrame, ClientFrames, type CloseReason, clientFrameCheck, type FrameError, type ServerFrame } from './protocol'
 
 /** Bun's own socket under Elysia's wrapper (its data is Elysia's business). */
@@ -94,8 +95,8 @@ export class Transport {
   }
 
   /** A refused subscribe or typing frame; the socket stays open. */
-  refuse(link: Link, stream: string, error: FrameError): void {
-    this.send(link, { op: 'error', error, stream })
+  refuse(link: Link, stream: string, error: FrameError, reason?: Reason): void {
+    this.send(link, { op: 'error', error, stream, ...(reason && { reason }) })
   }
 
   /**

@@ -1,4 +1,4 @@
-import { BATCH_ROWS, inBatches } from '../../db/batches'
+import { batchRows, inBatches } from '../../db/batches'
 import { type Database, type Queryable, type Transaction, UniqueViolation } from '../../db/database'
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso } from '../../lib/clock'
@@ -37,7 +37,7 @@ export class InvitationService {
    * Deletes invitations accepted, declined or expired more than INVITE_RETENTION seconds ago, so
    * that nobody's list (and its count) grows without end.
    */
-  purgeSettled(now = Date.now(), batchSize = BATCH_ROWS): Promise<number> {
+  purgeSettled(now = Date.now(), batchSize = batchRows(this.deps.db)): Promise<number> {
     const before = isoAfter(-this.deps.policy.retention, now)
     return inBatches((limit) => this.deps.invitationStore.deleteSettled(before, limit), batchSize)
   }
@@ -46,18 +46,18 @@ export class InvitationService {
   async invite(inviter: User, roomId: string, userName: string, playerRole: string): Promise<Invitation> {
     await this.deps.sent.consume(inviter.user_id)
     const invitation = await this.deps.membership.withRoom(inviter, roomId, async ({ room, canManage }, tx) => {
-      if (!canManage) throw forbidden('Only the owner or an admin may invite')
-      if (room.is_closed) throw conflict('The room is closed')
+      if (!canManage) throw forbidden('not_room_manager', 'Only the owner or an admin may invite')
+      if (room.is_closed) throw conflict('room_closed', 'The room is closed')
       const receiver = await this.deps.users.findActiveByName(userName, tx)
-      if (!receiver) throw conflict('There is no active user with that name')
-      if (room.players.some((player) => player.user_id === receiver.user_id)) throw conflict('That user is already in the room')
+      if (!receiver) throw conflict('receiver_unavailable', 'There is no active user with that name')
+      if (room.players.some((player) => player.user_id === receiver.user_id)) throw conflict('already_in_room', 'That user is already in the room')
       const clock = Date.now()
       const now = new Date(clock).toISOString()
       await this.deps.invitationStore.expire(roomId, receiver.user_id, now, tx)
       // A room's pending invitations are withdrawn in one transaction when it closes: there are never many.
       const { pendingLimit } = this.deps.policy
       if ((await this.deps.invitationStore.countPending(roomId, now, tx)) >= pendingLimit)
-        throw conflict(`The room has ${pendingLimit} pending invitations, the most allowed; revoke one or wait for some to expire`)
+        throw conflict('quota_reached', `The room has ${pendingLimit} pending invitations, the most allowed; revoke one or wait for some to expire`)
       const record: InvitationRecord = {
         invite_id: Bun.randomUUIDv7(),
         room_id: roomId,
@@ -73,7 +73,7 @@ export class InvitationService {
       try {
         await this.deps.invitationStore.insert(record, tx)
       } catch (error) {
-        throw error instanceof UniqueViolation ? conflict('That user already has a pending invitation to this room') : error
+        throw error instanceof UniqueViolation ? conflict('already_invited', 'That user already has a pending invitation to this room') : error
       }
       const { invite_id, inviter_id, player_role, expires_at } = record
       await this.deps.events.emit(tx, [
@@ -90,14 +90,14 @@ export class InvitationService {
     return this.deps.membership.withRoom(user, roomId, async ({ room, isMember }, tx) => {
       const invitation = await this.deps.invitationStore.findByCt(ct, tx)
       if (!invitation || invitation.room_id !== roomId || invitation.receiver_id !== user.user_id)
-        throw forbidden('This invitation token is not valid for you in this room')
-      if (isMember) throw conflict('You are already in this room')
+        throw forbidden('not_invitee', 'This invitation token is not valid for you in this room')
+      if (isMember) throw conflict('already_in_room', 'You are already in this room')
       const now = nowIso()
-      if (invitation.status !== 'pending') throw conflict(`The invitation is ${invitation.status}`)
-      if (invitation.expires_at <= now) throw conflict('The invitation has expired')
-      if (room.is_closed) throw conflict('The room is closed')
-      if (room.players.length >= room.max_players) throw conflict('The room is full')
-      if (!(await this.deps.invitationStore.settle(invitation.invite_id, 'accepted', now, tx))) throw conflict('The invitation was already used')
+      if (invitation.status !== 'pending') throw conflict('invitation_settled', `The invitation is ${invitation.status}`)
+      if (invitation.expires_at <= now) throw conflict('invitation_expired', 'The invitation has expired')
+      if (room.is_closed) throw conflict('room_closed', 'The room is closed')
+      if (room.players.length >= room.max_players) throw conflict('room_full', 'The room is full')
+      if (!(await this.deps.invitationStore.settle(invitation.invite_id, 'accepted', now, tx))) throw conflict('invitation_settled', 'The invitation was already used')
       const { invite_id, inviter_id } = invitation
       const accepted: LobbyEvent = { type: 'invitation_accepted', invite_id, room_id: roomId, receiver_id: user.user_id }
       // The receiver's stream too: their other devices drop the invitation from their list.
@@ -116,10 +116,10 @@ export class InvitationService {
 
   async decline(user: User, inviteId: string): Promise<Invitation> {
     return this.#withInvitation(user, inviteId, async (invitation, tx) => {
-      if (invitation.receiver_id !== user.user_id) throw forbidden('Only the invited user may decline')
+      if (invitation.receiver_id !== user.user_id) throw forbidden('not_invitee', 'Only the invited user may decline')
       const now = nowIso()
       if (invitation.status !== 'pending' || invitation.expires_at <= now || !(await this.deps.invitationStore.settle(inviteId, 'declined', now, tx)))
-        throw conflict('Only a pending invitation can be declined')
+        throw conflict('invitation_settled', 'Only a pending invitation can be declined')
       const declined: LobbyEvent = { type: 'invitation_declined', invite_id: inviteId, room_id: invitation.room_id, receiver_id: user.user_id }
       await this.deps.events.emit(tx, [userStream(invitation.inviter_id), declined], [userStream(user.user_id), declined])
       return present({ ...invitation, status: 'declined', updated_at: now }, user.user_id)
@@ -130,8 +130,8 @@ export class InvitationService {
   async revoke(user: User, inviteId: string): Promise<void> {
     await this.#withInvitation(user, inviteId, async (invitation, tx, roomOwnerId) => {
       if (user.user_role !== 'admin' && user.user_id !== invitation.inviter_id && user.user_id !== roomOwnerId)
-        throw forbidden('Only the inviter, the room owner or an admin may revoke an invitation')
-      if (invitation.status !== 'pending') throw conflict('Only a pending invitation can be revoked')
+        throw forbidden('not_room_manager', 'Only the inviter, the room owner or an admin may revoke an invitation')
+      if (invitation.status !== 'pending') throw conflict('invitation_settled', 'Only a pending invitation can be revoked')
       await this.deps.invitationStore.delete(inviteId, tx)
       await this.deps.events.emit(tx, [userStream(invitation.receiver_id), { type: 'invitation_revoked', invite_id: inviteId, room_id: invitation.room_id }])
     })

@@ -1,4 +1,4 @@
-import { inBatches, nextTurn } from '../../db/batches'
+import { batchRows, inBatches, nextTurn } from '../../db/batches'
 import type { Database, Queryable, Transaction } from '../../db/database'
 import { nowIso } from '../../lib/clock'
 import { type ApiError, conflict, notFound } from '../../shared/errors'
@@ -23,7 +23,7 @@ export interface RoomAccess {
  * Who is in which room, and the one place that changes it. Every change to a room runs in a
  * transaction holding that room's lock (withRoom), so concurrent joins, leaves, kicks, closes and
  * deletions on any number of instances apply one after the other; players are seated and unseated
- * only here. Rooms and invitations (service.ts, invitations.ts) build on it, never the other way.
+ * only here. Rooms and invitations (service.ts, invitation-service.ts) build on it, never the other way.
  */
 export class MembershipService {
   constructor(
@@ -70,7 +70,7 @@ export class MembershipService {
   async assertSeatFree(userId: string, tx: Transaction): Promise<void> {
     await tx.lock(`seats-of:${userId}`)
     const { seatQuota } = this.deps
-    if ((await this.deps.roomStore.countOpenSeats(userId, tx)) >= seatQuota) throw conflict(`You play in ${seatQuota} open rooms, the most allowed; leave one first`)
+    if ((await this.deps.roomStore.countOpenSeats(userId, tx)) >= seatQuota) throw conflict('quota_reached', `You play in ${seatQuota} open rooms, the most allowed; leave one first`)
   }
 
   /** Seats a player, inside withRoom, within ROOM_SEAT_QUOTA; answers the room as it now is. */
@@ -150,7 +150,7 @@ export class MembershipService {
       })
       await nextTurn()
     }
-    await inBatches((limit) => roomStore.deleteClosedSeats(userId, limit, db))
+    await inBatches((limit) => roomStore.deleteClosedSeats(userId, limit, db), batchRows(db))
   }
 
   async require(roomId: string, q: Queryable): Promise<Room> {

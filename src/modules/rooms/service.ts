@@ -55,7 +55,7 @@ export class RoomService {
       // Concurrent creations by one owner count one after the other.
       await tx.lock(`rooms-owned-by:${owner.user_id}`)
       if ((await roomStore.countOpenOwnedBy(owner.user_id, tx)) >= policy.quota)
-        throw conflict(`You already own ${policy.quota} open rooms, the most allowed; close one first`)
+        throw conflict('quota_reached', `You already own ${policy.quota} open rooms, the most allowed; close one first`)
       // Its creator takes a seat in it.
       await this.deps.membership.assertSeatFree(owner.user_id, tx)
       await roomStore.insert(room, game_role, tx)
@@ -87,8 +87,8 @@ export class RoomService {
 
   async kick(actor: User, roomId: string, userId: string): Promise<void> {
     await this.deps.membership.withRoom(actor, roomId, async ({ room, canManage }, tx) => {
-      if (!canManage) throw forbidden('Only the owner or an admin may remove players')
-      if (userId === actor.user_id && room.owner_id === actor.user_id) throw conflict('The owner cannot kick themself; leave the room instead')
+      if (!canManage) throw forbidden('not_room_manager', 'Only the owner or an admin may remove players')
+      if (userId === actor.user_id && room.owner_id === actor.user_id) throw conflict('self_target', 'The owner cannot kick themself; leave the room instead')
       if (!room.players.some((player) => player.user_id === userId)) throw notFound('That user is not in this room')
       await this.deps.membership.unseat(room, userId, 'kicked', tx)
     })
@@ -103,7 +103,7 @@ export class RoomService {
 
   async close(actor: User, roomId: string): Promise<Room> {
     return this.deps.membership.withRoom(actor, roomId, async ({ room, canManage }, tx) => {
-      if (!canManage) throw forbidden('Only the owner or an admin may close the room')
+      if (!canManage) throw forbidden('not_room_manager', 'Only the owner or an admin may close the room')
       return room.is_closed ? room : this.deps.membership.close(roomId, tx)
     })
   }

@@ -1,4 +1,4 @@
-import { BATCH_ROWS, inBatches } from '../../db/batches'
+import { batchRows, inBatches } from '../../db/batches'
 import type { Database, Queryable, Transaction } from '../../db/database'
 import { isoAfter, nowIso } from '../../lib/clock'
 import { randomToken, sha256 } from '../../lib/crypto'
@@ -121,7 +121,7 @@ export class SessionService {
    * once their last access token has expired too, their refresh tokens first (a session refreshed
    * for days holds one per refresh). An unknown token is refused just as an expired one was.
    */
-  async purgeExpired(now = Date.now(), batchSize = BATCH_ROWS): Promise<number> {
+  async purgeExpired(now = Date.now(), batchSize = batchRows(this.deps.db)): Promise<number> {
     const before = isoAfter(-this.deps.policy.accessTokenTtl, now)
     await inBatches((limit) => this.deps.sessionStore.deleteExpiredRefreshTokens(before, limit), batchSize)
     return inBatches((limit) => this.deps.sessionStore.deleteExpired(before, limit), batchSize)

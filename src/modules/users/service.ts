@@ -105,7 +105,7 @@ export class UserService {
    */
   async updateSelf(actor: User, requestedId: string | undefined, changes: UserChanges): Promise<User> {
     if (actor.user_role !== 'admin' && (changes.user_role !== undefined || changes.is_active !== undefined))
-      throw forbidden('Only an admin may change user_role or is_active')
+      throw forbidden('admin_only', 'Only an admin may change user_role or is_active')
     if (requestedId !== undefined && requestedId !== actor.user_id) throw invalidField('/user_id', "must equal the target user's id")
     const current = await this.#require(actor.user_id, this.deps.db)
     if (changedFields(current, changes).length === 0) return toUser(current)
@@ -167,7 +167,7 @@ export class UserService {
     for (const erase of this.#erasers) await erase(userId)
     // Reactivated meanwhile (an admin acting at the same moment): it stays, and the deletion says so.
     if (!(await userStore.deleteInactive(userId, db)) && (await userStore.findById(userId, db)))
-      throw conflict('The account was reactivated while it was being deleted; delete it again')
+      throw conflict('reactivated_during_deletion', 'The account was reactivated while it was being deleted; delete it again')
   }
 
   /**
@@ -198,10 +198,10 @@ export class UserService {
   /** An admin never removes themself, and the last active admin never goes. */
   async #assertAdminMayGo(actor: User, target: UserRecord, tx: Transaction): Promise<void> {
     if (actor.user_id === target.user_id)
-      throw conflict('An admin cannot delete, deactivate or demote themself')
+      throw conflict('self_target', 'An admin cannot delete, deactivate or demote themself')
     // Serialise admin removals so that two at once cannot both see the other as the remaining admin.
     await tx.lock('active-admins')
-    if ((await this.deps.userStore.countActiveAdmins(tx)) <= 1) throw conflict('The last active admin cannot be removed')
+    if ((await this.deps.userStore.countActiveAdmins(tx)) <= 1) throw conflict('last_admin', 'The last active admin cannot be removed')
   }
 
   async #require(userId: string, q: Queryable): Promise<UserRecord> {
@@ -214,7 +214,7 @@ export class UserService {
 const ADMIN_BOOTSTRAPPED = 'admin_bootstrapped'
 
 function usernameTaken(): ApiError {
-  return conflict('This username is already taken')
+  return conflict('username_taken', 'This username is already taken')
 }
 
 /** The fields `changes` would change on `target`. */

@@ -3,7 +3,7 @@ import type { EventBus } from '../../events/bus'
 import { chatStream } from '../../events/model'
 import type { RoomService, StreamAccess } from '../../rooms/service'
 import { ApiError } from '../../../shared/errors'
-import type { PresenceService } from '../presence'
+import type { PresenceService } from '../presence/service'
 import type { FrameError } from '../protocol'
 import type { Transport } from '../transport'
 import type { Link } from '../transport'
@@ -80,7 +80,7 @@ export function chatStreams(deps: {
         deps.transport.send(client.link, { op: 'sent', client_id, message_id: message.message_id, seq: message.seq })
       } catch (error) {
         if (!(error instanceof ApiError) || !SEND_ERRORS.has(error.code)) throw error
-        deps.transport.send(client.link, { op: 'error', error: error.code as FrameError, client_id, message: error.message })
+        deps.transport.send(client.link, { op: 'error', error: error.code as FrameError, reason: error.reason, client_id, message: error.message })
       }
     },
 
@@ -91,8 +91,8 @@ export function chatStreams(deps: {
      */
     typing({ room_id }, client) {
       const stream = chatStream(room_id)
-      if (client.rightTo(stream) !== 'member') return deps.transport.refuse(client.link, stream, 'forbidden')
-      if (client.ended(stream)) return deps.transport.refuse(client.link, stream, 'conflict')
+      if (client.rightTo(stream) !== 'member') return deps.transport.refuse(client.link, stream, 'forbidden', 'not_a_player')
+      if (client.ended(stream)) return deps.transport.refuse(client.link, stream, 'conflict', 'room_closed')
       const now = Date.now()
       let rooms = typedAt.get(client.link)
       if (!rooms) typedAt.set(client.link, (rooms = new Map()))

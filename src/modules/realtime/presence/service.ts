@@ -1,64 +1,8 @@
-import { nextTurn } from '../../db/batches'
-import type { Database, Dialect, Queryable, Transaction } from '../../db/database'
-import type { EventBus } from '../events/bus'
-import type { RoomStore } from '../rooms/store'
-
-/** Who has sockets open on which instance, renewed by each instance while it lives; times by the store's clock. */
-export class PresenceStore {
-  constructor(private readonly dialect: Dialect) {}
-
-  /** The store's clock (ms since the epoch): instances judge each other's rows by it, whatever their own clocks say. */
-  async clock(q: Queryable): Promise<number> {
-    const row = await q.get<{ now: string }>(
-      this.dialect === 'postgres'
-        ? `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS now`
-        : "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS now",
-    )
-    return Date.parse(row!.now)
-  }
-
-  async join(userId: string, instanceId: string, now: string, q: Queryable): Promise<void> {
-    await q.run(
-      `INSERT INTO presence (user_id, instance_id, seen_at) VALUES ($1, $2, $3)
-       ON CONFLICT (user_id, instance_id) DO UPDATE SET seen_at = excluded.seen_at`,
-      [userId, instanceId, now],
-    )
-  }
-
-  /** Deletes the instance's row of the user; answers whether there was one. */
-  async leave(userId: string, instanceId: string, q: Queryable): Promise<boolean> {
-    return (await q.run('DELETE FROM presence WHERE user_id = $1 AND instance_id = $2', [userId, instanceId])) > 0
-  }
-
-  /** Renews the instance's rows; answers how many it still had. */
-  renew(instanceId: string, now: string, q: Queryable): Promise<number> {
-    return q.run('UPDATE presence SET seen_at = $2 WHERE instance_id = $1', [instanceId, now])
-  }
-
-  async usersOf(instanceId: string, q: Queryable): Promise<string[]> {
-    const rows = await q.all<{ user_id: string }>('SELECT user_id FROM presence WHERE instance_id = $1', [instanceId])
-    return rows.map((row) => row.user_id)
-  }
-
-  /** Up to `limit` users with a row nobody renewed since `before` (their instance died, or stalled). */
-  async staleUsers(before: string, limit: number, q: Queryable): Promise<string[]> {
-    const rows = await q.all<{ user_id: string }>('SELECT DISTINCT user_id FROM presence WHERE seen_at < $1 LIMIT $2', [before, limit])
-    return rows.map((row) => row.user_id)
-  }
-
-  /** Deletes the user's rows not renewed since `before`. */
-  reap(userId: string, before: string, q: Queryable): Promise<number> {
-    return q.run('DELETE FROM presence WHERE user_id = $1 AND seen_at < $2', [userId, before])
-  }
-
-  /** Which of `userIds` have a row renewed since `since`. */
-  async online(userIds: string[], since: string, q: Queryable): Promise<string[]> {
-    if (userIds.length === 0) return []
-    const marks = userIds.map((_, index) => `$${index + 2}`).join(', ')
-    const rows = await q.all<{ user_id: string }>(`SELECT DISTINCT user_id FROM presence WHERE seen_at >= $1 AND user_id IN (${marks})`, [since, ...userIds])
-    return rows.map((row) => row.user_id)
-  }
-}
+import { nextTurn } from '../../../db/batches'
+import type { Database, Transaction } from '../../../db/database'
+import type { EventBus } from '../../events/bus'
+import type { RoomStore } from '../../rooms/store'
+import type { PresenceStore } from './store'
 
 /** Stale users reaped in one batch. */
 const REAP_BATCH = 200

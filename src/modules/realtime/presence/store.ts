@@ -1,0 +1,76 @@
+import type { Dialect, Queryable } from '../../../db/database'
+
+/**
+ * Who has sockets open on which instance: a row per user and instance, renewed by each instance
+ * while it lives, with times by the store's clock. The presence service needs only this, so
+ * another engine is one more implementation; each call runs in `q`, the transaction that holds the
+ * user's lock when the call changes a user's presence.
+ */
+export interface PresenceStore {
+  /** The store's clock (ms since the epoch): instances judge each other's rows by it, whatever their own clocks say. */
+  clock(q: Queryable): Promise<number>
+  /** Writes or renews the instance's row of the user. */
+  join(userId: string, instanceId: string, now: string, q: Queryable): Promise<void>
+  /** Deletes the instance's row of the user; answers whether there was one. */
+  leave(userId: string, instanceId: string, q: Queryable): Promise<boolean>
+  /** Renews the instance's rows; answers how many it still had. */
+  renew(instanceId: string, now: string, q: Queryable): Promise<number>
+  usersOf(instanceId: string, q: Queryable): Promise<string[]>
+  /** Up to `limit` users with a row nobody renewed since `before` (their instance died, or stalled). */
+  staleUsers(before: string, limit: number, q: Queryable): Promise<string[]>
+  /** Deletes the user's rows not renewed since `before`; answers how many. */
+  reap(userId: string, before: string, q: Queryable): Promise<number>
+  /** Which of `userIds` have a row renewed since `since`. */
+  online(userIds: string[], since: string, q: Queryable): Promise<string[]>
+}
+
+/** The presence rows in the service's own database. */
+export class SqlPresenceStore implements PresenceStore {
+  constructor(private readonly dialect: Dialect) {}
+
+  async clock(q: Queryable): Promise<number> {
+    const row = await q.get<{ now: string }>(
+      this.dialect === 'postgres'
+        ? `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS now`
+        : "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS now",
+    )
+    return Date.parse(row!.now)
+  }
+
+  async join(userId: string, instanceId: string, now: string, q: Queryable): Promise<void> {
+    await q.run(
+      `INSERT INTO presence (user_id, instance_id, seen_at) VALUES ($1, $2, $3)
+       ON CONFLICT (user_id, instance_id) DO UPDATE SET seen_at = excluded.seen_at`,
+      [userId, instanceId, now],
+    )
+  }
+
+  async leave(userId: string, instanceId: string, q: Queryable): Promise<boolean> {
+    return (await q.run('DELETE FROM presence WHERE user_id = $1 AND instance_id = $2', [userId, instanceId])) > 0
+  }
+
+  renew(instanceId: string, now: string, q: Queryable): Promise<number> {
+    return q.run('UPDATE presence SET seen_at = $2 WHERE instance_id = $1', [instanceId, now])
+  }
+
+  async usersOf(instanceId: string, q: Queryable): Promise<string[]> {
+    const rows = await q.all<{ user_id: string }>('SELECT user_id FROM presence WHERE instance_id = $1', [instanceId])
+    return rows.map((row) => row.user_id)
+  }
+
+  async staleUsers(before: string, limit: number, q: Queryable): Promise<string[]> {
+    const rows = await q.all<{ user_id: string }>('SELECT DISTINCT user_id FROM presence WHERE seen_at < $1 LIMIT $2', [before, limit])
+    return rows.map((row) => row.user_id)
+  }
+
+  reap(userId: string, before: string, q: Queryable): Promise<number> {
+    return q.run('DELETE FROM presence WHERE user_id = $1 AND seen_at < $2', [userId, before])
+  }
+
+  async online(userIds: string[], since: string, q: Queryable): Promise<string[]> {
+    if (userIds.length === 0) return []
+    const marks = userIds.map((_, index) => `$${index + 2}`).join(', ')
+    const rows = await q.all<{ user_id: string }>(`SELECT DISTINCT user_id FROM presence WHERE seen_at >= $1 AND user_id IN (${marks})`, [since, ...userIds])
+    return rows.map((row) => row.user_id)
+  }
+}
