@@ -4,10 +4,20 @@ import type { User } from './modules/users/model'
 export const DEMO_PASSWORD = 'demo-password'
 
 export const DEMO_USERS = [
-  { username: 'demo_admin', user_role: 'admin' },
-  { username: 'alice', user_role: 'user' },
-  { username: 'bob', user_role: 'user' },
-  { username: 'carol', user_role: 'user' },
+  { username: 'demo_admin', user_role: 'admin', display_name: 'Control room', locale: 'en', time_zone: 'UTC' },
+  {
+    username: 'alice',
+    user_role: 'user',
+    display_name: 'Alice, shift lead',
+    firstname: 'Alice',
+    lastname: 'Morozova',
+    email: 'alice@example.com',
+    phone: '+79160000001',
+    locale: 'ru-RU',
+    time_zone: 'Europe/Moscow',
+  },
+  { username: 'bob', user_role: 'user', display_name: 'Bob', firstname: 'Bob', lastname: 'Stone', email: 'bob@example.com', locale: 'en-GB', time_zone: 'Europe/London' },
+  { username: 'carol', user_role: 'user', display_name: 'Carol (engineer)', firstname: 'Carol', email: 'carol@example.com', time_zone: 'Asia/Yekaterinburg' },
   { username: 'dave', user_role: 'user' },
   { username: 'erin', user_role: 'user', is_active: false },
 ] as const

@@ -37,6 +37,7 @@ export const REASONS = {
   not_invitee: 'the invitation is for somebody else, or for another room',
   blocked_by_peer: 'the other user blocked you',
   username_taken: 'another account has this name',
+  email_taken: 'another account has this email address',
   reactivated_during_deletion: 'another admin reactivated the account while it was being deleted; delete it again',
   self_target: 'not to yourself: an admin deleting, deactivating or demoting themself, an owner kicking themself, writing to or blocking yourself',
   last_admin: 'the last active admin stays',

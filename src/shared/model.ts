@@ -14,12 +14,27 @@ export const PAIRED_SURROGATES_PATTERN = String.raw`^(?:[^\ud800-\udfff]|[\ud800
 
 export const USERNAME_PATTERN = '^[A-Za-z0-9_.-]+$'
 
+/** The shape of a BCP 47 language tag and of an IANA time zone name (which of them exist, the service checks). */
+export const LOCALE_PATTERN = '^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$'
+export const TIME_ZONE_PATTERN = '^[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*$'
+
+/** An email address as HTML's input type=email takes it (the WHATWG definition), which is what a form in a browser sends. */
+export const EMAIL_PATTERN =
+  "^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$"
+
+/** A phone number in E.164: a plus, then up to 15 digits, the first not 0. */
+export const E164_PATTERN = '^\\+[1-9][0-9]{1,14}$'
+
 /** What a value matching each pattern may hold, for 422 details (the patterns themselves say it badly). */
 export const PATTERN_MEANINGS: Record<string, string> = {
   [PLAIN_TEXT_PATTERN]: PLAIN_TEXT_RULE,
   [VISIBLE_TEXT_PATTERN]: VISIBLE_TEXT_RULE,
   [PAIRED_SURROGATES_PATTERN]: 'must not contain unpaired surrogates',
   [USERNAME_PATTERN]: 'may hold only the letters A-Z and a-z, digits, and _ . -',
+  [EMAIL_PATTERN]: 'must be an email address, such as alice@example.com',
+  [E164_PATTERN]: 'must be a phone number in E.164: + and up to 15 digits, such as +79161234567',
+  [LOCALE_PATTERN]: 'must be a BCP 47 language tag, such as en or ru-RU',
+  [TIME_ZONE_PATTERN]: 'must be an IANA time zone, such as Europe/Moscow or UTC',
 }
 
 /**

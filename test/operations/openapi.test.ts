@@ -206,7 +206,7 @@ describe('OpenAPI document', () => {
 
 describe('request schemas', () => {
   const BODIES: Record<string, string> = {
-    'POST /auth/registrate': 'AuthRequest',
+    'POST /auth/registrate': 'RegisterRequest',
     'POST /auth/login': 'AuthRequest',
     'POST /auth/refresh': 'RefreshTokenRequest',
     'POST /auth/change-password': 'ChangePasswordRequest',

@@ -105,11 +105,14 @@ function valid(schema: Schema): fc.Arbitrary<unknown> {
     const { anyOf, oneOf, ...outer } = s
     return fc.oneof(...(anyOf ?? oneOf).map((branch: Schema) => valid({ ...outer, ...resolve(branch) })))
   }
+  // A nullable field: { type: ['string', 'null'], ...the string's keywords }.
+  if (Array.isArray(s.type)) return fc.oneof(...s.type.map((type: string) => valid({ ...s, type })))
   switch (s.type) {
     case 'string': {
       const min = s.minLength ?? 0
       const max = Math.min(s.maxLength ?? 40, 60)
       if (s.format === 'uuid') return fc.uuid()
+      if (s.format === 'email') return fc.emailAddress().filter((value) => value.length <= max)
       // Elysia's query integers: a number written as text.
       if (s.format === 'integer' || s.format === 'numeric') return fc.integer({ min: s.minimum ?? 0, max: s.maximum ?? 1_000_000 }).map(String)
       if (s.format === 'date-time') return fc.date({ noInvalidDate: true }).map((date) => date.toISOString())
@@ -139,14 +142,20 @@ function valid(schema: Schema): fc.Arbitrary<unknown> {
   }
 }
 
+const LOCALES = ['en', 'ru-RU', 'de-CH', 'sr-Latn-RS']
+const TIME_ZONES = ['UTC', 'Europe/Moscow', 'America/Argentina/Buenos_Aires', 'Etc/GMT+3']
+
 /**
  * Rules a JSON schema cannot state, taken out of the valid inputs: `user_id` in ChangeUserRequest
- * must equal the target's id, and `max_players` must not exceed ROOM_MAX_PLAYERS_LIMIT (64 here).
+ * must equal the target's id, `max_players` must not exceed ROOM_MAX_PLAYERS_LIMIT (64 here), and a
+ * locale or a time zone must be one the runtime's lists know (a known one stands in, chosen by length).
  */
 function withinBusinessRules(body: unknown): unknown {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) return body
   const { user_id: _, ...rest } = body as Record<string, unknown>
   if (typeof rest.max_players === 'number') rest.max_players = Math.min(rest.max_players, 64)
+  if (typeof rest.locale === 'string') rest.locale = LOCALES[rest.locale.length % LOCALES.length]
+  if (typeof rest.time_zone === 'string') rest.time_zone = TIME_ZONES[rest.time_zone.length % TIME_ZONES.length]
   return rest
 }
 

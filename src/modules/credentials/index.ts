@@ -21,20 +21,21 @@ export const credentialsRoutes = ({ credentials, signer, config }: { credentials
       '/registrate',
       async ({ body, set, request, server }) => {
         set.status = 201
-        return tokenResponse(signer, config.accessTokenTtl, 'Registered', await credentials.password.register(body.username, body.password, caller(request, server)))
+        return tokenResponse(signer, config.accessTokenTtl, 'Registered', await credentials.password.register(body, caller(request, server)))
       },
       {
         rateLimited: true,
-        body: 'AuthRequest',
+        body: 'RegisterRequest',
         parse: 'json',
         response: { 201: 'TokenResponse', ...errors(400, 409, 413, 415, 422, 429, 503) },
         detail: {
           summary: 'Create an account and open a session',
           description:
             'Creates an active `user` account and logs it in: the answer carries an access token, a refresh token and the user. ' +
-            'Usernames are 3..32 of A-Z a-z 0-9 _ . - and unique ignoring case; passwords 8..128 characters of anything.',
+            'Usernames are 3..32 of A-Z a-z 0-9 _ . - and unique ignoring case; passwords 8..128 characters of anything. ' +
+            'The profile fields are optional (as in PUT /users/me); AuthRequest alone is a valid body.',
           responses: answers({
-            409: '`conflict`: the username is taken, in some case.',
+            409: '`conflict`: the username is taken, in some case (`username_taken`), or the email address (`email_taken`).',
             429: '`rate_limited`: more than AUTH_RATE_LIMIT registrations, logins and refreshes from this address in AUTH_RATE_WINDOW, or HASH_QUEUE_PER_CLIENT password checks from it at once.',
             503: '`unavailable`: password checks are queued full (HASH_QUEUE_LIMIT); try again after Retry-After.',
           }),

@@ -5,6 +5,7 @@ import type { Grant, SessionService } from '../sessions/service'
 import type { User } from '../users/model'
 import type { UserService } from '../users/service'
 import type { Attempt, LoginThrottle } from './throttle'
+import type { RegisterRequest } from './model'
 
 /** Runs a password check under its reserved attempt and settles the attempt with the result. */
 async function checked(attempt: Attempt, check: () => Promise<boolean>): Promise<boolean> {
@@ -37,8 +38,9 @@ export class PasswordCredentials {
     },
   ) {}
 
-  async register(username: string, password: string, caller: Caller): Promise<Grant> {
-    const user = await this.deps.users.create({ username, password }, caller)
+  /** A new `user` account, active, with whatever profile fields came with it, and its first session. */
+  async register(request: RegisterRequest, caller: Caller): Promise<Grant> {
+    const user = await this.deps.users.create(request, caller)
     return this.deps.sessions.open(user)
   }
 

@@ -19,7 +19,7 @@ export const DirectMessage = t.Object(
 export const Conversation = t.Object(
   {
     conversation_id: Uuid,
-    peer: t.Object({ user_id: Uuid, username: t.String() }),
+    peer: t.Object({ user_id: Uuid, username: t.String(), display_name: t.Union([t.String(), t.Null()], { description: "the peer's chosen name (their profile)" }) }),
     last_message: t.Union([DirectMessage, t.Null()]),
     unread_count: Count("the peer's messages after your read marker"),
     last_read_seq: Count('your read marker'),

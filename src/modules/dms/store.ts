@@ -13,6 +13,7 @@ interface ConversationListRow {
   conversation_id: string
   peer_id: string
   peer_name: string
+  peer_display_name: string | null
   updated_at: string
   last_seq: number
   last_read_seq: number
@@ -119,7 +120,7 @@ export class DirectMessageStore {
       q,
       {
         // The page of conversations first; the peer, the marker and the messages for its rows only.
-        rows: (page) => `SELECT c.conversation_id, u.user_id AS peer_id, u.username AS peer_name, c.updated_at, c.last_seq,
+        rows: (page) => `SELECT c.conversation_id, u.user_id AS peer_id, u.username AS peer_name, u.display_name AS peer_display_name, c.updated_at, c.last_seq,
              COALESCE(r.last_read_seq, 0) AS last_read_seq,
              (SELECT MIN(o.seq) FROM direct_messages o WHERE o.conversation_id = c.conversation_id) AS first_seq,
              m.message_id, m.author_id, m.body, m.client_id, m.created_at
@@ -142,7 +143,7 @@ export class DirectMessageStore {
       const unread = row.first_seq === null ? 0 : last_seq - Math.max(last_read_seq, Number(row.first_seq) - 1)
       return {
         conversation_id: row.conversation_id,
-        peer: { user_id: row.peer_id, username: row.peer_name },
+        peer: { user_id: row.peer_id, username: row.peer_name, display_name: row.peer_display_name },
         last_message:
           row.message_id === null
             ? null

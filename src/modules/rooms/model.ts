@@ -4,7 +4,13 @@ import { componentId, Count, ListResponse, Pagination, QueryBoolean, sharedModel
 
 
 export const Player = t.Object(
-  { user_id: Uuid, username: t.String(), game_role: t.String(), joined_at: Timestamp },
+  {
+    user_id: Uuid,
+    username: t.String(),
+    display_name: t.Union([t.String(), t.Null()], { description: 'the name the player chose to be seen by (their profile)' }),
+    game_role: t.String(),
+    joined_at: Timestamp,
+  },
   { $id: componentId('Player') },
 )
 

@@ -1,5 +1,6 @@
 import type { Database, Queryable } from '../../db/database'
 import type { User } from '../users/model'
+import { fromRow, userColumns } from '../users/store'
 
 export interface RefreshTokenRecord {
   session_id: string
@@ -61,14 +62,13 @@ export class SessionStore {
 
   /** The user behind a live session, or undefined when the session is unknown or revoked. */
   async findSessionUser(sessionId: string, q: Queryable): Promise<User | undefined> {
-    const row = await q.get<Omit<User, 'is_active'> & { is_active: boolean | number }>(
-      `SELECT u.user_id, u.username, u.user_role, u.is_active, u.created_at, u.updated_at
+    const row = await q.get<User>(
+      `SELECT ${userColumns('u')}
          FROM sessions s JOIN users u ON u.user_id = s.user_id
         WHERE s.session_id = $1 AND s.revoked_at IS NULL`,
       [sessionId],
     )
-    // SQLite answers booleans as 0/1: converted here, once, as every store does.
-    return row && { ...row, is_active: Boolean(row.is_active) }
+    return row && fromRow(row)
   }
 
   /**

@@ -1,13 +1,19 @@
+import type { TSchema } from '@sinclair/typebox'
 import { Elysia, t } from 'elysia'
 import type { AuthGuard } from '../../plugins/auth'
 import {
   componentId,
+  E164_PATTERN,
+  EMAIL_PATTERN,
+  LOCALE_PATTERN,
+  PATTERN_MEANINGS,
   ListResponse,
   PAIRED_SURROGATES_PATTERN,
   Pagination,
   QueryBoolean,
   sharedModels,
   Text,
+  TIME_ZONE_PATTERN,
   Timestamp,
   USERNAME_PATTERN,
   Uuid,
@@ -29,6 +35,39 @@ export const Password = t.String({
 })
 export const UserRole = t.Union([t.Literal('user'), t.Literal('admin')])
 
+/** A field that null clears; `meaning` is what a 422 says it must be (a union's own message would say nothing). */
+const Nullable = <Schema extends TSchema>(schema: Schema, meaning: string) => t.Optional(t.Union([schema, t.Null()], { error: `${meaning}, or null` }))
+const patterned = (pattern: string, options: Parameters<typeof t.String>[0]) =>
+  Nullable(t.String({ ...options, pattern }), `${PATTERN_MEANINGS[pattern]}${options?.maxLength ? ` (at most ${options.maxLength} characters)` : ''}`)
+const Name = (field: string, what: string) =>
+  Nullable(
+    Text({ minLength: 1, maxLength: 64, description: `${what}; null clears it` }, `/${field}`),
+    'must be 1..64 characters (after NFC) with something visible, and no control or invisible characters',
+  )
+
+/**
+ * The profile as its owner (or an admin) sends it: every field optional, null clears one. Its
+ * owner and admins see all of it (User); other players see only user_id, username and
+ * display_name (a room's players, a conversation's peer).
+ */
+export const ProfileChanges = {
+  display_name: Name('display_name', 'the name other players see'),
+  firstname: Name('firstname', 'first name (private)'),
+  lastname: Name('lastname', 'last name (private)'),
+  middlename: Name('middlename', 'middle name or patronymic (private)'),
+  email: patterned(EMAIL_PATTERN, { maxLength: 254, description: 'private; unique ignoring case; null clears it', examples: ['alice@example.com'] }),
+  phone: patterned(E164_PATTERN, { description: 'private; E.164 (+ and up to 15 digits); null clears it', examples: ['+79161234567'] }),
+  locale: patterned(LOCALE_PATTERN, {
+    minLength: 2,
+    maxLength: 35,
+    description: 'a BCP 47 tag of a known language (and region), such as en or ru-RU, kept in canonical form',
+    examples: ['ru-RU'],
+  }),
+  time_zone: patterned(TIME_ZONE_PATTERN, { maxLength: 64, description: 'an IANA time zone, such as Europe/Moscow, kept in canonical form', examples: ['Europe/Moscow'] }),
+}
+
+const NullableString = (description: string) => t.Union([t.String(), t.Null()], { description })
+
 export const User = t.Object(
   {
     user_id: Uuid,
@@ -37,8 +76,16 @@ export const User = t.Object(
     is_active: t.Boolean(),
     created_at: Timestamp,
     updated_at: Timestamp,
+    display_name: NullableString('the name other players see'),
+    firstname: NullableString('private: the user and admins only'),
+    lastname: NullableString('private: the user and admins only'),
+    middlename: NullableString('private: the user and admins only'),
+    email: NullableString('private: the user and admins only'),
+    phone: NullableString('private: the user and admins only; E.164'),
+    locale: NullableString('BCP 47, canonical'),
+    time_zone: NullableString('IANA'),
   },
-  { $id: componentId('User') },
+  { $id: componentId('User'), description: 'An account as its owner and admins see it.' },
 )
 
 export const UserCreateRequest = t.Object(
@@ -47,6 +94,7 @@ export const UserCreateRequest = t.Object(
     password: Password,
     user_role: t.Optional(UserRole),
     is_active: t.Optional(t.Boolean()),
+    ...ProfileChanges,
   },
   { additionalProperties: false, $id: componentId('UserCreateRequest') },
 )
@@ -57,6 +105,7 @@ export const ChangeUserRequest = t.Object(
     username: t.Optional(Username),
     user_role: t.Optional(UserRole),
     is_active: t.Optional(t.Boolean()),
+    ...ProfileChanges,
   },
   { additionalProperties: false, $id: componentId('ChangeUserRequest') },
 )
@@ -65,7 +114,7 @@ export const GetAllUsersRequest = t.Object(
   {
     is_active: t.Optional(QueryBoolean),
     role: t.Optional(UserRole),
-    search: t.Optional(Text({ maxLength: 32, description: 'case-insensitive part of the username' }, '/search')),
+    search: t.Optional(Text({ maxLength: 64, description: 'case-insensitive part of the username, the email, the display name or a name' }, '/search')),
     ...Pagination,
   },
   { additionalProperties: false, $id: componentId('GetAllUsersRequest') },
@@ -80,6 +129,8 @@ export type UserRole = typeof UserRole.static
 export type UserChanges = Omit<typeof ChangeUserRequest.static, 'user_id'>
 export type UserCreateRequest = typeof UserCreateRequest.static
 export type UserFilter = typeof GetAllUsersRequest.static
+export type Profile = Pick<User, 'display_name' | 'firstname' | 'lastname' | 'middlename' | 'email' | 'phone' | 'locale' | 'time_zone'>
+export const PROFILE_FIELDS = Object.keys(ProfileChanges) as (keyof Profile)[]
 
 export const usersModels = new Elysia({ name: 'models.users' })
   .use(sharedModels)

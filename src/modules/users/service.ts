@@ -6,7 +6,8 @@ import { nowIso } from '../../lib/clock'
 import { ApiError, conflict, forbidden, invalidField, notFound } from '../../shared/errors'
 import { userStream } from '../events/model'
 import type { EventLog } from '../events/service'
-import type { User, UserChanges, UserCreateRequest, UserFilter } from './model'
+import { PROFILE_FIELDS, type Profile, type User, type UserChanges, type UserCreateRequest, type UserFilter } from './model'
+import { emailKey, normaliseProfile, searchTextOf } from './profile'
 import { toUser, type UserRecord, type UserStore } from './store'
 
 /** What another domain lets go of when an account is deleted: in batches that yield, since a user can own many rows. */
@@ -46,9 +47,12 @@ export class UserService {
     }
   }
 
-  async create({ username, password, user_role = 'user', is_active = true }: UserCreateRequest, caller: Caller = INTERNAL_CALLER): Promise<User> {
+  async create({ username, password, user_role = 'user', is_active = true, ...profile }: UserCreateRequest, caller: Caller = INTERNAL_CALLER): Promise<User> {
     this.assertPasswordAllowed(password, '/password')
-    if (await this.deps.userStore.findByUsername(username, this.deps.db)) throw usernameTaken()
+    const details = normaliseProfile(profile)
+    const { userStore, db } = this.deps
+    if (await userStore.findByUsername(username, db)) throw usernameTaken()
+    await this.#assertEmailFree(details.email, undefined, db)
     const now = nowIso()
     const user: UserRecord = {
       user_id: Bun.randomUUIDv7(),
@@ -58,11 +62,13 @@ export class UserService {
       is_active,
       created_at: now,
       updated_at: now,
+      ...NO_PROFILE,
+      ...definedOnly(details),
     }
     try {
-      await this.deps.userStore.insert(user, this.deps.db)
+      await userStore.insert({ ...user, ...derived(user) }, db)
     } catch (error) {
-      throw error instanceof UniqueViolation ? usernameTaken() : error
+      throw error instanceof UniqueViolation ? await this.#taken(user.email, undefined) : error
     }
     return toUser(user)
   }
@@ -108,14 +114,15 @@ export class UserService {
       throw forbidden('admin_only', 'Only an admin may change user_role or is_active')
     if (requestedId !== undefined && requestedId !== actor.user_id) throw invalidField('/user_id', "must equal the target user's id")
     const current = await this.#require(actor.user_id, this.deps.db)
-    if (changedFields(current, changes).length === 0) return toUser(current)
+    if (changedFields(current, normaliseProfile(changes)).length === 0) return toUser(current)
     await this.deps.selfChanges.consume(actor.user_id)
     return this.update(actor, actor.user_id, requestedId, changes)
   }
 
-  async update(actor: User, userId: string, requestedId: string | undefined, changes: UserChanges): Promise<User> {
+  async update(actor: User, userId: string, requestedId: string | undefined, requested: UserChanges): Promise<User> {
     if (requestedId !== undefined && requestedId !== userId)
       throw invalidField('/user_id', "must equal the target user's id")
+    const changes = normaliseProfile(requested)
     try {
       return await this.deps.db.transaction(async (tx) => {
         const target = await this.#require(userId, tx)
@@ -125,14 +132,16 @@ export class UserService {
         const losesAdmin =
           target.user_role === 'admin' && target.is_active && (changes.user_role === 'user' || changes.is_active === false)
         if (losesAdmin) await this.#assertAdminMayGo(actor, target, tx)
+        if (fields.includes('email')) await this.#assertEmailFree(changes.email, userId, tx)
         const now = nowIso()
-        await this.deps.userStore.update(userId, changes, now, tx)
+        const changed = { ...target, ...definedOnly(changes), updated_at: now }
+        await this.deps.userStore.update(userId, { ...changes, ...derived(changed) }, now, tx)
         if (changes.is_active === false && target.is_active) for (const ending of this.#endings) await ending(userId, 'deactivated', tx)
         await this.deps.events.emit(tx, [userStream(userId), { type: 'account_changed', user_id: userId, fields }])
-        return toUser({ ...target, ...definedOnly(changes), updated_at: now })
+        return toUser(changed)
       })
     } catch (error) {
-      throw error instanceof UniqueViolation ? usernameTaken() : error
+      throw error instanceof UniqueViolation ? await this.#taken(changes.email, userId) : error
     }
   }
 
@@ -204,6 +213,23 @@ export class UserService {
     if ((await this.deps.userStore.countActiveAdmins(tx)) <= 1) throw conflict('last_admin', 'The last active admin cannot be removed')
   }
 
+  /** An address is one account's, ignoring case. */
+  async #assertEmailFree(email: string | null | undefined, ownerId: string | undefined, q: Queryable): Promise<void> {
+    const key = emailKey(email)
+    const holder = key && (await this.deps.userStore.findIdByEmailKey(key, q))
+    if (holder && holder !== ownerId) throw emailTaken()
+  }
+
+  /** Which of the two unique values a write that lost a race to another account collided on. */
+  async #taken(email: string | null | undefined, ownerId: string | undefined): Promise<ApiError> {
+    try {
+      await this.#assertEmailFree(email, ownerId, this.deps.db)
+    } catch (error) {
+      return error as ApiError
+    }
+    return usernameTaken()
+  }
+
   async #require(userId: string, q: Queryable): Promise<UserRecord> {
     const user = await this.deps.userStore.findById(userId, q)
     if (!user) throw notFound('User not found')
@@ -216,6 +242,15 @@ const ADMIN_BOOTSTRAPPED = 'admin_bootstrapped'
 function usernameTaken(): ApiError {
   return conflict('username_taken', 'This username is already taken')
 }
+
+function emailTaken(): ApiError {
+  return conflict('email_taken', 'This email address belongs to another account')
+}
+
+const NO_PROFILE = Object.fromEntries(PROFILE_FIELDS.map((field) => [field, null])) as { [Field in keyof Profile]: null }
+
+/** What the store keeps beside the profile, from the account as it now is. */
+const derived = (user: User): { email_key: string | null; search_text: string } => ({ email_key: emailKey(user.email), search_text: searchTextOf(user) })
 
 /** The fields `changes` would change on `target`. */
 function changedFields(target: UserRecord, changes: UserChanges): string[] {

@@ -2,32 +2,40 @@ import type { Database, Queryable, SqlValue } from '../../db/database'
 import { readPage } from '../../db/page'
 import { Where } from '../../db/where'
 import { PAGE_SIZE } from '../../shared/model'
-import type { User, UserFilter, UserRole } from './model'
+import { PROFILE_FIELDS, type User, type UserFilter } from './model'
 
-interface UserRow {
-  user_id: string
-  username: string
-  password_hash: string
-  user_role: UserRole
-  is_active: boolean | number
-  created_at: string
-  updated_at: string
-}
+type UserRow = Omit<User, 'is_active'> & { is_active: boolean | number }
 
 export interface UserRecord extends User {
   password_hash: string
 }
 
-export type NewUser = UserRecord
+/** A new account's row: the account, and what the store keeps to find it by. */
+export type NewUser = UserRecord & Derived
 
-const COLUMNS = 'user_id, username, password_hash, user_role, is_active, created_at, updated_at'
-const PUBLIC_COLUMNS = 'user_id, username, user_role, is_active, created_at, updated_at'
-const UPDATABLE = ['username', 'user_role', 'is_active', 'password_hash'] as const
+/** Columns the service keeps in step with the profile: the address in lower case, and the text a search matches. */
+interface Derived {
+  email_key: string | null
+  search_text: string
+}
 
-export type UserUpdate = Partial<Pick<UserRecord, (typeof UPDATABLE)[number]>>
+const USER_COLUMNS = ['user_id', 'username', 'user_role', 'is_active', 'created_at', 'updated_at', ...PROFILE_FIELDS]
+const COLUMNS = [...USER_COLUMNS, 'password_hash'].join(', ')
+const PUBLIC_COLUMNS = USER_COLUMNS.join(', ')
+const UPDATABLE = ['username', 'user_role', 'is_active', 'password_hash', ...PROFILE_FIELDS, 'email_key', 'search_text'] as const
 
-function toRecord(row: UserRow): UserRecord {
+export type UserUpdate = Partial<Pick<NewUser, (typeof UPDATABLE)[number]>>
+
+/** The columns of an account (no password hash) as `alias`.column, for a store that reads one with a join. */
+export const userColumns = (alias: string) => USER_COLUMNS.map((column) => `${alias}.${column}`).join(', ')
+
+/** An account from its row: SQLite answers booleans as 0/1, converted here, once. */
+export function fromRow<Row extends UserRow>(row: Row): Row & { is_active: boolean } {
   return { ...row, is_active: Boolean(row.is_active) }
+}
+
+function toRecord(row: UserRow & { password_hash: string }): UserRecord {
+  return fromRow(row)
 }
 
 /** Public view of a user: everything but the password hash. */
@@ -39,26 +47,27 @@ export class UserStore {
   constructor(private readonly db: Database) {}
 
   async findById(userId: string, q: Queryable): Promise<UserRecord | undefined> {
-    const row = await q.get<UserRow>(`SELECT ${COLUMNS} FROM users WHERE user_id = $1`, [userId])
+    const row = await q.get<UserRecord>(`SELECT ${COLUMNS} FROM users WHERE user_id = $1`, [userId])
     return row && toRecord(row)
   }
 
   async findByUsername(username: string, q: Queryable): Promise<UserRecord | undefined> {
-    const row = await q.get<UserRow>(`SELECT ${COLUMNS} FROM users WHERE lower(username) = lower($1)`, [username])
+    const row = await q.get<UserRecord>(`SELECT ${COLUMNS} FROM users WHERE lower(username) = lower($1)`, [username])
     return row && toRecord(row)
   }
 
-  /** Throws UniqueViolation when the username is taken, whatever its case. */
+  /** The id of the account holding an address, ignoring case. */
+  async findIdByEmailKey(emailKey: string, q: Queryable): Promise<string | undefined> {
+    return (await q.get<{ user_id: string }>('SELECT user_id FROM users WHERE email_key = $1', [emailKey]))?.user_id
+  }
+
+  /** Throws UniqueViolation when the username or the address is taken, whatever its case. */
   async insert(user: NewUser, q: Queryable): Promise<void> {
-    await q.run(`INSERT INTO users (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
-      user.user_id,
-      user.username,
-      user.password_hash,
-      user.user_role,
-      user.is_active,
-      user.created_at,
-      user.updated_at,
-    ])
+    const columns = [...USER_COLUMNS, 'password_hash', 'email_key', 'search_text'] as (keyof NewUser)[]
+    await q.run(
+      `INSERT INTO users (${columns.join(', ')}) VALUES (${columns.map((_, index) => `$${index + 1}`).join(', ')})`,
+      columns.map((column) => user[column] as SqlValue),
+    )
   }
 
   async update(userId: string, changes: UserUpdate, updatedAt: string, q: Queryable): Promise<void> {
@@ -93,20 +102,20 @@ export class UserStore {
     const where = new Where()
     if (filter.is_active !== undefined) where.add('is_active = ?', filter.is_active)
     if (filter.role !== undefined) where.add('user_role = ?', filter.role)
-    if (filter.search) where.add("lower(username) LIKE ? ESCAPE '\\'", `%${escapeLike(filter.search.toLowerCase())}%`)
+    if (filter.search) where.add("search_text LIKE ? ESCAPE '\\'", `%${escapeLike(filter.search.toLowerCase())}%`)
     const whereClause = String(where)
     const { params } = where
     // Role and status alone are counted by the triggers of migration 4; a search has to look at every name.
     const count = filter.search
       ? `SELECT CAST(count(*) AS INTEGER) AS total FROM users ${whereClause}`
       : `SELECT CAST(COALESCE(sum(total), 0) AS INTEGER) AS total FROM user_counts ${whereClause}`
-    const page = await readPage<Omit<UserRow, 'password_hash'>>(
+    const page = await readPage<UserRow>(
       this.db.reader,
       { rows: `SELECT ${PUBLIC_COLUMNS} FROM users ${whereClause} ORDER BY created_at DESC, user_id DESC`, count, params },
       filter.limit ?? PAGE_SIZE,
       filter.offset ?? 0,
     )
-    return { users: page.rows.map((row) => ({ ...row, is_active: Boolean(row.is_active) })), total: page.total }
+    return { users: page.rows.map(fromRow), total: page.total }
   }
 }
 

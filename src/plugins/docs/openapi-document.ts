@@ -54,7 +54,7 @@ const EXAMPLE_UUID = '01936b2e-7c4a-7f3e-9b1d-2f5c8a9e4d10'
 const EXAMPLE_TIME = '2026-11-22T13:04:05.123Z'
 
 export function finishDocument(generated: Json, routes: RouteNotes[], servers: Array<{ url: string; description: string }>): Json {
-  const document = withoutIds(generated)
+  const document = withoutInternals(generated)
   const schemas: Record<string, Json> = document.components.schemas
   const notes = new Map(routes.map((route) => [`${route.method.toLowerCase()} ${route.path.replace(/:(\w+)/g, '{$1}')}`, route.responses ?? {}]))
   for (const [path, operations] of Object.entries<Record<string, Json>>(document.paths))
@@ -155,10 +155,15 @@ function reachable(document: Json, schemas: Record<string, Json>): Record<string
   return Object.fromEntries(Object.entries(schemas).filter(([name]) => used.has(name)))
 }
 
-function withoutIds(value: Json): Json {
-  if (Array.isArray(value)) return value.map(withoutIds)
+/**
+ * The schemas without what only the service reads: `$id` (Swagger UI would resolve no $ref by it)
+ * and a validation message (`error`, a string; a property named error is a schema, and stays).
+ */
+function withoutInternals(value: Json): Json {
+  if (Array.isArray(value)) return value.map(withoutInternals)
   if (value === null || typeof value !== 'object') return value
-  return Object.fromEntries(Object.entries(value).flatMap(([key, inner]) => (key === '$id' ? [] : [[key, withoutIds(inner)]])))
+  const internal = (key: string, inner: Json) => key === '$id' || (key === 'error' && typeof inner === 'string')
+  return Object.fromEntries(Object.entries(value).flatMap(([key, inner]) => (internal(key, inner) ? [] : [[key, withoutInternals(inner)]])))
 }
 
 /** The first error code a description names, as in "`invalid_credentials`: ...". */
