@@ -115,8 +115,11 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     blockQuota: config.blockQuota,
     policy: config.chat,
   })
-  // A deleted user leaves their rooms (ownership passes on), their messages stay authorless, their conversations go.
-  users.onErase((userId) => membership.leaveAllRooms(userId))
+  // A deleted user leaves their open rooms (ownership passes on) and their pending invitations are withdrawn;
+  // erased, their closed seats go, their room messages stay authorless and their conversations go.
+  users.onDeleted((userId) => membership.leaveOpenRooms(userId))
+  users.onDeleted(async (userId) => void (await invites.withdrawPendingOf(userId)))
+  users.onErase((userId) => membership.forgetClosedSeats(userId))
   users.onErase((userId) => chat.detachAuthor(userId))
   users.onErase((userId) => dms.forget(userId))
   const jwt = { ...config.jwt, secret: jwtSecret }

@@ -11,6 +11,7 @@ const STATUS_OF = {
   refresh_token_reused: 401,
   forbidden: 403,
   account_inactive: 403,
+  account_deleted: 403,
   not_found: 404,
   request_timeout: 408,
   conflict: 409,
@@ -38,7 +39,9 @@ export const REASONS = {
   blocked_by_peer: 'the other user blocked you',
   username_taken: 'another account has this name',
   email_taken: 'another account has this email address',
-  reactivated_during_deletion: 'another admin reactivated the account while it was being deleted; delete it again',
+  reactivated_during_deletion: 'another admin restored or reactivated the account while it was being deleted or erased; do it again',
+  user_deleted: 'the account is deleted; restore it first',
+  not_deleted: 'only a deleted account can be restored',
   self_target: 'not to yourself: an admin deleting, deactivating or demoting themself, an owner kicking themself, writing to or blocking yourself',
   last_admin: 'the last active admin stays',
   quota_reached: 'a per-user or per-room limit is reached: open rooms, seats, pending invitations, blocks',
@@ -86,6 +89,7 @@ export const invalidRefreshToken = (message: string) => new ApiError('invalid_re
 export const refreshTokenReused = (message: string) => new ApiError('refresh_token_reused', message)
 export const forbidden = (reason: Reason, message: string) => new ApiError('forbidden', message, undefined, undefined, reason)
 export const accountInactive = () => new ApiError('account_inactive', 'This account is deactivated')
+export const accountDeleted = () => new ApiError('account_deleted', 'This account is deleted; an admin can restore it')
 export const notFound = (message: string) => new ApiError('not_found', message)
 export const requestTimeout = (message: string) => new ApiError('request_timeout', message)
 export const conflict = (reason: Reason, message: string) => new ApiError('conflict', message, undefined, undefined, reason)

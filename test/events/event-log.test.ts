@@ -87,7 +87,7 @@ describe(`the event log on ${STORE}`, () => {
     await t.client.login('evented_renamed', 'password-456')
     const beforeDelete = await head(stream)
     await t.client.delete(`/users/${user.userId}`, admin.access)
-    expect(await types(stream, beforeDelete)).toEqual(['session_revoked'])
+    expect(await types(stream, beforeDelete)).toEqual(['session_revoked', 'account_deleted'])
   })
 
   test('a refused change writes no event: the event exists exactly when its change does', async () => {

@@ -193,6 +193,11 @@ export async function callEveryOperation(baseUrl: string, admin: { username: str
     await record('post', '/users/{user_id}/activate', client.POST('/users/{user_id}/activate', byId))
     await record('delete', '/users/{user_id}', client.DELETE('/users/{user_id}', byId))
     await record('get', '/users/{user_id}', client.GET('/users/{user_id}', byId))
+    await record('post', '/users/{user_id}/restore', client.POST('/users/{user_id}/restore', byId))
+    await record('post', '/users/{user_id}/restore', client.POST('/users/{user_id}/restore', byId))
+    await record('get', '/users', client.GET('/users', { params: { query: { status: 'deleted' } } }))
+    await record('delete', '/users/{user_id}', client.DELETE('/users/{user_id}', { ...byId, params: { ...byId.params, query: { permanent: 'true' } } }))
+    await record('get', '/users/{user_id}', client.GET('/users/{user_id}', byId))
   })
 
   await record(

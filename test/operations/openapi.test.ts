@@ -31,6 +31,7 @@ const PROTECTED = [
   'PUT /users/{user_id}',
   'POST /users/{user_id}/deactivate',
   'POST /users/{user_id}/activate',
+  'POST /users/{user_id}/restore',
   'GET /rooms',
   'POST /rooms',
   'GET /rooms/my',

@@ -107,15 +107,22 @@ describe(`store on ${STORE}`, () => {
 })
 
 describe(`store on ${STORE}: upgrading a database in service`, () => {
-  test('migration 4 counts the users that already exist, and keeps counting after', async () => {
+  test('migrations 4 and 17 count the users that already exist, and keep counting after', async () => {
     const db = await openDatabase(await freshDatabaseUrl(), 2)
     await migrate(db)
-    // Back to version 3, as a database in service before this migration was written.
+    // Back to version 3 for the counts, as a database in service before they were written.
     const undo =
       db.dialect === 'sqlite'
         ? ['DROP TRIGGER users_counted_on_insert', 'DROP TRIGGER users_counted_on_delete', 'DROP TRIGGER users_counted_on_update']
-        : ['DROP TRIGGER users_counted ON users', 'DROP FUNCTION users_counted()', 'DROP FUNCTION user_counts_add(TEXT, BOOLEAN, INTEGER)']
-    for (const statement of [...undo, 'DROP TABLE user_counts', 'DELETE FROM schema_migrations WHERE version = 4']) await db.run(statement)
+        : ['DROP TRIGGER users_counted ON users', 'DROP FUNCTION users_counted()', 'DROP FUNCTION user_counts_add(TEXT, BOOLEAN, BOOLEAN, INTEGER)']
+    for (const statement of [
+      ...undo,
+      'DROP TABLE user_counts',
+      'DROP INDEX users_deleted',
+      'ALTER TABLE users DROP COLUMN deleted_at',
+      'DELETE FROM schema_migrations WHERE version IN (4, 17)',
+    ])
+      await db.run(statement)
     const addUser = (name: string, role: string, active: boolean) =>
       db.run(
         "INSERT INTO users (user_id, username, password_hash, user_role, is_active, created_at, updated_at) VALUES ($1, $2, 'x', $3, $4, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')",
@@ -129,14 +136,14 @@ describe(`store on ${STORE}: upgrading a database in service`, () => {
     ] as const)
       await addUser(name, role, active)
 
-    expect(await migrate(db)).toEqual([4])
+    expect(await migrate(db)).toEqual([4, 17])
     await addUser('new_e', 'admin', true)
     const counts = async (table: string) =>
       (
         await db.all<{ user_role: string; is_active: boolean | number; total: number }>(
           table === 'users'
             ? 'SELECT user_role, is_active, CAST(count(*) AS INTEGER) AS total FROM users GROUP BY user_role, is_active'
-            : 'SELECT user_role, is_active, total FROM user_counts WHERE total > 0',
+            : 'SELECT user_role, is_active, CAST(sum(total) AS INTEGER) AS total FROM user_counts GROUP BY user_role, is_active HAVING sum(total) > 0',
         )
       )
         .map((row) => `${row.user_role}/${Boolean(row.is_active)}=${Number(row.total)}`)

@@ -228,7 +228,7 @@ describe(`room lists on ${STORE}`, () => {
 })
 
 describe(`deleting a user on ${STORE}`, () => {
-  test('their seats go, their rooms pass on or close, their invitations vanish, and nothing is left pointing at them', async () => {
+  test('their seats go, their rooms pass on or close, their pending invitations vanish; erased, nothing is left pointing at them', async () => {
     const doomed = await t.client.register('doomed_owner')
     const shared = await rooms.createRoom(doomed)
     await rooms.seat(doomed, shared.room_id, guest)
@@ -243,6 +243,8 @@ describe(`deleting a user on ${STORE}`, () => {
     expect((await t.client.get(`/rooms/${alone.room_id}`, admin.access)).body).toMatchObject({ is_closed: true, players: [] })
     expect(await rooms.players(elsewhere.room_id, owner)).toEqual([owner.userId])
     for (const invitation of [invited, toDoomed]) expect((await t.client.delete(`/invites/${invitation.invite_id}`, admin.access)).status).toBe(404)
+    // Deleted, the account keeps its history (a closed room it owned); erased, nothing points at it.
+    expect((await t.client.delete(`/users/${doomed.userId}?permanent=true`, admin.access)).status).toBe(200)
     const leftovers = await t.context.db.get<{ total: number }>(
       `SELECT CAST(count(*) AS INTEGER) AS total FROM (
          SELECT user_id FROM room_players WHERE user_id = $1

@@ -145,7 +145,7 @@ describe(`nothing one account does holds the event loop on ${STORE} (SECURITY 28
     )
     const admin = await service.client.loginAdmin()
     await settle()
-    const deletion = service.client.delete(`/users/${writer.userId}`, admin.access)
+    const deletion = service.client.delete(`/users/${writer.userId}?permanent=true`, admin.access)
     const latencies = await measured(deletion)
     expect((await deletion).status).toBe(200)
     expect(quantile(latencies, 0.99)).toBeLessThan(50)

@@ -16,6 +16,7 @@ import m013 from './013-indexes-for-deleting-a-user-and-reaping-presence'
 import m014 from './014-open-seats-by-user'
 import m015 from './015-log-positions'
 import m016 from './016-profiles'
+import m017 from './017-soft-deletion'
 
 const COLUMN_TYPES: Record<Dialect, ColumnTypes> = {
   sqlite: { boolean: 'INTEGER' },
@@ -23,7 +24,7 @@ const COLUMN_TYPES: Record<Dialect, ColumnTypes> = {
 }
 
 // Timestamps are ISO-8601 UTC text with milliseconds: they sort and compare as text on both stores.
-const MIGRATIONS: Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011, m012, m013, m014, m015, m016]
+const MIGRATIONS: Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011, m012, m013, m014, m015, m016, m017]
 
 /** Every version of the schema, in order. */
 export const SCHEMA_VERSIONS = MIGRATIONS.map((migration) => migration.version)

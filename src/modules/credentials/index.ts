@@ -59,7 +59,7 @@ export const credentialsRoutes = ({ credentials, signer, config }: { credentials
             'from an address) within LOGIN_WINDOW, logins wait out the lock-out, even with the right password.',
           responses: answers({
             401: '`invalid_credentials`: wrong username or password (the same answer, after the same work, for a username that does not exist).',
-            403: '`account_inactive`: the password is right, but the account is deactivated.',
+            403: '`account_inactive`: the password is right, but the account is deactivated. `account_deleted`: it is deleted (an admin can restore it).',
             429: '`rate_limited`: a lock-out after too many failed logins for this username or from this address, or too many requests from this address.',
             503: '`unavailable`: password checks are queued full (HASH_QUEUE_LIMIT); try again after Retry-After.',
           }),

@@ -1,6 +1,6 @@
 import type { Database } from '../../db/database'
 import type { Caller, PasswordHasher } from '../../lib/password'
-import { accountInactive, invalidCredentials } from '../../shared/errors'
+import { accountDeleted, accountInactive, invalidCredentials } from '../../shared/errors'
 import type { Grant, SessionService } from '../sessions/service'
 import type { User } from '../users/model'
 import type { UserService } from '../users/service'
@@ -52,6 +52,7 @@ export class PasswordCredentials {
       account ? passwords.verify(password, account.password_hash, caller) : passwords.verifyNothing(password, caller),
     )
     if (!account || !matches) throw invalidCredentials('Wrong username or password')
+    if (account.user.status === 'deleted') throw accountDeleted()
     if (!account.user.is_active) throw accountInactive()
     return this.deps.sessions.open(account.user)
   }

@@ -77,10 +77,13 @@ export const LobbyEventSchema = T.Union([
     user_id: Id('who read'),
     last_read_seq: T.Integer({ minimum: 0 }),
   }),
-  event('account_changed', 'user stream: your account was changed (by you or an admin)', {
+  event('account_changed', 'user and accounts streams: an account was changed (by its owner or an admin)', {
     user_id: Id('the account'),
-    fields: T.Array(T.String(), { description: 'the fields that changed: username, user_role, is_active' }),
+    fields: T.Array(T.String(), { description: 'the fields that changed: username, user_role, is_active, or a profile field' }),
   }),
+  event('account_deleted', 'user and accounts streams: an account was deleted (restorable until USER_PURGE_AFTER)', { user_id: Id('the account') }),
+  event('account_restored', 'user and accounts streams: a deleted account was restored', { user_id: Id('the account') }),
+  event('account_erased', 'user and accounts streams: a deleted account was erased for good', { user_id: Id('the account') }),
 ])
 
 export type LobbyEvent = Static<typeof LobbyEventSchema>
@@ -101,3 +104,5 @@ export const roomStream = (roomId: string) => `room:${roomId}`
 /** A room's chat, a stream of its own: members read it, invitees (who follow the room's stream) do not. */
 export const chatStream = (roomId: string) => `chat:${roomId}`
 export const userStream = (userId: string) => `user:${userId}`
+/** Every account's changes, for other services (through the relay of the log), never for a socket. */
+export const ACCOUNTS_STREAM = 'accounts'

@@ -33,6 +33,26 @@ export class InvitationService {
     },
   ) {}
 
+  /** For a deleted account: the pending invitations it received or sent are withdrawn, and their receivers told. */
+  withdrawPendingOf(userId: string): Promise<number> {
+    const { db, invitationStore, events } = this.deps
+    return inBatches(
+      (limit) =>
+        db.transaction(async (tx) => {
+          const withdrawn = await invitationStore.deletePendingOfUser(userId, limit, tx)
+          await events.emit(
+            tx,
+            ...withdrawn.map(({ invite_id, receiver_id, room_id }): [string, LobbyEvent] => [
+              userStream(receiver_id),
+              { type: 'invitation_revoked', invite_id, room_id },
+            ]),
+          )
+          return withdrawn.length
+        }),
+      batchRows(db),
+    )
+  }
+
   /**
    * Deletes invitations accepted, declined or expired more than INVITE_RETENTION seconds ago, so
    * that nobody's list (and its count) grows without end.

@@ -99,6 +99,16 @@ export class InvitationStore {
     return q.all("DELETE FROM invitations WHERE room_id = $1 AND status = 'pending' RETURNING invite_id, receiver_id", [roomId])
   }
 
+  /** Up to `limit` pending invitations a user received or sent, deleted: for the deletion of their account. */
+  deletePendingOfUser(userId: string, limit: number, q: Queryable): Promise<Array<{ invite_id: string; receiver_id: string; room_id: string }>> {
+    return q.all(
+      `DELETE FROM invitations WHERE invite_id IN (
+         SELECT invite_id FROM invitations WHERE status = 'pending' AND (receiver_id = $1 OR inviter_id = $1) LIMIT $2)
+       RETURNING invite_id, receiver_id, room_id`,
+      [userId, limit],
+    )
+  }
+
   /** Invitations received by (`receiver_id`) or sent by (`inviter_id`) a user, newest first. */
   async list(party: 'receiver_id' | 'inviter_id', userId: string, filter: InviteFilter, now: string): Promise<{ invitations: InvitationRecord[]; total: number }> {
     const where = new Where().add(`${party} = ?`, userId)

@@ -137,11 +137,8 @@ export class MembershipService {
     )
   }
 
-  /**
-   * For a user's deletion: leaves every open room they play in, as a leave does, one room (and
-   * transaction) at a time; their seats in closed rooms, where nobody plays, go in batches.
-   */
-  async leaveAllRooms(userId: string): Promise<void> {
+  /** For a user's deletion: leaves every open room they play in, as a leave does, one room (and transaction) at a time. */
+  async leaveOpenRooms(userId: string): Promise<void> {
     const { roomStore, db } = this.deps
     for (const roomId of await roomStore.openRoomIdsOf(userId, db)) {
       await this.withRoomLocked(roomId, async (tx) => {
@@ -150,6 +147,11 @@ export class MembershipService {
       })
       await nextTurn()
     }
+  }
+
+  /** For an account's erasure: its seats in closed rooms, where nobody plays, go in batches. */
+  async forgetClosedSeats(userId: string): Promise<void> {
+    const { roomStore, db } = this.deps
     await inBatches((limit) => roomStore.deleteClosedSeats(userId, limit, db), batchRows(db))
   }
 

@@ -2,7 +2,7 @@ import { Elysia } from 'elysia'
 import type { Config } from '../../config'
 import { callerOf } from '../../lib/client-address'
 import { answers, errors, listAnswer, success } from '../../shared/model'
-import { UserIdParams, usersModels, type UserGuard } from './model'
+import { DeleteUserQuery, UserIdParams, usersModels, type UserGuard } from './model'
 import type { UserService } from './service'
 
 export const usersRoutes = ({ users, config }: { users: UserService; config: Config }, guard: UserGuard) =>
@@ -90,22 +90,37 @@ export const usersRoutes = ({ users, config }: { users: UserService; config: Con
         })
         .delete(
           '/:user_id',
-          async ({ user, params }) => {
-            await users.delete(user, params.user_id)
-            return success('User deleted')
+          async ({ user, params, query }) => {
+            if (!query.permanent) {
+              await users.delete(user, params.user_id)
+              return success('User deleted')
+            }
+            await users.erase(user, params.user_id)
+            return success('User erased')
           },
           {
             auth: 'admin',
-            response: { 200: 'SuccessResponse', ...errors(400, 401, 403, 404, 409) },
+            query: DeleteUserQuery,
+            response: { 200: 'SuccessResponse', ...errors(400, 401, 403, 404, 409, 422) },
             detail: {
-              summary: 'Delete a user, their sessions, memberships and pending invitations',
-              description: 'Admins only. Rooms they owned pass to their earliest-joined player, or close when empty.',
+              summary: 'Delete a user (restorably), or erase them for good with permanent=true',
+              description:
+                'Admins only. At once: their sessions end and their sockets close, they leave their open rooms (rooms they owned pass to the earliest-joined player, or close when empty) and their pending invitations are withdrawn; they can no longer log in (403 `account_deleted`). The name and email stay reserved, and POST /users/{user_id}/restore brings the account back, until USER_PURGE_AFTER erases it. `permanent=true` erases it now: profile gone, room messages kept by "a deleted user", conversations gone. Deleting a deleted account again finishes a deletion that was cut short.',
               responses: answers({
-              409: '`conflict`: an admin deleting themself, or the last active admin; or the account was reactivated while it was being deleted.',
-            }),
+                409: '`conflict`: an admin deleting themself (`self_target`), or the last active admin (`last_admin`); or the account was restored while it was being erased (`reactivated_during_deletion`).',
+              }),
             },
           },
         )
+        .post('/:user_id/restore', ({ params }) => users.restore(params.user_id), {
+          auth: 'admin',
+          response: { 200: 'User', ...errors(400, 401, 403, 404, 409) },
+          detail: {
+            summary: 'Restore a deleted user',
+            description: 'Admins only. The account comes back active, with its name, profile, messages and conversations; not its sessions (the user logs in again).',
+            responses: answers({ 409: '`conflict`: the account is not deleted (`not_deleted`).' }),
+          },
+        })
         .post('/:user_id/deactivate', ({ user, params }) => users.setActive(user, params.user_id, false), {
           auth: 'admin',
           response: { 200: 'User', ...errors(400, 401, 403, 404, 409) },

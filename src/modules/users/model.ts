@@ -34,6 +34,9 @@ export const Password = t.String({
   examples: ['demo-password'],
 })
 export const UserRole = t.Union([t.Literal('user'), t.Literal('admin')])
+export const UserStatus = t.Union([t.Literal('active'), t.Literal('inactive'), t.Literal('deleted')], {
+  description: 'deleted: by its owner or an admin, restorable until USER_PURGE_AFTER, then erased',
+})
 
 /** A field that null clears; `meaning` is what a 422 says it must be (a union's own message would say nothing). */
 const Nullable = <Schema extends TSchema>(schema: Schema, meaning: string) => t.Optional(t.Union([schema, t.Null()], { error: `${meaning}, or null` }))
@@ -76,6 +79,8 @@ export const User = t.Object(
     is_active: t.Boolean(),
     created_at: Timestamp,
     updated_at: Timestamp,
+    status: UserStatus,
+    deleted_at: t.Union([Timestamp, t.Null()], { description: 'when it was deleted (status deleted)' }),
     display_name: NullableString('the name other players see'),
     firstname: NullableString('private: the user and admins only'),
     lastname: NullableString('private: the user and admins only'),
@@ -114,6 +119,7 @@ export const GetAllUsersRequest = t.Object(
   {
     is_active: t.Optional(QueryBoolean),
     role: t.Optional(UserRole),
+    status: t.Optional(UserStatus),
     search: t.Optional(Text({ maxLength: 64, description: 'case-insensitive part of the username, the email, the display name or a name' }, '/search')),
     ...Pagination,
   },
@@ -123,6 +129,11 @@ export const GetAllUsersRequest = t.Object(
 export const GetAllUsersResponse = ListResponse('GetAllUsersResponse', 'users', User)
 
 export const UserIdParams = t.Object({ user_id: Uuid })
+
+export const DeleteUserQuery = t.Object(
+  { permanent: t.Optional(QueryBoolean) },
+  { additionalProperties: false, $id: componentId('DeleteUserQuery') },
+)
 
 export type User = typeof User.static
 export type UserRole = typeof UserRole.static

@@ -2,16 +2,20 @@ import { type Database, type Queryable, type Transaction, UniqueViolation } from
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { getOrCreateSetting, readSetting } from '../../db/settings'
 import { type Caller, INTERNAL_CALLER, type PasswordHasher } from '../../lib/password'
-import { nowIso } from '../../lib/clock'
+import { isoAfter, nowIso } from '../../lib/clock'
 import { ApiError, conflict, forbidden, invalidField, notFound } from '../../shared/errors'
-import { userStream } from '../events/model'
+import { ACCOUNTS_STREAM, type LobbyEvent, userStream } from '../events/model'
 import type { EventLog } from '../events/service'
 import { PROFILE_FIELDS, type Profile, type User, type UserChanges, type UserCreateRequest, type UserFilter } from './model'
 import { emailKey, normaliseProfile, searchTextOf } from './profile'
 import { toUser, type UserRecord, type UserStore } from './store'
 
-/** What another domain lets go of when an account is deleted: in batches that yield, since a user can own many rows. */
-export type Eraser = (userId: string) => Promise<void>
+/**
+ * What another domain lets go of when an account is deleted (its seats in open rooms, its pending
+ * invitations) or erased (its messages, its conversations): in batches that yield, since a user can
+ * own many rows. Each runs again, harmlessly, when a deletion cut short is repeated.
+ */
+export type LetGo = (userId: string) => Promise<void>
 
 /** What another domain does, in the same transaction, when an account stops being usable: deactivated, or being deleted. */
 export type Ending = (userId: string, why: 'deactivated' | 'deleted', tx: Transaction) => Promise<void>
@@ -19,12 +23,14 @@ export type Ending = (userId: string, why: 'deactivated' | 'deleted', tx: Transa
 /**
  * Accounts and their administration. The domain knows nothing of the others: what a change means to
  * them they register here as hooks. An account that stops being usable (deactivated, or at the
- * start of its deletion) calls each `Ending` in its own transaction (the sessions end there); a
- * deletion then lets each domain that registered an `Eraser` (rooms, chat, direct messages) let go
- * of the user, before the account's row goes.
+ * start of its deletion) calls each `Ending` in its own transaction (the sessions end there). A
+ * deletion keeps the row (name and address stay reserved, the account can be restored) and lets
+ * each domain that registered `onDeleted` let go of what a live account holds; an erasure, asked
+ * for or USER_PURGE_AFTER later, lets `onErase` domains let go of the rest before the row goes.
  */
 export class UserService {
-  readonly #erasers: Eraser[] = []
+  readonly #onDeleted: LetGo[] = []
+  readonly #onErase: LetGo[] = []
   readonly #endings: Ending[] = []
 
   constructor(
@@ -62,6 +68,8 @@ export class UserService {
       is_active,
       created_at: now,
       updated_at: now,
+      status: is_active ? 'active' : 'inactive',
+      deleted_at: null,
       ...NO_PROFILE,
       ...definedOnly(details),
     }
@@ -126,6 +134,7 @@ export class UserService {
     try {
       return await this.deps.db.transaction(async (tx) => {
         const target = await this.#require(userId, tx)
+        if (target.deleted_at) throw conflict('user_deleted', 'The account is deleted; restore it first')
         const fields = changedFields(target, changes)
         // Nothing to change: nothing written, nobody told.
         if (fields.length === 0) return toUser(target)
@@ -137,7 +146,7 @@ export class UserService {
         const changed = { ...target, ...definedOnly(changes), updated_at: now }
         await this.deps.userStore.update(userId, { ...changes, ...derived(changed) }, now, tx)
         if (changes.is_active === false && target.is_active) for (const ending of this.#endings) await ending(userId, 'deactivated', tx)
-        await this.deps.events.emit(tx, [userStream(userId), { type: 'account_changed', user_id: userId, fields }])
+        await this.#announce(tx, { type: 'account_changed', user_id: userId, fields })
         return toUser(changed)
       })
     } catch (error) {
@@ -149,9 +158,14 @@ export class UserService {
     return this.update(actor, userId, undefined, { is_active })
   }
 
-  /** Registers what a domain does when an account is deleted, before its row goes. */
-  onErase(eraser: Eraser): void {
-    this.#erasers.push(eraser)
+  /** Registers what a domain lets go of when an account is deleted (and again if the deletion is repeated). */
+  onDeleted(letGo: LetGo): void {
+    this.#onDeleted.push(letGo)
+  }
+
+  /** Registers what a domain lets go of when an account is erased, before its row goes. */
+  onErase(letGo: LetGo): void {
+    this.#onErase.push(letGo)
   }
 
   /** Registers what a domain does, in the same transaction, when an account is deactivated or starts being deleted. */
@@ -160,23 +174,78 @@ export class UserService {
   }
 
   /**
-   * Deletes an account. At once, in one transaction: the rules are checked, the account stops
-   * being active and its sessions end (and say so). Then each domain lets go of the user in
-   * batches (a user may have written 200,000 messages), and the row goes, with what is left by
-   * cascade. A deletion cut short leaves an inactive account that deleting again finishes.
+   * Deletes an account, restorably. At once, in one transaction: the rules are checked, the
+   * account is marked deleted (and inactive) and its sessions end (and say so). Then each domain
+   * lets go of what a live account holds, in batches. Deleting a deleted account repeats only
+   * that, so a deletion cut short is finished by deleting again.
    */
-  async delete(actor: User, userId: string): Promise<void> {
-    const { db, userStore } = this.deps
-    await db.transaction(async (tx) => {
+  async delete(actor: User, userId: string): Promise<User> {
+    const deleted = await this.deps.db.transaction(async (tx) => {
       const target = await this.#require(userId, tx)
+      if (target.deleted_at) return target
       if (target.user_role === 'admin' && target.is_active) await this.#assertAdminMayGo(actor, target, tx)
-      if (target.is_active) await userStore.update(userId, { is_active: false }, nowIso(), tx)
+      const now = nowIso()
+      await this.deps.userStore.update(userId, { is_active: false, deleted_at: now }, now, tx)
       for (const ending of this.#endings) await ending(userId, 'deleted', tx)
+      await this.#announce(tx, { type: 'account_deleted', user_id: userId })
+      return { ...target, is_active: false, deleted_at: now, status: 'deleted' as const, updated_at: now }
     })
-    for (const erase of this.#erasers) await erase(userId)
-    // Reactivated meanwhile (an admin acting at the same moment): it stays, and the deletion says so.
-    if (!(await userStore.deleteInactive(userId, db)) && (await userStore.findById(userId, db)))
-      throw conflict('reactivated_during_deletion', 'The account was reactivated while it was being deleted; delete it again')
+    for (const letGo of this.#onDeleted) await letGo(userId)
+    return toUser(deleted)
+  }
+
+  /** Brings a deleted account back, active, with its name, profile and history; not its sessions. */
+  async restore(userId: string): Promise<User> {
+    return this.deps.db.transaction(async (tx) => {
+      const target = await this.#require(userId, tx)
+      if (!target.deleted_at) throw conflict('not_deleted', 'Only a deleted account can be restored')
+      const now = nowIso()
+      await this.deps.userStore.update(userId, { is_active: true, deleted_at: null }, now, tx)
+      await this.#announce(tx, { type: 'account_restored', user_id: userId })
+      return toUser({ ...target, is_active: true, deleted_at: null, status: 'active', updated_at: now })
+    })
+  }
+
+  /**
+   * Erases an account for good: deleted first if it is not yet, then each domain lets go of the
+   * rest in batches (a user may have written 200,000 messages; their room messages stay, by "a
+   * deleted user"), and the row goes, with what is left by cascade.
+   */
+  async erase(actor: User | undefined, userId: string): Promise<void> {
+    const { db, userStore } = this.deps
+    if (actor) await this.delete(actor, userId)
+    for (const letGo of this.#onErase) await letGo(userId)
+    // Restored meanwhile (an admin acting at the same moment): it stays, and the erasure says so.
+    const erased = await db.transaction(async (tx) => {
+      if (!(await userStore.erase(userId, tx))) return false
+      await this.#announce(tx, { type: 'account_erased', user_id: userId })
+      return true
+    })
+    if (!erased && (await userStore.findById(userId, db)))
+      throw conflict('reactivated_during_deletion', 'The account was restored while it was being erased; erase it again')
+  }
+
+  /**
+   * Erases accounts deleted more than `afterSeconds` ago (USER_PURGE_AFTER), oldest first, one at a
+   * time; answers how many. One restored meanwhile stays; any other failure stops the purge until
+   * its next run, and is thrown to be logged.
+   */
+  async purgeDeleted(afterSeconds: number, now = Date.now()): Promise<number> {
+    const { db, userStore } = this.deps
+    const before = isoAfter(-afterSeconds, now)
+    let erased = 0
+    for (;;) {
+      const due = await userStore.deletedBefore(before, PURGE_BATCH, db)
+      for (const userId of due) {
+        await this.erase(undefined, userId).then(
+          () => erased++,
+          (error) => {
+            if (!(error instanceof ApiError && error.reason === 'reactivated_during_deletion')) throw error
+          },
+        )
+      }
+      if (due.length < PURGE_BATCH) return erased
+    }
   }
 
   /**
@@ -213,6 +282,11 @@ export class UserService {
     if ((await this.deps.userStore.countActiveAdmins(tx)) <= 1) throw conflict('last_admin', 'The last active admin cannot be removed')
   }
 
+  /** An account's own event, on its stream and on the stream of account changes other services follow. */
+  async #announce(tx: Transaction, event: LobbyEvent & { user_id: string }): Promise<void> {
+    await this.deps.events.emit(tx, [userStream(event.user_id), event], [ACCOUNTS_STREAM, event])
+  }
+
   /** An address is one account's, ignoring case. */
   async #assertEmailFree(email: string | null | undefined, ownerId: string | undefined, q: Queryable): Promise<void> {
     const key = emailKey(email)
@@ -238,6 +312,8 @@ export class UserService {
 }
 
 const ADMIN_BOOTSTRAPPED = 'admin_bootstrapped'
+/** Accounts the purge reads at a time; each is then erased on its own. */
+const PURGE_BATCH = 100
 
 function usernameTaken(): ApiError {
   return conflict('username_taken', 'This username is already taken')

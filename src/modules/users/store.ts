@@ -4,7 +4,7 @@ import { Where } from '../../db/where'
 import { PAGE_SIZE } from '../../shared/model'
 import { PROFILE_FIELDS, type User, type UserFilter } from './model'
 
-type UserRow = Omit<User, 'is_active'> & { is_active: boolean | number }
+type UserRow = Omit<User, 'is_active' | 'status'> & { is_active: boolean | number }
 
 export interface UserRecord extends User {
   password_hash: string
@@ -19,10 +19,10 @@ interface Derived {
   search_text: string
 }
 
-const USER_COLUMNS = ['user_id', 'username', 'user_role', 'is_active', 'created_at', 'updated_at', ...PROFILE_FIELDS]
+const USER_COLUMNS = ['user_id', 'username', 'user_role', 'is_active', 'created_at', 'updated_at', 'deleted_at', ...PROFILE_FIELDS]
 const COLUMNS = [...USER_COLUMNS, 'password_hash'].join(', ')
 const PUBLIC_COLUMNS = USER_COLUMNS.join(', ')
-const UPDATABLE = ['username', 'user_role', 'is_active', 'password_hash', ...PROFILE_FIELDS, 'email_key', 'search_text'] as const
+const UPDATABLE = ['username', 'user_role', 'is_active', 'deleted_at', 'password_hash', ...PROFILE_FIELDS, 'email_key', 'search_text'] as const
 
 export type UserUpdate = Partial<Pick<NewUser, (typeof UPDATABLE)[number]>>
 
@@ -30,8 +30,9 @@ export type UserUpdate = Partial<Pick<NewUser, (typeof UPDATABLE)[number]>>
 export const userColumns = (alias: string) => USER_COLUMNS.map((column) => `${alias}.${column}`).join(', ')
 
 /** An account from its row: SQLite answers booleans as 0/1, converted here, once. */
-export function fromRow<Row extends UserRow>(row: Row): Row & { is_active: boolean } {
-  return { ...row, is_active: Boolean(row.is_active) }
+export function fromRow<Row extends UserRow>(row: Row): Row & Pick<User, 'is_active' | 'status'> {
+  const is_active = Boolean(row.is_active)
+  return { ...row, is_active, status: row.deleted_at ? 'deleted' : is_active ? 'active' : 'inactive' }
 }
 
 function toRecord(row: UserRow & { password_hash: string }): UserRecord {
@@ -77,9 +78,15 @@ export class UserStore {
     await q.run(`UPDATE users SET ${['updated_at = $2', ...set].join(', ')} WHERE user_id = $1`, params)
   }
 
-  /** Deletes the account if it is inactive; answers whether it did. */
-  async deleteInactive(userId: string, q: Queryable): Promise<boolean> {
-    return (await q.run('DELETE FROM users WHERE user_id = $1 AND NOT is_active', [userId])) > 0
+  /** Erases the account if it is deleted; answers whether it did. */
+  async erase(userId: string, q: Queryable): Promise<boolean> {
+    return (await q.run('DELETE FROM users WHERE user_id = $1 AND deleted_at IS NOT NULL', [userId])) > 0
+  }
+
+  /** Up to `limit` accounts deleted before `before`, oldest first: the purge's next batch. */
+  async deletedBefore(before: string, limit: number, q: Queryable): Promise<string[]> {
+    const rows = await q.all<{ user_id: string }>('SELECT user_id FROM users WHERE deleted_at < $1 ORDER BY deleted_at LIMIT $2', [before, limit])
+    return rows.map((row) => row.user_id)
   }
 
   async countByStatus(): Promise<{ active: number; inactive: number }> {
@@ -98,20 +105,26 @@ export class UserStore {
     return row?.total ?? 0
   }
 
+  /** Deleted accounts only when `status` asks for them; `is_active` and `status` never disagree with each other. */
   async list(filter: UserFilter): Promise<{ users: User[]; total: number }> {
-    const where = new Where()
-    if (filter.is_active !== undefined) where.add('is_active = ?', filter.is_active)
-    if (filter.role !== undefined) where.add('user_role = ?', filter.role)
-    if (filter.search) where.add("search_text LIKE ? ESCAPE '\\'", `%${escapeLike(filter.search.toLowerCase())}%`)
-    const whereClause = String(where)
-    const { params } = where
-    // Role and status alone are counted by the triggers of migration 4; a search has to look at every name.
+    const deleted = filter.status === 'deleted'
+    const active = filter.status === 'active' || (filter.status === 'inactive' ? false : filter.is_active)
+    // The same conditions over users and over user_counts, which spell "deleted" differently.
+    const where = (deletedFlag: string) => {
+      const where = new Where().add(`${deletedFlag} = ?`, deleted)
+      if (active !== undefined) where.add('is_active = ?', active)
+      if (filter.role !== undefined) where.add('user_role = ?', filter.role)
+      if (filter.search) where.add("search_text LIKE ? ESCAPE '\\'", `%${escapeLike(filter.search.toLowerCase())}%`)
+      return where
+    }
+    const users = where('(deleted_at IS NOT NULL)')
+    // Role and status alone are counted by triggers (migrations 4 and 17); a search has to look at every name.
     const count = filter.search
-      ? `SELECT CAST(count(*) AS INTEGER) AS total FROM users ${whereClause}`
-      : `SELECT CAST(COALESCE(sum(total), 0) AS INTEGER) AS total FROM user_counts ${whereClause}`
+      ? `SELECT CAST(count(*) AS INTEGER) AS total FROM users ${users}`
+      : `SELECT CAST(COALESCE(sum(total), 0) AS INTEGER) AS total FROM user_counts ${where('is_deleted')}`
     const page = await readPage<UserRow>(
       this.db.reader,
-      { rows: `SELECT ${PUBLIC_COLUMNS} FROM users ${whereClause} ORDER BY created_at DESC, user_id DESC`, count, params },
+      { rows: `SELECT ${PUBLIC_COLUMNS} FROM users ${users} ORDER BY created_at DESC, user_id DESC`, count, params: users.params },
       filter.limit ?? PAGE_SIZE,
       filter.offset ?? 0,
     )

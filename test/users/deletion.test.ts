@@ -1,0 +1,154 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { closeTestResources, createTestApp, refusal, type Session, STORE, type TestApp } from '../support/harness'
+import { lobby } from '../support/lobby'
+
+afterAll(closeTestResources)
+
+let t: TestApp
+let admin: Session
+beforeAll(async () => {
+  t = await createTestApp()
+  admin = await t.client.loginAdmin()
+})
+
+const accountEvents = async (app: TestApp, userId: string) =>
+  (await app.context.db.all<{ type: string; payload: string }>("SELECT type, payload FROM events WHERE stream = 'accounts' ORDER BY seq"))
+    .filter((row) => JSON.parse(row.payload).user_id === userId)
+    .map((row) => row.type)
+
+describe(`deleting and restoring accounts on ${STORE}`, () => {
+  test('a deleted account cannot log in (403 account_deleted), keeps its name and address reserved, hides from lists, and is restored whole', async () => {
+    const user = await t.client.register('soft_deleted')
+    await t.client.put('/users/me', { email: 'soft.deleted@example.com', display_name: 'Soft' }, user.access)
+    const deleted = await t.client.delete(`/users/${user.userId}`, admin.access)
+    expect([deleted.status, deleted.body.success]).toEqual([200, true])
+
+    // Its sessions ended at once.
+    expect((await t.client.get('/auth/me', user.access)).status).toBe(401)
+    expect((await t.client.post('/auth/refresh', { refresh_token: user.refresh })).status).toBe(401)
+    expect(refusal(await t.client.post('/auth/login', { username: 'soft_deleted', password: 'password-123' }))).toEqual({ status: 403, error: 'account_deleted' })
+    expect((await t.client.post('/auth/login', { username: 'soft_deleted', password: 'wrong-password' })).status).toBe(401)
+    // The admin still sees it, as deleted; lists show it only when asked.
+    expect((await t.client.get(`/users/${user.userId}`, admin.access)).body).toMatchObject({ status: 'deleted', is_active: false, deleted_at: expect.any(String), display_name: 'Soft' })
+    const listed = async (query: string) => (await t.client.get(`/users?limit=200&search=soft_deleted${query}`, admin.access)).body.users.length
+    expect([await listed(''), await listed('&is_active=false'), await listed('&status=inactive'), await listed('&status=deleted')]).toEqual([0, 0, 0, 1])
+    // Name and address stay its own.
+    expect(refusal(await t.client.post('/auth/registrate', { username: 'SOFT_DELETED', password: 'password-123' }))).toMatchObject({ status: 409, reason: 'username_taken' })
+    const other = await t.client.register('soft_other')
+    expect(refusal(await t.client.put('/users/me', { email: 'Soft.Deleted@example.com' }, other.access))).toMatchObject({ status: 409, reason: 'email_taken' })
+    // Nothing else is done to a deleted account; deleting again changes nothing.
+    expect(refusal(await t.client.post(`/users/${user.userId}/activate`, undefined, admin.access))).toMatchObject({ status: 409, reason: 'user_deleted' })
+    expect(refusal(await t.client.put(`/users/${user.userId}`, { username: 'renamed_ghost' }, admin.access))).toMatchObject({ status: 409, reason: 'user_deleted' })
+    expect((await t.client.delete(`/users/${user.userId}`, admin.access)).status).toBe(200)
+    // Nobody can invite it or write to it.
+    expect((await t.client.post(`/dms/${user.userId}/messages`, { body: 'still there?' }, other.access)).status).toBe(404)
+
+    expect(refusal(await t.client.post(`/users/${user.userId}/restore`, undefined, other.access))).toMatchObject({ status: 403, reason: 'admin_only' })
+    const restored = await t.client.post(`/users/${user.userId}/restore`, undefined, admin.access)
+    expect(restored.body).toMatchObject({ status: 'active', is_active: true, deleted_at: null, email: 'soft.deleted@example.com', display_name: 'Soft' })
+    expect(refusal(await t.client.post(`/users/${user.userId}/restore`, undefined, admin.access))).toMatchObject({ status: 409, reason: 'not_deleted' })
+    // Not its sessions: it logs in again.
+    expect((await t.client.get('/auth/me', user.access)).status).toBe(401)
+    expect((await t.client.login('soft_deleted', 'password-123')).userId).toBe(user.userId)
+    expect(await accountEvents(t, user.userId)).toEqual(['account_changed', 'account_deleted', 'account_restored'])
+  })
+
+  test('a deleted player leaves their open rooms (ownership passes on) and their pending invitations are withdrawn; restored, their closed rooms are still theirs', async () => {
+    const rooms = lobby(t.client)
+    const owner = await t.client.register('leaving_owner')
+    const player = await t.client.register('staying_player')
+    const invitee = await t.client.register('pending_invitee')
+    const room = await rooms.createRoom(owner, { max_players: 4 })
+    await rooms.seat(owner, room.room_id, player)
+    const sent = await rooms.invite(owner, room.room_id, invitee)
+    const elsewhere = await rooms.createRoom(player)
+    const received = await rooms.invite(player, elsewhere.room_id, owner)
+    const closed = await rooms.createRoom(owner)
+    await t.client.post(`/rooms/${closed.room_id}/close`, undefined, owner.access)
+
+    expect((await t.client.delete(`/users/${owner.userId}`, admin.access)).status).toBe(200)
+    const after = (await t.client.get(`/rooms/${room.room_id}`, player.access)).body
+    expect([after.owner_id, after.players.map((p: { user_id: string }) => p.user_id)]).toEqual([player.userId, [player.userId]])
+    expect((await t.client.get('/invites/my?status=pending', invitee.access)).body.total_count).toBe(0)
+    expect((await t.client.get('/invites/sent?status=pending', player.access)).body.total_count).toBe(0)
+    for (const id of [sent.invite_id, received.invite_id])
+      expect((await t.context.db.all('SELECT invite_id FROM invitations WHERE invite_id = $1', [id])).length).toBe(0)
+
+    await t.client.post(`/users/${owner.userId}/restore`, undefined, admin.access)
+    const back = await t.client.login('leaving_owner', 'password-123')
+    const mine = (await t.client.get('/rooms/my', back.access)).body.rooms.map((r: { room_id: string }) => r.room_id)
+    expect(mine).toEqual([closed.room_id])
+  })
+
+  test('permanent=true erases: the name is free again, room messages stay by a deleted user, conversations go', async () => {
+    const rooms = lobby(t.client)
+    const owner = await t.client.register('erase_owner')
+    const user = await t.client.register('erased_for_good')
+    await t.client.put('/users/me', { email: 'erased@example.com' }, user.access)
+    const room = await rooms.createRoom(owner)
+    await rooms.seat(owner, room.room_id, user)
+    const said = (await t.client.post(`/rooms/${room.room_id}/messages`, { body: 'remember me' }, user.access)).body
+    await t.client.post(`/dms/${owner.userId}/messages`, { body: 'private words' }, user.access)
+
+    expect((await t.client.delete(`/users/${user.userId}?permanent=true`, admin.access)).body).toMatchObject({ success: true, message: 'User erased' })
+    expect((await t.client.get(`/users/${user.userId}`, admin.access)).status).toBe(404)
+    expect((await t.client.delete(`/users/${user.userId}?permanent=true`, admin.access)).status).toBe(404)
+    const message = (await t.client.get(`/rooms/${room.room_id}/messages`, owner.access)).body.messages.find((m: { message_id: string }) => m.message_id === said.message_id)
+    expect(message).toMatchObject({ body: 'remember me', author_id: null })
+    expect((await t.client.get('/dms', owner.access)).body.total_count).toBe(0)
+    expect(await accountEvents(t, user.userId)).toEqual(['account_changed', 'account_deleted', 'account_erased'])
+    const again = await t.client.post('/auth/registrate', { username: 'erased_for_good', password: 'password-123', email: 'erased@example.com' })
+    expect(again.status).toBe(201)
+    expect(again.body.user.user_id).not.toBe(user.userId)
+  })
+
+  test('an account restored while it is being erased stays, and the erasure answers 409; erasing again finishes it', async () => {
+    const f = await createTestApp()
+    const root = await f.client.loginAdmin()
+    const user = await f.client.register('half_erased')
+    let once = true
+    // Between the steps of the erasure, as a second admin would at the wrong moment.
+    f.context.users.onErase(async () => {
+      if (!once) return
+      once = false
+      expect((await f.client.post(`/users/${user.userId}/restore`, undefined, root.access)).status).toBe(200)
+    })
+    const refused = await f.client.delete(`/users/${user.userId}?permanent=true`, root.access)
+    expect(refusal(refused)).toEqual({ status: 409, error: 'conflict', reason: 'reactivated_during_deletion' })
+    expect((await f.client.get(`/users/${user.userId}`, root.access)).body.status).toBe('active')
+    expect((await f.client.delete(`/users/${user.userId}?permanent=true`, root.access)).status).toBe(200)
+    expect((await f.client.get(`/users/${user.userId}`, root.access)).status).toBe(404)
+  })
+
+  test('the purge erases accounts deleted more than USER_PURGE_AFTER ago, and nothing else', async () => {
+    const f = await createTestApp()
+    const root = await f.client.loginAdmin()
+    const [old, recent, live] = [await f.client.register('purged_old'), await f.client.register('purged_recent'), await f.client.register('purged_live')]
+    for (const user of [old, recent]) await f.client.delete(`/users/${user.userId}`, root.access)
+    await f.context.db.run("UPDATE users SET deleted_at = '2000-01-01T00:00:00.000Z' WHERE user_id = $1", [old.userId])
+    expect(await f.context.users.purgeDeleted(f.config.userPurgeAfter)).toBe(1)
+    const left = (await f.context.db.all<{ username: string }>("SELECT username FROM users WHERE username LIKE 'purged_%' ORDER BY username")).map((row) => row.username)
+    expect(left).toEqual(['purged_live', 'purged_recent'])
+    expect(await f.context.users.purgeDeleted(f.config.userPurgeAfter)).toBe(0)
+    expect((await f.client.get('/auth/me', live.access)).status).toBe(200)
+  })
+
+  test('forty deletions and restorations of one account at once leave it in one state, and the counts exact', async () => {
+    const f = await createTestApp()
+    const root = await f.client.loginAdmin()
+    const user = await f.client.register('flipped')
+    await f.client.delete(`/users/${user.userId}`, root.access)
+    const replies = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        i % 2 ? f.client.post(`/users/${user.userId}/restore`, undefined, root.access) : f.client.delete(`/users/${user.userId}`, root.access),
+      ),
+    )
+    expect(replies.every((reply) => reply.status === 200 || refusal(reply).reason === 'not_deleted')).toBe(true)
+    const status = (await f.client.get(`/users/${user.userId}`, root.access)).body.status
+    expect(['active', 'deleted']).toContain(status)
+    for (const query of ['', '&status=deleted', '&status=active']) {
+      const listed = (await f.client.get(`/users?limit=200${query}`, root.access)).body
+      expect({ query, total: listed.total_count }).toEqual({ query, total: listed.users.length })
+    }
+  })
+})
