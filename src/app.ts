@@ -29,7 +29,7 @@ export function createApp(context: AppContext) {
   const api = new Elysia({ prefix: config.apiPrefix as '' })
     .use(credentialsRoutes(context, guard, authLimit))
     .use(sessionsRoutes(context, guard, authLimit))
-    .use(usersRoutes(context, guard))
+    .use(usersRoutes({ ...context, confirmPassword: (user, password, caller) => context.credentials.password.confirm(user, password, caller) }, guard))
     .use(roomsRoutes(context, guard))
     .use(invitesRoutes(context, guard))
     .use(chatRoutes(context, guard))

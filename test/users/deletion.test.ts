@@ -120,6 +120,34 @@ describe(`deleting and restoring accounts on ${STORE}`, () => {
     expect((await f.client.get(`/users/${user.userId}`, root.access)).status).toBe(404)
   })
 
+  test('a user deletes their own account with their password; a wrong one is 401 and counted; an admin cannot', async () => {
+    const user = await t.client.register('self_deleting')
+    const other = await t.client.login('self_deleting', 'password-123')
+    expect(refusal(await t.client.call('DELETE', '/users/me', { token: user.access, body: { password: 'not-my-password' } }))).toEqual({ status: 401, error: 'invalid_credentials' })
+    expect((await t.client.call('DELETE', '/users/me', { token: user.access, body: {} })).status).toBe(422)
+    expect((await t.client.call('DELETE', '/users/me', { token: user.access })).status).toBe(422)
+    expect((await t.client.get('/auth/me', user.access)).status).toBe(200)
+    const deleted = await t.client.call('DELETE', '/users/me', { token: user.access, body: { password: 'password-123' } })
+    expect([deleted.status, deleted.body.success]).toEqual([200, true])
+    for (const session of [user, other]) expect((await t.client.get('/auth/me', session.access)).status).toBe(401)
+    expect(refusal(await t.client.post('/auth/login', { username: 'self_deleting', password: 'password-123' }))).toEqual({ status: 403, error: 'account_deleted' })
+    expect((await t.client.get(`/users/${user.userId}`, admin.access)).body.status).toBe('deleted')
+    expect(refusal(await t.client.call('DELETE', '/users/me', { token: admin.access, body: { password: 'root-admin-password' } }))).toMatchObject({ status: 409, reason: 'self_target' })
+  })
+
+  test('wrong passwords on DELETE /users/me lock out like a change of password: a burst of forty gets LOGIN_MAX_FAILURES tries', async () => {
+    const f = await createTestApp({ LOGIN_MAX_FAILURES: '5' })
+    const user = await f.client.register('guessed_at')
+    const replies = await Promise.all(
+      Array.from({ length: 40 }, () => f.client.call('DELETE', '/users/me', { token: user.access, body: { password: 'a-wrong-guess' } })),
+    )
+    expect(replies.filter((reply) => reply.status === 401)).toHaveLength(5)
+    expect(replies.filter((reply) => reply.status === 429)).toHaveLength(35)
+    // Locked: even the right password waits.
+    expect((await f.client.call('DELETE', '/users/me', { token: user.access, body: { password: 'password-123' } })).status).toBe(429)
+    expect((await f.client.get('/auth/me', user.access)).status).toBe(200)
+  })
+
   test('the purge erases accounts deleted more than USER_PURGE_AFTER ago, and nothing else', async () => {
     const f = await createTestApp()
     const root = await f.client.loginAdmin()

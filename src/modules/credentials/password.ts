@@ -57,14 +57,20 @@ export class PasswordCredentials {
     return this.deps.sessions.open(account.user)
   }
 
+  /** The user's own password, checked as a change of password checks it (and counted against the same lock-out). */
+  async confirm(user: User, password: string, caller: Caller, wrong = 'The password is wrong'): Promise<void> {
+    const { users, passwords, throttle } = this.deps
+    const attempt = await throttle.reservePasswordCheck(user.user_id)
+    const account = await users.findWithPassword({ userId: user.user_id })
+    const matches = await checked(attempt, async () => account !== undefined && (await passwords.verify(password, account.password_hash, caller)))
+    if (!matches) throw invalidCredentials(wrong)
+  }
+
   /** Needs the current password; every other session of the user ends, this one goes on. */
   async change(user: User, sessionId: string, currentPassword: string, newPassword: string, caller: Caller): Promise<void> {
     const { users, passwords, throttle, sessions, db } = this.deps
     users.assertPasswordAllowed(newPassword, '/new_password')
-    const attempt = await throttle.reservePasswordCheck(user.user_id)
-    const account = await users.findWithPassword({ userId: user.user_id })
-    const matches = await checked(attempt, async () => account !== undefined && (await passwords.verify(currentPassword, account.password_hash, caller)))
-    if (!matches) throw invalidCredentials('The current password is wrong')
+    await this.confirm(user, currentPassword, caller, 'The current password is wrong')
     const passwordHash = await passwords.hash(newPassword, caller)
     await db.transaction(async (tx) => {
       await users.setPasswordHash(user.user_id, passwordHash, tx)

@@ -1,11 +1,19 @@
 import { Elysia } from 'elysia'
 import type { Config } from '../../config'
 import { callerOf } from '../../lib/client-address'
+import type { Caller } from '../../lib/password'
 import { answers, errors, listAnswer, success } from '../../shared/model'
 import { DeleteUserQuery, UserIdParams, usersModels, type UserGuard } from './model'
+import type { User } from './model'
 import type { UserService } from './service'
 
-export const usersRoutes = ({ users, config }: { users: UserService; config: Config }, guard: UserGuard) =>
+/** Checks the caller's own password (the credentials domain does; accounts know no password rules). */
+export type PasswordConfirmation = (user: User, password: string, caller: Caller) => Promise<void>
+
+export const usersRoutes = (
+  { users, config, confirmPassword }: { users: UserService; config: Config; confirmPassword: PasswordConfirmation },
+  guard: UserGuard,
+) =>
   new Elysia({ prefix: '/users', detail: { tags: ['users'] } })
     .use(guard)
     .use(usersModels)
@@ -30,6 +38,30 @@ export const usersRoutes = ({ users, config }: { users: UserService; config: Con
         }),
       },
     })
+    .delete(
+      '/me',
+      async ({ user, body, request, server }) => {
+        await confirmPassword(user, body.password, callerOf(request, server, config.trustProxy))
+        await users.delete(user, user.user_id)
+        return success('Your account is deleted')
+      },
+      {
+        auth: 'user',
+        body: 'DeleteMeRequest',
+        parse: 'json',
+        response: { 200: 'SuccessResponse', ...errors(400, 401, 403, 409, 413, 415, 422, 429, 503) },
+        detail: {
+          summary: 'Delete your own account',
+          description:
+            'Needs your password. As an admin deletion: every session ends, you leave your open rooms, your pending invitations are withdrawn; an admin can restore the account until USER_PURGE_AFTER, then it is erased. Download your data first (GET /users/me/export).',
+          responses: answers({
+            401: '`invalid_credentials`: the password is wrong (counted as a change of password counts: LOGIN_MAX_FAILURES per LOGIN_WINDOW). `unauthorized`: no valid token.',
+            409: '`conflict`: an admin cannot delete themself (`self_target`); ask another admin.',
+            429: '`rate_limited`: too many wrong passwords; try again after Retry-After.',
+          }),
+        },
+      },
+    )
     .post(
       '',
       async ({ body, set, request, server }) => {

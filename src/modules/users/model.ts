@@ -130,6 +130,11 @@ export const GetAllUsersResponse = ListResponse('GetAllUsersResponse', 'users', 
 
 export const UserIdParams = t.Object({ user_id: Uuid })
 
+export const DeleteMeRequest = t.Object(
+  { password: t.String({ minLength: 1, maxLength: 128, pattern: PAIRED_SURROGATES_PATTERN, description: 'your current password', examples: ['demo-password'] }) },
+  { additionalProperties: false, $id: componentId('DeleteMeRequest') },
+)
+
 export const DeleteUserQuery = t.Object(
   { permanent: t.Optional(QueryBoolean) },
   { additionalProperties: false, $id: componentId('DeleteUserQuery') },
@@ -145,7 +150,7 @@ export const PROFILE_FIELDS = Object.keys(ProfileChanges) as (keyof Profile)[]
 
 export const usersModels = new Elysia({ name: 'models.users' })
   .use(sharedModels)
-  .model({ User, UserCreateRequest, ChangeUserRequest, GetAllUsersRequest, GetAllUsersResponse })
+  .model({ User, UserCreateRequest, ChangeUserRequest, GetAllUsersRequest, GetAllUsersResponse, DeleteMeRequest })
 
 /** The auth macro, as the routes of every domain use it: it resolves the caller's account. */
 export type UserGuard = AuthGuard<User>
