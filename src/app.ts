@@ -4,6 +4,7 @@ import type { AppContext } from './context'
 import { chatRoutes } from './modules/chat'
 import { credentialsRoutes } from './modules/credentials'
 import { dmsRoutes } from './modules/dms'
+import { exportRoutes } from './modules/export'
 import { healthRoutes } from './modules/health'
 import { lobbyRoutes } from './modules/lobby'
 import { invitesRoutes } from './modules/rooms/invites'
@@ -34,6 +35,7 @@ export function createApp(context: AppContext) {
     .use(invitesRoutes(context, guard))
     .use(chatRoutes(context, guard))
     .use(dmsRoutes(context, guard))
+    .use(exportRoutes(context, guard))
     .use(realtimeRoutes(context))
 
   const bodies = new Set<string>()

@@ -57,6 +57,7 @@ export const EnvSchema = T.Object({
     description: 'invitations one user may send (or try to) per USER_RATE_WINDOW',
   }),
   ACCOUNT_RATE_LIMIT: T.Integer({ default: 10, minimum: 1, maximum: 1_000_000, description: 'changes one user may make to their own account per USER_RATE_WINDOW' }),
+  EXPORT_RATE_LIMIT: T.Integer({ default: 3, minimum: 1, maximum: 1_000_000, description: 'exports of their data one user may download per USER_RATE_WINDOW' }),
   BLOCK_QUOTA: T.Integer({ default: 1000, minimum: 1, maximum: 100_000, description: 'users one user may have blocked at once' }),
   BLOCK_RATE_LIMIT: T.Integer({ default: 30, minimum: 1, maximum: 1_000_000, description: 'blocks and unblocks one user may make per USER_RATE_WINDOW' }),
   USER_RATE_WINDOW: Seconds(60, 1, 86_400, 'window of ROOM_RATE_LIMIT, INVITE_RATE_LIMIT, BLOCK_RATE_LIMIT and ACCOUNT_RATE_LIMIT'),
@@ -273,6 +274,7 @@ function toConfig(env: Env) {
       invitations: { limit: env.INVITE_RATE_LIMIT, window: env.USER_RATE_WINDOW },
       blocks: { limit: env.BLOCK_RATE_LIMIT, window: env.USER_RATE_WINDOW },
       accountChanges: { limit: env.ACCOUNT_RATE_LIMIT, window: env.USER_RATE_WINDOW },
+      exports: { limit: env.EXPORT_RATE_LIMIT, window: env.USER_RATE_WINDOW },
     },
     blockQuota: env.BLOCK_QUOTA,
     password: {

@@ -34,6 +34,7 @@ import { CLOSE } from './modules/realtime/protocol'
 import { ChatService } from './modules/chat/service'
 import { MessageStore } from './modules/chat/store'
 import { DirectMessageService } from './modules/dms/service'
+import { ExportService } from './modules/export/service'
 import { DirectMessageStore } from './modules/dms/store'
 import { UserService } from './modules/users/service'
 import { UserStore } from './modules/users/store'
@@ -151,6 +152,8 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     policy: config.realtime,
   })
 
+  const exporter = new ExportService({ users, rooms, chat, dms, exports: userRateLimit(rateLimits, 'exports', config.userRateLimits.exports) })
+
   metrics.watch({
     activeSessions: () => sessionStore.countActive(nowIso()),
     usersByStatus: () => userStore.countByStatus(),
@@ -182,6 +185,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     transport,
     chat,
     dms,
+    exporter,
     presence,
   }
 }

@@ -15,7 +15,7 @@ const STORE_GAUGE_PERIOD_MS = 15_000
 /** What the gauges read at scrape time, from the services that know it. */
 export interface GaugeSources {
   activeSessions(): Promise<number>
-  usersByStatus(): Promise<{ active: number; inactive: number }>
+  usersByStatus(): Promise<{ active: number; inactive: number; deleted: number }>
   openRooms(): Promise<number>
   passwords: { readonly running: number; readonly waiting: number }
   realtime: { readonly sockets: number; readonly subscriptions: number }
@@ -80,10 +80,11 @@ export function createMetrics(labels: {
       const openRooms = atMostEvery(STORE_GAUGE_PERIOD_MS, sources.openRooms)
       registry.gauge('sessions_active', 'Sessions neither revoked nor expired (read at most every 15 s).', async () => [[{}, await activeSessions()]])
       registry.gauge('users', 'User accounts, by status (read at most every 15 s).', async () => {
-        const { active, inactive } = await usersByStatus()
+        const { active, inactive, deleted } = await usersByStatus()
         return [
           [{ status: 'active' }, active],
           [{ status: 'inactive' }, inactive],
+          [{ status: 'deleted' }, deleted],
         ]
       })
       registry.gauge('rooms_open', 'Rooms not closed (read at most every 15 s).', async () => [[{}, await openRooms()]])

@@ -35,3 +35,18 @@ export async function inBatches(batch: (batchSize: number) => Promise<number>, b
     await nextTurn()
   }
 }
+
+/**
+ * Walks rows in key order, `pageSize` at a time, each page read after the last key of the one
+ * before (never an offset), with a turn of the event loop between pages: for a walk a user can
+ * make long, such as the export of their data.
+ */
+export async function* inPages<Row, Key>(read: (after: Key, limit: number) => Promise<Row[]>, keyOf: (row: Row) => Key, first: Key, pageSize = 500): AsyncGenerator<Row[]> {
+  for (let after = first; ; ) {
+    const page = await read(after, pageSize)
+    if (page.length > 0) yield page
+    if (page.length < pageSize) return
+    after = keyOf(page.at(-1)!)
+    await nextTurn()
+  }
+}

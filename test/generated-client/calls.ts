@@ -196,6 +196,7 @@ export async function callEveryOperation(baseUrl: string, admin: { username: str
     await record('post', '/users/{user_id}/restore', client.POST('/users/{user_id}/restore', byId))
     await record('post', '/users/{user_id}/restore', client.POST('/users/{user_id}/restore', byId))
     await record('get', '/users', client.GET('/users', { params: { query: { status: 'deleted' } } }))
+    await record('get', '/users/me/export', client.GET('/users/me/export'))
     // Refused: a wrong password (and an admin may not delete themself anyway).
     await record('delete', '/users/me', client.DELETE('/users/me', { body: { password: 'not-the-password' } }))
     await record('delete', '/users/{user_id}', client.DELETE('/users/{user_id}', { ...byId, params: { ...byId.params, query: { permanent: 'true' } } }))

@@ -20,7 +20,7 @@ const LAYERS: string[][] = [
   ['src/modules/chat'],
   ['src/modules/dms'],
   ['src/modules/realtime'],
-  ['src/modules/health', 'src/modules/lobby'],
+  ['src/modules/health', 'src/modules/lobby', 'src/modules/export'],
   ['src/context.ts'],
   ['src/seed.ts', 'src/app.ts'],
   ['src/server.ts'],

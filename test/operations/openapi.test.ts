@@ -25,6 +25,7 @@ const PROTECTED = [
   'GET /users/me',
   'PUT /users/me',
   'DELETE /users/me',
+  'GET /users/me/export',
   'POST /users',
   'GET /users',
   'GET /users/{user_id}',

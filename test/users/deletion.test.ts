@@ -148,6 +148,70 @@ describe(`deleting and restoring accounts on ${STORE}`, () => {
     expect((await f.client.get('/auth/me', user.access)).status).toBe(200)
   })
 
+  test('GET /users/me/export: the account, its seats, its room messages and its conversations, both sides; nobody else\'s data', async () => {
+    const rooms = lobby(t.client)
+    const me = await t.client.register('exporting_me')
+    const peer = await t.client.register('export_peer')
+    const stranger = await t.client.register('export_stranger')
+    await t.client.put('/users/me', { display_name: 'Exporter', email: 'exporter@example.com' }, me.access)
+    const mine = await rooms.createRoom(me, { room_name: 'My control room' })
+    const theirs = await rooms.createRoom(peer, { room_name: 'Their turbine hall' })
+    await rooms.seat(peer, theirs.room_id, me, 'engineer')
+    await t.client.post(`/rooms/${mine.room_id}/close`, undefined, me.access)
+    const said = (await t.client.post(`/rooms/${theirs.room_id}/messages`, { body: 'pressure is fine' }, me.access)).body
+    const gone = (await t.client.post(`/rooms/${theirs.room_id}/messages`, { body: 'typo' }, me.access)).body
+    await t.client.delete(`/rooms/${theirs.room_id}/messages/${gone.message_id}`, me.access)
+    await t.client.post(`/rooms/${theirs.room_id}/messages`, { body: 'not mine to export' }, peer.access)
+    await t.client.post(`/dms/${peer.userId}/messages`, { body: 'hello peer' }, me.access)
+    await t.client.post(`/dms/${me.userId}/messages`, { body: 'hello back' }, peer.access)
+    await t.client.post(`/dms/${stranger.userId}/messages`, { body: 'a private word' }, peer.access)
+
+    const reply = await t.client.get('/users/me/export', me.access)
+    expect(reply.status).toBe(200)
+    expect(reply.headers.get('content-disposition')).toContain('attachment')
+    const data = reply.body
+    expect(data.account).toMatchObject({ user_id: me.userId, display_name: 'Exporter', email: 'exporter@example.com' })
+    expect(data.rooms.map((seat: { room_name: string; is_closed: boolean; is_owner: boolean; game_role: string }) => [seat.room_name, seat.is_closed, seat.is_owner, seat.game_role]).sort()).toEqual([
+      ['My control room', true, true, 'host'],
+      ['Their turbine hall', false, false, 'engineer'],
+    ])
+    expect(data.room_messages.map((message: { message_id: string; body: string }) => [message.message_id, message.body])).toEqual([[said.message_id, 'pressure is fine']])
+    expect(data.conversations).toHaveLength(1)
+    expect(data.conversations[0].peer).toMatchObject({ user_id: peer.userId, username: 'export_peer' })
+    expect(data.conversations[0].messages.map((message: { body: string }) => message.body)).toEqual(['hello peer', 'hello back'])
+    expect(JSON.stringify(data)).not.toContain('a private word')
+    expect(JSON.stringify(data)).not.toContain('not mine to export')
+    expect((await t.client.get('/users/me/export')).status).toBe(401)
+  })
+
+  test('an export of 3,000 messages in 40 conversations is whole and in order; EXPORT_RATE_LIMIT holds under a burst', async () => {
+    const f = await createTestApp({ EXPORT_RATE_LIMIT: '2' })
+    const me = await f.client.register('big_exporter')
+    const peers = await Promise.all(Array.from({ length: 40 }, (_, i) => f.client.register(`big_peer_${i}`)))
+    // Written straight to the store: the export's paging is what is tested, not the posting.
+    for (const [index, peer] of peers.entries()) {
+      const conversationId = Bun.randomUUIDv7()
+      const [a, b] = [me.userId, peer.userId].sort() as [string, string]
+      await f.context.db.run('INSERT INTO conversations (conversation_id, user_a, user_b, last_seq, created_at, updated_at) VALUES ($1, $2, $3, 75, $4, $4)', [conversationId, a, b, new Date().toISOString()])
+      for (let seq = 1; seq <= 75; seq++)
+        await f.context.db.run('INSERT INTO direct_messages (message_id, conversation_id, seq, author_id, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)', [
+          Bun.randomUUIDv7(),
+          conversationId,
+          seq,
+          seq % 2 ? me.userId : peer.userId,
+          `message ${index}.${seq}`,
+          new Date().toISOString(),
+        ])
+    }
+    const replies = await Promise.all(Array.from({ length: 40 }, () => f.client.get('/users/me/export', me.access)))
+    expect(replies.filter((reply) => reply.status === 200)).toHaveLength(2)
+    expect(replies.filter((reply) => reply.status === 429)).toHaveLength(38)
+    const data = replies.find((reply) => reply.status === 200)!.body
+    expect(data.conversations).toHaveLength(40)
+    for (const conversation of data.conversations)
+      expect(conversation.messages.map((message: { seq: number }) => message.seq)).toEqual(Array.from({ length: 75 }, (_, i) => i + 1))
+  })
+
   test('the purge erases accounts deleted more than USER_PURGE_AFTER ago, and nothing else', async () => {
     const f = await createTestApp()
     const root = await f.client.loginAdmin()

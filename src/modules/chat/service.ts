@@ -1,4 +1,4 @@
-import { batchRows, inBatches } from '../../db/batches'
+import { batchRows, inBatches, inPages } from '../../db/batches'
 import type { Database } from '../../db/database'
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso } from '../../lib/clock'
@@ -110,6 +110,12 @@ export class ChatService {
       await events.redactMessage(tx, chatStream(roomId), await messageStore.textEvents(message, tx))
       await events.emit(tx, [chatStream(roomId), { type: 'message_deleted', room_id: roomId, message_id: messageId, deleted_by: user.user_id }])
     })
+  }
+
+  /** Every message a user wrote and did not delete, a page at a time: for the export of their data. */
+  writtenBy(userId: string): AsyncGenerator<Message[]> {
+    const { messageStore, db } = this.deps
+    return inPages((after, limit) => messageStore.writtenBy(userId, after, limit, db.reader), (message) => message.message_id, '')
   }
 
   /** For a user's deletion: their messages stay in the rooms' histories, written by "a deleted user" (no author). */

@@ -34,6 +34,15 @@ export class MessageStore {
     return row && toMessage(row)
   }
 
+  /** Up to `limit` messages a user wrote and did not delete, in id (and so time) order after `afterMessageId`. */
+  async writtenBy(userId: string, afterMessageId: string, limit: number, q: Queryable): Promise<Message[]> {
+    const rows = await q.all<Message>(
+      `SELECT ${COLUMNS} WHERE m.author_id = $1 AND m.message_id > $2 AND m.deleted_at IS NULL ORDER BY m.message_id LIMIT $3`,
+      [userId, afterMessageId, limit],
+    )
+    return rows.map(toMessage)
+  }
+
   async page(roomId: string, range: SeqRange, q: Queryable): Promise<{ messages: Message[]; more: boolean }> {
     const { rows, more } = await pageBySeq<Message>(q, `SELECT ${COLUMNS} WHERE m.room_id = $1`, roomId, range)
     return { messages: rows.map(toMessage), more }

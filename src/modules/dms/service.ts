@@ -1,4 +1,4 @@
-import { batchRows, inBatches } from '../../db/batches'
+import { batchRows, inBatches, inPages } from '../../db/batches'
 import type { Database } from '../../db/database'
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso } from '../../lib/clock'
@@ -9,7 +9,7 @@ import { type LobbyEvent, userStream } from '../events/model'
 import type { EventLog } from '../events/service'
 import type { User } from '../users/model'
 import type { UserService } from '../users/service'
-import type { DirectMessage } from './model'
+import type { Conversation, DirectMessage } from './model'
 import type { DirectMessageStore } from './store'
 
 const pairKey = (userA: string, userB: string) => `dm:${[userA, userB].sort().join(':')}`
@@ -134,6 +134,18 @@ export class DirectMessageService {
 
   blocked(user: User, page: { limit?: number; offset?: number }) {
     return this.deps.dmStore.blocked(user.user_id, { limit: page.limit ?? 50, offset: page.offset ?? 0 }, this.deps.db.reader)
+  }
+
+  /** Every conversation of a user, with its peer, a page at a time: for the export of their data. */
+  conversationsOf(userId: string): AsyncGenerator<Array<Pick<Conversation, 'conversation_id' | 'peer'>>> {
+    const { dmStore, db } = this.deps
+    return inPages((after, limit) => dmStore.conversationsOf(userId, after, limit, db.reader), (conversation) => conversation.conversation_id, '')
+  }
+
+  /** Every message of a conversation, a page at a time (its participant asked, through conversationsOf). */
+  messagesIn(conversationId: string): AsyncGenerator<DirectMessage[]> {
+    const { dmStore, db } = this.deps
+    return inPages((after, limit) => dmStore.messagesAfter(conversationId, after, limit, db.reader), (message) => message.seq, 0)
   }
 
   /** For a user's deletion: their conversations go with them, the messages first, in batches. */

@@ -80,6 +80,28 @@ export class DirectMessageStore {
     return row && toMessage(row)
   }
 
+  /** Up to `limit` of a user's conversations, in id order after `afterId`, each with its peer. */
+  conversationsOf(userId: string, afterId: string, limit: number, q: Queryable): Promise<Array<Pick<Conversation, 'conversation_id' | 'peer'>>> {
+    return q
+      .all<{ conversation_id: string; user_id: string; username: string; display_name: string | null }>(
+        `SELECT c.conversation_id, u.user_id, u.username, u.display_name
+           FROM conversations c JOIN users u ON u.user_id = CASE WHEN c.user_a = $1 THEN c.user_b ELSE c.user_a END
+          WHERE (c.user_a = $1 OR c.user_b = $1) AND c.conversation_id > $2
+          ORDER BY c.conversation_id LIMIT $3`,
+        [userId, afterId, limit],
+      )
+      .then((rows) => rows.map(({ conversation_id, ...peer }) => ({ conversation_id, peer })))
+  }
+
+  /** Up to `limit` messages of a conversation, in order after number `afterSeq`. */
+  async messagesAfter(conversationId: string, afterSeq: number, limit: number, q: Queryable): Promise<DirectMessage[]> {
+    const rows = await q.all<DirectMessage>(
+      `SELECT ${MESSAGE_COLUMNS} FROM direct_messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+      [conversationId, afterSeq, limit],
+    )
+    return rows.map(toMessage)
+  }
+
   async page(conversationId: string, range: SeqRange, q: Queryable) {
     const { rows, more } = await pageBySeq<DirectMessage>(q, `SELECT ${MESSAGE_COLUMNS} FROM direct_messages WHERE conversation_id = $1`, conversationId, range)
     return { messages: rows.map(toMessage), more }

@@ -59,7 +59,21 @@ export const JoinToRoomRequest = t.Object(
 export const RoomIdParams = t.Object({ room_id: Uuid })
 export const MemberParams = t.Object({ room_id: Uuid, user_id: Uuid })
 
+/** A seat of one user, as the export of their data lists it: open rooms and closed. */
+export const Seat = t.Object(
+  {
+    room_id: Uuid,
+    room_name: t.String(),
+    is_closed: t.Boolean(),
+    is_owner: t.Boolean({ description: 'the user owns the room' }),
+    game_role: t.String(),
+    joined_at: Timestamp,
+  },
+  { $id: componentId('Seat') },
+)
+
 export type Player = typeof Player.static
+export type Seat = typeof Seat.static
 export type Room = typeof Room.static
 export type RoomFilter = typeof GetAllRoomsRequest.static
 export type CreateRoomRequest = typeof CreateRoomRequest.static

@@ -1,9 +1,10 @@
 import type { Database } from '../../db/database'
+import { inPages } from '../../db/batches'
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { nowIso } from '../../lib/clock'
 import { conflict, forbidden, invalidField, notFound } from '../../shared/errors'
 import type { User } from '../users/model'
-import type { CreateRoomRequest, Room, RoomFilter } from './model'
+import type { CreateRoomRequest, Room, RoomFilter, Seat } from './model'
 import type { MembershipService } from './membership'
 import type { RoomStore } from './store'
 
@@ -69,6 +70,12 @@ export class RoomService {
 
   listMine(user: User, filter: RoomFilter) {
     return this.deps.roomStore.list(filter, user.user_id)
+  }
+
+  /** Every seat of a user, open rooms and closed, a page at a time: for the export of their data. */
+  seatsOf(userId: string): AsyncGenerator<Seat[]> {
+    const { roomStore, db } = this.deps
+    return inPages((after, limit) => roomStore.seatsOf(userId, after, limit, db.reader), (seat) => seat.room_id, '')
   }
 
   async get(user: User, roomId: string): Promise<Room> {

@@ -2,7 +2,7 @@ import type { Database, Queryable } from '../../db/database'
 import { readPage } from '../../db/page'
 import { Where } from '../../db/where'
 import { PAGE_SIZE } from '../../shared/model'
-import type { Player, Room, RoomFilter } from './model'
+import type { Player, Room, RoomFilter, Seat } from './model'
 
 interface RoomRow {
   room_id: string
@@ -117,6 +117,18 @@ export class RoomStore {
       'DELETE FROM room_players WHERE user_id = $1 AND room_id IN (SELECT room_id FROM room_players WHERE user_id = $1 AND room_closed = $2 LIMIT $3)',
       [userId, true, limit],
     )
+  }
+
+  /** Up to `limit` of a user's seats, in open and closed rooms, in room order after `afterRoomId`. */
+  async seatsOf(userId: string, afterRoomId: string, limit: number, q: Queryable): Promise<Seat[]> {
+    const rows = await q.all<Seat & { is_closed: boolean | number; is_owner: boolean | number }>(
+      `SELECT r.room_id, r.room_name, r.is_closed, r.owner_id = $1 AS is_owner, p.game_role, p.joined_at
+         FROM room_players p JOIN rooms r ON r.room_id = p.room_id
+        WHERE p.user_id = $1 AND p.room_id > $2
+        ORDER BY p.room_id LIMIT $3`,
+      [userId, afterRoomId, limit],
+    )
+    return rows.map((row) => ({ ...row, is_closed: Boolean(row.is_closed), is_owner: Boolean(row.is_owner) }))
   }
 
   async #withPlayers(rows: RoomRow[], q: Queryable): Promise<Room[]> {

@@ -89,12 +89,17 @@ export class UserStore {
     return rows.map((row) => row.user_id)
   }
 
-  async countByStatus(): Promise<{ active: number; inactive: number }> {
-    const rows = await this.db.all<{ is_active: boolean | number; total: number }>(
-      'SELECT is_active, CAST(sum(total) AS INTEGER) AS total FROM user_counts GROUP BY is_active',
+  async countByStatus(): Promise<{ active: number; inactive: number; deleted: number }> {
+    const rows = await this.db.all<{ is_active: boolean | number; is_deleted: boolean | number; total: number }>(
+      'SELECT is_active, is_deleted, CAST(sum(total) AS INTEGER) AS total FROM user_counts GROUP BY is_active, is_deleted',
     )
-    const total = (active: boolean) => rows.find((row) => Boolean(row.is_active) === active)?.total ?? 0
-    return { active: total(true), inactive: total(false) }
+    const total = (matches: (row: { active: boolean; deleted: boolean }) => boolean) =>
+      rows.filter((row) => matches({ active: Boolean(row.is_active), deleted: Boolean(row.is_deleted) })).reduce((sum, row) => sum + Number(row.total), 0)
+    return {
+      active: total(({ active, deleted }) => active && !deleted),
+      inactive: total(({ active, deleted }) => !active && !deleted),
+      deleted: total(({ deleted }) => deleted),
+    }
   }
 
   async countActiveAdmins(q: Queryable): Promise<number> {

@@ -1,0 +1,26 @@
+import { Elysia, t } from 'elysia'
+import { Message } from '../chat/model'
+import { DirectMessage } from '../dms/model'
+import { Seat } from '../rooms/model'
+import { User, usersModels } from '../users/model'
+import { componentId, Timestamp, Uuid } from '../../shared/model'
+
+/** What GET /users/me/export answers: everything the service keeps about the caller, as one JSON document. */
+export const UserExport = t.Object(
+  {
+    exported_at: Timestamp,
+    account: t.Ref(User),
+    rooms: t.Array(t.Ref(Seat), { description: 'every seat, in open rooms and closed' }),
+    room_messages: t.Array(t.Ref(Message), { description: 'what you wrote in rooms and did not delete' }),
+    conversations: t.Array(
+      t.Object({
+        conversation_id: Uuid,
+        peer: t.Object({ user_id: Uuid, username: t.String(), display_name: t.Union([t.String(), t.Null()]) }),
+        messages: t.Array(t.Ref(DirectMessage), { description: "both sides', in order" }),
+      }),
+    ),
+  },
+  { $id: componentId('UserExport') },
+)
+
+export const exportModels = new Elysia({ name: 'models.export' }).use(usersModels).model({ Seat, Message, DirectMessage, UserExport })
