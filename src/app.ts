@@ -13,6 +13,7 @@ import { asyncApiDocument } from './modules/realtime/asyncapi'
 import { roomsRoutes } from './modules/rooms'
 import { sessionsRoutes } from './modules/sessions'
 import { usersRoutes } from './modules/users'
+import { linkedAccountsRoutes } from './modules/users/linked-routes'
 import { docs } from './plugins/docs'
 import { errorHandler } from './plugins/errors'
 import { authGuard } from './plugins/auth'
@@ -31,6 +32,7 @@ export function createApp(context: AppContext) {
     .use(credentialsRoutes(context, guard, authLimit))
     .use(sessionsRoutes(context, guard, authLimit))
     .use(usersRoutes({ ...context, confirmPassword: (user, password, caller) => context.credentials.password.confirm(user, password, caller) }, guard))
+    .use(linkedAccountsRoutes(context, guard))
     .use(roomsRoutes(context, guard))
     .use(invitesRoutes(context, guard))
     .use(chatRoutes(context, guard))

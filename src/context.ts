@@ -36,6 +36,8 @@ import { MessageStore } from './modules/chat/store'
 import { DirectMessageService } from './modules/dms/service'
 import { ExportService } from './modules/export/service'
 import { DirectMessageStore } from './modules/dms/store'
+import { LinkedAccountStore } from './modules/users/linked-account-store'
+import { LinkedAccountService } from './modules/users/linked-accounts'
 import { UserService } from './modules/users/service'
 import { UserStore } from './modules/users/store'
 
@@ -68,14 +70,10 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
       maxSessionsPerUser: config.maxSessionsPerUser,
     },
   })
-  const users = new UserService({
-    db,
-    userStore,
-    passwords,
-    events,
-    selfChanges: userRateLimit(rateLimits, 'account changes', config.userRateLimits.accountChanges),
-    passwordMinLength: config.password.minLength,
-  })
+  // One limit for every change a user makes to their own account: profile and linked accounts alike.
+  const selfChanges = userRateLimit(rateLimits, 'account changes', config.userRateLimits.accountChanges)
+  const users = new UserService({ db, userStore, passwords, events, selfChanges, passwordMinLength: config.password.minLength })
+  const linkedAccounts = new LinkedAccountService({ db, store: new LinkedAccountStore(), users, selfChanges })
   // An account that stops being usable ends its sessions in the same transaction.
   users.onEnded((userId, why, tx) => sessions.endAllOf(userId, why === 'deleted' ? 'account_deleted' : 'account_deactivated', tx))
   // The ways in: a password today.
@@ -152,7 +150,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     policy: config.realtime,
   })
 
-  const exporter = new ExportService({ users, rooms, chat, dms, exports: userRateLimit(rateLimits, 'exports', config.userRateLimits.exports) })
+  const exporter = new ExportService({ users, linkedAccounts, rooms, chat, dms, exports: userRateLimit(rateLimits, 'exports', config.userRateLimits.exports) })
 
   metrics.watch({
     activeSessions: () => sessionStore.countActive(nowIso()),
@@ -172,6 +170,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     metrics,
     passwords,
     users,
+    linkedAccounts,
     sessions,
     credentials,
     verifier,

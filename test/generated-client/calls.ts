@@ -197,6 +197,18 @@ export async function callEveryOperation(baseUrl: string, admin: { username: str
     await record('post', '/users/{user_id}/restore', client.POST('/users/{user_id}/restore', byId))
     await record('get', '/users', client.GET('/users', { params: { query: { status: 'deleted' } } }))
     await record('get', '/users/me/export', client.GET('/users/me/export'))
+    const linked = await record('post', '/users/me/linked-accounts', client.POST('/users/me/linked-accounts', { body: { social_network: 'github', connection_link: 'https://github.com/generated' } }))
+    if (!linked) throw new Error('linking failed')
+    const mine = { params: { path: { linked_account_id: linked.linked_account_id } } }
+    await record('get', '/users/me/linked-accounts', client.GET('/users/me/linked-accounts'))
+    await record('put', '/users/me/linked-accounts/{linked_account_id}', client.PUT('/users/me/linked-accounts/{linked_account_id}', { ...mine, body: { connected_for: 'generated' } }))
+    await record('delete', '/users/me/linked-accounts/{linked_account_id}', client.DELETE('/users/me/linked-accounts/{linked_account_id}', mine))
+    const theirs = await record('post', '/users/{user_id}/linked-accounts', client.POST('/users/{user_id}/linked-accounts', { ...byId, body: { social_network: 'vk', connection_link: 'https://vk.com/generated' } }))
+    if (!theirs) throw new Error('linking for a user failed')
+    const both = { params: { path: { user_id: created.user_id, linked_account_id: theirs.linked_account_id } } }
+    await record('get', '/users/{user_id}/linked-accounts', client.GET('/users/{user_id}/linked-accounts', byId))
+    await record('put', '/users/{user_id}/linked-accounts/{linked_account_id}', client.PUT('/users/{user_id}/linked-accounts/{linked_account_id}', { ...both, body: { connected_for: 'by an admin' } }))
+    await record('delete', '/users/{user_id}/linked-accounts/{linked_account_id}', client.DELETE('/users/{user_id}/linked-accounts/{linked_account_id}', both))
     // Refused: a wrong password (and an admin may not delete themself anyway).
     await record('delete', '/users/me', client.DELETE('/users/me', { body: { password: 'not-the-password' } }))
     await record('delete', '/users/{user_id}', client.DELETE('/users/{user_id}', { ...byId, params: { ...byId.params, query: { permanent: 'true' } } }))

@@ -5,6 +5,7 @@ import fc from 'fast-check'
 import { healthLatencies, quantile } from '../support/attack'
 import { closeTestResources, createTestApp, type Reply, type Session, STORE, startTestServer, type TestApp } from '../support/harness'
 import { lobby } from '../support/lobby'
+import { NETWORKS, type SocialNetwork } from '../../src/modules/users/networks'
 
 // Property-based fuzzing of every operation in the service's own OpenAPI document (SECURITY 15, 21, 22, 24).
 // Replay a failure with FUZZ_SEED=<seed printed below>; FUZZ_TIME_MS sets the budget per route and
@@ -59,6 +60,13 @@ beforeAll(async () => {
   idPools.invite_id = (await Promise.all(created.map((room, i) => rooms.invite(admin, room.room_id, victims[i]!)))).map((invitation) => invitation.invite_id)
   idPools.message_id = await Promise.all(
     created.map(async (room) => (await t.client.post(`/rooms/${room.room_id}/messages`, { body: 'fuzz target' }, admin.access)).body.message_id as string),
+  )
+  idPools.linked_account_id = await Promise.all(
+    victims.map(
+      async (victim, i) =>
+        (await t.client.post(`/users/${victim.userId}/linked-accounts`, { social_network: 'github', connection_link: `https://github.com/fuzz_${i}` }, admin.access)).body
+          .linked_account_id as string,
+    ),
   )
 })
 
@@ -143,12 +151,14 @@ function valid(schema: Schema): fc.Arbitrary<unknown> {
 }
 
 const LOCALES = ['en', 'ru-RU', 'de-CH', 'sr-Latn-RS']
+
 const TIME_ZONES = ['UTC', 'Europe/Moscow', 'America/Argentina/Buenos_Aires', 'Etc/GMT+3']
 
 /**
  * Rules a JSON schema cannot state, taken out of the valid inputs: `user_id` in ChangeUserRequest
  * must equal the target's id, `max_players` must not exceed ROOM_MAX_PLAYERS_LIMIT (64 here), and a
- * locale or a time zone must be one the runtime's lists know (a known one stands in, chosen by length).
+ * locale, a time zone or a linked account's link must be one the service knows (a known one stands in,
+ * chosen by length).
  */
 function withinBusinessRules(body: unknown): unknown {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) return body
@@ -156,6 +166,8 @@ function withinBusinessRules(body: unknown): unknown {
   if (typeof rest.max_players === 'number') rest.max_players = Math.min(rest.max_players, 64)
   if (typeof rest.locale === 'string') rest.locale = LOCALES[rest.locale.length % LOCALES.length]
   if (typeof rest.time_zone === 'string') rest.time_zone = TIME_ZONES[rest.time_zone.length % TIME_ZONES.length]
+  if (typeof rest.connection_link === 'string' && typeof rest.social_network === 'string')
+    rest.connection_link = `https://${NETWORKS[rest.social_network as SocialNetwork][0]}/fuzz${rest.connection_link.length}`
   return rest
 }
 

@@ -193,15 +193,11 @@ describe(`deleting and restoring accounts on ${STORE}`, () => {
       const conversationId = Bun.randomUUIDv7()
       const [a, b] = [me.userId, peer.userId].sort() as [string, string]
       await f.context.db.run('INSERT INTO conversations (conversation_id, user_a, user_b, last_seq, created_at, updated_at) VALUES ($1, $2, $3, 75, $4, $4)', [conversationId, a, b, new Date().toISOString()])
-      for (let seq = 1; seq <= 75; seq++)
-        await f.context.db.run('INSERT INTO direct_messages (message_id, conversation_id, seq, author_id, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)', [
-          Bun.randomUUIDv7(),
-          conversationId,
-          seq,
-          seq % 2 ? me.userId : peer.userId,
-          `message ${index}.${seq}`,
-          new Date().toISOString(),
-        ])
+      const rows = Array.from({ length: 75 }, (_, i) => [Bun.randomUUIDv7(), conversationId, i + 1, i % 2 ? peer.userId : me.userId, `message ${index}.${i + 1}`, new Date().toISOString()])
+      await f.context.db.run(
+        `INSERT INTO direct_messages (message_id, conversation_id, seq, author_id, body, created_at) VALUES ${rows.map((_, r) => `(${[1, 2, 3, 4, 5, 6].map((c) => `$${r * 6 + c}`).join(', ')})`).join(', ')}`,
+        rows.flat(),
+      )
     }
     const replies = await Promise.all(Array.from({ length: 40 }, () => f.client.get('/users/me/export', me.access)))
     expect(replies.filter((reply) => reply.status === 200)).toHaveLength(2)
@@ -210,7 +206,7 @@ describe(`deleting and restoring accounts on ${STORE}`, () => {
     expect(data.conversations).toHaveLength(40)
     for (const conversation of data.conversations)
       expect(conversation.messages.map((message: { seq: number }) => message.seq)).toEqual(Array.from({ length: 75 }, (_, i) => i + 1))
-  })
+  }, 30_000)
 
   test('the purge erases accounts deleted more than USER_PURGE_AFTER ago, and nothing else', async () => {
     const f = await createTestApp()

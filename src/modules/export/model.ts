@@ -9,7 +9,7 @@ import { componentId, Timestamp, Uuid } from '../../shared/model'
 export const UserExport = t.Object(
   {
     exported_at: Timestamp,
-    account: t.Ref(User),
+    account: t.Ref(User, { description: 'with its linked_accounts' }),
     rooms: t.Array(t.Ref(Seat), { description: 'every seat, in open rooms and closed' }),
     room_messages: t.Array(t.Ref(Message), { description: 'what you wrote in rooms and did not delete' }),
     conversations: t.Array(

@@ -4,6 +4,7 @@ import type { ChatService } from '../chat/service'
 import type { DirectMessageService } from '../dms/service'
 import type { RoomService } from '../rooms/service'
 import type { User } from '../users/model'
+import type { LinkedAccountService } from '../users/linked-accounts'
 import type { UserService } from '../users/service'
 
 /**
@@ -15,6 +16,7 @@ export class ExportService {
   constructor(
     private readonly deps: {
       users: Pick<UserService, 'get'>
+      linkedAccounts: Pick<LinkedAccountService, 'list'>
       rooms: Pick<RoomService, 'seatsOf'>
       chat: Pick<ChatService, 'writtenBy'>
       dms: Pick<DirectMessageService, 'conversationsOf' | 'messagesIn'>
@@ -25,7 +27,7 @@ export class ExportService {
   /** The document, as a stream of JSON text; the account is read (and the limit counted) before it starts. */
   async open(user: User): Promise<ReadableStream<Uint8Array>> {
     await this.deps.exports.consume(user.user_id)
-    const account = await this.deps.users.get(user.user_id)
+    const account = { ...(await this.deps.users.get(user.user_id)), linked_accounts: await this.deps.linkedAccounts.list(user.user_id) }
     const chunks = this.#document(account)
     const encoder = new TextEncoder()
     return new ReadableStream({

@@ -5,22 +5,28 @@ import type { Caller } from '../../lib/password'
 import { answers, errors, listAnswer, success } from '../../shared/model'
 import { DeleteUserQuery, UserIdParams, usersModels, type UserGuard } from './model'
 import type { User } from './model'
+import type { LinkedAccountService } from './linked-accounts'
 import type { UserService } from './service'
 
 /** Checks the caller's own password (the credentials domain does; accounts know no password rules). */
 export type PasswordConfirmation = (user: User, password: string, caller: Caller) => Promise<void>
 
 export const usersRoutes = (
-  { users, config, confirmPassword }: { users: UserService; config: Config; confirmPassword: PasswordConfirmation },
+  {
+    users,
+    linkedAccounts,
+    config,
+    confirmPassword,
+  }: { users: UserService; linkedAccounts: Pick<LinkedAccountService, 'list'>; config: Config; confirmPassword: PasswordConfirmation },
   guard: UserGuard,
 ) =>
   new Elysia({ prefix: '/users', detail: { tags: ['users'] } })
     .use(guard)
     .use(usersModels)
-    .get('/me', ({ user }) => user, {
+    .get('/me', async ({ user }) => ({ ...user, linked_accounts: await linkedAccounts.list(user.user_id) }), {
       auth: 'user',
       response: { 200: 'User', ...errors(401, 403) },
-      detail: { summary: 'The caller', description: 'The same as GET /auth/me.' },
+      detail: { summary: 'The caller', description: 'As GET /auth/me, with your linked accounts.' },
     })
     .put('/me', ({ user, body: { user_id, ...changes } }) => users.updateSelf(user, user_id, changes), {
       auth: 'user',
@@ -102,10 +108,10 @@ export const usersRoutes = (
     )
     .guard({ params: UserIdParams }, (byId) =>
       byId
-        .get('/:user_id', ({ params }) => users.get(params.user_id), {
+        .get('/:user_id', async ({ params }) => ({ ...(await users.get(params.user_id)), linked_accounts: await linkedAccounts.list(params.user_id) }), {
           auth: 'admin',
           response: { 200: 'User', ...errors(400, 401, 403, 404) },
-          detail: { summary: 'One user', description: 'Admins only.' },
+          detail: { summary: 'One user, with their linked accounts', description: 'Admins only.' },
         })
         .put('/:user_id', ({ user, params, body: { user_id, ...changes } }) => users.update(user, params.user_id, user_id, changes), {
           auth: 'admin',

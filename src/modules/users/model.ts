@@ -1,6 +1,7 @@
-import type { TSchema } from '@sinclair/typebox'
+import type { TLiteral, TSchema } from '@sinclair/typebox'
 import { Elysia, t } from 'elysia'
 import type { AuthGuard } from '../../plugins/auth'
+import { NETWORK_NAMES, NETWORKS } from './networks'
 import {
   componentId,
   E164_PATTERN,
@@ -69,6 +70,48 @@ export const ProfileChanges = {
   time_zone: patterned(TIME_ZONE_PATTERN, { maxLength: 64, description: 'an IANA time zone, such as Europe/Moscow, kept in canonical form', examples: ['Europe/Moscow'] }),
 }
 
+const networkLiterals = <const Names extends readonly string[]>(names: Names) =>
+  names.map((name) => t.Literal(name)) as { -readonly [Index in keyof Names]: TLiteral<Names[Index]> }
+
+export const SocialNetwork = t.Union(networkLiterals(NETWORK_NAMES), {
+  description: Object.entries(NETWORKS)
+    .map(([network, hosts]) => `${network}: ${hosts.join(', ')}`)
+    .join('; '),
+})
+
+export const LinkedAccount = t.Object(
+  {
+    linked_account_id: Uuid,
+    social_network: SocialNetwork,
+    connection_link: t.String({
+      format: 'uri',
+      description: 'https, on one of the network’s hosts; kept without www., query or fragment',
+      examples: ['https://vk.com/id1'],
+    }),
+    connected_for: t.String({ description: 'why it is linked, in the user’s words' }),
+    connected_at: Timestamp,
+  },
+  { $id: componentId('LinkedAccount') },
+)
+
+const Reason = Text({ maxLength: 200, description: 'why it is linked', examples: ['to find teammates'] }, '/connected_for')
+
+export const LinkAccountRequest = t.Object(
+  {
+    social_network: SocialNetwork,
+    connection_link: t.String({ minLength: 1, maxLength: 512, examples: ['https://vk.com/id1'] }),
+    connected_for: t.Optional(Reason),
+  },
+  { additionalProperties: false, $id: componentId('LinkAccountRequest') },
+)
+
+export const ChangeLinkRequest = t.Object({ connected_for: Reason }, { additionalProperties: false, $id: componentId('ChangeLinkRequest') })
+
+export const LinkedAccountParams = t.Object({ linked_account_id: Uuid })
+export const UserLinkedAccountParams = t.Object({ user_id: Uuid, linked_account_id: Uuid })
+
+export const LinkedAccountsResponse = ListResponse('LinkedAccountsResponse', 'linked_accounts', LinkedAccount)
+
 const NullableString = (description: string) => t.Union([t.String(), t.Null()], { description })
 
 export const User = t.Object(
@@ -89,6 +132,7 @@ export const User = t.Object(
     phone: NullableString('private: the user and admins only; E.164'),
     locale: NullableString('BCP 47, canonical'),
     time_zone: NullableString('IANA'),
+    linked_accounts: t.Optional(t.Array(t.Ref(LinkedAccount), { description: 'in GET /users/me and GET /users/{user_id}' })),
   },
   { $id: componentId('User'), description: 'An account as its owner and admins see it.' },
 )
@@ -145,12 +189,25 @@ export type UserRole = typeof UserRole.static
 export type UserChanges = Omit<typeof ChangeUserRequest.static, 'user_id'>
 export type UserCreateRequest = typeof UserCreateRequest.static
 export type UserFilter = typeof GetAllUsersRequest.static
+export type LinkedAccount = typeof LinkedAccount.static
+export type LinkAccountRequest = typeof LinkAccountRequest.static
 export type Profile = Pick<User, 'display_name' | 'firstname' | 'lastname' | 'middlename' | 'email' | 'phone' | 'locale' | 'time_zone'>
 export const PROFILE_FIELDS = Object.keys(ProfileChanges) as (keyof Profile)[]
 
 export const usersModels = new Elysia({ name: 'models.users' })
   .use(sharedModels)
-  .model({ User, UserCreateRequest, ChangeUserRequest, GetAllUsersRequest, GetAllUsersResponse, DeleteMeRequest })
+  .model({
+    User,
+    UserCreateRequest,
+    ChangeUserRequest,
+    GetAllUsersRequest,
+    GetAllUsersResponse,
+    DeleteMeRequest,
+    LinkedAccount,
+    LinkAccountRequest,
+    ChangeLinkRequest,
+    LinkedAccountsResponse,
+  })
 
 /** The auth macro, as the routes of every domain use it: it resolves the caller's account. */
 export type UserGuard = AuthGuard<User>

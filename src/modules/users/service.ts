@@ -134,7 +134,7 @@ export class UserService {
     try {
       return await this.deps.db.transaction(async (tx) => {
         const target = await this.#require(userId, tx)
-        if (target.deleted_at) throw conflict('user_deleted', 'The account is deleted; restore it first')
+        if (target.deleted_at) throw userDeleted()
         const fields = changedFields(target, changes)
         // Nothing to change: nothing written, nobody told.
         if (fields.length === 0) return toUser(target)
@@ -192,6 +192,18 @@ export class UserService {
     })
     for (const letGo of this.#onDeleted) await letGo(userId)
     return toUser(deleted)
+  }
+
+  /**
+   * For a change another part of the accounts domain makes in `tx` (its linked accounts): the
+   * account must be live (404; 409 user_deleted), its updated_at moves, and account_changed says
+   * which fields changed.
+   */
+  async recordChange(userId: string, fields: string[], tx: Transaction): Promise<void> {
+    const target = await this.#require(userId, tx)
+    if (target.deleted_at) throw userDeleted()
+    await this.deps.userStore.update(userId, {}, nowIso(), tx)
+    await this.#announce(tx, { type: 'account_changed', user_id: userId, fields })
   }
 
   /** Brings a deleted account back, active, with its name, profile and history; not its sessions. */
@@ -317,6 +329,10 @@ const PURGE_BATCH = 100
 
 function usernameTaken(): ApiError {
   return conflict('username_taken', 'This username is already taken')
+}
+
+function userDeleted(): ApiError {
+  return conflict('user_deleted', 'The account is deleted; restore it first')
 }
 
 function emailTaken(): ApiError {
