@@ -116,8 +116,8 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   })
   // A deleted user leaves their open rooms (ownership passes on) and their pending invitations are withdrawn;
   // erased, their closed seats go, their room messages stay authorless and their conversations go.
-  users.onDeleted((userId) => membership.leaveOpenRooms(userId))
-  users.onDeleted(async (userId) => void (await invites.withdrawPendingOf(userId)))
+  users.onDeleted((userId, stillDeleted) => membership.leaveOpenRooms(userId, stillDeleted))
+  users.onDeleted(async (userId, stillDeleted) => void (await invites.withdrawPendingOf(userId, stillDeleted)))
   users.onErase((userId) => membership.forgetClosedSeats(userId))
   users.onErase((userId) => chat.detachAuthor(userId))
   users.onErase((userId) => dms.forget(userId))

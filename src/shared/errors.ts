@@ -42,6 +42,7 @@ export const REASONS = {
   reactivated_during_deletion: 'another admin restored or reactivated the account while it was being deleted or erased; do it again',
   user_deleted: 'the account is deleted; restore it first',
   not_deleted: 'only a deleted account can be restored',
+  erasure_under_way: 'the account is being erased; it cannot come back',
   already_linked: 'an account on that network is linked already; unlink it first',
   link_taken: 'that account of the network is linked to another user',
   self_target: 'not to yourself: an admin deleting, deactivating or demoting themself, an owner kicking themself, writing to or blocking yourself',

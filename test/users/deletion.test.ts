@@ -102,22 +102,38 @@ describe(`deleting and restoring accounts on ${STORE}`, () => {
     expect(again.body.user.user_id).not.toBe(user.userId)
   })
 
-  test('an account restored while it is being erased stays, and the erasure answers 409; erasing again finishes it', async () => {
+  test('once its erasure has begun, an account cannot be restored half-erased (409 erasure_under_way), and the erasure finishes', async () => {
     const f = await createTestApp()
     const root = await f.client.loginAdmin()
     const user = await f.client.register('half_erased')
-    let once = true
+    const peer = await f.client.register('half_erased_peer')
+    await f.client.post(`/dms/${peer.userId}/messages`, { body: 'soon gone' }, user.access)
+    let attempt: Awaited<ReturnType<typeof f.client.post>> | undefined
     // Between the steps of the erasure, as a second admin would at the wrong moment.
     f.context.users.onErase(async () => {
+      attempt ??= await f.client.post(`/users/${user.userId}/restore`, undefined, root.access)
+    })
+    expect((await f.client.delete(`/users/${user.userId}?permanent=true`, root.access)).status).toBe(200)
+    expect(refusal(attempt!)).toEqual({ status: 409, error: 'conflict', reason: 'erasure_under_way' })
+    expect((await f.client.get(`/users/${user.userId}`, root.access)).status).toBe(404)
+  })
+
+  test('an account restored before its erasure begins stays whole, and the erasure answers 409', async () => {
+    const f = await createTestApp()
+    const root = await f.client.loginAdmin()
+    const user = await f.client.register('restored_first')
+    const peer = await f.client.register('restored_first_peer')
+    await f.client.post(`/dms/${peer.userId}/messages`, { body: 'still here' }, user.access)
+    let once = true
+    // After the deletion's steps, before the erasure's: a restore then wins.
+    f.context.users.onDeleted(async () => {
       if (!once) return
       once = false
       expect((await f.client.post(`/users/${user.userId}/restore`, undefined, root.access)).status).toBe(200)
     })
-    const refused = await f.client.delete(`/users/${user.userId}?permanent=true`, root.access)
-    expect(refusal(refused)).toEqual({ status: 409, error: 'conflict', reason: 'reactivated_during_deletion' })
+    expect(refusal(await f.client.delete(`/users/${user.userId}?permanent=true`, root.access))).toEqual({ status: 409, error: 'conflict', reason: 'reactivated_during_deletion' })
     expect((await f.client.get(`/users/${user.userId}`, root.access)).body.status).toBe('active')
-    expect((await f.client.delete(`/users/${user.userId}?permanent=true`, root.access)).status).toBe(200)
-    expect((await f.client.get(`/users/${user.userId}`, root.access)).status).toBe(404)
+    expect((await f.client.get('/dms', peer.access)).body.total_count).toBe(1)
   })
 
   test('a user deletes their own account with their password; a wrong one is 401 and counted; an admin cannot', async () => {

@@ -74,7 +74,11 @@ describe(`linked accounts on ${STORE}`, () => {
     const second = await t.client.register('linking_second')
     expect((await link(first, { social_network: 'github', connection_link: 'https://github.com/first' })).status).toBe(201)
     expect(refusal(await link(first, { social_network: 'github', connection_link: 'https://github.com/other' }))).toEqual({ status: 409, error: 'conflict', reason: 'already_linked' })
-    expect(refusal(await link(second, { social_network: 'github', connection_link: 'https://www.github.com/first/' }))).toEqual({ status: 409, error: 'conflict', reason: 'link_taken' })
+    // The same page, however it is spelt.
+    for (const connection_link of ['https://www.github.com/first/', 'https://GitHub.com//First', 'https://github.com/%66irst?tab=repos#top'])
+      expect(refusal(await link(second, { social_network: 'github', connection_link }))).toEqual({ status: 409, error: 'conflict', reason: 'link_taken' })
+    expect((await link(first, { social_network: 'vk', connection_link: 'https://m.vk.com/ID1' })).body.connection_link).toBe('https://vk.com/id1')
+    expect(refusal(await link(second, { social_network: 'vk', connection_link: 'https://vk.ru/id1' }))).toMatchObject({ reason: 'link_taken' })
 
     const racers = await Promise.all(Array.from({ length: 40 }, (_, i) => t.client.register(`link_racer_${i}`)))
     const replies = await Promise.all(racers.map((racer) => link(racer, { social_network: 'telegram', connection_link: 'https://t.me/shared_account' })))
@@ -98,6 +102,7 @@ describe(`linked accounts on ${STORE}`, () => {
     expect(refusal(await t.client.get(path, other.access))).toMatchObject({ status: 403, reason: 'admin_only' })
     expect((await t.client.delete(`/users/me/linked-accounts/${id}`, other.access)).status).toBe(404)
     expect((await link(admin, { social_network: 'ok', connection_link: 'https://ok.ru/profile/2' }, `/users/${crypto.randomUUID()}/linked-accounts`)).status).toBe(404)
+    expect((await t.client.get(`/users/${crypto.randomUUID()}/linked-accounts`, admin.access)).status).toBe(404)
 
     await t.client.delete(`/users/${user.userId}`, admin.access)
     expect(refusal(await link(admin, { social_network: 'vk', connection_link: 'https://vk.com/id9' }, path))).toMatchObject({ status: 409, reason: 'user_deleted' })

@@ -33,12 +33,13 @@ export class InvitationService {
     },
   ) {}
 
-  /** For a deleted account: the pending invitations it received or sent are withdrawn, and their receivers told. */
-  withdrawPendingOf(userId: string): Promise<number> {
+  /** For a deleted account: the pending invitations it received or sent are withdrawn, and their receivers told; not once it is restored. */
+  withdrawPendingOf(userId: string, stillDeleted: (q: Queryable) => Promise<boolean>): Promise<number> {
     const { db, invitationStore, events } = this.deps
     return inBatches(
       (limit) =>
         db.transaction(async (tx) => {
+          if (!(await stillDeleted(tx))) return 0
           const withdrawn = await invitationStore.deletePendingOfUser(userId, limit, tx)
           await events.emit(
             tx,

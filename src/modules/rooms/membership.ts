@@ -137,14 +137,20 @@ export class MembershipService {
     )
   }
 
-  /** For a user's deletion: leaves every open room they play in, as a leave does, one room (and transaction) at a time. */
-  async leaveOpenRooms(userId: string): Promise<void> {
+  /**
+   * For a user's deletion: leaves every open room they play in, as a leave does, one room (and
+   * transaction) at a time, unless the account was restored meanwhile.
+   */
+  async leaveOpenRooms(userId: string, stillDeleted: (q: Queryable) => Promise<boolean>): Promise<void> {
     const { roomStore, db } = this.deps
     for (const roomId of await roomStore.openRoomIdsOf(userId, db)) {
-      await this.withRoomLocked(roomId, async (tx) => {
+      const left = await this.withRoomLocked(roomId, async (tx) => {
+        if (!(await stillDeleted(tx))) return false
         const room = await this.require(roomId, tx)
         if (room.players.some((player) => player.user_id === userId)) await this.unseat(room, userId, 'left', tx)
+        return true
       })
+      if (!left) return
       await nextTurn()
     }
   }

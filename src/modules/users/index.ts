@@ -39,7 +39,7 @@ export const usersRoutes = (
           'Changes only the fields sent. `user_id`, when sent, must be your own id. A change counts against ACCOUNT_RATE_LIMIT; sending what is already there changes nothing and is not counted.',
         responses: answers({
           403: '`forbidden`: only an admin may change user_role or is_active. `account_inactive`: the account is deactivated.',
-          409: '`conflict`: the username is taken; or an admin demoting or deactivating themself.',
+          409: '`conflict`: the username is taken (`username_taken`) or the email address (`email_taken`); or an admin demoting or deactivating themself (`self_target`).',
           429: '`rate_limited`: you changed your account ACCOUNT_RATE_LIMIT times within USER_RATE_WINDOW.',
         }),
       },
@@ -83,7 +83,7 @@ export const usersRoutes = (
           summary: 'Create a user',
           description: 'Admins only. `user_role` defaults to `user`, `is_active` to true.',
           responses: answers({
-            409: '`conflict`: the username is taken, in some case.',
+            409: '`conflict`: the username is taken, in some case (`username_taken`), or the email address (`email_taken`).',
             429: '`rate_limited`: HASH_QUEUE_PER_CLIENT password checks from this address at once.',
             503: '`unavailable`: password checks are queued full (HASH_QUEUE_LIMIT); try again after Retry-After.',
           }),
@@ -102,7 +102,8 @@ export const usersRoutes = (
         response: { 200: 'GetAllUsersResponse', ...errors(401, 403, 422) },
         detail: {
           summary: 'List users, newest first',
-          description: 'Admins only. Filters by status, role and a case-insensitive part of the username; `total_count` counts every match.',
+          description:
+            'Admins only. Filters by status (deleted accounts only with status=deleted), role and a case-insensitive part of the username, email, display name or names; `total_count` counts every match.',
         },
       },
     )
@@ -122,7 +123,7 @@ export const usersRoutes = (
             summary: 'Change a user',
             description: 'Admins only. Changes only the fields sent; a demotion or deactivation bites on the user’s next request.',
             responses: answers({
-              409: '`conflict`: the username is taken; an admin demoting or deactivating themself; or the last active admin would be lost.',
+              409: '`conflict`: the username or the email address is taken (`username_taken`, `email_taken`); an admin demoting or deactivating themself (`self_target`); the last active admin would be lost (`last_admin`); or the account is deleted (`user_deleted`).',
             }),
           },
         })
@@ -165,12 +166,16 @@ export const usersRoutes = (
           detail: {
             summary: 'Deactivate a user (their sessions end at once)',
             description: 'Admins only. Their sessions are revoked; they can no longer log in (403 account_inactive).',
-            responses: answers({ 409: '`conflict`: an admin deactivating themself, or the last active admin.' }),
+            responses: answers({ 409: '`conflict`: an admin deactivating themself (`self_target`), the last active admin (`last_admin`), or a deleted account (`user_deleted`).' }),
           },
         })
         .post('/:user_id/activate', ({ user, params }) => users.setActive(user, params.user_id, true), {
           auth: 'admin',
-          response: { 200: 'User', ...errors(400, 401, 403, 404) },
-          detail: { summary: 'Activate a user', description: 'Admins only. The user may log in again.' },
+          response: { 200: 'User', ...errors(400, 401, 403, 404, 409) },
+          detail: {
+            summary: 'Activate a user',
+            description: 'Admins only. The user may log in again.',
+            responses: answers({ 409: '`conflict`: the account is deleted (`user_deleted`); restore it instead.' }),
+          },
         }),
     )

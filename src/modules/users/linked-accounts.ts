@@ -18,7 +18,7 @@ export class LinkedAccountService {
     private readonly deps: {
       db: Database
       store: LinkedAccountStore
-      users: Pick<UserService, 'recordChange'>
+      users: Pick<UserService, 'recordChange' | 'get'>
       /** ACCOUNT_RATE_LIMIT: changes one user makes to their own account. */
       selfChanges: UserRateLimiter
     },
@@ -26,6 +26,12 @@ export class LinkedAccountService {
 
   list(userId: string): Promise<LinkedAccount[]> {
     return this.deps.store.list(userId, this.deps.db)
+  }
+
+  /** Another user's, for an admin: 404 for an account that does not exist. */
+  async listOf(userId: string): Promise<LinkedAccount[]> {
+    await this.deps.users.get(userId)
+    return this.list(userId)
   }
 
   async link(actor: User, userId: string, { social_network, connection_link, connected_for = '' }: LinkAccountRequest): Promise<LinkedAccount> {

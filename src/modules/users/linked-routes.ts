@@ -60,9 +60,9 @@ export const linkedAccountsRoutes = ({ linkedAccounts }: { linkedAccounts: Linke
     )
     .guard({ params: UserIdParams }, (byId) =>
       byId
-        .get('/:user_id/linked-accounts', async ({ params }) => listed(await linkedAccounts.list(params.user_id)), {
+        .get('/:user_id/linked-accounts', async ({ params }) => listed(await linkedAccounts.listOf(params.user_id)), {
           auth: 'admin',
-          response: { 200: 'LinkedAccountsResponse', ...errors(400, 401, 403) },
+          response: { 200: 'LinkedAccountsResponse', ...errors(400, 401, 403, 404) },
           detail: { summary: 'A user’s linked accounts', description: 'Admins only.' },
         })
         .post(

@@ -2,12 +2,13 @@ import { invalidField } from '../../shared/errors'
 
 /**
  * The networks an account can be linked to, each with the hosts its profile pages live on (and
- * their www. twins). A further network is one more line here.
+ * their www. twins), its own first: a link on another is stored on it, so that one page cannot
+ * pass for two. A further network is one more line here.
  */
 export const NETWORKS = {
   vk: ['vk.com', 'vk.ru', 'm.vk.com'],
   telegram: ['t.me', 'telegram.me'],
-  yandex: ['yandex.ru', 'ya.ru', 'dzen.ru'],
+  yandex: ['yandex.ru', 'ya.ru'],
   github: ['github.com'],
   ok: ['ok.ru'],
   discord: ['discord.com'],
@@ -19,9 +20,14 @@ export const NETWORKS = {
 export type SocialNetwork = keyof typeof NETWORKS
 export const NETWORK_NAMES = ['vk', 'telegram', 'yandex', 'github', 'ok', 'discord', 'steam', 'twitch', 'youtube'] as const satisfies readonly SocialNetwork[]
 
+/** Networks whose page names differ by case (YouTube channel ids); elsewhere names are kept in lower case. */
+const CASE_SENSITIVE = new Set<SocialNetwork>(['youtube'])
+
 /**
- * A link to a profile on `network`, as it is stored (and compared): https, one of the network's
- * hosts in lower case without www., a path beyond the root, no credentials, port, query or fragment.
+ * A link to a profile on `network`, as it is stored (and compared): https on one of the network's
+ * hosts (no credentials, no other port), a path beyond the root; stored on the network's own host,
+ * its path's escapes decoded and empty segments dropped, in lower case where the network ignores
+ * case, without query or fragment.
  */
 export function canonicalLink(network: SocialNetwork, link: string): string {
   const hosts: readonly string[] = NETWORKS[network]
@@ -33,7 +39,16 @@ export function canonicalLink(network: SocialNetwork, link: string): string {
     throw refused()
   }
   const host = url.hostname.toLowerCase().replace(/\.$/, '').replace(/^www\./, '')
-  const path = url.pathname.replace(/\/+$/, '')
-  if (url.protocol !== 'https:' || url.username || url.password || url.port || !hosts.includes(host) || path === '') throw refused()
-  return `https://${host}${path}`
+  if (url.protocol !== 'https:' || url.username || url.password || url.port || !hosts.includes(host)) throw refused()
+  const segments = url.pathname.split('/').filter(Boolean).map((segment) => {
+    let decoded: string
+    try {
+      decoded = decodeURIComponent(segment)
+    } catch {
+      throw refused()
+    }
+    return encodeURIComponent(CASE_SENSITIVE.has(network) ? decoded : decoded.toLowerCase())
+  })
+  if (segments.length === 0) throw refused()
+  return `https://${hosts[0]}/${segments.join('/')}`
 }

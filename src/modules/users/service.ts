@@ -2,13 +2,14 @@ import { type Database, type Queryable, type Transaction, UniqueViolation } from
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { getOrCreateSetting, readSetting } from '../../db/settings'
 import { type Caller, INTERNAL_CALLER, type PasswordHasher } from '../../lib/password'
+import { nextTurn } from '../../db/batches'
 import { isoAfter, nowIso } from '../../lib/clock'
 import { ApiError, conflict, forbidden, invalidField, notFound } from '../../shared/errors'
 import { ACCOUNTS_STREAM, type LobbyEvent, userStream } from '../events/model'
 import type { EventLog } from '../events/service'
 import { PROFILE_FIELDS, type Profile, type User, type UserChanges, type UserCreateRequest, type UserFilter } from './model'
 import { emailKey, normaliseProfile, searchTextOf } from './profile'
-import { toUser, type UserRecord, type UserStore } from './store'
+import { statusOf, toUser, type UserRecord, type UserStore } from './store'
 
 /**
  * What another domain lets go of when an account is deleted (its seats in open rooms, its pending
@@ -16,6 +17,9 @@ import { toUser, type UserRecord, type UserStore } from './store'
  * own many rows. Each runs again, harmlessly, when a deletion cut short is repeated.
  */
 export type LetGo = (userId: string) => Promise<void>
+
+/** A deletion's step, told how to check, in each of its transactions, that the account was not restored meanwhile. */
+export type LetGoWhileDeleted = (userId: string, stillDeleted: (q: Queryable) => Promise<boolean>) => Promise<void>
 
 /** What another domain does, in the same transaction, when an account stops being usable: deactivated, or being deleted. */
 export type Ending = (userId: string, why: 'deactivated' | 'deleted', tx: Transaction) => Promise<void>
@@ -29,7 +33,7 @@ export type Ending = (userId: string, why: 'deactivated' | 'deleted', tx: Transa
  * for or USER_PURGE_AFTER later, lets `onErase` domains let go of the rest before the row goes.
  */
 export class UserService {
-  readonly #onDeleted: LetGo[] = []
+  readonly #onDeleted: LetGoWhileDeleted[] = []
   readonly #onErase: LetGo[] = []
   readonly #endings: Ending[] = []
 
@@ -143,7 +147,8 @@ export class UserService {
         if (losesAdmin) await this.#assertAdminMayGo(actor, target, tx)
         if (fields.includes('email')) await this.#assertEmailFree(changes.email, userId, tx)
         const now = nowIso()
-        const changed = { ...target, ...definedOnly(changes), updated_at: now }
+        const merged = { ...target, ...definedOnly(changes), updated_at: now }
+        const changed = { ...merged, status: statusOf(merged) }
         await this.deps.userStore.update(userId, { ...changes, ...derived(changed) }, now, tx)
         if (changes.is_active === false && target.is_active) for (const ending of this.#endings) await ending(userId, 'deactivated', tx)
         await this.#announce(tx, { type: 'account_changed', user_id: userId, fields })
@@ -159,7 +164,7 @@ export class UserService {
   }
 
   /** Registers what a domain lets go of when an account is deleted (and again if the deletion is repeated). */
-  onDeleted(letGo: LetGo): void {
+  onDeleted(letGo: LetGoWhileDeleted): void {
     this.#onDeleted.push(letGo)
   }
 
@@ -190,7 +195,7 @@ export class UserService {
       await this.#announce(tx, { type: 'account_deleted', user_id: userId })
       return { ...target, is_active: false, deleted_at: now, status: 'deleted' as const, updated_at: now }
     })
-    for (const letGo of this.#onDeleted) await letGo(userId)
+    await this.#letGoOfLiveThings(userId)
     return toUser(deleted)
   }
 
@@ -206,35 +211,43 @@ export class UserService {
     await this.#announce(tx, { type: 'account_changed', user_id: userId, fields })
   }
 
-  /** Brings a deleted account back, active, with its name, profile and history; not its sessions. */
+  /** Brings a deleted account back, active, with its name, profile and history; not its sessions, and not once its erasure has begun. */
   async restore(userId: string): Promise<User> {
     return this.deps.db.transaction(async (tx) => {
+      const notDeleted = () => conflict('not_deleted', 'Only a deleted account can be restored')
       const target = await this.#require(userId, tx)
-      if (!target.deleted_at) throw conflict('not_deleted', 'Only a deleted account can be restored')
+      if (!target.deleted_at) throw notDeleted()
       const now = nowIso()
-      await this.deps.userStore.update(userId, { is_active: true, deleted_at: null }, now, tx)
+      if (!(await this.deps.userStore.restore(userId, now, tx))) {
+        // Another restore, or an erasure, came first: read again to say which.
+        if (!(await this.#require(userId, tx)).deleted_at) throw notDeleted()
+        throw conflict('erasure_under_way', 'The account is being erased; it cannot come back')
+      }
       await this.#announce(tx, { type: 'account_restored', user_id: userId })
       return toUser({ ...target, is_active: true, deleted_at: null, status: 'active', updated_at: now })
     })
   }
 
   /**
-   * Erases an account for good: deleted first if it is not yet, then each domain lets go of the
-   * rest in batches (a user may have written 200,000 messages; their room messages stay, by "a
-   * deleted user"), and the row goes, with what is left by cascade.
+   * Erases an account for good: deleted first if it is not yet (by `actor`; for the purge, the
+   * deletion's steps are finished, in case they were cut short), then marked as being erased, so
+   * that it can no longer be restored half-erased; then each domain lets go of the rest in
+   * batches (a user may have written 200,000 messages; their room messages stay, by "a deleted
+   * user"), and the row goes, with what is left by cascade. An erasure cut short is finished by
+   * the next one, or by the purge.
    */
   async erase(actor: User | undefined, userId: string): Promise<void> {
     const { db, userStore } = this.deps
     if (actor) await this.delete(actor, userId)
+    else await this.#letGoOfLiveThings(userId)
+    if (!(await userStore.markErasing(userId, nowIso(), db))) {
+      if (await userStore.findById(userId, db)) throw conflict('reactivated_during_deletion', 'The account was restored meanwhile; delete it again')
+      throw notFound('User not found')
+    }
     for (const letGo of this.#onErase) await letGo(userId)
-    // Restored meanwhile (an admin acting at the same moment): it stays, and the erasure says so.
-    const erased = await db.transaction(async (tx) => {
-      if (!(await userStore.erase(userId, tx))) return false
-      await this.#announce(tx, { type: 'account_erased', user_id: userId })
-      return true
+    await db.transaction(async (tx) => {
+      if (await userStore.erase(userId, tx)) await this.#announce(tx, { type: 'account_erased', user_id: userId })
     })
-    if (!erased && (await userStore.findById(userId, db)))
-      throw conflict('reactivated_during_deletion', 'The account was restored while it was being erased; erase it again')
   }
 
   /**
@@ -255,6 +268,7 @@ export class UserService {
             if (!(error instanceof ApiError && error.reason === 'reactivated_during_deletion')) throw error
           },
         )
+        await nextTurn()
       }
       if (due.length < PURGE_BATCH) return erased
     }
@@ -292,6 +306,12 @@ export class UserService {
     // Serialise admin removals so that two at once cannot both see the other as the remaining admin.
     await tx.lock('active-admins')
     if ((await this.deps.userStore.countActiveAdmins(tx)) <= 1) throw conflict('last_admin', 'The last active admin cannot be removed')
+  }
+
+  /** The deletion's steps; each stops where the account turns out to have been restored meanwhile. */
+  async #letGoOfLiveThings(userId: string): Promise<void> {
+    const stillDeleted = async (q: Queryable) => Boolean((await this.deps.userStore.findById(userId, q))?.deleted_at)
+    for (const letGo of this.#onDeleted) await letGo(userId, stillDeleted)
   }
 
   /** An account's own event, on its stream and on the stream of account changes other services follow. */

@@ -32,8 +32,11 @@ export const userColumns = (alias: string) => USER_COLUMNS.map((column) => `${al
 /** An account from its row: SQLite answers booleans as 0/1, converted here, once. */
 export function fromRow<Row extends UserRow>(row: Row): Row & Pick<User, 'is_active' | 'status'> {
   const is_active = Boolean(row.is_active)
-  return { ...row, is_active, status: row.deleted_at ? 'deleted' : is_active ? 'active' : 'inactive' }
+  return { ...row, is_active, status: statusOf({ is_active, deleted_at: row.deleted_at }) }
 }
+
+export const statusOf = ({ is_active, deleted_at }: Pick<User, 'is_active' | 'deleted_at'>): User['status'] =>
+  deleted_at ? 'deleted' : is_active ? 'active' : 'inactive'
 
 function toRecord(row: UserRow & { password_hash: string }): UserRecord {
   return fromRow(row)
@@ -76,6 +79,21 @@ export class UserStore {
     const params: SqlValue[] = [userId, updatedAt, ...columns.map((column) => changes[column] as SqlValue)]
     const set = columns.map((column, index) => `${column} = $${index + 3}`)
     await q.run(`UPDATE users SET ${['updated_at = $2', ...set].join(', ')} WHERE user_id = $1`, params)
+  }
+
+  /** Marks a deleted account as being erased (it can no longer be restored); false when it is not deleted. */
+  async markErasing(userId: string, now: string, q: Queryable): Promise<boolean> {
+    return (await q.run('UPDATE users SET erasing_since = COALESCE(erasing_since, $2) WHERE user_id = $1 AND deleted_at IS NOT NULL', [userId, now])) > 0
+  }
+
+  /** Brings a deleted account back, active, unless its erasure has begun; answers whether it did. */
+  async restore(userId: string, now: string, q: Queryable): Promise<boolean> {
+    return (
+      (await q.run(
+        'UPDATE users SET is_active = $2, deleted_at = NULL, updated_at = $3 WHERE user_id = $1 AND deleted_at IS NOT NULL AND erasing_since IS NULL',
+        [userId, true, now],
+      )) > 0
+    )
   }
 
   /** Erases the account if it is deleted; answers whether it did. */
