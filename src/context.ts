@@ -150,7 +150,15 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     policy: config.realtime,
   })
 
-  const exporter = new ExportService({ users, linkedAccounts, rooms, chat, dms, exports: userRateLimit(rateLimits, 'exports', config.userRateLimits.exports) })
+  const exporter = new ExportService({
+    users,
+    linkedAccounts,
+    rooms,
+    chat,
+    dms,
+    exports: userRateLimit(rateLimits, 'exports', config.userRateLimits.exports),
+    onError: (error) => log.error('an export failed while it was being sent', { error: String(error) }),
+  })
 
   metrics.watch({
     activeSessions: () => sessionStore.countActive(nowIso()),

@@ -5,7 +5,7 @@ import { Seat } from '../rooms/model'
 import { User, usersModels } from '../users/model'
 import { componentId, Timestamp, Uuid } from '../../shared/model'
 
-/** What GET /users/me/export answers: everything the service keeps about the caller, as one JSON document. */
+/** What GET /users/me/export answers: the caller's data, as one JSON document. */
 export const UserExport = t.Object(
   {
     exported_at: Timestamp,

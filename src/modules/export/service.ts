@@ -21,6 +21,7 @@ export class ExportService {
       chat: Pick<ChatService, 'writtenBy'>
       dms: Pick<DirectMessageService, 'conversationsOf' | 'messagesIn'>
       exports: UserRateLimiter
+      onError: (error: unknown) => void
     },
   ) {}
 
@@ -30,11 +31,18 @@ export class ExportService {
     const account = { ...(await this.deps.users.get(user.user_id)), linked_accounts: await this.deps.linkedAccounts.list(user.user_id) }
     const chunks = this.#document(account)
     const encoder = new TextEncoder()
+    const onError = this.deps.onError
     return new ReadableStream({
       async pull(controller) {
-        const next = await chunks.next()
-        if (next.done) controller.close()
-        else controller.enqueue(encoder.encode(next.value))
+        try {
+          const next = await chunks.next()
+          if (next.done) controller.close()
+          else controller.enqueue(encoder.encode(next.value))
+        } catch (error) {
+          // The answer has begun: the client sees the connection fail, not a document cut short and taken as whole.
+          onError(error)
+          controller.error(error)
+        }
       },
       async cancel() {
         await chunks.return(undefined)
