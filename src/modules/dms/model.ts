@@ -73,3 +73,4 @@ export const dmsModels = (maxLength: number) => {
 
 export type DirectMessage = typeof DirectMessage.static
 export type Conversation = typeof Conversation.static
+export type BlockedUser = typeof BlockedUser.static

@@ -9,7 +9,7 @@ import { type LobbyEvent, userStream } from '../events/model'
 import type { EventLog } from '../events/service'
 import type { User } from '../users/model'
 import type { UserService } from '../users/service'
-import type { Conversation, DirectMessage } from './model'
+import type { BlockedUser, Conversation, DirectMessage } from './model'
 import type { DirectMessageStore } from './store'
 
 const pairKey = (userA: string, userB: string) => `dm:${[userA, userB].sort().join(':')}`
@@ -140,6 +140,12 @@ export class DirectMessageService {
   conversationsOf(userId: string): AsyncGenerator<Array<Pick<Conversation, 'conversation_id' | 'peer'>>> {
     const { dmStore, db } = this.deps
     return inPages((after, limit) => dmStore.conversationsOf(userId, after, limit, db.reader), (conversation) => conversation.conversation_id, '')
+  }
+
+  /** Everyone a user blocked, a page at a time: for the export of their data. */
+  blocksOf(userId: string): AsyncGenerator<BlockedUser[]> {
+    const { dmStore, db } = this.deps
+    return inPages((after, limit) => dmStore.blockedAfter(userId, after, limit, db.reader), (blocked) => blocked.user_id, '')
   }
 
   /** Every message of a conversation, a page at a time (its participant asked, through conversationsOf). */

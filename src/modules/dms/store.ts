@@ -1,6 +1,6 @@
 import type { Queryable } from '../../db/database'
 import { pageBySeq, readPage, type SeqRange } from '../../db/page'
-import type { Conversation, DirectMessage } from './model'
+import type { BlockedUser, Conversation, DirectMessage } from './model'
 
 interface ConversationRow {
   conversation_id: string
@@ -220,6 +220,15 @@ export class DirectMessageStore {
       page.offset,
     )
     return { blocked: rows, total: Number(total) }
+  }
+
+  /** Up to `limit` of the users `blockerId` blocked, in id order after `afterUserId` (the primary key's order). */
+  blockedAfter(blockerId: string, afterUserId: string, limit: number, q: Queryable): Promise<BlockedUser[]> {
+    return q.all<BlockedUser>(
+      `SELECT u.user_id, u.username, b.created_at AS blocked_at FROM blocks b JOIN users u ON u.user_id = b.blocked_id
+        WHERE b.blocker_id = $1 AND b.blocked_id > $2 ORDER BY b.blocked_id LIMIT $3`,
+      [blockerId, afterUserId, limit],
+    )
   }
 
   async countBlocked(blockerId: string, q: Queryable): Promise<number> {

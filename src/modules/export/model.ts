@@ -1,6 +1,6 @@
 import { Elysia, t } from 'elysia'
 import { Message } from '../chat/model'
-import { DirectMessage } from '../dms/model'
+import { BlockedUser, DirectMessage } from '../dms/model'
 import { Seat } from '../rooms/model'
 import { User, usersModels } from '../users/model'
 import { componentId, Timestamp, Uuid } from '../../shared/model'
@@ -19,8 +19,9 @@ export const UserExport = t.Object(
         messages: t.Array(t.Ref(DirectMessage), { description: "both sides', in order" }),
       }),
     ),
+    blocked: t.Array(t.Ref(BlockedUser), { description: 'the users you blocked' }),
   },
   { $id: componentId('UserExport') },
 )
 
-export const exportModels = new Elysia({ name: 'models.export' }).use(usersModels).model({ Seat, Message, DirectMessage, UserExport })
+export const exportModels = new Elysia({ name: 'models.export' }).use(usersModels).model({ Seat, Message, DirectMessage, BlockedUser, UserExport })

@@ -19,7 +19,7 @@ export class ExportService {
       linkedAccounts: Pick<LinkedAccountService, 'list'>
       rooms: Pick<RoomService, 'seatsOf'>
       chat: Pick<ChatService, 'writtenBy'>
-      dms: Pick<DirectMessageService, 'conversationsOf' | 'messagesIn'>
+      dms: Pick<DirectMessageService, 'conversationsOf' | 'messagesIn' | 'blocksOf'>
       exports: UserRateLimiter
       onError: (error: unknown) => void
     },
@@ -65,6 +65,8 @@ export class ExportService {
         yield ']}'
         separator = ','
       }
+    yield '],"blocked":['
+    yield* jsonItems(dms.blocksOf(account.user_id))
     yield ']}'
   }
 }
