@@ -16,7 +16,7 @@ export class ExportService {
   constructor(
     private readonly deps: {
       users: Pick<UserService, 'get'>
-      linkedAccounts: Pick<LinkedAccountService, 'list'>
+      linkedAccounts: Pick<LinkedAccountService, 'withLinks'>
       rooms: Pick<RoomService, 'seatsOf'>
       chat: Pick<ChatService, 'writtenBy'>
       dms: Pick<DirectMessageService, 'conversationsOf' | 'messagesIn' | 'blocksOf'>
@@ -28,7 +28,7 @@ export class ExportService {
   /** The document, as a stream of JSON text; the account is read (and the limit counted) before it starts. */
   async open(user: User): Promise<ReadableStream<Uint8Array>> {
     await this.deps.exports.consume(user.user_id)
-    const account = { ...(await this.deps.users.get(user.user_id)), linked_accounts: await this.deps.linkedAccounts.list(user.user_id) }
+    const account = await this.deps.linkedAccounts.withLinks(await this.deps.users.get(user.user_id))
     const chunks = this.#document(account)
     const encoder = new TextEncoder()
     const onError = this.deps.onError

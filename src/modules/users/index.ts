@@ -17,13 +17,13 @@ export const usersRoutes = (
     linkedAccounts,
     config,
     confirmPassword,
-  }: { users: UserService; linkedAccounts: Pick<LinkedAccountService, 'list'>; config: Config; confirmPassword: PasswordConfirmation },
+  }: { users: UserService; linkedAccounts: Pick<LinkedAccountService, 'withLinks'>; config: Config; confirmPassword: PasswordConfirmation },
   guard: UserGuard,
 ) =>
   new Elysia({ prefix: '/users', detail: { tags: ['users'] } })
     .use(guard)
     .use(usersModels)
-    .get('/me', async ({ user }) => ({ ...user, linked_accounts: await linkedAccounts.list(user.user_id) }), {
+    .get('/me', ({ user }) => linkedAccounts.withLinks(user), {
       auth: 'user',
       response: { 200: 'User', ...errors(401, 403) },
       detail: { summary: 'The caller', description: 'As GET /auth/me, with your linked accounts.' },
@@ -109,7 +109,7 @@ export const usersRoutes = (
     )
     .guard({ params: UserIdParams }, (byId) =>
       byId
-        .get('/:user_id', async ({ params }) => ({ ...(await users.get(params.user_id)), linked_accounts: await linkedAccounts.list(params.user_id) }), {
+        .get('/:user_id', async ({ params }) => linkedAccounts.withLinks(await users.get(params.user_id)), {
           auth: 'admin',
           response: { 200: 'User', ...errors(400, 401, 403, 404) },
           detail: { summary: 'One user, with their linked accounts', description: 'Admins only.' },

@@ -28,6 +28,11 @@ export class LinkedAccountService {
     return this.deps.store.list(userId, this.deps.db)
   }
 
+  /** The account as its owner (or an admin) sees it whole: with its linked accounts. */
+  async withLinks(user: User): Promise<User> {
+    return { ...user, linked_accounts: await this.list(user.user_id) }
+  }
+
   /** Another user's, for an admin: 404 for an account that does not exist. */
   async listOf(userId: string): Promise<LinkedAccount[]> {
     await this.deps.users.get(userId)

@@ -62,7 +62,7 @@ export class UserService {
     const details = normaliseProfile(profile)
     const { userStore, db } = this.deps
     if (await userStore.findByUsername(username, db)) throw usernameTaken()
-    await this.#assertEmailFree(details.email, undefined, db)
+    if (await this.#emailHeldByAnother(details.email, undefined, db)) throw emailTaken()
     const now = nowIso()
     const user: UserRecord = {
       user_id: Bun.randomUUIDv7(),
@@ -145,7 +145,7 @@ export class UserService {
         const losesAdmin =
           target.user_role === 'admin' && target.is_active && (changes.user_role === 'user' || changes.is_active === false)
         if (losesAdmin) await this.#assertAdminMayGo(actor, target, tx)
-        if (fields.includes('email')) await this.#assertEmailFree(changes.email, userId, tx)
+        if (fields.includes('email') && (await this.#emailHeldByAnother(changes.email, userId, tx))) throw emailTaken()
         const now = nowIso()
         const merged = { ...target, ...definedOnly(changes), updated_at: now }
         const changed = { ...merged, status: statusOf(merged) }
@@ -319,21 +319,16 @@ export class UserService {
     await this.deps.events.emit(tx, [userStream(event.user_id), event], [ACCOUNTS_STREAM, event])
   }
 
-  /** An address is one account's, ignoring case. */
-  async #assertEmailFree(email: string | null | undefined, ownerId: string | undefined, q: Queryable): Promise<void> {
+  /** Whether an account other than `ownerId`'s holds the address, ignoring case. */
+  async #emailHeldByAnother(email: string | null | undefined, ownerId: string | undefined, q: Queryable): Promise<boolean> {
     const key = emailKey(email)
     const holder = key && (await this.deps.userStore.findIdByEmailKey(key, q))
-    if (holder && holder !== ownerId) throw emailTaken()
+    return Boolean(holder) && holder !== ownerId
   }
 
   /** Which of the two unique values a write that lost a race to another account collided on. */
   async #taken(email: string | null | undefined, ownerId: string | undefined): Promise<ApiError> {
-    try {
-      await this.#assertEmailFree(email, ownerId, this.deps.db)
-    } catch (error) {
-      return error as ApiError
-    }
-    return usernameTaken()
+    return (await this.#emailHeldByAnother(email, ownerId, this.deps.db)) ? emailTaken() : usernameTaken()
   }
 
   async #require(userId: string, q: Queryable): Promise<UserRecord> {

@@ -38,10 +38,6 @@ export function fromRow<Row extends UserRow>(row: Row): Row & Pick<User, 'is_act
 export const statusOf = ({ is_active, deleted_at }: Pick<User, 'is_active' | 'deleted_at'>): User['status'] =>
   deleted_at ? 'deleted' : is_active ? 'active' : 'inactive'
 
-function toRecord(row: UserRow & { password_hash: string }): UserRecord {
-  return fromRow(row)
-}
-
 /** Public view of a user: everything but the password hash. */
 export function toUser({ password_hash: _, ...user }: UserRecord): User {
   return user
@@ -52,12 +48,12 @@ export class UserStore {
 
   async findById(userId: string, q: Queryable): Promise<UserRecord | undefined> {
     const row = await q.get<UserRecord>(`SELECT ${COLUMNS} FROM users WHERE user_id = $1`, [userId])
-    return row && toRecord(row)
+    return row && fromRow(row)
   }
 
   async findByUsername(username: string, q: Queryable): Promise<UserRecord | undefined> {
     const row = await q.get<UserRecord>(`SELECT ${COLUMNS} FROM users WHERE lower(username) = lower($1)`, [username])
-    return row && toRecord(row)
+    return row && fromRow(row)
   }
 
   /** The id of the account holding an address, ignoring case. */
