@@ -1,4 +1,5 @@
-import { type Static, type TProperties, Type as T } from '@sinclair/typebox'
+// Hint, Kind, OptionalKind and ReadonlyKind are imported only so that client/'s declaration build can name the frames' types (TS4023).
+import { type Hint, type Kind, type OptionalKind, type ReadonlyKind, type Static, type TProperties, Type as T } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ErrorReason } from '../../shared/model'
 import { LobbyEventSchema } from '../events/model'
