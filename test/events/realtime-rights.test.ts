@@ -182,8 +182,12 @@ describe(`realtime rights under races on ${STORE}`, () => {
     await l.seat(owner, room.room_id, await client.register('race_later'))
     await Bun.sleep(100)
     const shape = socket.frames.filter((frame) => frame.stream === stream).map((frame) => (frame.op === 'event' ? frame.event.type : frame.op))
+    // The kick comes in the replay, or, when the replay stopped short of events still being committed, live just after it.
     if (shape[0] === 'error') expect(shape).toEqual(['error'])
-    else expect(shape).toEqual(['member_joined', 'member_kicked', 'subscribed', 'unsubscribed'])
+    else expect(shape).toBeOneOf([
+      ['member_joined', 'member_kicked', 'subscribed', 'unsubscribed'],
+      ['member_joined', 'subscribed', 'member_kicked', 'unsubscribed'],
+    ])
   })
 
   test("an invitee's view ends when the invitation runs out, but not once they have joined", async () => {
