@@ -35,7 +35,8 @@ COPY --from=build /out/sim-gateway /sim-gateway
 COPY --from=build --chown=65532:65532 /out/data /data
 ENV HOST=0.0.0.0 \
     PORT=3000 \
-    DATABASE_URL=sqlite:/data/sim-gateway.sqlite
+    DATABASE_URL=sqlite:/data/sim-gateway.sqlite \
+    AVATAR_DIR=/data/avatars
 USER 65532:65532
 VOLUME ["/data"]
 EXPOSE 3000

@@ -14,17 +14,19 @@ import { roomsRoutes } from './modules/rooms'
 import { sessionsRoutes } from './modules/sessions'
 import { usersRoutes } from './modules/users'
 import { linkedAccountsRoutes } from './modules/users/linked-routes'
+import { avatarsRoutes } from './modules/avatars'
 import { docs } from './plugins/docs'
 import { errorHandler } from './plugins/errors'
-import { authGuard } from './plugins/auth'
+import { authGuard, bearerToken } from './plugins/auth'
 import { observability } from './plugins/observability'
 import { rateLimit } from './plugins/rate-limit'
-import { security } from './plugins/security'
+import { type BodyKind, security } from './plugins/security'
 
 export function createApp(context: AppContext) {
   const { config } = context
   const { sessions, verifier, signer } = context
-  const guard = authGuard({ verify: (token) => verifier.verify(signer, token), authenticate: (sessionId, userId) => sessions.authenticate(sessionId, userId) })
+  const verify = (token: string) => verifier.verify(signer, token)
+  const guard = authGuard({ verify, authenticate: (sessionId, userId) => sessions.authenticate(sessionId, userId) })
   // Registration, login, refresh and change of password share one limit per address.
   const authLimit = rateLimit(config.authRateLimit, config.trustProxy)
   // Typed without the prefix, which clients (Eden, client/) take as part of their base URL.
@@ -33,6 +35,7 @@ export function createApp(context: AppContext) {
     .use(sessionsRoutes(context, guard, authLimit))
     .use(usersRoutes({ ...context, confirmPassword: (user, password, caller) => context.credentials.password.confirm(user, password, caller) }, guard))
     .use(linkedAccountsRoutes(context, guard))
+    .use(avatarsRoutes(context, guard))
     .use(roomsRoutes(context, guard))
     .use(invitesRoutes(context, guard))
     .use(chatRoutes(context, guard))
@@ -40,28 +43,43 @@ export function createApp(context: AppContext) {
     .use(exportRoutes(context, guard))
     .use(realtimeRoutes(context))
 
-  const bodies = new Set<string>()
+  const bodies = new Map<string, BodyKind>()
+  const uploads = {
+    maxBytes: config.avatars.maxBytes + MULTIPART_FRAMING_BYTES,
+    atOnce: config.avatars.uploadsAtOnce,
+    authorized: async (request: Request) => {
+      const token = bearerToken(request)
+      return token !== undefined && (await verify(token)) !== undefined
+    },
+  }
   // normalize: false makes unknown body fields a 422 instead of silently dropping them.
   const app = new Elysia({
     normalize: false,
-    serve: { maxRequestBodySize: hardBodyLimit(config.maxBodyBytes) },
+    serve: { maxRequestBodySize: hardBodyLimit(Math.max(config.maxBodyBytes, uploads.maxBytes)) },
     websocket: websocketOptions(config.realtime),
   })
     .use(observability(context.log, context.metrics, context.tracer))
     .use(errorHandler(context.log))
-    .use(security({ ...config, takesBody: (method, route) => bodies.has(`${method} ${route}`) }))
+    .use(security({ ...config, bodyOf: (method, route) => bodies.get(`${method} ${route}`), uploads }))
     .use(config.swaggerEnabled ? docs(context.version, asyncApiDocument({ version: context.version, apiPrefix: config.apiPrefix })) : new Elysia())
     .use(healthRoutes(context))
     .use(lobbyRoutes(context))
     .use(api)
-  for (const route of app.routes) if (route.hooks?.body) bodies.add(`${route.method} ${route.path}`)
+  for (const route of app.routes)
+    if (route.hooks?.body) bodies.set(`${route.method} ${route.path}`, takesFiles(route.hooks.parse) ? 'multipart' : 'json')
   return app
 }
 
 export type App = ReturnType<typeof createApp>
 
+/** Room for the form around an uploaded file: boundaries, part headers, a long file name. */
+const MULTIPART_FRAMING_BYTES = 16_384
+
+/** Whether a route declares `parse: 'multipart/form-data'` (the only way one takes files). */
+const takesFiles = (parse: unknown) => Array.isArray(parse) && parse.some((parser) => parser?.fn === 'multipart/form-data')
+
 /**
- * Bodies over MAX_BODY_BYTES get 413 in the envelope (plugins/security.ts) without being read.
+ * Bodies over MAX_BODY_BYTES (AVATAR_MAX_BYTES for an avatar) get 413 in the envelope (plugins/security.ts) without being read.
  * Bun itself cuts off anything past this larger bound, before any of our code runs, with a bare 413.
  */
 const hardBodyLimit = (maxBodyBytes: number) => maxBodyBytes * 4

@@ -146,6 +146,29 @@ export const EnvSchema = T.Object({
     maximum: 268_435_456,
     description: 'bytes waiting to go out to one websocket before it is closed as a slow consumer (4009)',
   }),
+  AVATAR_MAX_BYTES: T.Integer({ default: 5_242_880, minimum: 1024, maximum: 20_971_520, description: 'largest avatar file a user may upload, in bytes' }),
+  AVATAR_MAX_DIMENSION: T.Integer({
+    default: 4096,
+    minimum: 64,
+    maximum: 16_384,
+    description: 'widest or tallest avatar upload, in pixels (read from the header, before decoding: a decompression bomb goes no further)',
+  }),
+  AVATAR_SIZE: T.Integer({ default: 512, minimum: 32, maximum: 2048, description: 'stored avatars fit in a square of this many pixels (re-encoded as WebP)' }),
+  AVATAR_UPLOADS_AT_ONCE: T.Integer({
+    default: 16,
+    minimum: 1,
+    maximum: 10_000,
+    description: 'avatar uploads read or waiting to be decoded at once, at most (each holds up to AVATAR_MAX_BYTES); then 503',
+  }),
+  AVATAR_DIR: T.String({ default: 'data/avatars', minLength: 1, description: 'folder of the avatars when no S3 bucket is set' }),
+  S3_ENDPOINT: T.Optional(T.String({ pattern: '^https?://', description: 'S3-compatible store for avatars, such as https://storage.yandexcloud.net (unset: AVATAR_DIR)' })),
+  S3_BUCKET: T.Optional(T.String({ pattern: '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$', description: 'bucket of the avatars (with S3_ENDPOINT)' })),
+  S3_REGION: T.String({ default: 'us-east-1', minLength: 1, description: 'region the S3 requests are signed for' }),
+  S3_ACCESS_KEY_ID: T.Optional(T.String({ minLength: 1, description: 'S3 access key id' })),
+  S3_SECRET_ACCESS_KEY: T.Optional(T.String({ minLength: 1, description: 'S3 secret access key' })),
+  S3_PUBLIC_URL: T.Optional(
+    T.String({ pattern: '^https?://', description: 'where clients read the bucket (or a CDN in front of it); unset: the gateway serves avatars itself' }),
+  ),
   LOG_LEVEL: T.Union([T.Literal('debug'), T.Literal('info'), T.Literal('warn'), T.Literal('error'), T.Literal('silent')], {
     default: 'info',
     description: 'least severe log level written',
@@ -174,7 +197,7 @@ export class ConfigError extends Error {
   }
 }
 
-const SECRET_KEYS = new Set(['JWT_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL', 'METRICS_TOKEN'])
+const SECRET_KEYS = new Set(['JWT_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL', 'METRICS_TOKEN', 'S3_SECRET_ACCESS_KEY'])
 
 /** Reads and validates the settings; throws ConfigError naming every bad variable. */
 export function loadConfig(source: Record<string, string | undefined> = Bun.env): Config {
@@ -211,6 +234,11 @@ function crossChecks(env: Env): string[] {
     problems.push(`ROOM_MAX_PLAYERS must not exceed ROOM_MAX_PLAYERS_LIMIT (${env.ROOM_MAX_PLAYERS_LIMIT})`)
   if (env.ADMIN_PASSWORD !== undefined && env.ADMIN_PASSWORD.length < env.PASSWORD_MIN_LENGTH)
     problems.push(`ADMIN_PASSWORD must be at least PASSWORD_MIN_LENGTH (${env.PASSWORD_MIN_LENGTH}) characters`)
+  if ((env.S3_ENDPOINT === undefined) !== (env.S3_BUCKET === undefined)) problems.push('S3_ENDPOINT and S3_BUCKET must be set together')
+  if ((env.S3_ACCESS_KEY_ID === undefined) !== (env.S3_SECRET_ACCESS_KEY === undefined))
+    problems.push('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together')
+  if (env.S3_ENDPOINT === undefined && (env.S3_ACCESS_KEY_ID !== undefined || env.S3_PUBLIC_URL !== undefined))
+    problems.push('S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY and S3_PUBLIC_URL need S3_ENDPOINT and S3_BUCKET')
   const badOrigin = parseOrigins(env.CORS_ORIGINS).find((origin) => origin !== '*' && !URL.canParse(origin))
   if (badOrigin !== undefined) problems.push(`CORS_ORIGINS must list origins such as https://game.example; got ${JSON.stringify(badOrigin)}`)
   return problems
@@ -221,6 +249,20 @@ function parseOrigins(list: string): string[] {
     .split(',')
     .map((origin) => origin.trim())
     .filter((origin) => origin !== '')
+}
+
+/** Where avatars are kept: a bucket when one is named, else a folder. */
+function avatarStorage(env: Env) {
+  if (env.S3_ENDPOINT === undefined || env.S3_BUCKET === undefined) return { kind: 'local' as const, directory: env.AVATAR_DIR }
+  const keys = env.S3_ACCESS_KEY_ID && env.S3_SECRET_ACCESS_KEY ? { accessKeyId: env.S3_ACCESS_KEY_ID, secretAccessKey: env.S3_SECRET_ACCESS_KEY } : {}
+  return {
+    kind: 's3' as const,
+    endpoint: env.S3_ENDPOINT,
+    bucket: env.S3_BUCKET,
+    region: env.S3_REGION,
+    ...keys,
+    publicUrl: env.S3_PUBLIC_URL?.replace(/\/$/, ''),
+  }
 }
 
 /** Tracing, on when a collector is named; its traces URL as the OpenTelemetry environment variables define it. */
@@ -296,6 +338,13 @@ function toConfig(env: Env) {
     maxBodyBytes: env.MAX_BODY_BYTES,
     bodyTimeout: env.BODY_TIMEOUT,
     maxConcurrentBodies: env.MAX_CONCURRENT_BODIES,
+    avatars: {
+      maxBytes: env.AVATAR_MAX_BYTES,
+      maxDimension: env.AVATAR_MAX_DIMENSION,
+      size: env.AVATAR_SIZE,
+      uploadsAtOnce: env.AVATAR_UPLOADS_AT_ONCE,
+      storage: avatarStorage(env),
+    },
     logLevel: env.LOG_LEVEL,
     swaggerEnabled: env.SWAGGER_ENABLED,
     metricsEnabled: env.METRICS_ENABLED,

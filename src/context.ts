@@ -40,6 +40,10 @@ import { LinkedAccountStore } from './modules/users/linked-account-store'
 import { LinkedAccountService } from './modules/users/linked-accounts'
 import { UserService } from './modules/users/service'
 import { UserStore } from './modules/users/store'
+import { AvatarImages } from './modules/avatars/image'
+import { AvatarService } from './modules/avatars/service'
+import { avatarStorage } from './modules/avatars/storage'
+import { AvatarStore } from './modules/avatars/store'
 
 export type AppContext = ReturnType<typeof createContext>
 
@@ -74,6 +78,15 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   const selfChanges = userRateLimit(rateLimits, 'account changes', config.userRateLimits.accountChanges)
   const users = new UserService({ db, userStore, passwords, events, selfChanges, passwordMinLength: config.password.minLength })
   const linkedAccounts = new LinkedAccountService({ db, store: new LinkedAccountStore(), users, selfChanges })
+  const avatars = new AvatarService({
+    db,
+    store: new AvatarStore(),
+    storage: avatarStorage(config.avatars.storage, `${config.apiPrefix}/avatars`),
+    images: new AvatarImages({ ...config.avatars, concurrency: navigator.hardwareConcurrency, queueLimit: config.avatars.uploadsAtOnce }),
+    users,
+    selfChanges,
+    onError: (message, error) => log.error(message, { error: String(error) }),
+  })
   // An account that stops being usable ends its sessions in the same transaction.
   users.onEnded((userId, why, tx) => sessions.endAllOf(userId, why === 'deleted' ? 'account_deleted' : 'account_deactivated', tx))
   // The ways in: a password today.
@@ -121,6 +134,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   users.onErase((userId) => membership.forgetClosedSeats(userId))
   users.onErase((userId) => chat.detachAuthor(userId))
   users.onErase((userId) => dms.forget(userId))
+  users.onErase((userId) => avatars.forget(userId))
   const jwt = { ...config.jwt, secret: jwtSecret }
   // One verifier for HTTP and the websocket: a token checked for one is checked for both.
   const verifier = new AccessTokenVerifier(jwt)
@@ -179,6 +193,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     passwords,
     users,
     linkedAccounts,
+    avatars,
     sessions,
     credentials,
     verifier,

@@ -81,7 +81,7 @@ export async function startServer(config: Config, log: Logger) {
 }
 
 /** Purges expired rows a minute after start (sooner with a shorter interval), then every `interval` seconds. */
-function schedulePurges({ sessions, credentials, invites, rateLimits, events, chat, dms, users, config }: AppContext, log: Logger, interval: number) {
+function schedulePurges({ sessions, credentials, invites, rateLimits, events, chat, dms, users, avatars, config }: AppContext, log: Logger, interval: number) {
   const longestRateWindow = Math.max(...Object.values(config.userRateLimits).map((limit) => limit.window))
   let stopped = false
   let timer: Timer
@@ -96,6 +96,7 @@ function schedulePurges({ sessions, credentials, invites, rateLimits, events, ch
         messages: await chat.purge(),
         direct_messages: await dms.purge(),
         deleted_users: await users.purgeDeleted(config.userPurgeAfter),
+        avatar_objects: await avatars.sweep(),
       }
       if (Object.values(purged).some((count) => count > 0)) log.info('expired rows purged', purged)
     } catch (error) {

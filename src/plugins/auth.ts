@@ -51,7 +51,7 @@ export type AuthGuard<Account extends { user_role: string }> = ReturnType<typeof
  * The token of an `Authorization: Bearer <token>` header; the scheme in any case (RFC 7235).
  * Only the header: a token in the query string would end up in the logs of every proxy on the way.
  */
-function bearerToken(request: Request): string | undefined {
+export function bearerToken(request: Request): string | undefined {
   const header = request.headers.get('authorization')
   if (header === null || header.slice(0, 7).toLowerCase() !== 'bearer ') return undefined
   return header.slice(7).trim() || undefined

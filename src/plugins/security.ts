@@ -8,14 +8,28 @@ interface HttpPolicy {
   bodyTimeout: number
   /** Bodies being read at once, at most: each holds up to maxBodyBytes until it is parsed or refused. */
   maxConcurrentBodies: number
-  /** Whether the route takes a body; any other route never reads one. */
-  takesBody: (method: string, route: string) => boolean
+  /** The kind of body the route takes; any other route never reads one. */
+  bodyOf: (method: string, route: string) => BodyKind | undefined
+  /** Files (multipart/form-data), on the routes that take them. */
+  uploads: UploadPolicy
+}
+
+export type BodyKind = 'json' | 'multipart'
+
+interface UploadPolicy {
+  /** The largest multipart body: the file's own limit and room for the form around it. */
+  maxBytes: number
+  /** Uploads read at once, at most; then 503. */
+  atOnce: number
+  /** Whether the request carries a valid access token: nobody else gets a file read. */
+  authorized: (request: Request) => Promise<boolean>
 }
 
 /** Our bodies nest three levels at most; anything far deeper is an attack on the parser or the validator. */
 export const MAX_JSON_DEPTH = 32
 
 const JSON_CONTENT_TYPE = /^application\/json\s*(;|$)/i
+const MULTIPART_CONTENT_TYPE = /^multipart\/form-data\s*;\s*boundary=/i
 const CORS_METHODS = 'GET, POST, PUT, DELETE, OPTIONS'
 const CORS_HEADERS = 'Authorization, Content-Type, X-Request-Id'
 const CORS_EXPOSED = 'X-Request-Id, X-User-Id, X-User-Role, Retry-After'
@@ -35,25 +49,39 @@ export const SECURITY_HEADERS = {
  * (415), at most `maxBodyBytes` (413, whether the size is declared or the body is chunked), sent
  * within `bodyTimeout` seconds (408), nested at most MAX_JSON_DEPTH deep (400), and no more than
  * `maxConcurrentBodies` read at once (503). A route that takes no body never reads one, so it
- * answers as if none was sent (and a caller without a token gets its 401).
+ * answers as if none was sent (and a caller without a token gets its 401). A route that takes a
+ * file takes multipart/form-data instead, under the upload policy: read only for a caller with a
+ * valid token, at most `uploads.maxBytes`, and at most `uploads.atOnce` at once.
  */
-export const security = ({ corsOrigins, maxBodyBytes, bodyTimeout, maxConcurrentBodies, takesBody }: HttpPolicy) => {
-  const limits = { bytes: maxBodyBytes, milliseconds: bodyTimeout * 1000 }
-  let reading = 0
+export const security = ({ corsOrigins, maxBodyBytes, bodyTimeout, maxConcurrentBodies, bodyOf, uploads }: HttpPolicy) => {
+  const jsonLimits = { bytes: maxBodyBytes, milliseconds: bodyTimeout * 1000 }
+  const uploadLimits = { bytes: uploads.maxBytes, milliseconds: bodyTimeout * 1000 }
+  const reading = { json: 0, multipart: 0 }
+  /** Reads a body within its limits, counted while it arrives. */
+  const read = async (request: Request, kind: BodyKind): Promise<Uint8Array> => {
+    const [limits, atOnce, contentType] =
+      kind === 'json' ? [jsonLimits, maxConcurrentBodies, JSON_CONTENT_TYPE] : [uploadLimits, uploads.atOnce, MULTIPART_CONTENT_TYPE]
+    if (Number(request.headers.get('content-length')) > limits.bytes) throw payloadTooLarge(limits.bytes)
+    if (!contentType.test(request.headers.get('content-type') ?? '')) throw unsupportedMediaType(`Send the body as ${kind === 'json' ? 'application/json' : 'multipart/form-data'}`)
+    if (reading[kind] >= atOnce) throw unavailable('Too many request bodies are arriving at once; try again shortly', 1)
+    reading[kind]++
+    try {
+      return await readBody(request, limits)
+    } finally {
+      reading[kind]--
+    }
+  }
   const plugin = new Elysia({ name: 'security' })
     .headers(SECURITY_HEADERS)
     .onParse({ as: 'global' }, async ({ request, route }) => {
-      if (request.body === null || request.headers.get('content-length') === '0' || !takesBody(request.method, route)) return null
-      if (Number(request.headers.get('content-length')) > maxBodyBytes) throw payloadTooLarge(maxBodyBytes)
-      if (!JSON_CONTENT_TYPE.test(request.headers.get('content-type') ?? '')) throw unsupportedMediaType()
-      if (reading >= maxConcurrentBodies) throw unavailable('Too many request bodies are arriving at once; try again shortly', 1)
-      reading++
-      let text: string
-      try {
-        text = await readBody(request, limits)
-      } finally {
-        reading--
+      const kind = request.body === null || request.headers.get('content-length') === '0' ? undefined : bodyOf(request.method, route)
+      if (kind === undefined) return null
+      if (kind === 'multipart') {
+        // No file is read for a caller the route will refuse: the auth guard answers 401 next.
+        if (!(await uploads.authorized(request))) return null
+        return formFields(await read(request, kind), request.headers.get('content-type')!)
       }
+      const text = Buffer.from(await read(request, kind)).toString('utf8')
       if (text.trim() === '') return null
       if (nestsDeeperThan(text, MAX_JSON_DEPTH))
         throw badRequest(`The request body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`)
@@ -66,6 +94,21 @@ export const security = ({ corsOrigins, maxBodyBytes, bodyTimeout, maxConcurrent
   return corsOrigins.length > 0 ? plugin.use(cors(corsOrigins)) : plugin
 }
 
+/** A form's fields by name, a file as a File; a field sent twice is refused, as JSON would keep only one of two. */
+async function formFields(body: Uint8Array, contentType: string): Promise<Record<string, string | File>> {
+  let form: Awaited<ReturnType<Response['formData']>>
+  try {
+    form = await new Response(body, { headers: { 'content-type': contentType } }).formData()
+  } catch {
+    throw badRequest('The request body is not valid multipart/form-data')
+  }
+  const fields: Record<string, string | File> = {}
+  for (const [name, value] of form.entries()) {
+    if (name in fields) throw badRequest(`The form sends ${name} more than once`)
+    fields[name] = value
+  }
+  return fields
+}
 
 /** CORS for the listed origins ('*' for any, without credentials); installed only when some are configured. */
 function cors(origins: string[]) {
@@ -94,12 +137,12 @@ function cors(origins: string[]) {
 }
 
 /**
- * Reads the body as text, giving up (and stopping the upload) as soon as it passes `limits.bytes`,
+ * Reads the body, giving up (and stopping the upload) as soon as it passes `limits.bytes`,
  * or when it has not all arrived within `limits.milliseconds`: a client trickling a byte at a time
  * would otherwise hold its request, and a graceful shutdown, for as long as it likes.
  */
-async function readBody(request: Request, limits: { bytes: number; milliseconds: number }): Promise<string> {
-  if (request.body === null) return ''
+async function readBody(request: Request, limits: { bytes: number; milliseconds: number }): Promise<Uint8Array> {
+  if (request.body === null) return new Uint8Array()
   const reader = request.body.getReader()
   let timer: Timer | undefined
   const deadline = new Promise<never>((_, reject) => {
@@ -119,7 +162,7 @@ async function readBody(request: Request, limits: { bytes: number; milliseconds:
   } finally {
     clearTimeout(timer)
   }
-  return Buffer.concat(chunks).toString('utf8')
+  return Buffer.concat(chunks)
 }
 
 /**

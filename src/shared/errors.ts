@@ -45,6 +45,7 @@ export const REASONS = {
   erasure_under_way: 'the account is being erased; it cannot come back',
   already_linked: 'an account on that network is linked already; unlink it first',
   link_taken: 'that account of the network is linked to another user',
+  upload_under_way: 'another avatar upload for the account is under way; wait for it to finish',
   self_target: 'not to yourself: an admin deleting, deactivating or demoting themself, an owner kicking themself, writing to or blocking yourself',
   last_admin: 'the last active admin stays',
   quota_reached: 'a per-user or per-room limit is reached: open rooms, seats, pending invitations, blocks',
@@ -97,7 +98,7 @@ export const notFound = (message: string) => new ApiError('not_found', message)
 export const requestTimeout = (message: string) => new ApiError('request_timeout', message)
 export const conflict = (reason: Reason, message: string) => new ApiError('conflict', message, undefined, undefined, reason)
 export const payloadTooLarge = (maxBytes: number) => new ApiError('payload_too_large', `The body must not exceed ${maxBytes} bytes`)
-export const unsupportedMediaType = () => new ApiError('unsupported_media_type', 'Send the body as application/json')
+export const unsupportedMediaType = (message = 'Send the body as application/json') => new ApiError('unsupported_media_type', message)
 /** A 422 for one field, in the shape schema validation gives. */
 export const invalidField = (field: string, message: string) => new ApiError('validation_error', 'Invalid body', [{ field, message }])
 export const invalidInput = (what: string, details: FieldError[]) => new ApiError('validation_error', `Invalid ${what}`, details)

@@ -16,6 +16,7 @@ export interface Answer {
 }
 
 const PASSWORD = 'generated-client-password'
+const ONE_PIXEL_PNG = Uint8Array.fromBase64('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==')
 
 export async function callEveryOperation(baseUrl: string, admin: { username: string; password: string }): Promise<Answer[]> {
   const answers: Answer[] = []
@@ -66,6 +67,22 @@ export async function callEveryOperation(baseUrl: string, admin: { username: str
   await record('put', '/users/me', client.PUT('/users/me', { body: { username: 'generated_player_2' } }))
   await record('put', '/users/me', client.PUT('/users/me', { body: { user_role: 'admin' } }))
   await record('get', '/users', client.GET('/users'))
+
+  // A file goes as a form; the document says so, and the generated type takes a Blob.
+  const asForm = (body: Record<string, Blob | string>) => {
+    const form = new FormData()
+    for (const [name, value] of Object.entries(body)) form.append(name, value)
+    return form
+  }
+  const picture = new File([await new Bun.Image(ONE_PIXEL_PNG).resize(64, 64).png().bytes()], 'me.png', { type: 'image/png' })
+  const pictured = await record('put', '/users/me/avatar', client.PUT('/users/me/avatar', { body: { avatar_file: picture }, bodySerializer: asForm }))
+  await record('put', '/users/me/avatar', client.PUT('/users/me/avatar', { body: { avatar_file: new File(['<svg/>'], 'me.svg') }, bodySerializer: asForm }))
+  const [userId, file] = pictured?.avatar_url?.split('/').slice(-2) ?? []
+  if (!userId || !file) throw new Error('avatar upload failed')
+  await record('get', '/avatars/{user_id}/{file}', client.GET('/avatars/{user_id}/{file}', { params: { path: { user_id: userId, file } }, parseAs: 'text' }))
+  await record('get', '/avatars/{user_id}/{file}', client.GET('/avatars/{user_id}/{file}', { params: { path: { user_id: userId, file: 'me.png' } }, parseAs: 'text' }))
+  await record('delete', '/users/me/avatar', client.DELETE('/users/me/avatar'))
+  await record('get', '/avatars/{user_id}/{file}', client.GET('/avatars/{user_id}/{file}', { params: { path: { user_id: userId, file } }, parseAs: 'text' }))
 
   const room = await record('post', '/rooms', client.POST('/rooms', { body: { room_name: 'Generated control room', max_players: 3, game_role: 'shift lead' } }))
   await record('post', '/rooms', client.POST('/rooms', { body: { room_name: '', max_players: 3 } }))
@@ -209,6 +226,7 @@ export async function callEveryOperation(baseUrl: string, admin: { username: str
     await record('get', '/users/{user_id}/linked-accounts', client.GET('/users/{user_id}/linked-accounts', byId))
     await record('put', '/users/{user_id}/linked-accounts/{linked_account_id}', client.PUT('/users/{user_id}/linked-accounts/{linked_account_id}', { ...both, body: { connected_for: 'by an admin' } }))
     await record('delete', '/users/{user_id}/linked-accounts/{linked_account_id}', client.DELETE('/users/{user_id}/linked-accounts/{linked_account_id}', both))
+    await record('delete', '/users/{user_id}/avatar', client.DELETE('/users/{user_id}/avatar', byId))
     // Refused: a wrong password (and an admin may not delete themself anyway).
     await record('delete', '/users/me', client.DELETE('/users/me', { body: { password: 'not-the-password' } }))
     await record('delete', '/users/{user_id}', client.DELETE('/users/{user_id}', { ...byId, params: { ...byId.params, query: { permanent: 'true' } } }))

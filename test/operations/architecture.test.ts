@@ -14,6 +14,7 @@ const LAYERS: string[][] = [
   ['src/plugins'],
   ['src/modules/events'],
   ['src/modules/users'],
+  ['src/modules/avatars'],
   ['src/modules/sessions'],
   ['src/modules/credentials'],
   ['src/modules/rooms'],

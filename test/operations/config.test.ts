@@ -61,7 +61,7 @@ describe('configuration', () => {
     const documented = new Map(
       text
         .split('\n')
-        .filter((line) => /^[A-Z_]+=/.test(line))
+        .filter((line) => /^[A-Z0-9_]+=/.test(line))
         .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
     )
     expect([...documented.keys()].sort()).toEqual(Object.keys(EnvSchema.properties).sort())

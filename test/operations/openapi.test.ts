@@ -15,7 +15,7 @@ beforeAll(async () => {
   doc = (await t.client.get('/swagger/json')).body
 })
 
-const PUBLIC = ['POST /auth/registrate', 'POST /auth/login', 'POST /auth/refresh', 'GET /health', 'GET /ready', 'GET /metrics']
+const PUBLIC = ['POST /auth/registrate', 'POST /auth/login', 'POST /auth/refresh', 'GET /health', 'GET /ready', 'GET /metrics', 'GET /avatars/{user_id}/{file}']
 const PROTECTED = [
   'POST /auth/logout',
   'GET /auth/me',
@@ -26,6 +26,9 @@ const PROTECTED = [
   'PUT /users/me',
   'DELETE /users/me',
   'GET /users/me/export',
+  'PUT /users/me/avatar',
+  'DELETE /users/me/avatar',
+  'DELETE /users/{user_id}/avatar',
   'GET /users/me/linked-accounts',
   'POST /users/me/linked-accounts',
   'PUT /users/me/linked-accounts/{linked_account_id}',
@@ -238,11 +241,17 @@ describe('request schemas', () => {
     'POST /dms/{user_id}/read': 'ReadMarkerRequest',
   }
 
-  test('every route that takes a body documents it as JSON with its named schema; no other route has one', () => {
+  test('every route that takes a body documents it as JSON with its named schema, the avatar upload as a form with a file; no other route has one', () => {
     for (const [name, operation] of operations()) {
       const schema = operation.requestBody?.content?.['application/json']?.schema
       expect({ name, schema }).toEqual({ name, schema: BODIES[name] ? { $ref: `#/components/schemas/${BODIES[name]}` } : undefined })
     }
+    const upload = operations().get('PUT /users/me/avatar').requestBody
+    expect(Object.keys(upload.content)).toEqual(['multipart/form-data'])
+    expect(upload.content['multipart/form-data'].schema).toEqual({ $ref: '#/components/schemas/AvatarUpload' })
+    const form = doc.components.schemas.AvatarUpload
+    expect(form.required).toEqual(['avatar_file'])
+    expect(form.properties.avatar_file).toMatchObject({ type: 'string', format: 'binary' })
   })
 
   test('list filters and pagination are optional query parameters; limit and offset are plain bounded integers', () => {

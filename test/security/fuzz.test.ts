@@ -25,6 +25,8 @@ interface Operation {
   method: string
   path: string
   body?: Schema
+  /** A form with a file: no schema generates a valid picture (test/users/avatars.test.ts sends good and bad ones). */
+  takesFile: boolean
   query: Array<{ name: string; schema: Schema; required: boolean }>
   pathParams: string[]
   success?: Schema
@@ -55,6 +57,8 @@ beforeAll(async () => {
   const rooms = lobby(t.client)
   const victims = [member, ...(await Promise.all([1, 2, 3].map((i) => t.client.register(`fuzz_victim_${i}`))))]
   idPools.user_id = victims.map((victim) => victim.userId)
+  // An avatar's name: the SHA-256 of its bytes (none here has one).
+  idPools.file = ['0'.repeat(64) + '.webp', 'f'.repeat(64) + '.webp']
   const created = await Promise.all([1, 2, 3].map(() => rooms.createRoom(admin, { max_players: 4 })))
   idPools.room_id = created.map((room) => room.room_id)
   idPools.invite_id = (await Promise.all(created.map((room, i) => rooms.invite(admin, room.room_id, victims[i]!)))).map((invitation) => invitation.invite_id)
@@ -95,6 +99,7 @@ function operations(): Operation[] {
         method: method.toUpperCase(),
         path,
         body: operation.requestBody?.content?.['application/json']?.schema,
+        takesFile: Boolean(operation.requestBody?.content?.['multipart/form-data']),
         query: parameters.filter((p) => p.in === 'query').map((p) => ({ name: p.name, schema: p.schema, required: Boolean(p.required) })),
         pathParams: parameters.filter((p) => p.in === 'path').map((p) => p.name),
         success: success?.content?.['application/json']?.schema,
@@ -303,10 +308,12 @@ const REVOKING = new Set(['POST /auth/logout', 'POST /auth/change-password'])
 
 describe(`fuzzing every route on ${STORE} (SECURITY 15, 21, 22, 24)`, () => {
   test('valid input is never refused as invalid, never a 5xx, and 2xx bodies match the declared schema', async () => {
-    for (const operation of operations()) {
+    for (const operation of operations().filter((operation) => !operation.takesFile)) {
       const name = `${operation.method} ${operation.path}`
       const params = fc.record(
-        Object.fromEntries(operation.pathParams.map((param) => [param, fc.oneof(fc.constantFrom(...(idPools[param] ?? ['x'])), fc.uuid())])),
+        Object.fromEntries(
+          operation.pathParams.map((param) => [param, param.endsWith('_id') ? fc.oneof(fc.constantFrom(...(idPools[param] ?? ['x'])), fc.uuid()) : fc.constantFrom(...idPools[param]!)]),
+        ),
       )
       const query = fc.record(Object.fromEntries(operation.query.map((param) => [param.name, valid(param.schema)])), {
         requiredKeys: operation.query.filter((param) => param.required).map((param) => param.name),

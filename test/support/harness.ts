@@ -1,4 +1,7 @@
 import { SQL } from 'bun'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { loadConfig } from '../../src/config'
 import { createLogger } from '../../src/lib/logger'
 import { prepare } from '../../src/server'
@@ -65,12 +68,14 @@ export type TestApp = Awaited<ReturnType<typeof createTestApp>>
 
 /** The real app on a fresh store, driven in-process through app.handle(); `log` receives its log lines. */
 export async function createTestApp(env: Record<string, string> = {}, log?: (line: string) => void) {
-  const config = loadConfig({ ...TEST_ENV, DATABASE_URL: await freshDatabaseUrl(), ...env })
+  const avatarDir = mkdtempSync(join(tmpdir(), 'sgw-avatars-'))
+  const config = loadConfig({ ...TEST_ENV, DATABASE_URL: await freshDatabaseUrl(), AVATAR_DIR: avatarDir, ...env })
   const { app, context } = await prepare(config, createLogger(config.logLevel, log))
   cleanups.push(async () => {
     await context.presence.stop()
     await context.bus.stop()
     await context.db.close()
+    rmSync(avatarDir, { recursive: true, force: true })
   })
   return { app, context, config, client: createClient((request) => app.handle(request)) }
 }

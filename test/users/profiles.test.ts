@@ -133,12 +133,12 @@ describe(`profiles on ${STORE}`, () => {
     await rooms.seat(owner, room.room_id, guest)
     const players = (await t.client.get(`/rooms/${room.room_id}`, owner.access)).body.players
     const seen = players.find((player: { user_id: string }) => player.user_id === guest.userId)
-    expect(Object.keys(seen).sort()).toEqual(['display_name', 'game_role', 'joined_at', 'user_id', 'username'])
+    expect(Object.keys(seen).sort()).toEqual(['avatar_url', 'display_name', 'game_role', 'joined_at', 'user_id', 'username'])
     expect(seen.display_name).toBe(PROFILE.display_name)
 
     expect((await t.client.post(`/dms/${guest.userId}/messages`, { body: 'hello' }, owner.access)).status).toBe(201)
     const [conversation] = (await t.client.get('/dms', owner.access)).body.conversations
-    expect(conversation.peer).toEqual({ user_id: guest.userId, username: 'seen_guest', display_name: PROFILE.display_name })
+    expect(conversation.peer).toEqual({ user_id: guest.userId, username: 'seen_guest', display_name: PROFILE.display_name, avatar_url: null })
     // Nothing private in any answer the owner gets about the guest.
     for (const path of [`/rooms/${room.room_id}`, '/rooms/my', '/dms', `/dms/${guest.userId}/messages`])
       expect({ path, leaked: JSON.stringify((await t.client.get(path, owner.access)).body).match(/Морозова|Ирина|Петровна|79161234567|seen\.guest@/g) }).toEqual({ path, leaked: null })

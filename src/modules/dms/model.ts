@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox'
 import { Elysia, t } from 'elysia'
 import { componentId, Count, ListResponse, Pagination, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
 import { ClientId, Cursor, HistoryQuery } from '../../shared/history'
+import { PublicProfile } from '../users/model'
 
 export const DirectMessage = t.Object(
   {
@@ -19,7 +20,7 @@ export const DirectMessage = t.Object(
 export const Conversation = t.Object(
   {
     conversation_id: Uuid,
-    peer: t.Object({ user_id: Uuid, username: t.String(), display_name: t.Union([t.String(), t.Null()], { description: "the peer's chosen name (their profile)" }) }),
+    peer: t.Object(PublicProfile),
     last_message: t.Union([DirectMessage, t.Null()]),
     unread_count: Count("the peer's messages after your read marker"),
     last_read_seq: Count('your read marker'),

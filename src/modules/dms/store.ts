@@ -14,6 +14,7 @@ interface ConversationListRow {
   peer_id: string
   peer_name: string
   peer_display_name: string | null
+  peer_avatar_url: string | null
   updated_at: string
   last_seq: number
   last_read_seq: number
@@ -83,8 +84,8 @@ export class DirectMessageStore {
   /** Up to `limit` of a user's conversations, in id order after `afterId`, each with its peer. */
   conversationsOf(userId: string, afterId: string, limit: number, q: Queryable): Promise<Array<Pick<Conversation, 'conversation_id' | 'peer'>>> {
     return q
-      .all<{ conversation_id: string; user_id: string; username: string; display_name: string | null }>(
-        `SELECT c.conversation_id, u.user_id, u.username, u.display_name
+      .all<{ conversation_id: string; user_id: string; username: string; display_name: string | null; avatar_url: string | null }>(
+        `SELECT c.conversation_id, u.user_id, u.username, u.display_name, u.avatar_url
            FROM conversations c JOIN users u ON u.user_id = CASE WHEN c.user_a = $1 THEN c.user_b ELSE c.user_a END
           WHERE (c.user_a = $1 OR c.user_b = $1) AND c.conversation_id > $2
           ORDER BY c.conversation_id LIMIT $3`,
@@ -142,7 +143,7 @@ export class DirectMessageStore {
       q,
       {
         // The page of conversations first; the peer, the marker and the messages for its rows only.
-        rows: (page) => `SELECT c.conversation_id, u.user_id AS peer_id, u.username AS peer_name, u.display_name AS peer_display_name, c.updated_at, c.last_seq,
+        rows: (page) => `SELECT c.conversation_id, u.user_id AS peer_id, u.username AS peer_name, u.display_name AS peer_display_name, u.avatar_url AS peer_avatar_url, c.updated_at, c.last_seq,
              COALESCE(r.last_read_seq, 0) AS last_read_seq,
              (SELECT MIN(o.seq) FROM direct_messages o WHERE o.conversation_id = c.conversation_id) AS first_seq,
              m.message_id, m.author_id, m.body, m.client_id, m.created_at
@@ -165,7 +166,7 @@ export class DirectMessageStore {
       const unread = row.first_seq === null ? 0 : last_seq - Math.max(last_read_seq, Number(row.first_seq) - 1)
       return {
         conversation_id: row.conversation_id,
-        peer: { user_id: row.peer_id, username: row.peer_name, display_name: row.peer_display_name },
+        peer: { user_id: row.peer_id, username: row.peer_name, display_name: row.peer_display_name, avatar_url: row.peer_avatar_url },
         last_message:
           row.message_id === null
             ? null

@@ -2,7 +2,7 @@ import { Elysia, t } from 'elysia'
 import { Message } from '../chat/model'
 import { BlockedUser, DirectMessage } from '../dms/model'
 import { Seat } from '../rooms/model'
-import { User, usersModels } from '../users/model'
+import { PublicProfile, User, usersModels } from '../users/model'
 import { componentId, Timestamp, Uuid } from '../../shared/model'
 
 /** What GET /users/me/export answers: the caller's data, as one JSON document. */
@@ -15,7 +15,7 @@ export const UserExport = t.Object(
     conversations: t.Array(
       t.Object({
         conversation_id: Uuid,
-        peer: t.Object({ user_id: Uuid, username: t.String(), display_name: t.Union([t.String(), t.Null()]) }),
+        peer: t.Object(PublicProfile),
         messages: t.Array(t.Ref(DirectMessage), { description: "both sides', in order" }),
       }),
     ),

@@ -1,13 +1,12 @@
 import { Type } from '@sinclair/typebox'
 import { Elysia, t } from 'elysia'
 import { componentId, Count, ListResponse, Pagination, QueryBoolean, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
+import { PublicProfile } from '../users/model'
 
 
 export const Player = t.Object(
   {
-    user_id: Uuid,
-    username: t.String(),
-    display_name: t.Union([t.String(), t.Null()], { description: 'the name the player chose to be seen by (their profile)' }),
+    ...PublicProfile,
     game_role: t.String(),
     joined_at: Timestamp,
   },

@@ -135,7 +135,7 @@ export class RoomStore {
     if (rows.length === 0) return []
     const placeholders = rows.map((_, index) => `$${index + 1}`).join(', ')
     const players = await q.all<PlayerRow>(
-      `SELECT p.room_id, p.user_id, u.username, u.display_name, p.game_role, p.joined_at
+      `SELECT p.room_id, p.user_id, u.username, u.display_name, u.avatar_url, p.game_role, p.joined_at
          FROM room_players p JOIN users u ON u.user_id = p.user_id
         WHERE p.room_id IN (${placeholders})
         ORDER BY p.joined_at, p.user_id`,

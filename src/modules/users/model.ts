@@ -114,6 +114,14 @@ export const LinkedAccountsResponse = ListResponse('LinkedAccountsResponse', 'li
 
 const NullableString = (description: string) => t.Union([t.String(), t.Null()], { description })
 
+/** What other players see of an account (a room's players, a conversation's peer); nothing private. */
+export const PublicProfile = {
+  user_id: Uuid,
+  username: t.String(),
+  display_name: NullableString('the name the user chose to be seen by (their profile)'),
+  avatar_url: NullableString('where their avatar is read (null: none)'),
+}
+
 export const User = t.Object(
   {
     user_id: Uuid,
@@ -132,6 +140,7 @@ export const User = t.Object(
     phone: NullableString('private: the user and admins only; E.164'),
     locale: NullableString('BCP 47, canonical'),
     time_zone: NullableString('IANA'),
+    avatar_url: NullableString('where the avatar is read (PUT /users/me/avatar sets it); public, like display_name'),
     linked_accounts: t.Optional(t.Array(t.Ref(LinkedAccount), { description: 'in GET /users/me and GET /users/{user_id}' })),
   },
   { $id: componentId('User'), description: 'An account as its owner and admins see it.' },

@@ -76,6 +76,7 @@ export class UserService {
       deleted_at: null,
       ...NO_PROFILE,
       ...definedOnly(details),
+      avatar_url: null,
     }
     try {
       await userStore.insert({ ...user, ...derived(user) }, db)
@@ -209,6 +210,16 @@ export class UserService {
     if (target.deleted_at) throw userDeleted()
     await this.deps.userStore.update(userId, {}, nowIso(), tx)
     await this.#announce(tx, { type: 'account_changed', user_id: userId, fields })
+  }
+
+  /** The account's new avatar (or none), in the avatars domain's transaction `tx`: the account must be live, and account_changed says so. */
+  async setAvatarUrl(userId: string, avatarUrl: string | null, tx: Transaction): Promise<User> {
+    const target = await this.#require(userId, tx)
+    if (target.deleted_at) throw userDeleted()
+    const now = nowIso()
+    await this.deps.userStore.update(userId, { avatar_url: avatarUrl }, now, tx)
+    await this.#announce(tx, { type: 'account_changed', user_id: userId, fields: ['avatar_url'] })
+    return toUser({ ...target, avatar_url: avatarUrl, updated_at: now })
   }
 
   /** Brings a deleted account back, active, with its name, profile and history; not its sessions, and not once its erasure has begun. */

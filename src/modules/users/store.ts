@@ -19,10 +19,10 @@ interface Derived {
   search_text: string
 }
 
-const USER_COLUMNS = ['user_id', 'username', 'user_role', 'is_active', 'created_at', 'updated_at', 'deleted_at', ...PROFILE_FIELDS]
+const USER_COLUMNS = ['user_id', 'username', 'user_role', 'is_active', 'created_at', 'updated_at', 'deleted_at', ...PROFILE_FIELDS, 'avatar_url']
 const COLUMNS = [...USER_COLUMNS, 'password_hash'].join(', ')
 const PUBLIC_COLUMNS = USER_COLUMNS.join(', ')
-const UPDATABLE = ['username', 'user_role', 'is_active', 'deleted_at', 'password_hash', ...PROFILE_FIELDS, 'email_key', 'search_text'] as const
+const UPDATABLE = ['username', 'user_role', 'is_active', 'deleted_at', 'password_hash', ...PROFILE_FIELDS, 'avatar_url', 'email_key', 'search_text'] as const
 
 export type UserUpdate = Partial<Pick<NewUser, (typeof UPDATABLE)[number]>>
 

@@ -1,0 +1,173 @@
+import { ApiError, invalidField, unavailable, unsupportedMediaType } from '../../shared/errors'
+
+export interface ImagePolicy {
+  /** The widest or tallest picture accepted, read from its header before anything is decoded. */
+  maxDimension: number
+  /** Stored pictures fit in a square this size. */
+  size: number
+  /** Pictures decoded at once (each decode holds width × height × 4 bytes). */
+  concurrency: number
+  /** Pictures waiting for a decoder, at most; then 503. */
+  queueLimit: number
+}
+
+export type Format = 'png' | 'jpeg' | 'webp'
+
+/** An avatar ready to store: WebP, without metadata, and the SHA-256 of its bytes (its address). */
+export interface Avatar {
+  bytes: Uint8Array
+  sha256: string
+}
+
+const FIELD = '/avatar_file'
+const NAMES: Record<Format, string> = { png: 'PNG', jpeg: 'JPEG', webp: 'WebP' }
+/** What a file's name or declared type may claim, and the format that claim means (Bun 1.4's multipart parser drops a part's type; the name stays). */
+const CLAIMS: Array<[RegExp, Format]> = [
+  [/\.png$|^image\/png$/i, 'png'],
+  [/\.jpe?g$|^image\/jpe?g$/i, 'jpeg'],
+  [/\.webp$|^image\/webp$/i, 'webp'],
+]
+/** Markup that makes a picture a polyglot: a browser or an interpreter would read it as a page or a script. */
+const MARKUP = /<(?:script|html|svg|iframe|body|!doctype|\?php|\?xml)[\s>/]/i
+
+/**
+ * Turns an uploaded file into an avatar, trusting nothing about it. Its content decides what it is
+ * (magic bytes, then the container walked to its end: nothing may follow, nothing may be missing),
+ * never its name or declared type, which may only agree. Its dimensions are read from the header
+ * before any pixel is decoded; then Bun.Image decodes it (off the JavaScript thread, at most
+ * `concurrency` at once), turns it upright, scales it to fit `size` and writes a WebP of its own:
+ * whatever metadata came in (EXIF and its GPS, comments, colour profiles) stays behind.
+ */
+export class AvatarImages {
+  #running = 0
+  readonly #waiting: Array<() => void> = []
+
+  constructor(private readonly policy: ImagePolicy) {}
+
+  async prepare(file: File): Promise<Avatar> {
+    const bytes = new Uint8Array(await file.arrayBuffer())
+    if (bytes.length === 0) throw invalidField(FIELD, 'is empty')
+    const format = formatOf(bytes)
+    if (!format) throw unsupportedMediaType('avatar_file must be a PNG, JPEG or WebP picture (SVG, GIF and others are refused)')
+    const claimed = [file.name, file.type].flatMap((label) => CLAIMS.filter(([pattern]) => pattern.test(label)).map(([, claim]) => claim))
+    const wrongClaim = claimed.find((claim) => claim !== format)
+    if (wrongClaim) throw unsupportedMediaType(`avatar_file says it is ${NAMES[wrongClaim]} but holds ${NAMES[format]}; name it for what it is`)
+    const problem = CONTAINERS[format](bytes)
+    if (problem) throw invalidField(FIELD, problem)
+    if (MARKUP.test(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')))
+      throw invalidField(FIELD, 'carries markup (HTML, SVG or a script) inside the picture: a polyglot is refused')
+    const { maxDimension, size } = this.policy
+    // The header only, whatever it claims (Bun's own limit would refuse a bomb with a vaguer message).
+    const header = await new Bun.Image(bytes, { maxPixels: 2 ** 50 }).metadata().catch(() => undefined)
+    if (!header || header.format !== format) throw invalidField(FIELD, `is not a readable ${NAMES[format]} picture`)
+    if (header.width > maxDimension || header.height > maxDimension)
+      throw invalidField(FIELD, `must be at most ${maxDimension}×${maxDimension} pixels; this one is ${header.width}×${header.height}`)
+    const webp = await this.#limited(() =>
+      new Bun.Image(bytes, { maxPixels: maxDimension * maxDimension, autoOrient: true })
+        .resize(size, size, { fit: 'inside', withoutEnlargement: true })
+        .webp({ quality: 85 })
+        .bytes(),
+    ).catch((error: unknown) => {
+      throw error instanceof ApiError ? error : invalidField(FIELD, `is not a whole ${NAMES[format]} picture: it cannot be decoded`)
+    })
+    return { bytes: webp, sha256: new Bun.CryptoHasher('sha256').update(webp).digest('hex') }
+  }
+
+  async #limited<Result>(work: () => Promise<Result>): Promise<Result> {
+    if (this.#running >= this.policy.concurrency) {
+      if (this.#waiting.length >= this.policy.queueLimit) throw unavailable('Too many avatars are being processed; try again shortly', 1)
+      await new Promise<void>((resolve) => this.#waiting.push(resolve))
+    } else this.#running++
+    try {
+      return await work()
+    } finally {
+      // A waiting picture takes this slot over; otherwise it is free.
+      const next = this.#waiting.shift()
+      if (next) next()
+      else this.#running--
+    }
+  }
+}
+
+function formatOf(bytes: Uint8Array): Format | undefined {
+  if (startsWith(bytes, PNG_SIGNATURE)) return 'png'
+  if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg'
+  if (ascii(bytes, 0, 4) === 'RIFF' && ascii(bytes, 8, 12) === 'WEBP') return 'webp'
+  return undefined
+}
+
+/** Each format's container, walked from its start to its end: what is wrong with it, if anything. */
+const CONTAINERS: Record<Format, (bytes: Uint8Array) => string | undefined> = { png: pngProblem, jpeg: jpegProblem, webp: webpProblem }
+
+const TRUNCATED = 'is cut short: the picture does not end where its format says'
+const TRAILING = 'carries data after the end of the picture: a polyglot is refused'
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]
+
+/** Chunk by chunk (length, type, data, CRC-32 over type and data) up to IEND, which must end the file. */
+function pngProblem(bytes: Uint8Array): string | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  let offset = PNG_SIGNATURE.length
+  while (offset + 12 <= bytes.length) {
+    const length = view.getUint32(offset)
+    const end = offset + 12 + length
+    if (end > bytes.length) return TRUNCATED
+    const crc = view.getUint32(end - 4)
+    if (Bun.hash.crc32(bytes.subarray(offset + 4, end - 4)) !== crc) return 'is damaged: a chunk fails its checksum'
+    if (ascii(bytes, offset + 4, offset + 8) === 'IEND') return end === bytes.length ? undefined : TRAILING
+    offset = end
+  }
+  return TRUNCATED
+}
+
+/**
+ * Segment by segment from SOI to EOI, through the entropy-coded data after each SOS (where 0xFF is
+ * followed by 0x00 as a stuffed byte, or by a restart marker): libjpeg-turbo would fill the missing
+ * end of a truncated file with grey and call it a picture.
+ */
+function jpegProblem(bytes: Uint8Array): string | undefined {
+  let offset = 2
+  for (;;) {
+    if (offset >= bytes.length) return TRUNCATED
+    if (bytes[offset] !== 0xff) return 'is damaged: a segment does not start where the previous one ends'
+    while (bytes[offset] === 0xff) offset++
+    const marker = bytes[offset++]
+    if (marker === undefined) return TRUNCATED
+    if (marker === 0xd9) return offset === bytes.length ? undefined : TRAILING
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) continue
+    if (offset + 2 > bytes.length) return TRUNCATED
+    const length = (bytes[offset]! << 8) | bytes[offset + 1]!
+    if (length < 2) return 'is damaged: a segment has an impossible length'
+    offset += length
+    if (marker !== 0xda) continue
+    // The scan's data runs to the next marker that is not a stuffed byte or a restart.
+    for (;;) {
+      offset = bytes.indexOf(0xff, offset)
+      if (offset === -1) return TRUNCATED
+      const next = bytes[offset + 1]
+      if (next === undefined) return TRUNCATED
+      if (next === 0x00 || next === 0xff || (next >= 0xd0 && next <= 0xd7)) offset += next === 0xff ? 1 : 2
+      else break
+    }
+  }
+}
+
+/** The RIFF header's size must be the file's, and the chunks inside must fill it exactly. */
+function webpProblem(bytes: Uint8Array): string | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  if (bytes.length < 12) return TRUNCATED
+  const declared = view.getUint32(4, true) + 8
+  if (declared > bytes.length) return TRUNCATED
+  if (declared < bytes.length) return TRAILING
+  let offset = 12
+  while (offset + 8 <= bytes.length) offset += 8 + view.getUint32(offset + 4, true) + (view.getUint32(offset + 4, true) % 2)
+  return offset === bytes.length ? undefined : TRUNCATED
+}
+
+function startsWith(bytes: Uint8Array, prefix: number[]): boolean {
+  return prefix.every((byte, index) => bytes[index] === byte)
+}
+
+function ascii(bytes: Uint8Array, from: number, to: number): string {
+  return String.fromCharCode(...bytes.subarray(from, to))
+}

@@ -1,0 +1,246 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import S3rver from 's3rver'
+import { closeTestResources, STORE, startTestServer } from '../support/harness'
+import { lobby } from '../support/lobby'
+import { bombPng, concat, contains, picture, withExifGps, withPngChunk } from '../support/pictures'
+
+afterAll(closeTestResources)
+
+// Every rule on both stores: a folder (the default) and an S3 bucket served by s3rver, in-process.
+const bucketDir = mkdtempSync(join(tmpdir(), 'sgw-s3-'))
+const s3 = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: bucketDir, configureBuckets: [{ name: 'sgw-avatars', configs: [] }] })
+let s3Endpoint = ''
+beforeAll(async () => {
+  s3Endpoint = `http://127.0.0.1:${(await s3.run()).port}`
+})
+afterAll(async () => {
+  await s3.close()
+  rmSync(bucketDir, { recursive: true, force: true })
+})
+
+const STORES = {
+  folder: () => ({}),
+  s3: () => ({ S3_ENDPOINT: s3Endpoint, S3_BUCKET: 'sgw-avatars', S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER' }),
+}
+
+type Server = Awaited<ReturnType<typeof startTestServer>>
+
+async function upload(server: Server, token: string | undefined, file: Blob, name = 'avatar.png', field = 'avatar_file') {
+  const form = new FormData()
+  form.append(field, file, name)
+  const response = await fetch(`${server.baseUrl}/users/me/avatar`, { method: 'PUT', body: form, headers: token ? { authorization: `Bearer ${token}` } : {} })
+  const text = await response.text()
+  return { status: response.status, body: text ? JSON.parse(text) : undefined }
+}
+
+const blob = (bytes: Uint8Array, type = '') => new Blob([bytes], { type })
+const storedKeys = (server: Server) => server.context.avatars['deps'].storage.keys().then((keys: string[]) => keys.sort())
+const objectRows = (server: Server) =>
+  server.context.db.all<{ object_key: string; state: string }>('SELECT object_key, state FROM avatar_objects ORDER BY object_key')
+const keyOf = (url: string) => url.split('/').slice(-2).join('/')
+
+for (const [storeName, storeEnv] of Object.entries(STORES))
+  describe(`avatars in a ${storeName} on ${STORE}`, () => {
+    let server: Server
+    beforeAll(async () => {
+      server = await startTestServer({ ...storeEnv(), AVATAR_MAX_BYTES: '1048576', AVATAR_MAX_DIMENSION: '2048', AVATAR_SIZE: '256' })
+    })
+
+    test('a player uploads an avatar: stored as a WebP that fits AVATAR_SIZE, shown at its URL with long cache headers, and to other players', async () => {
+      const player = await server.client.register(`pic_${storeName}`)
+      const answer = await upload(server, player.access, blob(await picture('png', 600, 300)))
+      expect(answer.status).toBe(200)
+      expect(answer.body.avatar_url).toMatch(new RegExp(`^/avatars/${player.userId}/[0-9a-f]{64}\\.webp$`))
+      expect((await server.client.get('/users/me', player.access)).body.avatar_url).toBe(answer.body.avatar_url)
+      const served = await fetch(`${server.baseUrl}${answer.body.avatar_url}`)
+      expect(served.status).toBe(200)
+      expect(served.headers.get('content-type')).toBe('image/webp')
+      expect(served.headers.get('cache-control')).toBe('public, max-age=31536000, immutable')
+      const bytes = await served.bytes()
+      // The address is the content's: its SHA-256.
+      expect(answer.body.avatar_url).toContain(new Bun.CryptoHasher('sha256').update(bytes).digest('hex'))
+      expect(await new Bun.Image(bytes).metadata()).toEqual({ width: 256, height: 128, format: 'webp' })
+      const etag = served.headers.get('etag')!
+      expect((await fetch(`${server.baseUrl}${answer.body.avatar_url}`, { headers: { 'if-none-match': etag } })).status).toBe(304)
+      expect(await storedKeys(server)).toEqual([keyOf(answer.body.avatar_url)])
+
+      // Where players see each other: a room's players and a conversation's peer.
+      const owner = await server.client.register(`pic_owner_${storeName}`)
+      const rooms = lobby(server.client)
+      const room = await rooms.createRoom(owner)
+      await rooms.seat(owner, room.room_id, player)
+      const players = (await server.client.get(`/rooms/${room.room_id}`, owner.access)).body.players
+      expect(players.find((seen: { user_id: string }) => seen.user_id === player.userId).avatar_url).toBe(answer.body.avatar_url)
+      expect((await server.client.post(`/dms/${player.userId}/messages`, { body: 'nice picture' }, owner.access)).status).toBe(201)
+      expect((await server.client.get('/dms', owner.access)).body.conversations[0].peer.avatar_url).toBe(answer.body.avatar_url)
+    })
+
+    test('replacing takes the old picture away; the same picture again changes nothing; deleting leaves nothing stored', async () => {
+      const player = await server.client.register(`swap_${storeName}`)
+      const before = await storedKeys(server)
+      const first = await upload(server, player.access, blob(await picture('jpeg', 100, 100, 1)), 'first.jpg')
+      const second = await upload(server, player.access, blob(await picture('webp', 100, 100, 0.5)), 'second.webp')
+      expect([first.status, second.status]).toEqual([200, 200])
+      expect(second.body.avatar_url).not.toBe(first.body.avatar_url)
+      expect((await fetch(`${server.baseUrl}${first.body.avatar_url}`)).status).toBe(404)
+      expect((await fetch(`${server.baseUrl}${second.body.avatar_url}`)).status).toBe(200)
+      const again = await upload(server, player.access, blob(await picture('webp', 100, 100, 0.5)), 'again.webp')
+      expect(again.body.avatar_url).toBe(second.body.avatar_url)
+      expect(again.body.updated_at).toBe(second.body.updated_at)
+      expect(await storedKeys(server)).toEqual([...before, keyOf(second.body.avatar_url)].sort())
+      const deleted = await server.client.delete('/users/me/avatar', player.access)
+      expect(deleted.status).toBe(200)
+      expect(deleted.body.avatar_url).toBeNull()
+      expect((await fetch(`${server.baseUrl}${second.body.avatar_url}`)).status).toBe(404)
+      expect(await storedKeys(server)).toEqual(before)
+      expect((await server.client.delete('/users/me/avatar', player.access)).status).toBe(200)
+    })
+
+    test('EXIF with GPS is accepted and left behind: the stored picture carries no metadata', async () => {
+      const player = await server.client.register(`gps_${storeName}`)
+      const photo = withExifGps(await picture('jpeg', 120, 90), 'SECRET-PLACE-55.7558N')
+      expect(contains(photo, 'SECRET-PLACE')).toBe(true)
+      const answer = await upload(server, player.access, blob(photo, 'image/jpeg'), 'photo.jpg')
+      expect(answer.status).toBe(200)
+      const stored = await (await fetch(`${server.baseUrl}${answer.body.avatar_url}`)).bytes()
+      for (const marker of ['SECRET-PLACE', 'Exif', 'EXIF', 'XMP ']) expect({ marker, found: contains(stored, marker) }).toEqual({ marker, found: false })
+    })
+
+    test('bad input of every kind gets a clear 4xx and stores nothing', async () => {
+      const player = await server.client.register(`bad_${storeName}`)
+      const png = await picture('png', 64, 64)
+      const jpeg = await picture('jpeg', 64, 64)
+      const webp = await picture('webp', 64, 64)
+      const cases: Array<[string, Blob, string, number, string]> = [
+        ['a JPEG named .png', blob(jpeg), 'me.png', 415, 'says it is PNG but holds JPEG'],
+        ['a WebP named .jpeg', blob(webp), 'me.jpeg', 415, 'says it is JPEG but holds WebP'],
+        ['an SVG', blob(new TextEncoder().encode('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'), 'image/svg+xml'), 'me.svg', 415, 'PNG, JPEG or WebP'],
+        ['a GIF', blob(Uint8Array.fromBase64('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7')), 'me.gif', 415, 'PNG, JPEG or WebP'],
+        ['HTML with a PNG after it', blob(concat(new TextEncoder().encode('<html><script>alert(1)</script>'), png)), 'me.png', 415, 'PNG, JPEG or WebP'],
+        ['a polyglot: a JPEG with a ZIP after it', blob(concat(jpeg, new TextEncoder().encode('PK\x03\x04 payload.js'))), 'me.jpg', 422, 'data after the end'],
+        ['a polyglot: a PNG carrying a script', blob(withPngChunk(png, 'tEXt', new TextEncoder().encode('Comment\0<script>alert(1)</script>'))), 'me.png', 422, 'markup'],
+        ['an empty file', blob(new Uint8Array()), 'me.png', 422, 'is empty'],
+        ['a truncated JPEG', blob(jpeg.subarray(0, jpeg.length - 20)), 'me.jpg', 422, 'cut short'],
+        ['a JPEG without its end marker', blob(jpeg.subarray(0, jpeg.length - 2)), 'me.jpg', 422, 'cut short'],
+        ['a truncated PNG', blob(png.subarray(0, png.length - 12)), 'me.png', 422, 'cut short'],
+        ['a PNG with a damaged chunk', blob(png.map((byte, index) => (index === png.length - 20 ? byte ^ 0xff : byte))), 'me.png', 422, 'checksum'],
+        ['a truncated WebP', blob(webp.subarray(0, webp.length - 10)), 'me.webp', 422, 'cut short'],
+        ['a decompression bomb (30000 × 30000)', blob(bombPng(30_000, 30_000)), 'me.png', 422, 'at most 2048×2048 pixels'],
+        ['a picture past AVATAR_MAX_DIMENSION', blob(await picture('png', 2049, 10)), 'me.png', 422, 'at most 2048×2048'],
+      ]
+      for (const [what, file, name, status, message] of cases) {
+        const answer = await upload(server, player.access, file, name)
+        // A 422 names the field and says what is wrong with it; other refusals say it in the message.
+        const said = answer.status === 422 ? `${answer.body.details[0].field} ${answer.body.details[0].message}` : answer.body?.message
+        expect({ what, status: answer.status, said }).toEqual({ what, status, said: expect.stringContaining(message) })
+      }
+      const wrongField = await upload(server, player.access, blob(png), 'me.png', 'picture')
+      expect(wrongField.status).toBe(422)
+      const notAForm = await server.client.put('/users/me/avatar', { avatar_file: 'x' }, player.access)
+      expect(notAForm.status).toBe(415)
+      expect((await server.client.get('/users/me', player.access)).body.avatar_url).toBeNull()
+      expect((await objectRows(server)).filter((row) => row.object_key.startsWith(player.userId))).toEqual([])
+      expect((await storedKeys(server)).filter((key) => key.startsWith(player.userId))).toEqual([])
+    })
+
+    test('a file past AVATAR_MAX_BYTES gets 413 in the envelope; a 50 MB one never reaches the service', async () => {
+      const player = await server.client.register(`big_${storeName}`)
+      const justOver = await upload(server, player.access, blob(new Uint8Array(1_048_576 + 20_000)), 'me.png')
+      expect(justOver.status).toBe(413)
+      expect(justOver.body.error).toBe('payload_too_large')
+      const huge = await fetch(`${server.baseUrl}/users/me/avatar`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${player.access}`, 'content-type': 'multipart/form-data; boundary=x' },
+        body: new Uint8Array(50 * 1_048_576),
+      })
+      expect(huge.status).toBe(413)
+      expect((await server.client.get('/users/me', player.access)).body.avatar_url).toBeNull()
+    })
+
+    test('without a valid token: 401, and the file is not read', async () => {
+      const answer = await upload(server, undefined, blob(await picture('png')))
+      expect(answer.status).toBe(401)
+      expect((await upload(server, 'not.a.token', blob(await picture('png')))).status).toBe(401)
+    })
+
+    test('40 concurrent uploads by one user leave exactly one avatar and no orphan objects', async () => {
+      const player = await server.client.register(`burst_${storeName}`)
+      const pictures = await Promise.all(Array.from({ length: 40 }, (_, index) => picture('png', 80, 80, 0.2 + index / 50)))
+      const answers = await Promise.all(pictures.map((bytes) => upload(server, player.access, blob(bytes))))
+      const statuses = answers.map((answer) => answer.status)
+      // One at a time per user (409), and AVATAR_UPLOADS_AT_ONCE read at once (503).
+      expect(statuses.filter((status) => status !== 200 && status !== 409 && status !== 503)).toEqual([])
+      expect(statuses).toContain(200)
+      for (const answer of answers.filter((answer) => answer.status === 409)) expect(answer.body.reason).toBe('upload_under_way')
+      const url = (await server.client.get('/users/me', player.access)).body.avatar_url
+      expect(await objectRows(server).then((rows) => rows.filter((row) => row.object_key.startsWith(player.userId)))).toEqual([
+        { object_key: keyOf(url), state: 'current' },
+      ])
+      expect((await storedKeys(server)).filter((key) => key.startsWith(player.userId))).toEqual([keyOf(url)])
+    })
+
+    test('an admin removes anyone’s avatar; a player only their own; erasing an account removes its picture', async () => {
+      const admin = await server.client.loginAdmin()
+      const player = await server.client.register(`moderated_${storeName}`)
+      const other = await server.client.register(`bystander_${storeName}`)
+      const { body } = await upload(server, player.access, blob(await picture('png', 70, 70, 0.3)))
+      expect((await server.client.delete(`/users/${player.userId}/avatar`, other.access)).status).toBe(403)
+      const removed = await server.client.delete(`/users/${player.userId}/avatar`, admin.access)
+      expect(removed.status).toBe(200)
+      expect(removed.body.avatar_url).toBeNull()
+      expect((await fetch(`${server.baseUrl}${body.avatar_url}`)).status).toBe(404)
+      const again = await upload(server, player.access, blob(await picture('png', 70, 70, 0.4)))
+      expect((await server.client.delete(`/users/${player.userId}?permanent=true`, admin.access)).status).toBe(200)
+      expect((await fetch(`${server.baseUrl}${again.body.avatar_url}`)).status).toBe(404)
+      expect((await storedKeys(server)).filter((key) => key.startsWith(player.userId))).toEqual([])
+      expect((await objectRows(server)).filter((row) => row.object_key.startsWith(player.userId))).toEqual([])
+    })
+
+    test('a store that fails loses nothing the user sees: a failed write keeps the old avatar, a failed removal is finished by the sweep', async () => {
+      const player = await server.client.register(`faulty_${storeName}`)
+      const storage = server.context.avatars['deps'].storage
+      const kept = await upload(server, player.access, blob(await picture('png', 90, 90, 0.3)))
+      const put = storage.put
+      storage.put = () => Promise.reject(new Error('the store is down'))
+      const failed = await upload(server, player.access, blob(await picture('png', 90, 90, 0.6)))
+      storage.put = put
+      expect(failed.status).toBe(503)
+      expect((await server.client.get('/users/me', player.access)).body.avatar_url).toBe(kept.body.avatar_url)
+      expect((await fetch(`${server.baseUrl}${kept.body.avatar_url}`)).status).toBe(200)
+
+      const remove = storage.remove
+      storage.remove = () => Promise.reject(new Error('the store is down'))
+      const replaced = await upload(server, player.access, blob(await picture('png', 90, 90, 0.9)))
+      storage.remove = remove
+      expect(replaced.status).toBe(200)
+      expect((await fetch(`${server.baseUrl}${replaced.body.avatar_url}`)).status).toBe(200)
+      // The old picture is left over, recorded, until the sweep comes by.
+      expect((await storedKeys(server)).filter((key) => key.startsWith(player.userId)).sort()).toEqual(
+        [keyOf(kept.body.avatar_url), keyOf(replaced.body.avatar_url)].sort(),
+      )
+      expect(await server.context.avatars.sweep(Date.now() + 120_000)).toBeGreaterThanOrEqual(1)
+      expect((await storedKeys(server)).filter((key) => key.startsWith(player.userId))).toEqual([keyOf(replaced.body.avatar_url)])
+    })
+
+    test('an upload whose instance died midway is finished by the sweep: its object goes, the avatar stays', async () => {
+      const player = await server.client.register(`orphan_${storeName}`)
+      const kept = await upload(server, player.access, blob(await picture('png', 50, 50, 0.3)))
+      const storage = server.context.avatars['deps'].storage
+      const orphan = `${player.userId}/${'e'.repeat(64)}.webp`
+      await server.context.db.run("INSERT INTO avatar_objects (object_key, user_id, state, changed_at) VALUES ($1, $2, 'uploading', $3)", [
+        orphan,
+        player.userId,
+        new Date().toISOString(),
+      ])
+      await storage.put(orphan, await picture('webp', 10, 10))
+      // While it may still be running, another upload waits its turn.
+      expect((await upload(server, player.access, blob(await picture('png', 50, 50, 0.7)))).status).toBe(409)
+      await server.context.avatars.sweep(Date.now() + 11 * 60_000)
+      await server.context.avatars.sweep(Date.now() + 13 * 60_000)
+      expect((await storedKeys(server)).filter((key) => key.startsWith(player.userId))).toEqual([keyOf(kept.body.avatar_url)])
+      expect((await server.client.get('/users/me', player.access)).body.avatar_url).toBe(kept.body.avatar_url)
+    })
+  })
