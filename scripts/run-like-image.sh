@@ -17,7 +17,7 @@ binary=$(realpath "$1")
 data=$(realpath "$2")
 shift 2
 
-environment=(DATABASE_URL=sqlite:/data/sim-gateway.sqlite HOST=0.0.0.0 PORT=3000)
+environment=(DATABASE_URL=sqlite:/data/sim-gateway.sqlite AVATAR_DIR=/data/avatars HOST=0.0.0.0 PORT=3000)
 arguments=()
 for item in "$@"; do
   if [[ "$item" == *=* ]]; then environment+=("$item"); else arguments+=("$item"); fi

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import packageJson from '../../package.json'
 import { healthLatencies } from '../support/attack'
 import { compiledBinary, freePort, waitForHealth } from '../support/binary'
+import { picture } from '../support/pictures'
 import { follower, subscribe } from '../support/realtime'
 import { createClient } from '../support/harness'
 
@@ -48,6 +49,13 @@ async function endToEnd(launch: (port: number) => Promise<Awaited<ReturnType<typ
   expect(anonymous.body.error).toBe('unauthorized')
   const user = await first.client.register('binary_user')
   expect((await first.client.get('/users/me', user.access)).body.username).toBe('binary_user')
+  // Bun.Image inside the binary: a picture decoded, re-encoded, kept in the data folder and served.
+  const form = new FormData()
+  form.append('avatar_file', new File([await picture('jpeg', 300, 200)], 'me.jpg'))
+  const uploaded = await fetch(`${first.baseUrl}/users/me/avatar`, { method: 'PUT', body: form, headers: { authorization: `Bearer ${user.access}` } })
+  expect(uploaded.status).toBe(200)
+  const avatarUrl = ((await uploaded.json()) as { avatar_url: string }).avatar_url
+  expect(await new Bun.Image(await (await fetch(`${first.baseUrl}${avatarUrl}`)).bytes()).metadata()).toEqual({ width: 300, height: 200, format: 'webp' })
   const room = await first.client.post('/rooms', { room_name: 'Packed' }, user.access)
   expect(room.status).toBe(201)
   // Lists are read on the SQLite store's reader thread, a file of its own inside the binary.
@@ -76,6 +84,7 @@ async function endToEnd(launch: (port: number) => Promise<Awaited<ReturnType<typ
   const second = await launch(await freePort())
   expect((await second.client.login('binary_user', 'password-123')).userId).toBe(user.userId)
   expect((await second.client.get(`/rooms/${room.body.room_id}`, user.access)).body).toMatchObject({ room_name: 'Packed', is_closed: true })
+  expect((await fetch(`${second.baseUrl}${avatarUrl}`)).status).toBe(200)
   return second
 }
 
@@ -143,6 +152,7 @@ describe.if(canEmulateImage)('the binary as the distroless image runs it', () =>
 
     const files = await Array.fromAsync(new Bun.Glob('*').scan({ cwd: data }))
     expect(files).toContain('sim-gateway.sqlite')
+    expect(await Array.fromAsync(new Bun.Glob('avatars/*/*.webp').scan({ cwd: data }))).toHaveLength(1)
     for (const file of files) expect({ file, mode: statSync(join(data, file)).mode & 0o777 }).toEqual({ file, mode: 0o600 })
   }, 60_000)
 })

@@ -5,6 +5,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { closeTestResources, freshDatabaseUrl, STORE, startTestServer, TEST_DATABASE_URL } from '../support/harness'
+import { picture } from '../support/pictures'
 
 // The lobby page as two players meet it, in two Chromium profiles: one creates a room and invites,
 // the other accepts, both chat and see each other join and type, live. Screenshots in test-output/lobby-*/.
@@ -31,11 +32,16 @@ const chatLines = (page: Page) => page.locator('#messages li').allTextContents()
 
 describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
   test('two players in two browsers: one invites, the other accepts; both see the join, the typing and each other’s messages', async () => {
-    // A store that outlives the server: the history must be there after a restart.
+    // Stores that outlive the server: the history (and the avatars) must be there after a restart.
     const databaseUrl = TEST_DATABASE_URL ? await freshDatabaseUrl() : `sqlite:${join(mkdtempSync(join(tmpdir(), 'sgw-lobby-')), 'lobby.sqlite')}`
-    const server = await startTestServer({ DATABASE_URL: databaseUrl })
+    const stores = { DATABASE_URL: databaseUrl, AVATAR_DIR: mkdtempSync(join(tmpdir(), 'sgw-lobby-avatars-')) }
+    const server = await startTestServer(stores)
     await server.client.register('lobby_alice', 'lobby-password-1')
-    await server.client.register('lobby_bob', 'lobby-password-2')
+    const bobSession = await server.client.register('lobby_bob', 'lobby-password-2')
+    const form = new FormData()
+    form.append('avatar_file', new File([await picture('png', 200, 200, 0.6)], 'bob.png'))
+    const uploaded = await fetch(`${server.baseUrl}/users/me/avatar`, { method: 'PUT', body: form, headers: { authorization: `Bearer ${bobSession.access}` } })
+    expect(uploaded.status).toBe(200)
     const alice = await logIn(server.baseUrl, 'lobby-alice', 'lobby_alice', 'lobby-password-1')
     const bob = await logIn(server.baseUrl, 'lobby-bob', 'lobby_bob', 'lobby-password-2')
 
@@ -50,6 +56,9 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
     await bob.page.locator('#room-title', { hasText: 'Control room' }).waitFor()
     await alice.page.locator('#messages li.system', { hasText: 'lobby_bob joined' }).waitFor()
     await alice.page.locator('#players li.online', { hasText: 'lobby_bob' }).waitFor()
+    // Bob's avatar beside his name, loaded by the browser from its URL under the page's policy.
+    const avatar = alice.page.locator('#players li', { hasText: 'lobby_bob' }).locator('img.avatar')
+    expect(await avatar.evaluate((img: { decode(): Promise<void>; naturalWidth: number }) => img.decode().then(() => img.naturalWidth))).toBe(200)
 
     await bob.page.getByLabel('Message').pressSequentially('Hello, Alice')
     await alice.page.locator('#typing', { hasText: 'lobby_bob is typing' }).waitFor()
@@ -73,7 +82,7 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
     // After the service restarts, the history is there.
     await Promise.all([alice.close(), bob.close()])
     await server.app.stop(true)
-    const restarted = await startTestServer({ DATABASE_URL: databaseUrl })
+    const restarted = await startTestServer(stores)
     const again = await logIn(restarted.baseUrl, 'lobby-bob-after-restart', 'lobby_bob', 'lobby-password-2')
     await again.page.getByRole('button', { name: 'Open' }).click()
     await again.page.locator('#messages li', { hasText: 'start the pumps' }).waitFor()

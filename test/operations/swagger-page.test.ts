@@ -2,10 +2,11 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import type { Page } from 'playwright-core'
 import { type Browsing, browse, browserAvailable } from '../support/browser'
 import { closeTestResources, STORE, startTestServer } from '../support/harness'
+import { picture } from '../support/pictures'
 
 // The Swagger page as a newcomer meets it, in Debian's Chromium: no network but the service,
 // no console errors, no resolver errors; log in with the pre-filled example, authorize, call two
-// routes. Screenshots of each step land in test-output/swagger/.
+// routes and upload an avatar. Screenshots of each step land in test-output/swagger/.
 
 afterAll(closeTestResources)
 
@@ -64,6 +65,16 @@ describe.if(browserAvailable)(`the Swagger page in Chromium on ${STORE}`, () => 
     expect(rooms.body.total_count).toBe(rooms.body.rooms.length)
     await rooms.block.scrollIntoViewIfNeeded()
     await screenshot('rooms-my')
+
+    // The upload form: a file picker for avatar_file, sent as multipart/form-data.
+    const photo = Buffer.from(await picture('jpeg', 320, 240))
+    const uploaded = await execute(page, 'putUsersMeAvatar', (p) =>
+      p.locator('[id$="-putUsersMeAvatar"] input[type="file"]').setInputFiles({ name: 'photo.jpg', mimeType: 'image/jpeg', buffer: photo }),
+    )
+    expect(uploaded.status).toBe(200)
+    expect(uploaded.body.avatar_url).toMatch(/^\/avatars\/.+\.webp$/)
+    await uploaded.block.scrollIntoViewIfNeeded()
+    await screenshot('avatar-uploaded')
 
     // The Schemas section renders every model without a raw $ref.
     await page.locator('section.models').scrollIntoViewIfNeeded()

@@ -310,6 +310,13 @@ describe(`admins on ${STORE}`, () => {
     const statuses = (await demo.context.db.all<{ status: string }>('SELECT DISTINCT status FROM invitations')).map((row) => row.status)
     expect(statuses.sort()).toEqual(['accepted', 'declined', 'pending'])
 
+    // Players with a display name have a picture, served where other players see it.
+    const players = (await demo.client.get(`/rooms/${morning.room_id}`, alice.access)).body.players
+    expect(players.map((player: { avatar_url: string | null }) => typeof player.avatar_url)).toEqual(['string', 'string'])
+    const picture = await demo.app.handle(new Request(`http://localhost${players[0].avatar_url}`))
+    expect([picture.status, picture.headers.get('content-type')]).toEqual([200, 'image/webp'])
+    expect((await demo.client.get('/users/me', (await demo.client.login('dave', DEMO_PASSWORD)).access)).body.avatar_url).toBeNull()
+
     const total = async () => (await demo.context.db.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM users'))?.total
     const before = await total()
     const { seedDemoData } = await import('../../src/seed')

@@ -73,6 +73,7 @@ ul, ol { padding-left: 1.2rem; }
 .author { font-weight: 600; }
 .online::before { content: "● "; color: #2a2; }
 .offline::before { content: "○ "; color: #888; }
+.avatar { border-radius: 50%; vertical-align: middle; margin-right: .4rem; object-fit: cover; }
 .error { color: #c33; min-height: 1.2em; }
 form { display: flex; gap: .5rem; align-items: end; flex-wrap: wrap; margin: .5rem 0; }
 label { display: flex; flex-direction: column; font-size: .9rem; gap: .2rem; }
@@ -145,8 +146,14 @@ async function loadInvites() {
 
 function renderPlayers() {
   $('players').replaceChildren(...current.room.players.map((player) => {
-    names.set(player.user_id, player.username)
-    return item(player.username + ' (' + player.game_role + ')', current.online.has(player.user_id) ? 'online' : 'offline')
+    names.set(player.user_id, player.display_name || player.username)
+    const li = item((player.display_name ? player.display_name + ' · ' : '') + player.username + ' (' + player.game_role + ')', current.online.has(player.user_id) ? 'online' : 'offline')
+    if (player.avatar_url) {
+      const avatar = document.createElement('img')
+      Object.assign(avatar, { src: player.avatar_url, alt: '', width: 24, height: 24, className: 'avatar' })
+      li.prepend(avatar)
+    }
+    return li
   }))
 }
 
