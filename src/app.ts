@@ -47,9 +47,14 @@ export function createApp(context: AppContext) {
   const uploads = {
     maxBytes: config.avatars.maxBytes + MULTIPART_FRAMING_BYTES,
     atOnce: config.avatars.uploadsAtOnce,
-    authorized: async (request: Request) => {
+    uploader: async (request: Request) => {
       const token = bearerToken(request)
-      return token !== undefined && (await verify(token)) !== undefined
+      const claims = token === undefined ? undefined : await verify(token)
+      if (!claims) return undefined
+      return sessions.authenticate(claims.sid, claims.sub).then(
+        () => claims.sub,
+        () => undefined,
+      )
     },
   }
   // normalize: false makes unknown body fields a 422 instead of silently dropping them.

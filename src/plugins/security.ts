@@ -1,5 +1,6 @@
 import { Elysia } from 'elysia'
-import { badRequest, payloadTooLarge, requestTimeout, unavailable, unsupportedMediaType } from '../shared/errors'
+import { nextTurn } from '../db/batches'
+import { badRequest, payloadTooLarge, rateLimited, requestTimeout, unavailable, unsupportedMediaType } from '../shared/errors'
 
 interface HttpPolicy {
   corsOrigins: string[]
@@ -19,17 +20,17 @@ export type BodyKind = 'json' | 'multipart'
 interface UploadPolicy {
   /** The largest multipart body: the file's own limit and room for the form around it. */
   maxBytes: number
-  /** Uploads read at once, at most; then 503. */
+  /** Uploads read at once, at most; then 503. One account reads one at a time; then 429. */
   atOnce: number
-  /** Whether the request carries a valid access token: nobody else gets a file read. */
-  authorized: (request: Request) => Promise<boolean>
+  /** The account of the request's access token, if its session is live: nobody else gets a file read. */
+  uploader: (request: Request) => Promise<string | undefined>
 }
 
 /** Our bodies nest three levels at most; anything far deeper is an attack on the parser or the validator. */
 export const MAX_JSON_DEPTH = 32
 
 const JSON_CONTENT_TYPE = /^application\/json\s*(;|$)/i
-const MULTIPART_CONTENT_TYPE = /^multipart\/form-data\s*;\s*boundary=/i
+const MULTIPART_CONTENT_TYPE = /^multipart\/form-data\s*;(.*;)?\s*boundary=/i
 const CORS_METHODS = 'GET, POST, PUT, DELETE, OPTIONS'
 const CORS_HEADERS = 'Authorization, Content-Type, X-Request-Id'
 const CORS_EXPOSED = 'X-Request-Id, X-User-Id, X-User-Role, Retry-After'
@@ -51,12 +52,13 @@ export const SECURITY_HEADERS = {
  * `maxConcurrentBodies` read at once (503). A route that takes no body never reads one, so it
  * answers as if none was sent (and a caller without a token gets its 401). A route that takes a
  * file takes multipart/form-data instead, under the upload policy: read only for a caller with a
- * valid token, at most `uploads.maxBytes`, and at most `uploads.atOnce` at once.
+ * live session, one per account at a time, at most `uploads.maxBytes`, `uploads.atOnce` at once.
  */
 export const security = ({ corsOrigins, maxBodyBytes, bodyTimeout, maxConcurrentBodies, bodyOf, uploads }: HttpPolicy) => {
   const jsonLimits = { bytes: maxBodyBytes, milliseconds: bodyTimeout * 1000 }
   const uploadLimits = { bytes: uploads.maxBytes, milliseconds: bodyTimeout * 1000 }
   const reading = { json: 0, multipart: 0 }
+  const uploading = new Set<string>()
   /** Reads a body within its limits, counted while it arrives. */
   const read = async (request: Request, kind: BodyKind): Promise<Uint8Array> => {
     const [limits, atOnce, contentType] =
@@ -78,8 +80,19 @@ export const security = ({ corsOrigins, maxBodyBytes, bodyTimeout, maxConcurrent
       if (kind === undefined) return null
       if (kind === 'multipart') {
         // No file is read for a caller the route will refuse: the auth guard answers 401 next.
-        if (!(await uploads.authorized(request))) return null
-        return formFields(await read(request, kind), request.headers.get('content-type')!)
+        const uploader = await uploads.uploader(request)
+        if (uploader === undefined) return null
+        // One at a time per account, so that one account cannot hold every upload slot open.
+        if (uploading.has(uploader)) throw rateLimited('Send one file at a time', 1)
+        uploading.add(uploader)
+        try {
+          const body = await read(request, kind)
+          // Megabytes copied and parsed: other requests get a turn in between.
+          await nextTurn()
+          return await formFields(body, request.headers.get('content-type')!)
+        } finally {
+          uploading.delete(uploader)
+        }
       }
       const text = Buffer.from(await read(request, kind)).toString('utf8')
       if (text.trim() === '') return null
@@ -102,9 +115,9 @@ async function formFields(body: Uint8Array, contentType: string): Promise<Record
   } catch {
     throw badRequest('The request body is not valid multipart/form-data')
   }
-  const fields: Record<string, string | File> = {}
+  const fields: Record<string, string | File> = Object.create(null)
   for (const [name, value] of form.entries()) {
-    if (name in fields) throw badRequest(`The form sends ${name} more than once`)
+    if (Object.hasOwn(fields, name)) throw badRequest(`The form sends ${name} more than once`)
     fields[name] = value
   }
   return fields

@@ -57,8 +57,8 @@ beforeAll(async () => {
   const rooms = lobby(t.client)
   const victims = [member, ...(await Promise.all([1, 2, 3].map((i) => t.client.register(`fuzz_victim_${i}`))))]
   idPools.user_id = victims.map((victim) => victim.userId)
-  // An avatar's name: the SHA-256 of its bytes (none here has one).
-  idPools.file = ['0'.repeat(64) + '.webp', 'f'.repeat(64) + '.webp']
+  // An avatar's name: the SHA-256 of its bytes and its upload's nonce (none here has one).
+  idPools.file = [`${'0'.repeat(64)}-${'0'.repeat(16)}.webp`, `${'f'.repeat(64)}-${'a'.repeat(16)}.webp`]
   const created = await Promise.all([1, 2, 3].map(() => rooms.createRoom(admin, { max_players: 4 })))
   idPools.room_id = created.map((room) => room.room_id)
   idPools.invite_id = (await Promise.all(created.map((room, i) => rooms.invite(admin, room.room_id, victims[i]!)))).map((invitation) => invitation.invite_id)

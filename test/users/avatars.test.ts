@@ -53,7 +53,7 @@ for (const [storeName, storeEnv] of Object.entries(STORES))
       const player = await server.client.register(`pic_${storeName}`)
       const answer = await upload(server, player.access, blob(await picture('png', 600, 300)))
       expect(answer.status).toBe(200)
-      expect(answer.body.avatar_url).toMatch(new RegExp(`^/avatars/${player.userId}/[0-9a-f]{64}\\.webp$`))
+      expect(answer.body.avatar_url).toMatch(new RegExp(`^/avatars/${player.userId}/[0-9a-f]{64}-[0-9a-f]{16}\\.webp$`))
       expect((await server.client.get('/users/me', player.access)).body.avatar_url).toBe(answer.body.avatar_url)
       const served = await fetch(`${server.baseUrl}${answer.body.avatar_url}`)
       expect(served.status).toBe(200)
@@ -171,8 +171,8 @@ for (const [storeName, storeEnv] of Object.entries(STORES))
       const pictures = await Promise.all(Array.from({ length: 40 }, (_, index) => picture('png', 80, 80, 0.2 + index / 50)))
       const answers = await Promise.all(pictures.map((bytes) => upload(server, player.access, blob(bytes))))
       const statuses = answers.map((answer) => answer.status)
-      // One at a time per user (409), and AVATAR_UPLOADS_AT_ONCE read at once (503).
-      expect(statuses.filter((status) => status !== 200 && status !== 409 && status !== 503)).toEqual([])
+      // One read at a time per account (429), one decoded or stored at a time per account (409), AVATAR_UPLOADS_AT_ONCE read at once (503).
+      expect(statuses.filter((status) => ![200, 409, 429, 503].includes(status))).toEqual([])
       expect(statuses).toContain(200)
       for (const answer of answers.filter((answer) => answer.status === 409)) expect(answer.body.reason).toBe('upload_under_way')
       const url = (await server.client.get('/users/me', player.access)).body.avatar_url
@@ -223,6 +223,166 @@ for (const [storeName, storeEnv] of Object.entries(STORES))
       )
       expect(await server.context.avatars.sweep(Date.now() + 120_000)).toBeGreaterThanOrEqual(1)
       expect((await storedKeys(server)).filter((key) => key.startsWith(player.userId))).toEqual([keyOf(replaced.body.avatar_url)])
+    })
+
+    test('an account erased while its upload is being written: the upload removes what it wrote, nothing is left', async () => {
+      const admin = await server.client.loginAdmin()
+      const player = await server.client.register(`erased_midway_${storeName}`)
+      const storage = server.context.avatars['deps'].storage
+      const put = storage.put
+      let release = () => {}
+      const held = new Promise<void>((resolve) => (release = resolve))
+      let writing = () => {}
+      const started = new Promise<void>((resolve) => (writing = resolve))
+      storage.put = async (key: string, bytes: Uint8Array) => {
+        writing()
+        await held
+        return put.call(storage, key, bytes)
+      }
+      const uploading = upload(server, player.access, blob(await picture('png', 60, 60, 0.5)))
+      await started
+      expect((await server.client.delete(`/users/${player.userId}?permanent=true`, admin.access)).status).toBe(200)
+      release()
+      expect((await uploading).status).toBe(409)
+      storage.put = put
+      expect((await storedKeys(server)).filter((key) => key.startsWith(player.userId))).toEqual([])
+      expect((await objectRows(server)).filter((row) => row.object_key.startsWith(player.userId))).toEqual([])
+    })
+
+    test('a removal that arrives late never takes a later upload of the same picture; a picture whose removal failed can be sent again at once', async () => {
+      const player = await server.client.register(`late_removal_${storeName}`)
+      const storage = server.context.avatars['deps'].storage
+      const first = await picture('png', 60, 60, 0.2)
+      const a = await upload(server, player.access, blob(first))
+      // The removal of A hangs when B replaces it (an S3 DELETE stuck in the network).
+      const remove = storage.remove
+      let release = () => {}
+      const held = new Promise<void>((resolve) => (release = resolve))
+      storage.remove = async (key: string) => {
+        await held
+        return remove.call(storage, key)
+      }
+      const b = upload(server, player.access, blob(await picture('png', 60, 60, 0.8)))
+      await Bun.sleep(300)
+      storage.remove = remove
+      // Meanwhile the sweep removes A (and forgets it), and the user sends A again.
+      await server.context.avatars.sweep(Date.now() + 120_000)
+      const again = await upload(server, player.access, blob(first))
+      expect(again.status).toBe(200)
+      release()
+      expect((await b).status).toBe(200)
+      expect(again.body.avatar_url).not.toBe(a.body.avatar_url)
+      const now = (await server.client.get('/users/me', player.access)).body.avatar_url
+      expect(now).toBe(again.body.avatar_url)
+      expect((await fetch(`${server.baseUrl}${now}`)).status).toBe(200)
+
+      // A removal that fails leaves garbage for the sweep; the same picture goes up again at once.
+      storage.remove = () => Promise.reject(new Error('the store is down'))
+      expect((await upload(server, player.access, blob(await picture('png', 60, 60, 0.4)))).status).toBe(200)
+      storage.remove = remove
+      const back = await upload(server, player.access, blob(first))
+      expect(back.status).toBe(200)
+      await server.context.avatars.sweep(Date.now() + 120_000)
+      expect((await storedKeys(server)).filter((key) => key.startsWith(player.userId))).toEqual([keyOf(back.body.avatar_url)])
+    })
+
+    test('what phones write is accepted: a second picture after the end (gain map, preview), zero padding, XMP; an animation is not', async () => {
+      const player = await server.client.register(`phone_${storeName}`)
+      const jpeg = await picture('jpeg', 64, 64, 0.3)
+      const xmp = new TextEncoder().encode('http://ns.adobe.com/xap/1.0/\0<?xpacket begin=""?><?xml version="1.0"?><x:xmpmeta xmlns:x="adobe:ns:meta/"/>')
+      const app1 = concat(new Uint8Array([0xff, 0xe1, (xmp.length + 2) >> 8, (xmp.length + 2) & 0xff]), xmp)
+      for (const [what, bytes] of [
+        ['a gain map after the end', concat(jpeg, await picture('jpeg', 16, 16))],
+        ['zero padding', concat(jpeg, new Uint8Array(512))],
+        ['XMP', concat(jpeg.subarray(0, 2), app1, jpeg.subarray(2))],
+      ] as const)
+        expect({ what, status: (await upload(server, player.access, blob(bytes), 'photo.jpg')).status }).toEqual({ what, status: 200 })
+      const riff = (chunks: Uint8Array) => {
+        const header = new Uint8Array(12)
+        header.set(new TextEncoder().encode('RIFF'), 0)
+        new DataView(header.buffer).setUint32(4, chunks.length + 4, true)
+        header.set(new TextEncoder().encode('WEBP'), 8)
+        return concat(header, chunks)
+      }
+      const chunk = (type: string, size: number) => {
+        const bytes = new Uint8Array(8 + size)
+        bytes.set(new TextEncoder().encode(type))
+        new DataView(bytes.buffer).setUint32(4, size, true)
+        return bytes
+      }
+      const animated = await upload(server, player.access, blob(riff(concat(chunk('VP8X', 10), chunk('ANIM', 6), chunk('ANMF', 16)))), 'moving.webp')
+      expect([animated.status, animated.body.details[0].message]).toEqual([422, 'is animated: send a still picture'])
+    })
+
+    test('a JPEG of a hundred scans (hours of decoding in a few kilobytes) is refused before decoding', async () => {
+      const player = await server.client.register(`scans_${storeName}`)
+      const jpeg = await picture('jpeg', 64, 64)
+      // The picture's own scan, then a hundred copies of it before the end marker.
+      const sos = jpeg.findIndex((byte, index) => byte === 0xff && jpeg[index + 1] === 0xda)
+      const scan = jpeg.subarray(sos, jpeg.length - 2)
+      const bomb = concat(jpeg.subarray(0, jpeg.length - 2), ...Array(100).fill(scan), new Uint8Array([0xff, 0xd9]))
+      const answer = await upload(server, player.access, blob(bomb), 'bomb.jpg')
+      expect([answer.status, answer.body.details[0].message]).toEqual([422, 'has more than 64 scans: no camera or editor writes that many'])
+    })
+
+    test('one upload read at a time per account; a token whose session ended gets 401 before anything is read', async () => {
+      const player = await server.client.register(`stalling_${storeName}`)
+      // A form whose file never finishes arriving.
+      let stall: ReadableStreamDefaultController<Uint8Array> | undefined
+      const body = new ReadableStream<Uint8Array>({ start: (controller) => void (stall = controller) })
+      const boundary = 'stalled'
+      const stalled = fetch(`${server.baseUrl}/users/me/avatar`, {
+        method: 'PUT',
+        body,
+        headers: { authorization: `Bearer ${player.access}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
+      })
+      stall!.enqueue(new TextEncoder().encode(`--${boundary}\r\nContent-Disposition: form-data; name="avatar_file"; filename="a.png"\r\n\r\n`))
+      await Bun.sleep(200)
+      const second = await upload(server, player.access, blob(await picture('png')))
+      expect([second.status, second.body.error]).toEqual([429, 'rate_limited'])
+      stall!.close()
+      expect((await stalled).status).toBe(400)
+      // Logged out, the token still verifies, but its session is gone: refused before the body.
+      const other = await server.client.register(`logged_out_${storeName}`)
+      expect((await server.client.post('/auth/logout', undefined, other.access)).status).toBe(200)
+      const started = performance.now()
+      const refused = await fetch(`${server.baseUrl}/users/me/avatar`, {
+        method: 'PUT',
+        body: new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(new Uint8Array(10)) }),
+        headers: { authorization: `Bearer ${other.access}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
+      })
+      expect(refused.status).toBe(401)
+      expect(performance.now() - started).toBeLessThan(1000)
+    })
+
+    test('the forms and caches clients send: parameters in any order, weak and listed ETags; no ETag on a 404; an admin clears a deleted account’s picture', async () => {
+      const admin = await server.client.loginAdmin()
+      const player = await server.client.register(`forms_${storeName}`)
+      const form = new FormData()
+      form.append('avatar_file', new File([await picture('png', 40, 40, 0.9)], 'a.png'))
+      const encoded = new Response(form)
+      const contentType = encoded.headers.get('content-type')!.replace('multipart/form-data; ', 'multipart/form-data; charset=utf-8; ')
+      const sent = await fetch(`${server.baseUrl}/users/me/avatar`, {
+        method: 'PUT',
+        body: await encoded.arrayBuffer(),
+        headers: { authorization: `Bearer ${player.access}`, 'content-type': contentType },
+      })
+      expect(sent.status).toBe(200)
+      const url = ((await sent.json()) as { avatar_url: string }).avatar_url
+      const etag = (await fetch(`${server.baseUrl}${url}`)).headers.get('etag')!
+      for (const header of [`W/${etag}`, `"other", ${etag}`, '*'])
+        expect({ header, status: (await fetch(`${server.baseUrl}${url}`, { headers: { 'if-none-match': header } })).status }).toEqual({ header, status: 304 })
+      const missing = await fetch(`${server.baseUrl}/avatars/${player.userId}/${'0'.repeat(64)}-${'0'.repeat(16)}.webp`)
+      expect([missing.status, missing.headers.get('etag')]).toEqual([404, null])
+      const odd = new FormData()
+      odd.append('constructor', 'x')
+      const oddAnswer = await fetch(`${server.baseUrl}/users/me/avatar`, { method: 'PUT', body: odd, headers: { authorization: `Bearer ${player.access}` } })
+      expect(oddAnswer.status).toBe(422)
+
+      expect((await server.client.delete(`/users/${player.userId}`, admin.access)).status).toBe(200)
+      const cleared = await server.client.delete(`/users/${player.userId}/avatar`, admin.access)
+      expect([cleared.status, cleared.body.avatar_url]).toEqual([200, null])
+      expect((await fetch(`${server.baseUrl}${url}`)).status).toBe(404)
     })
 
     test('an upload whose instance died midway is finished by the sweep: its object goes, the avatar stays', async () => {

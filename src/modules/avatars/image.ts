@@ -1,3 +1,4 @@
+import { nextTurn } from '../../db/batches'
 import { ApiError, invalidField, unavailable, unsupportedMediaType } from '../../shared/errors'
 
 export interface ImagePolicy {
@@ -27,8 +28,12 @@ const CLAIMS: Array<[RegExp, Format]> = [
   [/\.jpe?g$|^image\/jpe?g$/i, 'jpeg'],
   [/\.webp$|^image\/webp$/i, 'webp'],
 ]
-/** Markup that makes a picture a polyglot: a browser or an interpreter would read it as a page or a script. */
-const MARKUP = /<(?:script|html|svg|iframe|body|!doctype|\?php|\?xml)[\s>/]/i
+/**
+ * Markup that makes a picture a polyglot: a browser or an interpreter would read it as a page or a
+ * script. (XML alone is not: phones write their XMP metadata as XML.)
+ */
+const MARKUP = ['script', 'html', 'svg', 'iframe', 'body', '!doctype', '?php']
+const LESS_THAN = 0x3c
 
 /**
  * Turns an uploaded file into an avatar, trusting nothing about it. Its content decides what it is
@@ -46,16 +51,15 @@ export class AvatarImages {
 
   async prepare(file: File): Promise<Avatar> {
     const bytes = new Uint8Array(await file.arrayBuffer())
+    await nextTurn()
     if (bytes.length === 0) throw invalidField(FIELD, 'is empty')
     const format = formatOf(bytes)
     if (!format) throw unsupportedMediaType('avatar_file must be a PNG, JPEG or WebP picture (SVG, GIF and others are refused)')
     const claimed = [file.name, file.type].flatMap((label) => CLAIMS.filter(([pattern]) => pattern.test(label)).map(([, claim]) => claim))
     const wrongClaim = claimed.find((claim) => claim !== format)
     if (wrongClaim) throw unsupportedMediaType(`avatar_file says it is ${NAMES[wrongClaim]} but holds ${NAMES[format]}; name it for what it is`)
-    const problem = CONTAINERS[format](bytes)
+    const problem = (await CONTAINERS[format](bytes)) ?? (await markupProblem(bytes))
     if (problem) throw invalidField(FIELD, problem)
-    if (MARKUP.test(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')))
-      throw invalidField(FIELD, 'carries markup (HTML, SVG or a script) inside the picture: a polyglot is refused')
     const { maxDimension, size } = this.policy
     // The header only, whatever it claims (Bun's own limit would refuse a bomb with a vaguer message).
     const header = await new Bun.Image(bytes, { maxPixels: 2 ** 50 }).metadata().catch(() => undefined)
@@ -89,6 +93,18 @@ export class AvatarImages {
   }
 }
 
+/** A tag of MARKUP anywhere in the bytes, in any case, followed by a space, `>` or `/`; looked for without copying them. */
+async function markupProblem(bytes: Uint8Array): Promise<string | undefined> {
+  const step = takeTurns()
+  for (let at = bytes.indexOf(LESS_THAN); at !== -1; at = bytes.indexOf(LESS_THAN, at + 1)) {
+    await step()
+    const after = String.fromCharCode(...bytes.subarray(at + 1, at + 10)).toLowerCase()
+    if (MARKUP.some((tag) => after.startsWith(tag) && /^[\s>/]/.test(after.slice(tag.length))))
+      return 'carries markup (HTML, SVG or a script) inside the picture: a polyglot is refused'
+  }
+  return undefined
+}
+
 function formatOf(bytes: Uint8Array): Format | undefined {
   if (startsWith(bytes, PNG_SIGNATURE)) return 'png'
   if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg'
@@ -96,25 +112,50 @@ function formatOf(bytes: Uint8Array): Format | undefined {
   return undefined
 }
 
-/** Each format's container, walked from its start to its end: what is wrong with it, if anything. */
-const CONTAINERS: Record<Format, (bytes: Uint8Array) => string | undefined> = { png: pngProblem, jpeg: jpegProblem, webp: webpProblem }
+/**
+ * Each format's container, walked from its start to its end: what is wrong with it, if anything. A
+ * file of 5 MB can hold 400,000 empty chunks or 2.5 million stuffed bytes: every STEPS_PER_TURN
+ * steps the walk lets the event loop take a turn (it would otherwise hold it for 50 to 100 ms).
+ */
+const CONTAINERS: Record<Format, (bytes: Uint8Array) => Promise<string | undefined>> = { png: pngProblem, jpeg: jpegProblem, webp: webpProblem }
+const STEPS_PER_TURN = 8192
+const takeTurns = () => {
+  let steps = 0
+  return () => (++steps % STEPS_PER_TURN === 0 ? nextTurn() : undefined)
+}
 
 const TRUNCATED = 'is cut short: the picture does not end where its format says'
 const TRAILING = 'carries data after the end of the picture: a polyglot is refused'
+/**
+ * Scans a JPEG may have: a progressive photo has about ten. Each scan is decoded over the whole
+ * picture, so thousands of tiny ones are a bomb of decoding time in a file of a few kilobytes.
+ */
+const MAX_JPEG_SCANS = 64
+
+/** What may follow a picture's end: zeros a writer padded with, or (JPEG) the further pictures phones append. */
+function trailerProblem(bytes: Uint8Array, end: number, format: Format): string | undefined {
+  const trailer = bytes.subarray(end)
+  if (Buffer.from(trailer.buffer, trailer.byteOffset, trailer.length).equals(Buffer.alloc(trailer.length))) return undefined
+  // An Ultra HDR gain map, a Multi-Picture Format preview: another JPEG, never decoded here.
+  if (format === 'jpeg' && trailer[0] === 0xff && trailer[1] === 0xd8 && trailer[2] === 0xff) return undefined
+  return TRAILING
+}
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]
 
 /** Chunk by chunk (length, type, data, CRC-32 over type and data) up to IEND, which must end the file. */
-function pngProblem(bytes: Uint8Array): string | undefined {
+async function pngProblem(bytes: Uint8Array): Promise<string | undefined> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const step = takeTurns()
   let offset = PNG_SIGNATURE.length
   while (offset + 12 <= bytes.length) {
+    await step()
     const length = view.getUint32(offset)
     const end = offset + 12 + length
     if (end > bytes.length) return TRUNCATED
     const crc = view.getUint32(end - 4)
     if (Bun.hash.crc32(bytes.subarray(offset + 4, end - 4)) !== crc) return 'is damaged: a chunk fails its checksum'
-    if (ascii(bytes, offset + 4, offset + 8) === 'IEND') return end === bytes.length ? undefined : TRAILING
+    if (ascii(bytes, offset + 4, offset + 8) === 'IEND') return trailerProblem(bytes, end, 'png')
     offset = end
   }
   return TRUNCATED
@@ -125,23 +166,28 @@ function pngProblem(bytes: Uint8Array): string | undefined {
  * followed by 0x00 as a stuffed byte, or by a restart marker): libjpeg-turbo would fill the missing
  * end of a truncated file with grey and call it a picture.
  */
-function jpegProblem(bytes: Uint8Array): string | undefined {
+async function jpegProblem(bytes: Uint8Array): Promise<string | undefined> {
+  const step = takeTurns()
   let offset = 2
+  let scans = 0
   for (;;) {
+    await step()
     if (offset >= bytes.length) return TRUNCATED
     if (bytes[offset] !== 0xff) return 'is damaged: a segment does not start where the previous one ends'
     while (bytes[offset] === 0xff) offset++
     const marker = bytes[offset++]
     if (marker === undefined) return TRUNCATED
-    if (marker === 0xd9) return offset === bytes.length ? undefined : TRAILING
+    if (marker === 0xd9) return trailerProblem(bytes, offset, 'jpeg')
     if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) continue
     if (offset + 2 > bytes.length) return TRUNCATED
     const length = (bytes[offset]! << 8) | bytes[offset + 1]!
     if (length < 2) return 'is damaged: a segment has an impossible length'
     offset += length
     if (marker !== 0xda) continue
+    if (++scans > MAX_JPEG_SCANS) return `has more than ${MAX_JPEG_SCANS} scans: no camera or editor writes that many`
     // The scan's data runs to the next marker that is not a stuffed byte or a restart.
     for (;;) {
+      await step()
       offset = bytes.indexOf(0xff, offset)
       if (offset === -1) return TRUNCATED
       const next = bytes[offset + 1]
@@ -152,16 +198,21 @@ function jpegProblem(bytes: Uint8Array): string | undefined {
   }
 }
 
-/** The RIFF header's size must be the file's, and the chunks inside must fill it exactly. */
-function webpProblem(bytes: Uint8Array): string | undefined {
+/** The chunks inside the RIFF container must fill exactly the size its header declares; animations are refused. */
+async function webpProblem(bytes: Uint8Array): Promise<string | undefined> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   if (bytes.length < 12) return TRUNCATED
   const declared = view.getUint32(4, true) + 8
   if (declared > bytes.length) return TRUNCATED
-  if (declared < bytes.length) return TRAILING
+  const step = takeTurns()
   let offset = 12
-  while (offset + 8 <= bytes.length) offset += 8 + view.getUint32(offset + 4, true) + (view.getUint32(offset + 4, true) % 2)
-  return offset === bytes.length ? undefined : TRUNCATED
+  while (offset + 8 <= declared) {
+    await step()
+    const type = ascii(bytes, offset, offset + 4)
+    if (type === 'ANIM' || type === 'ANMF') return 'is animated: send a still picture'
+    offset += 8 + view.getUint32(offset + 4, true) + (view.getUint32(offset + 4, true) % 2)
+  }
+  return offset === declared ? trailerProblem(bytes, declared, 'webp') : TRUNCATED
 }
 
 function startsWith(bytes: Uint8Array, prefix: number[]): boolean {

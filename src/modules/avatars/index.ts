@@ -21,6 +21,10 @@ const ERROR_CONTENT = { 'application/json': { schema: { $ref: '#/components/sche
 /** A year, and never revalidated: the URL names the bytes (their SHA-256), so they never change. */
 const FOREVER = 'public, max-age=31536000, immutable'
 
+/** Whether an If-None-Match header names `etag`: one of its list, weak or strong, or `*`. */
+const holds = (header: string | null, etag: string) =>
+  header !== null && header.split(',').some((tag) => ['*', etag].includes(tag.trim().replace(/^W\//, '')))
+
 /** Avatars: upload and delete your own, an admin deletes anyone's; read one at its URL (local store, or S3 without S3_PUBLIC_URL). */
 export const avatarsRoutes = ({ avatars }: { avatars: AvatarService }, guard: UserGuard) =>
   new Elysia({ detail: { tags: ['users'] } })
@@ -46,30 +50,30 @@ export const avatarsRoutes = ({ avatars }: { avatars: AvatarService }, guard: Us
     .delete('/users/:user_id/avatar', ({ params }) => avatars.remove(params.user_id), {
       auth: 'admin',
       params: UserIdParams,
-      response: { 200: 'User', ...errors(400, 401, 403, 404, 409) },
+      response: { 200: 'User', ...errors(400, 401, 403, 404) },
       detail: {
         summary: "Delete a user's avatar (admin)",
-        description: 'For moderation: the picture is removed from the store. 409 `user_deleted` for a deleted account.',
+        description: 'For moderation: the picture is removed from the store, a deleted account’s too (its URL stays readable wherever it was cached: a year, immutable).',
       },
     })
     .get(
       '/avatars/:user_id/:file',
       async ({ params, request, set }) => {
         const etag = `"${params.file.slice(0, -'.webp'.length)}"`
-        set.headers['cache-control'] = FOREVER
-        set.headers.etag = etag
         // The URL names the bytes: a client holding them by this ETag holds the right ones.
-        if (request.headers.get('if-none-match') === etag) {
+        if (holds(request.headers.get('if-none-match'), etag)) {
+          Object.assign(set.headers, { 'cache-control': FOREVER, etag })
           set.status = 304
           return null
         }
         const bytes = await avatars.read(params.user_id, params.file)
-        if (!bytes) {
-          set.headers['cache-control'] = 'no-store'
-          throw notFound('No such avatar')
-        }
-        set.headers['content-type'] = AVATAR_TYPE
-        set.headers['content-security-policy'] = "default-src 'none'; frame-ancestors 'none'"
+        if (!bytes) throw notFound('No such avatar')
+        Object.assign(set.headers, {
+          'cache-control': FOREVER,
+          etag,
+          'content-type': AVATAR_TYPE,
+          'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+        })
         return bytes
       },
       {
@@ -80,7 +84,7 @@ export const avatarsRoutes = ({ avatars }: { avatars: AvatarService }, guard: Us
           responses: {
             200: { description: 'The picture', content: { [AVATAR_TYPE]: { schema: { type: 'string', format: 'binary' } } } },
             304: { description: 'The picture the client holds under this ETag is the one.' },
-            400: { description: '`bad_request`: not an avatar URL (a UUID, then a SHA-256 in hex and .webp).', content: ERROR_CONTENT },
+            400: { description: '`bad_request`: not an avatar URL (a UUID, then a SHA-256 and a nonce in hex, and .webp).', content: ERROR_CONTENT },
             404: { description: '`not_found`: no such avatar.', content: ERROR_CONTENT },
           },
         },

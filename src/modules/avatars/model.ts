@@ -14,7 +14,11 @@ export const AvatarUpload = t.Object(
 
 export const AvatarParams = t.Object({
   user_id: t.String({ format: 'uuid' }),
-  file: t.String({ pattern: '^[0-9a-f]{64}\\.webp$', description: '<sha256 of the stored picture>.webp', examples: ['9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08.webp'] }),
+  file: t.String({
+    pattern: '^[0-9a-f]{64}-[0-9a-f]{16}\\.webp$',
+    description: '<sha256 of the stored picture>-<nonce of its upload>.webp',
+    examples: ['9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08-3f2a9c01d4e5b6a7.webp'],
+  }),
 })
 
 export const avatarsModels = new Elysia({ name: 'models.avatars' }).use(usersModels).model({ AvatarUpload })

@@ -16,15 +16,23 @@ const RETRY_REMOVAL_SECONDS = 60
 const SWEEP_BATCH = 100
 
 /**
- * Avatars: an upload becomes a WebP of its own (image.ts), stored under `<user_id>/<sha256>.webp`,
- * so a URL always means the same picture. Every object is recorded before it is written, so none is
- * ever lost track of: `uploading` while it is written (one upload per user at a time; another gets
- * 409 `upload_under_way`), `current` once the account points at it, then `garbage` when replaced,
- * deleted or erased, removed from the storage at once and, if that fails, by the sweep later. The
- * account moves to the new URL only after the object is stored, so a failure anywhere leaves the
- * user with the avatar they had.
+ * Avatars. An upload becomes a WebP of its own (image.ts), stored under a key that names its bytes
+ * and is used once: `<user_id>/<sha256>-<nonce>.webp`. The hash makes the URL's content checkable
+ * and spots the same picture sent again (nothing is written); the nonce means a removal that
+ * arrives late (a DELETE stuck in the network, retried meanwhile) can only ever hit the object it
+ * was meant for, never a later upload of the same picture.
+ *
+ * Every object is recorded before it is written, so none is ever lost track of: `uploading` while
+ * it is written (one upload per user at a time: 409 `upload_under_way`), `current` once the account
+ * points at it, then `garbage` when replaced, deleted or erased, removed from the storage at once
+ * and, if that fails, by the sweep later. The account moves to the new URL only once the object is
+ * stored, so a failure anywhere leaves the user with the avatar they had; an upload that finds its
+ * record taken from it (its account erased, or its upload declared dead) removes what it wrote.
  */
 export class AvatarService {
+  /** Users with an upload being decoded on this instance: one each, so one user holds one decoder at most. */
+  readonly #decoding = new Set<string>()
+
   constructor(
     private readonly deps: {
       db: Database
@@ -39,37 +47,35 @@ export class AvatarService {
   ) {}
 
   async upload(user: User, file: File): Promise<User> {
-    const { db, store, storage, images, users } = this.deps
+    const { db, store, storage, users } = this.deps
     const userId = user.user_id
-    await this.deps.selfChanges.consume(userId)
-    const avatar = await images.prepare(file)
-    const key = `${userId}/${avatar.sha256}.webp`
-    const begun = await db.transaction(async (tx) => {
-      await tx.lock(lockOf(userId))
-      const object = await store.find(key, tx)
-      if (object?.state === 'current') return false
-      if (object?.state === 'removing') throw unavailable('This picture is being removed from the store; send it again in a moment', 1)
-      const other = await store.findOf(userId, 'uploading', tx)
-      if (other && other.changed_at >= isoAfter(-STALE_UPLOAD_SECONDS)) throw uploadUnderWay()
-      if (other) await store.setState(other.object_key, 'garbage', nowIso(), tx)
-      await store.claim(key, userId, nowIso(), tx)
-      return true
-    }).catch((error) => {
-      throw error instanceof UniqueViolation ? uploadUnderWay() : error
-    })
-    // The same picture as now: nothing to store.
+    const avatar = await this.#prepare(userId, file)
+    const key = `${userId}/${avatar.sha256}-${nonce()}.webp`
+    const begun = await db
+      .transaction(async (tx) => {
+        await tx.lock(lockOf(userId))
+        // The same picture as now: nothing to store.
+        if (hashOf((await store.findOf(userId, 'current', tx))?.object_key) === avatar.sha256) return false
+        const other = await store.findOf(userId, 'uploading', tx)
+        if (other && other.changed_at >= isoAfter(-STALE_UPLOAD_SECONDS)) throw uploadUnderWay()
+        if (other) await store.setState(other.object_key, 'garbage', nowIso(), tx)
+        await store.claim(key, userId, nowIso(), tx)
+        return true
+      })
+      .catch((error) => {
+        throw error instanceof UniqueViolation ? uploadUnderWay() : error
+      })
     if (!begun) return users.get(userId)
     try {
       await storage.put(key, avatar.bytes)
     } catch (error) {
       this.deps.onError('an avatar could not be stored', error)
-      await this.#discard(key)
+      await this.#abandon(key)
       throw unavailable('The avatar store cannot be reached; try again shortly', 5)
     }
     try {
       const { updated, replaced } = await db.transaction(async (tx) => {
         await tx.lock(lockOf(userId))
-        // Taken over as stale, or discarded by an erasure, while it was being written.
         if ((await store.find(key, tx))?.state !== 'uploading') throw uploadUnderWay()
         const previous = await store.findOf(userId, 'current', tx)
         if (previous) await store.setState(previous.object_key, 'garbage', nowIso(), tx)
@@ -79,12 +85,12 @@ export class AvatarService {
       if (replaced) await this.#remove(replaced)
       return updated
     } catch (error) {
-      await this.#discard(key)
+      await this.#abandon(key)
       throw error
     }
   }
 
-  /** Takes the avatar away (the user's own, or anyone's for an admin); the account must be live. */
+  /** Takes the avatar away: the user's own, or anyone's for an admin (a deleted account's too). */
   async remove(userId: string): Promise<User> {
     const { db, store, users } = this.deps
     const taken = await db.transaction(async (tx) => {
@@ -99,7 +105,7 @@ export class AvatarService {
     return taken.updated
   }
 
-  /** An erased account's objects go: the avatar, and any upload under way. */
+  /** An erased account's objects go: the avatar, and any upload under way (which removes what it writes once it sees). */
   async forget(userId: string): Promise<void> {
     const { db, store } = this.deps
     const keys = await db.transaction(async (tx) => {
@@ -109,7 +115,7 @@ export class AvatarService {
     for (const key of keys) await this.#remove(key)
   }
 
-  /** The object behind an avatar URL, or undefined; only keys this service writes are looked up. */
+  /** The object behind an avatar URL, or undefined; only names this service writes are looked up. */
   read(userId: string, file: string): Promise<Uint8Array | undefined> {
     return AVATAR_FILE.test(file) ? this.deps.storage.read(`${userId}/${file}`) : Promise.resolve(undefined)
   }
@@ -122,7 +128,11 @@ export class AvatarService {
     const { db, store } = this.deps
     for (;;) {
       const stale = await store.staleUploads(isoAfter(-STALE_UPLOAD_SECONDS, now), SWEEP_BATCH, db)
-      for (const key of stale) await this.#discard(key, false)
+      for (const key of stale)
+        await db.transaction(async (tx) => {
+          await tx.lock(lockOf(ownerOf(key)))
+          if ((await store.find(key, tx))?.state === 'uploading') await store.setState(key, 'garbage', nowIso(), tx)
+        })
       if (stale.length < SWEEP_BATCH) break
       await nextTurn()
     }
@@ -135,32 +145,40 @@ export class AvatarService {
     }
   }
 
-  /** An object that will not become anyone's avatar: garbage, and removed now unless told to leave it for the sweep. */
-  async #discard(key: string, removeNow = true): Promise<void> {
-    const { db, store } = this.deps
-    const userId = key.slice(0, key.indexOf('/'))
-    await db.transaction(async (tx) => {
-      await tx.lock(lockOf(userId))
-      const object = await store.find(key, tx)
-      if (object?.state === 'uploading') await store.setState(key, 'garbage', nowIso(), tx)
-    })
-    if (removeNow) await this.#remove(key)
+  /** Counted against ACCOUNT_RATE_LIMIT, then decoded, one upload per user at a time on this instance. */
+  async #prepare(userId: string, file: File) {
+    if (this.#decoding.has(userId)) throw uploadUnderWay()
+    this.#decoding.add(userId)
+    try {
+      await this.deps.selfChanges.consume(userId)
+      return await this.deps.images.prepare(file)
+    } finally {
+      this.#decoding.delete(userId)
+    }
   }
 
   /**
-   * Removes garbage from the storage: marked `removing` first, so that an upload of the same picture
-   * waits instead of writing an object this removal would then take away; forgotten once gone.
-   * A failure is logged and left for the sweep; the user sees nothing of it.
+   * An object written (or perhaps written) that will not become an avatar: recorded as garbage,
+   * whatever became of its record meanwhile, and removed. Its write has returned by now, so this
+   * removal comes after it.
+   */
+  async #abandon(key: string): Promise<void> {
+    const { db, store } = this.deps
+    await db.transaction(async (tx) => {
+      await tx.lock(lockOf(ownerOf(key)))
+      await store.discard(key, ownerOf(key), nowIso(), tx)
+    })
+    await this.#remove(key)
+  }
+
+  /**
+   * Removes garbage from the storage: marked `removing`, removed, forgotten. A failure is logged and
+   * left for the sweep; the user sees nothing of it, and no later upload can share the key.
    */
   async #remove(key: string): Promise<boolean> {
     const { db, store, storage } = this.deps
-    const userId = key.slice(0, key.indexOf('/'))
     try {
-      const marked = await db.transaction(async (tx) => {
-        await tx.lock(lockOf(userId))
-        return store.markRemoving(key, nowIso(), tx)
-      })
-      if (!marked) return false
+      if (!(await store.markRemoving(key, nowIso(), db))) return false
       await storage.remove(key)
       await store.forget(key, db)
       return true
@@ -171,8 +189,12 @@ export class AvatarService {
   }
 }
 
-const AVATAR_FILE = /^[0-9a-f]{64}\.webp$/
+/** A stored avatar's name: the SHA-256 of its bytes and the nonce of its upload. */
+const AVATAR_FILE = /^[0-9a-f]{64}-[0-9a-f]{16}\.webp$/
 
+const nonce = () => Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString('hex')
+const ownerOf = (key: string) => key.slice(0, key.indexOf('/'))
+const hashOf = (key: string | undefined) => key?.slice(key.indexOf('/') + 1, key.indexOf('-', key.indexOf('/')))
 const lockOf = (userId: string) => `avatar:${userId}`
 
 function uploadUnderWay() {

@@ -35,8 +35,13 @@ class FolderStorage implements AvatarStorage {
     await mkdir(dirname(path), { recursive: true })
     // Written aside and renamed: a reader never sees half an avatar, even after a crash.
     const partial = `${path}.${crypto.randomUUID()}.part`
-    await Bun.write(partial, bytes)
-    await rename(partial, path)
+    try {
+      await Bun.write(partial, bytes)
+      await rename(partial, path)
+    } catch (error) {
+      await rm(partial, { force: true })
+      throw error
+    }
   }
 
   async remove(key: string): Promise<void> {
@@ -44,8 +49,13 @@ class FolderStorage implements AvatarStorage {
   }
 
   async read(key: string): Promise<Uint8Array | undefined> {
-    const file = Bun.file(join(this.directory, key))
-    return (await file.exists()) ? file.bytes() : undefined
+    try {
+      return await Bun.file(join(this.directory, key)).bytes()
+    } catch (error) {
+      // Never there, or removed a moment ago.
+      if ((error as { code?: string }).code === 'ENOENT') return undefined
+      throw error
+    }
   }
 
   async keys(): Promise<string[]> {
@@ -80,7 +90,8 @@ class BucketStorage implements AvatarStorage {
     try {
       return await this.#client.file(PREFIX + key).bytes()
     } catch (error) {
-      if ((error as { code?: string }).code === 'NoSuchKey') return undefined
+      // A bucket answers AccessDenied for a missing key when the gateway may not list it.
+      if (['NoSuchKey', 'AccessDenied'].includes((error as { code?: string }).code ?? '')) return undefined
       throw error
     }
   }

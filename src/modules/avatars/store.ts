@@ -21,11 +21,16 @@ export class AvatarStore {
     return q.get<AvatarObject>('SELECT object_key, user_id, state, changed_at FROM avatar_objects WHERE user_id = $1 AND state = $2', [userId, state])
   }
 
-  /** Records an upload of `key` as begun: a new object, or garbage the user uploads again (taken back before it goes). */
+  /** Records an upload of `key` as begun. */
   async claim(key: string, userId: string, now: string, q: Queryable): Promise<void> {
+    await q.run("INSERT INTO avatar_objects (object_key, user_id, state, changed_at) VALUES ($1, $2, 'uploading', $3)", [key, userId, now])
+  }
+
+  /** Records `key` as garbage, whatever became of its record, unless it is an avatar. */
+  async discard(key: string, userId: string, now: string, q: Queryable): Promise<void> {
     await q.run(
-      `INSERT INTO avatar_objects (object_key, user_id, state, changed_at) VALUES ($1, $2, 'uploading', $3)
-       ON CONFLICT (object_key) DO UPDATE SET state = 'uploading', changed_at = $3`,
+      `INSERT INTO avatar_objects (object_key, user_id, state, changed_at) VALUES ($1, $2, 'garbage', $3)
+       ON CONFLICT (object_key) DO UPDATE SET state = 'garbage', changed_at = $3 WHERE avatar_objects.state <> 'current'`,
       [key, userId, now],
     )
   }
@@ -43,7 +48,7 @@ export class AvatarStore {
     return rows.map((row) => row.object_key)
   }
 
-  /** Marks garbage as being removed (or again, after a removal cut short); false when it is no longer garbage. */
+  /** Marks garbage as being removed (or again, after a removal that failed or was cut short); false when it is not garbage. */
   async markRemoving(key: string, now: string, q: Queryable): Promise<boolean> {
     return (await q.run("UPDATE avatar_objects SET state = 'removing', changed_at = $2 WHERE object_key = $1 AND state IN ('garbage', 'removing')", [key, now])) > 0
   }

@@ -212,10 +212,13 @@ export class UserService {
     await this.#announce(tx, { type: 'account_changed', user_id: userId, fields })
   }
 
-  /** The account's new avatar (or none), in the avatars domain's transaction `tx`: the account must be live, and account_changed says so. */
+  /**
+   * The account's new avatar, or none, in the avatars domain's transaction `tx`, and account_changed
+   * says so. A deleted account gets no new picture, but an admin may still take one away.
+   */
   async setAvatarUrl(userId: string, avatarUrl: string | null, tx: Transaction): Promise<User> {
     const target = await this.#require(userId, tx)
-    if (target.deleted_at) throw userDeleted()
+    if (target.deleted_at && avatarUrl !== null) throw userDeleted()
     const now = nowIso()
     await this.deps.userStore.update(userId, { avatar_url: avatarUrl }, now, tx)
     await this.#announce(tx, { type: 'account_changed', user_id: userId, fields: ['avatar_url'] })
