@@ -37,7 +37,8 @@ const LESS_THAN = 0x3c
 
 /**
  * Turns an uploaded file into an avatar, trusting nothing about it. Its content decides what it is
- * (magic bytes, then the container walked to its end: nothing may follow, nothing may be missing),
+ * (magic bytes, then the container walked to its end: nothing may be missing, and nothing may follow
+ * but zeros or the further JPEGs phones append; no markup inside),
  * never its name or declared type, which may only agree. Its dimensions are read from the header
  * before any pixel is decoded; then Bun.Image decodes it (off the JavaScript thread, at most
  * `concurrency` at once), turns it upright, scales it to fit `size` and writes a WebP of its own:

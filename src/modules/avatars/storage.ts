@@ -2,10 +2,7 @@ import { mkdir, rename, rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { Config } from '../../config'
 
-/**
- * Where avatar objects live, by key (`<user_id>/<sha256>.webp`). Writing the same key twice writes
- * the same bytes; removing a key that is gone succeeds.
- */
+/** Where avatar objects live, by key (`<user_id>/<sha256>-<nonce>.webp`); removing a key that is gone succeeds. */
 export interface AvatarStorage {
   put(key: string, bytes: Uint8Array): Promise<void>
   remove(key: string): Promise<void>
