@@ -82,7 +82,8 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     db,
     store: new AvatarStore(),
     storage: avatarStorage(config.avatars.storage, `${config.apiPrefix}/avatars`),
-    images: new AvatarImages({ ...config.avatars, concurrency: navigator.hardwareConcurrency, queueLimit: config.avatars.uploadsAtOnce }),
+    // A core always left to the event loop: a decode is a core's work, a walk through a hostile file is the loop's.
+    images: new AvatarImages({ ...config.avatars, concurrency: Math.max(1, navigator.hardwareConcurrency - 1), queueLimit: config.avatars.uploadsAtOnce }),
     users,
     selfChanges,
     onError: (message, error) => log.error(message, { error: String(error) }),

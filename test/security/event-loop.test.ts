@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { healthLatencies, quantile } from '../support/attack'
 import { closeTestResources, freshDatabaseUrl, STORE, TEST_DATABASE_URL, TEST_ENV } from '../support/harness'
-import { concat, picture, pngChunk } from '../support/pictures'
 import { type ServiceProcess, startService } from '../support/process'
 
 // SECURITY 28: whatever one account makes long (its streams, its messages), the work over it runs in
@@ -258,31 +257,14 @@ describe(`nothing one account does holds the event loop on ${STORE} (SECURITY 28
 
   // Last: an export of this size leaves the service with some 70 MB of garbage to collect.
   test('four players uploading the worst avatars at once (400,000 PNG chunks, 2.5 million stuffed JPEG bytes, 4096 × 4096 pictures to decode): /health p99 stays under 50 ms', async () => {
-    const stuffed = new Uint8Array(5_000_000)
-    stuffed.set([0xff, 0xd8, 0xff, 0xda, 0x00, 0x02])
-    for (let i = 6; i < stuffed.length; i += 2) stuffed.set([0xff, 0x00], i)
-    const small = await picture('png', 1, 1)
-    const chunks = 400_000
-    const empty = pngChunk('teXt', new Uint8Array())
-    const filler = new Uint8Array(empty.length * chunks)
-    for (let i = 0; i < chunks; i++) filler.set(empty, i * empty.length)
-    const manyChunks = concat(small.subarray(0, 33), filler, small.subarray(33))
-    const large = await picture('jpeg', 4096, 4096)
     const players = await Promise.all([0, 1, 2, 3].map((i) => service.client.register(`avatar_loop_${i}`)))
-    const upload = async (token: string, bytes: Uint8Array, name: string) => {
-      const form = new FormData()
-      form.append('avatar_file', new File([bytes], name))
-      return (await fetch(`${service.baseUrl}/users/me/avatar`, { method: 'PUT', body: form, headers: { authorization: `Bearer ${token}` } })).status
-    }
-    const uploads = Promise.all(
-      players.map(async (player) => [
-        await upload(player.access, stuffed, 'a.jpg'),
-        await upload(player.access, manyChunks, 'b.png'),
-        await upload(player.access, large, 'c.jpg'),
-      ]),
-    )
+    // From a process of their own, at the lowest priority, as replays() runs its sockets.
+    const child = Bun.spawn(['nice', '-n', '19', process.execPath, 'test/support/uploader.ts', service.baseUrl, ...players.map((player) => player.access)], {
+      stdout: 'pipe',
+    })
+    const uploads = new Response(child.stdout).text()
     const latencies = await measured(uploads)
-    expect(await uploads).toEqual(Array(4).fill([422, 200, 200]))
+    expect(JSON.parse(await uploads)).toEqual(Array(4).fill([422, 200, 200]))
     expect(quantile(latencies, 0.99)).toBeLessThan(50)
   }, 60_000)
 

@@ -1,14 +1,14 @@
 import { nextTurn } from '../../db/batches'
-import { ApiError, invalidField, unavailable, unsupportedMediaType } from '../../shared/errors'
+import { invalidField, unavailable, unsupportedMediaType } from '../../shared/errors'
 
 export interface ImagePolicy {
   /** The widest or tallest picture accepted, read from its header before anything is decoded. */
   maxDimension: number
   /** Stored pictures fit in a square this size. */
   size: number
-  /** Pictures decoded at once (each decode holds width × height × 4 bytes). */
+  /** Pictures checked and decoded at once (each decode holds width × height × 4 bytes and a core). */
   concurrency: number
-  /** Pictures waiting for a decoder, at most; then 503. */
+  /** Pictures waiting for a slot, at most; then 503. */
   queueLimit: number
 }
 
@@ -40,8 +40,7 @@ const LESS_THAN = 0x3c
  * (magic bytes, then the container walked to its end: nothing may be missing, and nothing may follow
  * but zeros or the further JPEGs phones append; no markup inside),
  * never its name or declared type, which may only agree. Its dimensions are read from the header
- * before any pixel is decoded; then Bun.Image decodes it (off the JavaScript thread, at most
- * `concurrency` at once), turns it upright, scales it to fit `size` and writes a WebP of its own:
+ * before any pixel is decoded; then Bun.Image decodes it (off the JavaScript thread), turns it upright, scales it to fit `size` and writes a WebP of its own:
  * whatever metadata came in (EXIF and its GPS, comments, colour profiles) stays behind.
  */
 export class AvatarImages {
@@ -50,32 +49,34 @@ export class AvatarImages {
 
   constructor(private readonly policy: ImagePolicy) {}
 
-  async prepare(file: File): Promise<Avatar> {
-    const bytes = new Uint8Array(await file.arrayBuffer())
-    await nextTurn()
-    if (bytes.length === 0) throw invalidField(FIELD, 'is empty')
-    const format = formatOf(bytes)
-    if (!format) throw unsupportedMediaType('avatar_file must be a PNG, JPEG or WebP picture (SVG, GIF and others are refused)')
-    const claimed = [file.name, file.type].flatMap((label) => CLAIMS.filter(([pattern]) => pattern.test(label)).map(([, claim]) => claim))
-    const wrongClaim = claimed.find((claim) => claim !== format)
-    if (wrongClaim) throw unsupportedMediaType(`avatar_file says it is ${NAMES[wrongClaim]} but holds ${NAMES[format]}; name it for what it is`)
-    const problem = (await CONTAINERS[format](bytes)) ?? (await markupProblem(bytes))
-    if (problem) throw invalidField(FIELD, problem)
-    const { maxDimension, size } = this.policy
-    // The header only, whatever it claims (Bun's own limit would refuse a bomb with a vaguer message).
-    const header = await new Bun.Image(bytes, { maxPixels: 2 ** 50 }).metadata().catch(() => undefined)
-    if (!header || header.format !== format) throw invalidField(FIELD, `is not a readable ${NAMES[format]} picture`)
-    if (header.width > maxDimension || header.height > maxDimension)
-      throw invalidField(FIELD, `must be at most ${maxDimension}×${maxDimension} pixels; this one is ${header.width}×${header.height}`)
-    const webp = await this.#limited(() =>
-      new Bun.Image(bytes, { maxPixels: maxDimension * maxDimension, autoOrient: true })
+  /** The whole of it runs in a slot of `concurrency`: its walk takes turns of the event loop, its decode a core. */
+  prepare(file: File): Promise<Avatar> {
+    return this.#limited(async () => {
+      const bytes = new Uint8Array(await file.arrayBuffer())
+      await nextTurn()
+      if (bytes.length === 0) throw invalidField(FIELD, 'is empty')
+      const format = formatOf(bytes)
+      if (!format) throw unsupportedMediaType('avatar_file must be a PNG, JPEG or WebP picture (SVG, GIF and others are refused)')
+      const claimed = [file.name, file.type].flatMap((label) => CLAIMS.filter(([pattern]) => pattern.test(label)).map(([, claim]) => claim))
+      const wrongClaim = claimed.find((claim) => claim !== format)
+      if (wrongClaim) throw unsupportedMediaType(`avatar_file says it is ${NAMES[wrongClaim]} but holds ${NAMES[format]}; name it for what it is`)
+      const problem = (await CONTAINERS[format](bytes)) ?? (await markupProblem(bytes))
+      if (problem) throw invalidField(FIELD, problem)
+      const { maxDimension, size } = this.policy
+      // The header only, whatever it claims (Bun's own limit would refuse a bomb with a vaguer message).
+      const header = await new Bun.Image(bytes, { maxPixels: 2 ** 50 }).metadata().catch(() => undefined)
+      if (!header || header.format !== format) throw invalidField(FIELD, `is not a readable ${NAMES[format]} picture`)
+      if (header.width > maxDimension || header.height > maxDimension)
+        throw invalidField(FIELD, `must be at most ${maxDimension}×${maxDimension} pixels; this one is ${header.width}×${header.height}`)
+      const webp = await new Bun.Image(bytes, { maxPixels: maxDimension * maxDimension, autoOrient: true })
         .resize(size, size, { fit: 'inside', withoutEnlargement: true })
         .webp({ quality: 85 })
-        .bytes(),
-    ).catch((error: unknown) => {
-      throw error instanceof ApiError ? error : invalidField(FIELD, `is not a whole ${NAMES[format]} picture: it cannot be decoded`)
+        .bytes()
+        .catch(() => {
+          throw invalidField(FIELD, `is not a whole ${NAMES[format]} picture: it cannot be decoded`)
+        })
+      return { bytes: webp, sha256: new Bun.CryptoHasher('sha256').update(webp).digest('hex') }
     })
-    return { bytes: webp, sha256: new Bun.CryptoHasher('sha256').update(webp).digest('hex') }
   }
 
   async #limited<Result>(work: () => Promise<Result>): Promise<Result> {
@@ -119,7 +120,7 @@ function formatOf(bytes: Uint8Array): Format | undefined {
  * steps the walk lets the event loop take a turn (it would otherwise hold it for 50 to 100 ms).
  */
 const CONTAINERS: Record<Format, (bytes: Uint8Array) => Promise<string | undefined>> = { png: pngProblem, jpeg: jpegProblem, webp: webpProblem }
-const STEPS_PER_TURN = 8192
+const STEPS_PER_TURN = 4096
 const takeTurns = () => {
   let steps = 0
   return () => (++steps % STEPS_PER_TURN === 0 ? nextTurn() : undefined)
@@ -156,7 +157,7 @@ async function pngProblem(bytes: Uint8Array): Promise<string | undefined> {
     if (end > bytes.length) return TRUNCATED
     const crc = view.getUint32(end - 4)
     if (Bun.hash.crc32(bytes.subarray(offset + 4, end - 4)) !== crc) return 'is damaged: a chunk fails its checksum'
-    if (ascii(bytes, offset + 4, offset + 8) === 'IEND') return trailerProblem(bytes, end, 'png')
+    if (isIend(bytes, offset + 4)) return trailerProblem(bytes, end, 'png')
     offset = end
   }
   return TRUNCATED
@@ -215,6 +216,9 @@ async function webpProblem(bytes: Uint8Array): Promise<string | undefined> {
   }
   return offset === declared ? trailerProblem(bytes, declared, 'webp') : TRUNCATED
 }
+
+/** Whether the chunk type at `at` is IEND (compared byte by byte: this runs once per chunk). */
+const isIend = (bytes: Uint8Array, at: number) => bytes[at] === 0x49 && bytes[at + 1] === 0x45 && bytes[at + 2] === 0x4e && bytes[at + 3] === 0x44
 
 function startsWith(bytes: Uint8Array, prefix: number[]): boolean {
   return prefix.every((byte, index) => bytes[index] === byte)
