@@ -9,6 +9,28 @@ type FetchInput = Parameters<typeof fetch>[0]
 afterAll(closeTestResources)
 
 describe(`the typed client (client/) on ${STORE}`, () => {
+  test("the README's example runs as written on fresh demo data, and its invitation arrives", async () => {
+    const server = await startTestServer({ SEED_DEMO_DATA: 'true' })
+    const readme = await Bun.file('client/README.md').text()
+    const example = /```ts\n([\s\S]*?)```/.exec(readme)![1]!
+    // The published name points at the source here; the page's storage is a map.
+    const script = [
+      'const storage = new Map(); const localStorage = { getItem: (key) => storage.get(key) ?? null, setItem: (key, value) => storage.set(key, value) }',
+      example.replace("'@<owner>/sim-gateway-client'", `'${process.cwd()}/client/src'`).replace("'https://gateway.example'", `'${server.baseUrl}'`),
+      'if (error) throw new Error(JSON.stringify(error))',
+    ].join('\n')
+    const file = `${process.cwd()}/test-output/client-readme-example.ts`
+    await Bun.write(file, script)
+    const run = Bun.spawn([process.execPath, file], { stderr: 'pipe' })
+    expect(await new Response(run.stderr).text()).toBe('')
+    expect(await run.exited).toBe(0)
+    const alice = await server.client.login('alice', 'demo-password')
+    const morning = (await server.client.get('/rooms/my', alice.access)).body.rooms.find((room: { room_name: string }) => room.room_name.startsWith('Morning'))
+    const dave = await server.client.login('dave', 'demo-password')
+    const received = (await server.client.get('/invites/my', dave.access)).body.invitations
+    expect(received.map((invitation: { room_id: string; status: string }) => [invitation.room_id, invitation.status])).toContainEqual([morning.room_id, 'pending'])
+  })
+
   test('registers, logs in, and calls typed routes with the bearer token; logout forgets the tokens', async () => {
     const server = await startTestServer()
     const seen: Array<Tokens | undefined> = []
