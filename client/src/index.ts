@@ -2,7 +2,7 @@ import { type Treaty, treaty } from '@elysiajs/eden'
 import type { App } from '../../src/app'
 import { RealtimeConnection, type RealtimeOptions } from './realtime'
 
-export { RealtimeConnection, type RealtimeEvent, type RealtimeOptions, type RealtimePositions } from './realtime'
+export { type ConnectionState, RealtimeConnection, type RealtimeEvent, type RealtimeOptions, type RealtimePositions } from './realtime'
 
 /** What login, registration and refresh hand out: the access token for requests, the refresh token to renew it. */
 export interface Tokens {

@@ -25,12 +25,23 @@ export interface RealtimeOptions {
   onUnsubscribed?: (stream: string, reason: string) => void
   /** The connection ended for good: the session is over, or close() was called. */
   onEnd?: (code: number, reason: string) => void
+  /** Where the connection stands, each time that changes: for a page's connection indicator. */
+  onState?: (state: ConnectionState) => void
+  /**
+   * The frames that are not events, after the connection has taken what it needs from them:
+   * `presence` and `typing` (a chat's live signals), and `subscribed`, whose `online` tells who is
+   * in a chat when it starts.
+   */
+  onFrame?: (frame: { op: string; stream?: string; [field: string]: unknown }) => void
   /** Where to resume from, as `positions` gave it earlier (kept across page loads, say). */
   resumeFrom?: RealtimePositions
   /** First and longest pause between reconnects, in ms (doubling, with jitter). */
   backoff?: { initial: number; max: number }
   WebSocket?: typeof WebSocket
 }
+
+/** `connecting` the first time, `reconnecting` after a drop (with backoff), `ended` for good. */
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'ended'
 
 /** The last number seen of each stream, and the log's epoch they belong to. */
 export interface RealtimePositions {
@@ -64,6 +75,7 @@ export class RealtimeConnection {
   #allowance = FRAMES_PER_SECOND
   #allowanceAt = 0
   #flushing = false
+  #state: ConnectionState = 'connecting'
 
   constructor(options: RealtimeOptions) {
     this.#options = options
@@ -95,6 +107,15 @@ export class RealtimeConnection {
     return this.#userId !== undefined
   }
 
+  get state(): ConnectionState {
+    return this.#state
+  }
+
+  /** Sends a client frame (such as `typing`) if connected; one that cannot go now is dropped, as live signals are. */
+  send(frame: { op: string; [field: string]: unknown }): void {
+    this.#sendWhenReady(frame)
+  }
+
   close(): void {
     this.#end(1000, 'closed by the client')
     this.#socket?.close(1000)
@@ -124,6 +145,7 @@ export class RealtimeConnection {
         return void this.#authenticate(this.#freshTokenNext)
       case 'ready': {
         this.#connectedAt = Date.now()
+        this.#setState('connected')
         this.#freshTokenNext = false
         this.#userId = frame.user_id
         if (this.#streams.has('user')) {
@@ -154,7 +176,11 @@ export class RealtimeConnection {
       case 'subscribed':
         if (!this.#streams.has(frame.stream)) return
         if (!frame.recovered) this.#options.onReset?.(frame.stream)
-        return void this.#streams.set(frame.stream, frame.last_seq)
+        this.#streams.set(frame.stream, frame.last_seq)
+        return this.#options.onFrame?.(frame as { op: string })
+      case 'presence':
+      case 'typing':
+        return this.#options.onFrame?.(frame as { op: string })
       case 'unsubscribed':
         if (!frame.reason) return
         this.#streams.delete(frame.stream)
@@ -193,6 +219,7 @@ export class RealtimeConnection {
     clearTimeout(this.#renewal)
     if (this.#ended) return
     if (FINAL.has(code)) return this.#end(code, reason)
+    this.#setState('reconnecting')
     // A refused or expired token: one more try with a renewed one; refused again, the session is over.
     if (code === 4001 || code === 4002) {
       if (this.#freshTokenNext && code === 4001) return this.#end(code, reason)
@@ -209,7 +236,14 @@ export class RealtimeConnection {
     if (this.#ended) return
     this.#ended = true
     clearTimeout(this.#renewal)
+    this.#setState('ended')
     this.#options.onEnd?.(code, reason)
+  }
+
+  #setState(state: ConnectionState): void {
+    if (state === this.#state) return
+    this.#state = state
+    this.#options.onState?.(state)
   }
 
   /** Sends at most FRAMES_PER_SECOND, queueing the rest: the server closes a socket that sends more than REALTIME_MESSAGE_RATE. */

@@ -1,6 +1,10 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { createGatewayClient, type Tokens } from '../../client/src'
-import { closeTestResources, STORE, startTestServer } from '../support/harness'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { closeTestResources, freshDatabaseUrl, STORE, startTestServer, TEST_DATABASE_URL, TEST_ENV } from '../support/harness'
+import { freePort, startService } from '../support/process'
 
 // client/: the typed client the front end uses, against a live instance.
 
@@ -130,4 +134,64 @@ describe(`the client's realtime part on ${STORE}`, () => {
     expect(resets).toEqual(Object.keys(saved.streams))
     third.close()
   }, 20_000)
+
+  test('through a kill -9 and a restart: the state goes reconnecting and back, every message arrives once and in order, and typing and presence come as frames', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'sgw-client-restart-'))
+    const databaseUrl = TEST_DATABASE_URL ? await freshDatabaseUrl() : `sqlite:${join(directory, 'gateway.sqlite')}`
+    const env = { ...TEST_ENV, LOG_LEVEL: 'error', DATABASE_URL: databaseUrl }
+    const port = await freePort()
+    let service = await startService(env, port)
+    const gateway = createGatewayClient(service.baseUrl)
+    await gateway.register('rt_restart_owner', 'rt-restart-password')
+    const guest = createGatewayClient(service.baseUrl)
+    await guest.register('rt_restart_guest', 'rt-restart-password')
+    const room = (await gateway.api.rooms.post({ room_name: 'Restarts', max_players: 2 })).data!
+    const invitation = (await gateway.api.rooms({ room_id: room.room_id }).invite.post({ user_name: 'rt_restart_guest', player_role: 'operator' })).data!
+    expect((await guest.api.rooms({ room_id: room.room_id }).join.post({ ct: invitation.ct! })).status).toBe(200)
+
+    const states: string[] = []
+    const bodies: string[] = []
+    const frames: Array<{ op: string; [field: string]: unknown }> = []
+    const chat = `chat:${room.room_id}`
+    const owner = gateway.realtime({
+      onEvent: ({ event }) => event.type === 'message_posted' && bodies.push(String(event.body)),
+      onState: (state) => states.push(state),
+      onFrame: (frame) => frames.push(frame),
+    })
+    owner.subscribe(chat)
+    const until = async (done: () => boolean, what: string) => {
+      const deadline = Date.now() + 10_000
+      while (!done()) {
+        if (Date.now() > deadline) throw new Error(`waited in vain for ${what}`)
+        await Bun.sleep(20)
+      }
+    }
+    await until(() => frames.some((frame) => frame.op === 'subscribed'), 'subscribed')
+    expect(frames.find((frame) => frame.op === 'subscribed')).toMatchObject({ stream: chat, online: [expect.any(String)] })
+    const other = guest.realtime({ onEvent: () => {} })
+    other.subscribe(chat)
+    await until(() => frames.some((frame) => frame.op === 'presence' && frame.online === true), 'presence')
+    other.send({ op: 'typing', room_id: room.room_id })
+    await until(() => frames.some((frame) => frame.op === 'typing'), 'typing')
+    const say = (body: string) => guest.api.rooms({ room_id: room.room_id }).messages.post({ body })
+    await say('before')
+    await until(() => bodies.length === 1, 'the first message')
+
+    service.child.kill('SIGKILL')
+    await service.child.exited
+    await until(() => states.at(-1) === 'reconnecting', 'reconnecting')
+    service = await startService(env, port)
+    await say('after one')
+    await say('after two')
+    await until(() => bodies.length === 3 && states.at(-1) === 'connected', 'the messages after the restart')
+    await Bun.sleep(300)
+    expect(bodies).toEqual(['before', 'after one', 'after two'])
+    expect(states).toEqual(['connected', 'reconnecting', 'connected'])
+    owner.close()
+    other.close()
+    expect(owner.state).toBe('ended')
+    service.child.kill('SIGKILL')
+    await service.child.exited
+    rmSync(directory, { recursive: true, force: true })
+  }, 40_000)
 })
