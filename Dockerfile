@@ -13,6 +13,8 @@ RUN bun install --frozen-lockfile --production --ignore-scripts
 COPY tsconfig.json ./
 COPY scripts/build.ts scripts/
 COPY src src
+COPY client/src client/src
+COPY client/lobby client/lobby
 RUN case "$TARGETARCH" in \
       amd64) target=bun-linux-x64 ;; \
       arm64) target=bun-linux-arm64 ;; \

@@ -17,6 +17,12 @@ export interface GatewayClientOptions {
   onTokens?: (tokens: Tokens | undefined) => void
   /** A fetch of your own (tests, instrumentation); the global one by default. */
   fetch?: typeof fetch
+  /**
+   * Tokens shared with other holders (the tabs of a browser): refresh tokens rotate, and a spent one
+   * presented again ends the session, so a renewal runs under `lock` and first reads what another
+   * holder may have renewed meanwhile. In a browser: localStorage and navigator.locks.
+   */
+  shared?: { read(): Tokens | undefined; lock<Result>(work: () => Promise<Result>): Promise<Result> }
 }
 
 type FetchInput = Parameters<typeof fetch>[0]
@@ -59,11 +65,18 @@ export function createGatewayClient(baseUrl: string, options: GatewayClientOptio
   }
   const keepFrom = (answer: TokenAnswer) => keep({ access: answer.access_token.token, refresh: answer.refresh_token.token })
 
+  const shared = options.shared ?? { read: () => tokens, lock: <Result>(work: () => Promise<Result>) => work() }
   /** Trades the refresh token for a new pair; false when it is refused (the session is over). */
   const refresh = () =>
-    (refreshing ??= (async () => {
+    (refreshing ??= shared.lock(async () => {
       const held = tokens
       if (!held) return false
+      // Another holder renewed them meanwhile: theirs are the live pair.
+      const stored = shared.read()
+      if (stored && stored.refresh !== held.refresh) {
+        tokens = stored
+        return true
+      }
       const response = await send(new URL('auth/refresh', withSlash(baseUrl)), {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -75,7 +88,7 @@ export function createGatewayClient(baseUrl: string, options: GatewayClientOptio
       }
       keepFrom((await response.json()) as TokenAnswer)
       return true
-    })().finally(() => {
+    }).finally(() => {
       refreshing = undefined
     }))
 

@@ -69,6 +69,10 @@ async function endToEnd(launch: (port: number) => Promise<Awaited<ReturnType<typ
   socket.close()
   expect((await first.client.get('/asyncapi/json')).body.asyncapi).toBe('3.0.0')
 
+  // The lobby page's script, bundled from client/ into the binary when it was compiled.
+  const lobbyScript = await fetch(`${first.baseUrl}/lobby/lobby.js`)
+  expect([lobbyScript.status, lobbyScript.headers.get('content-type')]).toEqual([200, 'text/javascript; charset=utf-8'])
+  expect((await lobbyScript.text()).length).toBeGreaterThan(10_000)
   const page = await fetch(`${first.baseUrl}/swagger`)
   const html = await page.text()
   expect(page.status).toBe(200)

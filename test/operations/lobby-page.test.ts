@@ -4,7 +4,8 @@ import { type Browsing, browse, browserAvailable } from '../support/browser'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { closeTestResources, freshDatabaseUrl, STORE, startTestServer, TEST_DATABASE_URL } from '../support/harness'
+import { closeTestResources, freshDatabaseUrl, STORE, startTestServer, TEST_DATABASE_URL, TEST_ENV } from '../support/harness'
+import { freePort, startService } from '../support/process'
 import { picture } from '../support/pictures'
 
 // The lobby page as two players meet it, in two Chromium profiles: one creates a room and invites,
@@ -28,7 +29,9 @@ async function logIn(baseUrl: string, folder: string, username: string, password
   return browsing
 }
 
-const chatLines = (page: Page) => page.locator('#messages li').allTextContents()
+/** Each message of the chat as `author: body`, in order (notices, times and buttons left out). */
+const chatLines = (page: Page) =>
+  page.locator('#messages li:not(.system)').evaluateAll((items) => items.map((li) => `${li.querySelector('.author')?.textContent} ${li.querySelector('.body')?.textContent}`))
 
 describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
   test('two players in two browsers: one invites, the other accepts; both see the join, the typing and each other’s messages', async () => {
@@ -90,5 +93,62 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
     await again.screenshot('history-after-restart')
     expect(again.errors).toEqual([])
     expect(again.blocked).toEqual([])
+  }, 60_000)
+
+  test('the service killed and restarted mid-conversation: both pages say so, a message sent meanwhile is refused and goes once on Retry, and both screens hold the history exactly', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'sgw-lobby-restart-'))
+    const databaseUrl = TEST_DATABASE_URL ? await freshDatabaseUrl() : `sqlite:${join(directory, 'lobby.sqlite')}`
+    const env = { ...TEST_ENV, LOG_LEVEL: 'error', DATABASE_URL: databaseUrl, AVATAR_DIR: join(directory, 'avatars') }
+    const port = await freePort()
+    let service = await startService(env, port)
+    try {
+      const aliceSession = await service.client.register('down_alice', 'lobby-password-1')
+      const bobSession = await service.client.register('down_bob', 'lobby-password-2')
+      const room = (await service.client.post('/rooms', { room_name: 'Turbine hall' }, aliceSession.access)).body
+      const invitation = (await service.client.post(`/rooms/${room.room_id}/invite`, { user_name: 'down_bob', player_role: 'operator' }, aliceSession.access)).body
+      expect((await service.client.post(`/rooms/${room.room_id}/join`, { ct: invitation.ct }, bobSession.access)).status).toBe(200)
+      const alice = await logIn(service.baseUrl, 'lobby-down-alice', 'down_alice', 'lobby-password-1')
+      const bob = await logIn(service.baseUrl, 'lobby-down-bob', 'down_bob', 'lobby-password-2')
+      for (const { page } of [alice, bob]) {
+        await page.getByRole('button', { name: 'Open' }).click()
+        await page.locator('#room-title', { hasText: 'Turbine hall' }).waitFor()
+        await page.locator('#connection.connected').waitFor()
+      }
+      await alice.page.getByLabel('Message').fill('Pressure is rising')
+      await alice.page.getByRole('button', { name: 'Send' }).click()
+      await bob.page.locator('#messages li', { hasText: 'Pressure is rising' }).waitFor()
+
+      service.child.kill('SIGKILL')
+      await service.child.exited
+      for (const { page } of [alice, bob]) await page.locator('#connection.reconnecting').waitFor()
+      await bob.page.getByLabel('Message').fill('Opening the valve')
+      await bob.page.getByRole('button', { name: 'Send' }).click()
+      const refused = bob.page.locator('#messages li.failed', { hasText: 'Opening the valve' })
+      await refused.waitFor()
+      expect(await refused.textContent()).toContain('not sent')
+      await bob.screenshot('send-refused-while-down')
+
+      service = await startService(env, port)
+      // Written while the pages reconnect: they must get it from the resume, not from a reload.
+      expect((await service.client.post(`/rooms/${room.room_id}/messages`, { body: 'Back online' }, aliceSession.access)).status).toBe(201)
+      for (const { page } of [alice, bob]) await page.locator('#connection.connected').waitFor()
+      await refused.getByRole('button', { name: 'Retry' }).click()
+      await alice.page.locator('#messages li', { hasText: 'Opening the valve' }).waitFor()
+      await bob.page.locator('#messages li.failed').waitFor({ state: 'detached' })
+      await Bun.sleep(500)
+      await alice.screenshot('after-restart')
+      await bob.screenshot('after-restart')
+
+      const history = (await service.client.get(`/rooms/${room.room_id}/messages`, aliceSession.access)).body.messages
+        .reverse()
+        .map((message: { author_id: string; body: string }) => `${message.author_id === aliceSession.userId ? 'down_alice' : 'down_bob'}: ${message.body}`)
+      expect(history).toEqual(['down_alice: Pressure is rising', 'down_alice: Back online', 'down_bob: Opening the valve'])
+      expect(await chatLines(alice.page)).toEqual(history)
+      expect(await chatLines(bob.page)).toEqual(history)
+      for (const browsing of [alice, bob]) expect(browsing.blocked).toEqual([])
+    } finally {
+      service.child.kill('SIGKILL')
+      await service.child.exited
+    }
   }, 60_000)
 })

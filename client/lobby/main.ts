@@ -1,0 +1,501 @@
+/**
+ * The lobby page: the client package's first user. Typed REST calls and token renewal come from
+ * createGatewayClient, live events with exact resume from its realtime connection; this file only
+ * draws. Nothing a player types is parsed as HTML (textContent throughout). What it promises:
+ * every send is shown pending, then sent or refused with the reason and a retry that reuses the
+ * same client_id; the connection's state is always on screen; after any drop every stream resumes
+ * where it stopped, and is refetched when the server says it cannot replay; a right lost (kicked,
+ * left, closed, logged out elsewhere) changes the view at once.
+ */
+import { type ConnectionState, createGatewayClient, type RealtimeConnection, type Tokens } from 'sim-gateway-client'
+
+type Room = { room_id: string; room_name: string; owner_id: string | null; max_players: number; is_ready: boolean; is_closed: boolean; players: Player[] }
+type Player = { user_id: string; username: string; display_name: string | null; avatar_url: string | null; game_role: string }
+type Message = { message_id: string; seq: number; author_id: string | null; body: string; client_id: string | null; created_at: string; deleted_at?: string | null }
+
+const api = document.documentElement.dataset.api ?? ''
+const TOKENS = 'sim-gateway.tokens'
+const POSITIONS = 'sim-gateway.positions'
+const OPEN_ROOM = 'sim-gateway.room'
+
+const $ = <Element extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as Element
+
+const stored = (): Tokens | undefined => JSON.parse(localStorage.getItem(TOKENS) ?? 'null') ?? undefined
+const gateway = createGatewayClient(new URL(api || '/', location.href).href.replace(/\/$/, ''), {
+  tokens: stored(),
+  onTokens: (tokens) => (tokens ? localStorage.setItem(TOKENS, JSON.stringify(tokens)) : localStorage.removeItem(TOKENS)),
+  // Tabs share one session: one renews at a time, and the others take what it got.
+  shared: { read: stored, lock: <Result>(work: () => Promise<Result>) => navigator.locks.request('sim-gateway.refresh', work) as Promise<Result> },
+})
+
+let me: { user_id: string; username: string } | undefined
+let realtime: RealtimeConnection | undefined
+let current: { room: Room; online: Set<string>; typing: Map<string, number> } | undefined
+const names = new Map<string, string>()
+
+/** The server's own words for a refusal, from an Eden error or a failed fetch. */
+function reason(error: unknown): string {
+  const { status, value } = (error ?? {}) as { status?: unknown; value?: { message?: string; details?: Array<{ field: string; message: string }> } }
+  // No answer at all (the fetch failed): not the server's words.
+  if (typeof status !== 'number') return 'The server cannot be reached; check the connection and try again'
+  if (value?.details?.length) return value.details.map((detail) => `${detail.field.replace(/^\//, '')} ${detail.message}`).join('; ')
+  if (value?.message) return value.message
+  return 'The server cannot be reached; check the connection and try again'
+}
+
+/** An API call's data, or a thrown Error with the server's reason. */
+async function call<Data>(answer: Promise<{ data: Data | null; error: unknown }>): Promise<Data> {
+  let result: { data: Data | null; error: unknown }
+  try {
+    result = await answer
+  } catch {
+    throw new Error(reason(undefined))
+  }
+  if (result.error || result.data === null) throw new Error(reason(result.error))
+  return result.data
+}
+
+function showError(id: string, error?: unknown) {
+  $(id).textContent = error instanceof Error ? error.message : ''
+}
+
+function showNotice(text: string) {
+  $('notice').textContent = text
+  $('notice').hidden = text === ''
+}
+
+function item(text: string, className?: string) {
+  const li = document.createElement('li')
+  li.textContent = text
+  if (className) li.className = className
+  return li
+}
+
+function button(label: string, onClick: () => unknown) {
+  const element = document.createElement('button')
+  element.type = 'button'
+  element.textContent = label
+  element.addEventListener('click', () => void onClick())
+  return element
+}
+
+const nameOf = (player: Pick<Player, 'display_name' | 'username'>) => player.display_name || player.username
+
+// ——— rooms and invitations
+
+async function loadRooms() {
+  const { rooms } = await call(gateway.api.rooms.my.get({ query: { limit: 50 } }))
+  $('rooms').replaceChildren(
+    ...rooms.map((room) => {
+      const state = room.is_closed ? 'closed' : room.is_ready ? 'full' : 'open'
+      const li = item(`${room.room_name} · ${state} · ${room.players.length}/${room.max_players}`)
+      li.append(' ', button('Open', () => openRoom(room.room_id).catch((error) => showError('create-error', error))))
+      return li
+    }),
+  )
+}
+
+async function loadInvites() {
+  const { invitations } = await call(gateway.api.invites.my.get({ query: { limit: 50 } }))
+  const pending = invitations.filter((invitation) => invitation.status === 'pending')
+  const rows = await Promise.all(
+    pending.map(async (invitation) => {
+      const room = await call(gateway.api.rooms({ room_id: invitation.room_id }).get()).catch(() => undefined)
+      const inviter = room?.players.find((player) => player.user_id === invitation.inviter_id)
+      const li = item(`${room?.room_name ?? 'A room'} from ${inviter ? nameOf(inviter) : 'an admin'} as ${invitation.player_role}`)
+      li.append(
+        ' ',
+        button('Accept', async () => {
+          try {
+            await call(gateway.api.rooms({ room_id: invitation.room_id }).join.post({ ct: invitation.ct ?? '' }))
+            showError('invites-error')
+            await Promise.all([loadRooms(), loadInvites()])
+            await openRoom(invitation.room_id)
+          } catch (error) {
+            showError('invites-error', error)
+          }
+        }),
+        ' ',
+        button('Decline', async () => {
+          try {
+            await call(gateway.api.invites({ invite_id: invitation.invite_id }).decline.post())
+            showError('invites-error')
+            await loadInvites()
+          } catch (error) {
+            showError('invites-error', error)
+          }
+        }),
+      )
+      return li
+    }),
+  )
+  $('invites').replaceChildren(...rows)
+}
+
+// ——— the open room
+
+async function openRoom(roomId: string) {
+  const room = await call(gateway.api.rooms({ room_id: roomId }).get())
+  if (current && current.room.room_id !== roomId) {
+    realtime?.unsubscribe(`room:${current.room.room_id}`)
+    realtime?.unsubscribe(`chat:${current.room.room_id}`)
+  }
+  current = { room, online: new Set(), typing: new Map() }
+  sessionStorage.setItem(OPEN_ROOM, roomId)
+  $('room').hidden = false
+  $('room-title').textContent = room.room_name
+  renderRoom()
+  await loadMessages()
+  realtime?.subscribe(`room:${roomId}`)
+  realtime?.subscribe(`chat:${roomId}`)
+}
+
+function closeRoom(notice?: string) {
+  if (!current) return
+  realtime?.unsubscribe(`room:${current.room.room_id}`)
+  realtime?.unsubscribe(`chat:${current.room.room_id}`)
+  current = undefined
+  sessionStorage.removeItem(OPEN_ROOM)
+  $('room').hidden = true
+  if (notice) showNotice(notice)
+}
+
+function renderRoom() {
+  if (!current || !me) return
+  const { room } = current
+  const owner = room.owner_id === me.user_id
+  $('room-state').textContent = `${room.is_closed ? 'Closed' : room.is_ready ? 'Full' : 'Open'} · ${room.players.length} of ${room.max_players} seats`
+  $('invite-form').hidden = !owner || room.is_closed
+  $('close-room').hidden = !owner || room.is_closed
+  $('leave').hidden = room.is_closed
+  $<HTMLButtonElement>('chat-form').querySelector('button')!.disabled = room.is_closed
+  $('players').replaceChildren(
+    ...room.players.map((player) => {
+      names.set(player.user_id, nameOf(player))
+      const text = `${player.display_name ? `${player.display_name} · ` : ''}${player.username} (${player.game_role})`
+      const li = item(text, current!.online.has(player.user_id) ? 'online' : 'offline')
+      if (player.avatar_url) {
+        const avatar = document.createElement('img')
+        Object.assign(avatar, { src: player.avatar_url, alt: '', width: 24, height: 24, className: 'avatar' })
+        li.prepend(avatar)
+      }
+      if (owner && player.user_id !== me!.user_id && !room.is_closed)
+        li.append(
+          ' ',
+          button(`Remove ${player.username}`, () =>
+            call(gateway.api.rooms({ room_id: room.room_id }).members({ user_id: player.user_id }).delete()).catch((error) => showError('invite-error', error)),
+          ),
+        )
+      return li
+    }),
+  )
+}
+
+async function refreshRoom() {
+  if (!current) return
+  const roomId = current.room.room_id
+  try {
+    const room = await call(gateway.api.rooms({ room_id: roomId }).get())
+    if (current?.room.room_id === roomId) {
+      current.room = room
+      renderRoom()
+    }
+  } catch {
+    closeRoom('You can no longer see that room')
+  }
+}
+
+async function loadMessages() {
+  if (!current) return
+  const roomId = current.room.room_id
+  const { messages } = await call(gateway.api.rooms({ room_id: roomId }).messages.get({ query: { limit: 50 } }))
+  if (current?.room.room_id !== roomId) return
+  // Pending and failed sends stay; everything else is drawn again from the history.
+  const unsent = [...$('messages').querySelectorAll('li.pending, li.failed')]
+  $('messages').replaceChildren()
+  for (const message of (messages as Message[]).reverse()) showMessage(message)
+  $('messages').append(...unsent)
+  scrollDown()
+}
+
+function time(iso: string) {
+  const element = document.createElement('time')
+  element.dateTime = iso
+  element.textContent = new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+  return element
+}
+
+/**
+ * A message from the history or the live stream, once (by its id, or taking the place of its
+ * pending send), in the chat's order: by its number in the stream, whatever order the answers
+ * came in. Sends not yet answered stay last.
+ */
+function showMessage(message: Message) {
+  const messages = $('messages')
+  const existing = messages.querySelector<HTMLLIElement>(`[data-id="${message.message_id}"]`) ??
+    (message.client_id ? messages.querySelector<HTMLLIElement>(`[data-client-id="${message.client_id}"]`) : null)
+  const li = existing ?? document.createElement('li')
+  li.className = ''
+  li.dataset.id = message.message_id
+  li.dataset.seq = String(message.seq)
+  if (message.client_id) li.dataset.clientId = message.client_id
+  const author = document.createElement('span')
+  author.className = 'author'
+  author.textContent = `${message.author_id ? (names.get(message.author_id) ?? 'someone') : 'a deleted user'}:`
+  const body = document.createElement('span')
+  body.className = 'body'
+  body.textContent = message.deleted_at ? '(deleted)' : message.body
+  li.replaceChildren(time(message.created_at), author, ' ', body)
+  if (message.author_id === me?.user_id && !message.deleted_at && current && !current.room.is_closed) li.append(' ', ...ownControls(message))
+  const later = [...messages.querySelectorAll<HTMLLIElement>('li[data-seq], li.pending, li.failed')].find(
+    (other) => other !== li && (other.dataset.seq === undefined || Number(other.dataset.seq) > message.seq),
+  )
+  if (later) messages.insertBefore(li, later)
+  else if (li.nextSibling || !li.isConnected) messages.append(li)
+}
+
+function ownControls(message: Message) {
+  const roomId = current!.room.room_id
+  return [
+    button('Edit', async () => {
+      const body = prompt('Edit your message', message.body)
+      if (body === null || body === message.body) return
+      await call(gateway.api.rooms({ room_id: roomId }).messages({ message_id: message.message_id }).patch({ body })).catch((error) => showError('invite-error', error))
+    }),
+    button('Delete', () =>
+      call(gateway.api.rooms({ room_id: roomId }).messages({ message_id: message.message_id }).delete()).catch((error) => showError('invite-error', error)),
+    ),
+  ]
+}
+
+function addNotice(text: string) {
+  $('messages').append(item(text, 'system'))
+  scrollDown()
+}
+
+function scrollDown() {
+  $('messages').scrollTop = $('messages').scrollHeight
+}
+
+/** Sends a message: shown pending at once, then sent, or refused with the reason and a retry with the same client_id. */
+async function send(body: string, clientId = crypto.randomUUID(), li = document.createElement('li')) {
+  if (!current) return
+  const roomId = current.room.room_id
+  li.className = 'pending'
+  li.dataset.clientId = clientId
+  li.replaceChildren(`${body} — sending…`)
+  if (!li.isConnected) $('messages').append(li)
+  scrollDown()
+  try {
+    const message = await call(gateway.api.rooms({ room_id: roomId }).messages.post({ body, client_id: clientId }))
+    if (current?.room.room_id === roomId) showMessage(message as Message)
+  } catch (error) {
+    li.className = 'failed'
+    li.replaceChildren(`${body} — not sent: ${(error as Error).message}`, ' ', button('Retry', () => send(body, clientId, li)))
+  }
+}
+
+// ——— the live connection
+
+function onEvent({ stream, seq, event }: { stream: string; seq: number; event: { type: string; [field: string]: unknown } }) {
+  if (stream.startsWith('user:')) {
+    if (event.type.startsWith('invitation_')) {
+      if (event.type === 'invitation_received') showNotice('You have a new invitation')
+      void loadInvites().catch(() => {})
+    }
+    if (['removed_from_room', 'invitation_accepted', 'member_joined', 'room_closed'].includes(event.type)) void loadRooms().catch(() => {})
+    if (event.type === 'removed_from_room' && event.room_id === current?.room.room_id) closeRoom(`You were removed from ${current?.room.room_name}`)
+    return
+  }
+  if (!current || event.room_id !== current.room.room_id) return
+  if (stream.startsWith('chat:')) {
+    if (event.type === 'message_posted' || event.type === 'message_edited' || event.type === 'message_deleted') {
+      if (event.type === 'message_posted') current.typing.delete(String(event.author_id))
+      renderTyping()
+      // Edits and deletions carry only what changed: the message is read again.
+      if (event.type === 'message_posted') showMessage({ ...(event as unknown as Message), seq })
+      else void loadMessages().catch(() => {})
+    }
+    return
+  }
+  // The room as it now is first: a player who just joined has a name only then.
+  void refreshRoom().then(() => {
+    const who = names.get(String(event.user_id)) ?? 'someone'
+    if (event.type === 'member_joined') addNotice(`${who} joined`)
+    if (event.type === 'member_left') addNotice(`${who} left`)
+    if (event.type === 'member_kicked') addNotice(`${who} was removed`)
+    if (event.type === 'room_closed') addNotice('The room was closed')
+  })
+  void loadRooms().catch(() => {})
+}
+
+function onFrame(frame: { op: string; stream?: string; [field: string]: unknown }) {
+  if (!current) return
+  if (frame.op === 'subscribed' && frame.stream === `chat:${current.room.room_id}` && Array.isArray(frame.online)) {
+    current.online = new Set(frame.online as string[])
+    return renderRoom()
+  }
+  if (frame.room_id !== current.room.room_id) return
+  if (frame.op === 'presence') {
+    if (frame.online) current.online.add(String(frame.user_id))
+    else current.online.delete(String(frame.user_id))
+    return renderRoom()
+  }
+  if (frame.op === 'typing' && frame.user_id !== me?.user_id) {
+    current.typing.set(String(frame.user_id), Date.now() + 3000)
+    renderTyping()
+    setTimeout(renderTyping, 3100)
+  }
+}
+
+function renderTyping() {
+  if (!current) return
+  const now = Date.now()
+  const who = [...current.typing].filter(([, until]) => until > now).map(([id]) => names.get(id) ?? 'someone')
+  $('typing').textContent = who.length ? `${who.join(', ')} ${who.length > 1 ? 'are' : 'is'} typing…` : ''
+}
+
+const STATES: Record<ConnectionState, string> = { connecting: 'Connecting…', connected: 'Connected', reconnecting: 'Reconnecting…', ended: 'Offline' }
+
+function connect() {
+  realtime = gateway.realtime({
+    resumeFrom: JSON.parse(sessionStorage.getItem(POSITIONS) ?? 'null') ?? undefined,
+    onEvent: (event) => {
+      onEvent(event)
+      sessionStorage.setItem(POSITIONS, JSON.stringify(realtime!.positions))
+    },
+    onReset: (stream) => {
+      if (stream.startsWith('chat:')) void loadMessages().catch(() => {})
+      else if (stream.startsWith('room:')) void refreshRoom()
+      else void Promise.all([loadRooms(), loadInvites()]).catch(() => {})
+    },
+    onUnsubscribed: (stream) => {
+      if (current && (stream === `room:${current.room.room_id}` || stream === `chat:${current.room.room_id}`))
+        closeRoom(`You no longer have access to ${current.room.room_name}`)
+    },
+    onState: (state) => {
+      // Who is online is known again once the chat is followed again (its subscribed frame says).
+      if (state !== 'connected' && current) {
+        current.online.clear()
+        renderRoom()
+      }
+      $('connection').hidden = false
+      $('connection').className = state
+      $('connection').textContent = STATES[state]
+    },
+    onFrame,
+    onEnd: () => leave('Your session has ended; log in again'),
+  })
+  realtime.subscribe('user')
+}
+
+// ——— session
+
+async function enter() {
+  me = await call(gateway.api.auth.me.get())
+  $('whoami').textContent = `Logged in as ${me.username}`
+  $('login').hidden = true
+  $('lobby').hidden = false
+  $('logout').hidden = false
+  connect()
+  await Promise.all([loadRooms(), loadInvites()])
+  const open = sessionStorage.getItem(OPEN_ROOM)
+  if (open) await openRoom(open).catch(() => sessionStorage.removeItem(OPEN_ROOM))
+}
+
+function leave(notice?: string) {
+  realtime?.close()
+  realtime = undefined
+  current = undefined
+  me = undefined
+  localStorage.removeItem(TOKENS)
+  sessionStorage.clear()
+  $('lobby').hidden = true
+  $('room').hidden = true
+  $('logout').hidden = true
+  $('connection').hidden = true
+  $('whoami').textContent = ''
+  $('login').hidden = false
+  showNotice(notice ?? '')
+}
+
+// Another tab logged out: this one follows.
+addEventListener('storage', (change: StorageEvent) => {
+  if (change.key === TOKENS && change.newValue === null && me) leave('You logged out in another tab')
+})
+
+function onSubmit(id: string, handle: (form: HTMLFormElement, data: FormData) => Promise<void>) {
+  $<HTMLFormElement>(id).addEventListener('submit', (submitted) => {
+    submitted.preventDefault()
+    const form = submitted.target as HTMLFormElement
+    void handle(form, new FormData(form))
+  })
+}
+
+onSubmit('login-form', async (_, data) => {
+  const answer = await gateway.login(String(data.get('username')), String(data.get('password'))).catch(() => undefined)
+  if (!answer?.data) return showError('login-error', new Error(reason(answer?.error)))
+  showError('login-error')
+  showNotice('')
+  await enter().catch((error) => showError('login-error', error))
+})
+
+onSubmit('create-form', async (form, data) => {
+  try {
+    const room = await call(gateway.api.rooms.post({ room_name: String(data.get('room_name')) }))
+    form.reset()
+    showError('create-error')
+    await loadRooms()
+    await openRoom(room.room_id)
+  } catch (error) {
+    showError('create-error', error)
+  }
+})
+
+onSubmit('invite-form', async (form, data) => {
+  if (!current) return
+  try {
+    await call(gateway.api.rooms({ room_id: current.room.room_id }).invite.post({ user_name: String(data.get('user_name')), player_role: String(data.get('player_role')) }))
+    ;(form.elements.namedItem('user_name') as HTMLInputElement).value = ''
+    showError('invite-error')
+  } catch (error) {
+    showError('invite-error', error)
+  }
+})
+
+onSubmit('chat-form', async (form, data) => {
+  const body = String(data.get('body'))
+  ;(form.elements.namedItem('body') as HTMLInputElement).value = ''
+  await send(body)
+})
+
+let lastTyping = 0
+$('chat-form').addEventListener('input', () => {
+  if (!current || Date.now() - lastTyping < 2000) return
+  lastTyping = Date.now()
+  realtime?.send({ op: 'typing', room_id: current.room.room_id })
+})
+
+$('leave').addEventListener('click', async () => {
+  if (!current) return
+  const room = current.room
+  try {
+    await call(gateway.api.rooms({ room_id: room.room_id }).members.me.delete())
+    closeRoom(`You left ${room.room_name}`)
+    await loadRooms()
+  } catch (error) {
+    showError('invite-error', error)
+  }
+})
+
+$('close-room').addEventListener('click', async () => {
+  if (!current) return
+  await call(gateway.api.rooms({ room_id: current.room.room_id }).close.post()).catch((error) => showError('invite-error', error))
+})
+
+$('logout').addEventListener('click', async () => {
+  await gateway.logout().catch(() => {})
+  leave()
+})
+
+if (gateway.tokens) void enter().catch(() => leave())
