@@ -4,7 +4,7 @@ import { type Browsing, browse, browserAvailable } from '../support/browser'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { closeTestResources, freshDatabaseUrl, STORE, startTestServer, TEST_DATABASE_URL, TEST_ENV } from '../support/harness'
+import { type Client, closeTestResources, freshDatabaseUrl, STORE, startTestServer, TEST_DATABASE_URL, TEST_ENV } from '../support/harness'
 import { freePort, startService } from '../support/process'
 import { picture } from '../support/pictures'
 
@@ -27,6 +27,33 @@ async function logIn(baseUrl: string, folder: string, username: string, password
   await page.getByRole('button', { name: 'Log in' }).click()
   await page.getByText(`Logged in as ${username}`).waitFor()
   return browsing
+}
+
+/** `<prefix>_alice` owns a room `<prefix>_bob` plays in; both logged in in Chromium, the room open and connected. */
+async function twoPlayersInARoom(service: { baseUrl: string; client: Client }, prefix: string, roomName: string) {
+  const { client, baseUrl } = service
+  const aliceSession = await client.register(`${prefix}_alice`, 'lobby-password-1')
+  const bobSession = await client.register(`${prefix}_bob`, 'lobby-password-2')
+  const room = (await client.post('/rooms', { room_name: roomName }, aliceSession.access)).body
+  const invitation = (await client.post(`/rooms/${room.room_id}/invite`, { user_name: bobSession.username, player_role: 'operator' }, aliceSession.access)).body
+  expect((await client.post(`/rooms/${room.room_id}/join`, { ct: invitation.ct }, bobSession.access)).status).toBe(200)
+  const alice = await logIn(baseUrl, `lobby-${prefix}-alice`, aliceSession.username, 'lobby-password-1')
+  const bob = await logIn(baseUrl, `lobby-${prefix}-bob`, bobSession.username, 'lobby-password-2')
+  for (const { page } of [alice, bob]) {
+    await page.getByRole('button', { name: 'Open' }).click()
+    await page.locator('#room-title', { hasText: roomName }).waitFor()
+    await page.locator('#connection.connected').waitFor()
+  }
+  return { aliceSession, room, alice, bob }
+}
+
+/** Waits until `check` holds, for 5 s at most. */
+async function eventually(check: () => Promise<boolean>) {
+  const deadline = Date.now() + 5000
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('waited 5 s in vain')
+    await Bun.sleep(50)
+  }
 }
 
 /** Each message of the chat as `author: body`, in order (notices, times and buttons left out). */
@@ -95,6 +122,49 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
     expect(again.blocked).toEqual([])
   }, 60_000)
 
+  test('a burst over the rate limit is shown refused and goes once on Retry; short-lived tokens renew unseen; a kick closes the room; a session ended elsewhere returns to the login', async () => {
+    // Three messages per 4 s, access tokens of 10 s.
+    const server = await startTestServer({ MESSAGE_RATE_LIMIT: '3', MESSAGE_RATE_WINDOW: '4', ACCESS_TOKEN_TTL: '10' })
+    const { room, alice, bob } = await twoPlayersInARoom(server, 'burst', 'Pump station')
+    // Six quick messages: three go, three are refused, shown so, each with a Retry.
+    for (let i = 1; i <= 6; i++) {
+      await alice.page.getByLabel('Message').fill(`Reading ${i}`)
+      await alice.page.getByRole('button', { name: 'Send' }).click()
+    }
+    const refused = alice.page.locator('#messages li.failed')
+    await eventually(async () => (await refused.count()) === 3)
+    expect(await refused.first().textContent()).toContain('not sent')
+    await alice.screenshot('burst-refused')
+    // Past the window, and past the access token's lifetime: the retries go, each once.
+    await Bun.sleep(11_000)
+    for (let i = 0; i < 3; i++) await refused.first().getByRole('button', { name: 'Retry' }).click()
+    await eventually(async () => (await refused.count()) === 0)
+    await bob.page.locator('#messages li', { hasText: 'Reading 6' }).waitFor()
+    // The test's own token has expired by now, as the pages' did.
+    const reader = await server.client.login('burst_alice', 'lobby-password-1')
+    const history = (await server.client.get(`/rooms/${room.room_id}/messages`, reader.access)).body.messages
+      .reverse()
+      .map((message: { body: string }) => `burst_alice: ${message.body}`)
+    expect(history.toSorted()).toEqual([1, 2, 3, 4, 5, 6].map((i) => `burst_alice: Reading ${i}`))
+    expect(await chatLines(alice.page)).toEqual(history)
+    expect(await chatLines(bob.page)).toEqual(history)
+    expect(await alice.page.locator('#login').isHidden()).toBe(true)
+
+    // Alice removes Bob: his room closes at once, with a notice.
+    await alice.page.getByRole('button', { name: 'Remove burst_bob' }).click()
+    // Told by the user stream (removed) or the room's (access lost), whichever comes first.
+    await bob.page.locator('#notice', { hasText: /(removed from|no longer have access to) Pump station/ }).waitFor()
+    expect(await bob.page.locator('#room').isHidden()).toBe(true)
+    await bob.screenshot('removed')
+
+    // Alice changes her password elsewhere: every other session ends, this page returns to the login.
+    expect((await server.client.post('/auth/change-password', { current_password: 'lobby-password-1', new_password: 'lobby-password-9' }, reader.access)).status).toBe(200)
+    await alice.page.locator('#notice', { hasText: 'session has ended' }).waitFor()
+    expect(await alice.page.locator('#login').isVisible()).toBe(true)
+    await alice.screenshot('session-ended')
+    for (const browsing of [alice, bob]) expect(browsing.blocked).toEqual([])
+  }, 60_000)
+
   test('the service killed and restarted mid-conversation: both pages say so, a message sent meanwhile is refused and goes once on Retry, and both screens hold the history exactly', async () => {
     const directory = mkdtempSync(join(tmpdir(), 'sgw-lobby-restart-'))
     const databaseUrl = TEST_DATABASE_URL ? await freshDatabaseUrl() : `sqlite:${join(directory, 'lobby.sqlite')}`
@@ -102,18 +172,7 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
     const port = await freePort()
     let service = await startService(env, port)
     try {
-      const aliceSession = await service.client.register('down_alice', 'lobby-password-1')
-      const bobSession = await service.client.register('down_bob', 'lobby-password-2')
-      const room = (await service.client.post('/rooms', { room_name: 'Turbine hall' }, aliceSession.access)).body
-      const invitation = (await service.client.post(`/rooms/${room.room_id}/invite`, { user_name: 'down_bob', player_role: 'operator' }, aliceSession.access)).body
-      expect((await service.client.post(`/rooms/${room.room_id}/join`, { ct: invitation.ct }, bobSession.access)).status).toBe(200)
-      const alice = await logIn(service.baseUrl, 'lobby-down-alice', 'down_alice', 'lobby-password-1')
-      const bob = await logIn(service.baseUrl, 'lobby-down-bob', 'down_bob', 'lobby-password-2')
-      for (const { page } of [alice, bob]) {
-        await page.getByRole('button', { name: 'Open' }).click()
-        await page.locator('#room-title', { hasText: 'Turbine hall' }).waitFor()
-        await page.locator('#connection.connected').waitFor()
-      }
+      const { aliceSession, room, alice, bob } = await twoPlayersInARoom(service, 'down', 'Turbine hall')
       await alice.page.getByLabel('Message').fill('Pressure is rising')
       await alice.page.getByRole('button', { name: 'Send' }).click()
       await bob.page.locator('#messages li', { hasText: 'Pressure is rising' }).waitFor()

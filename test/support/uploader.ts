@@ -1,11 +1,11 @@
 // An attacker's uploads from a process of its own, at the lowest priority, so that building and
 // sending megabytes is not what slows the test's own measurements:
-// `bun test/support/uploader.ts <baseUrl> <token>...` sends, for each token at once, the worst
-// avatars one after the other (2.5 million stuffed JPEG bytes, 400,000 empty PNG chunks, a
-// 4096 × 4096 picture to decode) and prints the statuses as one JSON line.
+// `bun test/support/uploader.ts <baseUrl> <rounds> <token>...` sends, for each token at once, the
+// worst avatars one after the other (2.5 million stuffed JPEG bytes, 400,000 empty PNG chunks, a
+// 4096 × 4096 picture to decode), `rounds` times, and prints the statuses as one JSON line.
 import { concat, picture, pngChunk } from './pictures'
 
-const [baseUrl, ...tokens] = process.argv.slice(2) as [string, ...string[]]
+const [baseUrl, rounds, ...tokens] = process.argv.slice(2) as [string, string, ...string[]]
 
 const stuffed = new Uint8Array(5_000_000)
 stuffed.set([0xff, 0xd8, 0xff, 0xda, 0x00, 0x02])
@@ -32,7 +32,7 @@ async function upload(token: string, bytes: Uint8Array, name: string): Promise<n
 const statuses = await Promise.all(
   tokens.map(async (token) => {
     const answered: number[] = []
-    for (const [bytes, name] of worst) answered.push(await upload(token, bytes, name))
+    for (let round = 0; round < Number(rounds); round++) for (const [bytes, name] of worst) answered.push(await upload(token, bytes, name))
     return answered
   }),
 )
