@@ -179,6 +179,7 @@ function renderRoom() {
         Object.assign(avatar, { src: player.avatar_url, alt: '', width: 24, height: 24, className: 'avatar' })
         li.prepend(avatar)
       }
+      if (player.user_id !== me!.user_id) li.append(' ', button(`Message ${player.username}`, () => openConversation(player.user_id, nameOf(player)).catch((error) => showError('invite-error', error))))
       if (owner && player.user_id !== me!.user_id && !room.is_closed)
         li.append(
           ' ',
@@ -213,9 +214,9 @@ async function loadMessages() {
   // Pending and failed sends stay; everything else is drawn again from the history.
   const unsent = [...$('messages').querySelectorAll('li.pending, li.failed')]
   $('messages').replaceChildren()
-  for (const message of (messages as Message[]).reverse()) showMessage(message)
+  for (const message of (messages as Message[]).reverse()) showRoomMessage(message)
   $('messages').append(...unsent)
-  scrollDown()
+  scrollDown($('messages'))
 }
 
 function time(iso: string) {
@@ -226,14 +227,13 @@ function time(iso: string) {
 }
 
 /**
- * A message from the history or the live stream, once (by its id, or taking the place of its
- * pending send), in the chat's order: by its number in the stream, whatever order the answers
+ * A message from the history or the live stream, in `list`, once (by its id, or taking the place
+ * of its pending send), in the conversation's order: by its number, whatever order the answers
  * came in. Sends not yet answered stay last.
  */
-function showMessage(message: Message) {
-  const messages = $('messages')
-  const existing = messages.querySelector<HTMLLIElement>(`[data-id="${message.message_id}"]`) ??
-    (message.client_id ? messages.querySelector<HTMLLIElement>(`[data-client-id="${message.client_id}"]`) : null)
+function showMessage(list: HTMLElement, message: Message, controls: HTMLElement[] = []) {
+  const existing = list.querySelector<HTMLLIElement>(`[data-id="${message.message_id}"]`) ??
+    (message.client_id ? list.querySelector<HTMLLIElement>(`[data-client-id="${message.client_id}"]`) : null)
   const li = existing ?? document.createElement('li')
   li.className = ''
   li.dataset.id = message.message_id
@@ -246,12 +246,18 @@ function showMessage(message: Message) {
   body.className = 'body'
   body.textContent = message.deleted_at ? '(deleted)' : message.body
   li.replaceChildren(time(message.created_at), author, ' ', body)
-  if (message.author_id === me?.user_id && !message.deleted_at && current && !current.room.is_closed) li.append(' ', ...ownControls(message))
-  const later = [...messages.querySelectorAll<HTMLLIElement>('li[data-seq], li.pending, li.failed')].find(
+  if (controls.length > 0) li.append(' ', ...controls)
+  const later = [...list.querySelectorAll<HTMLLIElement>('li[data-seq], li.pending, li.failed')].find(
     (other) => other !== li && (other.dataset.seq === undefined || Number(other.dataset.seq) > message.seq),
   )
-  if (later) messages.insertBefore(li, later)
-  else if (li.nextSibling || !li.isConnected) messages.append(li)
+  if (later) list.insertBefore(li, later)
+  else if (li.nextSibling || !li.isConnected) list.append(li)
+}
+
+/** A room's message, with edit and delete for its author while the room is open. */
+function showRoomMessage(message: Message) {
+  const own = message.author_id === me?.user_id && !message.deleted_at && current && !current.room.is_closed
+  showMessage($('messages'), message, own ? ownControls(message) : [])
 }
 
 function ownControls(message: Message) {
@@ -270,28 +276,115 @@ function ownControls(message: Message) {
 
 function addNotice(text: string) {
   $('messages').append(item(text, 'system'))
-  scrollDown()
+  scrollDown($('messages'))
 }
 
-function scrollDown() {
-  $('messages').scrollTop = $('messages').scrollHeight
+function scrollDown(list: HTMLElement) {
+  list.scrollTop = list.scrollHeight
 }
 
-/** Sends a message: shown pending at once, then sent, or refused with the reason and a retry with the same client_id. */
-async function send(body: string, clientId = crypto.randomUUID(), li = document.createElement('li')) {
-  if (!current) return
-  const roomId = current.room.room_id
+/**
+ * Sends a message into `list`: shown pending at once, then sent (`post` answers it), or refused
+ * with the reason and a retry with the same client_id, so that the server stores it once.
+ */
+async function send(
+  list: HTMLElement,
+  body: string,
+  post: (body: string, clientId: string) => Promise<Message>,
+  clientId = crypto.randomUUID(),
+  li = document.createElement('li'),
+) {
   li.className = 'pending'
   li.dataset.clientId = clientId
   li.replaceChildren(`${body} — sending…`)
-  if (!li.isConnected) $('messages').append(li)
-  scrollDown()
+  if (!li.isConnected) list.append(li)
+  scrollDown(list)
   try {
-    const message = await call(gateway.api.rooms({ room_id: roomId }).messages.post({ body, client_id: clientId }))
-    if (current?.room.room_id === roomId) showMessage(message as Message)
+    await post(body, clientId)
   } catch (error) {
     li.className = 'failed'
-    li.replaceChildren(`${body} — not sent: ${(error as Error).message}`, ' ', button('Retry', () => send(body, clientId, li)))
+    li.replaceChildren(`${body} — not sent: ${(error as Error).message}`, ' ', button('Retry', () => send(list, body, post, clientId, li)))
+  }
+}
+
+/** A room message posted and shown, if the room is still the one open. */
+async function postToRoom(body: string, clientId: string): Promise<Message> {
+  const roomId = current!.room.room_id
+  const message = (await call(gateway.api.rooms({ room_id: roomId }).messages.post({ body, client_id: clientId }))) as Message
+  if (current?.room.room_id === roomId) showRoomMessage(message)
+  return message
+}
+
+// ——— direct messages
+
+/** The conversation open: with whom, and the numbers that make its read receipt. */
+let conversation: { peerId: string; name: string; conversationId?: string; lastOwnSeq: number } | undefined
+
+async function loadDms() {
+  const { conversations } = await call(gateway.api.dms.get({ query: { limit: 50 } }))
+  $('dms').replaceChildren(
+    ...conversations.map((each) => {
+      names.set(each.peer.user_id, nameOf(each.peer))
+      const li = item(`${nameOf(each.peer)}${each.unread_count > 0 ? ` (${each.unread_count} new)` : ''}`)
+      li.append(' ', button(`Open ${each.peer.username}`, () => openConversation(each.peer.user_id, nameOf(each.peer))))
+      return li
+    }),
+  )
+}
+
+async function openConversation(peerId: string, name: string) {
+  conversation = { peerId, name, lastOwnSeq: 0 }
+  $('dm').hidden = false
+  $('dm-title').textContent = `Direct messages with ${name}`
+  $('dm-receipt').textContent = ''
+  const { messages } = await call(gateway.api.dms({ user_id: peerId }).messages.get({ query: { limit: 50 } }))
+  if (conversation?.peerId !== peerId) return
+  const unsent = [...$('dm-messages').querySelectorAll('li.pending, li.failed')]
+  $('dm-messages').replaceChildren()
+  for (const message of (messages as Array<Message & { conversation_id: string }>).reverse()) showDirect(message)
+  $('dm-messages').append(...unsent)
+  scrollDown($('dm-messages'))
+  await markRead()
+}
+
+function showDirect(message: Message & { conversation_id: string }) {
+  if (!conversation) return
+  conversation.conversationId = message.conversation_id
+  if (message.author_id === me?.user_id) conversation.lastOwnSeq = Math.max(conversation.lastOwnSeq, message.seq)
+  showMessage($('dm-messages'), message)
+}
+
+/** Everything shown is read: the marker moves to the last message, and the peer gets a receipt. */
+async function markRead() {
+  if (!conversation) return
+  const last = Math.max(0, ...[...$('dm-messages').querySelectorAll<HTMLLIElement>('li[data-seq]')].map((li) => Number(li.dataset.seq)))
+  if (last > 0) await call(gateway.api.dms({ user_id: conversation.peerId }).read.post({ last_read_seq: last })).catch(() => {})
+  await loadDms().catch(() => {})
+}
+
+async function postDirect(body: string, clientId: string): Promise<Message> {
+  const peerId = conversation!.peerId
+  const message = await call(gateway.api.dms({ user_id: peerId }).messages.post({ body, client_id: clientId }))
+  if (conversation?.peerId === peerId) showDirect(message as Message & { conversation_id: string })
+  return message as Message
+}
+
+function onDirectEvent(event: { type: string; [field: string]: unknown }) {
+  if (event.type === 'direct_message') {
+    const message = event as unknown as Message & { conversation_id: string; recipient_id: string }
+    const peer = message.author_id === me?.user_id ? message.recipient_id : message.author_id
+    if (conversation && peer === conversation.peerId) {
+      showDirect(message)
+      if (message.author_id !== me?.user_id) void markRead()
+      return
+    }
+    if (message.author_id !== me?.user_id) showNotice(`New message from ${names.get(String(message.author_id)) ?? 'someone'}`)
+    void loadDms().catch(() => {})
+  }
+  if (event.type === 'conversation_read') {
+    if (event.user_id === me?.user_id) return void loadDms().catch(() => {})
+    if (conversation && event.conversation_id === conversation.conversationId && Number(event.last_read_seq) >= conversation.lastOwnSeq && conversation.lastOwnSeq > 0)
+      $('dm-receipt').textContent = `Seen by ${conversation.name}`
   }
 }
 
@@ -299,6 +392,7 @@ async function send(body: string, clientId = crypto.randomUUID(), li = document.
 
 function onEvent({ stream, seq, event }: { stream: string; seq: number; event: { type: string; [field: string]: unknown } }) {
   if (stream.startsWith('user:')) {
+    if (event.type === 'direct_message' || event.type === 'conversation_read') return onDirectEvent(event)
     if (event.type.startsWith('invitation_')) {
       if (event.type === 'invitation_received') showNotice('You have a new invitation')
       void loadInvites().catch(() => {})
@@ -313,7 +407,7 @@ function onEvent({ stream, seq, event }: { stream: string; seq: number; event: {
       if (event.type === 'message_posted') current.typing.delete(String(event.author_id))
       renderTyping()
       // Edits and deletions carry only what changed: the message is read again.
-      if (event.type === 'message_posted') showMessage({ ...(event as unknown as Message), seq })
+      if (event.type === 'message_posted') showRoomMessage({ ...(event as unknown as Message), seq })
       else void loadMessages().catch(() => {})
     }
     return
@@ -367,7 +461,7 @@ function connect() {
     onReset: (stream) => {
       if (stream.startsWith('chat:')) void loadMessages().catch(() => {})
       else if (stream.startsWith('room:')) void refreshRoom()
-      else void Promise.all([loadRooms(), loadInvites()]).catch(() => {})
+      else void Promise.all([loadRooms(), loadInvites(), loadDms()]).catch(() => {})
     },
     onUnsubscribed: (stream) => {
       if (current && (stream === `room:${current.room.room_id}` || stream === `chat:${current.room.room_id}`))
@@ -398,7 +492,7 @@ async function enter() {
   $('lobby').hidden = false
   $('logout').hidden = false
   connect()
-  await Promise.all([loadRooms(), loadInvites()])
+  await Promise.all([loadRooms(), loadInvites(), loadDms()])
   const open = sessionStorage.getItem(OPEN_ROOM)
   if (open) await openRoom(open).catch(() => sessionStorage.removeItem(OPEN_ROOM))
 }
@@ -407,11 +501,13 @@ function leave(notice?: string) {
   realtime?.close()
   realtime = undefined
   current = undefined
+  conversation = undefined
   me = undefined
   localStorage.removeItem(TOKENS)
   sessionStorage.clear()
   $('lobby').hidden = true
   $('room').hidden = true
+  $('dm').hidden = true
   $('logout').hidden = true
   $('connection').hidden = true
   $('whoami').textContent = ''
@@ -466,7 +562,13 @@ onSubmit('invite-form', async (form, data) => {
 onSubmit('chat-form', async (form, data) => {
   const body = String(data.get('body'))
   ;(form.elements.namedItem('body') as HTMLInputElement).value = ''
-  await send(body)
+  if (current) await send($('messages'), body, postToRoom)
+})
+
+onSubmit('dm-form', async (form, data) => {
+  const body = String(data.get('body'))
+  ;(form.elements.namedItem('body') as HTMLInputElement).value = ''
+  if (conversation) await send($('dm-messages'), body, postDirect)
 })
 
 let lastTyping = 0

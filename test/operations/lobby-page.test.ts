@@ -44,7 +44,7 @@ async function twoPlayersInARoom(service: { baseUrl: string; client: Client }, p
     await page.locator('#room-title', { hasText: roomName }).waitFor()
     await page.locator('#connection.connected').waitFor()
   }
-  return { aliceSession, room, alice, bob }
+  return { aliceSession, room, alice, bob: Object.assign(bob, { userId: bobSession.userId }) }
 }
 
 /** Waits until `check` holds, for 5 s at most. */
@@ -57,8 +57,8 @@ async function eventually(check: () => Promise<boolean>) {
 }
 
 /** Each message of the chat as `author: body`, in order (notices, times and buttons left out). */
-const chatLines = (page: Page) =>
-  page.locator('#messages li:not(.system)').evaluateAll((items) => items.map((li) => `${li.querySelector('.author')?.textContent} ${li.querySelector('.body')?.textContent}`))
+const chatLines = (page: Page, list = '#messages') =>
+  page.locator(`${list} li:not(.system)`).evaluateAll((items) => items.map((li) => `${li.querySelector('.author')?.textContent} ${li.querySelector('.body')?.textContent}`))
 
 describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
   test('two players in two browsers: one invites, the other accepts; both see the join, the typing and each other’s messages', async () => {
@@ -90,13 +90,13 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
     const avatar = alice.page.locator('#players li', { hasText: 'lobby_bob' }).locator('img.avatar')
     expect(await avatar.evaluate((img: { decode(): Promise<void>; naturalWidth: number }) => img.decode().then(() => img.naturalWidth))).toBe(200)
 
-    await bob.page.getByLabel('Message').pressSequentially('Hello, Alice')
+    await bob.page.getByLabel('Message', { exact: true }).pressSequentially('Hello, Alice')
     await alice.page.locator('#typing', { hasText: 'lobby_bob is typing' }).waitFor()
     await alice.screenshot('bob-typing')
-    await bob.page.getByRole('button', { name: 'Send' }).click()
+    await bob.page.getByRole('button', { name: 'Send', exact: true }).click()
     await alice.page.locator('#messages li', { hasText: 'Hello, Alice' }).waitFor()
-    await alice.page.getByLabel('Message').fill('<b>Hi Bob</b>, start the pumps')
-    await alice.page.getByRole('button', { name: 'Send' }).click()
+    await alice.page.getByLabel('Message', { exact: true }).fill('<b>Hi Bob</b>, start the pumps')
+    await alice.page.getByRole('button', { name: 'Send', exact: true }).click()
     await bob.page.locator('#messages li', { hasText: 'start the pumps' }).waitFor()
     await alice.screenshot('alice')
     await bob.screenshot('bob')
@@ -128,8 +128,8 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
     const { room, alice, bob } = await twoPlayersInARoom(server, 'burst', 'Pump station')
     // Six quick messages: three go, three are refused, shown so, each with a Retry.
     for (let i = 1; i <= 6; i++) {
-      await alice.page.getByLabel('Message').fill(`Reading ${i}`)
-      await alice.page.getByRole('button', { name: 'Send' }).click()
+      await alice.page.getByLabel('Message', { exact: true }).fill(`Reading ${i}`)
+      await alice.page.getByRole('button', { name: 'Send', exact: true }).click()
     }
     const refused = alice.page.locator('#messages li.failed')
     await eventually(async () => (await refused.count()) === 3)
@@ -165,6 +165,32 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
     for (const browsing of [alice, bob]) expect(browsing.blocked).toEqual([])
   }, 60_000)
 
+  test('direct messages: a new one is announced with an unread count, read when opened, and the sender sees it seen; both screens equal the history', async () => {
+    const server = await startTestServer()
+    const { aliceSession, alice, bob } = await twoPlayersInARoom(server, 'dm', 'Control desk')
+    await bob.page.getByRole('button', { name: 'Message dm_alice' }).click()
+    await bob.page.locator('#dm-title', { hasText: 'dm_alice' }).waitFor()
+    await bob.page.getByRole('textbox', { name: 'Direct message' }).fill('Can you check valve 3?')
+    await bob.page.getByRole('button', { name: 'Send directly' }).click()
+    await alice.page.locator('#notice', { hasText: 'New message from dm_bob' }).waitFor()
+    await alice.page.locator('#dms li', { hasText: 'dm_bob (1 new)' }).waitFor()
+    await alice.screenshot('dm-announced')
+    await alice.page.getByRole('button', { name: 'Open dm_bob' }).click()
+    await alice.page.locator('#dm-messages li', { hasText: 'Can you check valve 3?' }).waitFor()
+    await alice.page.locator('#dms li', { hasText: /^dm_bob Open/ }).waitFor()
+    await bob.page.locator('#dm-receipt', { hasText: 'Seen by dm_alice' }).waitFor()
+    await alice.page.getByRole('textbox', { name: 'Direct message' }).fill('Checked: it holds')
+    await alice.page.getByRole('button', { name: 'Send directly' }).click()
+    await bob.page.locator('#dm-messages li', { hasText: 'Checked: it holds' }).waitFor()
+    await bob.screenshot('dm-conversation')
+    const history = (await server.client.get(`/dms/${bob.userId}/messages`, aliceSession.access)).body.messages
+      .reverse()
+      .map((message: { author_id: string; body: string }) => `${message.author_id === aliceSession.userId ? 'dm_alice' : 'dm_bob'}: ${message.body}`)
+    expect(history).toEqual(['dm_bob: Can you check valve 3?', 'dm_alice: Checked: it holds'])
+    for (const { page } of [alice, bob]) expect(await chatLines(page, '#dm-messages')).toEqual(history)
+    for (const browsing of [alice, bob]) expect([browsing.errors, browsing.blocked]).toEqual([[], []])
+  }, 60_000)
+
   test('the service killed and restarted mid-conversation: both pages say so, a message sent meanwhile is refused and goes once on Retry, and both screens hold the history exactly', async () => {
     const directory = mkdtempSync(join(tmpdir(), 'sgw-lobby-restart-'))
     const databaseUrl = TEST_DATABASE_URL ? await freshDatabaseUrl() : `sqlite:${join(directory, 'lobby.sqlite')}`
@@ -173,15 +199,15 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
     let service = await startService(env, port)
     try {
       const { aliceSession, room, alice, bob } = await twoPlayersInARoom(service, 'down', 'Turbine hall')
-      await alice.page.getByLabel('Message').fill('Pressure is rising')
-      await alice.page.getByRole('button', { name: 'Send' }).click()
+      await alice.page.getByLabel('Message', { exact: true }).fill('Pressure is rising')
+      await alice.page.getByRole('button', { name: 'Send', exact: true }).click()
       await bob.page.locator('#messages li', { hasText: 'Pressure is rising' }).waitFor()
 
       service.child.kill('SIGKILL')
       await service.child.exited
       for (const { page } of [alice, bob]) await page.locator('#connection.reconnecting').waitFor()
-      await bob.page.getByLabel('Message').fill('Opening the valve')
-      await bob.page.getByRole('button', { name: 'Send' }).click()
+      await bob.page.getByLabel('Message', { exact: true }).fill('Opening the valve')
+      await bob.page.getByRole('button', { name: 'Send', exact: true }).click()
       const refused = bob.page.locator('#messages li.failed', { hasText: 'Opening the valve' })
       await refused.waitFor()
       expect(await refused.textContent()).toContain('not sent')
