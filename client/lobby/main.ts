@@ -132,6 +132,19 @@ async function loadInvites() {
   $('invites').replaceChildren(...rows)
 }
 
+/** Whom this tab invited where, by invitation: a decline names only the invitation. */
+const INVITED = 'sim-gateway.invited'
+function rememberInvitation(inviteId: string, userName: string, roomName: string) {
+  const invited = JSON.parse(sessionStorage.getItem(INVITED) ?? '{}') as Record<string, [string, string]>
+  invited[inviteId] = [userName, roomName]
+  sessionStorage.setItem(INVITED, JSON.stringify(invited))
+}
+
+function declinedNotice(inviteId: string): string {
+  const [userName, roomName] = (JSON.parse(sessionStorage.getItem(INVITED) ?? '{}') as Record<string, [string, string]>)[inviteId] ?? []
+  return userName ? `${userName} declined your invitation to ${roomName}` : 'An invitation you sent was declined'
+}
+
 // ——— the open room
 
 async function openRoom(roomId: string) {
@@ -395,6 +408,7 @@ function onEvent({ stream, seq, event }: { stream: string; seq: number; event: {
     if (event.type === 'direct_message' || event.type === 'conversation_read') return onDirectEvent(event)
     if (event.type.startsWith('invitation_')) {
       if (event.type === 'invitation_received') showNotice('You have a new invitation')
+      if (event.type === 'invitation_declined' && event.receiver_id !== me?.user_id) showNotice(declinedNotice(String(event.invite_id)))
       void loadInvites().catch(() => {})
     }
     if (['removed_from_room', 'invitation_accepted', 'member_joined', 'room_closed'].includes(event.type)) void loadRooms().catch(() => {})
@@ -551,7 +565,9 @@ onSubmit('create-form', async (form, data) => {
 onSubmit('invite-form', async (form, data) => {
   if (!current) return
   try {
-    await call(gateway.api.rooms({ room_id: current.room.room_id }).invite.post({ user_name: String(data.get('user_name')), player_role: String(data.get('player_role')) }))
+    const userName = String(data.get('user_name'))
+    const invitation = await call(gateway.api.rooms({ room_id: current.room.room_id }).invite.post({ user_name: userName, player_role: String(data.get('player_role')) }))
+    rememberInvitation(invitation.invite_id, userName, current.room.room_name)
     ;(form.elements.namedItem('user_name') as HTMLInputElement).value = ''
     showError('invite-error')
   } catch (error) {

@@ -165,7 +165,7 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
     for (const browsing of [alice, bob]) expect(browsing.blocked).toEqual([])
   }, 60_000)
 
-  test('direct messages: a new one is announced with an unread count, read when opened, and the sender sees it seen; both screens equal the history', async () => {
+  test('direct messages: a new one is announced with an unread count, read when opened, and the sender sees it seen; both screens equal the history; an inviter is told of a decline', async () => {
     const server = await startTestServer()
     const { aliceSession, alice, bob } = await twoPlayersInARoom(server, 'dm', 'Control desk')
     await bob.page.getByRole('button', { name: 'Message dm_alice' }).click()
@@ -188,6 +188,16 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
       .map((message: { author_id: string; body: string }) => `${message.author_id === aliceSession.userId ? 'dm_alice' : 'dm_bob'}: ${message.body}`)
     expect(history).toEqual(['dm_bob: Can you check valve 3?', 'dm_alice: Checked: it holds'])
     for (const { page } of [alice, bob]) expect(await chatLines(page, '#dm-messages')).toEqual(history)
+
+    // Alice invites a third player from the page, who declines: Alice is told, by name.
+    const carol = await server.client.register('dm_carol', 'lobby-password-3')
+    await alice.page.getByLabel('Invite').fill('dm_carol')
+    await alice.page.getByRole('button', { name: 'Invite', exact: true }).click()
+    // The form empties once the invitation is made.
+    await eventually(async () => (await alice.page.getByLabel('Invite').inputValue()) === '')
+    const [invitation] = (await server.client.get('/invites/my', carol.access)).body.invitations
+    expect((await server.client.post(`/invites/${invitation.invite_id}/decline`, undefined, carol.access)).status).toBe(200)
+    await alice.page.locator('#notice', { hasText: 'dm_carol declined your invitation to Control desk' }).waitFor()
     for (const browsing of [alice, bob]) expect([browsing.errors, browsing.blocked]).toEqual([[], []])
   }, 60_000)
 
