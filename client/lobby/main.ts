@@ -17,6 +17,7 @@ const api = document.documentElement.dataset.api ?? ''
 const TOKENS = 'sim-gateway.tokens'
 const POSITIONS = 'sim-gateway.positions'
 const OPEN_ROOM = 'sim-gateway.room'
+const SCROLL = 'sim-gateway.scroll'
 
 const $ = <Element extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as Element
 
@@ -157,6 +158,7 @@ async function openRoom(roomId: string) {
   sessionStorage.setItem(OPEN_ROOM, roomId)
   $('room').hidden = false
   $('room-title').textContent = room.room_name
+  showError('room-error')
   renderRoom()
   await loadMessages()
   realtime?.subscribe(`room:${roomId}`)
@@ -192,12 +194,12 @@ function renderRoom() {
         Object.assign(avatar, { src: player.avatar_url, alt: '', width: 24, height: 24, className: 'avatar' })
         li.prepend(avatar)
       }
-      if (player.user_id !== me!.user_id) li.append(' ', button(`Message ${player.username}`, () => openConversation(player.user_id, nameOf(player)).catch((error) => showError('invite-error', error))))
+      if (player.user_id !== me!.user_id) li.append(' ', button(`Message ${player.username}`, () => openConversation(player.user_id, nameOf(player)).catch((error) => showError('room-error', error))))
       if (owner && player.user_id !== me!.user_id && !room.is_closed)
         li.append(
           ' ',
           button(`Remove ${player.username}`, () =>
-            call(gateway.api.rooms({ room_id: room.room_id }).members({ user_id: player.user_id }).delete()).catch((error) => showError('invite-error', error)),
+            call(gateway.api.rooms({ room_id: room.room_id }).members({ user_id: player.user_id }).delete()).catch((error) => showError('room-error', error)),
           ),
         )
       return li
@@ -229,7 +231,11 @@ async function loadMessages() {
   $('messages').replaceChildren()
   for (const message of (messages as Message[]).reverse()) showRoomMessage(message)
   $('messages').append(...unsent)
-  scrollDown($('messages'))
+  // Where the player was reading, after a reload; else the newest.
+  const kept = sessionStorage.getItem(SCROLL)
+  sessionStorage.removeItem(SCROLL)
+  if (kept !== null) $('messages').scrollTop = Number(kept)
+  else scrollDown($('messages'))
 }
 
 function time(iso: string) {
@@ -279,10 +285,10 @@ function ownControls(message: Message) {
     button('Edit', async () => {
       const body = prompt('Edit your message', message.body)
       if (body === null || body === message.body) return
-      await call(gateway.api.rooms({ room_id: roomId }).messages({ message_id: message.message_id }).patch({ body })).catch((error) => showError('invite-error', error))
+      await call(gateway.api.rooms({ room_id: roomId }).messages({ message_id: message.message_id }).patch({ body })).catch((error) => showError('room-error', error))
     }),
     button('Delete', () =>
-      call(gateway.api.rooms({ room_id: roomId }).messages({ message_id: message.message_id }).delete()).catch((error) => showError('invite-error', error)),
+      call(gateway.api.rooms({ room_id: roomId }).messages({ message_id: message.message_id }).delete()).catch((error) => showError('room-error', error)),
     ),
   ]
 }
@@ -529,6 +535,10 @@ function leave(notice?: string) {
   showNotice(notice ?? '')
 }
 
+addEventListener('pagehide', () => {
+  if (current) sessionStorage.setItem(SCROLL, String($('messages').scrollTop))
+})
+
 // Another tab logged out: this one follows.
 addEventListener('storage', (change: StorageEvent) => {
   if (change.key === TOKENS && change.newValue === null && me) leave('You logged out in another tab')
@@ -602,13 +612,13 @@ $('leave').addEventListener('click', async () => {
     closeRoom(`You left ${room.room_name}`)
     await loadRooms()
   } catch (error) {
-    showError('invite-error', error)
+    showError('room-error', error)
   }
 })
 
 $('close-room').addEventListener('click', async () => {
   if (!current) return
-  await call(gateway.api.rooms({ room_id: current.room.room_id }).close.post()).catch((error) => showError('invite-error', error))
+  await call(gateway.api.rooms({ room_id: current.room.room_id }).close.post()).catch((error) => showError('room-error', error))
 })
 
 $('logout').addEventListener('click', async () => {

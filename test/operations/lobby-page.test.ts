@@ -201,6 +201,24 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
     for (const browsing of [alice, bob]) expect([browsing.errors, browsing.blocked]).toEqual([[], []])
   }, 60_000)
 
+  test('a reload keeps the session, the open room and where the player was reading; a new tab goes on with the session', async () => {
+    const server = await startTestServer()
+    const { aliceSession, room, alice } = await twoPlayersInARoom(server, 'reload', 'Boiler room')
+    for (let i = 1; i <= 40; i++) await server.client.post(`/rooms/${room.room_id}/messages`, { body: `Log line ${i}` }, aliceSession.access)
+    await alice.page.locator('#messages li', { hasText: 'Log line 40' }).waitFor()
+    const messages = alice.page.locator('#messages')
+    await messages.evaluate((list) => (list.scrollTop = 0))
+    await alice.page.reload()
+    await alice.page.locator('#room-title', { hasText: 'Boiler room' }).waitFor()
+    await alice.page.locator('#messages li', { hasText: 'Log line 40' }).waitFor()
+    expect(await messages.evaluate((list) => [list.scrollTop, list.scrollHeight > list.clientHeight])).toEqual([0, true])
+    expect(await alice.page.locator('#login').isHidden()).toBe(true)
+    const tab = await alice.context.newPage()
+    await tab.goto(`${server.baseUrl}/lobby`)
+    await tab.getByText('Logged in as reload_alice').waitFor()
+    await tab.close()
+  }, 60_000)
+
   test('the service killed and restarted mid-conversation: both pages say so, a message sent meanwhile is refused and goes once on Retry, and both screens hold the history exactly', async () => {
     const directory = mkdtempSync(join(tmpdir(), 'sgw-lobby-restart-'))
     const databaseUrl = TEST_DATABASE_URL ? await freshDatabaseUrl() : `sqlite:${join(directory, 'lobby.sqlite')}`
