@@ -17,7 +17,7 @@ import { linkedAccountsRoutes } from './modules/users/linked-routes'
 import { avatarsRoutes } from './modules/avatars'
 import { docs } from './plugins/docs'
 import { errorHandler } from './plugins/errors'
-import { authGuard, bearerToken } from './plugins/auth'
+import { accessClaims, authGuard } from './plugins/auth'
 import { observability } from './plugins/observability'
 import { rateLimit } from './plugins/rate-limit'
 import { type BodyKind, security } from './plugins/security'
@@ -48,8 +48,7 @@ export function createApp(context: AppContext) {
     maxBytes: config.avatars.maxBytes + MULTIPART_FRAMING_BYTES,
     atOnce: config.avatars.uploadsAtOnce,
     uploader: async (request: Request) => {
-      const token = bearerToken(request)
-      const claims = token === undefined ? undefined : await verify(token)
+      const claims = await accessClaims(request, verify)
       if (!claims) return undefined
       return sessions.authenticate(claims.sid, claims.sub).then(
         () => claims.sub,

@@ -1,4 +1,5 @@
 import type { AppContext } from './context'
+import { rgbPng, zlibStream } from './lib/png'
 import type { User } from './modules/users/model'
 
 export const DEMO_PASSWORD = 'demo-password'
@@ -62,11 +63,7 @@ export async function seedDemoData({ users, rooms, invites, chat, avatars, db }:
   }
 }
 
-/**
- * A 5 × 5 identicon for `name`, mirrored left to right, in a colour of its own: a PNG of 32-pixel
- * cells, written here (signature, IHDR, IDAT, IEND) since Bun.Image reads pictures but makes none
- * from pixels.
- */
+/** A 5 × 5 identicon for `name`, mirrored left to right, in a colour of its own: a PNG of 32-pixel cells. */
 function identicon(name: string): Uint8Array<ArrayBuffer> {
   const hash = new Bun.CryptoHasher('sha256').update(name).digest()
   const colour = [hash[0]! >> 1, 64 + (hash[1]! >> 1), 96 + (hash[2]! >> 2)]
@@ -80,32 +77,5 @@ function identicon(name: string): Uint8Array<ArrayBuffer> {
       const pixel = on(Math.floor(y / CELL), Math.floor(x / CELL)) ? colour : [240, 240, 240]
       rows.set(pixel, y * (1 + side * 3) + 1 + x * 3)
     }
-  const header = new Uint8Array(13)
-  new DataView(header.buffer).setUint32(0, side)
-  new DataView(header.buffer).setUint32(4, side)
-  header.set([8, 2, 0, 0, 0], 8)
-  return new Uint8Array(Buffer.concat([new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', zlib(rows)), chunk('IEND', new Uint8Array())]))
-}
-
-function chunk(type: string, data: Uint8Array): Uint8Array {
-  const body = Buffer.concat([new TextEncoder().encode(type), data])
-  const framed = new Uint8Array(body.length + 8)
-  const view = new DataView(framed.buffer)
-  view.setUint32(0, data.length)
-  framed.set(body, 4)
-  view.setUint32(framed.length - 4, Bun.hash.crc32(body))
-  return framed
-}
-
-/** A zlib stream (RFC 1950): header, raw deflate, Adler-32 of the data. */
-function zlib(data: Uint8Array<ArrayBuffer>): Uint8Array {
-  let a = 1
-  let b = 0
-  for (const byte of data) {
-    a = (a + byte) % 65_521
-    b = (b + a) % 65_521
-  }
-  const checksum = new Uint8Array(4)
-  new DataView(checksum.buffer).setUint32(0, ((b << 16) | a) >>> 0)
-  return Buffer.concat([new Uint8Array([0x78, 0x9c]), Bun.deflateSync(data), checksum])
+  return rgbPng(side, side, zlibStream(rows))
 }

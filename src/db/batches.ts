@@ -8,6 +8,15 @@ import type { Dialect } from './database'
 export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 /**
+ * For a loop of steps a user can multiply (rows, chunks of a file): call the answer after each
+ * step, and every `every` steps it lets the event loop take a turn.
+ */
+export const turnsEvery = (every: number) => {
+  let steps = 0
+  return (): Promise<void> | undefined => (++steps % every === 0 ? nextTurn() : undefined)
+}
+
+/**
  * Rows one statement of a batched deletion or update touches. Small enough that its write, and the
  * share of the write-ahead log checkpoint it brings, keep an SQLite commit to a few milliseconds
  * (at 1,000 rows a purge held the event loop some 35 ms at a time; at 250, under 15).

@@ -28,8 +28,7 @@ export const authGuard = <Account extends { user_role: string }>(sessions: Authe
     auth: (role: Role) => ({
       detail: { security: [{ bearerAuth: [] }] },
       async transform({ request }) {
-        const token = bearerToken(request)
-        const claims = token === undefined ? undefined : await sessions.verify(token)
+        const claims = await accessClaims(request, sessions.verify)
         if (!claims) throw unauthorized('A valid access token is required')
         // The session is read on every request: the verifier's memory spares the signature check, never this.
         const user = await sessions.authenticate(claims.sid, claims.sub)
@@ -47,11 +46,17 @@ export const authGuard = <Account extends { user_role: string }>(sessions: Authe
 
 export type AuthGuard<Account extends { user_role: string }> = ReturnType<typeof authGuard<Account>>
 
+/** The claims of the request's valid access token, if it carries one: what the guard checks first, and the upload policy before a form is read. */
+export async function accessClaims<Claims>(request: Request, verify: (token: string) => Promise<Claims | undefined>): Promise<Claims | undefined> {
+  const token = bearerToken(request)
+  return token === undefined ? undefined : verify(token)
+}
+
 /**
  * The token of an `Authorization: Bearer <token>` header; the scheme in any case (RFC 7235).
  * Only the header: a token in the query string would end up in the logs of every proxy on the way.
  */
-export function bearerToken(request: Request): string | undefined {
+function bearerToken(request: Request): string | undefined {
   const header = request.headers.get('authorization')
   if (header === null || header.slice(0, 7).toLowerCase() !== 'bearer ') return undefined
   return header.slice(7).trim() || undefined

@@ -3,6 +3,8 @@
  * segments) or by Bun.Image, so that each test says exactly what it sends.
  */
 
+import { pngChunk, rgbPng, zlibStream } from '../../src/lib/png'
+
 const ONE_PIXEL_PNG = Uint8Array.fromBase64('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==')
 
 /** A real picture of the size asked, in the format asked; `shade` makes pictures of the same size differ. */
@@ -11,27 +13,10 @@ export async function picture(format: 'png' | 'jpeg' | 'webp', width = 64, heigh
   return (format === 'png' ? image.png() : format === 'jpeg' ? image.jpeg() : image.webp()).bytes()
 }
 
-/** A PNG chunk: length, type, data, CRC-32 over type and data. */
-export function pngChunk(type: string, data: Uint8Array): Uint8Array {
-  const body = concat(new TextEncoder().encode(type), data)
-  const chunk = new Uint8Array(12 + data.length)
-  const view = new DataView(chunk.buffer)
-  view.setUint32(0, data.length)
-  chunk.set(body, 4)
-  view.setUint32(8 + data.length, Bun.hash.crc32(body))
-  return chunk
-}
-
 /** A PNG whose header claims `width` × `height` while its data would inflate to that many zero pixels, and no more than a few bytes arrive: a decompression bomb's header. */
 export function bombPng(width: number, height: number): Uint8Array {
-  const header = new Uint8Array(13)
-  const view = new DataView(header.buffer)
-  view.setUint32(0, width)
-  view.setUint32(4, height)
-  header.set([8, 2, 0, 0, 0], 8)
   // A megabyte of zero rows, deflated to about a kilobyte: the start of what the header promises.
-  const rows = Bun.deflateSync(new Uint8Array(1_048_576), { level: 9 })
-  return concat(PNG_SIGNATURE, pngChunk('IHDR', header), pngChunk('IDAT', zlibWrap(rows)), pngChunk('IEND', new Uint8Array()))
+  return rgbPng(width, height, zlibStream(new Uint8Array(1_048_576)))
 }
 
 /** The PNG with a chunk added before its end. */
@@ -100,14 +85,4 @@ export function concat(...parts: Uint8Array[]): Uint8Array {
 
 export function contains(haystack: Uint8Array, needle: string): boolean {
   return Buffer.from(haystack).includes(Buffer.from(needle, 'latin1'))
-}
-
-const PNG_SIGNATURE = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
-
-/** Raw deflate data as the zlib stream a PNG's IDAT holds (header, data, Adler-32 of what it inflates to). */
-function zlibWrap(deflated: Uint8Array): Uint8Array {
-  const adler = new Uint8Array(4)
-  // The Adler-32 of a megabyte of zeros: a = 1, b = 1,048,576 mod 65521.
-  new DataView(adler.buffer).setUint32(0, ((1_048_576 % 65_521) << 16) | 1)
-  return concat(new Uint8Array([0x78, 0xda]), deflated, adler)
 }

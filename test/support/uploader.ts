@@ -3,7 +3,8 @@
 // `bun test/support/uploader.ts <baseUrl> <rounds> <token>...` sends, for each token at once, the
 // worst avatars one after the other (2.5 million stuffed JPEG bytes, 400,000 empty PNG chunks, a
 // 4096 × 4096 picture to decode), `rounds` times, and prints the statuses as one JSON line.
-import { concat, picture, pngChunk } from './pictures'
+import { pngChunk } from '../../src/lib/png'
+import { concat, picture } from './pictures'
 
 const [baseUrl, rounds, ...tokens] = process.argv.slice(2) as [string, string, ...string[]]
 

@@ -1,4 +1,5 @@
-import { nextTurn } from '../../db/batches'
+import { nextTurn, turnsEvery } from '../../db/batches'
+import { PNG_SIGNATURE } from '../../lib/png'
 import { invalidField, unavailable, unsupportedMediaType } from '../../shared/errors'
 
 export interface ImagePolicy {
@@ -97,7 +98,7 @@ export class AvatarImages {
 
 /** A tag of MARKUP anywhere in the bytes, in any case, followed by a space, `>` or `/`; looked for without copying them. */
 async function markupProblem(bytes: Uint8Array): Promise<string | undefined> {
-  const step = takeTurns()
+  const step = turnsEvery(STEPS_PER_TURN)
   for (let at = bytes.indexOf(LESS_THAN); at !== -1; at = bytes.indexOf(LESS_THAN, at + 1)) {
     await step()
     const after = String.fromCharCode(...bytes.subarray(at + 1, at + 10)).toLowerCase()
@@ -121,10 +122,6 @@ function formatOf(bytes: Uint8Array): Format | undefined {
  */
 const CONTAINERS: Record<Format, (bytes: Uint8Array) => Promise<string | undefined>> = { png: pngProblem, jpeg: jpegProblem, webp: webpProblem }
 const STEPS_PER_TURN = 4096
-const takeTurns = () => {
-  let steps = 0
-  return () => (++steps % STEPS_PER_TURN === 0 ? nextTurn() : undefined)
-}
 
 const TRUNCATED = 'is cut short: the picture does not end where its format says'
 const TRAILING = 'carries data after the end of the picture: a polyglot is refused'
@@ -143,12 +140,10 @@ function trailerProblem(bytes: Uint8Array, end: number, format: Format): string 
   return TRAILING
 }
 
-const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]
-
 /** Chunk by chunk (length, type, data, CRC-32 over type and data) up to IEND, which must end the file. */
 async function pngProblem(bytes: Uint8Array): Promise<string | undefined> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  const step = takeTurns()
+  const step = turnsEvery(STEPS_PER_TURN)
   let offset = PNG_SIGNATURE.length
   while (offset + 12 <= bytes.length) {
     await step()
@@ -169,7 +164,7 @@ async function pngProblem(bytes: Uint8Array): Promise<string | undefined> {
  * end of a truncated file with grey and call it a picture.
  */
 async function jpegProblem(bytes: Uint8Array): Promise<string | undefined> {
-  const step = takeTurns()
+  const step = turnsEvery(STEPS_PER_TURN)
   let offset = 2
   let scans = 0
   for (;;) {
@@ -206,13 +201,14 @@ async function webpProblem(bytes: Uint8Array): Promise<string | undefined> {
   if (bytes.length < 12) return TRUNCATED
   const declared = view.getUint32(4, true) + 8
   if (declared > bytes.length) return TRUNCATED
-  const step = takeTurns()
+  const step = turnsEvery(STEPS_PER_TURN)
   let offset = 12
   while (offset + 8 <= declared) {
     await step()
     const type = ascii(bytes, offset, offset + 4)
     if (type === 'ANIM' || type === 'ANMF') return 'is animated: send a still picture'
-    offset += 8 + view.getUint32(offset + 4, true) + (view.getUint32(offset + 4, true) % 2)
+    const size = view.getUint32(offset + 4, true)
+    offset += 8 + size + (size % 2)
   }
   return offset === declared ? trailerProblem(bytes, declared, 'webp') : TRUNCATED
 }
@@ -220,7 +216,7 @@ async function webpProblem(bytes: Uint8Array): Promise<string | undefined> {
 /** Whether the chunk type at `at` is IEND (compared byte by byte: this runs once per chunk). */
 const isIend = (bytes: Uint8Array, at: number) => bytes[at] === 0x49 && bytes[at + 1] === 0x45 && bytes[at + 2] === 0x4e && bytes[at + 3] === 0x44
 
-function startsWith(bytes: Uint8Array, prefix: number[]): boolean {
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
   return prefix.every((byte, index) => bytes[index] === byte)
 }
 

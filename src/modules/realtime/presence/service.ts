@@ -1,4 +1,4 @@
-import { nextTurn } from '../../../db/batches'
+import { nextTurn, turnsEvery } from '../../../db/batches'
 import type { Database, Transaction } from '../../../db/database'
 import type { EventBus } from '../../events/bus'
 import type { RoomStore } from '../../rooms/store'
@@ -105,10 +105,11 @@ export class PresenceService {
     await presenceStore.renew(this.instanceId, this.#now(), db)
     const rows = new Set(await presenceStore.usersOf(this.instanceId, db))
     const wrong = [...[...this.#here].filter((userId) => !rows.has(userId)), ...[...rows].filter((userId) => !this.#here.has(userId))]
-    for (const [index, userId] of wrong.entries()) {
+    const step = turnsEvery(YIELD_EVERY)
+    for (const userId of wrong) {
       // Recorded in turn with the user's arrivals and departures here, as this instance now knows them.
       await this.#inTurn(userId, () => this.#record(userId, this.#here.has(userId)))
-      if (index % YIELD_EVERY === YIELD_EVERY - 1) await nextTurn()
+      await step()
     }
     await this.#reap()
   }
@@ -123,7 +124,8 @@ export class PresenceService {
     const failed = new Set<string>()
     for (;;) {
       const stale = (await presenceStore.staleUsers(this.#liveSince(), REAP_BATCH + failed.size, db)).filter((userId) => !failed.has(userId))
-      for (const [index, userId] of stale.entries()) {
+      const step = turnsEvery(YIELD_EVERY)
+      for (const userId of stale) {
         await this.#changing(userId, async (tx) => {
           if ((await presenceStore.reap(userId, this.#liveSince(), tx)) > 0 && (await presenceStore.online([userId], this.#liveSince(), tx)).length === 0)
             await this.#tell(userId, false, tx)
@@ -131,7 +133,7 @@ export class PresenceService {
           failed.add(userId)
           this.deps.onError(error)
         })
-        if (index % YIELD_EVERY === YIELD_EVERY - 1) await nextTurn()
+        await step()
       }
       if (stale.length < REAP_BATCH) return
       await nextTurn()
