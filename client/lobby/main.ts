@@ -11,13 +11,24 @@ import { type ConnectionState, createGatewayClient, type RealtimeConnection, typ
 
 type Room = { room_id: string; room_name: string; owner_id: string | null; max_players: number; is_ready: boolean; is_closed: boolean; players: Player[] }
 type Player = { user_id: string; username: string; display_name: string | null; avatar_url: string | null; game_role: string }
-type Message = { message_id: string; seq: number; author_id: string | null; body: string; client_id: string | null; created_at: string; deleted_at?: string | null }
+type Message = {
+  message_id: string
+  seq: number
+  author_id: string | null
+  body: string
+  client_id: string | null
+  created_at: string
+  edited_at?: string | null
+  deleted_at?: string | null
+}
+type RoomSummary = Pick<Room, 'room_id' | 'room_name' | 'max_players' | 'is_ready' | 'is_closed'> & { players: unknown[] }
 
 const api = document.documentElement.dataset.api ?? ''
 const TOKENS = 'sim-gateway.tokens'
 const POSITIONS = 'sim-gateway.positions'
 const OPEN_ROOM = 'sim-gateway.room'
 const SCROLL = 'sim-gateway.scroll'
+const UNREAD = 'sim-gateway.unread'
 
 const $ = <Element extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as Element
 
@@ -31,8 +42,15 @@ const gateway = createGatewayClient(new URL(api || '/', location.href).href.repl
 
 let me: { user_id: string; username: string } | undefined
 let realtime: RealtimeConnection | undefined
-let current: { room: Room; online: Set<string>; typing: Map<string, number> } | undefined
+let current: { room: Room; typing: Map<string, number> } | undefined
+/** Who is online in each room whose chat is followed: its subscribed frame says, presence frames keep it. */
+const online = new Map<string, Set<string>>()
 const names = new Map<string, string>()
+/** The open room's messages as last drawn, by id: an edit or a deletion changes one of them. */
+const roomMessages = new Map<string, Message>()
+let myRooms: RoomSummary[] = []
+/** Messages from others in rooms not open, by room, since the player last looked. */
+const unread = new Map<string, number>(Object.entries(JSON.parse(sessionStorage.getItem(UNREAD) ?? '{}') as Record<string, number>))
 
 /** The server's own words for a refusal, from an Eden error or a failed fetch. */
 function reason(error: unknown): string {
@@ -85,15 +103,32 @@ const nameOf = (player: Pick<Player, 'display_name' | 'username'>) => player.dis
 // ——— rooms and invitations
 
 async function loadRooms() {
-  const { rooms } = await call(gateway.api.rooms.my.get({ query: { limit: 50 } }))
+  myRooms = (await call(gateway.api.rooms.my.get({ query: { limit: 50 } }))).rooms
+  // Every open room's chat is followed, to tell of new messages where the player is not looking.
+  for (const room of myRooms) if (!room.is_closed) realtime?.subscribe(`chat:${room.room_id}`)
+  renderRooms()
+}
+
+function renderRooms() {
   $('rooms').replaceChildren(
-    ...rooms.map((room) => {
+    ...myRooms.map((room) => {
       const state = room.is_closed ? 'closed' : room.is_ready ? 'full' : 'open'
-      const li = item(`${room.room_name} · ${state} · ${room.players.length}/${room.max_players}`)
-      li.append(' ', button('Open', () => openRoom(room.room_id).catch((error) => showError('create-error', error))))
+      const count = unread.get(room.room_id) ?? 0
+      const li = item(`${room.room_name} · ${state} · ${room.players.length}/${room.max_players}${count > 0 ? ` · ${count} new` : ''}`)
+      if (room.room_id === current?.room.room_id) li.setAttribute('aria-current', 'true')
+      const open = button('Open', () => openRoom(room.room_id).catch((error) => showError('create-error', error)))
+      open.setAttribute('aria-label', `Open ${room.room_name}`)
+      li.append(' ', open)
       return li
     }),
   )
+}
+
+function countUnread(roomId: string, count: number) {
+  if (count === 0) unread.delete(roomId)
+  else unread.set(roomId, count)
+  sessionStorage.setItem(UNREAD, JSON.stringify(Object.fromEntries(unread)))
+  renderRooms()
 }
 
 async function loadInvites() {
@@ -150,19 +185,19 @@ function declinedNotice(inviteId: string): string {
 
 async function openRoom(roomId: string) {
   const room = await call(gateway.api.rooms({ room_id: roomId }).get())
-  if (current && current.room.room_id !== roomId) {
-    realtime?.unsubscribe(`room:${current.room.room_id}`)
-    realtime?.unsubscribe(`chat:${current.room.room_id}`)
-  }
-  current = { room, online: new Set(), typing: new Map() }
+  if (current && current.room.room_id !== roomId) realtime?.unsubscribe(`room:${current.room.room_id}`)
+  current = { room, typing: new Map() }
   sessionStorage.setItem(OPEN_ROOM, roomId)
   $('room').hidden = false
   $('room-title').textContent = room.room_name
   showError('room-error')
+  countUnread(roomId, 0)
+  if ($('notice').textContent === `New message in ${room.room_name}`) showNotice('')
   renderRoom()
   await loadMessages()
   realtime?.subscribe(`room:${roomId}`)
   realtime?.subscribe(`chat:${roomId}`)
+  $('chat-form').querySelector('input')?.focus()
 }
 
 function closeRoom(notice?: string) {
@@ -173,6 +208,7 @@ function closeRoom(notice?: string) {
   sessionStorage.removeItem(OPEN_ROOM)
   $('room').hidden = true
   if (notice) showNotice(notice)
+  renderRooms()
 }
 
 function renderRoom() {
@@ -188,7 +224,7 @@ function renderRoom() {
     ...room.players.map((player) => {
       names.set(player.user_id, nameOf(player))
       const text = `${player.display_name ? `${player.display_name} · ` : ''}${player.username} (${player.game_role})`
-      const li = item(text, current!.online.has(player.user_id) ? 'online' : 'offline')
+      const li = item(text, online.get(room.room_id)?.has(player.user_id) ? 'online' : 'offline')
       if (player.avatar_url) {
         const avatar = document.createElement('img')
         Object.assign(avatar, { src: player.avatar_url, alt: '', width: 24, height: 24, className: 'avatar' })
@@ -229,6 +265,7 @@ async function loadMessages() {
   // Pending and failed sends stay; everything else is drawn again from the history.
   const unsent = [...$('messages').querySelectorAll('li.pending, li.failed')]
   $('messages').replaceChildren()
+  roomMessages.clear()
   for (const message of (messages as Message[]).reverse()) showRoomMessage(message)
   $('messages').append(...unsent)
   // Where the player was reading, after a reload; else the newest.
@@ -265,6 +302,7 @@ function showMessage(list: HTMLElement, message: Message, controls: HTMLElement[
   body.className = 'body'
   body.textContent = message.deleted_at ? '(deleted)' : message.body
   li.replaceChildren(time(message.created_at), author, ' ', body)
+  if (message.edited_at && !message.deleted_at) li.append(' ', Object.assign(document.createElement('small'), { className: 'edited', textContent: '(edited)' }))
   if (controls.length > 0) li.append(' ', ...controls)
   const later = [...list.querySelectorAll<HTMLLIElement>('li[data-seq], li.pending, li.failed')].find(
     (other) => other !== li && (other.dataset.seq === undefined || Number(other.dataset.seq) > message.seq),
@@ -273,24 +311,74 @@ function showMessage(list: HTMLElement, message: Message, controls: HTMLElement[
   else if (li.nextSibling || !li.isConnected) list.append(li)
 }
 
-/** A room's message, with edit and delete for its author while the room is open. */
+/** A room's message, with edit and delete for its author, and delete for the room's owner, while the room is open. */
 function showRoomMessage(message: Message) {
-  const own = message.author_id === me?.user_id && !message.deleted_at && current && !current.room.is_closed
-  showMessage($('messages'), message, own ? ownControls(message) : [])
+  roomMessages.set(message.message_id, message)
+  const li = $('messages').querySelector<HTMLLIElement>(`[data-id="${message.message_id}"]`)
+  // Someone else's edit of a message being edited here waits for the editor to close.
+  if (li?.classList.contains('editing') && !message.deleted_at) return
+  const open = current && !current.room.is_closed && !message.deleted_at
+  const own = open && message.author_id === me?.user_id
+  const owner = open && current!.room.owner_id === me?.user_id
+  const controls = [...(own ? [button('Edit', () => editMessage(message.message_id))] : []), ...(own || owner ? [button('Delete', () => deleteMessage(message.message_id))] : [])]
+  showMessage($('messages'), message, controls)
 }
 
-function ownControls(message: Message) {
-  const roomId = current!.room.room_id
-  return [
-    button('Edit', async () => {
-      const body = prompt('Edit your message', message.body)
-      if (body === null || body === message.body) return
-      await call(gateway.api.rooms({ room_id: roomId }).messages({ message_id: message.message_id }).patch({ body })).catch((error) => showError('room-error', error))
-    }),
-    button('Delete', () =>
-      call(gateway.api.rooms({ room_id: roomId }).messages({ message_id: message.message_id }).delete()).catch((error) => showError('room-error', error)),
-    ),
-  ]
+/** The message's text becomes a field: Enter saves, Escape puts it back as it was. */
+function editMessage(messageId: string) {
+  const li = $('messages').querySelector<HTMLLIElement>(`[data-id="${messageId}"]`)
+  const message = roomMessages.get(messageId)
+  if (!current || !li || !message) return
+  const roomId = current.room.room_id
+  const input = Object.assign(document.createElement('input'), { value: message.body, required: true, autocomplete: 'off' })
+  input.setAttribute('aria-label', 'Edit your message')
+  const error = Object.assign(document.createElement('span'), { className: 'error' })
+  error.setAttribute('role', 'alert')
+  const save = Object.assign(document.createElement('button'), { type: 'submit', textContent: 'Save' })
+  const done = () => {
+    li.classList.remove('editing')
+    showRoomMessage(roomMessages.get(messageId) ?? message)
+    li.querySelector('button')?.focus()
+  }
+  const form = document.createElement('form')
+  form.className = 'edit'
+  form.append(input, save, button('Cancel', done), error)
+  form.addEventListener('submit', async (submitted) => {
+    submitted.preventDefault()
+    if (input.value === roomMessages.get(messageId)?.body) return done()
+    save.disabled = true
+    try {
+      roomMessages.set(messageId, (await call(gateway.api.rooms({ room_id: roomId }).messages({ message_id: messageId }).patch({ body: input.value }))) as Message)
+      done()
+    } catch (refused) {
+      error.textContent = (refused as Error).message
+      save.disabled = false
+    }
+  })
+  input.addEventListener('keydown', (key) => {
+    if (key.key === 'Escape') done()
+  })
+  li.classList.add('editing')
+  li.querySelectorAll(':scope > button, :scope > .edited').forEach((control) => control.remove())
+  li.querySelector('.body')?.replaceWith(form)
+  input.focus()
+  input.select()
+}
+
+async function deleteMessage(messageId: string) {
+  if (!current) return
+  const roomId = current.room.room_id
+  try {
+    await call(gateway.api.rooms({ room_id: roomId }).messages({ message_id: messageId }).delete())
+    markDeleted(messageId)
+  } catch (error) {
+    showError('room-error', error)
+  }
+}
+
+function markDeleted(messageId: string) {
+  const message = roomMessages.get(messageId)
+  if (message && !message.deleted_at) showRoomMessage({ ...message, body: '', deleted_at: new Date().toISOString() })
 }
 
 function addNotice(text: string) {
@@ -363,6 +451,7 @@ async function openConversation(peerId: string, name: string) {
   for (const message of (messages as Array<Message & { conversation_id: string }>).reverse()) showDirect(message)
   $('dm-messages').append(...unsent)
   scrollDown($('dm-messages'))
+  $('dm-form').querySelector('input')?.focus()
   await markRead()
 }
 
@@ -421,15 +510,24 @@ function onEvent({ stream, seq, event }: { stream: string; seq: number; event: {
     if (event.type === 'removed_from_room' && event.room_id === current?.room.room_id) closeRoom(`You were removed from ${current?.room.room_name}`)
     return
   }
+  if (stream.startsWith('chat:') && event.room_id !== current?.room.room_id) {
+    const room = myRooms.find((each) => each.room_id === event.room_id)
+    if (event.type === 'message_posted' && event.author_id !== me?.user_id && room) {
+      countUnread(room.room_id, (unread.get(room.room_id) ?? 0) + 1)
+      showNotice(`New message in ${room.room_name}`)
+    }
+    return
+  }
   if (!current || event.room_id !== current.room.room_id) return
   if (stream.startsWith('chat:')) {
-    if (event.type === 'message_posted' || event.type === 'message_edited' || event.type === 'message_deleted') {
-      if (event.type === 'message_posted') current.typing.delete(String(event.author_id))
+    if (event.type === 'message_posted') {
+      current.typing.delete(String(event.author_id))
       renderTyping()
-      // Edits and deletions carry only what changed: the message is read again.
-      if (event.type === 'message_posted') showRoomMessage({ ...(event as unknown as Message), seq })
-      else void loadMessages().catch(() => {})
+      showRoomMessage({ ...(event as unknown as Message), seq })
     }
+    const shown = roomMessages.get(String(event.message_id))
+    if (event.type === 'message_edited' && shown) showRoomMessage({ ...shown, body: String(event.body), edited_at: String(event.edited_at) })
+    if (event.type === 'message_deleted') markDeleted(String(event.message_id))
     return
   }
   // The room as it now is first: a player who just joined has a name only then.
@@ -444,17 +542,18 @@ function onEvent({ stream, seq, event }: { stream: string; seq: number; event: {
 }
 
 function onFrame(frame: { op: string; stream?: string; [field: string]: unknown }) {
-  if (!current) return
-  if (frame.op === 'subscribed' && frame.stream === `chat:${current.room.room_id}` && Array.isArray(frame.online)) {
-    current.online = new Set(frame.online as string[])
+  if (frame.op === 'subscribed' && frame.stream?.startsWith('chat:') && Array.isArray(frame.online)) {
+    online.set(frame.stream.slice('chat:'.length), new Set(frame.online as string[]))
     return renderRoom()
   }
-  if (frame.room_id !== current.room.room_id) return
   if (frame.op === 'presence') {
-    if (frame.online) current.online.add(String(frame.user_id))
-    else current.online.delete(String(frame.user_id))
+    const room = online.get(String(frame.room_id)) ?? new Set<string>()
+    if (frame.online) room.add(String(frame.user_id))
+    else room.delete(String(frame.user_id))
+    online.set(String(frame.room_id), room)
     return renderRoom()
   }
+  if (!current || frame.room_id !== current.room.room_id) return
   if (frame.op === 'typing' && frame.user_id !== me?.user_id) {
     current.typing.set(String(frame.user_id), Date.now() + 3000)
     renderTyping()
@@ -479,8 +578,9 @@ function connect() {
       sessionStorage.setItem(POSITIONS, JSON.stringify(realtime!.positions))
     },
     onReset: (stream) => {
-      if (stream.startsWith('chat:')) void loadMessages().catch(() => {})
+      if (stream === `chat:${current?.room.room_id}`) void loadMessages().catch(() => {})
       else if (stream.startsWith('room:')) void refreshRoom()
+      else if (stream.startsWith('chat:')) return
       else void Promise.all([loadRooms(), loadInvites(), loadDms()]).catch(() => {})
     },
     onUnsubscribed: (stream) => {
@@ -489,15 +589,19 @@ function connect() {
     },
     onState: (state) => {
       // Who is online is known again once the chat is followed again (its subscribed frame says).
-      if (state !== 'connected' && current) {
-        current.online.clear()
+      if (state !== 'connected') {
+        online.clear()
         renderRoom()
       }
       $('connection').hidden = false
       $('connection').className = state
       $('connection').textContent = STATES[state]
     },
-    onFrame,
+    onFrame: (frame) => {
+      // A stream followed from now on has a position from its first answer.
+      if (frame.op === 'subscribed') sessionStorage.setItem(POSITIONS, JSON.stringify(realtime!.positions))
+      onFrame(frame)
+    },
     onEnd: () => leave('Your session has ended; log in again'),
   })
   realtime.subscribe('user')

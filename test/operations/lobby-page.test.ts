@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type Client, closeTestResources, freshDatabaseUrl, STORE, startTestServer, TEST_DATABASE_URL, TEST_ENV } from '../support/harness'
 import { freePort, startService } from '../support/process'
+import { nginxAvailable, startNginx } from '../support/nginx'
 import { picture } from '../support/pictures'
 
 // The lobby page as two players meet it, in two Chromium profiles: one creates a room and invites,
@@ -29,8 +30,11 @@ async function logIn(baseUrl: string, folder: string, username: string, password
   return browsing
 }
 
-/** `<prefix>_alice` owns a room `<prefix>_bob` plays in; both logged in in Chromium, the room open and connected. */
-async function twoPlayersInARoom(service: { baseUrl: string; client: Client }, prefix: string, roomName: string) {
+/**
+ * `<prefix>_alice` owns a room `<prefix>_bob` plays in; both logged in in Chromium, the room open
+ * and connected. Bob's page comes from `bobBaseUrl` when given (another instance, a proxy).
+ */
+async function twoPlayersInARoom(service: { baseUrl: string; client: Client }, prefix: string, roomName: string, bobBaseUrl = service.baseUrl) {
   const { client, baseUrl } = service
   const aliceSession = await client.register(`${prefix}_alice`, 'lobby-password-1')
   const bobSession = await client.register(`${prefix}_bob`, 'lobby-password-2')
@@ -38,13 +42,13 @@ async function twoPlayersInARoom(service: { baseUrl: string; client: Client }, p
   const invitation = (await client.post(`/rooms/${room.room_id}/invite`, { user_name: bobSession.username, player_role: 'operator' }, aliceSession.access)).body
   expect((await client.post(`/rooms/${room.room_id}/join`, { ct: invitation.ct }, bobSession.access)).status).toBe(200)
   const alice = await logIn(baseUrl, `lobby-${prefix}-alice`, aliceSession.username, 'lobby-password-1')
-  const bob = await logIn(baseUrl, `lobby-${prefix}-bob`, bobSession.username, 'lobby-password-2')
+  const bob = await logIn(bobBaseUrl, `lobby-${prefix}-bob`, bobSession.username, 'lobby-password-2')
   for (const { page } of [alice, bob]) {
-    await page.getByRole('button', { name: 'Open' }).click()
+    await page.getByRole('button', { name: `Open ${roomName}` }).click()
     await page.locator('#room-title', { hasText: roomName }).waitFor()
     await page.locator('#connection.connected').waitFor()
   }
-  return { aliceSession, room, alice, bob: Object.assign(bob, { userId: bobSession.userId }) }
+  return { aliceSession, bobSession, room, alice, bob: Object.assign(bob, { userId: bobSession.userId }) }
 }
 
 /** Waits until `check` holds, for 5 s at most. */
@@ -54,6 +58,14 @@ async function eventually(check: () => Promise<boolean>) {
     if (Date.now() > deadline) throw new Error('waited 5 s in vain')
     await Bun.sleep(50)
   }
+}
+
+/** A room's history over REST, oldest first, as `author: body` like chatLines; a deleted message is `(deleted)`. */
+async function historyLines(client: Client, roomId: string, reader: { access: string }, authors: Record<string, string>) {
+  const { messages } = (await client.get(`/rooms/${roomId}/messages`, reader.access)).body
+  return (messages as Array<{ author_id: string; body: string; deleted_at: string | null }>)
+    .reverse()
+    .map((message) => `${authors[message.author_id]}: ${message.deleted_at ? '(deleted)' : message.body}`)
 }
 
 /** Each message of the chat as `author: body`, in order (notices, times and buttons left out). */
@@ -114,7 +126,7 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
     await server.app.stop(true)
     const restarted = await startTestServer(stores)
     const again = await logIn(restarted.baseUrl, 'lobby-bob-after-restart', 'lobby_bob', 'lobby-password-2')
-    await again.page.getByRole('button', { name: 'Open' }).click()
+    await again.page.getByRole('button', { name: 'Open Control room' }).click()
     await again.page.locator('#messages li', { hasText: 'start the pumps' }).waitFor()
     expect(await chatLines(again.page)).toEqual(['lobby_bob: Hello, Alice', 'lobby_alice: <b>Hi Bob</b>, start the pumps'])
     await again.screenshot('history-after-restart')
@@ -264,4 +276,155 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
       await service.child.exited
     }
   }, 60_000)
+
+  test('a message in a room not open is announced and counted; edits in place from the keyboard and deletions by author and owner reach both screens; every control has a name; a phone-sized screen needs no sideways scrolling', async () => {
+    const server = await startTestServer()
+    const { aliceSession, bobSession, room, alice, bob } = await twoPlayersInARoom(server, 'edit', 'Cooling loop')
+    const authors = { [aliceSession.userId]: 'edit_alice', [bobSession.userId]: 'edit_bob' }
+    // A second room of both; Bob goes back to the first.
+    const other = (await server.client.post('/rooms', { room_name: 'Night shift' }, aliceSession.access)).body
+    await server.client.post(`/rooms/${other.room_id}/invite`, { user_name: 'edit_bob', player_role: 'operator' }, aliceSession.access)
+    await bob.page.getByRole('button', { name: 'Accept' }).click()
+    await bob.page.locator('#room-title', { hasText: 'Night shift' }).waitFor()
+    await bob.page.getByRole('button', { name: 'Open Cooling loop' }).click()
+    await bob.page.locator('#room-title', { hasText: 'Cooling loop' }).waitFor()
+    await bob.page.locator('#connection.connected').waitFor()
+
+    expect((await server.client.post(`/rooms/${other.room_id}/messages`, { body: 'Anyone on nights?' }, aliceSession.access)).status).toBe(201)
+    expect((await server.client.post(`/rooms/${other.room_id}/messages`, { body: 'Need a hand at 2' }, aliceSession.access)).status).toBe(201)
+    await bob.page.locator('#notice', { hasText: 'New message in Night shift' }).waitFor()
+    await bob.page.locator('#rooms li', { hasText: /Night shift .* 2 new/ }).waitFor()
+    await bob.screenshot('room-unread')
+    await bob.page.getByRole('button', { name: 'Open Night shift' }).click()
+    await bob.page.locator('#messages li', { hasText: 'Need a hand at 2' }).waitFor()
+    expect(await bob.page.locator('#rooms li', { hasText: 'new' }).count()).toBe(0)
+    await bob.page.getByRole('button', { name: 'Open Cooling loop' }).click()
+    await bob.page.locator('#room-title', { hasText: 'Cooling loop' }).waitFor()
+    // Back in a room whose chat was followed all along: who is online there is still known.
+    await bob.page.locator('#players li.online', { hasText: 'edit_alice' }).waitFor()
+
+    // Bob writes and edits by keyboard alone: the field has the focus once the room opens.
+    await bob.page.keyboard.type('Valve at 40%')
+    await bob.page.keyboard.press('Enter')
+    await alice.page.locator('#messages li', { hasText: 'Valve at 40%' }).waitFor()
+    const sent = bob.page.locator('#messages li[data-id]', { hasText: 'Valve at 40%' })
+    await sent.waitFor()
+    const id = await sent.getAttribute('data-id')
+    const bobsLine = (page: Page) => page.locator(`#messages li[data-id="${id}"]`)
+    await bobsLine(bob.page).getByRole('button', { name: 'Edit' }).click()
+    expect(await bob.page.locator(':focus').getAttribute('aria-label')).toBe('Edit your message')
+    await bob.page.keyboard.type('Valve at 45%')
+    await bob.page.keyboard.press('Enter')
+    await bobsLine(alice.page).filter({ hasText: 'Valve at 45% (edited)' }).waitFor()
+    await bobsLine(bob.page).filter({ hasText: 'Valve at 45% (edited)' }).waitFor()
+    // Escape leaves it as it was.
+    await bobsLine(bob.page).getByRole('button', { name: 'Edit' }).click()
+    await bob.page.keyboard.type('never sent')
+    await bob.page.keyboard.press('Escape')
+    expect(await bobsLine(bob.page).textContent()).toContain('Valve at 45%')
+    // An edit the server refuses keeps the editor open with the reason.
+    await bobsLine(bob.page).getByRole('button', { name: 'Edit' }).click()
+    await bob.page.getByRole('textbox', { name: 'Edit your message' }).fill('x'.repeat(2001))
+    await bob.page.keyboard.press('Enter')
+    await bobsLine(bob.page).locator('.error', { hasText: /body/ }).waitFor()
+    await bob.screenshot('edit-refused')
+    await bob.page.keyboard.press('Escape')
+
+    // Alice, the owner, may delete Bob's message; both screens show it deleted.
+    await alice.page.getByLabel('Message', { exact: true }).fill('Thanks, noted')
+    await alice.page.keyboard.press('Enter')
+    await bobsLine(alice.page).getByRole('button', { name: 'Delete' }).click()
+    await bob.page.locator('#messages li', { hasText: '(deleted)' }).waitFor()
+    await alice.page.locator('#messages li', { hasText: '(deleted)' }).waitFor()
+    const history = await historyLines(server.client, room.room_id, aliceSession, authors)
+    expect(history).toEqual(['edit_bob: (deleted)', 'edit_alice: Thanks, noted'])
+    for (const { page } of [alice, bob]) expect(await chatLines(page)).toEqual(history)
+
+    // Every field and button a player can reach says what it is: Chromium's accessibility tree names each.
+    for (const { page } of [alice, bob]) {
+      const controls = (await page.locator('body').ariaSnapshot()).split('\n').filter((line) => /^\s*- (button|textbox)\b/.test(line))
+      expect(controls.length).toBeGreaterThan(5)
+      expect(controls.filter((line) => !/^\s*- (button|textbox) "[^"]+"/.test(line))).toEqual([])
+    }
+    // A phone: nothing wider than the screen, the send button on it.
+    await bob.page.setViewportSize({ width: 390, height: 844 })
+    expect(await bob.page.locator('html').evaluate((html) => html.scrollWidth)).toBeLessThanOrEqual(390)
+    const send = await bob.page.getByRole('button', { name: 'Send', exact: true }).boundingBox()
+    expect(send!.x + send!.width).toBeLessThanOrEqual(390)
+    await bob.page.getByLabel('Message', { exact: true }).scrollIntoViewIfNeeded()
+    await bob.screenshot('phone')
+    // The one error either console saw: the refused edit's answer.
+    expect([alice.errors, bob.errors]).toEqual([[], ['Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)']])
+    for (const browsing of [alice, bob]) expect(browsing.blocked).toEqual([])
+  }, 60_000)
+
+  // Instances hear each other's events through PostgreSQL (LISTEN/NOTIFY); on SQLite one instance serves the realtime.
+  test.if(nginxAvailable && TEST_DATABASE_URL !== undefined)('two instances on one store behind nginx, the players on different ones: the instance Bob is on is killed as he sends; his page moves to the other and resumes there, and neither screen loses or doubles a message', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'sgw-lobby-instances-'))
+    const env = { ...TEST_ENV, LOG_LEVEL: 'error', DATABASE_URL: await freshDatabaseUrl(), AVATAR_DIR: join(directory, 'avatars') }
+    const [a, b] = [await startService(env), await startService(env)]
+    // Bob's way in: instance b, and a as the backup, as a load balancer fails over.
+    const balancer = await startNginx(
+      (port) => `events {}
+http {
+    upstream gateway {
+        server ${new URL(b.baseUrl).host};
+        server ${new URL(a.baseUrl).host} backup;
+    }
+    map $http_upgrade $connection_upgrade { default upgrade; '' close; }
+    server {
+        listen 127.0.0.1:${port};
+        location / {
+            proxy_pass http://gateway;
+            proxy_http_version 1.1;
+            proxy_set_header Host $http_host;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_read_timeout 1h;
+        }
+    }
+}`,
+    )
+    try {
+      const { aliceSession, bobSession, room, alice, bob } = await twoPlayersInARoom(a, 'split', 'Reactor hall', balancer.baseUrl)
+      const authors = { [aliceSession.userId]: 'split_alice', [bobSession.userId]: 'split_bob' }
+      await alice.page.getByLabel('Message', { exact: true }).fill('Starting the shift')
+      await alice.page.keyboard.press('Enter')
+      await bob.page.locator('#messages li', { hasText: 'Starting the shift' }).waitFor()
+      await bob.page.getByLabel('Message', { exact: true }).fill('Ready here')
+      await bob.page.keyboard.press('Enter')
+      await alice.page.locator('#messages li', { hasText: 'Ready here' }).waitFor()
+
+      // Bob sends, and his instance dies at that moment: the message is stored or refused, never lost.
+      await bob.page.getByLabel('Message', { exact: true }).fill('Closing valve 7')
+      await bob.page.keyboard.press('Enter')
+      b.child.kill('SIGKILL')
+      await b.child.exited
+      // Alice goes on writing on her instance while Bob's page finds its way to it.
+      for (let i = 1; i <= 5; i++) expect((await a.client.post(`/rooms/${room.room_id}/messages`, { body: `Reading ${i}` }, aliceSession.access)).status).toBe(201)
+      await bob.page.locator('#messages li', { hasText: 'Reading 5' }).waitFor()
+      await bob.page.locator('#connection.connected').waitFor()
+      const closing = bob.page.locator('#messages li', { hasText: 'Closing valve 7' })
+      await closing.and(bob.page.locator('li[data-id], li.failed')).waitFor()
+      if (await closing.evaluate((li) => li.classList.contains('failed'))) await closing.getByRole('button', { name: 'Retry' }).click()
+      await bob.page.locator('#messages li.pending, #messages li.failed').waitFor({ state: 'detached' })
+      await bob.page.getByLabel('Message', { exact: true }).fill('On the other instance now')
+      await bob.page.keyboard.press('Enter')
+      await alice.page.locator('#messages li', { hasText: 'On the other instance now' }).waitFor()
+      await alice.page.locator('#messages li', { hasText: 'Closing valve 7' }).waitFor()
+      await Bun.sleep(500)
+      await bob.screenshot('after-failover')
+      await alice.screenshot('after-failover')
+
+      const history = await historyLines(a.client, room.room_id, aliceSession, authors)
+      expect(history.filter((line) => line === 'split_bob: Closing valve 7')).toHaveLength(1)
+      expect(history.length).toBe(9)
+      expect(await chatLines(alice.page)).toEqual(history)
+      expect(await chatLines(bob.page)).toEqual(history)
+      for (const browsing of [alice, bob]) expect(browsing.blocked).toEqual([])
+    } finally {
+      balancer.stop()
+      for (const service of [a, b]) service.child.kill('SIGKILL')
+    }
+  }, 90_000)
 })

@@ -1,51 +1,31 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { freePort, startBinary } from '../support/binary'
+import { startBinary } from '../support/binary'
 import { TEST_ENV } from '../support/harness'
+import { nginxAvailable, startNginx } from '../support/nginx'
 
 // deploy/nginx/ as an operator uses it: Debian's nginx with auth_request in front of an upstream,
 // the compiled binary as the judge of tokens. .ci/run installs nginx-light.
-
-const NGINX = '/usr/sbin/nginx'
-const available = existsSync(NGINX)
-if (!available && Bun.env.REQUIRE_BROWSER) throw new Error(`${NGINX} is missing where .ci/run installs it`)
-if (!available) console.warn('skipping the nginx tests: apt-get install nginx-light')
 
 const cleanups: Array<() => void> = []
 afterAll(() => cleanups.forEach((cleanup) => cleanup()))
 
 /** deploy/nginx/example.conf with this test's addresses and paths in place of the documented ones. */
-async function startNginx(gatewayPort: number, upstreamPort: number) {
-  const prefix = mkdtempSync(join(tmpdir(), 'sgw-nginx-'))
-  cpSync('deploy/nginx', join(prefix, 'sim-gateway'), { recursive: true })
-  const port = await freePort()
-  const config = readFileSync('deploy/nginx/example.conf', 'utf8')
-    .replace('server 127.0.0.1:3000;', `server 127.0.0.1:${gatewayPort};`)
-    .replace('server 127.0.0.1:8080;', `server 127.0.0.1:${upstreamPort};`)
-    .replace('listen 8000;', `listen 127.0.0.1:${port};`)
-    .replaceAll('/etc/nginx/sim-gateway/', `${prefix}/sim-gateway/`)
-    .replace('http {', `http {\n    access_log off;\n    client_body_temp_path ${prefix}/body;\n    proxy_temp_path ${prefix}/proxy;`)
-  mkdirSync(join(prefix, 'logs'))
-  writeFileSync(join(prefix, 'nginx.conf'), `pid ${prefix}/nginx.pid;\nerror_log ${prefix}/logs/error.log;\n${config}`)
-  const test = Bun.spawnSync([NGINX, '-t', '-p', prefix, '-c', join(prefix, 'nginx.conf')], { stderr: 'pipe' })
-  if (test.exitCode !== 0) throw new Error(`nginx -t:\n${test.stderr.toString()}`)
-  const child = Bun.spawn([NGINX, '-p', prefix, '-c', join(prefix, 'nginx.conf'), '-g', 'daemon off;'], { stderr: 'inherit' })
-  cleanups.push(() => child.kill('SIGKILL'))
-  const baseUrl = `http://127.0.0.1:${port}`
-  for (let attempt = 0; attempt < 100; attempt++) {
-    try {
-      await fetch(`${baseUrl}/api/health`)
-      return baseUrl
-    } catch {
-      await Bun.sleep(50)
-    }
-  }
-  throw new Error('nginx did not start')
+async function startProxy(gatewayPort: number, upstreamPort: number) {
+  const nginx = await startNginx((port, prefix) => {
+    cpSync('deploy/nginx', join(prefix, 'sim-gateway'), { recursive: true })
+    return readFileSync('deploy/nginx/example.conf', 'utf8')
+      .replace('server 127.0.0.1:3000;', `server 127.0.0.1:${gatewayPort};`)
+      .replace('server 127.0.0.1:8080;', `server 127.0.0.1:${upstreamPort};`)
+      .replace('listen 8000;', `listen 127.0.0.1:${port};`)
+      .replaceAll('/etc/nginx/sim-gateway/', `${prefix}/sim-gateway/`)
+  }, '/api/health')
+  cleanups.push(nginx.stop)
+  return nginx.baseUrl
 }
 
-describe.if(available)('nginx auth_request in front of an upstream, with the compiled binary as judge', () => {
+describe.if(nginxAvailable)('nginx auth_request in front of an upstream, with the compiled binary as judge', () => {
   test('no, bad, refresh, logged-out and deactivated tokens get 401 with the challenge; a good one reaches the upstream as X-User-Id and X-User-Role', async () => {
     const gateway = await startBinary({ ...TEST_ENV, DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'warn' })
     cleanups.push(() => gateway.child.kill('SIGKILL'))
@@ -59,7 +39,7 @@ describe.if(available)('nginx auth_request in front of an upstream, with the com
       },
     })
     cleanups.push(() => upstream.stop(true))
-    const proxy = await startNginx(gateway.port, Number(upstream.port))
+    const proxy = await startProxy(gateway.port, Number(upstream.port))
     const through = (token?: string, headers: Record<string, string> = {}) =>
       fetch(`${proxy}/simulator/plant/7`, { headers: { ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) } })
 
