@@ -172,12 +172,17 @@ describe(`positions in the whole log on ${STORE}`, () => {
     // The first transaction takes its position, then waits before committing; the second takes the next one and commits.
     let commitFirst: () => void = () => {}
     const held = new Promise<void>((resolve) => (commitFirst = resolve))
+    // Hooks before the commit run in order: when this one runs, the emit's own has taken the position.
+    let positioned: () => void = () => {}
+    const waiting = new Promise<void>((resolve) => (positioned = resolve))
     const first = db.transaction(async (tx) => {
       await events.emit(tx, [userStream(crypto.randomUUID()), event('first')])
-      tx.beforeCommit(() => held)
+      tx.beforeCommit(() => {
+        positioned()
+        return held
+      })
     })
-    while ((await db.get<{ n: number }>("SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'"))!.n < 1)
-      await Bun.sleep(5)
+    await waiting
     await db.transaction((tx) => events.emit(tx, [userStream(crypto.randomUUID()), event('second')]))
     expect(await reader.next(from, 100)).toEqual({ events: [], passed: from })
     commitFirst()
