@@ -55,23 +55,57 @@ const unread = new Map<string, number>(Object.entries(JSON.parse(sessionStorage.
 /** The server's own words for a refusal, from an Eden error or a failed fetch. */
 function reason(error: unknown): string {
   const { status, value } = (error ?? {}) as { status?: unknown; value?: { message?: string; details?: Array<{ field: string; message: string }> } }
-  // No answer at all (the fetch failed): not the server's words.
-  if (typeof status !== 'number') return 'The server cannot be reached; check the connection and try again'
+  // No answer at all (the fetch failed, which Eden may hand over as an error value): not the server's words.
+  if (typeof status !== 'number' || (value as unknown) instanceof Error) return 'The server cannot be reached; check the connection and try again'
   if (value?.details?.length) return value.details.map((detail) => `${detail.field.replace(/^\//, '')} ${detail.message}`).join('; ')
   if (value?.message) return value.message
   return 'The server cannot be reached; check the connection and try again'
 }
 
-/** An API call's data, or a thrown Error with the server's reason. */
+/** A refusal with the server's reason, and its status (none when no answer came). */
+class Refused extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message)
+  }
+}
+
+/** An API call's data, or a thrown Refused with the server's reason. */
 async function call<Data>(answer: Promise<{ data: Data | null; error: unknown }>): Promise<Data> {
   let result: { data: Data | null; error: unknown }
   try {
     result = await answer
   } catch {
-    throw new Error(reason(undefined))
+    throw new Refused(reason(undefined))
   }
-  if (result.error || result.data === null) throw new Error(reason(result.error))
+  if (result.error || result.data === null) throw new Refused(reason(result.error), (result.error as { status?: number } | null)?.status)
   return result.data
+}
+
+/** Whether a refusal says the thing is gone or no longer ours, rather than that the server could not answer. */
+const lost = (error: unknown) => error instanceof Refused && (error.status === 403 || error.status === 404)
+
+/**
+ * `load` with only its latest call's answer applied: lists are reloaded on every event, and an
+ * older answer arriving last would draw what has changed since.
+ */
+function latest<Result>(load: () => Promise<Result>, apply: (result: Result) => void): () => Promise<void> {
+  let generation = 0
+  return async () => {
+    const mine = ++generation
+    const result = await load()
+    if (mine === generation) apply(result)
+  }
+}
+
+/** Replaces a list's items; the button that had the focus in it, if any, has it again after. */
+function redraw(list: HTMLElement, items: HTMLElement[]) {
+  const focused = list.contains(document.activeElement) ? (document.activeElement as HTMLElement) : undefined
+  const key = focused && (focused.getAttribute('aria-label') ?? focused.textContent)
+  list.replaceChildren(...items)
+  if (key) [...list.querySelectorAll<HTMLElement>('button')].find((each) => (each.getAttribute('aria-label') ?? each.textContent) === key)?.focus()
 }
 
 function showError(id: string, error?: unknown) {
@@ -102,16 +136,20 @@ const nameOf = (player: Pick<Player, 'display_name' | 'username'>) => player.dis
 
 // ——— rooms and invitations
 
-async function loadRooms() {
-  myRooms = (await call(gateway.api.rooms.my.get({ query: { limit: 50 } }))).rooms
-  // Every open room's chat is followed, to tell of new messages where the player is not looking.
-  for (const room of myRooms) if (!room.is_closed) realtime?.subscribe(`chat:${room.room_id}`)
-  renderRooms()
-}
+const loadRooms = latest(
+  () => call(gateway.api.rooms.my.get({ query: { limit: 50 } })),
+  ({ rooms }) => {
+    myRooms = rooms
+    // Every open room's chat is followed, to tell of new messages where the player is not looking.
+    for (const room of myRooms) if (!room.is_closed) realtime?.subscribe(`chat:${room.room_id}`)
+    renderRooms()
+  },
+)
 
 function renderRooms() {
-  $('rooms').replaceChildren(
-    ...myRooms.map((room) => {
+  redraw(
+    $('rooms'),
+    myRooms.map((room) => {
       const state = room.is_closed ? 'closed' : room.is_ready ? 'full' : 'open'
       const count = unread.get(room.room_id) ?? 0
       const li = item(`${room.room_name} · ${state} · ${room.players.length}/${room.max_players}${count > 0 ? ` · ${count} new` : ''}`)
@@ -131,10 +169,10 @@ function countUnread(roomId: string, count: number) {
   renderRooms()
 }
 
-async function loadInvites() {
+const loadInvites = latest(async () => {
   const { invitations } = await call(gateway.api.invites.my.get({ query: { limit: 50 } }))
   const pending = invitations.filter((invitation) => invitation.status === 'pending')
-  const rows = await Promise.all(
+  return Promise.all(
     pending.map(async (invitation) => {
       const room = await call(gateway.api.rooms({ room_id: invitation.room_id }).get()).catch(() => undefined)
       const inviter = room?.players.find((player) => player.user_id === invitation.inviter_id)
@@ -165,8 +203,7 @@ async function loadInvites() {
       return li
     }),
   )
-  $('invites').replaceChildren(...rows)
-}
+}, (rows) => redraw($('invites'), rows))
 
 /** Whom this tab invited where, by invitation: a decline names only the invitation. */
 const INVITED = 'sim-gateway.invited'
@@ -193,7 +230,11 @@ async function openRoom(roomId: string) {
   showError('room-error')
   countUnread(roomId, 0)
   if ($('notice').textContent === `New message in ${room.room_name}`) showNotice('')
+  // Live messages from now on are drawn as they come; the history is merged in when it answers.
+  roomMessages.clear()
+  redraw($('messages'), unsentTo(`room:${roomId}`))
   renderRoom()
+  renderTyping()
   await loadMessages()
   realtime?.subscribe(`room:${roomId}`)
   realtime?.subscribe(`chat:${roomId}`)
@@ -219,12 +260,16 @@ function renderRoom() {
   $('invite-form').hidden = !owner || room.is_closed
   $('close-room').hidden = !owner || room.is_closed
   $('leave').hidden = room.is_closed
-  $<HTMLButtonElement>('chat-form').querySelector('button')!.disabled = room.is_closed
-  $('players').replaceChildren(
-    ...room.players.map((player) => {
+  for (const control of $('chat-form').querySelectorAll<HTMLInputElement | HTMLButtonElement>('input, button')) control.disabled = room.is_closed
+  redraw(
+    $('players'),
+    room.players.map((player) => {
       names.set(player.user_id, nameOf(player))
       const text = `${player.display_name ? `${player.display_name} · ` : ''}${player.username} (${player.game_role})`
-      const li = item(text, online.get(room.room_id)?.has(player.user_id) ? 'online' : 'offline')
+      const here = online.get(room.room_id)?.has(player.user_id) ?? false
+      const li = item(text, here ? 'online' : 'offline')
+      // The dot is drawn by the stylesheet; a screen reader reads this instead.
+      li.append(Object.assign(document.createElement('span'), { className: 'visually-hidden', textContent: here ? ', online' : ', offline' }))
       if (player.avatar_url) {
         const avatar = document.createElement('img')
         Object.assign(avatar, { src: player.avatar_url, alt: '', width: 24, height: 24, className: 'avatar' })
@@ -252,8 +297,8 @@ async function refreshRoom() {
       current.room = room
       renderRoom()
     }
-  } catch {
-    closeRoom('You can no longer see that room')
+  } catch (error) {
+    if (lost(error) && current?.room.room_id === roomId) closeRoom('You can no longer see that room')
   }
 }
 
@@ -262,12 +307,8 @@ async function loadMessages() {
   const roomId = current.room.room_id
   const { messages } = await call(gateway.api.rooms({ room_id: roomId }).messages.get({ query: { limit: 50 } }))
   if (current?.room.room_id !== roomId) return
-  // Pending and failed sends stay; everything else is drawn again from the history.
-  const unsent = [...$('messages').querySelectorAll('li.pending, li.failed')]
-  $('messages').replaceChildren()
-  roomMessages.clear()
+  // Merged with what is shown: a live message drawn while the history was on its way stays.
   for (const message of (messages as Message[]).reverse()) showRoomMessage(message)
-  $('messages').append(...unsent)
   // Where the player was reading, after a reload; else the newest.
   const kept = sessionStorage.getItem(SCROLL)
   sessionStorage.removeItem(SCROLL)
@@ -288,8 +329,12 @@ function time(iso: string) {
  * came in. Sends not yet answered stay last.
  */
 function showMessage(list: HTMLElement, message: Message, controls: HTMLElement[] = []) {
-  const existing = list.querySelector<HTMLLIElement>(`[data-id="${message.message_id}"]`) ??
-    (message.client_id ? list.querySelector<HTMLLIElement>(`[data-client-id="${message.client_id}"]`) : null)
+  // A client_id is unique per author only, and anyone may send any: only one's own unsent send is replaced.
+  const existing =
+    list.querySelector<HTMLLIElement>(`[data-id="${CSS.escape(message.message_id)}"]`) ??
+    (message.client_id && message.author_id === me?.user_id
+      ? list.querySelector<HTMLLIElement>(`:is(li.pending, li.failed)[data-client-id="${CSS.escape(message.client_id)}"]`)
+      : null)
   const li = existing ?? document.createElement('li')
   li.className = ''
   li.dataset.id = message.message_id
@@ -314,7 +359,7 @@ function showMessage(list: HTMLElement, message: Message, controls: HTMLElement[
 /** A room's message, with edit and delete for its author, and delete for the room's owner, while the room is open. */
 function showRoomMessage(message: Message) {
   roomMessages.set(message.message_id, message)
-  const li = $('messages').querySelector<HTMLLIElement>(`[data-id="${message.message_id}"]`)
+  const li = $('messages').querySelector<HTMLLIElement>(`[data-id="${CSS.escape(message.message_id)}"]`)
   // Someone else's edit of a message being edited here waits for the editor to close.
   if (li?.classList.contains('editing') && !message.deleted_at) return
   const open = current && !current.room.is_closed && !message.deleted_at
@@ -326,7 +371,7 @@ function showRoomMessage(message: Message) {
 
 /** The message's text becomes a field: Enter saves, Escape puts it back as it was. */
 function editMessage(messageId: string) {
-  const li = $('messages').querySelector<HTMLLIElement>(`[data-id="${messageId}"]`)
+  const li = $('messages').querySelector<HTMLLIElement>(`[data-id="${CSS.escape(messageId)}"]`)
   const message = roomMessages.get(messageId)
   if (!current || !li || !message) return
   const roomId = current.room.room_id
@@ -381,6 +426,11 @@ function markDeleted(messageId: string) {
   if (message && !message.deleted_at) showRoomMessage({ ...message, body: '', deleted_at: new Date().toISOString() })
 }
 
+/** Read out by screen readers: the lists themselves are not live regions, or a reload would read them whole. */
+function announce(text: string) {
+  $('announce').textContent = text
+}
+
 function addNotice(text: string) {
   $('messages').append(item(text, 'system'))
   scrollDown($('messages'))
@@ -396,6 +446,7 @@ function scrollDown(list: HTMLElement) {
  */
 async function send(
   list: HTMLElement,
+  target: string,
   body: string,
   post: (body: string, clientId: string) => Promise<Message>,
   clientId = crypto.randomUUID(),
@@ -403,20 +454,30 @@ async function send(
 ) {
   li.className = 'pending'
   li.dataset.clientId = clientId
+  li.dataset.target = target
+  unsent.add(li)
   li.replaceChildren(`${body} — sending…`)
   if (!li.isConnected) list.append(li)
   scrollDown(list)
   try {
     await post(body, clientId)
+    // Shown in its place if its room or conversation is open; else it is in the history there.
+    unsent.delete(li)
   } catch (error) {
     li.className = 'failed'
-    li.replaceChildren(`${body} — not sent: ${(error as Error).message}`, ' ', button('Retry', () => send(list, body, post, clientId, li)))
+    li.replaceChildren(`${body} — not sent: ${(error as Error).message}`, ' ', button('Retry', () => send(list, target, body, post, clientId, li)))
   }
 }
 
-/** A room message posted and shown, if the room is still the one open. */
-async function postToRoom(body: string, clientId: string): Promise<Message> {
-  const roomId = current!.room.room_id
+/**
+ * Sends not stored yet (pending or refused), each with the room (`room:<id>`) or conversation
+ * (`dm:<peer>`) it was written in: it goes back into that list when it is open again, never another.
+ */
+const unsent = new Set<HTMLLIElement>()
+const unsentTo = (target: string) => [...unsent].filter((li) => li.dataset.target === target)
+
+/** A room message posted, and shown if its room is the one open. */
+async function postToRoom(roomId: string, body: string, clientId: string): Promise<Message> {
   const message = (await call(gateway.api.rooms({ room_id: roomId }).messages.post({ body, client_id: clientId }))) as Message
   if (current?.room.room_id === roomId) showRoomMessage(message)
   return message
@@ -427,29 +488,29 @@ async function postToRoom(body: string, clientId: string): Promise<Message> {
 /** The conversation open: with whom, and the numbers that make its read receipt. */
 let conversation: { peerId: string; name: string; conversationId?: string; lastOwnSeq: number } | undefined
 
-async function loadDms() {
-  const { conversations } = await call(gateway.api.dms.get({ query: { limit: 50 } }))
-  $('dms').replaceChildren(
-    ...conversations.map((each) => {
-      names.set(each.peer.user_id, nameOf(each.peer))
-      const li = item(`${nameOf(each.peer)}${each.unread_count > 0 ? ` (${each.unread_count} new)` : ''}`)
-      li.append(' ', button(`Open ${each.peer.username}`, () => openConversation(each.peer.user_id, nameOf(each.peer))))
-      return li
-    }),
-  )
-}
+const loadDms = latest(
+  () => call(gateway.api.dms.get({ query: { limit: 50 } })),
+  ({ conversations }) =>
+    redraw(
+      $('dms'),
+      conversations.map((each) => {
+        names.set(each.peer.user_id, nameOf(each.peer))
+        const li = item(`${nameOf(each.peer)}${each.unread_count > 0 ? ` (${each.unread_count} new)` : ''}`)
+        li.append(' ', button(`Open ${each.peer.username}`, () => openConversation(each.peer.user_id, nameOf(each.peer))))
+        return li
+      }),
+    ),
+)
 
 async function openConversation(peerId: string, name: string) {
   conversation = { peerId, name, lastOwnSeq: 0 }
   $('dm').hidden = false
   $('dm-title').textContent = `Direct messages with ${name}`
   $('dm-receipt').textContent = ''
+  redraw($('dm-messages'), unsentTo(`dm:${peerId}`))
   const { messages } = await call(gateway.api.dms({ user_id: peerId }).messages.get({ query: { limit: 50 } }))
   if (conversation?.peerId !== peerId) return
-  const unsent = [...$('dm-messages').querySelectorAll('li.pending, li.failed')]
-  $('dm-messages').replaceChildren()
   for (const message of (messages as Array<Message & { conversation_id: string }>).reverse()) showDirect(message)
-  $('dm-messages').append(...unsent)
   scrollDown($('dm-messages'))
   $('dm-form').querySelector('input')?.focus()
   await markRead()
@@ -458,7 +519,11 @@ async function openConversation(peerId: string, name: string) {
 function showDirect(message: Message & { conversation_id: string }) {
   if (!conversation) return
   conversation.conversationId = message.conversation_id
-  if (message.author_id === me?.user_id) conversation.lastOwnSeq = Math.max(conversation.lastOwnSeq, message.seq)
+  // A newer message of one's own is not seen yet.
+  if (message.author_id === me?.user_id && message.seq > conversation.lastOwnSeq) {
+    conversation.lastOwnSeq = message.seq
+    $('dm-receipt').textContent = ''
+  }
   showMessage($('dm-messages'), message)
 }
 
@@ -470,8 +535,7 @@ async function markRead() {
   await loadDms().catch(() => {})
 }
 
-async function postDirect(body: string, clientId: string): Promise<Message> {
-  const peerId = conversation!.peerId
+async function postDirect(peerId: string, body: string, clientId: string): Promise<Message> {
   const message = await call(gateway.api.dms({ user_id: peerId }).messages.post({ body, client_id: clientId }))
   if (conversation?.peerId === peerId) showDirect(message as Message & { conversation_id: string })
   return message as Message
@@ -483,7 +547,10 @@ function onDirectEvent(event: { type: string; [field: string]: unknown }) {
     const peer = message.author_id === me?.user_id ? message.recipient_id : message.author_id
     if (conversation && peer === conversation.peerId) {
       showDirect(message)
-      if (message.author_id !== me?.user_id) void markRead()
+      if (message.author_id !== me?.user_id) {
+        announce(`${conversation.name}: ${message.body}`)
+        void markRead()
+      }
       return
     }
     if (message.author_id !== me?.user_id) showNotice(`New message from ${names.get(String(message.author_id)) ?? 'someone'}`)
@@ -511,10 +578,12 @@ function onEvent({ stream, seq, event }: { stream: string; seq: number; event: {
     return
   }
   if (stream.startsWith('chat:') && event.room_id !== current?.room.room_id) {
-    const room = myRooms.find((each) => each.room_id === event.room_id)
-    if (event.type === 'message_posted' && event.author_id !== me?.user_id && room) {
-      countUnread(room.room_id, (unread.get(room.room_id) ?? 0) + 1)
-      showNotice(`New message in ${room.room_name}`)
+    // Counted by the room's id: after a reload the resume may replay before the room list has answered.
+    const roomId = String(event.room_id)
+    if (event.type === 'message_posted' && event.author_id !== me?.user_id) {
+      countUnread(roomId, (unread.get(roomId) ?? 0) + 1)
+      const room = myRooms.find((each) => each.room_id === roomId)
+      showNotice(room ? `New message in ${room.room_name}` : 'New message in one of your rooms')
     }
     return
   }
@@ -524,6 +593,7 @@ function onEvent({ stream, seq, event }: { stream: string; seq: number; event: {
       current.typing.delete(String(event.author_id))
       renderTyping()
       showRoomMessage({ ...(event as unknown as Message), seq })
+      if (event.author_id !== me?.user_id) announce(`${names.get(String(event.author_id)) ?? 'someone'}: ${event.body}`)
     }
     const shown = roomMessages.get(String(event.message_id))
     if (event.type === 'message_edited' && shown) showRoomMessage({ ...shown, body: String(event.body), edited_at: String(event.edited_at) })
@@ -570,7 +640,15 @@ function renderTyping() {
 
 const STATES: Record<ConnectionState, string> = { connecting: 'Connecting…', connected: 'Connected', reconnecting: 'Reconnecting…', ended: 'Offline' }
 
+function showConnection(state: ConnectionState) {
+  $('connection').hidden = false
+  $('connection').className = state
+  $('connection').textContent = STATES[state]
+}
+
 function connect() {
+  realtime?.close()
+  showConnection('connecting')
   realtime = gateway.realtime({
     resumeFrom: JSON.parse(sessionStorage.getItem(POSITIONS) ?? 'null') ?? undefined,
     onEvent: (event) => {
@@ -593,9 +671,7 @@ function connect() {
         online.clear()
         renderRoom()
       }
-      $('connection').hidden = false
-      $('connection').className = state
-      $('connection').textContent = STATES[state]
+      showConnection(state)
     },
     onFrame: (frame) => {
       // A stream followed from now on has a position from its first answer.
@@ -609,24 +685,38 @@ function connect() {
 
 // ——— session
 
-async function enter() {
-  me = await call(gateway.api.auth.me.get())
+/** Into the lobby with the session held; a server that cannot answer now is asked again shortly. */
+async function enter(): Promise<void> {
+  try {
+    me = await call(gateway.api.auth.me.get())
+  } catch (error) {
+    if (error instanceof Refused && error.status === 401) return leave('Your session has ended; log in again')
+    showNotice(`${(error as Error).message}; trying again…`)
+    await new Promise((resolve) => setTimeout(resolve, 3000))
+    return gateway.tokens ? enter() : leave()
+  }
+  showNotice('')
   $('whoami').textContent = `Logged in as ${me.username}`
   $('login').hidden = true
   $('lobby').hidden = false
   $('logout').hidden = false
   connect()
-  await Promise.all([loadRooms(), loadInvites(), loadDms()])
+  // A list that cannot be read now is read again at the next change (a reset after the reconnect).
+  await Promise.all([loadRooms(), loadInvites(), loadDms()]).catch((error) => showNotice((error as Error).message))
   const open = sessionStorage.getItem(OPEN_ROOM)
   if (open) await openRoom(open).catch(() => sessionStorage.removeItem(OPEN_ROOM))
 }
 
+/** Back to the login form, with nothing of the session left: the next player of this browser starts clean. */
 function leave(notice?: string) {
   realtime?.close()
   realtime = undefined
   current = undefined
   conversation = undefined
   me = undefined
+  myRooms = []
+  for (const state of [unread, names, roomMessages, unsent, online]) state.clear()
+  for (const list of ['rooms', 'invites', 'dms', 'messages', 'dm-messages', 'players']) $(list).replaceChildren()
   localStorage.removeItem(TOKENS)
   sessionStorage.clear()
   $('lobby').hidden = true
@@ -656,12 +746,18 @@ function onSubmit(id: string, handle: (form: HTMLFormElement, data: FormData) =>
   })
 }
 
-onSubmit('login-form', async (_, data) => {
-  const answer = await gateway.login(String(data.get('username')), String(data.get('password'))).catch(() => undefined)
-  if (!answer?.data) return showError('login-error', new Error(reason(answer?.error)))
-  showError('login-error')
-  showNotice('')
-  await enter().catch((error) => showError('login-error', error))
+onSubmit('login-form', async (form, data) => {
+  const submit = form.querySelector('button')!
+  submit.disabled = true
+  try {
+    const answer = await gateway.login(String(data.get('username')), String(data.get('password'))).catch(() => undefined)
+    if (!answer?.data) return showError('login-error', new Error(reason(answer?.error)))
+    showError('login-error')
+    showNotice('')
+    await enter()
+  } finally {
+    submit.disabled = false
+  }
 })
 
 onSubmit('create-form', async (form, data) => {
@@ -692,13 +788,17 @@ onSubmit('invite-form', async (form, data) => {
 onSubmit('chat-form', async (form, data) => {
   const body = String(data.get('body'))
   ;(form.elements.namedItem('body') as HTMLInputElement).value = ''
-  if (current) await send($('messages'), body, postToRoom)
+  if (!current) return
+  const roomId = current.room.room_id
+  await send($('messages'), `room:${roomId}`, body, (text, clientId) => postToRoom(roomId, text, clientId))
 })
 
 onSubmit('dm-form', async (form, data) => {
   const body = String(data.get('body'))
   ;(form.elements.namedItem('body') as HTMLInputElement).value = ''
-  if (conversation) await send($('dm-messages'), body, postDirect)
+  if (!conversation) return
+  const { peerId } = conversation
+  await send($('dm-messages'), `dm:${peerId}`, body, (text, clientId) => postDirect(peerId, text, clientId))
 })
 
 let lastTyping = 0
@@ -730,4 +830,4 @@ $('logout').addEventListener('click', async () => {
   leave()
 })
 
-if (gateway.tokens) void enter().catch(() => leave())
+if (gateway.tokens) void enter()

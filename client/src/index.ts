@@ -38,7 +38,7 @@ export interface GatewayClient {
   register(username: string, password: string): ReturnType<GatewayApi['auth']['registrate']['post']>
   /** Ends the session at the server and forgets the tokens. */
   logout(): ReturnType<GatewayApi['auth']['logout']['post']>
-  /** Renews the access token now (it is also renewed on its own when a request answers 401); false when the session is over. */
+  /** Renews the access token now (it is also renewed on its own when a request answers 401); false when the session is over, throws when the server cannot say. */
   refresh(): Promise<boolean>
   /** Opens /realtime with this client's tokens (renewed as needed): events live, resumed after every drop. */
   realtime(options: Omit<RealtimeOptions, 'baseUrl' | 'token'>): RealtimeConnection
@@ -66,7 +66,10 @@ export function createGatewayClient(baseUrl: string, options: GatewayClientOptio
   const keepFrom = (answer: TokenAnswer) => keep({ access: answer.access_token.token, refresh: answer.refresh_token.token })
 
   const shared = options.shared ?? { read: () => tokens, lock: <Result>(work: () => Promise<Result>) => work() }
-  /** Trades the refresh token for a new pair; false when it is refused (the session is over). */
+  /**
+   * Trades the refresh token for a new pair; false when it is refused (the session is over). A
+   * failure on the way (no network, 429, 5xx) throws and keeps the tokens: the session may well live.
+   */
   const refresh = () =>
     (refreshing ??= shared.lock(async () => {
       const held = tokens
@@ -82,10 +85,11 @@ export function createGatewayClient(baseUrl: string, options: GatewayClientOptio
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ refresh_token: held.refresh }),
       })
-      if (!response.ok) {
+      if (response.status === 400 || response.status === 401 || response.status === 422) {
         if (tokens === held) keep(undefined)
         return false
       }
+      if (!response.ok) throw new Error(`the token renewal answered ${response.status}; try again later`)
       keepFrom((await response.json()) as TokenAnswer)
       return true
     }).finally(() => {

@@ -186,8 +186,9 @@ export class RealtimeConnection {
         this.#streams.delete(frame.stream)
         return this.#options.onUnsubscribed?.(frame.stream, frame.reason)
       case 'error':
-        // not_found or too_many_subscriptions: the stream is not followed (already_subscribed: it is).
-        if (frame.error !== 'already_subscribed') {
+        // A refused subscribe (not_found, forbidden, too_many_subscriptions): the stream is not followed
+        // (already_subscribed: it is). A refused typing or send frame names a reason and changes nothing.
+        if (frame.stream && !frame.reason && !frame.client_id && frame.error !== 'already_subscribed') {
           this.#streams.delete(this.#name(frame.stream))
           this.#options.onUnsubscribed?.(frame.stream, frame.error)
         }
@@ -196,7 +197,14 @@ export class RealtimeConnection {
 
   async #authenticate(fresh: boolean): Promise<void> {
     const socket = this.#socket
-    const token = await this.#options.token(fresh).catch(() => undefined)
+    let token: string | undefined
+    try {
+      token = await this.#options.token(fresh)
+    } catch {
+      // The renewal failed on the way (network, server busy): the session may well live; try again later.
+      if (socket === this.#socket) socket?.close(4000, 'token renewal failed')
+      return
+    }
     if (socket !== this.#socket) return
     if (!token) {
       this.#end(4001, 'no access token')

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type Client, closeTestResources, freshDatabaseUrl, STORE, startTestServer, TEST_DATABASE_URL, TEST_ENV } from '../support/harness'
 import { freePort, startService } from '../support/process'
-import { nginxAvailable, startNginx } from '../support/nginx'
+import { gatewayProxy, nginxAvailable, startNginx } from '../support/nginx'
 import { picture } from '../support/pictures'
 
 // The lobby page as two players meet it, in two Chromium profiles: one creates a room and invites,
@@ -358,33 +358,53 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
     for (const browsing of [alice, bob]) expect(browsing.blocked).toEqual([])
   }, 60_000)
 
+  test.if(nginxAvailable)('the connection cut mid-conversation (the proxy in front killed, then back): the page says so, a message sent meanwhile is refused and goes once on Retry, and what was written meanwhile arrives by the resume, once', async () => {
+    const server = await startTestServer()
+    // Bob reaches the service through nginx; killing nginx cuts his socket as a network drop would.
+    let proxy = await startNginx(gatewayProxy([server.baseUrl]))
+    try {
+      const { aliceSession, bobSession, room, alice, bob } = await twoPlayersInARoom(server, 'cut', 'Water tower', proxy.baseUrl)
+      const authors = { [aliceSession.userId]: 'cut_alice', [bobSession.userId]: 'cut_bob' }
+      await alice.page.getByLabel('Message', { exact: true }).fill('Tank at 80%')
+      await alice.page.keyboard.press('Enter')
+      await bob.page.locator('#messages li', { hasText: 'Tank at 80%' }).waitFor()
+
+      proxy.stop()
+      await bob.page.locator('#connection.reconnecting').waitFor()
+      await alice.page.getByLabel('Message', { exact: true }).fill('Tank at 85%')
+      await alice.page.keyboard.press('Enter')
+      await alice.page.getByLabel('Message', { exact: true }).fill('Tank at 90%, opening the spill valve')
+      await alice.page.keyboard.press('Enter')
+      await bob.page.getByLabel('Message', { exact: true }).fill('Copy that')
+      await bob.page.keyboard.press('Enter')
+      const refused = bob.page.locator('#messages li.failed', { hasText: 'Copy that' })
+      await refused.waitFor()
+      expect(await refused.textContent()).toContain('cannot be reached')
+      await bob.screenshot('cut')
+
+      proxy = await startNginx(gatewayProxy([server.baseUrl]), '/health', proxy.port)
+      await bob.page.locator('#messages li', { hasText: 'opening the spill valve' }).waitFor()
+      await bob.page.locator('#connection.connected').waitFor()
+      await refused.getByRole('button', { name: 'Retry' }).click()
+      await alice.page.locator('#messages li', { hasText: 'Copy that' }).waitFor()
+      await bob.page.locator('#messages li.failed, #messages li.pending').waitFor({ state: 'detached' })
+      const history = await historyLines(server.client, room.room_id, aliceSession, authors)
+      expect(history).toEqual(['cut_alice: Tank at 80%', 'cut_alice: Tank at 85%', 'cut_alice: Tank at 90%, opening the spill valve', 'cut_bob: Copy that'])
+      for (const { page } of [alice, bob]) expect(await chatLines(page)).toEqual(history)
+      await bob.screenshot('back')
+      for (const browsing of [alice, bob]) expect(browsing.blocked).toEqual([])
+    } finally {
+      proxy.stop()
+    }
+  }, 60_000)
+
   // Instances hear each other's events through PostgreSQL (LISTEN/NOTIFY); on SQLite one instance serves the realtime.
   test.if(nginxAvailable && TEST_DATABASE_URL !== undefined)('two instances on one store behind nginx, the players on different ones: the instance Bob is on is killed as he sends; his page moves to the other and resumes there, and neither screen loses or doubles a message', async () => {
     const directory = mkdtempSync(join(tmpdir(), 'sgw-lobby-instances-'))
     const env = { ...TEST_ENV, LOG_LEVEL: 'error', DATABASE_URL: await freshDatabaseUrl(), AVATAR_DIR: join(directory, 'avatars') }
     const [a, b] = [await startService(env), await startService(env)]
     // Bob's way in: instance b, and a as the backup, as a load balancer fails over.
-    const balancer = await startNginx(
-      (port) => `events {}
-http {
-    upstream gateway {
-        server ${new URL(b.baseUrl).host};
-        server ${new URL(a.baseUrl).host} backup;
-    }
-    map $http_upgrade $connection_upgrade { default upgrade; '' close; }
-    server {
-        listen 127.0.0.1:${port};
-        location / {
-            proxy_pass http://gateway;
-            proxy_http_version 1.1;
-            proxy_set_header Host $http_host;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-            proxy_read_timeout 1h;
-        }
-    }
-}`,
-    )
+    const balancer = await startNginx(gatewayProxy([b.baseUrl, a.baseUrl]))
     try {
       const { aliceSession, bobSession, room, alice, bob } = await twoPlayersInARoom(a, 'split', 'Reactor hall', balancer.baseUrl)
       const authors = { [aliceSession.userId]: 'split_alice', [bobSession.userId]: 'split_bob' }
