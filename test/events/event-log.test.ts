@@ -3,7 +3,7 @@ import { payloads } from '../../src/modules/events/bus'
 import { type LobbyEvent, roomStream, userStream } from '../../src/modules/events/model'
 import { LogReader } from '../../src/modules/events/reader'
 import { EventStore } from '../../src/modules/events/store'
-import { closeTestResources, createTestApp, STORE, startTestServer } from '../support/harness'
+import { closeTestResources, createTestApp, onlyOn, STORE, startTestServer } from '../support/harness'
 import { lobby, roomWorld } from '../support/lobby'
 
 // The event log under the realtime layer: every lobby change writes its events in its own
@@ -165,7 +165,7 @@ describe(`positions in the whole log on ${STORE}`, () => {
     for (const stream of streams) expect(events.filter((stored) => stored.stream === stream).map((stored) => stored.seq)).toEqual([1, 2, 3, 4, 5, 6])
   })
 
-  test.if(STORE === 'postgres')('a reader of the whole log never passes a position a transaction still running may fill, nor waits for one rolled back', async () => {
+  test.if(onlyOn('postgres', 'the whole log read while transactions still hold positions (SQLite runs one writer at a time)'))('a reader of the whole log never passes a position a transaction still running may fill, nor waits for one rolled back', async () => {
     const { db, events } = t.context
     const reader = new LogReader({ db, eventStore: new EventStore(db.dialect) })
     const from = await last()

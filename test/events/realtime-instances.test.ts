@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { SQL } from 'bun'
 import { createGatewayClient, type RealtimeConnection, type RealtimeEvent } from '../../client/src'
-import { closeTestResources, freshDatabaseUrl, type Session, TEST_DATABASE_URL, TEST_ENV } from '../support/harness'
+import { closeTestResources, freshDatabaseUrl, onlyOn, type Session, TEST_DATABASE_URL, TEST_ENV } from '../support/harness'
 import { lobby } from '../support/lobby'
 import { connect, follower, subscribe } from '../support/realtime'
 import { type ServiceProcess, startService } from '../support/process'
@@ -24,7 +24,7 @@ async function instances(count: number, env: Record<string, string> = {}) {
   return { services: started, env: shared }
 }
 
-describe.skipIf(!TEST_DATABASE_URL)('realtime across PostgreSQL instances', () => {
+describe.if(onlyOn('postgres', 'realtime across instances (they hear each other through LISTEN/NOTIFY)'))('realtime across PostgreSQL instances', () => {
   test('players on two instances hear each other join and leave; a logout on A closes the socket on B', async () => {
     const {
       services: [a, b],

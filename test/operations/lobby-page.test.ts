@@ -4,7 +4,7 @@ import { type Browsing, browse, browserAvailable } from '../support/browser'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type Client, closeTestResources, freshDatabaseUrl, STORE, startTestServer, TEST_DATABASE_URL, TEST_ENV } from '../support/harness'
+import { type Client, closeTestResources, freshDatabaseUrl, onlyOn, STORE, startTestServer, TEST_DATABASE_URL, TEST_ENV } from '../support/harness'
 import { freePort, startService } from '../support/process'
 import { gatewayProxy, nginxAvailable, startNginx } from '../support/nginx'
 import { picture } from '../support/pictures'
@@ -399,7 +399,7 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
   }, 60_000)
 
   // Instances hear each other's events through PostgreSQL (LISTEN/NOTIFY); on SQLite one instance serves the realtime.
-  test.if(nginxAvailable && TEST_DATABASE_URL !== undefined)('two instances on one store behind nginx, the players on different ones: the instance Bob is on is killed as he sends; his page moves to the other and resumes there, and neither screen loses or doubles a message', async () => {
+  test.if(nginxAvailable && onlyOn('postgres', 'the lobby page on two instances with one killed'))('two instances on one store behind nginx, the players on different ones: the instance Bob is on is killed as he sends; his page moves to the other and resumes there, and neither screen loses or doubles a message', async () => {
     const directory = mkdtempSync(join(tmpdir(), 'sgw-lobby-instances-'))
     const env = { ...TEST_ENV, LOG_LEVEL: 'error', DATABASE_URL: await freshDatabaseUrl(), AVATAR_DIR: join(directory, 'avatars') }
     const [a, b] = [await startService(env), await startService(env)]

@@ -7,7 +7,7 @@ import { openDatabase } from '../../src/db/database'
 import { migrate, SCHEMA_VERSIONS } from '../../src/db/migrations'
 import { createLogger } from '../../src/lib/logger'
 import { prepare } from '../../src/server'
-import { closeTestResources, createClient, createTestApp, freshDatabaseUrl, STORE, TEST_DATABASE_URL, TEST_ENV } from '../support/harness'
+import { closeTestResources, createClient, createTestApp, freshDatabaseUrl, onlyOn, STORE, TEST_DATABASE_URL, TEST_ENV } from '../support/harness'
 
 afterAll(closeTestResources)
 
@@ -51,7 +51,7 @@ describe(`store on ${STORE}`, () => {
     expect(outputs.flatMap((output) => JSON.parse(output)).sort((a: number, b: number) => a - b)).toEqual(SCHEMA_VERSIONS)
   })
 
-  test.if(!TEST_DATABASE_URL)('SQLite runs in WAL mode with full sync, a busy timeout and foreign keys', async () => {
+  test.if(onlyOn('sqlite', "SQLite's own settings"))('SQLite runs in WAL mode with full sync, a busy timeout and foreign keys', async () => {
     const db = await openDatabase(`sqlite:${join(directory, 'pragmas.sqlite')}`, 1)
     const pragma = async (name: string) => Object.values((await db.get<Record<string, unknown>>(`PRAGMA ${name}`)) ?? {})[0]
     expect(await pragma('journal_mode')).toBe('wal')
@@ -61,7 +61,7 @@ describe(`store on ${STORE}`, () => {
     await db.close()
   })
 
-  test.if(!TEST_DATABASE_URL)('the data folder it creates is 0700 and its files are 0600, even a file made 0644 before (SECURITY 25)', async () => {
+  test.if(onlyOn('sqlite', "the SQLite data folder's permissions"))('the data folder it creates is 0700 and its files are 0600, even a file made 0644 before (SECURITY 25)', async () => {
     const folder = join(directory, 'private', 'data')
     const db = await openDatabase(`sqlite:${join(folder, 'gateway.sqlite')}`, 1)
     await migrate(db)
@@ -193,7 +193,7 @@ describe(`store on ${STORE}: migration 14`, () => {
   })
 })
 
-describe.if(STORE === 'postgres')('store on postgres: transactions in a circle', () => {
+describe.if(onlyOn('postgres', 'deadlocks between transactions (SQLite runs one writer at a time)'))('store on postgres: transactions in a circle', () => {
   test('two transactions appending to the same two streams in opposite orders both complete: the one aborted for the deadlock runs again', async () => {
     const { context } = await createTestApp()
     const { db, events } = context

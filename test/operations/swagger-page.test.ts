@@ -35,6 +35,12 @@ describe.if(browserAvailable)(`the Swagger page in Chromium on ${STORE}`, () => 
     await page.locator('.swagger-ui .information-container .title').waitFor()
     await page.locator('[id$="-postAuthLogin"]').waitFor()
     await screenshot('page')
+    // The description is a tour: the protocol's document, the lobby and the metrics, each one click away, each there.
+    const description = page.locator('.swagger-ui .information-container .description')
+    for (const name of ['the realtime protocol', 'the lobby', 'metrics']) {
+      const href = await description.getByRole('link', { name, exact: true }).evaluate((link: { href: string }) => link.href)
+      expect({ name, status: (await fetch(href)).status }).toEqual({ name, status: 200 })
+    }
 
     const login = await execute(page, 'postAuthLogin', async (p) => {
       const prefilled = JSON.parse((await p.locator('[id$="-postAuthLogin"] textarea.body-param__text').inputValue()) || '{}')

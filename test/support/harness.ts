@@ -9,6 +9,16 @@ import { prepare } from '../../src/server'
 export const TEST_DATABASE_URL = Bun.env.TEST_DATABASE_URL
 export const STORE = TEST_DATABASE_URL ? 'postgres' : 'sqlite'
 
+/**
+ * For tests that need one store: true on it; on the other, false, and the run says what it leaves
+ * out and why (.ci/run runs both stores, so nothing is left out there).
+ */
+export function onlyOn(store: 'sqlite' | 'postgres', what: string): boolean {
+  if (STORE === store) return true
+  console.warn(`skipped on ${STORE}: ${what}; it runs on ${store === 'postgres' ? 'PostgreSQL (set TEST_DATABASE_URL)' : 'SQLite (without TEST_DATABASE_URL)'}`)
+  return false
+}
+
 /** Settings for tests: real argon2id at the OWASP minimum (fast enough), a fixed secret, quiet logs. */
 export const TEST_ENV = {
   JWT_SECRET: 'test-secret-that-is-long-enough-for-hs256!',

@@ -33,12 +33,15 @@ const TAGS = [
   { name: 'rooms', description: 'Game rooms: create, invite, join, kick, leave, close' },
   { name: 'invites', description: 'Invitations you received or sent' },
   { name: 'dms', description: 'Direct messages between two users, read markers, and blocks' },
-  { name: 'chat', description: "A room's chat: history, write, edit, delete (live over GET /realtime, see /asyncapi/json)" },
+  { name: 'chat', description: "A room's chat: history, write, edit, delete (live over the websocket GET /realtime: see [the realtime protocol](asyncapi/json))" },
   { name: 'ops', description: 'Health and readiness probes, Prometheus metrics' },
 ]
 
 const DESCRIPTION =
-  'Accounts, sessions, user administration and game rooms of the multiplayer industrial simulator.\n\n' +
+  'Accounts, sessions, user administration, game rooms, room chat and direct messages of the multiplayer industrial simulator.\n\n' +
+  'Besides this page: **[the realtime protocol](asyncapi/json)**, the AsyncAPI 3 document of one websocket, `GET /realtime`, which ' +
+  'carries every lobby event, chat and presence, with exact resume; **[the lobby](lobby)** (a web client ' +
+  'to try it with people) and **[metrics](metrics)** (Prometheus).\n\n' +
   'To try it: open **POST /auth/login**, press *Try it out* and *Execute* (the example is a demo account when the ' +
   'service runs with `SEED_DEMO_DATA=true`), copy `access_token.token` from the answer, press **Authorize** and paste it.\n\n' +
   'Every error is `{ success: false, message, timestamp, error, details? }`; each response below names the `error` codes it may carry.'
