@@ -6,7 +6,7 @@ import type { Logger } from './lib/logger'
 import type { Tracer } from './lib/tracing'
 import { PasswordHasher } from './lib/password'
 import { nowIso } from './lib/clock'
-import { createMetrics } from './metrics'
+import { type BackgroundTask, createMetrics } from './metrics'
 import { InProcessBus, PostgresBus } from './modules/events/bus'
 import { EventFeed } from './modules/events/feed'
 import { EVENT_TYPES } from './modules/events/model'
@@ -50,6 +50,11 @@ export type AppContext = ReturnType<typeof createContext>
 /** Wires stores into services: the one place that knows how the pieces fit. */
 export function createContext(config: Config, db: Database, log: Logger, jwtSecret: string, tracer?: Tracer) {
   const metrics = createMetrics({ eventTypes: EVENT_TYPES, closeReasons: [...Object.keys(CLOSE), 'client'] })
+  /** Work no request waits for failed: logged, and counted for the alert on background_errors_total. */
+  const failed = (task: BackgroundTask, message: string, error: unknown, fields: Record<string, unknown> = {}) => {
+    metrics.backgroundError(task)
+    log.error(message, { ...fields, task, error: String(error) })
+  }
   const passwords = new PasswordHasher(config.password)
   const userStore = new UserStore(db)
   const sessionStore = new SessionStore(db)
@@ -60,7 +65,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   const eventStore = new EventStore(db.dialect)
   // Several instances share a PostgreSQL and hear each other's commits; SQLite is one instance's own.
   const bus = db.dialect === 'postgres' ? new PostgresBus(db) : new InProcessBus()
-  const feed = new EventFeed({ db, eventStore, bus, onError: (error, stream) => log.error('event log read failed', { stream, error: String(error) }) })
+  const feed = new EventFeed({ db, eventStore, bus, onError: (error, stream) => failed('event_log_read', 'event log read failed', error, { stream }) })
   const events = new EventLog({ db, eventStore, bus, retention: config.eventRetention, onWritten: (event) => metrics.eventWritten(event.type) })
   const membership = new MembershipService({ db, roomStore, invitationStore, events, seatQuota: config.rooms.seatQuota })
   const sessions = new SessionService({
@@ -86,7 +91,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     images: new AvatarImages({ ...config.avatars, concurrency: Math.max(1, navigator.hardwareConcurrency - 1), queueLimit: config.avatars.uploadsAtOnce }),
     users,
     selfChanges,
-    onError: (message, error) => log.error(message, { error: String(error) }),
+    onError: (message, error) => failed('avatars', message, error),
   })
   // An account that stops being usable ends its sessions in the same transaction.
   users.onEnded((userId, why, tx) => sessions.endAllOf(userId, why === 'deleted' ? 'account_deleted' : 'account_deactivated', tx))
@@ -146,7 +151,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     roomStore,
     bus,
     timeout: config.realtime.presenceTimeout,
-    onError: (error) => log.error('presence could not be recorded', { error: String(error) }),
+    onError: (error) => failed('presence', 'presence could not be recorded', error),
   })
   const transport = new Transport({ policy: config.realtime, metrics, log })
   // The kinds of stream, each deciding who may follow it and what its events mean: the user's own first.
@@ -172,7 +177,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     chat,
     dms,
     exports: userRateLimit(rateLimits, 'exports', config.userRateLimits.exports),
-    onError: (error) => log.error('an export failed while it was being sent', { error: String(error) }),
+    onError: (error) => failed('export', 'an export failed while it was being sent', error),
   })
 
   metrics.watch({

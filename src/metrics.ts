@@ -27,6 +27,10 @@ export type Metrics = ReturnType<typeof createMetrics>
  * Every metric of the service, defined here: the counters and histograms its parts record into,
  * and the gauges read at scrape time (`watch` wires those to their sources once they exist).
  */
+/** The kinds of work done in the background whose failures are counted (and logged). */
+export const BACKGROUND_TASKS = ['event_log_read', 'presence', 'export', 'avatars'] as const
+export type BackgroundTask = (typeof BACKGROUND_TASKS)[number]
+
 export function createMetrics(labels: {
   /** Every type of lobby event, counted from zero. */
   eventTypes: readonly string[]
@@ -48,6 +52,11 @@ export function createMetrics(labels: {
     DELIVERY_BUCKETS,
   )
   const deliveryLatencySeries = deliveryLatency.series({})
+  const backgroundErrors = registry.counter(
+    'background_errors_total',
+    'Failures of work no request waits for, by task: event_log_read (a stream could not be read after a notification; retried), presence (not recorded), export (cut off while sent), avatars (a stored object not removed).',
+  )
+  for (const task of BACKGROUND_TASKS) backgroundErrors.series({ task })
   // Present at 0 from start-up, so that increase() sees the first event after a restart.
   loginFailures.series({})
   for (const kind of LOCKOUT_KINDS) lockouts.series({ kind })
@@ -68,6 +77,9 @@ export function createMetrics(labels: {
       eventsWritten.inc({ type })
     },
     realtimeCloses,
+    backgroundError(task: BackgroundTask) {
+      backgroundErrors.inc({ task })
+    },
     /** A live event went out to `receivers` sockets, `latency` seconds after it was written. */
     realtimeDelivered(receivers: number, latency: number) {
       deliveries.value += receivers

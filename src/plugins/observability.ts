@@ -67,8 +67,14 @@ export const observability = (log: Logger, metrics: Metrics, tracer?: Tracer) =>
       const entry = seriesFor(request.method, route || 'unmatched', status)
       entry.requests.value++
       metrics.requestDuration.record(entry.duration, seconds)
-      if (log.enabled('info'))
-        log.raw('info', `"message":"request","request_id":"${requestId}",${entry.logFields},"duration_ms":${Math.round(seconds * 100_000) / 100}`)
+      if (log.enabled('info')) {
+        // With tracing on, the line names its trace: Grafana links it to the trace in Jaeger.
+        const traceId = (set as Traced).span?.traceId
+        log.raw(
+          'info',
+          `"message":"request","request_id":"${requestId}",${traceId ? `"trace_id":"${traceId}",` : ''}${entry.logFields},"duration_ms":${Math.round(seconds * 100_000) / 100}`,
+        )
+      }
     })
   if (!tracer) return plugin
   // Only with tracing on: the span opens first thing, so that the work of the request runs under it.

@@ -4,9 +4,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { closeTestResources, createTestApp } from '../support/harness'
 
-// What operators of a Prometheus and Grafana stack get from deploy/: the alert rules and their unit
-// tests, the dashboard's queries, and the /metrics text itself, all checked by Debian's promtool
-// (.ci/run installs the prometheus package), and the compose profile that starts both.
+// What operators of the monitoring profile get from deploy/: the alert rules and their unit tests,
+// the dashboard's queries, and the /metrics text itself, all checked by Debian's promtool (.ci/run
+// installs the prometheus package); the compose files, checked against the compose specification's
+// schema by dclint (no Docker engine runs here); and Loki, Alloy and Jaeger wired into one Grafana.
+// Loki's and Alloy's own checkers are Go programs neither Debian nor npm ship: their files are checked
+// here for what joins them up (references, fields, data source uids), not run.
 
 afterAll(closeTestResources)
 const scratch = mkdtempSync(join(tmpdir(), 'sgw-monitoring-'))
@@ -78,16 +81,60 @@ describe('the Grafana dashboard and the compose monitoring profile', () => {
     for (const panel of dashboard.panels) expect(panel.datasource.uid).toBe('prometheus')
   })
 
-  test('docker compose --profile monitoring adds Prometheus with the alert rules and Grafana with the dashboard, only on request', async () => {
+  test('docker compose --profile monitoring adds Prometheus, Grafana, Loki, Alloy and Jaeger, only on request, each with the files it mounts', async () => {
     const compose = Bun.YAML.parse(await Bun.file('compose.yaml').text()) as any
-    const { prometheus, grafana, gateway } = compose.services
+    const { prometheus, gateway, ...others } = compose.services
     expect(gateway.profiles).toBeUndefined()
-    expect(prometheus.profiles).toEqual(['monitoring'])
-    expect(grafana.profiles).toEqual(['monitoring'])
-    const mounted = (service: any) => service.volumes.map((volume: string) => volume.split(':')[0]).filter((source: string) => source.startsWith('./'))
-    for (const source of [...mounted(prometheus), ...mounted(grafana)]) expect({ source, exists: existsSync(source) }).toEqual({ source, exists: true })
+    expect(Object.keys(others).toSorted()).toEqual(['alloy', 'grafana', 'jaeger', 'loki'])
+    const mounted = (service: any) => (service.volumes ?? []).map((volume: string) => volume.split(':')[0]).filter((source: string) => source.startsWith('./'))
+    for (const service of [prometheus, ...Object.values(others)]) {
+      expect(service.profiles).toEqual(['monitoring'])
+      for (const source of mounted(service)) expect({ source, exists: existsSync(source) }).toEqual({ source, exists: true })
+      // The UIs on this machine only.
+      for (const port of service.ports ?? []) expect(port).toStartWith('127.0.0.1:')
+    }
     expect(prometheus.volumes).toContain('./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro')
     const scrapeConfig = Bun.YAML.parse(await Bun.file('deploy/prometheus/prometheus.yml').text()) as any
     expect(scrapeConfig.scrape_configs[0].static_configs[0].targets).toEqual(['gateway:3000'])
+  })
+
+  test('both compose files follow the compose specification (dclint validates against its JSON schema), and a wrong key is caught', () => {
+    const lint = (...files: string[]) => Bun.spawnSync(['node_modules/.bin/dclint', ...files, '--quiet', '--disable-rule', 'no-build-and-image'], { stdout: 'pipe', stderr: 'pipe' })
+    const ours = lint('compose.yaml', 'compose.postgres.yaml')
+    expect({ code: ours.exitCode, output: ours.stdout.toString().trim() }).toEqual({ code: 0, output: '' })
+    const wrong = join(scratch, 'compose.yaml')
+    writeFileSync(wrong, 'services:\n  gateway:\n    image: sim-gateway\n    porst: ["3000:3000"]\n')
+    const refused = lint(wrong)
+    expect(refused.exitCode).not.toBe(0)
+    expect(refused.stdout.toString()).toContain('invalid-schema')
+  })
+
+  test('Grafana has Prometheus, Loki and Jaeger: a log line links to its trace, a trace to its log lines', async () => {
+    const folder = 'deploy/grafana/provisioning/datasources'
+    const sources = (await Promise.all(['prometheus.yml', 'loki.yml', 'jaeger.yml'].map(async (file) => (Bun.YAML.parse(await Bun.file(join(folder, file)).text()) as any).datasources))).flat()
+    const byUid = Object.fromEntries(sources.map((source: any) => [source.uid, source]))
+    expect(Object.keys(byUid).toSorted()).toEqual(['jaeger', 'loki', 'prometheus'])
+    expect(byUid.loki).toMatchObject({ type: 'loki', url: 'http://loki:3100' })
+    expect(byUid.loki.jsonData.derivedFields).toEqual([expect.objectContaining({ matcherType: 'label', matcherRegex: 'trace_id', datasourceUid: 'jaeger' })])
+    expect(byUid.jaeger).toMatchObject({ type: 'jaeger', url: 'http://jaeger:16686', jsonData: { tracesToLogsV2: { datasourceUid: 'loki' } } })
+    // The query's stream selector is the one Alloy labels the gateway's lines with.
+    expect(byUid.jaeger.jsonData.tracesToLogsV2.query).toContain('{service="sim-gateway"}')
+  })
+
+  test("Alloy's pipeline is whole (every component it sends to is defined) and reads the fields the service writes; Loki keeps them", async () => {
+    const alloy = await Bun.file('deploy/alloy/config.alloy').text()
+    const defined = new Set([...alloy.matchAll(/^([a-z_.]+) "([a-z_]+)" \{/gm)].map(([, kind, name]) => `${kind}.${name}`))
+    const referenced = [...alloy.matchAll(/\b((?:discovery|loki)\.[a-z_]+\.[a-z_]+)\.(?:receiver|output|targets)\b/g)].map(([, component]) => component!)
+    expect(referenced.length).toBeGreaterThanOrEqual(4)
+    expect(referenced.filter((component) => !defined.has(component))).toEqual([])
+    expect(alloy).toContain('url = "http://loki:3100/loki/api/v1/push"')
+    expect(alloy).toContain('values = ["com.docker.compose.service=gateway"]')
+    // The request log line as the service writes it, with tracing on: what Alloy extracts is in it.
+    const source = await Bun.file('src/plugins/observability.ts').text()
+    for (const field of ['request_id', 'trace_id']) expect(source).toContain(`"${field}":`)
+    expect(alloy).toContain('expressions = { level = "level", request_id = "request_id", trace_id = "trace_id" }')
+    const loki = Bun.YAML.parse(await Bun.file('deploy/loki/loki.yaml').text()) as any
+    expect(loki.limits_config.allow_structured_metadata).toBe(true)
+    expect(loki.schema_config.configs[0]).toMatchObject({ store: 'tsdb', schema: 'v13' })
   })
 })

@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import type { Span } from '../../src/lib/tracing'
-import { closeTestResources, STORE, startTestServer } from '../support/harness'
+import { closeTestResources, STORE, startTestServer, TEST_ENV } from '../support/harness'
 import { lobby } from '../support/lobby'
+import { startService } from '../support/process'
 
 // OpenTelemetry traces over OTLP/HTTP: what a collector receives, checked by a stand-in collector
 // that keeps every export it is sent.
@@ -61,6 +62,17 @@ describe(`tracing on ${STORE}`, () => {
     expect(registration.traceId).not.toBe(incoming.trace)
     expect(spans.some((span) => span.parentSpanId === registration.spanId && span.name === 'INSERT users')).toBe(true)
     expect(spans.find((span) => span.name === 'GET /rooms/:room_id' && attributes(span)['http.response.status_code'] === 400)).toBeDefined()
+  })
+
+  test("a request's log line names its trace, so that Grafana can link one to the other", async () => {
+    const otlp = collector()
+    afterAll(otlp.stop)
+    const service = await startService({ ...TEST_ENV, DATABASE_URL: 'sqlite::memory:', LOG_LEVEL: 'info', OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url })
+    const trace = '0af7651916cd43dd8448eb211c80319c'
+    expect((await fetch(`${service.baseUrl}/health`, { headers: { traceparent: `00-${trace}-b7ad6b7169203331-01` } })).status).toBe(200)
+    service.child.kill('SIGTERM')
+    const lines = (await service.output()).split('\n').filter((line) => line.includes('"message":"request"'))
+    expect(lines.map((line) => JSON.parse(line)).find((entry) => entry.trace_id === trace)).toMatchObject({ request_id: expect.any(String), trace_id: trace })
   })
 
   test('without OTEL_EXPORTER_OTLP_ENDPOINT nothing is traced and nothing is sent', async () => {
