@@ -1,4 +1,6 @@
 import type { AppContext } from './context'
+import { INTERNAL_CALLER } from './lib/password'
+import { DEMO_IDS } from './shared/demo'
 import { rgbPng, zlibStream } from './lib/png'
 import type { User } from './modules/users/model'
 
@@ -33,13 +35,13 @@ export async function seedDemoData({ users, rooms, invites, chat, avatars, db }:
   const existing = await db.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM users')
   if ((existing?.total ?? 0) > 0) return false
   const demo = {} as Record<DemoName, User>
-  for (const user of DEMO_USERS) demo[user.username] = await users.create({ password: DEMO_PASSWORD, ...user })
+  for (const user of DEMO_USERS) demo[user.username] = await users.create({ password: DEMO_PASSWORD, ...user }, INTERNAL_CALLER, DEMO_IDS.users[user.username])
   const { alice, bob, carol, dave } = demo
   // Those with a display name get a picture too, uploaded as a player would.
   for (const user of [demo.demo_admin, alice, bob, carol]) await avatars.upload(user, new File([identicon(user.username)], `${user.username}.png`))
 
   // Open, one seat of four taken by a guest, carol invited and not yet answered.
-  const morning = await rooms.create(alice, { room_name: 'Morning shift: boiler room', max_players: 4, game_role: 'shift lead' })
+  const morning = await rooms.create(alice, { room_name: 'Morning shift: boiler room', max_players: 4, game_role: 'shift lead' }, DEMO_IDS.rooms.morning)
   await joinByInvitation(morning.room_id, alice, bob, 'operator')
   await chat.post(alice, morning.room_id, 'Morning, Bob. Boiler two is warming up.')
   await chat.post(bob, morning.room_id, 'Morning! Feed pumps are on standby.')
@@ -47,13 +49,13 @@ export async function seedDemoData({ users, rooms, invites, chat, avatars, db }:
   await invites.invite(alice, morning.room_id, 'carol', 'engineer')
 
   // Ready: both seats taken. Alice was invited too and declined.
-  const night = await rooms.create(bob, { room_name: 'Night shift: turbine hall', max_players: 2, game_role: 'host' })
+  const night = await rooms.create(bob, { room_name: 'Night shift: turbine hall', max_players: 2, game_role: 'host' }, DEMO_IDS.rooms.night)
   await joinByInvitation(night.room_id, bob, dave, 'operator')
   const declined = await invites.invite(bob, night.room_id, 'alice', 'observer')
   await invites.decline(alice, declined.invite_id)
 
   // Closed by its owner.
-  const training = await rooms.create(carol, { room_name: 'Training: emergency stop drill', max_players: 3 })
+  const training = await rooms.create(carol, { room_name: 'Training: emergency stop drill', max_players: 3 }, DEMO_IDS.rooms.training)
   await rooms.close(carol, training.room_id)
   return true
 

@@ -57,6 +57,8 @@ export const Text = (options: Parameters<typeof t.String>[0] = {}, field = '/') 
 }
 
 export const Uuid = t.String({ format: 'uuid', examples: ['01936b2e-7c4a-7f3e-9b1d-2f5c8a9e4d10'] })
+/** An id in a path, its example one of the demo data's (shared/demo.ts): Try it out works as it is on a demo database. */
+export const DemoId = (example: string) => t.String({ format: 'uuid', examples: [example] })
 export const Timestamp = t.String({ format: 'date-time', examples: ['2026-11-22T13:04:05.123Z'] })
 
 // Closed sets of strings are unions of literals: Elysia's t.UnionEnum would also make the first value the default.

@@ -35,6 +35,21 @@ describe(`the typed client (client/) on ${STORE}`, () => {
     expect(received.map((invitation: { room_id: string; status: string }) => [invitation.room_id, invitation.status])).toContainEqual([morning.room_id, 'pending'])
   })
 
+  test("the main README's first ten minutes run as written on fresh demo data: the history, then one's own message back over the socket", async () => {
+    const server = await startTestServer({ SEED_DEMO_DATA: 'true' })
+    const readme = await Bun.file('README.md').text()
+    const example = /\*\*As a front-end developer\.\*\*[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)![1]!
+    const script = example.replace("'./client/src'", `'${process.cwd()}/client/src'`).replace("'http://localhost:3000'", `'${server.baseUrl}'`)
+    const file = `${process.cwd()}/test-output/first-ten-minutes.ts`
+    await Bun.write(file, script)
+    const run = Bun.spawn([process.execPath, file], { stdout: 'pipe', stderr: 'pipe' })
+    const [output, errors, code] = await Promise.all([new Response(run.stdout).text(), new Response(run.stderr).text(), run.exited])
+    expect({ errors, code }).toEqual({ errors: '', code: 0 })
+    expect(output).toContain('Carol is invited as engineer')
+    expect(output).toContain('connection: connected')
+    expect(output).toMatch(/chat:0193a000-0000-7000-8000-000000000101 \d+ message_posted Hello from the client/)
+  })
+
   test('registers, logs in, and calls typed routes with the bearer token; logout forgets the tokens', async () => {
     const server = await startTestServer()
     const seen: Array<Tokens | undefined> = []

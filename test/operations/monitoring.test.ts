@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { closeTestResources, createTestApp } from '../support/harness'
@@ -71,6 +71,28 @@ describe('the Grafana dashboard and the compose monitoring profile', () => {
     )
     expect([...referenced].filter((name) => !exported.has(name))).toEqual([])
     expect(referenced.size).toBeGreaterThan(10)
+  })
+
+  test("the dashboard is a Dashboard by Grafana's own schema (@grafana/schema, checked by tsc, unknown keys refused), and a wrong one is caught", () => {
+    const check = (json: string) => {
+      const folder = mkdtempSync(join(scratch, 'dashboard-'))
+      // An object literal typed where it stands: its strings checked against Grafana's unions, its keys against its types.
+      writeFileSync(join(folder, 'dashboard.ts'), `import type { Dashboard } from '@grafana/schema'\nexport const dashboard: Dashboard = ${json}\n`)
+      const config = { compilerOptions: { strict: true, noEmit: true, module: 'esnext', moduleResolution: 'bundler', target: 'es2022', skipLibCheck: true, typeRoots: [] }, files: ['dashboard.ts'] }
+      writeFileSync(join(folder, 'tsconfig.json'), JSON.stringify(config))
+      // Resolved from this project's node_modules, where the folder is linked.
+      symlinkSync(join(process.cwd(), 'node_modules'), join(folder, 'node_modules'))
+      const run = Bun.spawnSync([process.execPath, 'node_modules/typescript/bin/tsc', '-p', join(folder, 'tsconfig.json')], { stdout: 'pipe', stderr: 'pipe' })
+      return { code: run.exitCode, output: run.stdout.toString().trim() }
+    }
+    expect(check(JSON.stringify(dashboard))).toEqual({ code: 0, output: '' })
+    const wrong = structuredClone(dashboard)
+    wrong.panels[0].gridPos.w = 'wide'
+    wrong.panels[1].legendMode = 'table'
+    const refused = check(JSON.stringify(wrong))
+    expect(refused.code).not.toBe(0)
+    expect(refused.output).toContain('\'"legendMode"\' does not exist')
+    expect(refused.output).toContain("Type 'string' is not assignable to type 'number'")
   })
 
   test('the dashboard is provisioned from Prometheus beside it, with an instance filter on every panel', async () => {

@@ -1,5 +1,6 @@
 import { Elysia, t } from 'elysia'
-import { componentId } from '../../shared/model'
+import { DEMO_IDS } from '../../shared/demo'
+import { componentId, DemoId } from '../../shared/model'
 import { usersModels } from '../users/model'
 
 export const AvatarUpload = t.Object(
@@ -13,7 +14,7 @@ export const AvatarUpload = t.Object(
 )
 
 export const AvatarParams = t.Object({
-  user_id: t.String({ format: 'uuid' }),
+  user_id: DemoId(DEMO_IDS.users.alice),
   file: t.String({
     pattern: '^[0-9a-f]{64}-[0-9a-f]{16}\\.webp$',
     description: '<sha256 of the stored picture>-<nonce of its upload>.webp',

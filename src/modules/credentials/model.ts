@@ -1,7 +1,7 @@
 import { Elysia, t } from 'elysia'
 import { componentId, PAIRED_SURROGATES_PATTERN } from '../../shared/model'
 import { sessionModels } from '../sessions/model'
-import { Password, ProfileChanges, Username } from '../users/model'
+import { NewUsername, Password, ProfileChanges, Username } from '../users/model'
 
 export const AuthRequest = t.Object(
   { username: Username, password: Password },
@@ -10,7 +10,7 @@ export const AuthRequest = t.Object(
 
 /** Registration: a name and a password, and, when the client has them, the profile's fields. */
 export const RegisterRequest = t.Object(
-  { username: Username, password: Password, ...ProfileChanges },
+  { username: NewUsername, password: Password, ...ProfileChanges },
   { additionalProperties: false, $id: componentId('RegisterRequest') },
 )
 

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import { Elysia, t } from 'elysia'
-import { componentId, Count, ListResponse, Pagination, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
+import { DEMO_IDS } from '../../shared/demo'
+import { componentId, Count, DemoId, ListResponse, Pagination, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
 import { ClientId, Cursor, HistoryQuery } from '../../shared/history'
 import { PublicProfile } from '../users/model'
 
@@ -50,7 +51,7 @@ export const BlockedUser = t.Object({ user_id: Uuid, username: t.String(), block
 export const BlocksRequest = t.Object({ ...Pagination }, { additionalProperties: false, $id: componentId('BlocksRequest') })
 export const BlocksResponse = ListResponse('BlocksResponse', 'blocked', BlockedUser)
 
-export const PeerParams = t.Object({ user_id: Uuid })
+export const PeerParams = t.Object({ user_id: DemoId(DEMO_IDS.users.alice) })
 
 export const dmsModels = (maxLength: number) => {
   const PostDirectMessageRequest = t.Object(

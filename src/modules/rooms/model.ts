@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import { Elysia, t } from 'elysia'
-import { componentId, Count, ListResponse, Pagination, QueryBoolean, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
+import { DEMO_IDS } from '../../shared/demo'
+import { componentId, Count, DemoId, ListResponse, Pagination, QueryBoolean, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
 import { PublicProfile } from '../users/model'
 
 
@@ -37,7 +38,7 @@ export const GetAllRoomsResponse = ListResponse('GetAllRoomsResponse', 'rooms', 
 
 export const CreateRoomRequest = t.Object(
   {
-    room_name: Text({ minLength: 1, maxLength: 100, examples: ['Morning shift: boiler room'] }, '/room_name'),
+    room_name: Text({ minLength: 1, maxLength: 100, examples: ['Evening shift: pump station'] }, '/room_name'),
     // typebox's Integer: Elysia's t.Integer carries a default of 0 that an optional field would pick up.
     max_players: t.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'default ROOM_MAX_PLAYERS, at most ROOM_MAX_PLAYERS_LIMIT' })),
     game_role: t.Optional(Text({ minLength: 1, maxLength: 64, description: "the creator's own role, default host", examples: ['shift lead'] }, '/game_role')),
@@ -46,7 +47,7 @@ export const CreateRoomRequest = t.Object(
 )
 
 export const InviteToRoomRequest = t.Object(
-  { user_name: Text({ minLength: 1, maxLength: 32, examples: ['bob'] }, '/user_name'), player_role: Text({ minLength: 1, maxLength: 64, examples: ['operator'] }, '/player_role') },
+  { user_name: Text({ minLength: 1, maxLength: 32, examples: ['dave'] }, '/user_name'), player_role: Text({ minLength: 1, maxLength: 64, examples: ['operator'] }, '/player_role') },
   { additionalProperties: false, $id: componentId('InviteToRoomRequest') },
 )
 
@@ -55,8 +56,8 @@ export const JoinToRoomRequest = t.Object(
   { additionalProperties: false, $id: componentId('JoinToRoomRequest') },
 )
 
-export const RoomIdParams = t.Object({ room_id: Uuid })
-export const MemberParams = t.Object({ room_id: Uuid, user_id: Uuid })
+export const RoomIdParams = t.Object({ room_id: DemoId(DEMO_IDS.rooms.morning) })
+export const MemberParams = t.Object({ room_id: DemoId(DEMO_IDS.rooms.morning), user_id: DemoId(DEMO_IDS.users.bob) })
 
 /** A seat of one user, as the export of their data lists it: open rooms and closed. */
 export const Seat = t.Object(

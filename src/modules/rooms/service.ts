@@ -46,12 +46,15 @@ export class RoomService {
     },
   ) {}
 
-  /** A new room, unless its owner already has ROOM_QUOTA open ones (409) or created ROOM_RATE_LIMIT lately (429). */
-  async create(owner: User, { room_name, max_players = this.deps.policy.defaultMaxPlayers, game_role = 'host' }: CreateRoomRequest): Promise<Room> {
+  /**
+   * A new room, unless its owner already has ROOM_QUOTA open ones (409) or created ROOM_RATE_LIMIT
+   * lately (429). `roomId` is given only by the demo data, whose ids are fixed (shared/demo.ts).
+   */
+  async create(owner: User, { room_name, max_players = this.deps.policy.defaultMaxPlayers, game_role = 'host' }: CreateRoomRequest, roomId = Bun.randomUUIDv7()): Promise<Room> {
     const { policy, roomStore } = this.deps
     if (max_players > policy.maxPlayersLimit) throw invalidField('/max_players', `must be at most ${policy.maxPlayersLimit}`)
     await this.deps.creations.consume(owner.user_id)
-    const room = { room_id: Bun.randomUUIDv7(), room_name, owner_id: owner.user_id, max_players, created_at: nowIso() }
+    const room = { room_id: roomId, room_name, owner_id: owner.user_id, max_players, created_at: nowIso() }
     await this.deps.db.transaction(async (tx) => {
       // Concurrent creations by one owner count one after the other.
       await tx.lock(`rooms-owned-by:${owner.user_id}`)

@@ -4,6 +4,7 @@ import type { AuthGuard } from '../../plugins/auth'
 import { NETWORK_NAMES, NETWORKS } from './networks'
 import {
   componentId,
+  DemoId,
   E164_PATTERN,
   EMAIL_PATTERN,
   LOCALE_PATTERN,
@@ -19,14 +20,12 @@ import {
   USERNAME_PATTERN,
   Uuid,
 } from '../../shared/model'
+import { DEMO_IDS } from '../../shared/demo'
 
-export const Username = t.String({
-  minLength: 3,
-  maxLength: 32,
-  pattern: USERNAME_PATTERN,
-  description: '3..32 of A-Z a-z 0-9 _ . -, unique ignoring case',
-  examples: ['alice'],
-})
+const usernameRules = { minLength: 3, maxLength: 32, pattern: USERNAME_PATTERN, description: '3..32 of A-Z a-z 0-9 _ . -, unique ignoring case' }
+export const Username = t.String({ ...usernameRules, examples: ['alice'] })
+/** The name of an account to make: its example is one the demo data does not hold yet. */
+export const NewUsername = t.String({ ...usernameRules, examples: ['frank'] })
 export const Password = t.String({
   minLength: 8,
   maxLength: 128,
@@ -59,7 +58,7 @@ export const ProfileChanges = {
   firstname: Name('firstname', 'first name (private)'),
   lastname: Name('lastname', 'last name (private)'),
   middlename: Name('middlename', 'middle name or patronymic (private)'),
-  email: patterned(EMAIL_PATTERN, { maxLength: 254, description: 'private; unique ignoring case; null clears it', examples: ['alice@example.com'] }),
+  email: patterned(EMAIL_PATTERN, { maxLength: 254, description: 'private; unique ignoring case; null clears it', examples: ['frank@example.com'] }),
   phone: patterned(E164_PATTERN, { description: 'private; E.164 (+ and up to 15 digits); null clears it', examples: ['+79161234567'] }),
   locale: patterned(LOCALE_PATTERN, {
     minLength: 2,
@@ -108,7 +107,7 @@ export const LinkAccountRequest = t.Object(
 export const ChangeLinkRequest = t.Object({ connected_for: Reason }, { additionalProperties: false, $id: componentId('ChangeLinkRequest') })
 
 export const LinkedAccountParams = t.Object({ linked_account_id: Uuid })
-export const UserLinkedAccountParams = t.Object({ user_id: Uuid, linked_account_id: Uuid })
+export const UserLinkedAccountParams = t.Object({ user_id: DemoId(DEMO_IDS.users.alice), linked_account_id: Uuid })
 
 export const LinkedAccountsResponse = ListResponse('LinkedAccountsResponse', 'linked_accounts', LinkedAccount)
 
@@ -148,7 +147,7 @@ export const User = t.Object(
 
 export const UserCreateRequest = t.Object(
   {
-    username: Username,
+    username: NewUsername,
     password: Password,
     user_role: t.Optional(UserRole),
     is_active: t.Optional(t.Boolean()),
@@ -181,7 +180,7 @@ export const GetAllUsersRequest = t.Object(
 
 export const GetAllUsersResponse = ListResponse('GetAllUsersResponse', 'users', User)
 
-export const UserIdParams = t.Object({ user_id: Uuid })
+export const UserIdParams = t.Object({ user_id: DemoId(DEMO_IDS.users.alice) })
 
 export const DeleteMeRequest = t.Object(
   { password: t.String({ minLength: 1, maxLength: 128, pattern: PAIRED_SURROGATES_PATTERN, description: 'your current password', examples: ['demo-password'] }) },

@@ -57,7 +57,12 @@ export class UserService {
     }
   }
 
-  async create({ username, password, user_role = 'user', is_active = true, ...profile }: UserCreateRequest, caller: Caller = INTERNAL_CALLER): Promise<User> {
+  /** `userId` is given only by the demo data, whose ids are fixed (shared/demo.ts). */
+  async create(
+    { username, password, user_role = 'user', is_active = true, ...profile }: UserCreateRequest,
+    caller: Caller = INTERNAL_CALLER,
+    userId = Bun.randomUUIDv7(),
+  ): Promise<User> {
     this.assertPasswordAllowed(password, '/password')
     const details = normaliseProfile(profile)
     const { userStore, db } = this.deps
@@ -65,7 +70,7 @@ export class UserService {
     if (await this.#emailHeldByAnother(details.email, undefined, db)) throw emailTaken()
     const now = nowIso()
     const user: UserRecord = {
-      user_id: Bun.randomUUIDv7(),
+      user_id: userId,
       username,
       password_hash: await this.deps.passwords.hash(password, caller),
       user_role,

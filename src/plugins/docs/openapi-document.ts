@@ -61,7 +61,11 @@ export function finishDocument(generated: Json, routes: RouteNotes[], servers: A
     for (const [method, operation] of Object.entries(operations)) {
       const secured = Array.isArray(operation.security) && operation.security.length > 0
       if (!secured) operation.security = []
-      for (const parameter of operation.parameters ?? []) parameter.schema = asPlainInteger(parameter.schema)
+      for (const parameter of operation.parameters ?? []) {
+        parameter.schema = asPlainInteger(parameter.schema)
+        // Swagger UI pre-fills a path parameter from the parameter's own example, not its schema's: an id of the demo data.
+        if (parameter.in === 'path' && parameter.schema?.examples?.length) parameter.example ??= parameter.schema.examples[0]
+      }
       const responses: Record<string, Json> = (operation.responses ??= {})
       // Only routes that take a body read one (plugins/security.ts).
       const implied = [...(operation.requestBody ? ['400', '408', '413', '415', '422', '503'] : []), ...(secured ? ['401', '403'] : [])]
