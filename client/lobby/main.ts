@@ -235,10 +235,10 @@ async function openRoom(roomId: string) {
   redraw($('messages'), unsentTo(`room:${roomId}`))
   renderRoom()
   renderTyping()
+  $('chat-form').querySelector('input')?.focus()
   await loadMessages()
   realtime?.subscribe(`room:${roomId}`)
   realtime?.subscribe(`chat:${roomId}`)
-  $('chat-form').querySelector('input')?.focus()
 }
 
 function closeRoom(notice?: string) {

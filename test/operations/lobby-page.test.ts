@@ -304,6 +304,7 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
     await bob.page.locator('#players li.online', { hasText: 'edit_alice' }).waitFor()
 
     // Bob writes and edits by keyboard alone: the field has the focus once the room opens.
+    await bob.page.locator('#chat-form input:focus').waitFor()
     await bob.page.keyboard.type('Valve at 40%')
     await bob.page.keyboard.press('Enter')
     await alice.page.locator('#messages li', { hasText: 'Valve at 40%' }).waitFor()
