@@ -23,13 +23,14 @@ export interface GaugeSources {
 
 export type Metrics = ReturnType<typeof createMetrics>
 
+/** The kinds of work done in the background whose failures are counted (and logged). */
+export const BACKGROUND_TASKS = ['event_log_read', 'presence', 'export', 'avatars'] as const
+export type BackgroundTask = (typeof BACKGROUND_TASKS)[number]
+
 /**
  * Every metric of the service, defined here: the counters and histograms its parts record into,
  * and the gauges read at scrape time (`watch` wires those to their sources once they exist).
  */
-/** The kinds of work done in the background whose failures are counted (and logged). */
-export const BACKGROUND_TASKS = ['event_log_read', 'presence', 'export', 'avatars'] as const
-export type BackgroundTask = (typeof BACKGROUND_TASKS)[number]
 
 export function createMetrics(labels: {
   /** Every type of lobby event, counted from zero. */

@@ -649,11 +649,12 @@ function showConnection(state: ConnectionState) {
 function connect() {
   realtime?.close()
   showConnection('connecting')
+  const keepPositions = () => sessionStorage.setItem(POSITIONS, JSON.stringify(realtime!.positions))
   realtime = gateway.realtime({
     resumeFrom: JSON.parse(sessionStorage.getItem(POSITIONS) ?? 'null') ?? undefined,
     onEvent: (event) => {
       onEvent(event)
-      sessionStorage.setItem(POSITIONS, JSON.stringify(realtime!.positions))
+      keepPositions()
     },
     onReset: (stream) => {
       if (stream === `chat:${current?.room.room_id}`) void loadMessages().catch(() => {})
@@ -675,7 +676,7 @@ function connect() {
     },
     onFrame: (frame) => {
       // A stream followed from now on has a position from its first answer.
-      if (frame.op === 'subscribed') sessionStorage.setItem(POSITIONS, JSON.stringify(realtime!.positions))
+      if (frame.op === 'subscribed') keepPositions()
       onFrame(frame)
     },
     onEnd: () => leave('Your session has ended; log in again'),

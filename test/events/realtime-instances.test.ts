@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { SQL } from 'bun'
 import { createGatewayClient, type RealtimeConnection, type RealtimeEvent } from '../../client/src'
-import { closeTestResources, freshDatabaseUrl, onlyOn, type Session, TEST_DATABASE_URL, TEST_ENV } from '../support/harness'
+import { closeTestResources, freshDatabaseUrl, onlyOn, type Session, TEST_ENV } from '../support/harness'
 import { lobby } from '../support/lobby'
-import { connect, follower, subscribe } from '../support/realtime'
+import { follower, subscribe } from '../support/realtime'
 import { type ServiceProcess, startService } from '../support/process'
 
 // Several instances on one PostgreSQL: LISTEN/NOTIFY wakes each one, the event log is the data.

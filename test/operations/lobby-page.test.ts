@@ -48,7 +48,15 @@ async function twoPlayersInARoom(service: { baseUrl: string; client: Client }, p
     await page.locator('#room-title', { hasText: roomName }).waitFor()
     await page.locator('#connection.connected').waitFor()
   }
-  return { aliceSession, bobSession, room, alice, bob: Object.assign(bob, { userId: bobSession.userId }) }
+  // Who wrote what, as chatLines and historyLines name them.
+  const authors = { [aliceSession.userId]: aliceSession.username, [bobSession.userId]: bobSession.username }
+  return { aliceSession, bobSession, room, authors, alice, bob: Object.assign(bob, { userId: bobSession.userId }) }
+}
+
+/** Writes `text` in the room's message field and sends it with Enter, as a player at the keyboard does. */
+async function write(page: Page, text: string) {
+  await page.getByLabel('Message', { exact: true }).fill(text)
+  await page.keyboard.press('Enter')
 }
 
 /** Waits until `check` holds, for 5 s at most. */
@@ -279,8 +287,7 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
 
   test('a message in a room not open is announced and counted; edits in place from the keyboard and deletions by author and owner reach both screens; every control has a name; a phone-sized screen needs no sideways scrolling', async () => {
     const server = await startTestServer()
-    const { aliceSession, bobSession, room, alice, bob } = await twoPlayersInARoom(server, 'edit', 'Cooling loop')
-    const authors = { [aliceSession.userId]: 'edit_alice', [bobSession.userId]: 'edit_bob' }
+    const { aliceSession, room, authors, alice, bob } = await twoPlayersInARoom(server, 'edit', 'Cooling loop')
     // A second room of both; Bob goes back to the first.
     const other = (await server.client.post('/rooms', { room_name: 'Night shift' }, aliceSession.access)).body
     await server.client.post(`/rooms/${other.room_id}/invite`, { user_name: 'edit_bob', player_role: 'operator' }, aliceSession.access)
@@ -332,8 +339,7 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
     await bob.page.keyboard.press('Escape')
 
     // Alice, the owner, may delete Bob's message; both screens show it deleted.
-    await alice.page.getByLabel('Message', { exact: true }).fill('Thanks, noted')
-    await alice.page.keyboard.press('Enter')
+    await write(alice.page, 'Thanks, noted')
     await bobsLine(alice.page).getByRole('button', { name: 'Delete' }).click()
     await bob.page.locator('#messages li', { hasText: '(deleted)' }).waitFor()
     await alice.page.locator('#messages li', { hasText: '(deleted)' }).waitFor()
@@ -364,20 +370,15 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
     // Bob reaches the service through nginx; killing nginx cuts his socket as a network drop would.
     let proxy = await startNginx(gatewayProxy([server.baseUrl]))
     try {
-      const { aliceSession, bobSession, room, alice, bob } = await twoPlayersInARoom(server, 'cut', 'Water tower', proxy.baseUrl)
-      const authors = { [aliceSession.userId]: 'cut_alice', [bobSession.userId]: 'cut_bob' }
-      await alice.page.getByLabel('Message', { exact: true }).fill('Tank at 80%')
-      await alice.page.keyboard.press('Enter')
+      const { aliceSession, room, authors, alice, bob } = await twoPlayersInARoom(server, 'cut', 'Water tower', proxy.baseUrl)
+      await write(alice.page, 'Tank at 80%')
       await bob.page.locator('#messages li', { hasText: 'Tank at 80%' }).waitFor()
 
       proxy.stop()
       await bob.page.locator('#connection.reconnecting').waitFor()
-      await alice.page.getByLabel('Message', { exact: true }).fill('Tank at 85%')
-      await alice.page.keyboard.press('Enter')
-      await alice.page.getByLabel('Message', { exact: true }).fill('Tank at 90%, opening the spill valve')
-      await alice.page.keyboard.press('Enter')
-      await bob.page.getByLabel('Message', { exact: true }).fill('Copy that')
-      await bob.page.keyboard.press('Enter')
+      await write(alice.page, 'Tank at 85%')
+      await write(alice.page, 'Tank at 90%, opening the spill valve')
+      await write(bob.page, 'Copy that')
       const refused = bob.page.locator('#messages li.failed', { hasText: 'Copy that' })
       await refused.waitFor()
       expect(await refused.textContent()).toContain('cannot be reached')
@@ -407,18 +408,14 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
     // Bob's way in: instance b, and a as the backup, as a load balancer fails over.
     const balancer = await startNginx(gatewayProxy([b.baseUrl, a.baseUrl]))
     try {
-      const { aliceSession, bobSession, room, alice, bob } = await twoPlayersInARoom(a, 'split', 'Reactor hall', balancer.baseUrl)
-      const authors = { [aliceSession.userId]: 'split_alice', [bobSession.userId]: 'split_bob' }
-      await alice.page.getByLabel('Message', { exact: true }).fill('Starting the shift')
-      await alice.page.keyboard.press('Enter')
+      const { aliceSession, room, authors, alice, bob } = await twoPlayersInARoom(a, 'split', 'Reactor hall', balancer.baseUrl)
+      await write(alice.page, 'Starting the shift')
       await bob.page.locator('#messages li', { hasText: 'Starting the shift' }).waitFor()
-      await bob.page.getByLabel('Message', { exact: true }).fill('Ready here')
-      await bob.page.keyboard.press('Enter')
+      await write(bob.page, 'Ready here')
       await alice.page.locator('#messages li', { hasText: 'Ready here' }).waitFor()
 
       // Bob sends, and his instance dies at that moment: the message is stored or refused, never lost.
-      await bob.page.getByLabel('Message', { exact: true }).fill('Closing valve 7')
-      await bob.page.keyboard.press('Enter')
+      await write(bob.page, 'Closing valve 7')
       b.child.kill('SIGKILL')
       await b.child.exited
       // Alice goes on writing on her instance while Bob's page finds its way to it.
@@ -429,8 +426,7 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
       await closing.and(bob.page.locator('li[data-id], li.failed')).waitFor()
       if (await closing.evaluate((li) => li.classList.contains('failed'))) await closing.getByRole('button', { name: 'Retry' }).click()
       await bob.page.locator('#messages li.pending, #messages li.failed').waitFor({ state: 'detached' })
-      await bob.page.getByLabel('Message', { exact: true }).fill('On the other instance now')
-      await bob.page.keyboard.press('Enter')
+      await write(bob.page, 'On the other instance now')
       await alice.page.locator('#messages li', { hasText: 'On the other instance now' }).waitFor()
       await alice.page.locator('#messages li', { hasText: 'Closing valve 7' }).waitFor()
       await Bun.sleep(500)
