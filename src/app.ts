@@ -9,7 +9,7 @@ import { healthRoutes } from './modules/health'
 import { lobbyRoutes } from './modules/lobby'
 import { invitesRoutes } from './modules/rooms/invites'
 import { realtimeRoutes } from './modules/realtime'
-import { asyncApiDocument } from './modules/realtime/asyncapi'
+import { protocolPageRoutes } from './modules/realtime/protocol-page'
 import { roomsRoutes } from './modules/rooms'
 import { sessionsRoutes } from './modules/sessions'
 import { usersRoutes } from './modules/users'
@@ -65,7 +65,8 @@ export function createApp(context: AppContext) {
     .use(observability(context.log, context.metrics, context.tracer))
     .use(errorHandler(context.log))
     .use(security({ ...config, bodyOf: (method, route) => bodies.get(`${method} ${route}`), uploads }))
-    .use(config.swaggerEnabled ? docs(context.version, asyncApiDocument({ version: context.version, apiPrefix: config.apiPrefix })) : new Elysia())
+    .use(config.swaggerEnabled ? docs(context.version) : new Elysia())
+    .use(config.swaggerEnabled ? protocolPageRoutes({ version: context.version, apiPrefix: config.apiPrefix }) : new Elysia())
     .use(healthRoutes(context))
     .use(lobbyRoutes(context))
     .use(api)

@@ -3,11 +3,13 @@ import { Parser } from '@asyncapi/parser'
 import Ajv from 'ajv'
 import addFormats from 'ajv-formats'
 import { CLOSE } from '../../src/modules/realtime/protocol'
+import { browse, browserAvailable } from '../support/browser'
 import { closeTestResources, STORE, startTestServer } from '../support/harness'
 import { lobby } from '../support/lobby'
 import { connect, follower, subscribe } from '../support/realtime'
 
-// The AsyncAPI document of /realtime: valid for a real AsyncAPI parser, and true to the frames the service sends.
+// The AsyncAPI document of /realtime: valid for a real AsyncAPI parser, true to the frames the service
+// sends, and readable by people at /asyncapi. Screenshots of the page land in test-output/asyncapi/.
 
 afterAll(closeTestResources)
 
@@ -88,4 +90,53 @@ describe(`the AsyncAPI document on ${STORE}`, () => {
     await client.until(() => client.frames.filter((frame) => frame.op === 'pong').length === 2)
     expect(client.frames.find((frame) => frame.op === 'error' && frame.stream?.startsWith('chat:'))).toMatchObject({ error: 'forbidden' })
   })
+})
+
+describe.if(browserAvailable)(`the AsyncAPI page in Chromium on ${STORE}`, () => {
+  test('it shows every channel, operation and message of the served document, under the page policy, with no request leaving the service', async () => {
+    const server = await startTestServer({ API_PREFIX: '/api/v1' })
+    const document: any = await (await fetch(`${server.baseUrl}/asyncapi/json`)).json()
+    const reply = await fetch(`${server.baseUrl}/asyncapi`)
+    expect(reply.status).toBe(200)
+    // The component parses documents with code it compiles at run time; here it never needs to.
+    expect(reply.headers.get('content-security-policy')).toContain("script-src 'self';")
+    expect(reply.headers.get('content-security-policy')).not.toContain('unsafe-eval')
+
+    const browsing = await browse(server.baseUrl, 'asyncapi')
+    try {
+      const { page, errors, blocked, screenshot } = browsing
+      await page.setViewportSize({ width: 1600, height: 900 })
+      await page.goto(`${server.baseUrl}/asyncapi`)
+      await page.locator('#messages').waitFor()
+      await screenshot('page')
+
+      const operations = page.locator('#operations')
+      for (const channel of Object.values<any>(document.channels)) expect(await operations.textContent()).toContain(channel.address)
+      for (const [id, operation] of Object.entries<any>(document.operations)) {
+        const shown = page.locator(`#operation-${operation.action}-${id}`)
+        expect({ id, shown: await shown.count() }).toEqual({ id, shown: 1 })
+        expect(await shown.textContent()).toContain(operation.summary)
+      }
+      const messages = Object.entries<any>(document.components.messages)
+      expect(messages.length).toBe(Object.keys(document.channels.realtime.messages).length)
+      for (const [key, message] of messages) {
+        const shown = page.locator(`[id="message-${key}"]`)
+        expect({ key, shown: await shown.count() }).toEqual({ key, shown: 1 })
+        expect(await shown.textContent()).toContain(message.title)
+        // Its payload opens folded: unfolded, as a reader would, it names every field.
+        await shown.getByRole('button', { name: 'Expand all', exact: true }).click()
+        const text = await shown.textContent()
+        for (const field of Object.keys(message.payload.properties ?? {})) expect({ key, field, shown: text?.includes(field) }).toEqual({ key, field, shown: true })
+        if (key === 'client.subscribe') {
+          await shown.evaluate((element) => element.scrollIntoView())
+          await screenshot('subscribe-message')
+        }
+        await shown.getByRole('button', { name: 'Collapse all', exact: true }).first().click()
+      }
+      expect(errors).toEqual([])
+      expect(blocked).toEqual([])
+    } finally {
+      await browsing.close()
+    }
+  }, 60_000)
 })

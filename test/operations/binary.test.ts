@@ -68,6 +68,11 @@ async function endToEnd(launch: (port: number) => Promise<Awaited<ReturnType<typ
   await socket.until(() => socket.types(`room:${room.body.room_id}`).includes('room_closed'))
   socket.close()
   expect((await first.client.get('/asyncapi/json')).body.asyncapi).toBe('3.0.0')
+  // The protocol page: its script and the parsed document, both made when the binary was compiled.
+  const protocolPage = await (await fetch(`${first.baseUrl}/asyncapi`)).text()
+  expect(protocolPage).toContain('"x-parser-spec-parsed":true')
+  const protocolScript = await fetch(`${first.baseUrl}/asyncapi/assets/asyncapi.js`)
+  expect([protocolScript.status, (await protocolScript.arrayBuffer()).byteLength > 1_000_000]).toEqual([200, true])
 
   // The lobby page's script, bundled from client/ into the binary when it was compiled.
   const lobbyScript = await fetch(`${first.baseUrl}/lobby/lobby.js`)

@@ -94,6 +94,11 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
     expect(uploaded.status).toBe(200)
     const alice = await logIn(server.baseUrl, 'lobby-alice', 'lobby_alice', 'lobby-password-1')
     const bob = await logIn(server.baseUrl, 'lobby-bob', 'lobby_bob', 'lobby-password-2')
+    // The footer leads to the documents of what the page is built on.
+    for (const name of ['the REST API', 'the realtime protocol']) {
+      const href = await alice.page.getByRole('link', { name, exact: true }).getAttribute('href')
+      expect({ name, status: (await fetch(new URL(href ?? '', server.baseUrl))).status }).toEqual({ name, status: 200 })
+    }
 
     await alice.page.getByLabel('New room').fill('Control room')
     await alice.page.getByRole('button', { name: 'Create' }).click()

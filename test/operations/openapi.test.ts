@@ -294,9 +294,13 @@ describe('Swagger page', () => {
     expect(html).not.toMatch(/<script>|<style>/)
   })
 
-  test('SWAGGER_ENABLED=false removes the page and the document', async () => {
+  test('SWAGGER_ENABLED=false removes both pages, both documents, and the lobby page’s links to them', async () => {
     const off = await createTestApp({ SWAGGER_ENABLED: 'false' })
-    expect((await off.client.get('/swagger')).status).toBe(404)
-    expect((await off.client.get('/swagger/json')).status).toBe(404)
+    for (const path of ['/swagger', '/swagger/json', '/asyncapi', '/asyncapi/json']) expect({ path, status: (await off.client.get(path)).status }).toEqual({ path, status: 404 })
+    const lobby = await off.client.get('/lobby')
+    expect(lobby.status).toBe(200)
+    expect(lobby.body).not.toContain('href="/swagger"')
+    const on = await createTestApp()
+    expect((await on.client.get('/lobby')).body).toContain('href="/asyncapi"')
   })
 })

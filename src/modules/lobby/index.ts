@@ -17,7 +17,10 @@ const pagePolicy = (imageSources: string) =>
  */
 export const lobbyRoutes = ({ config }: { config: Config }) => {
   // Bun's types take an .html import for a bundle to serve; imported as text, it is its text.
-  const html = (pageHtml as unknown as string).replace('data-api=""', `data-api="${config.apiPrefix}"`)
+  const html = (pageHtml as unknown as string)
+    .replace('data-api=""', `data-api="${config.apiPrefix}"`)
+    // Its links to the API's documents, where the service serves them.
+    .replace(/<footer id="docs">[\s\S]*?<\/footer>\n/, (footer) => (config.swaggerEnabled ? footer : ''))
   const storage = config.avatars.storage
   const policy = pagePolicy(["'self'", 'data:', ...(storage.kind === 's3' && storage.publicUrl ? [new URL(storage.publicUrl).origin] : [])].join(' '))
   const serve =
