@@ -3,6 +3,7 @@ import type { Config } from './config'
 import type { AppContext } from './context'
 import { chatRoutes } from './modules/chat'
 import { credentialsRoutes } from './modules/credentials'
+import { qrLoginRoutes } from './modules/credentials/qr-routes'
 import { dmsRoutes } from './modules/dms'
 import { exportRoutes } from './modules/export'
 import { healthRoutes } from './modules/health'
@@ -32,6 +33,7 @@ export function createApp(context: AppContext) {
   // Typed without the prefix, which clients (Eden, client/) take as part of their base URL.
   const api = new Elysia({ prefix: config.apiPrefix as '' })
     .use(credentialsRoutes(context, guard, authLimit))
+    .use(qrLoginRoutes(context, guard, authLimit))
     .use(sessionsRoutes(context, guard, authLimit))
     .use(usersRoutes({ ...context, confirmPassword: (user, password, caller) => context.credentials.password.confirm(user, password, caller) }, guard))
     .use(linkedAccountsRoutes(context, guard))

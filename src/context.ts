@@ -13,6 +13,8 @@ import { EVENT_TYPES } from './modules/events/model'
 import { EventLog } from './modules/events/service'
 import { EventStore } from './modules/events/store'
 import { PasswordCredentials } from './modules/credentials/password'
+import { QrLogin } from './modules/credentials/qr'
+import { LoginRequestStore } from './modules/credentials/qr-store'
 import { LoginThrottle } from './modules/credentials/throttle'
 import { ThrottleStore } from './modules/credentials/throttle-store'
 import { SessionService } from './modules/sessions/service'
@@ -95,8 +97,21 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   })
   // An account that stops being usable ends its sessions in the same transaction.
   users.onEnded((userId, why, tx) => sessions.endAllOf(userId, why === 'deleted' ? 'account_deleted' : 'account_deactivated', tx))
-  // The ways in: a password today.
-  const credentials = { password: new PasswordCredentials({ db, users, sessions, throttle, passwords }) }
+  // The ways in: a password, and a QR code approved on a phone that is logged in.
+  const credentials = {
+    password: new PasswordCredentials({ db, users, sessions, throttle, passwords }),
+    qr: new QrLogin({
+      db,
+      store: new LoginRequestStore(),
+      users,
+      sessions,
+      events,
+      feed,
+      starts: userRateLimit(rateLimits, 'qr login requests', config.qrLogin.starts),
+      decisions: userRateLimit(rateLimits, 'qr login decisions', config.qrLogin.decisions),
+      policy: config.qrLogin,
+    }),
+  }
   const rooms = new RoomService({
     db,
     roomStore,

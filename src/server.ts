@@ -82,7 +82,7 @@ export async function startServer(config: Config, log: Logger) {
 
 /** Purges expired rows a minute after start (sooner with a shorter interval), then every `interval` seconds. */
 function schedulePurges({ sessions, credentials, invites, rateLimits, events, chat, dms, users, avatars, config }: AppContext, log: Logger, interval: number) {
-  const longestRateWindow = Math.max(...Object.values(config.userRateLimits).map((limit) => limit.window))
+  const longestRateWindow = Math.max(...[...Object.values(config.userRateLimits), config.qrLogin.starts, config.qrLogin.decisions].map((limit) => limit.window))
   let stopped = false
   let timer: Timer
   const purge = async () => {
@@ -90,6 +90,7 @@ function schedulePurges({ sessions, credentials, invites, rateLimits, events, ch
       const purged = {
         sessions: await sessions.purgeExpired(),
         loginCounters: await credentials.password.purgeStale(),
+        qrLoginRequests: await credentials.qr.purgeExpired(),
         rateCounters: await rateLimits.deleteStale(isoAfter(-longestRateWindow)),
         invitations: await invites.purgeSettled(),
         events: await events.purge(),

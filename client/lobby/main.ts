@@ -7,7 +7,7 @@
  * where it stopped, and is refetched when the server says it cannot replay; a right lost (kicked,
  * left, closed, logged out elsewhere) changes the view at once.
  */
-import { type ConnectionState, createGatewayClient, type RealtimeConnection, type Tokens } from 'sim-gateway-client'
+import { type ConnectionState, createGatewayClient, type QrLogin, type RealtimeConnection, type Tokens } from 'sim-gateway-client'
 
 type Room = { room_id: string; room_name: string; owner_id: string | null; max_players: number; is_ready: boolean; is_closed: boolean; players: Player[] }
 type Player = { user_id: string; username: string; display_name: string | null; avatar_url: string | null; game_role: string }
@@ -316,10 +316,12 @@ async function loadMessages() {
   else scrollDown($('messages'))
 }
 
+const clock = (date: Date) => date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+
 function time(iso: string) {
   const element = document.createElement('time')
   element.dateTime = iso
-  element.textContent = new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+  element.textContent = clock(new Date(iso))
   return element
 }
 
@@ -563,6 +565,83 @@ function onDirectEvent(event: { type: string; [field: string]: unknown }) {
   }
 }
 
+// ——— logging a device in with a phone
+
+const QR_CODE = 'sim-gateway.qr-login'
+let qrLogin: QrLogin | undefined
+
+/** This computer, not logged in: a QR for a phone that is, and the wait for its decision. */
+async function startQrLogin() {
+  qrLogin?.cancel()
+  const status = $('qr-status')
+  try {
+    const login = (qrLogin = await gateway.startQrLogin())
+    $<HTMLImageElement>('qr-image').src = `data:image/svg+xml,${encodeURIComponent(login.qrSvg)}`
+    $('qr-words').textContent = login.verificationWords.join(' ')
+    $('qr-code').textContent = login.code
+    $('qr').hidden = false
+    status.textContent = `Waiting for your phone until ${clock(login.expiresAt)}…`
+    const outcome = await login.outcome
+    if (login !== qrLogin) return
+    qrLogin = undefined
+    $('qr').hidden = true
+    status.textContent = outcome === 'denied' ? 'Denied on the phone.' : outcome === 'expired' ? 'The code expired: start again for a new one.' : ''
+    if (outcome === 'logged_in') await enter()
+  } catch (error) {
+    status.textContent = error instanceof Error ? error.message : reason(error)
+  }
+}
+
+/** A code the camera opened this page with (in the fragment, which no server sees): kept until someone is logged in to decide. */
+function takeCodeFromLink() {
+  const code = new URLSearchParams(location.hash.slice(1)).get('qr-login')
+  if (!code) return
+  history.replaceState(null, '', location.pathname + location.search)
+  sessionStorage.setItem(QR_CODE, code)
+  if (!me) showNotice('Log in to approve the device that asks to log in as you')
+}
+
+/** The phone, logged in: where the request comes from, and the choice. */
+async function offerApproval() {
+  const code = sessionStorage.getItem(QR_CODE)
+  if (!code || !me) return
+  try {
+    const request = await call(gateway.api.auth.qr.inspect.post({ code }))
+    const rows = [
+      ['Device', request.device],
+      ['From address', request.address],
+      ['Asked at', clock(new Date(request.created_at))],
+      ['Its words', request.verification_words.join(' ')],
+    ].flatMap(([term, detail]) => [Object.assign(document.createElement('dt'), { textContent: term }), Object.assign(document.createElement('dd'), { textContent: detail })])
+    $('approve-details').replaceChildren(...rows)
+    showNotice('')
+    showError('approve-error')
+    $('approve').hidden = false
+    $('approve-title').focus()
+  } catch (error) {
+    sessionStorage.removeItem(QR_CODE)
+    showNotice(lost(error) ? 'That login code has expired or was used: ask the other device for a new one' : (error as Error).message)
+  }
+}
+
+/** When the account last heard that a device logged in (the notice says more than "approved"). */
+let deviceLoggedInAt = 0
+
+async function decide(approved: boolean) {
+  const code = sessionStorage.getItem(QR_CODE)
+  if (!code) return
+  const asked = Date.now()
+  try {
+    await call(approved ? gateway.api.auth.qr.approve.post({ code }) : gateway.api.auth.qr.deny.post({ code }))
+    sessionStorage.removeItem(QR_CODE)
+    $('approve').hidden = true
+    if (deviceLoggedInAt < asked) showNotice(approved ? 'Approved: the other device is logging in as you' : 'Denied: the other device stays logged out')
+  } catch (error) {
+    if (lost(error)) sessionStorage.removeItem(QR_CODE)
+    showError('approve-error', error)
+  }
+}
+
 // ——— the live connection
 
 function onEvent({ stream, seq, event }: { stream: string; seq: number; event: { type: string; [field: string]: unknown } }) {
@@ -572,6 +651,10 @@ function onEvent({ stream, seq, event }: { stream: string; seq: number; event: {
       if (event.type === 'invitation_received') showNotice('You have a new invitation')
       if (event.type === 'invitation_declined' && event.receiver_id !== me?.user_id) showNotice(declinedNotice(String(event.invite_id)))
       void loadInvites().catch(() => {})
+    }
+    if (event.type === 'device_logged_in') {
+      deviceLoggedInAt = Date.now()
+      showNotice(`A new device logged in as you: ${event.device}, from ${event.address}`)
     }
     if (['removed_from_room', 'invitation_accepted', 'member_joined', 'room_closed'].includes(event.type)) void loadRooms().catch(() => {})
     if (event.type === 'removed_from_room' && event.room_id === current?.room.room_id) closeRoom(`You were removed from ${current?.room.room_name}`)
@@ -696,12 +779,14 @@ async function enter(): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 3000))
     return gateway.tokens ? enter() : leave()
   }
+  qrLogin?.cancel()
   showNotice('')
   $('whoami').textContent = `Logged in as ${me.username}`
   $('login').hidden = true
   $('lobby').hidden = false
   $('logout').hidden = false
   connect()
+  void offerApproval()
   // A list that cannot be read now is read again at the next change (a reset after the reconnect).
   await Promise.all([loadRooms(), loadInvites(), loadDms()]).catch((error) => showNotice((error as Error).message))
   const open = sessionStorage.getItem(OPEN_ROOM)
@@ -723,6 +808,7 @@ function leave(notice?: string) {
   $('lobby').hidden = true
   $('room').hidden = true
   $('dm').hidden = true
+  $('approve').hidden = true
   $('logout').hidden = true
   $('connection').hidden = true
   $('whoami').textContent = ''
@@ -831,4 +917,19 @@ $('logout').addEventListener('click', async () => {
   leave()
 })
 
+onSubmit('device-form', async (form, data) => {
+  sessionStorage.setItem(QR_CODE, String(data.get('code')).trim())
+  form.reset()
+  await offerApproval()
+})
+
+$('qr-start').addEventListener('click', () => void startQrLogin())
+$('approve-yes').addEventListener('click', () => void decide(true))
+$('approve-no').addEventListener('click', () => void decide(false))
+addEventListener('hashchange', () => {
+  takeCodeFromLink()
+  void offerApproval()
+})
+
+takeCodeFromLink()
 if (gateway.tokens) void enter()

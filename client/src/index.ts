@@ -42,6 +42,28 @@ export interface GatewayClient {
   refresh(): Promise<boolean>
   /** Opens /realtime with this client's tokens (renewed as needed): events live, resumed after every drop. */
   realtime(options: Omit<RealtimeOptions, 'baseUrl' | 'token'>): RealtimeConnection
+  /**
+   * Logs this device in with a phone that is logged in: answers what to show (the QR and four
+   * words) and `outcome`, which settles once the phone decided and, if it approved, this client
+   * holds the new session's tokens. The private key never leaves this browser.
+   */
+  startQrLogin(): Promise<QrLogin>
+}
+
+export interface QrLogin {
+  /** An SVG document: the QR to scan. */
+  qrSvg: string
+  /** What the QR carries: the lobby page with the code in its fragment. */
+  link: string
+  /** The code alone, for a phone that cannot scan (typed in there). */
+  code: string
+  /** Shown on the phone too, to tell this device from another. */
+  verificationWords: string[]
+  /** When the request ends if nobody approves it. */
+  expiresAt: Date
+  outcome: Promise<'logged_in' | 'denied' | 'expired'>
+  /** Stops waiting (the outcome settles as `expired`). */
+  cancel(): void
 }
 
 type TokenAnswer = { access_token: { token: string }; refresh_token: { token: string } }
@@ -134,6 +156,35 @@ export function createGatewayClient(baseUrl: string, options: GatewayClientOptio
       return answer
     },
     refresh,
+    async startQrLogin() {
+      // The private key cannot be exported: only this page can sign with it.
+      const keys = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign'])
+      const { x, y } = await crypto.subtle.exportKey('jwk', keys.publicKey)
+      const started = await api.auth.qr.post({ public_key: { kty: 'EC', crv: 'P-256', x: x ?? '', y: y ?? '' } })
+      if (!started.data) throw new Error(`the service refused to start a QR login (${started.status})`)
+      const { request_id, code, link, qr_svg, verification_words, expires_in, interval } = started.data
+      const expiresAt = new Date(Date.now() + expires_in * 1000)
+      const signed = await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, keys.privateKey, new TextEncoder().encode(`qr-login:${request_id}`))
+      const signature = base64url(new Uint8Array(signed))
+      const cancelled = new AbortController()
+      const outcome = (async () => {
+        while (!cancelled.signal.aborted && Date.now() < expiresAt.getTime()) {
+          const asked = Date.now()
+          const answer = await api.auth.qr.token.post({ request_id, signature }, { fetch: { signal: cancelled.signal } }).catch(() => undefined)
+          if (answer?.data) {
+            keepFrom(answer.data)
+            return 'logged_in'
+          }
+          const code = (answer?.error?.value as { error?: string } | undefined)?.error
+          if (code === 'access_denied') return 'denied'
+          if (code === 'expired_token' || code === 'invalid_proof') return 'expired'
+          // Pending after the server's wait, or asked too soon, or no answer: ask again once the interval has passed.
+          await sleep(Math.max(0, interval * 1000 - (Date.now() - asked)), cancelled.signal)
+        }
+        return 'expired'
+      })()
+      return { qrSvg: qr_svg, link, code, verificationWords: verification_words, expiresAt, outcome, cancel: () => cancelled.abort() }
+    },
     realtime: (realtimeOptions) =>
       new RealtimeConnection({
         ...realtimeOptions,
@@ -154,4 +205,15 @@ function isTokenRoute(input: FetchInput): boolean {
 
 function withSlash(url: string): string {
   return url.endsWith('/') ? url : `${url}/`
+}
+
+function base64url(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes)).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '')
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true })
+  })
 }

@@ -46,3 +46,13 @@ function ipv6Groups(address: string): string[] | undefined {
   if (!groups.every((group) => /^[0-9a-f]{1,4}$/.test(group))) return undefined
   return groups.map((group) => group.replace(/^0+(?=.)/, ''))
 }
+
+/** The service's origin as the client reached it: with a trusted proxy in front, the scheme and host the proxy forwarded. */
+export function publicOrigin(request: Request, trustProxy: boolean): string {
+  const url = new URL(request.url)
+  if (!trustProxy) return url.origin
+  const scheme = request.headers.get('x-forwarded-proto')?.split(',')[0]?.trim()
+  const host = request.headers.get('x-forwarded-host')?.split(',')[0]?.trim()
+  if (scheme !== undefined && scheme !== 'http' && scheme !== 'https') return url.origin
+  return new URL(`${scheme ?? url.protocol.slice(0, -1)}://${host || url.host}`).origin
+}

@@ -5,7 +5,13 @@
  */
 const STATUS_OF = {
   bad_request: 400,
+  // RFC 8628's answers to a device that polls (here: a desktop waiting for a QR login's approval).
+  authorization_pending: 400,
+  slow_down: 400,
+  access_denied: 400,
+  expired_token: 400,
   unauthorized: 401,
+  invalid_proof: 401,
   invalid_credentials: 401,
   invalid_refresh_token: 401,
   refresh_token_reused: 401,
@@ -105,6 +111,12 @@ export const invalidInput = (what: string, details: FieldError[]) => new ApiErro
 export const rateLimited = (message: string, retryAfterSeconds: number) => new ApiError('rate_limited', message, undefined, retryAfter(retryAfterSeconds))
 export const unavailable = (message: string, retryAfterSeconds?: number) =>
   new ApiError('unavailable', message, undefined, retryAfterSeconds === undefined ? undefined : retryAfter(retryAfterSeconds))
+export const authorizationPending = () => new ApiError('authorization_pending', 'Not decided yet on the phone; ask again')
+export const slowDown = (intervalSeconds: number) =>
+  new ApiError('slow_down', `Ask at most once every ${intervalSeconds} s, one request at a time`, undefined, retryAfter(intervalSeconds))
+export const accessDenied = (message: string) => new ApiError('access_denied', message)
+export const expiredToken = (message: string) => new ApiError('expired_token', message)
+export const invalidProof = () => new ApiError('invalid_proof', 'The signature does not match the key the request was started with')
 export const internalError = () => new ApiError('internal_error', 'Something went wrong on our side')
 
 export function errorEnvelope(error: ApiError) {

@@ -59,6 +59,22 @@ export async function callEveryOperation(baseUrl: string, admin: { username: str
   if (!refreshed) throw new Error('refresh failed')
   token = refreshed.access_token.token
 
+  // A desktop logged in by this (phone) session: started, looked at, approved, exchanged; another denied; a forged signature refused.
+  const keys = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign'])
+  const { x = '', y = '' } = await crypto.subtle.exportKey('jwk', keys.publicKey)
+  const publicKey = { kty: 'EC' as const, crv: 'P-256' as const, x, y }
+  const sign = async (requestId: string) =>
+    new Uint8Array(await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, keys.privateKey, new TextEncoder().encode(`qr-login:${requestId}`))).toBase64({ alphabet: 'base64url', omitPadding: true })
+  const desktop = await record('post', '/auth/qr', client.POST('/auth/qr', { body: { public_key: publicKey } }))
+  const denied = await record('post', '/auth/qr', client.POST('/auth/qr', { body: { public_key: publicKey } }))
+  if (!desktop || !denied) throw new Error('starting a QR login failed')
+  await record('post', '/auth/qr/inspect', client.POST('/auth/qr/inspect', { body: { code: desktop.code } }))
+  await record('post', '/auth/qr/approve', client.POST('/auth/qr/approve', { body: { code: desktop.code } }))
+  await record('post', '/auth/qr/deny', client.POST('/auth/qr/deny', { body: { code: denied.code } }))
+  await record('post', '/auth/qr/token', client.POST('/auth/qr/token', { body: { request_id: desktop.request_id, signature: await sign(denied.request_id) } }))
+  await record('post', '/auth/qr/token', client.POST('/auth/qr/token', { body: { request_id: desktop.request_id, signature: await sign(desktop.request_id) } }))
+  await record('post', '/auth/qr/token', client.POST('/auth/qr/token', { body: { request_id: denied.request_id, signature: await sign(denied.request_id) } }))
+
   await record('get', '/auth/me', client.GET('/auth/me'))
   await record('get', '/auth/verify-token', client.GET('/auth/verify-token'))
   await record('post', '/auth/verify-token', client.POST('/auth/verify-token'))

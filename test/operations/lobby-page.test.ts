@@ -25,7 +25,7 @@ async function logIn(baseUrl: string, folder: string, username: string, password
   await page.goto(`${baseUrl}/lobby`)
   await page.getByLabel('Username').fill(username)
   await page.getByLabel('Password').fill(password)
-  await page.getByRole('button', { name: 'Log in' }).click()
+  await page.getByRole('button', { name: 'Log in', exact: true }).click()
   await page.getByText(`Logged in as ${username}`).waitFor()
   return browsing
 }
@@ -224,6 +224,54 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
     expect((await server.client.post(`/invites/${invitation.invite_id}/decline`, undefined, carol.access)).status).toBe(200)
     await alice.page.locator('#notice', { hasText: 'dm_carol declined your invitation to Control desk' }).waitFor()
     for (const browsing of [alice, bob]) expect([browsing.errors, browsing.blocked]).toEqual([[], []])
+  }, 60_000)
+
+  test('a phone logs a desktop in with its QR code: the phone shows where it comes from and its words, a denial is told, an approval puts the desktop in the lobby, and the phone hears of the new device', async () => {
+    const server = await startTestServer()
+    await server.client.register('qr_walker', 'lobby-password-1')
+    const phone = await logIn(server.baseUrl, 'lobby-qr-phone', 'qr_walker', 'lobby-password-1')
+    const desktop = await browse(server.baseUrl, 'lobby-qr-desktop')
+    open.push(desktop)
+    await desktop.page.goto(`${server.baseUrl}/lobby`)
+
+    /** The desktop's QR, its words, and the phone's camera opening the link it carries. */
+    const scan = async () => {
+      await desktop.page.getByRole('button', { name: 'Log in with your phone' }).click()
+      const image = desktop.page.locator('#qr-image')
+      await image.waitFor()
+      // The service's SVG, drawn: an image the browser could decode.
+      const drawn = await image.evaluate(async (element) => {
+        const picture = element as unknown as { decode(): Promise<void>; naturalWidth: number }
+        await picture.decode()
+        return picture.naturalWidth
+      })
+      expect(drawn).toBeGreaterThan(0)
+      const code = (await desktop.page.locator('#qr-code').textContent()) ?? ''
+      const words = (await desktop.page.locator('#qr-words').textContent()) ?? ''
+      expect(words.split(' ')).toHaveLength(4)
+      await phone.page.goto(`${server.baseUrl}/lobby#qr-login=${code}`)
+      const details = phone.page.locator('#approve-details')
+      await details.getByText(words, { exact: true }).waitFor()
+      // The code leaves the address bar at once; the phone is shown the desktop's browser and address.
+      expect(phone.page.url()).not.toContain(code)
+      expect(await details.textContent()).toContain('Chrome')
+      expect(await details.textContent()).toContain('127.0.0.1')
+    }
+
+    await scan()
+    await phone.page.getByRole('button', { name: 'Deny' }).click()
+    await desktop.page.getByText('Denied on the phone.').waitFor()
+
+    await scan()
+    await desktop.screenshot('qr')
+    await phone.screenshot('approve')
+    await phone.page.getByRole('button', { name: 'Approve' }).click()
+    await desktop.page.getByText('Logged in as qr_walker').waitFor()
+    await phone.page.locator('#notice', { hasText: 'A new device logged in as you' }).waitFor()
+    await desktop.screenshot('logged-in')
+    expect([phone.errors, phone.blocked, desktop.blocked]).toEqual([[], [], []])
+    // The desktop's waits answered as RFC 8628 says (400 access_denied, authorization_pending), which Chromium logs; nothing else.
+    expect(desktop.errors.filter((error) => !error.includes('status of 400'))).toEqual([])
   }, 60_000)
 
   test('a reload keeps the session, the open room and where the player was reading; a new tab goes on with the session', async () => {

@@ -15,8 +15,11 @@ beforeAll(async () => {
   doc = (await t.client.get('/swagger/json')).body
 })
 
-const PUBLIC = ['POST /auth/registrate', 'POST /auth/login', 'POST /auth/refresh', 'GET /health', 'GET /ready', 'GET /metrics', 'GET /avatars/{user_id}/{file}']
+const PUBLIC = ['POST /auth/registrate', 'POST /auth/login', 'POST /auth/refresh', 'POST /auth/qr', 'POST /auth/qr/token', 'GET /health', 'GET /ready', 'GET /metrics', 'GET /avatars/{user_id}/{file}']
 const PROTECTED = [
+  'POST /auth/qr/inspect',
+  'POST /auth/qr/approve',
+  'POST /auth/qr/deny',
   'POST /auth/logout',
   'GET /auth/me',
   'GET /auth/verify-token',
@@ -150,6 +153,9 @@ describe('OpenAPI document', () => {
       if (operation.requestBody) expect({ name, statuses }).toEqual({ name, statuses: expect.arrayContaining(['400', '408', '413', '415', '422', '503']) })
     }
     const limited = [
+      'POST /auth/qr',
+      'POST /auth/qr/token',
+      'POST /auth/qr/inspect',
       'POST /auth/registrate',
       'POST /auth/login',
       'POST /auth/refresh',
@@ -224,6 +230,11 @@ describe('request schemas', () => {
     'POST /auth/login': 'AuthRequest',
     'POST /auth/refresh': 'RefreshTokenRequest',
     'POST /auth/change-password': 'ChangePasswordRequest',
+    'POST /auth/qr': 'QrLoginStartRequest',
+    'POST /auth/qr/token': 'QrTokenRequest',
+    'POST /auth/qr/inspect': 'QrCode',
+    'POST /auth/qr/approve': 'QrCode',
+    'POST /auth/qr/deny': 'QrCode',
     'PUT /users/me': 'ChangeUserRequest',
     'DELETE /users/me': 'DeleteMeRequest',
     'POST /users/me/linked-accounts': 'LinkAccountRequest',

@@ -26,7 +26,19 @@ const anyone = (status: number) => ({ anonymous: status, user: status, admin: st
 const userRoute = (status = 200) => ({ anonymous: 401, user: status, admin: status })
 const adminRoute = (status = 200) => ({ anonymous: 401, user: 403, admin: status })
 
+/** A desktop's fresh QR login request: its code is what the phone-side routes take. */
+async function qrRequest(): Promise<{ code: string }> {
+  const keys = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign'])
+  const { x, y } = await crypto.subtle.exportKey('jwk', keys.publicKey)
+  return (await t.client.post('/auth/qr', { public_key: { kty: 'EC', crv: 'P-256', x, y } })).body
+}
+const P256_POINT = { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' }
+
 const CASES: Case[] = [
+  { route: 'POST /auth/qr', expected: anyone(201), call: async () => ({ method: 'POST', path: '/auth/qr', body: { public_key: P256_POINT } }) },
+  { route: 'POST /auth/qr/inspect', expected: userRoute(), call: async () => ({ method: 'POST', path: '/auth/qr/inspect', body: { code: (await qrRequest()).code } }) },
+  { route: 'POST /auth/qr/approve', expected: userRoute(), call: async () => ({ method: 'POST', path: '/auth/qr/approve', body: { code: (await qrRequest()).code } }) },
+  { route: 'POST /auth/qr/deny', expected: userRoute(), call: async () => ({ method: 'POST', path: '/auth/qr/deny', body: { code: (await qrRequest()).code } }) },
   { route: 'POST /auth/registrate', expected: anyone(201), call: async () => ({ method: 'POST', path: '/auth/registrate', body: { username: uniqueName(), password: PASSWORD } }) },
   { route: 'POST /auth/login', expected: anyone(200), call: async () => ({ method: 'POST', path: '/auth/login', body: { username: (await registered()).username, password: PASSWORD } }) },
   { route: 'POST /auth/refresh', expected: anyone(200), call: async () => ({ method: 'POST', path: '/auth/refresh', body: { refresh_token: (await registered()).refresh } }) },

@@ -28,6 +28,8 @@ export const TEST_ENV = {
   DATABASE_POOL_SIZE: '4',
   // Tests register and log in far more, and more at once, than any one client would.
   AUTH_RATE_LIMIT: '1000000',
+  QR_LOGIN_RATE_LIMIT: '1000000',
+  QR_APPROVAL_RATE_LIMIT: '1000000',
   HASH_QUEUE_LIMIT: '10000',
   HASH_QUEUE_PER_CLIENT: '10000',
   ROOM_QUOTA: '10000',

@@ -1,5 +1,5 @@
 import { Elysia, t } from 'elysia'
-import { componentId, PAIRED_SURROGATES_PATTERN } from '../../shared/model'
+import { Count, componentId, PAIRED_SURROGATES_PATTERN, Uuid } from '../../shared/model'
 import { sessionModels } from '../sessions/model'
 import { NewUsername, Password, ProfileChanges, Username } from '../users/model'
 
@@ -22,6 +22,73 @@ export const ChangePasswordRequest = t.Object(
   { additionalProperties: false, $id: componentId('ChangePasswordRequest') },
 )
 
-export const credentialModels = new Elysia({ name: 'models.credentials' }).use(sessionModels).model({ AuthRequest, RegisterRequest, ChangePasswordRequest })
+const Base64Url = (description: string, length: number, example: string) =>
+  t.String({ pattern: '^[A-Za-z0-9_-]+$', minLength: length, maxLength: length, description, examples: [example] })
+
+const VerificationWords = (description: string) =>
+  t.Array(t.String(), { minItems: 4, maxItems: 4, description, examples: [['maple', 'lotus', 'cobalt', 'heron']] })
+
+/** The public half of an ECDSA P-256 key pair, as WebCrypto exports it (`crypto.subtle.exportKey('jwk', publicKey)`). */
+export const PublicKeyJwk = t.Object(
+  {
+    kty: t.Literal('EC'),
+    crv: t.Literal('P-256'),
+    x: Base64Url('the point’s x coordinate', 43, 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU'),
+    y: Base64Url('the point’s y coordinate', 43, 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0'),
+  },
+  // WebCrypto adds key_ops and ext to what it exports; they are ignored.
+  { additionalProperties: true, $id: componentId('PublicKeyJwk') },
+)
+
+export const QrLoginStartRequest = t.Object({ public_key: PublicKeyJwk }, { additionalProperties: false, $id: componentId('QrLoginStartRequest') })
+
+export const QrLoginStarted = t.Object(
+  {
+    request_id: t.String({ format: 'uuid', description: 'what the desktop exchanges (POST /auth/qr/token); keep it to yourself' }),
+    code: t.String({ description: 'the one-time code the QR carries (in `link`); the phone approves it' }),
+    link: t.String({ description: 'what the QR encodes: the lobby page, with the code in its fragment (never sent to a server)' }),
+    qr_svg: t.String({ description: 'the QR of `link` as an SVG document, ready for an <img> (as a data: URL) or inline' }),
+    verification_words: VerificationWords('show them: the phone shows the same four for this desktop'),
+    expires_in: Count('seconds the request can be approved and exchanged (QR_LOGIN_TTL)'),
+    interval: Count('seconds to wait between two exchanges while it is pending (QR_LOGIN_INTERVAL)'),
+  },
+  { $id: componentId('QrLoginStarted') },
+)
+
+export const QrCode = t.Object(
+  { code: t.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', description: 'the code from the QR’s link', examples: ['q9mJ2x0TqV1cYd4hWm5bKg'] }) },
+  { additionalProperties: false, $id: componentId('QrCode') },
+)
+
+export const QrLoginRequest = t.Object(
+  {
+    address: t.String({ description: 'the client address the desktop asked from' }),
+    device: t.String({ description: 'its browser and system, as its User-Agent claims ("Chrome 131 on Windows")' }),
+    user_agent: t.String({ description: 'the User-Agent itself (anyone can write any)' }),
+    created_at: t.String({ format: 'date-time' }),
+    expires_at: t.String({ format: 'date-time' }),
+    verification_words: VerificationWords('the desktop shows the same four'),
+  },
+  { $id: componentId('QrLoginRequest') },
+)
+
+export const QrTokenRequest = t.Object(
+  {
+    request_id: Uuid,
+    signature: Base64Url(
+      'ECDSA P-256 with SHA-256 over the text `qr-login:<request_id>` by the private key of the request, as WebCrypto makes it (64 bytes)',
+      86,
+      'ZIx2pc-M9FGbSD0e23_UQa_GuSMxo7gOGc7-yfNnvMhxflEg8ynakLRyjPCQyhJ5mxGG_6oX9105BopM8ER9Dw',
+    ),
+  },
+  { additionalProperties: false, $id: componentId('QrTokenRequest') },
+)
+
+export const credentialModels = new Elysia({ name: 'models.credentials' })
+  .use(sessionModels)
+  .model({ AuthRequest, RegisterRequest, ChangePasswordRequest, PublicKeyJwk, QrLoginStartRequest, QrLoginStarted, QrCode, QrLoginRequest, QrTokenRequest })
 
 export type RegisterRequest = typeof RegisterRequest.static
+export type PublicKeyJwk = typeof PublicKeyJwk.static
+export type QrLoginStarted = typeof QrLoginStarted.static
+export type QrLoginRequest = typeof QrLoginRequest.static

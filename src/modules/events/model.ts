@@ -77,6 +77,15 @@ export const LobbyEventSchema = T.Union([
     user_id: Id('who read'),
     last_read_seq: T.Integer({ minimum: 0 }),
   }),
+  event('device_logged_in', 'user stream: a new device logged in to the account with a QR code approved on one of its devices', {
+    session_id: Id('the new session'),
+    address: T.String({ description: 'the client address the device logged in from' }),
+    device: T.String({ description: 'its browser and system, as its User-Agent claims, such as "Chrome 131 on Windows"' }),
+  }),
+  event('login_request_decided', 'login streams (never a socket): a QR login request was approved or denied on a phone', {
+    request_id: Id('the login request'),
+    approved: T.Boolean(),
+  }),
   event('account_changed', 'user and accounts streams: an account was changed (by its owner or an admin)', {
     user_id: Id('the account'),
     fields: T.Array(T.String(), { description: 'the fields that changed: username, user_role, is_active, or a profile field' }),
@@ -104,5 +113,7 @@ export const roomStream = (roomId: string) => `room:${roomId}`
 /** A room's chat, a stream of its own: members read it, invitees (who follow the room's stream) do not. */
 export const chatStream = (roomId: string) => `chat:${roomId}`
 export const userStream = (userId: string) => `user:${userId}`
+/** A QR login request's decision, which wakes the desktop waiting for it on any instance; never for a socket. */
+export const loginRequestStream = (requestId: string) => `login:${requestId}`
 /** Every account's changes, for other services (through the relay of the log), never for a socket. */
 export const ACCOUNTS_STREAM = 'accounts'

@@ -52,8 +52,11 @@ export class SessionService {
     },
   ) {}
 
-  /** Opens a session for `user`, ending their oldest past MAX_SESSIONS_PER_USER. */
-  async open(user: User): Promise<Grant> {
+  /**
+   * Opens a session for `user`, ending their oldest past MAX_SESSIONS_PER_USER. `announce` makes the
+   * event that tells the user's other devices, written with the session (a QR login does).
+   */
+  async open(user: User, announce?: (sessionId: string) => LobbyEvent): Promise<Grant> {
     const sessionId = Bun.randomUUIDv7()
     const refreshToken = randomToken(REFRESH_TOKEN_BYTES)
     const clock = Date.now()
@@ -63,6 +66,7 @@ export class SessionService {
     await this.deps.db.transaction(async (tx) => {
       await this.deps.sessionStore.create(session, tx)
       await this.#tell(user.user_id, await this.deps.sessionStore.revokeAllButNewest(user.user_id, this.deps.policy.maxSessionsPerUser, now, tx), 'too_many_sessions', tx)
+      if (announce) await this.deps.events.emit(tx, [userStream(user.user_id), announce(sessionId)])
     })
     return { user, sessionId, refreshToken, refreshTokenExpiresIn: secondsUntil(expiresAt, now) }
   }

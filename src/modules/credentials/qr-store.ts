@@ -1,0 +1,60 @@
+import type { Queryable } from '../../db/database'
+
+export type LoginRequestStatus = 'pending' | 'approved' | 'denied' | 'exchanged'
+
+export interface LoginRequestRow {
+  request_id: string
+  public_key: string
+  address: string
+  user_agent: string
+  status: LoginRequestStatus
+  decided_by: string | null
+  created_at: string
+  expires_at: string
+}
+
+const COLUMNS = 'request_id, public_key, address, user_agent, status, decided_by, created_at, expires_at'
+
+/** QR login requests (migration 022): each statement that decides one is a single guarded UPDATE, so that one decision wins. */
+export class LoginRequestStore {
+  async insert(row: Omit<LoginRequestRow, 'status' | 'decided_by'> & { code_hash: string }, q: Queryable): Promise<void> {
+    await q.run(
+      `INSERT INTO login_requests (request_id, code_hash, public_key, address, user_agent, status, created_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)`,
+      [row.request_id, row.code_hash, row.public_key, row.address, row.user_agent, row.created_at, row.expires_at],
+    )
+  }
+
+  find(requestId: string, q: Queryable): Promise<LoginRequestRow | undefined> {
+    return q.get<LoginRequestRow>(`SELECT ${COLUMNS} FROM login_requests WHERE request_id = $1`, [requestId])
+  }
+
+  /** The request its QR code names, while it waits for a decision. */
+  findPending(codeHash: string, now: string, q: Queryable): Promise<LoginRequestRow | undefined> {
+    return q.get<LoginRequestRow>(`SELECT ${COLUMNS} FROM login_requests WHERE code_hash = $1 AND status = 'pending' AND expires_at > $2`, [codeHash, now])
+  }
+
+  /** Approves or denies a pending request; answers its id, or undefined when none was pending under that code. */
+  async decide(codeHash: string, status: 'approved' | 'denied', userId: string, now: string, q: Queryable): Promise<string | undefined> {
+    const row = await q.get<{ request_id: string }>(
+      `UPDATE login_requests SET status = $2, decided_by = $3, decided_at = $4
+       WHERE code_hash = $1 AND status = 'pending' AND expires_at > $4 RETURNING request_id`,
+      [codeHash, status, userId, now],
+    )
+    return row?.request_id
+  }
+
+  /** Counts a poll of a pending request unless the last one was less than `interval` seconds ago (then answers false). */
+  async poll(requestId: string, now: string, earliestPrevious: string, q: Queryable): Promise<boolean> {
+    return (await q.run('UPDATE login_requests SET polled_at = $2 WHERE request_id = $1 AND (polled_at IS NULL OR polled_at <= $3)', [requestId, now, earliestPrevious])) > 0
+  }
+
+  /** Spends an approved request: true for the one caller that did. */
+  async spend(requestId: string, now: string, q: Queryable): Promise<boolean> {
+    return (await q.run("UPDATE login_requests SET status = 'exchanged' WHERE request_id = $1 AND status = 'approved' AND expires_at > $2", [requestId, now])) > 0
+  }
+
+  deleteExpired(before: string, limit: number, q: Queryable): Promise<number> {
+    return q.run('DELETE FROM login_requests WHERE request_id IN (SELECT request_id FROM login_requests WHERE expires_at <= $1 LIMIT $2)', [before, limit])
+  }
+}
