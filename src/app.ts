@@ -3,6 +3,7 @@ import type { Config } from './config'
 import type { AppContext } from './context'
 import { chatRoutes } from './modules/chat'
 import { credentialsRoutes } from './modules/credentials'
+import { oauthRoutes } from './modules/credentials/oauth-routes'
 import { qrLoginRoutes } from './modules/credentials/qr-routes'
 import { dmsRoutes } from './modules/dms'
 import { exportRoutes } from './modules/export'
@@ -34,6 +35,7 @@ export function createApp(context: AppContext) {
   const api = new Elysia({ prefix: config.apiPrefix as '' })
     .use(credentialsRoutes(context, guard, authLimit))
     .use(qrLoginRoutes(context, guard, authLimit))
+    .use(oauthRoutes(context, guard, authLimit))
     .use(sessionsRoutes(context, guard, authLimit))
     .use(usersRoutes({ ...context, confirmPassword: (user, password, caller) => context.credentials.password.confirm(user, password, caller) }, guard))
     .use(linkedAccountsRoutes(context, guard))

@@ -64,6 +64,13 @@ export const EnvSchema = T.Object({
   QR_LOGIN_TTL: Seconds(120, 30, 900, 'how long a QR login request can be approved on a phone and exchanged by its desktop'),
   QR_LOGIN_WAIT: Seconds(20, 0, 60, "how long POST /auth/qr/token waits for the phone's decision before answering authorization_pending"),
   QR_LOGIN_INTERVAL: Seconds(5, 1, 60, 'least time between two exchanges of one pending QR login request (else slow_down)'),
+  OAUTH_PROVIDERS: T.String({
+    default: '[]',
+    description:
+      'sign-in providers as a JSON array, such as [{"id":"yandex","preset":"yandex","client_id":"…","client_secret":"…","redirect_uri":"https://game.example/lobby"}] (README: Signing in with Yandex ID)',
+  }),
+  OAUTH_STATE_TTL: Seconds(600, 60, 3600, 'how long a sign-in at a provider may take, from its start to its callback'),
+  OAUTH_TIMEOUT: Seconds(10, 1, 60, 'how long one call to a sign-in provider may take'),
   QR_LOGIN_RATE_LIMIT: T.Integer({ default: 10, minimum: 1, maximum: 1_000_000, description: 'QR login requests one client address may start per USER_RATE_WINDOW' }),
   QR_APPROVAL_RATE_LIMIT: T.Integer({
     default: 20,
@@ -207,7 +214,7 @@ export class ConfigError extends Error {
   }
 }
 
-const SECRET_KEYS = new Set(['JWT_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL', 'METRICS_TOKEN', 'S3_SECRET_ACCESS_KEY'])
+const SECRET_KEYS = new Set(['JWT_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL', 'METRICS_TOKEN', 'S3_SECRET_ACCESS_KEY', 'OAUTH_PROVIDERS'])
 
 /** Reads and validates the settings; throws ConfigError naming every bad variable. */
 export function loadConfig(source: Record<string, string | undefined> = Bun.env): Config {
@@ -251,7 +258,55 @@ function crossChecks(env: Env): string[] {
     problems.push('S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY and S3_PUBLIC_URL need S3_ENDPOINT and S3_BUCKET')
   const badOrigin = parseOrigins(env.CORS_ORIGINS).find((origin) => origin !== '*' && !URL.canParse(origin))
   if (badOrigin !== undefined) problems.push(`CORS_ORIGINS must list origins such as https://game.example; got ${JSON.stringify(badOrigin)}`)
+  problems.push(...parseProviders(env.OAUTH_PROVIDERS).problems)
   return problems
+}
+
+/** A provider of OAUTH_PROVIDERS: a preset (yandex) brings its endpoints; any other standard OAuth 2.0 / OIDC server names them. */
+const OAuthProviderEntry = T.Object(
+  {
+    id: T.String({ pattern: '^[a-z0-9-]{1,32}$', description: 'in the routes: /auth/oauth/<id>/...' }),
+    name: T.Optional(T.String({ minLength: 1, maxLength: 64, description: 'shown on the login button' })),
+    preset: T.Optional(T.Union([T.Literal('yandex'), T.Literal('oidc')], { description: 'yandex, or oidc (the default): what its answers look like' })),
+    client_id: T.String({ minLength: 1 }),
+    client_secret: T.String({ minLength: 1 }),
+    redirect_uri: T.String({ minLength: 1, description: 'where the provider sends the browser back: the page that finishes the sign-in' }),
+    authorize_url: T.Optional(T.String({ minLength: 1 })),
+    token_url: T.Optional(T.String({ minLength: 1 })),
+    userinfo_url: T.Optional(T.String({ minLength: 1 })),
+    scope: T.Optional(T.String()),
+  },
+  { additionalProperties: false },
+)
+export type OAuthProviderEntry = Static<typeof OAuthProviderEntry>
+
+const ENDPOINTS = ['authorize_url', 'token_url', 'userinfo_url'] as const
+
+function parseProviders(json: string): { providers: OAuthProviderEntry[]; problems: string[] } {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(json)
+  } catch {
+    return { providers: [], problems: ['OAUTH_PROVIDERS must be a JSON array of providers (see README: Signing in with Yandex ID)'] }
+  }
+  if (!Array.isArray(parsed)) return { providers: [], problems: ['OAUTH_PROVIDERS must be a JSON array of providers'] }
+  const problems = parsed.flatMap((entry, index) => {
+    const at = `OAUTH_PROVIDERS[${index}]`
+    // The first complaint about each field is the one that says what is wrong with it.
+    const wrong = new Map<string, string>()
+    for (const { path, message } of Value.Errors(OAuthProviderEntry, entry)) if (!wrong.has(path)) wrong.set(path, `${at}${path.replaceAll('/', '.')}: ${message}`)
+    if (wrong.size > 0) return [...wrong.values()]
+    const provider = entry as OAuthProviderEntry
+    const urls = [['redirect_uri', provider.redirect_uri], ...ENDPOINTS.map((key) => [key, provider[key]])] as const
+    return [
+      ...urls.filter(([, url]) => url !== undefined && !/^https?:$/.test(URL.parse(url)?.protocol ?? '')).map(([key]) => `${at}.${key}: expected an http(s) URL`),
+      ...(provider.preset === 'yandex' ? [] : ENDPOINTS.filter((key) => provider[key] === undefined).map((key) => `${at}.${key}: required without a preset`)),
+    ]
+  })
+  const ids = parsed.map((entry) => (entry as { id?: unknown })?.id)
+  const repeated = ids.find((id, index) => ids.indexOf(id) !== index)
+  if (repeated !== undefined) problems.push(`OAUTH_PROVIDERS: the id ${JSON.stringify(repeated)} is used twice`)
+  return { providers: problems.length === 0 ? (parsed as OAuthProviderEntry[]) : [], problems }
 }
 
 function parseOrigins(list: string): string[] {
@@ -328,6 +383,7 @@ function toConfig(env: Env) {
       accountChanges: { limit: env.ACCOUNT_RATE_LIMIT, window: env.USER_RATE_WINDOW },
       exports: { limit: env.EXPORT_RATE_LIMIT, window: env.USER_RATE_WINDOW },
     },
+    oauth: { providers: parseProviders(env.OAUTH_PROVIDERS).providers, stateTtl: env.OAUTH_STATE_TTL, timeout: env.OAUTH_TIMEOUT },
     qrLogin: {
       ttl: env.QR_LOGIN_TTL,
       wait: env.QR_LOGIN_WAIT,

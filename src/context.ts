@@ -13,6 +13,9 @@ import { EVENT_TYPES } from './modules/events/model'
 import { EventLog } from './modules/events/service'
 import { EventStore } from './modules/events/store'
 import { PasswordCredentials } from './modules/credentials/password'
+import { OAuthSignIn } from './modules/credentials/oauth'
+import { OAuthProvider } from './modules/credentials/oauth-providers'
+import { OAuthStore } from './modules/credentials/oauth-store'
 import { QrLogin } from './modules/credentials/qr'
 import { LoginRequestStore } from './modules/credentials/qr-store'
 import { LoginThrottle } from './modules/credentials/throttle'
@@ -97,9 +100,17 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   })
   // An account that stops being usable ends its sessions in the same transaction.
   users.onEnded((userId, why, tx) => sessions.endAllOf(userId, why === 'deleted' ? 'account_deleted' : 'account_deactivated', tx))
-  // The ways in: a password, and a QR code approved on a phone that is logged in.
+  // The ways in: a password, a provider's sign-in, and a QR code approved on a phone that is logged in.
   const credentials = {
     password: new PasswordCredentials({ db, users, sessions, throttle, passwords }),
+    oauth: new OAuthSignIn({
+      db,
+      store: new OAuthStore(),
+      users,
+      sessions,
+      providers: config.oauth.providers.map((entry) => new OAuthProvider(entry, config.oauth.timeout)),
+      stateTtl: config.oauth.stateTtl,
+    }),
     qr: new QrLogin({
       db,
       store: new LoginRequestStore(),

@@ -91,6 +91,7 @@ function schedulePurges({ sessions, credentials, invites, rateLimits, events, ch
         sessions: await sessions.purgeExpired(),
         loginCounters: await credentials.password.purgeStale(),
         qrLoginRequests: await credentials.qr.purgeExpired(),
+        oauthStates: await credentials.oauth.purgeExpired(),
         rateCounters: await rateLimits.deleteStale(isoAfter(-longestRateWindow)),
         invitations: await invites.purgeSettled(),
         events: await events.purge(),

@@ -565,6 +565,43 @@ function onDirectEvent(event: { type: string; [field: string]: unknown }) {
   }
 }
 
+// ——— signing in with a provider (Yandex ID, ...)
+
+const SIGN_IN = 'sim-gateway.sign-in'
+
+async function showProviders() {
+  const answer = await gateway.api.auth.oauth.providers.get().catch(() => undefined)
+  const providers = answer?.data?.providers ?? []
+  $('providers').replaceChildren(...providers.map((provider) => button(`Log in with ${provider.name}`, () => startSignIn(provider.id))))
+}
+
+async function startSignIn(provider: string) {
+  try {
+    const started = await call(gateway.api.auth.oauth({ provider }).start.post())
+    sessionStorage.setItem(SIGN_IN, JSON.stringify({ provider, state: started.state }))
+    location.assign(started.authorize_url)
+  } catch (error) {
+    showError('login-error', error)
+  }
+}
+
+/** Back from the provider with `code` (or `error`) and `state`: checked against the state this page kept, then handed to the service. */
+async function finishSignIn(): Promise<void> {
+  const query = new URLSearchParams(location.search)
+  const state = query.get('state')
+  if (state === null || !(query.has('code') || query.has('error'))) return
+  history.replaceState(null, '', location.pathname + location.hash)
+  const kept = JSON.parse(sessionStorage.getItem(SIGN_IN) ?? 'null') as { provider: string; state: string } | null
+  sessionStorage.removeItem(SIGN_IN)
+  // A sign-in this page did not start (someone else's code, sent here) is not finished.
+  if (kept?.state !== state) return showNotice('That sign-in was not started here: start it again')
+  const code = query.get('code')
+  const error = query.get('error')
+  const answer = await gateway.finishSignIn(kept.provider, { state, ...(code ? { code } : {}), ...(error ? { error } : {}) }).catch(() => undefined)
+  if (!answer?.data) return showError('login-error', new Error(reason(answer?.error)))
+  await enter()
+}
+
 // ——— logging a device in with a phone
 
 const QR_CODE = 'sim-gateway.qr-login'
@@ -932,4 +969,6 @@ addEventListener('hashchange', () => {
 })
 
 takeCodeFromLink()
+void showProviders()
 if (gateway.tokens) void enter()
+else void finishSignIn()

@@ -48,6 +48,11 @@ export interface GatewayClient {
    * holds the new session's tokens. The private key never leaves this browser.
    */
   startQrLogin(): Promise<QrLogin>
+  /**
+   * Finishes a sign-in at a provider (started with `api.auth.oauth({ provider }).start.post()`): hands the
+   * service what the browser came back with and, if it answers a session, holds its tokens.
+   */
+  finishSignIn(provider: string, callback: { state: string; code?: string; error?: string }): ReturnType<ReturnType<GatewayApi['auth']['oauth']>['callback']['post']>
 }
 
 export interface QrLogin {
@@ -156,6 +161,11 @@ export function createGatewayClient(baseUrl: string, options: GatewayClientOptio
       return answer
     },
     refresh,
+    async finishSignIn(provider, callback) {
+      const answer = await api.auth.oauth({ provider }).callback.post(callback)
+      if (answer.data) keepFrom(answer.data)
+      return answer
+    },
     async startQrLogin() {
       // The private key cannot be exported: only this page can sign with it.
       const keys = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign'])

@@ -26,6 +26,8 @@ const STATUS_OF = {
   validation_error: 422,
   rate_limited: 429,
   internal_error: 500,
+  // A sign-in provider (OAUTH_PROVIDERS) did not answer, or answered nonsense.
+  bad_gateway: 502,
   unavailable: 503,
 } as const
 
@@ -51,6 +53,7 @@ export const REASONS = {
   erasure_under_way: 'the account is being erased; it cannot come back',
   already_linked: 'an account on that network is linked already; unlink it first',
   link_taken: 'that account of the network is linked to another user',
+  last_way_in: 'the only way left to log in to the account: link another, or keep it',
   upload_under_way: 'another avatar upload for the account is under way; wait for it to finish',
   self_target: 'not to yourself: an admin deleting, deactivating or demoting themself, an owner kicking themself, writing to or blocking yourself',
   last_admin: 'the last active admin stays',
@@ -117,6 +120,7 @@ export const slowDown = (intervalSeconds: number) =>
 export const accessDenied = (message: string) => new ApiError('access_denied', message)
 export const expiredToken = (message: string) => new ApiError('expired_token', message)
 export const invalidProof = () => new ApiError('invalid_proof', 'The signature does not match the key the request was started with')
+export const badGateway = (message: string) => new ApiError('bad_gateway', message)
 export const internalError = () => new ApiError('internal_error', 'Something went wrong on our side')
 
 export function errorEnvelope(error: ApiError) {

@@ -75,6 +75,16 @@ export async function callEveryOperation(baseUrl: string, admin: { username: str
   await record('post', '/auth/qr/token', client.POST('/auth/qr/token', { body: { request_id: desktop.request_id, signature: await sign(desktop.request_id) } }))
   await record('post', '/auth/qr/token', client.POST('/auth/qr/token', { body: { request_id: denied.request_id, signature: await sign(denied.request_id) } }))
 
+  // No provider is configured here: the providers are none, and naming one is a 404.
+  const provider = { params: { path: { provider: 'yandex' } } }
+  await record('get', '/auth/oauth/providers', client.GET('/auth/oauth/providers'))
+  await record('post', '/auth/oauth/{provider}/start', client.POST('/auth/oauth/{provider}/start', provider))
+  await record('post', '/auth/oauth/{provider}/callback', client.POST('/auth/oauth/{provider}/callback', { ...provider, body: { state: 'unknown', code: 'x' } }))
+  await record('post', '/auth/oauth/{provider}/link', client.POST('/auth/oauth/{provider}/link', provider))
+  await record('post', '/auth/oauth/{provider}/link/callback', client.POST('/auth/oauth/{provider}/link/callback', { ...provider, body: { state: 'unknown', error: 'access_denied' } }))
+  await record('get', '/auth/identities', client.GET('/auth/identities'))
+  await record('delete', '/auth/identities/{identity_id}', client.DELETE('/auth/identities/{identity_id}', { params: { path: { identity_id: crypto.randomUUID() } } }))
+
   await record('get', '/auth/me', client.GET('/auth/me'))
   await record('get', '/auth/verify-token', client.GET('/auth/verify-token'))
   await record('post', '/auth/verify-token', client.POST('/auth/verify-token'))

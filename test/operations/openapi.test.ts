@@ -15,8 +15,25 @@ beforeAll(async () => {
   doc = (await t.client.get('/swagger/json')).body
 })
 
-const PUBLIC = ['POST /auth/registrate', 'POST /auth/login', 'POST /auth/refresh', 'POST /auth/qr', 'POST /auth/qr/token', 'GET /health', 'GET /ready', 'GET /metrics', 'GET /avatars/{user_id}/{file}']
+const PUBLIC = [
+  'POST /auth/registrate',
+  'POST /auth/login',
+  'POST /auth/refresh',
+  'POST /auth/qr',
+  'POST /auth/qr/token',
+  'GET /auth/oauth/providers',
+  'POST /auth/oauth/{provider}/start',
+  'POST /auth/oauth/{provider}/callback',
+  'GET /health',
+  'GET /ready',
+  'GET /metrics',
+  'GET /avatars/{user_id}/{file}',
+]
 const PROTECTED = [
+  'POST /auth/oauth/{provider}/link',
+  'POST /auth/oauth/{provider}/link/callback',
+  'GET /auth/identities',
+  'DELETE /auth/identities/{identity_id}',
   'POST /auth/qr/inspect',
   'POST /auth/qr/approve',
   'POST /auth/qr/deny',
@@ -153,6 +170,8 @@ describe('OpenAPI document', () => {
       if (operation.requestBody) expect({ name, statuses }).toEqual({ name, statuses: expect.arrayContaining(['400', '408', '413', '415', '422', '503']) })
     }
     const limited = [
+      'POST /auth/oauth/{provider}/start',
+      'POST /auth/oauth/{provider}/callback',
       'POST /auth/qr',
       'POST /auth/qr/token',
       'POST /auth/qr/inspect',
@@ -231,6 +250,8 @@ describe('request schemas', () => {
     'POST /auth/refresh': 'RefreshTokenRequest',
     'POST /auth/change-password': 'ChangePasswordRequest',
     'POST /auth/qr': 'QrLoginStartRequest',
+    'POST /auth/oauth/{provider}/callback': 'OAuthCallback',
+    'POST /auth/oauth/{provider}/link/callback': 'OAuthCallback',
     'POST /auth/qr/token': 'QrTokenRequest',
     'POST /auth/qr/inspect': 'QrCode',
     'POST /auth/qr/approve': 'QrCode',

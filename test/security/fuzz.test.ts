@@ -65,6 +65,9 @@ beforeAll(async () => {
   idPools.file = [`${'0'.repeat(64)}-${'0'.repeat(16)}.webp`, `${'f'.repeat(64)}-${'a'.repeat(16)}.webp`]
   const created = await Promise.all([1, 2, 3].map(() => rooms.createRoom(admin, { max_players: 4 })))
   idPools.room_id = created.map((room) => room.room_id)
+  // No sign-in provider is configured here: any name is a 404, and nobody has an identity.
+  idPools.provider = ['yandex', 'corp-sso']
+  idPools.identity_id = [crypto.randomUUID()]
   idPools.invite_id = (await Promise.all(created.map((room, i) => rooms.invite(admin, room.room_id, victims[i]!)))).map((invitation) => invitation.invite_id)
   idPools.message_id = await Promise.all(
     created.map(async (room) => (await t.client.post(`/rooms/${room.room_id}/messages`, { body: 'fuzz target' }, admin.access)).body.message_id as string),

@@ -1,5 +1,5 @@
 import { Elysia, t } from 'elysia'
-import { Count, componentId, PAIRED_SURROGATES_PATTERN, Uuid } from '../../shared/model'
+import { Count, componentId, ListResponse, PAIRED_SURROGATES_PATTERN, Timestamp, Uuid } from '../../shared/model'
 import { sessionModels } from '../sessions/model'
 import { NewUsername, Password, ProfileChanges, Username } from '../users/model'
 
@@ -84,9 +84,53 @@ export const QrTokenRequest = t.Object(
   { additionalProperties: false, $id: componentId('QrTokenRequest') },
 )
 
+export const OAuthProvider = t.Object(
+  {
+    id: t.String({ description: 'in the routes: /auth/oauth/{provider}/...', examples: ['yandex'] }),
+    name: t.String({ description: 'for the login button', examples: ['Yandex ID'] }),
+  },
+  { $id: componentId('OAuthProvider') },
+)
+export const OAuthProvidersResponse = ListResponse('OAuthProvidersResponse', 'providers', OAuthProvider)
+
+export const ProviderParams = t.Object({ provider: t.String({ pattern: '^[a-z0-9-]{1,32}$', description: 'a provider of OAUTH_PROVIDERS', examples: ['yandex'] }) })
+export const IdentityParams = t.Object({ identity_id: Uuid })
+
+export const OAuthStarted = t.Object(
+  {
+    authorize_url: t.String({ description: 'send the browser there' }),
+    state: t.String({ description: 'keep it in the page (sessionStorage) and check it against the one the browser comes back with' }),
+  },
+  { $id: componentId('OAuthStarted') },
+)
+
+export const OAuthCallback = t.Object(
+  {
+    state: t.String({ minLength: 1, maxLength: 128, description: 'the `state` the provider sent the browser back with', examples: ['kq3v0iXoX2k9Q3mB5a8sT1ZpRr4yL6uN0cW7eH2fJ9g'] }),
+    code: t.Optional(t.String({ minLength: 1, maxLength: 2048, description: 'the `code` it came back with', examples: ['4f1c9e0a7b3d'] })),
+    error: t.Optional(t.String({ minLength: 1, maxLength: 256, description: 'or the `error` it came back with (access_denied when the person said no)' })),
+  },
+  { additionalProperties: false, $id: componentId('OAuthCallback') },
+)
+
+export const Identity = t.Object(
+  {
+    identity_id: Uuid,
+    provider: t.String({ examples: ['yandex'] }),
+    subject: t.String({ description: 'the account’s id at the provider' }),
+    email: t.Union([t.String(), t.Null()], { description: 'its address there, as the provider told it (never used to find an account)' }),
+    login: t.Union([t.String(), t.Null()], { description: 'its login there' }),
+    created_at: Timestamp,
+    last_sign_in_at: Timestamp,
+  },
+  { $id: componentId('Identity') },
+)
+export const IdentitiesResponse = ListResponse('IdentitiesResponse', 'identities', Identity)
+
 export const credentialModels = new Elysia({ name: 'models.credentials' })
   .use(sessionModels)
   .model({ AuthRequest, RegisterRequest, ChangePasswordRequest, PublicKeyJwk, QrLoginStartRequest, QrLoginStarted, QrCode, QrLoginRequest, QrTokenRequest })
+  .model({ OAuthProvider, OAuthProvidersResponse, OAuthStarted, OAuthCallback, Identity, IdentitiesResponse })
 
 export type RegisterRequest = typeof RegisterRequest.static
 export type PublicKeyJwk = typeof PublicKeyJwk.static

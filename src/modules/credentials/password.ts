@@ -48,9 +48,9 @@ export class PasswordCredentials {
     const { users, passwords, throttle } = this.deps
     const attempt = await throttle.reserveLogin(username, caller.address)
     const account = await users.findWithPassword({ username })
-    const matches = await checked(attempt, () =>
-      account ? passwords.verify(password, account.password_hash, caller) : passwords.verifyNothing(password, caller),
-    )
+    // An account with no password (made by a provider's sign-in) costs the same work and gets the same answer as none.
+    const hash = account?.password_hash || undefined
+    const matches = await checked(attempt, () => (hash ? passwords.verify(password, hash, caller) : passwords.verifyNothing(password, caller)))
     if (!account || !matches) throw invalidCredentials('Wrong username or password')
     if (account.user.status === 'deleted') throw accountDeleted()
     if (!account.user.is_active) throw accountInactive()
@@ -62,7 +62,7 @@ export class PasswordCredentials {
     const { users, passwords, throttle } = this.deps
     const attempt = await throttle.reservePasswordCheck(user.user_id)
     const account = await users.findWithPassword({ userId: user.user_id })
-    const matches = await checked(attempt, async () => account !== undefined && (await passwords.verify(password, account.password_hash, caller)))
+    const matches = await checked(attempt, async () => !!account?.password_hash && (await passwords.verify(password, account.password_hash, caller)))
     if (!matches) throw invalidCredentials(wrong)
   }
 

@@ -58,21 +58,36 @@ export class UserService {
   }
 
   /** `userId` is given only by the demo data, whose ids are fixed (shared/demo.ts). */
-  async create(
-    { username, password, user_role = 'user', is_active = true, ...profile }: UserCreateRequest,
-    caller: Caller = INTERNAL_CALLER,
-    userId = Bun.randomUUIDv7(),
-  ): Promise<User> {
+  async create({ password, ...account }: UserCreateRequest, caller: Caller = INTERNAL_CALLER, userId = Bun.randomUUIDv7()): Promise<User> {
     this.assertPasswordAllowed(password, '/password')
+    return this.#insert(account, () => this.deps.passwords.hash(password, caller), userId, this.deps.db)
+  }
+
+  /** An account whose way in is an identity at a provider (credentials/oauth.ts): no password opens it. */
+  createWithoutPassword(account: Omit<UserCreateRequest, 'password'>, q: Queryable): Promise<User> {
+    return this.#insert(account, async () => NO_PASSWORD, Bun.randomUUIDv7(), q)
+  }
+
+  /** Whether the account has a password to log in with (one made by a provider's sign-in has none). */
+  async hasPassword(userId: string, q: Queryable): Promise<boolean> {
+    return ((await this.deps.userStore.findById(userId, q))?.password_hash ?? NO_PASSWORD) !== NO_PASSWORD
+  }
+
+  async #insert(
+    { username, user_role = 'user', is_active = true, ...profile }: Omit<UserCreateRequest, 'password'>,
+    passwordHash: () => Promise<string>,
+    userId: string,
+    q: Queryable,
+  ): Promise<User> {
     const details = normaliseProfile(profile)
-    const { userStore, db } = this.deps
-    if (await userStore.findByUsername(username, db)) throw usernameTaken()
-    if (await this.#emailHeldByAnother(details.email, undefined, db)) throw emailTaken()
+    const { userStore } = this.deps
+    if (await userStore.findByUsername(username, q)) throw usernameTaken()
+    if (await this.#emailHeldByAnother(details.email, undefined, q)) throw emailTaken()
     const now = nowIso()
     const user: UserRecord = {
       user_id: userId,
       username,
-      password_hash: await this.deps.passwords.hash(password, caller),
+      password_hash: await passwordHash(),
       user_role,
       is_active,
       created_at: now,
@@ -84,7 +99,7 @@ export class UserService {
       avatar_url: null,
     }
     try {
-      await userStore.insert({ ...user, ...derived(user) }, db)
+      await userStore.insert({ ...user, ...derived(user) }, q)
     } catch (error) {
       throw error instanceof UniqueViolation ? await this.#taken(user.email, undefined) : error
     }
@@ -360,6 +375,9 @@ export class UserService {
 const ADMIN_BOOTSTRAPPED = 'admin_bootstrapped'
 /** Accounts the purge reads at a time; each is then erased on its own. */
 const PURGE_BATCH = 100
+
+/** The password hash of an account that has no password: no argon2id hash is empty, so nothing verifies against it. */
+export const NO_PASSWORD = ''
 
 function usernameTaken(): ApiError {
   return conflict('username_taken', 'This username is already taken')

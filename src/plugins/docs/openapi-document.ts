@@ -35,6 +35,7 @@ const ERROR_STATUSES: Record<string, { code: string; description: string }> = {
     description: '`validation_error`: a field is missing, unknown, or outside its limits; `details` names each field and what it must be.',
   },
   429: { code: 'rate_limited', description: '`rate_limited`: too many attempts; try again after `Retry-After` seconds.' },
+  502: { code: 'bad_gateway', description: '`bad_gateway`: a sign-in provider did not answer in `OAUTH_TIMEOUT`, or answered nonsense.' },
   503: { code: 'unavailable', description: '`unavailable`: the service cannot answer now; try again after `Retry-After` seconds where given.' },
 }
 
