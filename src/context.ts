@@ -199,6 +199,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   const exporter = new ExportService({
     users,
     linkedAccounts,
+    identities: credentials.oauth,
     rooms,
     chat,
     dms,

@@ -57,6 +57,9 @@ describe(`signing in with Yandex ID on ${STORE}`, () => {
       expect.objectContaining({ provider: 'yandex', subject: '1130000012345678', login: 'ivan.petrov', email: 'ivan.petrov@yandex.ru' }),
     ])
 
+    // The account's data names its identity too.
+    expect((await app.client.get('/users/me/export', registered.body.access_token.token)).body.identities).toEqual(identities.body.identities)
+
     const again = await (await signIn(app, yandex)).finish()
     expect(again.status).toBe(200)
     expect(again.body.user.user_id).toBe(registered.body.user.user_id)

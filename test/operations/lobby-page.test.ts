@@ -8,15 +8,17 @@ import { type Client, closeTestResources, freshDatabaseUrl, onlyOn, STORE, start
 import { freePort, startService } from '../support/process'
 import { gatewayProxy, nginxAvailable, startNginx } from '../support/nginx'
 import { picture } from '../support/pictures'
+import { fakeYandex } from '../support/yandex'
 
 // The lobby page as two players meet it, in two Chromium profiles: one creates a room and invites,
 // the other accepts, both chat and see each other join and type, live. Screenshots in test-output/lobby-*/.
 
 const open: Browsing[] = []
+// A dozen Chromium profiles take longer to close than a hook's default 5 s on a busy machine.
 afterAll(async () => {
-  for (const browsing of open) await browsing.close()
+  await Promise.all(open.map((browsing) => browsing.close()))
   await closeTestResources()
-})
+}, 30_000)
 
 async function logIn(baseUrl: string, folder: string, username: string, password: string) {
   const browsing = await browse(baseUrl, folder)
@@ -272,6 +274,35 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
     expect([phone.errors, phone.blocked, desktop.blocked]).toEqual([[], [], []])
     // The desktop's waits answered as RFC 8628 says (400 access_denied, authorization_pending), which Chromium logs; nothing else.
     expect(desktop.errors.filter((error) => !error.includes('status of 400'))).toEqual([])
+  }, 60_000)
+
+  test('signing up with Yandex ID from the lobby: its button, the round trip, the code gone from the address bar; a sign-in link someone else started is refused', async () => {
+    const yandex = await fakeYandex({ id: 'lobby-client', secret: 'lobby-secret' })
+    const server = await startTestServer({ OAUTH_PROVIDERS: JSON.stringify([yandex.provider('https://lobby.test/lobby')]) })
+    yandex.state.backTo = `${server.baseUrl}/lobby`
+    yandex.state.account = { ...yandex.state.account, login: 'lobby.ivan' }
+    const newcomer = await browse(server.baseUrl, 'lobby-yandex', [yandex.origin])
+    open.push(newcomer)
+    try {
+      await newcomer.page.goto(`${server.baseUrl}/lobby`)
+      await newcomer.page.getByRole('button', { name: 'Log in with Yandex ID' }).click()
+      await newcomer.page.getByText('Logged in as lobby.ivan').waitFor()
+      expect(newcomer.page.url()).toBe(`${server.baseUrl}/lobby`)
+      await newcomer.screenshot('signed-up')
+      expect([newcomer.errors, newcomer.blocked]).toEqual([[], []])
+
+      // A sign-in finished in a browser that did not start it (a link someone sent) is refused there.
+      const stranger = await browse(server.baseUrl, 'lobby-yandex-stranger', [yandex.origin])
+      open.push(stranger)
+      const started = await server.client.post('/auth/oauth/yandex/start')
+      const back = await yandex.visit(started.body.authorize_url)
+      await stranger.page.goto(`${server.baseUrl}/lobby?code=${back.code}&state=${back.state}`)
+      await stranger.page.locator('#notice', { hasText: 'That sign-in was not started here' }).waitFor()
+      expect(await stranger.page.locator('#login').isVisible()).toBe(true)
+      expect(stranger.page.url()).toBe(`${server.baseUrl}/lobby`)
+    } finally {
+      yandex.stop()
+    }
   }, 60_000)
 
   test('a reload keeps the session, the open room and where the player was reading; a new tab goes on with the session', async () => {

@@ -38,8 +38,8 @@ export interface Browsing {
   close(): Promise<void>
 }
 
-/** A fresh Chromium profile that may reach `origin` and nothing else, recording what goes wrong. */
-export async function browse(origin: string, folder: string): Promise<Browsing> {
+/** A fresh Chromium profile that may reach `origin` (and `alsoAllowed`, such as a sign-in provider) and nothing else, recording what goes wrong. */
+export async function browse(origin: string, folder: string, alsoAllowed: string[] = []): Promise<Browsing> {
   const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'sgw-chromium-')), {
     executablePath: CHROMIUM,
     headless: true,
@@ -50,7 +50,7 @@ export async function browse(origin: string, folder: string): Promise<Browsing> 
   const blocked: string[] = []
   await context.route('**/*', (route) => {
     const url = route.request().url()
-    if (url.startsWith(origin) || url.startsWith('data:')) return route.continue()
+    if ([origin, ...alsoAllowed].some((allowed) => url.startsWith(allowed)) || url.startsWith('data:')) return route.continue()
     blocked.push(url)
     return route.abort()
   })

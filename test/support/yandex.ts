@@ -21,6 +21,8 @@ export async function fakeYandex(client: { id: string; secret: string }) {
     tokenIssuedTo: client.id,
     /** The Authorization headers /info was called with. */
     infoAuthorizations: [] as string[],
+    /** Where the browser really goes back to, when the registered redirect_uri names a host the test cannot hold (a page on a port chosen at start). */
+    backTo: undefined as string | undefined,
   }
   const server = Bun.serve({
     port: 0,
@@ -30,7 +32,7 @@ export async function fakeYandex(client: { id: string; secret: string }) {
         const query = url.searchParams
         if (query.get('client_id') !== client.id || query.get('code_challenge_method') !== 'S256' || !query.get('code_challenge') || !query.get('state'))
           return new Response('bad authorization request', { status: 400 })
-        const back = new URL(query.get('redirect_uri') ?? '')
+        const back = new URL(state.backTo ?? query.get('redirect_uri') ?? '')
         back.searchParams.set('state', query.get('state') ?? '')
         if (!state.consent) back.searchParams.set('error', 'access_denied')
         else {
@@ -82,6 +84,7 @@ export async function fakeYandex(client: { id: string; secret: string }) {
       const back = new URL(answer.headers.get('location') ?? 'http://nowhere.invalid/')
       return Object.fromEntries(['code', 'state', 'error'].filter((key) => back.searchParams.has(key)).map((key) => [key, back.searchParams.get(key) as string]))
     },
+    origin,
     stop: () => server.stop(true),
   }
 }

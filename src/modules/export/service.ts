@@ -1,6 +1,7 @@
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { nowIso } from '../../lib/clock'
 import type { ChatService } from '../chat/service'
+import type { OAuthSignIn } from '../credentials/oauth'
 import type { DirectMessageService } from '../dms/service'
 import type { RoomService } from '../rooms/service'
 import type { User } from '../users/model'
@@ -17,6 +18,7 @@ export class ExportService {
     private readonly deps: {
       users: Pick<UserService, 'get'>
       linkedAccounts: Pick<LinkedAccountService, 'withLinks'>
+      identities: Pick<OAuthSignIn, 'identities'>
       rooms: Pick<RoomService, 'seatsOf'>
       chat: Pick<ChatService, 'writtenBy'>
       dms: Pick<DirectMessageService, 'conversationsOf' | 'messagesIn' | 'blocksOf'>
@@ -51,8 +53,8 @@ export class ExportService {
   }
 
   async *#document(account: User): AsyncGenerator<string> {
-    const { rooms, chat, dms } = this.deps
-    yield `{"exported_at":${JSON.stringify(nowIso())},"account":${JSON.stringify(account)},"rooms":[`
+    const { rooms, chat, dms, identities } = this.deps
+    yield `{"exported_at":${JSON.stringify(nowIso())},"account":${JSON.stringify(account)},"identities":${JSON.stringify(await identities.identities(account))},"rooms":[`
     yield* jsonItems(rooms.seatsOf(account.user_id))
     yield '],"room_messages":['
     yield* jsonItems(chat.writtenBy(account.user_id))
