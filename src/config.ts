@@ -62,7 +62,8 @@ export const EnvSchema = T.Object({
   BLOCK_RATE_LIMIT: T.Integer({ default: 30, minimum: 1, maximum: 1_000_000, description: 'blocks and unblocks one user may make per USER_RATE_WINDOW' }),
   USER_RATE_WINDOW: Seconds(60, 1, 86_400, 'window of ROOM_RATE_LIMIT, INVITE_RATE_LIMIT, BLOCK_RATE_LIMIT, ACCOUNT_RATE_LIMIT and the QR login limits'),
   QR_LOGIN_TTL: Seconds(120, 30, 900, 'how long a QR login request can be approved on a phone and exchanged by its desktop'),
-  QR_LOGIN_WAIT: Seconds(20, 0, 60, "how long POST /auth/qr/token waits for the phone's decision before answering authorization_pending"),
+  // Both under the 30 s a connection may stay idle (Elysia's idleTimeout for Bun), so that an answer always finds its caller.
+  QR_LOGIN_WAIT: Seconds(20, 0, 25, "how long POST /auth/qr/token waits for the phone's decision before answering authorization_pending"),
   QR_LOGIN_INTERVAL: Seconds(5, 1, 60, 'least time between two exchanges of one pending QR login request (else slow_down)'),
   OAUTH_PROVIDERS: T.String({
     default: '[]',
@@ -70,7 +71,7 @@ export const EnvSchema = T.Object({
       'sign-in providers as a JSON array, such as [{"id":"yandex","preset":"yandex","client_id":"…","client_secret":"…","redirect_uri":"https://game.example/lobby"}] (README: Signing in with Yandex ID)',
   }),
   OAUTH_STATE_TTL: Seconds(600, 60, 3600, 'how long a sign-in at a provider may take, from its start to its callback'),
-  OAUTH_TIMEOUT: Seconds(10, 1, 60, 'how long one call to a sign-in provider may take'),
+  OAUTH_TIMEOUT: Seconds(10, 1, 12, 'how long one call to a sign-in provider may take (a callback makes two)'),
   QR_LOGIN_RATE_LIMIT: T.Integer({ default: 10, minimum: 1, maximum: 1_000_000, description: 'QR login requests one client address may start per USER_RATE_WINDOW' }),
   QR_APPROVAL_RATE_LIMIT: T.Integer({
     default: 20,

@@ -114,7 +114,6 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     qr: new QrLogin({
       db,
       store: new LoginRequestStore(),
-      users,
       sessions,
       events,
       feed,

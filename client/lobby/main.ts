@@ -578,7 +578,7 @@ async function showProviders() {
 async function startSignIn(provider: string) {
   try {
     const started = await call(gateway.api.auth.oauth({ provider }).start.post())
-    sessionStorage.setItem(SIGN_IN, JSON.stringify({ provider, state: started.state }))
+    sessionStorage.setItem(SIGN_IN, JSON.stringify({ provider, state: started.state, flowSecret: started.flow_secret }))
     location.assign(started.authorize_url)
   } catch (error) {
     showError('login-error', error)
@@ -591,13 +591,15 @@ async function finishSignIn(): Promise<void> {
   const state = query.get('state')
   if (state === null || !(query.has('code') || query.has('error'))) return
   history.replaceState(null, '', location.pathname + location.hash)
-  const kept = JSON.parse(sessionStorage.getItem(SIGN_IN) ?? 'null') as { provider: string; state: string } | null
+  const kept = JSON.parse(sessionStorage.getItem(SIGN_IN) ?? 'null') as { provider: string; state: string; flowSecret: string } | null
   sessionStorage.removeItem(SIGN_IN)
   // A sign-in this page did not start (someone else's code, sent here) is not finished.
   if (kept?.state !== state) return showNotice('That sign-in was not started here: start it again')
   const code = query.get('code')
   const error = query.get('error')
-  const answer = await gateway.finishSignIn(kept.provider, { state, ...(code ? { code } : {}), ...(error ? { error } : {}) }).catch(() => undefined)
+  const answer = await gateway
+    .finishSignIn(kept.provider, { state, flow_secret: kept.flowSecret, ...(code ? { code } : {}), ...(error ? { error } : {}) })
+    .catch(() => undefined)
   if (!answer?.data) return showError('login-error', new Error(reason(answer?.error)))
   await enter()
 }
@@ -623,7 +625,10 @@ async function startQrLogin() {
     qrLogin = undefined
     $('qr').hidden = true
     status.textContent = outcome === 'denied' ? 'Denied on the phone.' : outcome === 'expired' ? 'The code expired: start again for a new one.' : ''
-    if (outcome === 'logged_in') await enter()
+    if (outcome !== 'logged_in') return
+    await enter()
+    // Whoever approved is whom this computer is now: someone who saw the code could have approved it as themself.
+    if (me) showNotice(`Logged in by a phone as ${me.username}. Not your account? Log out now.`)
   } catch (error) {
     status.textContent = error instanceof Error ? error.message : reason(error)
   }

@@ -52,7 +52,7 @@ export interface GatewayClient {
    * Finishes a sign-in at a provider (started with `api.auth.oauth({ provider }).start.post()`): hands the
    * service what the browser came back with and, if it answers a session, holds its tokens.
    */
-  finishSignIn(provider: string, callback: { state: string; code?: string; error?: string }): ReturnType<ReturnType<GatewayApi['auth']['oauth']>['callback']['post']>
+  finishSignIn(provider: string, callback: { state: string; flow_secret: string; code?: string; error?: string }): ReturnType<ReturnType<GatewayApi['auth']['oauth']>['callback']['post']>
 }
 
 export interface QrLogin {

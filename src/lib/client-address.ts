@@ -54,5 +54,6 @@ export function publicOrigin(request: Request, trustProxy: boolean): string {
   const scheme = request.headers.get('x-forwarded-proto')?.split(',')[0]?.trim()
   const host = request.headers.get('x-forwarded-host')?.split(',')[0]?.trim()
   if (scheme !== undefined && scheme !== 'http' && scheme !== 'https') return url.origin
-  return new URL(`${scheme ?? url.protocol.slice(0, -1)}://${host || url.host}`).origin
+  // Whatever a client put in X-Forwarded-Host that is no host leaves the origin as it was reached.
+  return URL.parse(`${scheme ?? url.protocol.slice(0, -1)}://${host || url.host}`)?.origin ?? url.origin
 }

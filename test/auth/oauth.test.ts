@@ -24,7 +24,9 @@ async function signIn(app: TestApp, yandex: Awaited<ReturnType<typeof fakeYandex
   expect(started.status).toBe(200)
   const back = await yandex.visit(started.body.authorize_url)
   expect(back.state).toBe(started.body.state)
-  return { started: started.body, back, finish: () => app.client.post(`/auth/oauth/yandex/${token ? 'link/callback' : 'callback'}`, back, token) }
+  // The flow's secret stays in the page: the callback needs it besides what the browser came back with.
+  const callback = { ...back, flow_secret: started.body.flow_secret }
+  return { started: started.body, back, callback, finish: () => app.client.post(`/auth/oauth/yandex/${token ? 'link/callback' : 'callback'}`, callback, token) }
 }
 
 const userCount = async (app: TestApp) => (await app.client.get('/users?limit=1', (await app.client.loginAdmin()).access)).body.total_count
@@ -79,12 +81,17 @@ describe(`signing in with Yandex ID on ${STORE}`, () => {
     const replayed = await signIn(app, yandex)
     expect((await replayed.finish()).status).toBe(201)
     expect(refusal(await replayed.finish())).toEqual({ status: 400, error: 'bad_request' })
-    expect(refusal(await app.client.post('/auth/oauth/yandex/callback', { state: 'never-started', code: 'x' }))).toEqual({ status: 400, error: 'bad_request' })
+    expect(refusal(await app.client.post('/auth/oauth/yandex/callback', { state: 'never-started', flow_secret: 'x', code: 'x' }))).toEqual({ status: 400, error: 'bad_request' })
+    // Code and state seen on their way back (a proxy's log, a history) are worth nothing without the page's secret, and spend nothing.
+    const seen = await signIn(app, yandex)
+    expect(refusal(await app.client.post('/auth/oauth/yandex/callback', { ...seen.back, flow_secret: 'guessed' }))).toEqual({ status: 400, error: 'bad_request' })
+    expect(refusal(await app.client.post('/auth/oauth/yandex/callback', seen.back))).toEqual({ status: 422, error: 'validation_error' })
+    expect((await seen.finish()).status).toBe(200)
 
     // PKCE: a code obtained for one sign-in, brought back with another's state, fails the verifier.
     const one = await signIn(app, yandex)
     const other = await signIn(app, yandex)
-    expect(refusal(await app.client.post('/auth/oauth/yandex/callback', { state: other.back.state, code: one.back.code }))).toEqual({ status: 422, error: 'validation_error' })
+    expect(refusal(await app.client.post('/auth/oauth/yandex/callback', { ...other.callback, code: one.back.code }))).toEqual({ status: 422, error: 'validation_error' })
 
     yandex.state.consent = false
     const denied = await signIn(app, yandex)
@@ -105,6 +112,23 @@ describe(`signing in with Yandex ID on ${STORE}`, () => {
     expect(await userCount(app)).toBe(before + 1)
   })
 
+  test('bursts: forty callbacks with one state make one session; ten first sign-ins of one new account at once make one account', async () => {
+    const { yandex, app } = await withYandex()
+    const once = await signIn(app, yandex)
+    const answers = await Promise.all(Array.from({ length: 40 }, () => once.finish()))
+    expect(answers.filter((answer) => answer.status === 201)).toHaveLength(1)
+    expect(answers.filter((answer) => answer.status !== 201).map(refusal)).toEqual(Array(39).fill({ status: 400, error: 'bad_request' }))
+
+    yandex.state.account = { ...yandex.state.account, id: '1130000000000777', login: 'burst.newcomer' }
+    const before = await userCount(app)
+    const sameAccount = await Promise.all(Array.from({ length: 10 }, () => signIn(app, yandex)))
+    const signedIn = await Promise.all(sameAccount.map((sign) => sign.finish()))
+    expect(signedIn.map((answer) => answer.status).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 200, 201])
+    expect(new Set(signedIn.map((answer) => answer.body.user.user_id)).size).toBe(1)
+    expect(await userCount(app)).toBe(before + 1)
+    yandex.stop()
+  })
+
   test('linking: a user with a password links Yandex and logs in with it; another account or a second link is 409; the last way in stays; an unlinked identity signs up anew', async () => {
     const { yandex, app } = await withYandex()
     const alice = await app.client.register('link_alice')
@@ -119,7 +143,7 @@ describe(`signing in with Yandex ID on ${STORE}`, () => {
     expect(refusal(await (await signIn(app, yandex, alice.access)).finish())).toEqual({ status: 409, error: 'conflict', reason: 'already_linked' })
     // A linking state cannot log in, and a login state cannot link.
     const linking = await signIn(app, yandex, alice.access)
-    expect(refusal(await app.client.post('/auth/oauth/yandex/callback', linking.back))).toEqual({ status: 400, error: 'bad_request' })
+    expect(refusal(await app.client.post('/auth/oauth/yandex/callback', linking.callback))).toEqual({ status: 400, error: 'bad_request' })
 
     // The account made by Yandex has no password: its only identity stays.
     const made = await (await signIn(app, yandex)).finish()
@@ -161,7 +185,7 @@ describe(`signing in with Yandex ID on ${STORE}`, () => {
     expect(new URL(started.body.authorize_url).searchParams.get('scope')).toBe('openid profile email')
     const back = new URL((await fetch(started.body.authorize_url, { redirect: 'manual' })).headers.get('location') ?? '')
     expect(back.searchParams.get('state')).toBe(started.body.state)
-    const signedIn = await app.client.post('/auth/oauth/corp/callback', { state: started.body.state, code: back.searchParams.get('code') })
+    const signedIn = await app.client.post('/auth/oauth/corp/callback', { state: started.body.state, flow_secret: started.body.flow_secret, code: back.searchParams.get('code') })
     expect(signedIn.status).toBe(201)
     expect(signedIn.body.user).toMatchObject({ username: 'olga.k', display_name: 'Olga K.' })
     expect((await app.client.get('/auth/identities', signedIn.body.access_token.token)).body.identities).toEqual([

@@ -101,6 +101,13 @@ describe(`QR login on ${STORE}`, () => {
     expect(refusal(await late.exchange())).toEqual({ status: 400, error: 'expired_token' })
     setSystemTime()
 
+    // Approved by a session that then logged out: the approval went with it.
+    const phoneAgain = await app.client.login('qr_bob', 'password-123')
+    const loggedOut = await desktop(app.client)
+    expect((await app.client.post('/auth/qr/approve', { code: loggedOut.code }, phoneAgain.access)).status).toBe(200)
+    expect((await app.client.post('/auth/logout', undefined, phoneAgain.access)).status).toBe(200)
+    expect(refusal(await loggedOut.exchange())).toEqual({ status: 400, error: 'access_denied' })
+
     // Approved, then the approving account deactivated before the exchange: no session.
     const admin = await app.client.loginAdmin()
     const revoked = await desktop(app.client)

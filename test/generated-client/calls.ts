@@ -79,9 +79,9 @@ export async function callEveryOperation(baseUrl: string, admin: { username: str
   const provider = { params: { path: { provider: 'yandex' } } }
   await record('get', '/auth/oauth/providers', client.GET('/auth/oauth/providers'))
   await record('post', '/auth/oauth/{provider}/start', client.POST('/auth/oauth/{provider}/start', provider))
-  await record('post', '/auth/oauth/{provider}/callback', client.POST('/auth/oauth/{provider}/callback', { ...provider, body: { state: 'unknown', code: 'x' } }))
+  await record('post', '/auth/oauth/{provider}/callback', client.POST('/auth/oauth/{provider}/callback', { ...provider, body: { state: 'unknown', flow_secret: 'unknown', code: 'x' } }))
   await record('post', '/auth/oauth/{provider}/link', client.POST('/auth/oauth/{provider}/link', provider))
-  await record('post', '/auth/oauth/{provider}/link/callback', client.POST('/auth/oauth/{provider}/link/callback', { ...provider, body: { state: 'unknown', error: 'access_denied' } }))
+  await record('post', '/auth/oauth/{provider}/link/callback', client.POST('/auth/oauth/{provider}/link/callback', { ...provider, body: { state: 'unknown', flow_secret: 'unknown', error: 'access_denied' } }))
   await record('get', '/auth/identities', client.GET('/auth/identities'))
   await record('delete', '/auth/identities/{identity_id}', client.DELETE('/auth/identities/{identity_id}', { params: { path: { identity_id: crypto.randomUUID() } } }))
 

@@ -5,7 +5,7 @@ export default {
   name: 'identities and oauth states',
   // An identity is a way in at a provider (Yandex ID, an OIDC server): one per provider and user,
   // one user per account of a provider. A state is one sign-in under way: its PKCE verifier, kept
-  // here, and what it is for; the state itself is stored only as its hash.
+  // here, and what it is for; the state, and the secret the starting page holds, only as hashes.
   statements: () => [
     `CREATE TABLE identities (
       identity_id TEXT PRIMARY KEY,
@@ -21,6 +21,7 @@ export default {
     )`,
     `CREATE TABLE oauth_states (
       state_hash TEXT PRIMARY KEY,
+      secret_hash TEXT NOT NULL,
       provider TEXT NOT NULL,
       code_verifier TEXT NOT NULL,
       user_id TEXT,

@@ -100,6 +100,7 @@ export const OAuthStarted = t.Object(
   {
     authorize_url: t.String({ description: 'send the browser there' }),
     state: t.String({ description: 'keep it in the page (sessionStorage) and check it against the one the browser comes back with' }),
+    flow_secret: t.String({ description: 'keep it in the page too, never in a URL: the callback needs it with the code and state' }),
   },
   { $id: componentId('OAuthStarted') },
 )
@@ -107,6 +108,7 @@ export const OAuthStarted = t.Object(
 export const OAuthCallback = t.Object(
   {
     state: t.String({ minLength: 1, maxLength: 128, description: 'the `state` the provider sent the browser back with', examples: ['kq3v0iXoX2k9Q3mB5a8sT1ZpRr4yL6uN0cW7eH2fJ9g'] }),
+    flow_secret: t.String({ minLength: 1, maxLength: 128, description: 'the `flow_secret` the start answered to this page', examples: ['Xb1m9Qe0hT4kZ7yR2pW5sV8nC3dF6gJ0aL1uO4iE7tY'] }),
     code: t.Optional(t.String({ minLength: 1, maxLength: 2048, description: 'the `code` it came back with', examples: ['4f1c9e0a7b3d'] })),
     error: t.Optional(t.String({ minLength: 1, maxLength: 256, description: 'or the `error` it came back with (access_denied when the person said no)' })),
   },

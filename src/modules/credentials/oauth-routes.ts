@@ -10,8 +10,9 @@ import type { OAuthSignIn } from './oauth'
 const NO_SUCH_PROVIDER = '`not_found`: no provider of OAUTH_PROVIDERS has this id.'
 const CALLBACK_REFUSALS = {
   400:
-    '`bad_request`: the state is unknown, used, expired, or was started for something else. `validation_error`: the provider refused the code. ' +
+    '`bad_request`: the state is unknown, used, expired, not with its flow_secret, or was started for something else. ' +
     '`access_denied`: the person said no at the provider (the callback brought `error`).',
+  422: '`validation_error`: a field is missing or outside its limits, or the provider refused the code (used, expired, or not from this sign-in).',
   401: '`unauthorized`: the provider issued the token to another application.',
   502: '`bad_gateway`: the provider did not answer in OAUTH_TIMEOUT, or answered nonsense; nothing was created.',
 }
@@ -71,8 +72,9 @@ export const oauthRoutes = ({ credentials, signer, config }: { credentials: { oa
     )
     .post('/oauth/:provider/link', ({ params, user }) => oauth.start(params.provider, user), {
       auth: 'user',
+      rateLimited: true,
       params: ProviderParams,
-      response: { 200: 'OAuthStarted', ...errors(401, 403, 404) },
+      response: { 200: 'OAuthStarted', ...errors(401, 403, 404, 429) },
       detail: {
         summary: 'Start linking your account with a provider',
         description: 'As POST /auth/oauth/{provider}/start, then POST what the browser came back with to /auth/oauth/{provider}/link/callback.',
@@ -87,10 +89,11 @@ export const oauthRoutes = ({ credentials, signer, config }: { credentials: { oa
       },
       {
         auth: 'user',
+        rateLimited: true,
         params: ProviderParams,
         body: 'OAuthCallback',
         parse: 'json',
-        response: { 201: 'Identity', ...errors(400, 401, 403, 404, 409, 413, 415, 422, 502) },
+        response: { 201: 'Identity', ...errors(400, 401, 403, 404, 409, 413, 415, 422, 429, 502) },
         detail: {
           summary: 'Finish linking your account with a provider',
           description: 'Once linked, signing in with that account of the provider logs in to yours. The state must be one you started with /link.',

@@ -21,9 +21,10 @@ const IDENTITY_COLUMNS = 'identity_id, provider, subject, email, login, created_
 
 /** Identities (a user's ways in at providers) and the sign-ins under way (migration 023). */
 export class OAuthStore {
-  async insertState(stateHash: string, state: OAuthState, createdAt: string, expiresAt: string, q: Queryable): Promise<void> {
-    await q.run('INSERT INTO oauth_states (state_hash, provider, code_verifier, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)', [
-      stateHash,
+  async insertState(hashes: { state: string; secret: string }, state: OAuthState, createdAt: string, expiresAt: string, q: Queryable): Promise<void> {
+    await q.run('INSERT INTO oauth_states (state_hash, secret_hash, provider, code_verifier, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
+      hashes.state,
+      hashes.secret,
       state.provider,
       state.code_verifier,
       state.user_id,
@@ -32,9 +33,13 @@ export class OAuthStore {
     ])
   }
 
-  /** Takes a live state, once: a second callback with it finds nothing. */
-  takeState(stateHash: string, now: string, q: Queryable): Promise<OAuthState | undefined> {
-    return q.get<OAuthState>('DELETE FROM oauth_states WHERE state_hash = $1 AND expires_at > $2 RETURNING provider, code_verifier, user_id', [stateHash, now])
+  /** Takes a live state brought with its page's secret, once: a second callback with it finds nothing; one without the secret leaves it. */
+  takeState(hashes: { state: string; secret: string }, now: string, q: Queryable): Promise<OAuthState | undefined> {
+    return q.get<OAuthState>('DELETE FROM oauth_states WHERE state_hash = $1 AND secret_hash = $2 AND expires_at > $3 RETURNING provider, code_verifier, user_id', [
+      hashes.state,
+      hashes.secret,
+      now,
+    ])
   }
 
   deleteExpiredStates(now: string, limit: number, q: Queryable): Promise<number> {

@@ -1,3 +1,4 @@
+import { batchRows, inBatches } from '../../db/batches'
 import type { Database, Transaction } from '../../db/database'
 import { UniqueViolation } from '../../db/database'
 import { isoAfter, nowIso } from '../../lib/clock'
@@ -9,15 +10,17 @@ import type { UserService } from '../users/service'
 import type { OAuthProvider, ProviderProfile } from './oauth-providers'
 import type { Identity, OAuthStore } from './oauth-store'
 
-/** What a callback brings back from the provider: a code, or the reason there is none. */
+/** What a callback brings back from the provider (a code, or the reason there is none), and the secret of the page that started it. */
 export interface Callback {
   state: string
+  flow_secret: string
   code?: string
   error?: string
 }
 
 const SECRET_BYTES = 32
 const USERNAME_TRIES = 5
+const REGISTER_ATTEMPTS = 3
 
 /**
  * Signing in with a provider (Yandex ID, or any standard OAuth 2.0 / OIDC server of OAUTH_PROVIDERS):
@@ -44,21 +47,26 @@ export class OAuthSignIn {
     return this.deps.providers.map(({ id, name }) => ({ id, name }))
   }
 
-  /** Where to send the browser, and the state to keep until it comes back; `user` links instead of logging in. */
-  async start(providerId: string, user?: User): Promise<{ authorize_url: string; state: string }> {
+  /**
+   * Where to send the browser, the state to keep until it comes back, and the flow's secret, which
+   * never goes in a URL: the code and state the browser comes back with are worth nothing without
+   * it. `user` links instead of logging in.
+   */
+  async start(providerId: string, user?: User): Promise<{ authorize_url: string; state: string; flow_secret: string }> {
     const provider = this.#provider(providerId)
     const state = randomToken(SECRET_BYTES)
+    const flowSecret = randomToken(SECRET_BYTES)
     const codeVerifier = randomToken(SECRET_BYTES)
     const now = Date.now()
     await this.deps.store.insertState(
-      sha256(state),
+      { state: sha256(state), secret: sha256(flowSecret) },
       { provider: provider.id, code_verifier: codeVerifier, user_id: user?.user_id ?? null },
       new Date(now).toISOString(),
       isoAfter(this.deps.stateTtl, now),
       this.deps.db,
     )
     const challenge = new Bun.CryptoHasher('sha256').update(codeVerifier).digest('base64url')
-    return { authorize_url: provider.authorizeUrl(state, challenge), state }
+    return { authorize_url: provider.authorizeUrl(state, challenge), state, flow_secret: flowSecret }
   }
 
   /** Logs in with the provider's account, registering a user at its first sign-in. */
@@ -73,8 +81,8 @@ export class OAuthSignIn {
       await store.signedIn(found.identity_id, nowIso(), profile.email, profile.login, db)
       return { ...(await this.deps.sessions.open(user)), registered: false }
     }
-    const user = await db.transaction((tx) => this.#register(provider.id, profile, tx))
-    return { ...(await this.deps.sessions.open(user)), registered: true }
+    const { userId, registered } = await this.#registerOnce(provider.id, profile)
+    return { ...(await this.deps.sessions.open(await users.get(userId))), registered }
   }
 
   /** Links the provider's account to `user`, who started the sign-in. */
@@ -109,41 +117,60 @@ export class OAuthSignIn {
     })
   }
 
-  /** Forgets sign-ins that were never finished. */
-  purgeExpired(now = Date.now(), limit = 1000): Promise<number> {
-    return this.deps.store.deleteExpiredStates(new Date(now).toISOString(), limit, this.deps.db)
+  /** Forgets sign-ins that were never finished, a batch at a time. */
+  purgeExpired(now = Date.now(), batchSize = batchRows(this.deps.db)): Promise<number> {
+    return inBatches((limit) => this.deps.store.deleteExpiredStates(new Date(now).toISOString(), limit, this.deps.db), batchSize)
   }
 
   /** The provider's account behind a callback, once its state (started by `userId`, or to log in) is spent. */
-  async #returned(providerId: string, { state, code, error }: Callback, userId: string | null) {
+  async #returned(providerId: string, { state, flow_secret, code, error }: Callback, userId: string | null) {
     const provider = this.#provider(providerId)
-    const started = await this.deps.store.takeState(sha256(state), nowIso(), this.deps.db)
+    const started = await this.deps.store.takeState({ state: sha256(state), secret: sha256(flow_secret) }, nowIso(), this.deps.db)
     // A state started by another account, or to log in rather than link, is as unknown here.
-    if (!started || started.provider !== provider.id || started.user_id !== userId) throw badRequest('Unknown, used or expired state: start the sign-in again')
+    if (!started || started.provider !== provider.id || started.user_id !== userId)
+      throw badRequest('Unknown, used or expired state, or not with the secret of the page that started it: start the sign-in again')
     if (error !== undefined) throw accessDenied(`The sign-in was not allowed at ${provider.name} (${error})`)
     if (code === undefined) throw badRequest('The callback brings neither a code nor an error')
     return { provider, profile: await provider.profile(code, started.code_verifier) }
   }
 
+  /**
+   * #register in a transaction of its own, again if it failed other than by a refusal: a username
+   * taken by a concurrent registration fails the insert, and PostgreSQL then refuses the rest of that
+   * transaction, so the next name is tried in a fresh one.
+   */
+  async #registerOnce(providerId: string, profile: ProviderProfile): Promise<{ userId: string; registered: boolean }> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.deps.db.transaction((tx) => this.#register(providerId, profile, tx))
+      } catch (error) {
+        if (error instanceof ApiError || attempt === REGISTER_ATTEMPTS) throw error
+      }
+    }
+  }
+
   /** A new user for a provider's account, named after its login where that name is free; serialised per account. */
-  async #register(providerId: string, profile: ProviderProfile, tx: Transaction): Promise<User> {
+  async #register(providerId: string, profile: ProviderProfile, tx: Transaction): Promise<{ userId: string; registered: boolean }> {
     const { store, users } = this.deps
     await tx.lock(`identity:${providerId}:${profile.subject}`)
+    // Another first sign-in of the same account got here first: this one logs in to what it made.
     const raced = await store.holderOf(providerId, profile.subject, tx)
-    if (raced) return users.get(raced.user_id)
+    if (raced) return { userId: raced.user_id, registered: false }
     const base = usernameFrom(profile)
     // The provider's display name, while this service's rules for one accept it.
     let displayName = profile.displayName ? { display_name: profile.displayName.slice(0, 64) } : {}
-    for (let attempt = 0; ; attempt++) {
+    let attempt = 0
+    for (;;) {
       const username = attempt === 0 ? base : attempt < USERNAME_TRIES ? `${base.slice(0, 29)}_${attempt + 1}` : `${base.slice(0, 23)}_${randomToken(6).replace(/-/g, '_')}`
       try {
         const user = await users.createWithoutPassword({ username, ...displayName }, tx)
         await store.insert(user.user_id, newIdentity(providerId, profile), tx)
-        return user
+        return { userId: user.user_id, registered: true }
       } catch (failure) {
         if (!(failure instanceof ApiError) || attempt > USERNAME_TRIES) throw failure
         if (failure.code === 'validation_error' && 'display_name' in displayName) displayName = {}
-        else if (failure.reason !== 'username_taken') throw failure
+        else if (failure.reason === 'username_taken') attempt++
+        else throw failure
       }
     }
   }

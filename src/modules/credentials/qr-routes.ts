@@ -102,8 +102,8 @@ export const qrLoginRoutes = ({ credentials, signer, config }: { credentials: { 
     })
     .post(
       '/approve',
-      async ({ user, body }) => {
-        await qr.decide(user, body.code, true)
+      async ({ user, sessionId, body }) => {
+        await qr.decide(user, sessionId, body.code, true)
         return success('Approved: the desktop is logging in')
       },
       decision(
@@ -114,8 +114,8 @@ export const qrLoginRoutes = ({ credentials, signer, config }: { credentials: { 
     )
     .post(
       '/deny',
-      async ({ user, body }) => {
-        await qr.decide(user, body.code, false)
+      async ({ user, sessionId, body }) => {
+        await qr.decide(user, sessionId, body.code, false)
         return success('Denied')
       },
       decision('Phone: deny a QR login request', 'The desktop waiting on the request hears `access_denied`; the code is spent.'),

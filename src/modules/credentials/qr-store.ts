@@ -9,15 +9,16 @@ export interface LoginRequestRow {
   user_agent: string
   status: LoginRequestStatus
   decided_by: string | null
+  decided_session: string | null
   created_at: string
   expires_at: string
 }
 
-const COLUMNS = 'request_id, public_key, address, user_agent, status, decided_by, created_at, expires_at'
+const COLUMNS = 'request_id, public_key, address, user_agent, status, decided_by, decided_session, created_at, expires_at'
 
 /** QR login requests (migration 022): each statement that decides one is a single guarded UPDATE, so that one decision wins. */
 export class LoginRequestStore {
-  async insert(row: Omit<LoginRequestRow, 'status' | 'decided_by'> & { code_hash: string }, q: Queryable): Promise<void> {
+  async insert(row: Omit<LoginRequestRow, 'status' | 'decided_by' | 'decided_session'> & { code_hash: string }, q: Queryable): Promise<void> {
     await q.run(
       `INSERT INTO login_requests (request_id, code_hash, public_key, address, user_agent, status, created_at, expires_at)
        VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)`,
@@ -34,19 +35,19 @@ export class LoginRequestStore {
     return q.get<LoginRequestRow>(`SELECT ${COLUMNS} FROM login_requests WHERE code_hash = $1 AND status = 'pending' AND expires_at > $2`, [codeHash, now])
   }
 
-  /** Approves or denies a pending request; answers its id, or undefined when none was pending under that code. */
-  async decide(codeHash: string, status: 'approved' | 'denied', userId: string, now: string, q: Queryable): Promise<string | undefined> {
+  /** Approves or denies a pending request (by the user's session `sessionId`); answers its id, or undefined when none was pending under that code. */
+  async decide(codeHash: string, status: 'approved' | 'denied', decider: { userId: string; sessionId: string }, now: string, q: Queryable): Promise<string | undefined> {
     const row = await q.get<{ request_id: string }>(
-      `UPDATE login_requests SET status = $2, decided_by = $3, decided_at = $4
-       WHERE code_hash = $1 AND status = 'pending' AND expires_at > $4 RETURNING request_id`,
-      [codeHash, status, userId, now],
+      `UPDATE login_requests SET status = $2, decided_by = $3, decided_session = $4, decided_at = $5
+       WHERE code_hash = $1 AND status = 'pending' AND expires_at > $5 RETURNING request_id`,
+      [codeHash, status, decider.userId, decider.sessionId, now],
     )
     return row?.request_id
   }
 
-  /** Counts a poll of a pending request unless the last one was less than `interval` seconds ago (then answers false). */
-  async poll(requestId: string, now: string, earliestPrevious: string, q: Queryable): Promise<boolean> {
-    return (await q.run('UPDATE login_requests SET polled_at = $2 WHERE request_id = $1 AND (polled_at IS NULL OR polled_at <= $3)', [requestId, now, earliestPrevious])) > 0
+  /** Takes the request's one waiting place until `until`, unless another poll holds it (then answers false). */
+  async poll(requestId: string, now: string, until: string, q: Queryable): Promise<boolean> {
+    return (await q.run('UPDATE login_requests SET polled_at = $3 WHERE request_id = $1 AND (polled_at IS NULL OR polled_at <= $2)', [requestId, now, until])) > 0
   }
 
   /** Spends an approved request: true for the one caller that did. */

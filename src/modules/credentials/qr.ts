@@ -1,4 +1,5 @@
 import { renderSVG } from 'uqr'
+import { batchRows, inBatches } from '../../db/batches'
 import type { Database } from '../../db/database'
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso } from '../../lib/clock'
@@ -10,7 +11,6 @@ import type { EventFeed } from '../events/feed'
 import type { EventLog } from '../events/service'
 import type { Grant, SessionService } from '../sessions/service'
 import type { User } from '../users/model'
-import type { UserService } from '../users/service'
 import type { PublicKeyJwk, QrLoginRequest, QrLoginStarted } from './model'
 import type { LoginRequestRow, LoginRequestStore } from './qr-store'
 
@@ -62,7 +62,6 @@ export class QrLogin {
     private readonly deps: {
       db: Database
       store: LoginRequestStore
-      users: UserService
       sessions: SessionService
       events: EventLog
       feed: EventFeed
@@ -115,12 +114,15 @@ export class QrLogin {
     return describe(row)
   }
 
-  /** Approves or denies the pending request behind `code`; the desktop waiting on it hears at once, on any instance. */
-  async decide(user: User, code: string, approved: boolean): Promise<void> {
+  /**
+   * Approves or denies the pending request behind `code`, by the user's session `sessionId`; the
+   * desktop waiting on it hears at once, on any instance.
+   */
+  async decide(user: User, sessionId: string, code: string, approved: boolean): Promise<void> {
     const { decisions, db, store, events } = this.deps
     await decisions.consume(user.user_id)
     await db.transaction(async (tx) => {
-      const requestId = await store.decide(sha256(code), approved ? 'approved' : 'denied', user.user_id, nowIso(), tx)
+      const requestId = await store.decide(sha256(code), approved ? 'approved' : 'denied', { userId: user.user_id, sessionId }, nowIso(), tx)
       if (!requestId) throw noPendingRequest()
       await events.emit(tx, [loginRequestStream(requestId), { type: 'login_request_decided', request_id: requestId, approved }])
     })
@@ -139,17 +141,26 @@ export class QrLogin {
     if (request.status === 'pending') throw request.expires_at <= nowIso() ? expiredToken('The request expired undecided') : authorizationPending()
     if (request.status === 'denied') throw accessDenied('The request was denied on the phone')
     if (request.status === 'exchanged') throw expiredToken('The request was exchanged already')
-    const user = request.decided_by ? await this.deps.users.findActive(request.decided_by, db) : undefined
-    if (!user || user.status === 'deleted') throw accessDenied('The account that approved the request can no longer log in')
+    // An approval is only as good as the session that gave it: ended since (a logout, a password change, the account's end), it is void.
+    const user = await this.#approver(request)
+    if (!user) throw accessDenied('The session that approved the request has ended, or its account can no longer log in')
     if (!(await store.spend(requestId, nowIso(), db))) throw expiredToken('The request was exchanged already')
     return this.deps.sessions.open(user, (sessionId) => ({ type: 'device_logged_in', session_id: sessionId, address: request.address, device: describeDevice(request.user_agent) }))
+  }
+
+  async #approver({ decided_by, decided_session }: LoginRequestRow): Promise<User | undefined> {
+    if (!decided_by || !decided_session) return undefined
+    const user = await this.deps.sessions.authenticate(decided_session, decided_by).catch(() => undefined)
+    return user?.status === 'active' ? user : undefined
   }
 
   /** Waits for the pending `request` to be decided, up to `wait` and its expiry; answers it as it then stands. */
   async #decision(request: LoginRequestRow, signal?: AbortSignal): Promise<LoginRequestRow> {
     const { store, db, feed, policy } = this.deps
     const now = Date.now()
-    if (!(await store.poll(request.request_id, new Date(now).toISOString(), isoAfter(-policy.interval, now), db))) throw slowDown(policy.interval)
+    // One waiter at a time, and after it (or after an answer with no wait) none sooner than `interval`.
+    const waitingUntil = isoAfter(Math.max(policy.wait, policy.interval), now)
+    if (!(await store.poll(request.request_id, new Date(now).toISOString(), waitingUntil, db))) throw slowDown(policy.interval)
     const stream = loginRequestStream(request.request_id)
     const { promise: decided, resolve: wake } = Promise.withResolvers<void>()
     const stop = feed.follow(stream, () => wake())
@@ -167,9 +178,9 @@ export class QrLogin {
     }
   }
 
-  /** Forgets requests once they expire (a minute's grace for an exchange under way). */
-  purgeExpired(now = Date.now(), limit = 1000): Promise<number> {
-    return this.deps.store.deleteExpired(isoAfter(-60, now), limit, this.deps.db)
+  /** Forgets requests once they expire (a minute's grace for an exchange under way), a batch at a time. */
+  purgeExpired(now = Date.now(), batchSize = batchRows(this.deps.db)): Promise<number> {
+    return inBatches((limit) => this.deps.store.deleteExpired(isoAfter(-60, now), limit, this.deps.db), batchSize)
   }
 }
 
