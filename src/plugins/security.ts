@@ -45,6 +45,19 @@ export const SECURITY_HEADERS = {
 }
 
 /**
+ * A handler answering `body()` as a file of a web page served by the service (Swagger UI, the lobby,
+ * the protocol page): its type, its cache rule, and the page's own content security `policy`, which
+ * replaces the API's (frame-ancestors only, above).
+ */
+export const pageFile =
+  (policy: string) =>
+  <Body>(type: string, cache: string, body: () => Body) =>
+  ({ set }: { set: { headers: Record<string, string | number> } }) => {
+    Object.assign(set.headers, { 'content-type': type, 'content-security-policy': policy, 'cache-control': cache })
+    return body()
+  }
+
+/**
  * Security headers on every answer (static: set once, not per request), CORS for the configured
  * origins only, and the body rules, all checked before any parsing or validation work: JSON only
  * (415), at most `maxBodyBytes` (413, whether the size is declared or the body is chunked), sent

@@ -1,5 +1,6 @@
 import { Elysia } from 'elysia'
 import type { Config } from '../../config'
+import { pageFile } from '../../plugins/security'
 import pageCss from '../../../client/lobby/lobby.css' with { type: 'text' }
 import pageHtml from '../../../client/lobby/lobby.html' with { type: 'text' }
 import { lobbyScript } from './bundle' with { type: 'macro' }
@@ -23,13 +24,8 @@ export const lobbyRoutes = ({ config }: { config: Config }) => {
     .replace(/<footer id="docs">[\s\S]*?<\/footer>\n/, (footer) => (config.swaggerEnabled ? footer : ''))
   const storage = config.avatars.storage
   const policy = pagePolicy(["'self'", 'data:', ...(storage.kind === 's3' && storage.publicUrl ? [new URL(storage.publicUrl).origin] : [])].join(' '))
-  const serve =
-    (body: string, type: string) =>
-    ({ set }: { set: { headers: Record<string, string | number> } }) => {
-      // Replaces the API's own policy (frame-ancestors only), which the security plugin sets on every answer.
-      Object.assign(set.headers, { 'content-type': type, 'content-security-policy': policy, 'cache-control': 'no-cache' })
-      return body
-    }
+  const file = pageFile(policy)
+  const serve = (body: string, type: string) => file(type, 'no-cache', () => body)
   return new Elysia()
     .get('/lobby', serve(html, 'text/html; charset=utf-8'), { detail: { hide: true } })
     .get('/lobby/lobby.js', serve(LOBBY_JS, 'text/javascript; charset=utf-8'), { detail: { hide: true } })

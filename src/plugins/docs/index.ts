@@ -4,6 +4,7 @@ import { Elysia } from 'elysia'
 // Embedded in the compiled binary, so the page works with no internet access.
 import swaggerBundle from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file' }
 import swaggerCss from 'swagger-ui-dist/swagger-ui.css' with { type: 'file' }
+import { pageFile } from '../security'
 import { finishDocument, type RouteNotes } from './openapi-document'
 // The page itself: real files, served as they are.
 import pageCss from './swagger.css' with { type: 'file' }
@@ -61,13 +62,9 @@ const PAGE_POLICY =
  */
 export const docs = (version: string) => {
   let document: unknown
-  const file = (path: string, type: string, cache: string) => ({ set }: { set: { headers: Record<string, string | number> } }) => {
-    // Replaces the API's own policy (frame-ancestors only), which the security plugin sets on every answer.
-    Object.assign(set.headers, { 'content-type': type, 'content-security-policy': PAGE_POLICY, 'cache-control': cache })
-    return Bun.file(path)
-  }
-  const page = (path: string, type: string) => file(path, type, 'no-cache')
-  const asset = (path: string, type: string) => file(path, type, 'public, max-age=86400')
+  const file = pageFile(PAGE_POLICY)
+  const page = (path: string, type: string) => file(type, 'no-cache', () => Bun.file(path))
+  const asset = (path: string, type: string) => file(type, 'public, max-age=86400', () => Bun.file(path))
 
   const plugin = new Elysia({ name: 'docs' })
   return plugin

@@ -1,6 +1,7 @@
 import { Elysia } from 'elysia'
 // Embedded in the compiled binary, so the page works with no internet access.
 import componentCss from '@asyncapi/react-component/styles/default.min.css' with { type: 'file' }
+import { pageFile } from '../../../plugins/security'
 import { asyncApiDocument } from '../asyncapi'
 import pageHtml from './page.html' with { type: 'text' }
 
@@ -29,13 +30,7 @@ export const protocolPageRoutes = (options: { version: string; apiPrefix: string
       // Bun's types take an .html import for a bundle to serve; imported as text, it is its text.
       return { html: (pageHtml as unknown as string).replace('PARSED_DOCUMENT', () => inline), script: assets.script }
     }))
-  const serve =
-    (type: string, cache: string, body: () => Promise<string> | Blob) =>
-    ({ set }: { set: { headers: Record<string, string | number> } }) => {
-      // Replaces the API's own policy (frame-ancestors only), which the security plugin sets on every answer.
-      Object.assign(set.headers, { 'content-type': type, 'content-security-policy': PAGE_POLICY, 'cache-control': cache })
-      return body()
-    }
+  const serve = pageFile(PAGE_POLICY)
   const hidden = { detail: { hide: true } }
 
   return new Elysia()
