@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { EXAMPLE_P256_KEY } from '../../src/modules/credentials/model'
 import { closeTestResources, createTestApp, expectEnvelope, STORE, type TestApp } from '../support/harness'
 
 afterAll(closeTestResources)
@@ -32,12 +33,11 @@ async function qrRequest(): Promise<{ code: string }> {
   const { x, y } = await crypto.subtle.exportKey('jwk', keys.publicKey)
   return (await t.client.post('/auth/qr', { public_key: { kty: 'EC', crv: 'P-256', x, y } })).body
 }
-const P256_POINT = { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' }
 
 const CASES: Case[] = [
   { route: 'GET /auth/oauth/providers', expected: anyone(200), call: async () => ({ method: 'GET', path: '/auth/oauth/providers' }) },
   { route: 'GET /auth/identities', expected: userRoute(), call: async () => ({ method: 'GET', path: '/auth/identities' }) },
-  { route: 'POST /auth/qr', expected: anyone(201), call: async () => ({ method: 'POST', path: '/auth/qr', body: { public_key: P256_POINT } }) },
+  { route: 'POST /auth/qr', expected: anyone(201), call: async () => ({ method: 'POST', path: '/auth/qr', body: { public_key: EXAMPLE_P256_KEY } }) },
   { route: 'POST /auth/qr/inspect', expected: userRoute(), call: async () => ({ method: 'POST', path: '/auth/qr/inspect', body: { code: (await qrRequest()).code } }) },
   { route: 'POST /auth/qr/approve', expected: userRoute(), call: async () => ({ method: 'POST', path: '/auth/qr/approve', body: { code: (await qrRequest()).code } }) },
   { route: 'POST /auth/qr/deny', expected: userRoute(), call: async () => ({ method: 'POST', path: '/auth/qr/deny', body: { code: (await qrRequest()).code } }) },

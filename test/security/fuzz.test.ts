@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { closeTestResources, createTestApp, freshDatabaseUrl, type Reply, type Session, STORE, startTestServer, TEST_DATABASE_URL, TEST_ENV, type TestApp } from '../support/harness'
 import { startService } from '../support/process'
 import { lobby } from '../support/lobby'
+import { EXAMPLE_P256_KEY } from '../../src/modules/credentials/model'
 import { NETWORKS, type SocialNetwork } from '../../src/modules/users/networks'
 
 // Property-based fuzzing of every operation in the service's own OpenAPI document (SECURITY 15, 21, 22, 24).
@@ -170,8 +171,6 @@ const LOCALES = ['en', 'ru-RU', 'de-CH', 'sr-Latn-RS']
 
 const TIME_ZONES = ['UTC', 'Europe/Moscow', 'America/Argentina/Buenos_Aires', 'Etc/GMT+3']
 
-const P256_POINT = { x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' }
-
 /**
  * Rules a JSON schema cannot state, taken out of the valid inputs: `user_id` in ChangeUserRequest
  * must equal the target's id, `max_players` must not exceed ROOM_MAX_PLAYERS_LIMIT (64 here), a
@@ -185,7 +184,7 @@ function withinBusinessRules(body: unknown): unknown {
   if (typeof rest.locale === 'string') rest.locale = LOCALES[rest.locale.length % LOCALES.length]
   if (typeof rest.time_zone === 'string') rest.time_zone = TIME_ZONES[rest.time_zone.length % TIME_ZONES.length]
   // A QR login's key must be a point on P-256: RFC 7517's example key stands in.
-  if (typeof rest.public_key === 'object' && rest.public_key !== null) rest.public_key = { ...rest.public_key, ...P256_POINT }
+  if (typeof rest.public_key === 'object' && rest.public_key !== null) rest.public_key = { ...rest.public_key, x: EXAMPLE_P256_KEY.x, y: EXAMPLE_P256_KEY.y }
   if (typeof rest.connection_link === 'string' && typeof rest.social_network === 'string')
     rest.connection_link = `https://${NETWORKS[rest.social_network as SocialNetwork][0]}/fuzz${rest.connection_link.length}`
   return rest

@@ -28,13 +28,16 @@ const Base64Url = (description: string, length: number, example: string) =>
 const VerificationWords = (description: string) =>
   t.Array(t.String(), { minItems: 4, maxItems: 4, description, examples: [['maple', 'lotus', 'cobalt', 'heron']] })
 
+/** RFC 7517's example P-256 public key (A.1): a real point on the curve, for examples and tests. */
+export const EXAMPLE_P256_KEY = { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' } as const
+
 /** The public half of an ECDSA P-256 key pair, as WebCrypto exports it (`crypto.subtle.exportKey('jwk', publicKey)`). */
 export const PublicKeyJwk = t.Object(
   {
     kty: t.Literal('EC'),
     crv: t.Literal('P-256'),
-    x: Base64Url('the point’s x coordinate', 43, 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU'),
-    y: Base64Url('the point’s y coordinate', 43, 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0'),
+    x: Base64Url('the point’s x coordinate', 43, EXAMPLE_P256_KEY.x),
+    y: Base64Url('the point’s y coordinate', 43, EXAMPLE_P256_KEY.y),
   },
   // WebCrypto adds key_ops and ext to what it exports; they are ignored.
   { additionalProperties: true, $id: componentId('PublicKeyJwk') },

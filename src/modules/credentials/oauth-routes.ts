@@ -7,6 +7,9 @@ import type { UserGuard } from '../users/model'
 import { credentialModels, IdentityParams, ProviderParams } from './model'
 import type { OAuthSignIn } from './oauth'
 
+/** A whole list as a list answer: a user's identities and the providers are a handful each, never paged. */
+const listed = <Key extends string, Item>(key: Key, items: Item[]) => listAnswer(key, items, items.length)
+
 const NO_SUCH_PROVIDER = '`not_found`: no provider of OAUTH_PROVIDERS has this id.'
 const CALLBACK_REFUSALS = {
   400:
@@ -28,7 +31,7 @@ export const oauthRoutes = ({ credentials, signer, config }: { credentials: { oa
     .use(guard)
     .use(authLimit)
     .use(credentialModels)
-    .get('/oauth/providers', () => listAnswer('providers', oauth.list(), oauth.list().length), {
+    .get('/oauth/providers', () => listed('providers', oauth.list()), {
       response: { 200: 'OAuthProvidersResponse' },
       detail: { summary: 'The providers one can sign in with', description: 'Those of OAUTH_PROVIDERS: a login button for each.' },
     })
@@ -105,10 +108,7 @@ export const oauthRoutes = ({ credentials, signer, config }: { credentials: { oa
         },
       },
     )
-    .get('/identities', async ({ user }) => {
-      const identities = await oauth.identities(user)
-      return listAnswer('identities', identities, identities.length)
-    }, {
+    .get('/identities', async ({ user }) => listed('identities', await oauth.identities(user)), {
       auth: 'user',
       response: { 200: 'IdentitiesResponse', ...errors(401, 403) },
       detail: { summary: 'Your identities at sign-in providers', description: 'One per provider, in the order they were linked.' },
