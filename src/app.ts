@@ -70,7 +70,7 @@ export function createApp(context: AppContext) {
     .use(errorHandler(context.log))
     .use(security({ ...config, bodyOf: (method, route) => bodies.get(`${method} ${route}`), uploads }))
     .use(config.swaggerEnabled ? docs(context.version) : new Elysia())
-    .use(config.swaggerEnabled ? protocolPageRoutes({ version: context.version, apiPrefix: config.apiPrefix }) : new Elysia())
+    .use(config.swaggerEnabled ? protocolPageRoutes({ version: context.version, apiPrefix: config.apiPrefix, exchange: config.broker.exchange }) : new Elysia())
     .use(healthRoutes(context))
     .use(lobbyRoutes(context))
     .use(api)

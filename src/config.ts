@@ -4,6 +4,9 @@ import { Value } from '@sinclair/typebox/value'
 const Seconds = (fallback: number, minimum: number, maximum: number, description: string) =>
   T.Integer({ default: fallback, minimum, maximum, description: `${description}, in seconds` })
 
+/** A routing key AMQP_EVENTS may name: `<domain>.<event type>` or `<domain>.*`. */
+const ROUTING_KEY = ' *(accounts|rooms|chat|users)\\.([a-z_]+|\\*) *'
+
 const Flag = (fallback: boolean, description: string) => T.Boolean({ default: fallback, description })
 
 /** Every setting the service reads. Defaults here are the documented defaults in README and .env.example. */
@@ -201,6 +204,21 @@ export const EnvSchema = T.Object({
     T.String({ pattern: '^https?://', description: 'full OTLP/HTTP traces URL, when not OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces' }),
   ),
   OTEL_SERVICE_NAME: T.String({ default: 'sim-gateway', minLength: 1, description: 'service.name of the traces' }),
+  AMQP_URL: T.Optional(
+    T.String({ pattern: '^amqps?://', description: 'RabbitMQ to publish domain events to, such as amqp://user:password@rabbitmq:5672 (unset: no relay)' }),
+  ),
+  AMQP_EXCHANGE: T.String({
+    default: 'sim_gateway.events',
+    pattern: '^[A-Za-z0-9_.:-]{1,255}$',
+    description: 'the durable topic exchange the events go to (declared if missing)',
+  }),
+  AMQP_EVENTS: T.String({
+    default: 'accounts.*,rooms.*',
+    // The event types themselves are checked as the relay starts (modules/broker/model.ts knows them).
+    pattern: `^${ROUTING_KEY}(,${ROUTING_KEY})*$`,
+    description: 'routing keys published, comma-separated: <domain>.<event type> or <domain>.*, domains accounts, rooms, chat, users',
+  }),
+  AMQP_POLL_INTERVAL: Seconds(2, 1, 300, 'how often the relay reads the log without a notice, and another instance checks whether it must take the relay over'),
   SHUTDOWN_TIMEOUT: Seconds(10, 1, 600, 'how long a shutdown waits for requests in flight'),
   PURGE_INTERVAL: Seconds(3600, 0, 86_400, 'how often ended sessions and stale login counters are deleted (0: never)'),
 })
@@ -215,7 +233,7 @@ export class ConfigError extends Error {
   }
 }
 
-const SECRET_KEYS = new Set(['JWT_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL', 'METRICS_TOKEN', 'S3_SECRET_ACCESS_KEY', 'OAUTH_PROVIDERS'])
+const SECRET_KEYS = new Set(['JWT_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL', 'METRICS_TOKEN', 'S3_SECRET_ACCESS_KEY', 'OAUTH_PROVIDERS', 'AMQP_URL'])
 
 /** Reads and validates the settings; throws ConfigError naming every bad variable. */
 export function loadConfig(source: Record<string, string | undefined> = Bun.env): Config {
@@ -426,5 +444,7 @@ function toConfig(env: Env) {
     shutdownTimeout: env.SHUTDOWN_TIMEOUT,
     tracing: tracingConfig(env),
     purgeInterval: env.PURGE_INTERVAL,
+    /** Without a url, no relay runs; the exchange is still what the AsyncAPI document names. */
+    broker: { url: env.AMQP_URL, exchange: env.AMQP_EXCHANGE, events: env.AMQP_EVENTS.split(',').map((key) => key.trim()), pollInterval: env.AMQP_POLL_INTERVAL },
   }
 }

@@ -12,6 +12,11 @@ import { EventFeed } from './modules/events/feed'
 import { EVENT_TYPES } from './modules/events/model'
 import { EventLog } from './modules/events/service'
 import { EventStore } from './modules/events/store'
+import { LogReader } from './modules/events/reader'
+import { AmqpPublisher } from './modules/broker/publisher'
+import { allowedRoutingKeys } from './modules/broker/model'
+import { EventRelay, RELAY } from './modules/broker/relay'
+import { RelayStore } from './modules/broker/store'
 import { PasswordCredentials } from './modules/credentials/password'
 import { OAuthSignIn } from './modules/credentials/oauth'
 import { OAuthProvider } from './modules/credentials/oauth-providers'
@@ -72,6 +77,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   const bus = db.dialect === 'postgres' ? new PostgresBus(db) : new InProcessBus()
   const feed = new EventFeed({ db, eventStore, bus, onError: (error, stream) => failed('event_log_read', 'event log read failed', error, { stream }) })
   const events = new EventLog({ db, eventStore, bus, retention: config.eventRetention, onWritten: (event) => metrics.eventWritten(event.type) })
+  const relay = config.broker.url ? createRelay(config.broker.url, config.broker) : undefined
   const membership = new MembershipService({ db, roomStore, invitationStore, events, seatQuota: config.rooms.seatQuota })
   const sessions = new SessionService({
     db,
@@ -126,6 +132,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     db,
     roomStore,
     membership,
+    events,
     policy: config.rooms,
     creations: userRateLimit(rateLimits, 'rooms', config.userRateLimits.rooms),
   })
@@ -206,6 +213,27 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     onError: (error) => failed('export', 'an export failed while it was being sent', error),
   })
 
+  /** Domain events to RabbitMQ (AMQP_URL): the log read in commit order, published by one instance at a time. */
+  function createRelay(url: string, broker: Config['broker']) {
+    const store = new RelayStore()
+    // The log keeps what the relay has not published, however old.
+    events.keepUnreadBy(() => store.position(RELAY, db))
+    const relay: EventRelay = new EventRelay({
+      db,
+      store,
+      reader: new LogReader({ db, eventStore }),
+      publisher: new AmqpPublisher(url, broker.exchange, log),
+      lock: db.sessionLock('event-relay'),
+      bus,
+      allowed: allowedRoutingKeys(broker.events),
+      epoch: () => events.epoch(),
+      metrics: metrics.watchRelay(() => relay.status),
+      log,
+      pollInterval: broker.pollInterval * 1000,
+    })
+    return relay
+  }
+
   metrics.watch({
     activeSessions: () => sessionStore.countActive(nowIso()),
     usersByStatus: () => userStore.countByStatus(),
@@ -235,6 +263,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     rateLimits,
     events,
     bus,
+    relay,
     realtime,
     transport,
     chat,

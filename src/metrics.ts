@@ -108,6 +108,23 @@ export function createMetrics(labels: {
         [{}, sources.realtime.subscriptions],
       ])
     },
+    /** The relay's counters, and its gauges read from `status` (the relay refreshes it at every poll). */
+    watchRelay(status: () => { role: string; broker: string; lag_events: number; lag_seconds: number }) {
+      const published = registry.counter('relay_published_total', 'Events this instance published to the broker, each confirmed.').series({})
+      const failures = registry.counter('relay_publish_failures_total', 'Attempts to publish a batch of events that the broker refused or could not take (retried with backoff).').series({})
+      registry.gauge('relay_leader', '1 on the instance that relays the event log to the broker, 0 on the others.', () => [[{}, status().role === 'leader' ? 1 : 0]])
+      registry.gauge('relay_broker_up', '0 while the last attempt to publish failed.', () => [[{}, status().broker === 'up' ? 1 : 0]])
+      registry.gauge('relay_lag_events', 'Positions of the event log past the last one published to the broker.', () => [[{}, status().lag_events]])
+      registry.gauge('relay_lag_seconds', 'Age of the oldest event not yet published to the broker (0 when none waits).', () => [[{}, status().lag_seconds]])
+      return {
+        published(count: number) {
+          published.value += count
+        },
+        failed() {
+          failures.value++
+        },
+      }
+    },
     requests: registry.counter('http_requests_total', 'HTTP requests answered, by method, route template and status.'),
     requestDuration: registry.histogram(
       'http_request_duration_seconds',

@@ -44,6 +44,7 @@ export async function prepare(config: Config, log: Logger) {
   // Last: a start-up refused above leaves no listener behind.
   await context.bus.start()
   await context.presence.start()
+  await context.relay?.start()
   return { context, app }
 }
 
@@ -71,6 +72,7 @@ export async function startServer(config: Config, log: Logger) {
     purges?.stop()
     await context.tracer?.shutdown()
     await context.presence.stop()
+    await context.relay?.stop()
     await context.bus.stop()
     await context.db.close()
     log.info('stopped', { reason })

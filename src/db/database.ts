@@ -60,6 +60,21 @@ export interface Database extends Queryable {
    * (`onListen` runs after each LISTEN, the first included). Answers how to stop.
    */
   listen?(channel: string, onNotify: (payload: string) => void, onListen: () => void): Promise<() => Promise<void>>
+  /**
+   * A lock across instances, for work one of them does at a time. PostgreSQL holds it (an advisory
+   * lock) on a connection of its own for as long as that connection lives, so a holder that dies
+   * lets it go; a SQLite file has one instance, which always holds it.
+   */
+  sessionLock(key: string): SessionLock
+}
+
+export interface SessionLock {
+  /**
+   * Takes the lock, or checks it is still held: answers whether this instance holds it now. After
+   * its connection dropped and came back, whoever asked first holds it.
+   */
+  hold(): Promise<boolean>
+  release(): Promise<void>
 }
 
 /** A UNIQUE or PRIMARY KEY constraint refused a write; stores turn it into a domain conflict. */

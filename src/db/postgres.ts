@@ -1,5 +1,5 @@
 import { SQL } from 'bun'
-import { type Database, runAfterCommit, runBeforeCommit, type SqlValue, type Transaction, UniqueViolation } from './database'
+import { type Database, runAfterCommit, runBeforeCommit, type SessionLock, type SqlValue, type Transaction, UniqueViolation } from './database'
 
 type Runner = Pick<SQL, 'unsafe'>
 
@@ -13,10 +13,13 @@ export class PostgresDatabase implements Database {
   /** Every query of the pool runs off the event loop already. */
   readonly reader: Database = this
 
-  private constructor(private readonly sql: SQL) {}
+  private constructor(
+    private readonly sql: SQL,
+    private readonly url: string,
+  ) {}
 
   static async connect(url: string, poolSize: number): Promise<PostgresDatabase> {
-    const database = new PostgresDatabase(new SQL(url, { max: poolSize, idleTimeout: 30, connectionTimeout: 10 }))
+    const database = new PostgresDatabase(new SQL(url, { max: poolSize, idleTimeout: 30, connectionTimeout: 10 }), url)
     await database.ping()
     return database
   }
@@ -70,6 +73,16 @@ export class PostgresDatabase implements Database {
   async listen(channel: string, onNotify: (payload: string) => void, onListen: () => void): Promise<() => Promise<void>> {
     const subscription = await this.sql.listen(channel, onNotify, onListen)
     return () => subscription.unlisten()
+  }
+
+  sessionLock(key: string): SessionLock {
+    // Outside the pool: a pooled connection goes idle and is closed, and the lock would go with it.
+    const connection = new SQL(this.url, { max: 1, idleTimeout: 0, maxLifetime: 0, connectionTimeout: 10 })
+    return {
+      // Taken again on the same connection, the lock is only counted twice; it is let go with the connection.
+      hold: async () => Boolean((await query<{ held: boolean }>(connection, 'SELECT pg_try_advisory_lock(hashtext($1)) AS held', [key]))[0]?.held),
+      release: () => connection.close({ timeout: 1 }),
+    }
   }
 
   async ping(): Promise<void> {

@@ -2,7 +2,7 @@ import { Database as SqliteConnection, type SQLQueryBindings } from 'bun:sqlite'
 import readerScript from './sqlite-reader.js' with { type: 'file' }
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { type Database, type Queryable, runAfterCommit, runBeforeCommit, type SqlValue, type Transaction, UniqueViolation } from './database'
+import { type Database, type Queryable, runAfterCommit, runBeforeCommit, type SessionLock, type SqlValue, type Transaction, UniqueViolation } from './database'
 
 /**
  * Embedded SQLite through bun:sqlite. One connection serves the process; because its calls are
@@ -74,6 +74,11 @@ export class SqliteDatabase implements Database {
     } finally {
       this.#unlock()
     }
+  }
+
+  /** One instance serves a SQLite file: it always holds the lock. */
+  sessionLock(): SessionLock {
+    return { hold: async () => true, release: async () => {} }
   }
 
   async ping(): Promise<void> {

@@ -22,6 +22,7 @@ export function traced(db: Database, tracer: Tracer): Database {
           work({ ...statements(tx), lock: (key) => tx.lock(key), beforeCommit: (callback) => tx.beforeCommit(callback), afterCommit: (callback) => tx.afterCommit(callback) }),
         )),
     listen: db.listen?.bind(db),
+    sessionLock: (key) => db.sessionLock(key),
     ping: () => db.ping(),
     close: () => db.close(),
   }

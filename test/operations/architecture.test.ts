@@ -13,6 +13,7 @@ const LAYERS: string[][] = [
   ['src/metrics.ts'],
   ['src/plugins'],
   ['src/modules/events'],
+  ['src/modules/broker'],
   ['src/modules/users'],
   ['src/modules/avatars'],
   ['src/modules/sessions'],

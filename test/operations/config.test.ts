@@ -56,6 +56,22 @@ describe('configuration', () => {
     expect(stderr).not.toContain('    at ')
   })
 
+  test('AMQP_EVENTS is checked at start-up: its form with the settings, its event types as the relay starts; the bad one named, the secret URL never shown', async () => {
+    const start = async (events: string) => {
+      const env = { ...Bun.env, JWT_SECRET: 'x'.repeat(32), DATABASE_URL: 'sqlite::memory:', AMQP_URL: 'amqp://user:hunter2-secret@127.0.0.1:1', AMQP_EVENTS: events }
+      const child = Bun.spawn([process.execPath, 'src/index.ts'], { env, stderr: 'pipe', stdout: 'pipe' })
+      const [code, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()])
+      return { code, stderr }
+    }
+    const badForm = await start('rooms.member_joined,payments.*')
+    expect(badForm.code).toBe(2)
+    expect(badForm.stderr).toContain('AMQP_EVENTS: expected text matching')
+    const badType = await start('rooms.member_joined,rooms.room_exploded')
+    expect(badType.code).toBe(2)
+    expect(badType.stderr).toContain('AMQP_EVENTS: "room_exploded" is not an event type')
+    for (const { stderr } of [badForm, badType]) expect(stderr).not.toContain('hunter2')
+  })
+
   test('.env.example documents every setting with its default', async () => {
     const text = await Bun.file('.env.example').text()
     const documented = new Map(

@@ -30,7 +30,8 @@ const queries: string[] = dashboard.panels.flatMap((panel: any) => panel.targets
 
 /** A scrape of a service that has done a little of everything. */
 async function scrape(): Promise<string> {
-  const t = await createTestApp({ LOGIN_MAX_FAILURES: '1' })
+  // With the relay on (its broker unreachable, which it counts too), so that its metrics are there.
+  const t = await createTestApp({ LOGIN_MAX_FAILURES: '1', AMQP_URL: 'amqp://guest:guest@127.0.0.1:1' })
   const user = await t.client.register('scraped_user')
   await t.client.post('/rooms', { room_name: 'scraped room' }, user.access)
   await t.client.post('/auth/login', { username: 'scraped_user', password: 'wrong-password' })
@@ -105,8 +106,11 @@ describe('the Grafana dashboard and the compose monitoring profile', () => {
 
   test('docker compose --profile monitoring adds Prometheus, Grafana, Loki, Alloy and Jaeger, only on request, each with the files it mounts', async () => {
     const compose = Bun.YAML.parse(await Bun.file('compose.yaml').text()) as any
-    const { prometheus, gateway, ...others } = compose.services
+    const { prometheus, gateway, rabbitmq, ...others } = compose.services
     expect(gateway.profiles).toBeUndefined()
+    // The broker has a profile of its own; its management UI is for this machine only too.
+    expect(rabbitmq.profiles).toEqual(['broker'])
+    for (const port of rabbitmq.ports) expect(port).toStartWith('127.0.0.1:')
     expect(Object.keys(others).toSorted()).toEqual(['alloy', 'grafana', 'jaeger', 'loki'])
     const mounted = (service: any) => (service.volumes ?? []).map((volume: string) => volume.split(':')[0]).filter((source: string) => source.startsWith('./'))
     for (const service of [prometheus, ...Object.values(others)]) {

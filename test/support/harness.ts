@@ -84,6 +84,7 @@ export async function createTestApp(env: Record<string, string> = {}, log?: (lin
   const config = loadConfig({ ...TEST_ENV, DATABASE_URL: await freshDatabaseUrl(), AVATAR_DIR: avatarDir, ...env })
   const { app, context } = await prepare(config, createLogger(config.logLevel, log))
   cleanups.push(async () => {
+    await context.relay?.stop()
     await context.presence.stop()
     await context.bus.stop()
     await context.db.close()

@@ -50,7 +50,7 @@ describe(`deleting and restoring accounts on ${STORE}`, () => {
     // Not its sessions: it logs in again.
     expect((await t.client.get('/auth/me', user.access)).status).toBe(401)
     expect((await t.client.login('soft_deleted', 'password-123')).userId).toBe(user.userId)
-    expect(await accountEvents(t, user.userId)).toEqual(['account_changed', 'account_deleted', 'account_restored'])
+    expect(await accountEvents(t, user.userId)).toEqual(['account_created', 'account_changed', 'account_deleted', 'account_restored'])
   })
 
   test('a deleted player leaves their open rooms (ownership passes on) and their pending invitations are withdrawn; restored, their closed rooms are still theirs', async () => {
@@ -96,7 +96,7 @@ describe(`deleting and restoring accounts on ${STORE}`, () => {
     const message = (await t.client.get(`/rooms/${room.room_id}/messages`, owner.access)).body.messages.find((m: { message_id: string }) => m.message_id === said.message_id)
     expect(message).toMatchObject({ body: 'remember me', author_id: null })
     expect((await t.client.get('/dms', owner.access)).body.total_count).toBe(0)
-    expect(await accountEvents(t, user.userId)).toEqual(['account_changed', 'account_deleted', 'account_erased'])
+    expect(await accountEvents(t, user.userId)).toEqual(['account_created', 'account_changed', 'account_deleted', 'account_erased'])
     const again = await t.client.post('/auth/registrate', { username: 'erased_for_good', password: 'password-123', email: 'erased@example.com' })
     expect(again.status).toBe(201)
     expect(again.body.user.user_id).not.toBe(user.userId)

@@ -13,6 +13,12 @@ const event = <Type extends string, Fields extends TProperties>(type: Type, desc
   T.Object({ type: T.Literal(type), ...fields }, { title: type, description, additionalProperties: false })
 
 export const LobbyEventSchema = T.Union([
+  event('room_created', 'room stream: a player opened a room and took its first seat', {
+    room_id: RoomId,
+    owner_id: Id('who opened it'),
+    game_role: T.String({ description: "its owner's game role" }),
+    max_players: T.Integer({ minimum: 1 }),
+  }),
   event('member_joined', 'room and chat streams: a player took a seat', { room_id: RoomId, user_id: Id('the player'), game_role: T.String() }),
   event('member_left', 'room and chat streams: a player left (or their account was deleted)', { room_id: RoomId, user_id: Id('the player') }),
   event('member_kicked', 'room and chat streams: the owner or an admin removed a player', { room_id: RoomId, user_id: Id('the player') }),
@@ -85,6 +91,9 @@ export const LobbyEventSchema = T.Union([
   event('login_request_decided', 'login streams (never a socket): a QR login request was approved or denied on a phone', {
     request_id: Id('the login request'),
     approved: T.Boolean(),
+  }),
+  event('account_created', 'accounts stream: an account was made (registration, an admin, or a first sign-in at a provider)', {
+    user_id: Id('the account'),
   }),
   event('account_changed', 'user and accounts streams: an account was changed (by its owner or an admin)', {
     user_id: Id('the account'),

@@ -28,12 +28,13 @@ export class LogReader {
   /**
    * Up to `limit` events after `after`, in position order, stopping before a position that a
    * running transaction may still fill. `passed` is where to go on from: the last position handed
-   * on, or past a gap known to stay empty.
+   * on, or past a gap known to stay empty. `waiting`: it stopped before such a gap, and a look a
+   * moment later will go further.
    */
-  async next(after: number, limit: number): Promise<{ events: StoredEvent[]; passed: number }> {
+  async next(after: number, limit: number): Promise<{ events: StoredEvent[]; passed: number; waiting: boolean }> {
     const { db, eventStore } = this.deps
     const rows = await eventStore.afterPosition(after, limit, db)
-    if (db.dialect !== 'postgres') return { events: rows, passed: rows.at(-1)?.position ?? after }
+    if (db.dialect !== 'postgres') return { events: rows, passed: rows.at(-1)?.position ?? after, waiting: false }
     // Taken after the rows: a transaction that took a missing position before the highest seen one was already running.
     const snapshot = await this.#snapshot()
     const events: StoredEvent[] = []
@@ -54,7 +55,7 @@ export class LogReader {
       passed = position
     }
     if (this.#gap && passed >= this.#gap.upTo) this.#gap = undefined
-    return { events, passed }
+    return { events, passed, waiting: events.length < rows.length }
   }
 
   async #snapshot(): Promise<Snapshot> {

@@ -15,6 +15,8 @@ export class EventLog {
   #epoch?: Promise<string>
   /** Each transaction's events, written as it ends. */
   readonly #pending = new WeakMap<Transaction, StoredEvent[]>()
+  /** Where each reader that must see every event stands (keepUnreadBy). */
+  readonly #readers: Array<() => Promise<number>> = []
 
   constructor(
     private readonly deps: {
@@ -100,9 +102,18 @@ export class EventLog {
     return this.#epoch
   }
 
-  /** Deletes events older than EVENT_RETENTION, in batches. */
-  purge(now = Date.now(), batchSize = batchRows(this.deps.db)): Promise<number> {
+  /**
+   * Keeps every event past the position `reader` answers, however old: a reader that must see
+   * each event once (the broker's relay) loses none while it cannot keep up.
+   */
+  keepUnreadBy(reader: () => Promise<number>): void {
+    this.#readers.push(reader)
+  }
+
+  /** Deletes events older than EVENT_RETENTION, in batches, except those a reader of the whole log has not read yet. */
+  async purge(now = Date.now(), batchSize = batchRows(this.deps.db)): Promise<number> {
     const before = isoAfter(-this.deps.retention, now)
-    return inBatches((limit) => this.deps.eventStore.deleteOlderThan(before, limit, this.deps.db), batchSize)
+    const readUpTo = this.#readers.length > 0 ? Math.min(...(await Promise.all(this.#readers.map((reader) => reader())))) : undefined
+    return inBatches((limit) => this.deps.eventStore.deleteOlderThan(before, limit, this.deps.db, readUpTo), batchSize)
   }
 }

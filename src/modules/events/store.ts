@@ -99,8 +99,10 @@ export class EventStore {
     return Number(row?.last_seq ?? 0)
   }
 
-  /** Deletes up to `limit` events written before `before` (the streams' numbers go on). */
-  deleteOlderThan(before: string, limit: number, q: Queryable): Promise<number> {
-    return q.run('DELETE FROM events WHERE (stream, seq) IN (SELECT stream, seq FROM events WHERE created_at < $1 LIMIT $2)', [before, limit])
+  /** Deletes up to `limit` events written before `before`, and at or before `upTo` if given (the streams' numbers go on). */
+  deleteOlderThan(before: string, limit: number, q: Queryable, upTo?: number): Promise<number> {
+    return upTo === undefined
+      ? q.run('DELETE FROM events WHERE (stream, seq) IN (SELECT stream, seq FROM events WHERE created_at < $1 LIMIT $2)', [before, limit])
+      : q.run('DELETE FROM events WHERE (stream, seq) IN (SELECT stream, seq FROM events WHERE created_at < $1 AND position <= $3 LIMIT $2)', [before, limit, upTo])
   }
 }

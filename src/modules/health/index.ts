@@ -5,11 +5,27 @@ import { unauthorized, unavailable } from '../../shared/errors'
 import { answers, errors, sharedModels } from '../../shared/model'
 import type { Database } from '../../db/database'
 import type { Metrics } from '../../metrics'
+import type { EventRelay } from '../broker/relay'
 
 const Status = t.Object({ status: t.String(), uptime_seconds: t.Number(), version: t.String() })
+const Readiness = t.Object({
+  ...Status.properties,
+  relay: t.Optional(
+    t.Object(
+      {
+        role: t.Union([t.Literal('leader'), t.Literal('standby')], { description: 'leader: this instance publishes; standby: another one does' }),
+        broker: t.Union([t.Literal('up'), t.Literal('down')], { description: 'down while the last attempt to publish failed (it is retried with backoff)' }),
+        position: t.Integer({ description: 'every event of the log up to this position has been published' }),
+        lag_events: t.Integer({ description: 'positions of the log past it' }),
+        lag_seconds: t.Number({ description: 'age of the oldest event not yet published' }),
+      },
+      { description: 'With AMQP_URL: the relay of domain events to RabbitMQ. A broker that is down does not make the service unready.' },
+    ),
+  ),
+})
 
 /** The operational routes: liveness, readiness and the Prometheus scrape (the metrics themselves are in src/metrics.ts). */
-export const healthRoutes = ({ db, version, metrics, config }: { db: Database; version: string; metrics: Metrics; config: Config }) => {
+export const healthRoutes = ({ db, version, metrics, config, relay }: { db: Database; version: string; metrics: Metrics; config: Config; relay?: EventRelay }) => {
   const routes = new Elysia({ detail: { tags: ['ops'] } })
     .use(sharedModels)
     .get('/health', () => ({ status: 'ok', uptime_seconds: process.uptime(), version }), {
@@ -24,10 +40,10 @@ export const healthRoutes = ({ db, version, metrics, config }: { db: Database; v
         } catch {
           throw unavailable('The database is not reachable')
         }
-        return { status: 'ready', uptime_seconds: process.uptime(), version }
+        return { status: 'ready', uptime_seconds: process.uptime(), version, ...(relay && { relay: await relay.refreshStatus() }) }
       },
       {
-        response: { 200: Status, ...errors(503) },
+        response: { 200: Readiness, ...errors(503) },
         detail: {
           summary: 'Readiness: the database answers',
           description: 'For a readiness probe: 200 while the database answers, 503 `unavailable` while it does not.',

@@ -3,6 +3,8 @@ import { inPages } from '../../db/batches'
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { nowIso } from '../../lib/clock'
 import { conflict, forbidden, invalidField, notFound } from '../../shared/errors'
+import type { EventLog } from '../events/service'
+import { roomStream } from '../events/model'
 import type { User } from '../users/model'
 import type { CreateRoomRequest, Room, RoomFilter, Seat } from './model'
 import type { MembershipService } from './membership'
@@ -41,6 +43,7 @@ export class RoomService {
       db: Database
       roomStore: RoomStore
       membership: MembershipService
+      events: EventLog
       policy: RoomPolicy
       creations: UserRateLimiter
     },
@@ -63,6 +66,7 @@ export class RoomService {
       // Its creator takes a seat in it.
       await this.deps.membership.assertSeatFree(owner.user_id, tx)
       await roomStore.insert(room, game_role, tx)
+      await this.deps.events.emit(tx, [roomStream(room.room_id), { type: 'room_created', room_id: room.room_id, owner_id: owner.user_id, game_role, max_players }])
     })
     return this.deps.membership.require(room.room_id, this.deps.db)
   }

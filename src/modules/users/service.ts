@@ -60,12 +60,15 @@ export class UserService {
   /** `userId` is given only by the demo data, whose ids are fixed (shared/demo.ts). */
   async create({ password, ...account }: UserCreateRequest, caller: Caller = INTERNAL_CALLER, userId = Bun.randomUUIDv7()): Promise<User> {
     this.assertPasswordAllowed(password, '/password')
-    return this.#insert(account, () => this.deps.passwords.hash(password, caller), userId, this.deps.db)
+    // A name or address already taken is refused before the hash, which is the costly part.
+    await this.#assertFree(account.username, normaliseProfile(account).email, this.deps.db)
+    const passwordHash = await this.deps.passwords.hash(password, caller)
+    return this.deps.db.transaction((tx) => this.#insert(account, passwordHash, userId, tx))
   }
 
   /** An account whose way in is an identity at a provider (credentials/oauth.ts): no password opens it. */
-  createWithoutPassword(account: Omit<UserCreateRequest, 'password'>, q: Queryable): Promise<User> {
-    return this.#insert(account, async () => NO_PASSWORD, Bun.randomUUIDv7(), q)
+  createWithoutPassword(account: Omit<UserCreateRequest, 'password'>, tx: Transaction): Promise<User> {
+    return this.#insert(account, NO_PASSWORD, Bun.randomUUIDv7(), tx)
   }
 
   /** Whether the account has a password to log in with (one made by a provider's sign-in has none). */
@@ -75,19 +78,17 @@ export class UserService {
 
   async #insert(
     { username, user_role = 'user', is_active = true, ...profile }: Omit<UserCreateRequest, 'password'>,
-    passwordHash: () => Promise<string>,
+    passwordHash: string,
     userId: string,
-    q: Queryable,
+    tx: Transaction,
   ): Promise<User> {
     const details = normaliseProfile(profile)
-    const { userStore } = this.deps
-    if (await userStore.findByUsername(username, q)) throw usernameTaken()
-    if (await this.#emailHeldByAnother(details.email, undefined, q)) throw emailTaken()
+    await this.#assertFree(username, details.email, tx)
     const now = nowIso()
     const user: UserRecord = {
       user_id: userId,
       username,
-      password_hash: await passwordHash(),
+      password_hash: passwordHash,
       user_role,
       is_active,
       created_at: now,
@@ -99,11 +100,18 @@ export class UserService {
       avatar_url: null,
     }
     try {
-      await userStore.insert({ ...user, ...derived(user) }, q)
+      await this.deps.userStore.insert({ ...user, ...derived(user) }, tx)
     } catch (error) {
       throw error instanceof UniqueViolation ? await this.#taken(user.email, undefined) : error
     }
+    // Only for other services: the account's own stream has nobody to tell yet.
+    await this.deps.events.emit(tx, [ACCOUNTS_STREAM, { type: 'account_created', user_id: userId }])
     return toUser(user)
+  }
+
+  async #assertFree(username: string, email: string | null | undefined, q: Queryable): Promise<void> {
+    if (await this.deps.userStore.findByUsername(username, q)) throw usernameTaken()
+    if (await this.#emailHeldByAnother(email, undefined, q)) throw emailTaken()
   }
 
   /** An active account by name, any case: whom invitations may go to. */

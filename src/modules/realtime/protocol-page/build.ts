@@ -12,6 +12,7 @@
 import { dirname, join } from 'node:path'
 import { Parser, stringify } from '@asyncapi/parser'
 import packageJson from '../../../../package.json'
+import { EnvSchema } from '../../../config'
 import { asyncApiDocument } from '../asyncapi'
 
 const PARSED_AT_BUILD = "throw new Error('the document is parsed when the service is built')"
@@ -60,7 +61,7 @@ async function pageScript(): Promise<string> {
 
 /** With no API prefix: the service puts its own into the channel's address when it serves the page. */
 async function parsedDocument(): Promise<string> {
-  const { document, diagnostics } = await new Parser().parse(asyncApiDocument({ version: packageJson.version, apiPrefix: '' }))
+  const { document, diagnostics } = await new Parser().parse(asyncApiDocument({ version: packageJson.version, apiPrefix: '', exchange: EnvSchema.properties.AMQP_EXCHANGE.default }))
   if (!document) throw new Error(`the AsyncAPI document does not parse:\n${JSON.stringify(diagnostics, null, 2)}`)
   return stringify(document) as string
 }
