@@ -5,14 +5,11 @@
  * sending to the last of the 50 receiving it; and how long a page of history takes with a million
  * messages stored. Rewrites the "Chat" section of bench/RESULTS.md.
  */
-import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { SQL } from 'bun'
 import { openDatabase } from '../src/db/database'
-import { quantile, waitFor, writeSection } from './proc'
+import { buildBinary, freshPostgresDatabase, quantile, waitFor, writeSection } from './proc'
 
 const WORK = join(import.meta.dir, '.work-chat')
-const BINARY = join(WORK, 'sim-gateway')
 const POSTGRES_URL = Bun.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const RESULTS = join(import.meta.dir, 'RESULTS.md')
 const PLAYERS = 50
@@ -20,11 +17,7 @@ const SENDERS = 10
 const SECONDS = 10
 const HISTORY = 1_000_000
 
-rmSync(WORK, { recursive: true, force: true })
-mkdirSync(WORK, { recursive: true })
-console.log('== building the binary')
-const built = Bun.spawnSync([process.execPath, 'scripts/build.ts', '--outfile', BINARY], { stdout: 'pipe', stderr: 'pipe' })
-if (built.exitCode !== 0) throw new Error(built.stderr.toString())
+const BINARY = buildBinary(WORK)
 const children: Bun.Subprocess[] = []
 process.on('exit', () => children.forEach((child) => child.kill('SIGKILL')))
 
@@ -175,15 +168,7 @@ const stores: Array<[string, () => Promise<string>]> = [
   ['SQLite', async () => `sqlite:${join(WORK, 'chat.sqlite')}`],
   [
     'PostgreSQL',
-    async () => {
-      const name = `sgw_bench_chat_${Date.now()}`
-      const admin = new SQL(POSTGRES_URL, { max: 1 })
-      await admin.unsafe(`CREATE DATABASE ${name}`)
-      await admin.close()
-      const url = new URL(POSTGRES_URL)
-      url.pathname = `/${name}`
-      return url.toString()
-    },
+    () => freshPostgresDatabase(POSTGRES_URL, 'sgw_bench_chat'),
   ],
 ]
 for (const [index, [store, database]] of stores.entries()) {

@@ -1,4 +1,6 @@
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { SQL } from 'bun'
 
 /** User and system CPU time a process has used so far, from /proc (clock ticks of 10 ms). */
 export function cpuSeconds(pid: number): number {
@@ -34,4 +36,26 @@ export function writeSection(file: string, title: string, lines: string[]): void
   const section = [`## ${title}`, '', ...lines].join('\n')
   writeFileSync(file, start === -1 ? `${previous.trimEnd()}\n\n${section}` : `${previous.slice(0, start)}${section}${end === -1 ? '\n' : previous.slice(end)}`)
   console.log(`\nwritten to ${file}`)
+}
+
+/** A fresh `work` folder with the service compiled into it, as users run it; answers the binary's path. */
+export function buildBinary(work: string): string {
+  rmSync(work, { recursive: true, force: true })
+  mkdirSync(work, { recursive: true })
+  console.log('== building the binary')
+  const binary = join(work, 'sim-gateway')
+  const built = Bun.spawnSync([process.execPath, 'scripts/build.ts', '--outfile', binary], { stdout: 'pipe', stderr: 'pipe' })
+  if (built.exitCode !== 0) throw new Error(built.stderr.toString())
+  return binary
+}
+
+/** A new, empty database on the PostgreSQL at `url`, named `<prefix>_<time>`; answers its URL. */
+export async function freshPostgresDatabase(url: string, prefix: string): Promise<string> {
+  const name = `${prefix}_${Date.now()}`
+  const admin = new SQL(url, { max: 1 })
+  await admin.unsafe(`CREATE DATABASE ${name}`)
+  await admin.close()
+  const database = new URL(url)
+  database.pathname = `/${name}`
+  return database.toString()
 }

@@ -5,23 +5,17 @@
  * authenticated sockets, and 5,000 clients resuming at once. Rewrites the "Realtime" section of
  * bench/RESULTS.md. Run it on a quiet machine: it loads both cores.
  */
-import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { SQL } from 'bun'
-import { cpuSeconds, quantile, rssOf, waitFor, writeSection } from './proc'
+import { buildBinary, cpuSeconds, quantile, rssOf, waitFor, writeSection } from './proc'
 
 const WORK = join(import.meta.dir, '.work-realtime')
-const BINARY = join(WORK, 'sim-gateway')
 const POSTGRES_URL = Bun.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const RESULTS = join(import.meta.dir, 'RESULTS.md')
 const FANOUT_SOCKETS = 1000
 const FANOUT_EVENTS = 2000
 
-rmSync(WORK, { recursive: true, force: true })
-mkdirSync(WORK, { recursive: true })
-console.log('== building the binary')
-const built = Bun.spawnSync([process.execPath, 'scripts/build.ts', '--outfile', BINARY], { stdout: 'pipe', stderr: 'pipe' })
-if (built.exitCode !== 0) throw new Error(built.stderr.toString())
+const BINARY = buildBinary(WORK)
 
 const report: string[] = []
 const children: Bun.Subprocess[] = []

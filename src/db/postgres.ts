@@ -6,6 +6,10 @@ type Runner = Pick<SQL, 'unsafe'>
 /** SQLSTATEs of a transaction aborted for another's sake: deadlock_detected, serialization_failure. */
 const RETRYABLE = new Set(['40P01', '40001'])
 const TRANSACTION_ATTEMPTS = 3
+/** The first key of every session lock (the second names it): 'sim-gateway' in ASCII, for whoever reads pg_locks. */
+const SESSION_LOCKS = 0x73696d67
+/** How long taking or checking a session lock may take before its connection counts as lost. */
+const SESSION_LOCK_TIMEOUT_MS = 5000
 
 /** PostgreSQL through Bun.SQL's connection pool; statements are sent as parameterised queries. */
 export class PostgresDatabase implements Database {
@@ -77,10 +81,26 @@ export class PostgresDatabase implements Database {
 
   sessionLock(key: string): SessionLock {
     // Outside the pool: a pooled connection goes idle and is closed, and the lock would go with it.
-    const connection = new SQL(this.url, { max: 1, idleTimeout: 0, maxLifetime: 0, connectionTimeout: 10 })
+    const open = () => new SQL(this.url, { max: 1, idleTimeout: 0, maxLifetime: 0, connectionTimeout: 10 })
+    let connection = open()
     return {
-      // Taken again on the same connection, the lock is only counted twice; it is let go with the connection.
-      hold: async () => Boolean((await query<{ held: boolean }>(connection, 'SELECT pg_try_advisory_lock(hashtext($1)) AS held', [key]))[0]?.held),
+      hold: async () => {
+        const asked = query<{ held: boolean }>(
+          connection,
+          // Its keepalives let PostgreSQL notice within half a minute a holder whose machine vanished,
+          // and let the lock go. The two-key form never meets the one-key transaction locks (hashtext of a key).
+          `SELECT set_config('tcp_keepalives_idle', '10', false), set_config('tcp_keepalives_interval', '5', false),
+                  set_config('tcp_keepalives_count', '3', false), pg_try_advisory_lock($1, hashtext($2)) AS held`,
+          [SESSION_LOCKS, key],
+        )
+        const answer = await Promise.race([asked, Bun.sleep(SESSION_LOCK_TIMEOUT_MS).then(() => undefined)]).catch(() => undefined)
+        if (answer) return Boolean(answer[0]?.held)
+        // No answer: the connection (and any lock it held) is as good as gone; the next call starts another.
+        asked.catch(() => {})
+        void connection.close({ timeout: 0 }).catch(() => {})
+        connection = open()
+        return false
+      },
       release: () => connection.close({ timeout: 1 }),
     }
   }

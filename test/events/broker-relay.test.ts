@@ -153,6 +153,19 @@ describe.if(brokerAvailable)(`domain events to RabbitMQ on ${STORE} (SECURITY 36
     }
   }, 30_000)
 
+  test.if(STORE === 'postgres')("the relay's lock is a key of its own: a lock held on the hash of its name (as the transactions' locks are taken, on keys a username can collide with) does not hold it up", async () => {
+    const databaseUrl = await freshDatabaseUrl()
+    const other = new SQL(databaseUrl, { max: 1 })
+    try {
+      await other.unsafe("SELECT pg_advisory_lock(hashtext('event-relay'))")
+      const nowhere = `amqp://guest:guest@127.0.0.1:${await freePort()}`
+      const t = await startTestServer({ DATABASE_URL: databaseUrl, AMQP_URL: nowhere, AMQP_POLL_INTERVAL: '1' })
+      expect((await t.client.get('/ready')).body.relay.role).toBe('leader')
+    } finally {
+      await other.close()
+    }
+  }, 30_000)
+
   test('while the broker cannot be reached the service goes on, /ready and /metrics show the lag, and the log keeps every unpublished event past EVENT_RETENTION', async () => {
     const nowhere = `amqp://guest:guest@127.0.0.1:${await freePort()}`
     const t = await startTestServer({ AMQP_URL: nowhere, AMQP_POLL_INTERVAL: '1' })

@@ -27,9 +27,8 @@ export type BrokerMessage = Static<typeof BrokerMessageSchema>
 
 /** The first word of a routing key: which kind of stream the event comes from. */
 export const DOMAINS = ['accounts', 'rooms', 'chat', 'users'] as const
-export type Domain = (typeof DOMAINS)[number]
 
-const DOMAIN_OF_KIND: Record<string, Domain> = { room: 'rooms', chat: 'chat', user: 'users' }
+const DOMAIN_OF_KIND: Record<string, (typeof DOMAINS)[number]> = { room: 'rooms', chat: 'chat', user: 'users' }
 
 /** `<domain>.<event type>`, such as `rooms.member_joined`; undefined for streams that never leave the service (QR logins). */
 export function routingKeyOf(stored: Pick<StoredEvent, 'stream' | 'event'>): string | undefined {

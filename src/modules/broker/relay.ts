@@ -1,6 +1,6 @@
 import type { Database, SessionLock } from '../../db/database'
 import type { Logger } from '../../lib/logger'
-import type { EventBus, Subscription } from '../events/bus'
+import type { Committed, EventBus, Subscription } from '../events/bus'
 import type { StoredEvent } from '../events/model'
 import type { LogReader } from '../events/reader'
 import { type BrokerMessage, routingKeyOf, SCHEMA_VERSION } from './model'
@@ -11,15 +11,18 @@ import type { RelayStore } from './store'
 export const RELAY = 'amqp'
 /** Events read from the log at a time. */
 const BATCH = 500
-/** How soon to look again when a transaction that took a position before the last one read is still running. */
+/** How soon to look again when a transaction that took a position before the last one read is still running (doubling while it runs, up to a second). */
 const GAP_RETRY_MS = 20
+const GAP_RETRY_MAX_MS = 1000
+/** How long a stop waits for a pass under way (the publisher's close has cut off its publishes). */
+const STOP_WAIT_MS = 1000
 /** The longest wait between two attempts while the broker refuses or cannot be reached. */
 const MAX_BACKOFF_MS = 30_000
 
 export interface RelayStatus {
   /** leader: this instance publishes; standby: another one does, or will once it can. */
   role: 'leader' | 'standby'
-  /** Whether the last attempt to publish succeeded. */
+  /** Whether the last attempt to publish succeeded (as this instance knows: a standby says up). */
   broker: 'up' | 'down'
   /** Every event up to this position of the log has been published (or is not for the broker). */
   position: number
@@ -36,7 +39,7 @@ export interface RelayMetrics {
 
 /**
  * Publishes the events of the log that AMQP_EVENTS allows to the broker, each confirmed, in the
- * log's commit order, and records how far it got after each confirm. Only what committed is in the
+ * log's commit order, and records how far it got once a batch is confirmed. Only what committed is in the
  * log, so nothing rolled back ever leaves; a crash between a confirm and its record publishes those
  * events again with the same message ids, which consumers drop.
  *
@@ -53,6 +56,10 @@ export class EventRelay {
   #running?: Promise<void>
   #again = false
   #failures = 0
+  /** When the position was last recorded: passing events not for the broker is recorded once a poll. */
+  #recordedAt = 0
+  /** Looks in a row that stopped before a position a running transaction may still fill. */
+  #gapWaits = 0
   #retryAt = 0
   #stopped = false
   #status: RelayStatus = { role: 'standby', broker: 'up', position: 0, lag_events: 0, lag_seconds: 0 }
@@ -84,7 +91,12 @@ export class EventRelay {
   }
 
   async start(): Promise<void> {
-    this.#subscription = this.deps.bus.read({ committed: () => this.#wake(), lost: () => this.#wake() })
+    // Woken by what it publishes (or by a notice too big to say what it carries); the poll passes the rest.
+    const wanted = (notice: Committed) => {
+      const routingKey = notice.event && routingKeyOf({ stream: notice.stream, event: notice.event })
+      return notice.event === undefined || (routingKey !== undefined && this.deps.allowed.has(routingKey))
+    }
+    this.#subscription = this.deps.bus.read({ committed: (notice) => wanted(notice) && this.#wake(), lost: () => this.#wake() })
     await this.#tick()
   }
 
@@ -95,15 +107,15 @@ export class EventRelay {
     clearTimeout(this.#retry)
     this.#subscription?.stop()
     await this.deps.publisher.close()
-    await this.#running
+    await Promise.race([this.#running, Bun.sleep(STOP_WAIT_MS)])
     await this.deps.lock.release()
   }
 
   /** Where the relay stands (for /ready): read again, so that a standby instance knows too. */
   async refreshStatus(): Promise<RelayStatus> {
-    const { store, db } = this.deps
-    const position = this.#leader && this.#position !== undefined ? this.#position : await store.position(RELAY, db)
-    const behind = await store.behind(position, db)
+    const { store, reader, db } = this.deps
+    const position = this.#leader && this.#position !== undefined ? this.#position : await store.position(RELAY, db.reader)
+    const behind = await reader.behind(position)
     this.#status = {
       role: this.#leader ? 'leader' : 'standby',
       broker: this.#failures > 0 ? 'down' : 'up',
@@ -146,7 +158,8 @@ export class EventRelay {
     do {
       this.#again = false
       try {
-        if (await this.#pass()) this.#later(GAP_RETRY_MS)
+        if (await this.#pass()) this.#later(Math.min(GAP_RETRY_MAX_MS, GAP_RETRY_MS * 2 ** this.#gapWaits++))
+        else this.#gapWaits = 0
         if (this.#failures > 0) this.deps.log.info('the broker takes events again', { after_failures: this.#failures })
         this.#failures = 0
       } catch (error) {
@@ -189,7 +202,12 @@ export class EventRelay {
       await publishInStreamOrder(this.deps.publisher, messages)
       this.deps.metrics.published(messages.length)
       if (passed > this.#position) {
-        await store.record(RELAY, passed, db)
+        // After what it published at once; past what it only read (chat, say), once a poll: a relay that
+        // takes over from an older record reads those again, and publishes none of them.
+        if (messages.length > 0 || Date.now() - this.#recordedAt >= this.deps.pollInterval) {
+          await store.record(RELAY, passed, db)
+          this.#recordedAt = Date.now()
+        }
         this.#position = passed
       }
       if (waiting) return true

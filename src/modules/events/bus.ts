@@ -4,7 +4,7 @@ import type { StoredEvent } from './model'
 /** What a bus says was committed: the event itself, or only its place when it was too big to carry. */
 export type Committed = StoredEvent | { stream: string; seq: number; position?: number; event?: undefined }
 
-/** One reader of the bus on this instance: the feed, and later a relay or a cache. */
+/** One reader of the bus on this instance: the feed, the broker's relay, and later a cache. */
 export interface CommitReader {
   /** A notice of a committed event, in commit order as the engine delivers them. */
   committed(notice: Committed): void

@@ -33,10 +33,14 @@ export class LogReader {
    */
   async next(after: number, limit: number): Promise<{ events: StoredEvent[]; passed: number; waiting: boolean }> {
     const { db, eventStore } = this.deps
-    const rows = await eventStore.afterPosition(after, limit, db)
-    if (db.dialect !== 'postgres') return { events: rows, passed: rows.at(-1)?.position ?? after, waiting: false }
-    // Taken after the rows: a transaction that took a missing position before the highest seen one was already running.
-    const snapshot = await this.#snapshot()
+    if (db.dialect !== 'postgres') {
+      const rows = await eventStore.afterPosition(after, limit, db.reader)
+      return { events: rows, passed: rows.at(-1)?.position ?? after, waiting: false }
+    }
+    // One statement, one snapshot: a transaction it says is over shows its rows here, and one that took
+    // a missing position (before a visible one committed) had started, so it is among those it says run.
+    const { events: rows, snapshot: text } = await eventStore.afterPositionInSnapshot(after, limit, db)
+    const snapshot = parseSnapshot(text)
     const events: StoredEvent[] = []
     let passed = after
     for (const stored of rows) {
@@ -58,9 +62,15 @@ export class LogReader {
     return { events, passed, waiting: events.length < rows.length }
   }
 
-  async #snapshot(): Promise<Snapshot> {
-    const row = await this.deps.db.get<{ snapshot: string }>('SELECT pg_current_snapshot()::text AS snapshot')
-    const [xmin, , running] = row!.snapshot.split(':') as [string, string, string]
-    return { xmin: BigInt(xmin), running: running ? running.split(',').map(BigInt) : [] }
+  /** How far the log runs past `position`: in positions, and since the first event after it was written. */
+  async behind(position: number): Promise<{ positions: number; since?: string }> {
+    const { head, firstAfter } = await this.deps.eventStore.headAndFirstAfter(position, this.deps.db.reader)
+    return { positions: Math.max(0, head - position), since: firstAfter }
   }
+}
+
+/** pg_current_snapshot() as text: `xmin:xmax:xip,...`. */
+function parseSnapshot(text: string): Snapshot {
+  const [xmin, , running] = text.split(':') as [string, string, string]
+  return { xmin: BigInt(xmin), running: running ? running.split(',').map(BigInt) : [] }
 }

@@ -67,6 +67,28 @@ export class EventStore {
     return rows.map(toStored)
   }
 
+  /**
+   * PostgreSQL: the events after `position` (at most `limit`) and, in the same statement, the
+   * snapshot they were read in (`pg_current_snapshot()`, as text), so that what the snapshot says
+   * has ended is exactly what the rows can show.
+   */
+  async afterPositionInSnapshot(position: number, limit: number, q: Queryable): Promise<{ events: StoredEvent[]; snapshot: string }> {
+    const rows = await q.all<{ snapshot: string } & (EventRow | { [key in keyof EventRow]: null })>(
+      `SELECT taken.snapshot, after.stream, after.seq, after.position, after.payload, after.created_at
+         FROM (SELECT pg_current_snapshot()::text AS snapshot) AS taken
+         LEFT JOIN LATERAL (SELECT ${COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2) AS after ON true`,
+      [position, limit],
+    )
+    return { events: rows.flatMap((row) => (row.stream === null ? [] : [toStored(row as EventRow)])), snapshot: rows[0]!.snapshot }
+  }
+
+  /** The last position written (0 for an empty log), and when the first event after `position` was written. */
+  async headAndFirstAfter(position: number, q: Queryable): Promise<{ head: number; firstAfter?: string }> {
+    const head = await q.get<{ head: number | null }>('SELECT MAX(position) AS head FROM events')
+    const first = await q.get<{ created_at: string }>('SELECT created_at FROM events WHERE position > $1 ORDER BY position LIMIT 1', [position])
+    return { head: Number(head?.head ?? 0), firstAfter: first?.created_at }
+  }
+
   /** The events of `stream` after `afterSeq` (and up to `upTo`), in order, at most `limit`. */
   async after(stream: string, afterSeq: number, limit: number, q: Queryable, upTo?: number): Promise<StoredEvent[]> {
     // No bound past 2^31 for PostgreSQL to compare an INTEGER column with: that would keep it off the index.

@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto'
+import { Type } from '@sinclair/typebox'
 import { Elysia, t } from 'elysia'
 import type { Config } from '../../config'
 import { unauthorized, unavailable } from '../../shared/errors'
@@ -15,8 +16,9 @@ const Readiness = t.Object({
       {
         role: t.Union([t.Literal('leader'), t.Literal('standby')], { description: 'leader: this instance publishes; standby: another one does' }),
         broker: t.Union([t.Literal('up'), t.Literal('down')], { description: 'down while the last attempt to publish failed (it is retried with backoff)' }),
-        position: t.Integer({ description: 'every event of the log up to this position has been published' }),
-        lag_events: t.Integer({ description: 'positions of the log past it' }),
+        // TypeBox's integers: Elysia's t.Integer documents numeric strings too.
+        position: Type.Integer({ description: 'every event of the log up to this position has been published' }),
+        lag_events: Type.Integer({ description: 'positions of the log past it' }),
         lag_seconds: t.Number({ description: 'age of the oldest event not yet published' }),
       },
       { description: 'With AMQP_URL: the relay of domain events to RabbitMQ. A broker that is down does not make the service unready.' },
@@ -40,7 +42,8 @@ export const healthRoutes = ({ db, version, metrics, config, relay }: { db: Data
         } catch {
           throw unavailable('The database is not reachable')
         }
-        return { status: 'ready', uptime_seconds: process.uptime(), version, ...(relay && { relay: await relay.refreshStatus() }) }
+        // The relay as of now, or as of its last poll if the log cannot be read this moment.
+        return { status: 'ready', uptime_seconds: process.uptime(), version, ...(relay && { relay: await relay.refreshStatus().catch(() => relay.status) }) }
       },
       {
         response: { 200: Readiness, ...errors(503) },
