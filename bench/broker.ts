@@ -11,7 +11,7 @@ import { Connection } from 'rabbitmq-client'
 import { openDatabase } from '../src/db/database'
 import { EventStore } from '../src/modules/events/store'
 import type { StoredEvent } from '../src/modules/events/model'
-import { buildBinary, cpuSeconds, freshPostgresDatabase, quantile, waitFor, writeSection } from './proc'
+import { buildBinary, cpuSeconds, freshPostgresDatabase, quantile, startBinary, writeSection } from './proc'
 
 const WORK = join(import.meta.dir, '.work-broker')
 const POSTGRES_URL = Bun.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -25,32 +25,20 @@ const RATE = 200
 const SECONDS = 10
 
 const BINARY = buildBinary(WORK)
-const children: Bun.Subprocess[] = []
-process.on('exit', () => children.forEach((child) => child.kill('SIGKILL')))
 
 async function instance(port: number, databaseUrl: string, exchange: string) {
-  const child = Bun.spawn([BINARY], {
-    env: {
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      DATABASE_URL: databaseUrl,
-      JWT_SECRET: 'bench-secret-that-is-long-enough-for-hs256',
-      AUTH_RATE_LIMIT: '1000000',
-      ROOM_RATE_LIMIT: '1000000',
-      ROOM_QUOTA: '100000',
-      ROOM_SEAT_QUOTA: '100000',
-      PASSWORD_MEMORY_COST: '19456',
-      LOG_LEVEL: 'warn',
-      AMQP_URL,
-      AMQP_EXCHANGE: exchange,
-    },
-    stdout: 'ignore',
-    stderr: 'inherit',
+  return startBinary(BINARY, port, {
+    DATABASE_URL: databaseUrl,
+    JWT_SECRET: 'bench-secret-that-is-long-enough-for-hs256',
+    AUTH_RATE_LIMIT: '1000000',
+    ROOM_RATE_LIMIT: '1000000',
+    ROOM_QUOTA: '100000',
+    ROOM_SEAT_QUOTA: '100000',
+    PASSWORD_MEMORY_COST: '19456',
+    LOG_LEVEL: 'warn',
+    AMQP_URL,
+    AMQP_EXCHANGE: exchange,
   })
-  children.push(child)
-  const base = `http://127.0.0.1:${port}`
-  await waitFor(`${base}/health`)
-  return { child, base }
 }
 
 /** A queue bound to every key of `exchange`, counting messages and how long after their commit each came. */

@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path'
 import { openDatabase } from '../src/db/database'
-import { buildBinary, freshPostgresDatabase, quantile, waitFor, writeSection } from './proc'
+import { buildBinary, freshPostgresDatabase, quantile, startBinary, writeSection } from './proc'
 
 const WORK = join(import.meta.dir, '.work-chat')
 const POSTGRES_URL = Bun.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -18,31 +18,19 @@ const SECONDS = 10
 const HISTORY = 1_000_000
 
 const BINARY = buildBinary(WORK)
-const children: Bun.Subprocess[] = []
-process.on('exit', () => children.forEach((child) => child.kill('SIGKILL')))
 
 async function instance(port: number, databaseUrl: string) {
-  const child = Bun.spawn([BINARY], {
-    env: {
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      DATABASE_URL: databaseUrl,
-      JWT_SECRET: 'bench-secret-that-is-long-enough-for-hs256',
-      AUTH_RATE_LIMIT: '1000000',
-      INVITE_RATE_LIMIT: '1000000',
-      MESSAGE_RATE_LIMIT: '1000000',
-      REALTIME_MESSAGE_RATE: '100000',
-      ROOM_MAX_PLAYERS_LIMIT: String(PLAYERS),
-      PASSWORD_MEMORY_COST: '19456',
-      LOG_LEVEL: 'warn',
-    },
-    stdout: 'ignore',
-    stderr: 'inherit',
+  return startBinary(BINARY, port, {
+    DATABASE_URL: databaseUrl,
+    JWT_SECRET: 'bench-secret-that-is-long-enough-for-hs256',
+    AUTH_RATE_LIMIT: '1000000',
+    INVITE_RATE_LIMIT: '1000000',
+    MESSAGE_RATE_LIMIT: '1000000',
+    REALTIME_MESSAGE_RATE: '100000',
+    ROOM_MAX_PLAYERS_LIMIT: String(PLAYERS),
+    PASSWORD_MEMORY_COST: '19456',
+    LOG_LEVEL: 'warn',
   })
-  children.push(child)
-  const base = `http://127.0.0.1:${port}`
-  await waitFor(`${base}/health`)
-  return { child, base }
 }
 
 async function call(base: string, method: string, path: string, token?: string, body?: unknown) {

@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path'
 import { SQL } from 'bun'
-import { buildBinary, cpuSeconds, quantile, rssOf, waitFor, writeSection } from './proc'
+import { buildBinary, cpuSeconds, quantile, rssOf, startBinary, waitFor, writeSection } from './proc'
 
 const WORK = join(import.meta.dir, '.work-realtime')
 const POSTGRES_URL = Bun.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -18,31 +18,19 @@ const FANOUT_EVENTS = 2000
 const BINARY = buildBinary(WORK)
 
 const report: string[] = []
-const children: Bun.Subprocess[] = []
-process.on('exit', () => children.forEach((child) => child.kill('SIGKILL')))
 
 async function instance(port: number, databaseUrl: string) {
-  const child = Bun.spawn([BINARY], {
-    env: {
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      DATABASE_URL: databaseUrl,
-      JWT_SECRET: 'bench-secret-that-is-long-enough-for-hs256',
-      ACCESS_TOKEN_TTL: '3600',
-      // One load generator on one address, with many sockets per account.
-      AUTH_RATE_LIMIT: '1000000',
-      REALTIME_MAX_SOCKETS_PER_USER: '10000',
-      REALTIME_MAX_SOCKETS_PER_ADDRESS: '1000000',
-      PASSWORD_MEMORY_COST: '19456',
-      LOG_LEVEL: 'warn',
-    },
-    stdout: 'ignore',
-    stderr: 'inherit',
+  return startBinary(BINARY, port, {
+    DATABASE_URL: databaseUrl,
+    JWT_SECRET: 'bench-secret-that-is-long-enough-for-hs256',
+    ACCESS_TOKEN_TTL: '3600',
+    // One load generator on one address, with many sockets per account.
+    AUTH_RATE_LIMIT: '1000000',
+    REALTIME_MAX_SOCKETS_PER_USER: '10000',
+    REALTIME_MAX_SOCKETS_PER_ADDRESS: '1000000',
+    PASSWORD_MEMORY_COST: '19456',
+    LOG_LEVEL: 'warn',
   })
-  children.push(child)
-  const base = `http://127.0.0.1:${port}`
-  await waitFor(`${base}/health`)
-  return { child, base }
 }
 
 async function register(base: string, username: string): Promise<{ token: string; userId: string }> {
@@ -138,7 +126,7 @@ const until = async (check: () => boolean, ms = 120_000) => {
 
   console.log('== the same fan-out through Socket.IO 4.8 on Node')
   const server = Bun.spawn(['node', join(import.meta.dir, 'socketio-server.mjs')], { env: { PORT: '4510' }, stdout: 'ignore', stderr: 'inherit' })
-  children.push(server)
+  process.on('exit', () => server.kill('SIGKILL'))
   await waitFor('http://127.0.0.1:4510/ready')
   const emit = () => fetch(`http://127.0.0.1:4510/emit?count=${FANOUT_EVENTS}`).then((reply) => reply.text())
   await emit()

@@ -204,6 +204,11 @@ export const EnvSchema = T.Object({
     T.String({ pattern: '^https?://', description: 'full OTLP/HTTP traces URL, when not OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces' }),
   ),
   OTEL_SERVICE_NAME: T.String({ default: 'sim-gateway', minLength: 1, description: 'service.name of the traces' }),
+  PRINCIPAL_CACHE: Flag(
+    false,
+    'hold live sessions and their accounts in memory, forgotten as their changes commit: no store read for a known session; on PostgreSQL, a change made on another instance bites there within the notification delay (README: the principal cache)',
+  ),
+  PRINCIPAL_CACHE_SIZE: T.Integer({ default: 20_000, minimum: 1, maximum: 10_000_000, description: 'sessions the principal cache holds at most per instance (the oldest go first)' }),
   AMQP_URL: T.Optional(
     T.String({ pattern: '^amqps?://', description: 'RabbitMQ to publish domain events to, such as amqp://user:password@rabbitmq:5672 (unset: no relay)' }),
   ),
@@ -444,6 +449,7 @@ function toConfig(env: Env) {
     shutdownTimeout: env.SHUTDOWN_TIMEOUT,
     tracing: tracingConfig(env),
     purgeInterval: env.PURGE_INTERVAL,
+    principalCache: env.PRINCIPAL_CACHE ? { maxEntries: env.PRINCIPAL_CACHE_SIZE } : undefined,
     /** Without a url, no relay runs; the exchange is still what the AsyncAPI document names. */
     broker: { url: env.AMQP_URL, exchange: env.AMQP_EXCHANGE, events: env.AMQP_EVENTS.split(',').map((key) => key.trim()), pollInterval: env.AMQP_POLL_INTERVAL },
   }

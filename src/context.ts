@@ -27,6 +27,7 @@ import { LoginThrottle } from './modules/credentials/throttle'
 import { ThrottleStore } from './modules/credentials/throttle-store'
 import { SessionService } from './modules/sessions/service'
 import { SessionStore } from './modules/sessions/store'
+import { PrincipalCache } from './modules/sessions/principals'
 import { accessTokenSigner, AccessTokenVerifier } from './modules/sessions/tokens'
 import { InvitationService } from './modules/rooms/invitation-service'
 import { InvitationStore } from './modules/rooms/invitation-store'
@@ -79,10 +80,12 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   const events = new EventLog({ db, eventStore, bus, retention: config.eventRetention, onWritten: (event) => metrics.eventWritten(event.type) })
   const relay = config.broker.url ? createRelay(config.broker.url, config.broker) : undefined
   const membership = new MembershipService({ db, roomStore, invitationStore, events, seatQuota: config.rooms.seatQuota })
+  const principals = config.principalCache && new PrincipalCache({ bus, events, maxEntries: config.principalCache.maxEntries })
   const sessions = new SessionService({
     db,
     sessionStore,
     events,
+    principals,
     policy: {
       accessTokenTtl: config.accessTokenTtl,
       refreshTokenTtl: config.refreshTokenTtl,
@@ -255,6 +258,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     linkedAccounts,
     avatars,
     sessions,
+    principals,
     credentials,
     verifier,
     signer,

@@ -78,6 +78,7 @@ describe(`the event log on ${STORE}`, () => {
     const events = (await t.context.events.read(stream, 0)).map(({ event }) => event)
     expect(events).toEqual([
       { type: 'session_revoked', session_id: expect.any(String), reason: 'logout' },
+      { type: 'account_changed', user_id: user.userId, fields: ['password'] },
       { type: 'session_revoked', session_id: expect.any(String), reason: 'password_changed' },
       { type: 'account_changed', user_id: user.userId, fields: ['username'] },
       { type: 'session_revoked', session_id: expect.any(String), reason: 'account_deactivated' },

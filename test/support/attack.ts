@@ -1,3 +1,5 @@
+import { favour } from './process'
+
 /** What an attacker does that a well-behaved client never would. */
 
 /**
@@ -42,6 +44,7 @@ export async function slowUpload(baseUrl: string, path: string, length: number, 
  */
 export async function healthLatencies(baseUrl: string, attack: Promise<unknown>): Promise<number[]> {
   const poller = Bun.spawn([process.execPath, 'test/support/health-poller.ts', baseUrl], { stdout: 'pipe', stderr: 'pipe' })
+  favour(poller.pid)
   const started = poller.stderr.getReader()
   await started.read()
   started.releaseLock()

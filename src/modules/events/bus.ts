@@ -10,6 +10,8 @@ export interface CommitReader {
   committed(notice: Committed): void
   /** Notices may have been lost (the engine's connection dropped): read the log. */
   lost(): void
+  /** The engine's connection delivered something: at least its heartbeat, every `EventBus.heartbeat` ms. */
+  heard?(): void
 }
 
 /** A reader's place on the bus: which streams it wants notices of. */
@@ -30,6 +32,12 @@ export interface Subscription {
  * class of its own here; another (NATS, Redis) is one more behind the same interface.
  */
 export interface EventBus {
+  /**
+   * Milliseconds between the heartbeats every reader hears while the engine's connection works:
+   * a reader that must know it misses nothing (a cache) trusts it only while it hears them.
+   * Undefined for an engine that cannot lose a notice (in process).
+   */
+  readonly heartbeat?: number
   /** Announces events written in `tx`, to go out once (and only if) it commits. */
   announce(tx: Transaction, events: StoredEvent[]): Promise<void>
   /** Registers a reader of committed events on this instance. */
@@ -63,6 +71,10 @@ class Readers {
 
   lost(): void {
     for (const reader of this.#all) reader.lost()
+  }
+
+  heard(): void {
+    for (const reader of this.#all) reader.heard?.()
   }
 }
 
@@ -133,6 +145,8 @@ export function signalPayloads(signal: Signal): string[] {
 const MAX_PAYLOAD = 7900
 export const EVENTS_CHANNEL = 'lobby_events'
 const SIGNALS_CHANNEL = 'lobby_signals'
+/** How often each instance sends an empty notice on the events channel, which every instance hears (itself included). */
+const HEARTBEAT_MS = 1000
 
 /**
  * Every instance on one PostgreSQL: a transaction's events go out as one NOTIFY, which PostgreSQL
@@ -142,6 +156,8 @@ const SIGNALS_CHANNEL = 'lobby_signals'
  * listening connection drops, Bun.SQL reconnects it, and the readers then read what they missed.
  */
 export class PostgresBus implements EventBus {
+  readonly heartbeat = HEARTBEAT_MS
+  #beating?: Timer
   #stop?: () => Promise<void>
   #stopSignals?: () => Promise<void>
   #handler: (signal: Signal) => void = () => {}
@@ -176,6 +192,7 @@ export class PostgresBus implements EventBus {
     this.#stop = await this.db.listen(
       EVENTS_CHANNEL,
       (payload) => {
+        this.#readers.heard()
         for (const notice of JSON.parse(payload) as Committed[]) this.#readers.committed(notice)
       },
       () => {
@@ -183,9 +200,15 @@ export class PostgresBus implements EventBus {
         reconnect = true
       },
     )
+    // Proof that the listening connection works: a reader that hears nothing for a while knows it may miss notices.
+    const beat = () => void this.db.get('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, '[]']).catch(() => {})
+    beat()
+    this.#beating = setInterval(beat, HEARTBEAT_MS)
+    this.#beating.unref()
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.#beating)
     await this.#stop?.()
     await this.#stopSignals?.()
   }

@@ -97,7 +97,7 @@ export const LobbyEventSchema = T.Union([
   }),
   event('account_changed', 'user and accounts streams: an account was changed (by its owner or an admin)', {
     user_id: Id('the account'),
-    fields: T.Array(T.String(), { description: 'the fields that changed: username, user_role, is_active, or a profile field' }),
+    fields: T.Array(T.String(), { description: 'the fields that changed: username, user_role, is_active, password, or a profile field' }),
   }),
   event('account_deleted', 'user and accounts streams: an account was deleted (restorable until USER_PURGE_AFTER)', { user_id: Id('the account') }),
   event('account_restored', 'user and accounts streams: a deleted account was restored', { user_id: Id('the account') }),

@@ -17,6 +17,7 @@ export class EventLog {
   readonly #pending = new WeakMap<Transaction, StoredEvent[]>()
   /** Where each reader that must see every event stands (keepUnreadBy). */
   readonly #readers: Array<() => Promise<number>> = []
+  readonly #committed: Array<(stored: StoredEvent) => void> = []
 
   constructor(
     private readonly deps: {
@@ -69,8 +70,18 @@ export class EventLog {
       await eventStore.insert(written, tx)
       await bus.announce(tx, written)
     })
-    tx.afterCommit(() => written.forEach((stored) => this.deps.onWritten(stored.event)))
+    tx.afterCommit(() =>
+      written.forEach((stored) => {
+        this.deps.onWritten(stored.event)
+        for (const listener of this.#committed) listener(stored)
+      }),
+    )
     return written
+  }
+
+  /** Hands `listener` each event this instance commits, as its transaction commits (before its caller goes on): what others hear later through the bus. */
+  onCommitted(listener: (stored: StoredEvent) => void): void {
+    this.#committed.push(listener)
   }
 
   read(stream: string, afterSeq: number, limit = 500, upTo?: number): Promise<StoredEvent[]> {

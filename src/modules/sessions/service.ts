@@ -6,6 +6,7 @@ import { accountInactive, invalidRefreshToken, refreshTokenReused, unauthorized 
 import { type LobbyEvent, userStream } from '../events/model'
 import type { EventLog } from '../events/service'
 import type { User } from '../users/model'
+import type { PrincipalCache } from './principals'
 import type { RevocationReason, SessionStore } from './store'
 
 /** What opening or refreshing a session hands to the route, which signs the access token. */
@@ -39,7 +40,8 @@ const secondsUntil = (iso: string, now: string) => Math.round((Date.parse(iso) -
  * today; credentials/ holds one file per way) opens its session through open(). A session lives
  * through refreshes of its rotating refresh token, and ends by logout, reuse of a spent refresh
  * token, a change of password, or its account's end (a hook of the users domain); each end is
- * refused on every instance from the next request on (the store is read on each), and told on its
+ * refused on every instance from the next request on (the store is read on each; with the
+ * principal cache, on other instances once the bus's notice arrives), and told on its
  * user's stream in the same transaction.
  */
 export class SessionService {
@@ -49,6 +51,8 @@ export class SessionService {
       sessionStore: SessionStore
       events: EventLog
       policy: SessionPolicy
+      /** With PRINCIPAL_CACHE: live sessions held in memory, forgotten as their changes commit. */
+      principals?: PrincipalCache
     },
   ) {}
 
@@ -104,7 +108,9 @@ export class SessionService {
 
   /** The caller behind a verified access token, read from the store so that revocation, role and status are current. */
   async authenticate(sessionId: string, userId: string): Promise<User> {
-    const user = await this.deps.sessionStore.findSessionUser(sessionId, this.deps.db)
+    const { sessionStore, principals, db } = this.deps
+    const read = () => sessionStore.findSessionUser(sessionId, db)
+    const user = await (principals ? principals.through(sessionId, read) : read())
     if (!user || user.user_id !== userId) throw unauthorized('The session has ended; log in again')
     if (!user.is_active) throw accountInactive()
     return user

@@ -130,6 +130,7 @@ export class UserService {
   /** A new password hash, in the caller's transaction (which ends the other sessions). */
   async setPasswordHash(userId: string, passwordHash: string, tx: Transaction): Promise<void> {
     await this.deps.userStore.update(userId, { password_hash: passwordHash }, nowIso(), tx)
+    await this.#announce(tx, { type: 'account_changed', user_id: userId, fields: ['password'] })
   }
 
   /** An active account by id: whom direct messages may go to. */
