@@ -208,7 +208,7 @@ export const EnvSchema = T.Object({
     false,
     'hold live sessions and their accounts in memory, forgotten as their changes commit: no store read for a known session; on PostgreSQL, a change made on another instance bites there within the notification delay (README: the principal cache)',
   ),
-  PRINCIPAL_CACHE_SIZE: T.Integer({ default: 20_000, minimum: 1, maximum: 10_000_000, description: 'sessions the principal cache holds at most per instance (the oldest go first)' }),
+  PRINCIPAL_CACHE_SIZE: T.Integer({ default: 20_000, minimum: 1, maximum: 1_000_000, description: 'sessions the principal cache holds at most per instance (the oldest go first)' }),
   AMQP_URL: T.Optional(
     T.String({ pattern: '^amqps?://', description: 'RabbitMQ to publish domain events to, such as amqp://user:password@rabbitmq:5672 (unset: no relay)' }),
   ),
@@ -283,6 +283,10 @@ function crossChecks(env: Env): string[] {
   const badOrigin = parseOrigins(env.CORS_ORIGINS).find((origin) => origin !== '*' && !URL.canParse(origin))
   if (badOrigin !== undefined) problems.push(`CORS_ORIGINS must list origins such as https://game.example; got ${JSON.stringify(badOrigin)}`)
   problems.push(...parseProviders(env.OAUTH_PROVIDERS).problems)
+  if (env.PRINCIPAL_CACHE && !/^postgres(ql)?:\/\//.test(env.DATABASE_URL))
+    problems.push(
+      'PRINCIPAL_CACHE needs PostgreSQL (DATABASE_URL=postgres://...): instances sharing a SQLite file could not tell each other what to forget, and there the store read costs microseconds',
+    )
   return problems
 }
 

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { SQL } from 'bun'
+import { loadConfig } from '../../src/config'
 import { closeTestResources, createTestApp, freshDatabaseUrl, onlyOn, STORE, TEST_ENV } from '../support/harness'
 import { type ServiceProcess, startService } from '../support/process'
 
@@ -17,7 +18,12 @@ afterAll(async () => {
 
 const CACHED = { PRINCIPAL_CACHE: 'true' }
 
-describe(`the principal cache on ${STORE}`, () => {
+test('PRINCIPAL_CACHE is refused on SQLite at start-up, naming the variable: instances sharing a file could not tell each other what to forget', () => {
+  expect(() => loadConfig({ ...TEST_ENV, ...CACHED, DATABASE_URL: 'sqlite:data/shared.sqlite' })).toThrow('PRINCIPAL_CACHE needs PostgreSQL')
+  expect(loadConfig({ ...TEST_ENV, ...CACHED, DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres' }).principalCache).toEqual({ maxEntries: 20_000 })
+})
+
+describe.if(onlyOn('postgres', 'the principal cache (PostgreSQL only)'))(`the principal cache on ${STORE}`, () => {
   test('a known session costs no store read: a change made behind the service\'s back is not seen, where without the cache it is', async () => {
     for (const [env, seen] of [
       [CACHED, 200],
@@ -87,7 +93,7 @@ describe(`the principal cache on ${STORE}`, () => {
   })
 })
 
-describe.if(onlyOn('postgres', 'the principal cache across instances (they hear each other through LISTEN/NOTIFY)'))('the principal cache across PostgreSQL instances', () => {
+describe.if(STORE === 'postgres')('the principal cache across PostgreSQL instances', () => {
   async function twoInstances() {
     const env = { ...TEST_ENV, ...CACHED, LOG_LEVEL: 'error', DATABASE_URL: await freshDatabaseUrl() }
     const [a, b] = await Promise.all([startService(env), startService(env)])

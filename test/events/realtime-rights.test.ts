@@ -185,8 +185,8 @@ describe(`realtime rights under races on ${STORE}`, () => {
     // The kick comes in the replay, or, when the replay stopped short of events still being committed, live just after it.
     if (shape[0] === 'error') expect(shape).toEqual(['error'])
     else expect(shape).toBeOneOf([
-      ['member_joined', 'member_kicked', 'subscribed', 'unsubscribed'],
-      ['member_joined', 'subscribed', 'member_kicked', 'unsubscribed'],
+      ['room_created', 'member_joined', 'member_kicked', 'subscribed', 'unsubscribed'],
+      ['room_created', 'member_joined', 'subscribed', 'member_kicked', 'unsubscribed'],
     ])
   })
 

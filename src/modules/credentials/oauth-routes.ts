@@ -86,9 +86,9 @@ export const oauthRoutes = ({ credentials, signer, config }: { credentials: { oa
     })
     .post(
       '/oauth/:provider/link/callback',
-      ({ params, body, user, set }) => {
+      ({ params, body, user, sessionId, set }) => {
         set.status = 201
-        return oauth.link(params.provider, body, user)
+        return oauth.link(params.provider, body, user, sessionId)
       },
       {
         auth: 'user',

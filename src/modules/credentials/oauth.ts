@@ -86,8 +86,10 @@ export class OAuthSignIn {
   }
 
   /** Links the provider's account to `user`, who started the sign-in. */
-  async link(providerId: string, callback: Callback, user: User): Promise<Identity> {
+  async link(providerId: string, callback: Callback, user: User, sessionId: string): Promise<Identity> {
     const { provider, profile } = await this.#returned(providerId, callback, user.user_id)
+    // A new way in: only for a session that is live in the store this moment.
+    await this.deps.sessions.authenticate(sessionId, user.user_id, { fresh: true })
     const identity = newIdentity(provider.id, profile)
     try {
       await this.deps.store.insert(user.user_id, identity, this.deps.db)

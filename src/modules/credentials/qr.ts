@@ -150,7 +150,7 @@ export class QrLogin {
 
   async #approver({ decided_by, decided_session }: LoginRequestRow): Promise<User | undefined> {
     if (!decided_by || !decided_session) return undefined
-    const user = await this.deps.sessions.authenticate(decided_session, decided_by).catch(() => undefined)
+    const user = await this.deps.sessions.authenticate(decided_session, decided_by, { fresh: true }).catch(() => undefined)
     return user?.status === 'active' ? user : undefined
   }
 

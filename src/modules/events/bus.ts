@@ -4,7 +4,7 @@ import type { StoredEvent } from './model'
 /** What a bus says was committed: the event itself, or only its place when it was too big to carry. */
 export type Committed = StoredEvent | { stream: string; seq: number; position?: number; event?: undefined }
 
-/** One reader of the bus on this instance: the feed, the broker's relay, and later a cache. */
+/** One reader of the bus on this instance: the feed, the broker's relay, the principal cache. */
 export interface CommitReader {
   /** A notice of a committed event, in commit order as the engine delivers them. */
   committed(notice: Committed): void
@@ -33,11 +33,12 @@ export interface Subscription {
  */
 export interface EventBus {
   /**
-   * Milliseconds between the heartbeats every reader hears while the engine's connection works:
-   * a reader that must know it misses nothing (a cache) trusts it only while it hears them.
-   * Undefined for an engine that cannot lose a notice (in process).
+   * Milliseconds between the heartbeats every reader hears while the engine's connection works
+   * (sent while a reader asks for them with `heard`): a reader that must know it misses nothing (a
+   * cache) trusts it only while it hears them. Undefined for an engine that cannot lose a notice
+   * (in process).
    */
-  readonly heartbeat?: number
+  readonly heartbeatMs?: number
   /** Announces events written in `tx`, to go out once (and only if) it commits. */
   announce(tx: Transaction, events: StoredEvent[]): Promise<void>
   /** Registers a reader of committed events on this instance. */
@@ -56,6 +57,17 @@ export interface EventBus {
 /** Passing news, lost if an instance is down when it is sent: who came online or went, who is typing. */
 export type Signal = { type: 'presence'; user_id: string; online: boolean; room_ids: string[] } | { type: 'typing'; user_id: string; room_id: string }
 
+/** Runs `call`; what it throws is thrown again later, on its own, without stopping the caller. */
+function each(call: () => void): void {
+  try {
+    call()
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error
+    })
+  }
+}
+
 /** The readers of one instance, each handed every notice (engines that deliver everything everywhere). */
 class Readers {
   readonly #all = new Set<CommitReader>()
@@ -65,16 +77,22 @@ class Readers {
     return { add: () => {}, remove: () => {}, stop: () => this.#all.delete(reader) }
   }
 
+  /** Whether a reader wants heartbeats. */
+  get listening(): boolean {
+    return [...this.#all].some((reader) => reader.heard !== undefined)
+  }
+
+  // One reader that throws never keeps the others from hearing.
   committed(notice: Committed): void {
-    for (const reader of this.#all) reader.committed(notice)
+    for (const reader of this.#all) each(() => reader.committed(notice))
   }
 
   lost(): void {
-    for (const reader of this.#all) reader.lost()
+    for (const reader of this.#all) each(() => reader.lost())
   }
 
   heard(): void {
-    for (const reader of this.#all) reader.heard?.()
+    for (const reader of this.#all) each(() => reader.heard?.())
   }
 }
 
@@ -156,7 +174,7 @@ const HEARTBEAT_MS = 1000
  * listening connection drops, Bun.SQL reconnects it, and the readers then read what they missed.
  */
 export class PostgresBus implements EventBus {
-  readonly heartbeat = HEARTBEAT_MS
+  readonly heartbeatMs = HEARTBEAT_MS
   #beating?: Timer
   #stop?: () => Promise<void>
   #stopSignals?: () => Promise<void>
@@ -200,8 +218,17 @@ export class PostgresBus implements EventBus {
         reconnect = true
       },
     )
-    // Proof that the listening connection works: a reader that hears nothing for a while knows it may miss notices.
-    const beat = () => void this.db.get('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, '[]']).catch(() => {})
+    // Proof that the listening connection works, for readers that must know they miss nothing; one at a time.
+    if (!this.#readers.listening) return
+    let sending = false
+    const beat = () => {
+      if (sending) return
+      sending = true
+      void this.db.get('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, '[]']).then(
+        () => (sending = false),
+        () => (sending = false),
+      )
+    }
     beat()
     this.#beating = setInterval(beat, HEARTBEAT_MS)
     this.#beating.unref()

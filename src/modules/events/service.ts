@@ -70,12 +70,11 @@ export class EventLog {
       await eventStore.insert(written, tx)
       await bus.announce(tx, written)
     })
-    tx.afterCommit(() =>
-      written.forEach((stored) => {
-        this.deps.onWritten(stored.event)
-        for (const listener of this.#committed) listener(stored)
-      }),
-    )
+    tx.afterCommit(() => {
+      // Forgetting what changed (the principal cache) first: nothing else may keep it from happening.
+      for (const listener of this.#committed) for (const stored of written) listener(stored)
+      for (const stored of written) this.deps.onWritten(stored.event)
+    })
     return written
   }
 

@@ -14,16 +14,18 @@ const HEARTBEATS_MISSED = 3
  *
  * A notice lost on the way would leave an entry stale, so the cache is trusted only while the bus
  * proves it hears everything: on PostgreSQL its listening connection hears a heartbeat every
- * second, and after three seconds of silence (or when it reconnects) the cache empties and every
- * request reads the store until the bus is heard again. A read that raced with a change is never
- * kept: whatever was forgotten while it ran makes it stale.
+ * second; after three seconds of silence every request reads the store, and the cache empties
+ * when the bus reconnects or is heard again. A read that raced with a change is never kept:
+ * whatever was forgotten while it ran makes it stale. PostgreSQL only: instances sharing a
+ * SQLite file have no bus between them (config.ts refuses it there).
  */
 export class PrincipalCache {
   readonly #users = new Map<string, User>()
   readonly #sessionsOf = new Map<string, Set<string>>()
   /** Counts what was forgotten: a read started before a change was forgotten is not kept. */
   #forgotten = 0
-  #heardAt = 0
+  /** performance.now() of the last heartbeat: a clock that never steps back. */
+  #heardAt = Number.NEGATIVE_INFINITY
 
   constructor(
     private readonly deps: {
@@ -55,14 +57,14 @@ export class PrincipalCache {
   }
 
   #trusted(): boolean {
-    const heartbeat = this.deps.bus.heartbeat
-    return heartbeat === undefined || Date.now() - this.#heardAt <= heartbeat * HEARTBEATS_MISSED
+    const heartbeat = this.deps.bus.heartbeatMs
+    return heartbeat === undefined || performance.now() - this.#heardAt <= heartbeat * HEARTBEATS_MISSED
   }
 
   #heard(): void {
     // Heard again after a silence: what was said meanwhile may be lost.
     if (!this.#trusted()) this.#forgetAll()
-    this.#heardAt = Date.now()
+    this.#heardAt = performance.now()
   }
 
   #noticed(notice: Committed): void {
@@ -86,9 +88,10 @@ export class PrincipalCache {
   #remember(sessionId: string, user: User): void {
     if (!this.#users.has(sessionId) && this.#users.size >= this.deps.maxEntries) {
       const oldest = this.#users.keys().next().value
-      if (oldest !== undefined) this.#forgetSession(oldest)
+      if (oldest !== undefined) this.#drop(oldest)
     }
-    this.#users.set(sessionId, user)
+    // Shared by every request of the session: nobody may change it in place.
+    this.#users.set(sessionId, Object.freeze(user))
     let sessions = this.#sessionsOf.get(user.user_id)
     if (!sessions) this.#sessionsOf.set(user.user_id, (sessions = new Set()))
     sessions.add(sessionId)
@@ -96,6 +99,11 @@ export class PrincipalCache {
 
   #forgetSession(sessionId: string): void {
     this.#forgotten++
+    this.#drop(sessionId)
+  }
+
+  /** Lets an entry go (pushed out, or forgotten). */
+  #drop(sessionId: string): void {
     const user = this.#users.get(sessionId)
     if (!user) return
     this.#users.delete(sessionId)

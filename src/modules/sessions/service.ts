@@ -106,11 +106,17 @@ export class SessionService {
     return this.deps.db.transaction((tx) => this.end(sessionId, 'logout', tx))
   }
 
-  /** The caller behind a verified access token, read from the store so that revocation, role and status are current. */
-  async authenticate(sessionId: string, userId: string): Promise<User> {
+  /**
+   * The caller behind a verified access token: the account of a live session of `userId`, read from
+   * the store (or the principal cache) so that revocation, role and status are current; throws the
+   * 401 or 403 to answer otherwise. `fresh`:
+   * from the store even with the principal cache, for what makes a new way in (a QR approval, a
+   * linked identity), which a session revoked on another instance a moment ago must never make.
+   */
+  async authenticate(sessionId: string, userId: string, { fresh = false } = {}): Promise<User> {
     const { sessionStore, principals, db } = this.deps
     const read = () => sessionStore.findSessionUser(sessionId, db)
-    const user = await (principals ? principals.through(sessionId, read) : read())
+    const user = await (principals && !fresh ? principals.through(sessionId, read) : read())
     if (!user || user.user_id !== userId) throw unauthorized('The session has ended; log in again')
     if (!user.is_active) throw accountInactive()
     return user
