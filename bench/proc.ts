@@ -63,9 +63,9 @@ export async function freshPostgresDatabase(url: string, prefix: string): Promis
 const started: Bun.Subprocess[] = []
 process.on('exit', () => started.forEach((child) => child.kill('SIGKILL')))
 
-/** The compiled service on 127.0.0.1:`port` with `env`, killed when the benchmark exits; answers once /health does. */
-export async function startBinary(binary: string, port: number, env: Record<string, string>) {
-  const child = Bun.spawn([binary], { env: { PORT: String(port), HOST: '127.0.0.1', ...env }, stdout: 'ignore', stderr: 'inherit' })
+/** The compiled service (or another command) on 127.0.0.1:`port` with `env`, killed when the benchmark exits; answers once /health does. */
+export async function startBinary(binary: string | string[], port: number, env: Record<string, string>) {
+  const child = Bun.spawn(typeof binary === 'string' ? [binary] : binary, { env: { PORT: String(port), HOST: '127.0.0.1', ...env }, stdout: 'ignore', stderr: 'inherit' })
   started.push(child)
   const base = `http://127.0.0.1:${port}`
   await waitFor(`${base}/health`)

@@ -83,7 +83,7 @@ export async function seed(db: Database, refreshTokenCount: number): Promise<See
   return { refreshTokens }
 }
 
-async function insertMany(db: Database, target: string, rows: SqlValue[][], batch = 500): Promise<void> {
+export async function insertMany(db: Database, target: string, rows: SqlValue[][], batch = 500): Promise<void> {
   const width = rows[0]?.length ?? 0
   await db.transaction(async (tx) => {
     for (let start = 0; start < rows.length; start += batch) {

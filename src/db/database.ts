@@ -14,8 +14,11 @@ export interface Queryable {
 }
 
 export interface Transaction extends Queryable {
-  /** Serialises transactions that name the same key, across processes (no-op where the whole store is locked). */
-  lock(key: string): Promise<void>
+  /**
+   * Serialises transactions that name the same key, across processes (no-op where the whole store
+   * is locked). Several keys are taken in one go, in an order every caller shares.
+   */
+  lock(...keys: string[]): Promise<void>
   /** Runs `callback` inside the transaction once its work is done, just before it commits: its last statements. */
   beforeCommit(callback: () => Promise<void>): void
   /** Runs `callback` once the transaction has committed (never when it rolls back). */

@@ -55,8 +55,15 @@ export class PostgresDatabase implements Database {
             all: <Row>(sql: string, params: SqlValue[] = []) => query<Row>(connection, sql, params),
             get: async <Row>(sql: string, params: SqlValue[] = []) => (await query<Row>(connection, sql, params))[0],
             run: (sql, params = []) => count(connection, sql, params),
-            lock: async (key) => {
-              await query(connection, 'SELECT pg_advisory_xact_lock(hashtext($1))', [key])
+            lock: async (...keys) => {
+              if (keys.length === 1) await query(connection, 'SELECT pg_advisory_xact_lock(hashtext($1))', keys)
+              // By the locks' own numbers: two transactions taking overlapping sets never wait for each other in a circle.
+              else if (keys.length > 1)
+                await query(
+                  connection,
+                  `SELECT pg_advisory_xact_lock(id) FROM (SELECT DISTINCT hashtext(key) AS id FROM (VALUES ${keys.map((_, index) => `($${index + 1})`).join(', ')}) AS keys (key) ORDER BY id) AS ids`,
+                  keys,
+                )
             },
             beforeCommit: (callback) => finishing.push(callback),
             afterCommit: (callback) => committed.push(callback),

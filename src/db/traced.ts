@@ -19,7 +19,7 @@ export function traced(db: Database, tracer: Tracer): Database {
     reader: statements(db.reader),
     transaction: <Result>(work: (tx: Transaction) => Promise<Result>) =>
       tracer.child('transaction', [system], () => db.transaction((tx) =>
-          work({ ...statements(tx), lock: (key) => tx.lock(key), beforeCommit: (callback) => tx.beforeCommit(callback), afterCommit: (callback) => tx.afterCommit(callback) }),
+          work({ ...statements(tx), lock: (...keys) => tx.lock(...keys), beforeCommit: (callback) => tx.beforeCommit(callback), afterCommit: (callback) => tx.afterCommit(callback) }),
         )),
     listen: db.listen?.bind(db),
     sessionLock: (key) => db.sessionLock(key),

@@ -103,6 +103,19 @@ export class RoomStore {
     return rows.map((row) => row.room_id)
   }
 
+  /** The same for each of `userIds`: a user in no open room is left out. */
+  async openRoomIdsOfEach(userIds: string[], q: Queryable): Promise<Map<string, string[]>> {
+    const byUser = new Map<string, string[]>()
+    if (userIds.length === 0) return byUser
+    const marks = userIds.map((_, index) => `$${index + 2}`).join(', ')
+    const rows = await q.all<{ user_id: string; room_id: string }>(
+      `SELECT user_id, room_id FROM room_players WHERE room_closed = $1 AND user_id IN (${marks}) ORDER BY user_id, room_id`,
+      [false, ...userIds],
+    )
+    for (const { user_id, room_id } of rows) byUser.set(user_id, [...(byUser.get(user_id) ?? []), room_id])
+    return byUser
+  }
+
   async countOpenSeats(userId: string, q: Queryable): Promise<number> {
     const row = await q.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM room_players WHERE user_id = $1 AND room_closed = $2', [
       userId,

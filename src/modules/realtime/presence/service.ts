@@ -6,8 +6,10 @@ import type { PresenceStore } from './store'
 
 /** Stale users reaped in one batch. */
 const REAP_BATCH = 200
-/** Users' presence changes recorded between two turns of the event loop (each a small transaction, synchronous on SQLite). */
+/** Stale users reaped between two turns of the event loop (each a small transaction, synchronous on SQLite). */
 const YIELD_EVERY = 20
+/** Users whose arrivals and departures here one transaction records; more wait for the next turn of the event loop. */
+const RECORD_BATCH = 500
 /** How long a user whose last socket here closed still counts as here: a reconnect within it writes nothing and tells nobody. */
 const LEAVE_GRACE_MS = 1000
 
@@ -18,19 +20,25 @@ const LEAVE_GRACE_MS = 1000
  * user said offline unless another row of theirs lives. An instance that stalled past the timeout
  * finds its rows gone at its next renewal and writes them back (and says those users are online).
  *
- * Each change of one user's presence runs in a transaction holding that user's lock, so the check
- * of the other instances' rows and the write never interleave with another instance's; the signal
- * goes out with the commit. Comings and goings are signals to the user's open rooms, never stored.
+ * The arrivals and departures of one turn of the event loop are recorded together, in one
+ * transaction holding each of their users' locks, so the check of the other instances' rows and
+ * the write never interleave with another instance's; the signals go out with the commit. A resume
+ * storm of thousands of players is then a few transactions, not one each. Comings and goings are
+ * signals to the user's open rooms, never stored.
  */
 export class PresenceService {
   readonly instanceId = crypto.randomUUID()
   #timer?: Timer
   /** The store's clock minus ours, measured at each renewal. */
   #skew = 0
-  /** The users with sockets here, as far as their arrivals and departures have been recorded. */
+  /** The users with sockets here, as the hub said. */
   readonly #here = new Set<string>()
-  /** Each user's arrivals and departures here, one after another (a quick open and close must not end with a row left). */
-  readonly #queues = new Map<string, Promise<void>>()
+  /** Users whose row here may not say what `#here` does, with what waits for it to: the next batch records them. */
+  readonly #unrecorded = new Map<string, Array<() => void>>()
+  /** The same for the batch being recorded. */
+  readonly #recording = new Map<string, Array<() => void>>()
+  /** The batches under way, one after another, until none is left. */
+  #draining?: Promise<void>
   /** Departures waiting out LEAVE_GRACE_MS. */
   readonly #leaving = new Map<string, Timer>()
 
@@ -60,21 +68,21 @@ export class PresenceService {
       clearTimeout(timer)
       this.#depart(userId)
     }
-    await Promise.all(this.#queues.values())
+    await this.#draining
   }
 
   /**
-   * A socket of the user was authenticated here. The first writes their row (and tells their rooms
-   * if that brings them online); the others, and one back within the grace, wait for that and write
-   * nothing.
+   * A socket of the user was authenticated here: resolves once their row is written (and their
+   * rooms told, if that brings them online). Their other sockets, and one back within the grace,
+   * wait for the same write, or for nothing when it is done.
    */
   arrived(userId: string): Promise<void> {
-    const leaving = this.#leaving.get(userId)
-    clearTimeout(leaving)
+    clearTimeout(this.#leaving.get(userId))
     this.#leaving.delete(userId)
-    if (this.#here.has(userId)) return this.#queues.get(userId) ?? Promise.resolve()
-    this.#here.add(userId)
-    return this.#inTurn(userId, () => this.#record(userId, true))
+    const arriving = !this.#here.has(userId)
+    if (arriving) this.#here.add(userId)
+    const waiting = arriving ? this.#mark(userId) : (this.#unrecorded.get(userId) ?? this.#recording.get(userId))
+    return waiting ? new Promise((resolve) => waiting.push(resolve)) : Promise.resolve()
   }
 
   /**
@@ -91,7 +99,7 @@ export class PresenceService {
   #depart(userId: string): void {
     this.#leaving.delete(userId)
     this.#here.delete(userId)
-    void this.#inTurn(userId, () => this.#record(userId, false))
+    this.#mark(userId)
   }
 
   /**
@@ -104,13 +112,9 @@ export class PresenceService {
     this.#skew = (await presenceStore.clock(db)) - Date.now()
     await presenceStore.renew(this.instanceId, this.#now(), db)
     const rows = new Set(await presenceStore.usersOf(this.instanceId, db))
-    const wrong = [...[...this.#here].filter((userId) => !rows.has(userId)), ...[...rows].filter((userId) => !this.#here.has(userId))]
-    const step = turnsEvery(YIELD_EVERY)
-    for (const userId of wrong) {
-      // Recorded in turn with the user's arrivals and departures here, as this instance now knows them.
-      await this.#inTurn(userId, () => this.#record(userId, this.#here.has(userId)))
-      await step()
-    }
+    for (const userId of this.#here) if (!rows.has(userId)) this.#mark(userId)
+    for (const userId of rows) if (!this.#here.has(userId)) this.#mark(userId)
+    await this.#draining
     await this.#reap()
   }
 
@@ -128,7 +132,7 @@ export class PresenceService {
       for (const userId of stale) {
         await this.#changing(userId, async (tx) => {
           if ((await presenceStore.reap(userId, this.#liveSince(), tx)) > 0 && (await presenceStore.online([userId], this.#liveSince(), tx)).length === 0)
-            await this.#tell(userId, false, tx)
+            await this.#tell(tx, [{ userId, online: false }])
         }).catch((error) => {
           failed.add(userId)
           this.deps.onError(error)
@@ -140,32 +144,59 @@ export class PresenceService {
     }
   }
 
-  /** Writes (or deletes) this instance's row of the user, and tells their rooms when that makes them come online or go. */
-  #record(userId: string, here: boolean): Promise<void> {
+  /** Has the next batch record the user as `#here` then says; answers what waits for that. */
+  #mark(userId: string): Array<() => void> {
+    let waiting = this.#unrecorded.get(userId)
+    if (!waiting) this.#unrecorded.set(userId, (waiting = []))
+    this.#draining ??= this.#drain()
+    return waiting
+  }
+
+  /** Records the marked users, a batch at a time, from the next turn of the event loop on (so that a turn's arrivals go together). */
+  async #drain(): Promise<void> {
+    while (this.#unrecorded.size > 0) {
+      await nextTurn()
+      for (const [userId, waiting] of this.#unrecorded) {
+        if (this.#recording.size === RECORD_BATCH) break
+        this.#recording.set(userId, waiting)
+        this.#unrecorded.delete(userId)
+      }
+      await this.#record([...this.#recording.keys()]).catch(this.deps.onError)
+      for (const waiting of this.#recording.values()) for (const resolve of waiting) resolve()
+      this.#recording.clear()
+    }
+    this.#draining = undefined
+  }
+
+  /**
+   * Writes this instance's rows of the users here and deletes those of the others, and tells the
+   * rooms of each that this brings online or takes offline.
+   */
+  #record(userIds: string[]): Promise<void> {
     const { presenceStore } = this.deps
-    return this.#changing(userId, async (tx) => {
-      const elsewhere = async () => (await presenceStore.online([userId], this.#liveSince(), tx)).length > 0
-      if (here) {
-        const before = await elsewhere()
-        await presenceStore.join(userId, this.instanceId, this.#now(), tx)
-        if (!before) await this.#tell(userId, true, tx)
-      } else if ((await presenceStore.leave(userId, this.instanceId, tx)) && !(await elsewhere())) await this.#tell(userId, false, tx)
+    return this.deps.db.transaction(async (tx) => {
+      await tx.lock(...userIds.map(presenceKey))
+      const arriving = userIds.filter((userId) => this.#here.has(userId))
+      const onlineBefore = new Set(await presenceStore.online(arriving, this.#liveSince(), tx))
+      await presenceStore.join(arriving, this.instanceId, this.#now(), tx)
+      const gone = await presenceStore.leave(
+        userIds.filter((userId) => !this.#here.has(userId)),
+        this.instanceId,
+        tx,
+      )
+      const stillOnline = new Set(await presenceStore.online(gone, this.#liveSince(), tx))
+      await this.#tell(tx, [
+        ...arriving.filter((userId) => !onlineBefore.has(userId)).map((userId) => ({ userId, online: true })),
+        ...gone.filter((userId) => !stillOnline.has(userId)).map((userId) => ({ userId, online: false })),
+      ])
     })
   }
 
   /** A change of one user's presence, under their lock on every instance. */
   #changing(userId: string, work: (tx: Transaction) => Promise<void>): Promise<void> {
     return this.deps.db.transaction(async (tx) => {
-      await tx.lock(`presence:${userId}`)
+      await tx.lock(presenceKey(userId))
       await work(tx)
-    })
-  }
-
-  #inTurn(userId: string, work: () => Promise<void>): Promise<void> {
-    const done = (this.#queues.get(userId) ?? Promise.resolve()).then(work).catch(this.deps.onError)
-    this.#queues.set(userId, done)
-    return done.finally(() => {
-      if (this.#queues.get(userId) === done) this.#queues.delete(userId)
     })
   }
 
@@ -177,9 +208,17 @@ export class PresenceService {
     return new Date(Date.now() + this.#skew - this.deps.timeout * 1000).toISOString()
   }
 
-  /** Tells the user's open rooms, once `tx` commits (a closed room's chat has nobody typing in it to tell). */
-  async #tell(userId: string, online: boolean, tx: Transaction): Promise<void> {
-    const room_ids = await this.deps.roomStore.openRoomIdsOf(userId, tx)
-    if (room_ids.length > 0) await this.deps.bus.signal({ type: 'presence', user_id: userId, online, room_ids }, tx)
+  /** Tells the users' open rooms that they came online or went, once `tx` commits (a closed room's chat has nobody typing in it to tell). */
+  async #tell(tx: Transaction, changes: Array<{ userId: string; online: boolean }>): Promise<void> {
+    const roomsOf = await this.deps.roomStore.openRoomIdsOfEach(
+      changes.map((change) => change.userId),
+      tx,
+    )
+    for (const { userId, online } of changes) {
+      const room_ids = roomsOf.get(userId)
+      if (room_ids) await this.deps.bus.signal({ type: 'presence', user_id: userId, online, room_ids }, tx)
+    }
   }
 }
+
+const presenceKey = (userId: string) => `presence:${userId}`

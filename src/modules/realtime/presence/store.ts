@@ -9,10 +9,10 @@ import type { Dialect, Queryable } from '../../../db/database'
 export interface PresenceStore {
   /** The store's clock (ms since the epoch): instances judge each other's rows by it, whatever their own clocks say. */
   clock(q: Queryable): Promise<number>
-  /** Writes or renews the instance's row of the user. */
-  join(userId: string, instanceId: string, now: string, q: Queryable): Promise<void>
-  /** Deletes the instance's row of the user; answers whether there was one. */
-  leave(userId: string, instanceId: string, q: Queryable): Promise<boolean>
+  /** Writes or renews the instance's rows of the users. */
+  join(userIds: string[], instanceId: string, now: string, q: Queryable): Promise<void>
+  /** Deletes the instance's rows of the users; answers those it had. */
+  leave(userIds: string[], instanceId: string, q: Queryable): Promise<string[]>
   /** Renews the instance's rows; answers how many it still had. */
   renew(instanceId: string, now: string, q: Queryable): Promise<number>
   usersOf(instanceId: string, q: Queryable): Promise<string[]>
@@ -37,16 +37,21 @@ export class SqlPresenceStore implements PresenceStore {
     return Date.parse(row!.now)
   }
 
-  async join(userId: string, instanceId: string, now: string, q: Queryable): Promise<void> {
+  async join(userIds: string[], instanceId: string, now: string, q: Queryable): Promise<void> {
+    if (userIds.length === 0) return
+    const rows = userIds.map((_, index) => `($${index + 3}, $1, $2)`).join(', ')
     await q.run(
-      `INSERT INTO presence (user_id, instance_id, seen_at) VALUES ($1, $2, $3)
+      `INSERT INTO presence (user_id, instance_id, seen_at) VALUES ${rows}
        ON CONFLICT (user_id, instance_id) DO UPDATE SET seen_at = excluded.seen_at`,
-      [userId, instanceId, now],
+      [instanceId, now, ...userIds],
     )
   }
 
-  async leave(userId: string, instanceId: string, q: Queryable): Promise<boolean> {
-    return (await q.run('DELETE FROM presence WHERE user_id = $1 AND instance_id = $2', [userId, instanceId])) > 0
+  async leave(userIds: string[], instanceId: string, q: Queryable): Promise<string[]> {
+    if (userIds.length === 0) return []
+    const marks = userIds.map((_, index) => `$${index + 2}`).join(', ')
+    const rows = await q.all<{ user_id: string }>(`DELETE FROM presence WHERE instance_id = $1 AND user_id IN (${marks}) RETURNING user_id`, [instanceId, ...userIds])
+    return rows.map((row) => row.user_id)
   }
 
   renew(instanceId: string, now: string, q: Queryable): Promise<number> {

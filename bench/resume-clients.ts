@@ -1,0 +1,131 @@
+/**
+ * One process of the resume storm's players (bench/resume.ts starts several: a process may hold
+ * only as many sockets as its file limit). Reads its players from the file named by its argument,
+ * connects each (auth, then its user's stream and its room's), prints `ready` with their positions
+ * once all are subscribed; on `resume <host>` from stdin reconnects them all at once to that host,
+ * each subscribing `after` where it stood, and prints when the last was subscribed and how many got
+ * exactly what they missed.
+ */
+interface Account {
+  token: string
+  userId: string
+  roomId: string
+}
+
+interface Plan {
+  port: number
+  /** Events each player's user stream gained while they were away. */
+  missed: number
+  players: Account[]
+}
+
+interface Followed {
+  stream: string
+  after?: number
+  /** Numbers of the events received since the last connect. */
+  seqs: number[]
+  subscribed?: { last_seq: number; recovered: boolean }
+}
+
+class Player {
+  streams: Followed[]
+  epoch?: string
+  socket?: WebSocket
+  closedEarly?: string
+
+  constructor(readonly player: Account) {
+    this.streams = [
+      { stream: `user:${player.userId}`, seqs: [] },
+      { stream: `room:${player.roomId}`, seqs: [] },
+    ]
+  }
+
+  /** Connects and subscribes each stream from where it stood; resolves once both are subscribed. */
+  connect(host: string, port: number, onDone: () => void): void {
+    for (const followed of this.streams) {
+      followed.seqs = []
+      followed.subscribed = undefined
+    }
+    let pending = this.streams.length
+    const socket = new WebSocket(`ws://${host}:${port}/realtime`)
+    this.socket = socket
+    socket.onmessage = (message) => {
+      const frame = JSON.parse(String(message.data))
+      if (frame.op === 'hello') {
+        socket.send(JSON.stringify({ op: 'auth', token: this.player.token }))
+        for (const { stream, after } of this.streams) socket.send(JSON.stringify({ op: 'subscribe', stream, after, epoch: this.epoch }))
+      } else if (frame.op === 'ready') this.epoch = frame.epoch
+      else if (frame.op === 'event') this.#followed(frame.stream)?.seqs.push(frame.seq)
+      else if (frame.op === 'subscribed') {
+        this.#followed(frame.stream)!.subscribed = { last_seq: frame.last_seq, recovered: frame.recovered }
+        if (--pending === 0) onDone()
+      } else if (frame.op === 'error') this.closedEarly = `error ${frame.error}`
+    }
+    socket.onclose = (event) => {
+      if (pending > 0) {
+        this.closedEarly ??= `closed ${event.code} ${event.reason}`
+        pending = -1
+        onDone()
+      }
+    }
+  }
+
+  /** Where each stream stands now: the next connect resumes from there. */
+  settle(): void {
+    for (const followed of this.streams) followed.after = Math.max(followed.subscribed?.last_seq ?? 0, ...followed.seqs)
+  }
+
+  /** Whether the resume got exactly what was missed: `missed` events on the user's stream, in order, none on the room's. */
+  exact(resumedFrom: number[], missed: number): boolean {
+    if (this.closedEarly) return false
+    return this.streams.every((followed, index) => {
+      const from = resumedFrom[index]!
+      const expected = index === 0 ? missed : 0
+      const inOrder = followed.seqs.length === expected && followed.seqs.every((seq, at) => seq === from + at + 1)
+      return inOrder && followed.subscribed?.recovered === true && followed.subscribed.last_seq === from + expected
+    })
+  }
+
+  #followed(stream: string): Followed | undefined {
+    return this.streams.find((followed) => followed.stream === stream)
+  }
+}
+
+export {}
+
+const plan = (await Bun.file(process.argv[2]!).json()) as Plan
+const players = plan.players.map((player) => new Player(player))
+
+function connectAll(host: string, wave: number): Promise<void> {
+  return new Promise((resolve) => {
+    let pending = players.length
+    let next = 0
+    const done = () => {
+      if (--pending === 0) resolve()
+      else if (next < players.length) players[next++]!.connect(host, plan.port, done)
+    }
+    // At most `wave` connecting at a time (everyone at once when `wave` is the count).
+    while (next < Math.min(wave, players.length)) players[next++]!.connect(host, plan.port, done)
+  })
+}
+
+await connectAll('127.0.0.1', 500)
+const refused = players.filter((player) => player.closedEarly)
+if (refused.length > 0) throw new Error(`${refused.length} players could not connect: ${refused[0]!.closedEarly}`)
+for (const player of players) player.settle()
+console.log(JSON.stringify({ ready: true }))
+
+for await (const line of console) {
+  const [command, host] = line.trim().split(' ')
+  if (command !== 'resume') continue
+  const resumedFrom = players.map((player) => player.streams.map((followed) => followed.after!))
+  for (const player of players) player.closedEarly = undefined
+  await connectAll(host!, players.length)
+  const doneAt = performance.timeOrigin + performance.now()
+  const exact = players.filter((player, index) => player.exact(resumedFrom[index]!, plan.missed)).length
+  const failure = players.find((player) => player.closedEarly)?.closedEarly
+  console.log(JSON.stringify({ doneAt, exact, failure }))
+  for (const player of players) player.socket?.close()
+  break
+}
+process.exit(0)

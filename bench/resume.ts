@@ -1,0 +1,174 @@
+/**
+ * The resume storm: `bun run bench:resume`. An instance holding N players dies (kill -9); while it
+ * is down each player's account changes three times; it starts again and every player reconnects
+ * at once, resuming their user's stream and their room's from where they stood. Timed from the
+ * moment all are told to reconnect until the last `subscribed`, on SQLite with the compiled binary,
+ * and checked for exactness: each player gets exactly the three events they missed, in order, and
+ * nothing else. Rewrites the "Resume storm" section of bench/RESULTS.md.
+ *
+ * RESUME_SIZES (default `5000,19900`) picks the storms. A process here may hold at most 20,000
+ * files (the container's hard limit, `ulimit -Hn`), so one instance holds at most 19,900
+ * sockets beside its own files; the players run in processes of 5,000.
+ */
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Subprocess } from 'bun'
+import { openDatabase, type SqlValue } from '../src/db/database'
+import { migrate } from '../src/db/migrations'
+import { InProcessBus } from '../src/modules/events/bus'
+import { userStream } from '../src/modules/events/model'
+import { EventLog } from '../src/modules/events/service'
+import { EventStore } from '../src/modules/events/store'
+import { accessTokenSigner } from '../src/modules/sessions/tokens'
+import { buildBinary, cpuSeconds, rssOf, startBinary, writeSection } from './proc'
+import { insertMany } from './seed'
+
+const WORK = join(import.meta.dir, '.work-resume')
+const RESULTS = join(import.meta.dir, 'RESULTS.md')
+const SIZES = (Bun.env.RESUME_SIZES ?? '5000,19900').split(',').map(Number)
+const PLAYERS_PER_PROCESS = 5000
+const ROOM_SIZE = 10
+const MISSED = 3
+const SECRET = 'bench-secret-that-is-long-enough-for-hs256'
+const PORT = 4520
+/** A folder to write a CPU profile of the resuming instance to: it then runs from source under `bun --cpu-prof`. */
+const PROFILE = Bun.env.RESUME_PROFILE
+
+const BINARY = buildBinary(WORK)
+const signer = accessTokenSigner({ secret: SECRET, algorithm: 'HS256', issuer: 'sim-gateway', audience: 'sim-gateway' })
+
+const serverEnv = (file: string) => ({
+  DATABASE_URL: `sqlite:${file}`,
+  JWT_SECRET: SECRET,
+  ACCESS_TOKEN_TTL: '3600',
+  // Reconnecting from the load generator's few addresses.
+  REALTIME_MAX_SOCKETS_PER_ADDRESS: '1000000',
+  HOST: '0.0.0.0',
+  LOG_LEVEL: 'warn',
+})
+
+interface Account {
+  token: string
+  userId: string
+  roomId: string
+}
+
+/** `count` players with a live session each, seated ten to a room, written straight into the store; answers their access tokens. */
+async function seedPlayers(url: string, count: number): Promise<Account[]> {
+  const db = await openDatabase(url, 1)
+  await migrate(db)
+  const now = new Date().toISOString()
+  const hash = await Bun.password.hash('bench-password', { algorithm: 'argon2id', memoryCost: 4096, timeCost: 1 })
+  const players = Array.from({ length: count }, (_, index) => ({
+    userId: Bun.randomUUIDv7(),
+    sessionId: Bun.randomUUIDv7(),
+    roomId: '',
+    index,
+  }))
+  const rooms: SqlValue[][] = []
+  for (let start = 0; start < count; start += ROOM_SIZE) {
+    const roomId = Bun.randomUUIDv7()
+    for (const player of players.slice(start, start + ROOM_SIZE)) player.roomId = roomId
+    rooms.push([roomId, `Room ${start / ROOM_SIZE}`, players[start]!.userId, ROOM_SIZE, false, now, now])
+  }
+  const users = players.map((player) => [player.userId, `resumer_${player.index}`, hash, 'user', true, now, now])
+  await insertMany(db, 'users (user_id, username, password_hash, user_role, is_active, created_at, updated_at)', users)
+  await insertMany(db, 'sessions (session_id, user_id, created_at, expires_at)', players.map((player) => [player.sessionId, player.userId, now, '2099-01-01T00:00:00.000Z']))
+  await insertMany(db, 'rooms (room_id, room_name, owner_id, max_players, is_closed, created_at, updated_at)', rooms)
+  await insertMany(db, 'room_players (room_id, user_id, game_role, joined_at)', players.map((player) => [player.roomId, player.userId, 'crew', now]))
+  await db.run('ANALYZE')
+  await db.close()
+  const exp = Math.floor(Date.now() / 1000) + 3600
+  return Promise.all(
+    players.map(async ({ userId, sessionId, roomId }) => ({ token: await signer.sign({ sub: userId, sid: sessionId, jti: crypto.randomUUID(), exp }), userId, roomId })),
+  )
+}
+
+/** While the instance is down: each player's account changes `MISSED` times, committed as other instances would commit it. */
+async function changeWhileAway(url: string, accounts: Account[]): Promise<void> {
+  const db = await openDatabase(url, 1)
+  const events = new EventLog({ db, eventStore: new EventStore(db.dialect), bus: new InProcessBus(), retention: 86_400, onWritten: () => {} })
+  for (let start = 0; start < accounts.length; start += 250)
+    await db.transaction(async (tx) => {
+      for (const { userId } of accounts.slice(start, start + 250))
+        for (let change = 0; change < MISSED; change++) await events.emit(tx, [userStream(userId), { type: 'account_changed', user_id: userId, fields: ['display_name'] }])
+    })
+  await db.close()
+}
+
+/** The JSON lines a process prints, one at a time. */
+async function* jsonLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<Record<string, unknown>> {
+  const decoder = new TextDecoder()
+  let text = ''
+  for await (const chunk of stream) {
+    text += decoder.decode(chunk)
+    for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n')) {
+      yield JSON.parse(text.slice(0, end))
+      text = text.slice(end + 1)
+    }
+  }
+}
+
+async function nextLine(lines: AsyncGenerator<Record<string, unknown>>): Promise<Record<string, unknown>> {
+  const { value, done } = await lines.next()
+  if (done) throw new Error('a player process ended early')
+  return value
+}
+
+const rows: string[] = []
+mkdirSync(WORK, { recursive: true })
+for (const size of SIZES) {
+  console.log(`== ${size} players`)
+  const file = join(WORK, `resume-${size}.sqlite`)
+  const url = `sqlite:${file}`
+  const accounts = await seedPlayers(url, size)
+  const first = await startBinary(BINARY, PORT, serverEnv(file))
+  const processes: Array<{ child: Subprocess<'pipe', 'pipe', 'inherit'>; lines: AsyncGenerator<Record<string, unknown>> }> = []
+  for (let start = 0; start < size; start += PLAYERS_PER_PROCESS) {
+    const planFile = join(WORK, `players-${start}.json`)
+    await Bun.write(planFile, JSON.stringify({ port: PORT, missed: MISSED, players: accounts.slice(start, start + PLAYERS_PER_PROCESS) }))
+    const child = Bun.spawn([process.execPath, join(import.meta.dir, 'resume-clients.ts'), planFile], { stdin: 'pipe', stdout: 'pipe', stderr: 'inherit' })
+    processes.push({ child, lines: jsonLines(child.stdout) })
+  }
+  await Promise.all(processes.map(({ lines }) => nextLine(lines)))
+  const rss = rssOf(first.child.pid)
+  console.log(`  ${size} players connected; the instance holds ${rss.toFixed(0)} MB; killing it`)
+  first.child.kill('SIGKILL')
+  await first.child.exited
+  await changeWhileAway(url, accounts)
+  const resuming = PROFILE ? [process.execPath, '--cpu-prof', `--cpu-prof-dir=${PROFILE}`, join(import.meta.dir, '../src/index.ts')] : BINARY
+  const second = await startBinary(resuming, PORT, serverEnv(file))
+  const cpuBefore = cpuSeconds(second.child.pid)
+  const started = performance.timeOrigin + performance.now()
+  for (const { child } of processes) {
+    child.stdin.write('resume 127.0.0.2\n')
+    child.stdin.flush()
+  }
+  const results = (await Promise.all(processes.map(({ lines }) => nextLine(lines)))) as Array<{ doneAt: number; exact: number; failure?: string }>
+  const elapsed = Math.max(...results.map((result) => result.doneAt)) - started
+  const serverCpu = cpuSeconds(second.child.pid) - cpuBefore
+  const exact = results.reduce((sum, result) => sum + result.exact, 0)
+  const failure = results.find((result) => result.failure)?.failure
+  console.log(`  resumed in ${elapsed.toFixed(0)} ms, server CPU ${serverCpu.toFixed(2)} s, ${exact} of ${size} exact${failure ? ` (${failure})` : ''}`)
+  rows.push(
+    `| ${size.toLocaleString('en')} | ${elapsed.toFixed(0)} ms | ${serverCpu.toFixed(2)} s (${((serverCpu * 1e6) / size).toFixed(0)} µs each) | ${exact.toLocaleString('en')} of ${size.toLocaleString('en')} | ${size <= 5000 ? '< 1 s' : '< 4 s (20,000)'} |`,
+  )
+  await Promise.all(processes.map(({ child }) => child.exited))
+  second.child.kill('SIGINT')
+  await second.child.exited
+}
+
+writeSection(RESULTS, 'Resume storm', [
+  `\`bun run bench:resume\`, ${new Date().toISOString().slice(0, 10)}, Bun ${Bun.version}, ${navigator.hardwareConcurrency} cores; the players run on the same machine, ${PLAYERS_PER_PROCESS.toLocaleString('en')} to a process.`,
+  '',
+  `N players (each with a session of their own, ten to a room) are connected to one instance on SQLite, each following their user's stream and their room's.`,
+  `The instance is killed (kill -9); while it is down each player's account changes ${MISSED} times; it starts again and every player reconnects at`,
+  'once (connect, auth, subscribe both streams with `after` and `epoch`), timed from the signal to reconnect until the last `subscribed`.',
+  `Exact: the player got the ${MISSED} events they missed, in order, nothing on the room's stream, and both streams \`recovered\`.`,
+  '',
+  '| players | all resumed in | server CPU | exact | target |',
+  '| ---: | ---: | ---: | ---: | --- |',
+  ...rows,
+  '',
+])
+process.exit(0)
