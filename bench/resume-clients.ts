@@ -120,11 +120,13 @@ for await (const line of console) {
   if (command !== 'resume') continue
   const resumedFrom = players.map((player) => player.streams.map((followed) => followed.after!))
   for (const player of players) player.closedEarly = undefined
+  const cpuBefore = process.cpuUsage()
   await connectAll(host!, players.length)
   const doneAt = performance.timeOrigin + performance.now()
+  const { user, system } = process.cpuUsage(cpuBefore)
   const exact = players.filter((player, index) => player.exact(resumedFrom[index]!, plan.missed)).length
   const failure = players.find((player) => player.closedEarly)?.closedEarly
-  console.log(JSON.stringify({ doneAt, exact, failure }))
+  console.log(JSON.stringify({ doneAt, exact, failure, cpuSeconds: (user + system) / 1e6 }))
   for (const player of players) player.socket?.close()
   break
 }

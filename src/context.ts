@@ -76,8 +76,8 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   const eventStore = new EventStore(db.dialect)
   // Several instances share a PostgreSQL and hear each other's commits; SQLite is one instance's own.
   const bus = db.dialect === 'postgres' ? new PostgresBus(db) : new InProcessBus()
-  const feed = new EventFeed({ db, eventStore, bus, onError: (error, stream) => failed('event_log_read', 'event log read failed', error, { stream }) })
   const events = new EventLog({ db, eventStore, bus, retention: config.eventRetention, onWritten: (event) => metrics.eventWritten(event.type) })
+  const feed = new EventFeed({ log: events, bus, onError: (error, stream) => failed('event_log_read', 'event log read failed', error, { stream }) })
   const relay = config.broker.url ? createRelay(config.broker.url, config.broker) : undefined
   const membership = new MembershipService({ db, roomStore, invitationStore, events, seatQuota: config.rooms.seatQuota })
   const principals = config.principalCache && new PrincipalCache({ bus, events, maxEntries: config.principalCache.maxEntries })

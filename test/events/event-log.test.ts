@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, test } from 'bun:test'
+import type { Database } from '../../src/db/database'
 import { payloads } from '../../src/modules/events/bus'
 import { type LobbyEvent, roomStream, userStream } from '../../src/modules/events/model'
 import { LogReader } from '../../src/modules/events/reader'
@@ -150,6 +151,36 @@ describe(`a transaction with many events on ${STORE}`, () => {
     expect(sent.every((payload) => Buffer.byteLength(payload) < 8000)).toBe(true)
     expect(sent.flatMap((payload) => JSON.parse(payload)).map((notice: { stream: string }) => notice.stream)).toEqual(streams)
   })
+
+  test('reads asked for at once are read together, each exactly as asked (a resume storm), and a read asked for later is read afresh', async () => {
+    const { db, events } = t.context
+    const streams = Array.from({ length: 250 }, () => userStream(crypto.randomUUID()))
+    await db.transaction(async (tx) => {
+      for (const [index, stream] of streams.entries())
+        for (let n = 0; n < index % 5; n++) await events.emit(tx, [stream, { type: 'account_changed', user_id: stream.slice(5), fields: [`field_${n}`] }])
+    })
+    const statements = countStatements(db)
+    // Each its own bounds: from the start, after the first, up to the third, at most two.
+    const asked = streams.map((stream, index) => ({ stream, after: index % 3 === 1 ? 1 : 0, limit: index % 4 === 3 ? 2 : 16, upTo: index % 7 === 2 ? 3 : undefined }))
+    const answers = await Promise.all(asked.map(({ stream, after, limit, upTo }) => events.read(stream, after, limit, upTo)))
+    const lasts = await Promise.all(streams.map((stream) => events.lastSeq(stream)))
+    // 500 reads, in batches of at most 100 log reads and 200 last numbers (a renewal of presence may add a few).
+    expect(statements.stop()).toBeLessThan(20)
+    for (const [index, { after, limit, upTo }] of asked.entries()) {
+      const written = index % 5
+      const expected = Array.from({ length: Math.max(0, Math.min(written, upTo ?? written) - after) }, (_, n) => after + n + 1).slice(0, limit)
+      expect(answers[index]!.map((stored) => stored.seq)).toEqual(expected)
+      expect(answers[index]!.map((stored) => (stored.event as { fields: string[] }).fields[0])).toEqual(expected.map((seq) => `field_${seq - 1}`))
+      expect(lasts[index]).toBe(written)
+    }
+    // Asked once a read of the same stream is under way, and after a commit: read afresh, never answered by the earlier read.
+    const stream = streams[0]!
+    const early = events.lastSeq(stream)
+    await new Promise((resolve) => setImmediate(resolve))
+    await db.transaction((tx) => events.emit(tx, [stream, { type: 'account_changed', user_id: stream.slice(5), fields: ['late'] }]))
+    expect(await events.lastSeq(stream)).toBe(1)
+    expect(await early).toBeLessThanOrEqual(1)
+  })
 })
 
 describe(`positions in the whole log on ${STORE}`, () => {
@@ -210,3 +241,19 @@ describe(`positions in the whole log on ${STORE}`, () => {
     expect(after.passed).toBe(from + 4)
   })
 })
+
+/** Counts the statements run on `db` outside transactions, until stop(). */
+function countStatements(db: Database) {
+  let count = 0
+  const methods = ['all', 'get', 'run'] as const
+  const originals = methods.map((name) => db[name])
+  methods.forEach((name, index) => {
+    Object.assign(db, { [name]: (...args: unknown[]) => (count++, (originals[index] as (...args: unknown[]) => unknown).apply(db, args)) })
+  })
+  return {
+    stop: () => {
+      methods.forEach((name) => delete (db as unknown as Record<string, unknown>)[name])
+      return count
+    },
+  }
+}

@@ -1,8 +1,7 @@
 import { nextTurn } from '../../db/batches'
-import type { Database } from '../../db/database'
 import type { Committed, EventBus, Subscription } from './bus'
 import type { StoredEvent } from './model'
-import type { EventStore } from './store'
+import type { EventLog } from './service'
 
 type Listener = (event: StoredEvent) => void
 
@@ -35,7 +34,7 @@ export class EventFeed {
   /** Its place on the bus: the streams followed here. */
   readonly #bus: Subscription
 
-  constructor(private readonly deps: { db: Database; eventStore: EventStore; bus: EventBus; onError: (error: unknown, stream: string) => void }) {
+  constructor(private readonly deps: { log: Pick<EventLog, 'read' | 'lastSeq'>; bus: EventBus; onError: (error: unknown, stream: string) => void }) {
     this.#bus = deps.bus.read({ committed: (notice) => this.committed(notice), lost: () => this.catchUp() })
   }
 
@@ -99,7 +98,7 @@ export class EventFeed {
   /** Hands on what the log holds after the head, up to `upTo` when given. */
   async #fill(stream: string, followed: Followed, upTo?: number): Promise<void> {
     for (;;) {
-      const batch = await this.deps.eventStore.after(stream, followed.head, BATCH, this.deps.db, upTo)
+      const batch = await this.deps.log.read(stream, followed.head, BATCH, upTo)
       for (const stored of batch) this.#handOn(followed, stored)
       if (batch.length < BATCH || (upTo !== undefined && followed.head >= upTo)) return
       await nextTurn()
@@ -108,7 +107,7 @@ export class EventFeed {
 
   async #start(stream: string, followed: Followed): Promise<void> {
     if (followed.started) return
-    followed.head = await this.deps.eventStore.lastSeq(stream, this.deps.db)
+    followed.head = await this.deps.log.lastSeq(stream)
     followed.started = true
   }
 

@@ -1,3 +1,4 @@
+import { BatchedReads } from '../../db/batched-reads'
 import { batchRows, inBatches } from '../../db/batches'
 import type { Database, Transaction } from '../../db/database'
 import { getOrCreateSetting } from '../../db/settings'
@@ -5,7 +6,10 @@ import { isoAfter, nowIso } from '../../lib/clock'
 import { randomToken } from '../../lib/crypto'
 import type { LobbyEvent, StoredEvent } from './model'
 import type { EventBus } from './bus'
-import type { EventStore } from './store'
+import type { EventStore, LogRead } from './store'
+
+/** Reads of at most this many events go together with the others of their turn of the event loop (a bigger read goes alone). */
+const SHARED_READ_LIMIT = 50
 
 /**
  * Writes lobby events in the transaction of the change they describe, so an event exists exactly
@@ -18,6 +22,9 @@ export class EventLog {
   /** Where each reader that must see every event stands (keepUnreadBy). */
   readonly #readers: Array<() => Promise<number>> = []
   readonly #committed: Array<(stored: StoredEvent) => void> = []
+  /** Small reads and streams' last numbers, read together when many are asked for at once (a resume storm). */
+  readonly #reads: BatchedReads<string, StoredEvent[]>
+  readonly #lastSeqs: BatchedReads<string, number>
 
   constructor(
     private readonly deps: {
@@ -29,7 +36,14 @@ export class EventLog {
       retention: number
       onWritten: (event: LobbyEvent) => void
     },
-  ) {}
+  ) {
+    const { eventStore, db } = deps
+    this.#reads = new BatchedReads(async (keys) => {
+      const answers = await eventStore.afterEach(keys.map(fromReadKey), db)
+      return new Map(keys.map((key, index) => [key, answers[index]!]))
+    }, 100)
+    this.#lastSeqs = new BatchedReads((streams) => eventStore.lastSeqs(streams, db))
+  }
 
   /**
    * Appends each event to its stream, in `tx`: it takes the stream's next number now, and is
@@ -83,8 +97,10 @@ export class EventLog {
     this.#committed.push(listener)
   }
 
-  read(stream: string, afterSeq: number, limit = 500, upTo?: number): Promise<StoredEvent[]> {
-    return this.deps.eventStore.after(stream, afterSeq, limit, this.deps.db, upTo)
+  /** The events of `stream` after `afterSeq` (and up to `upTo`), in order, at most `limit`. */
+  async read(stream: string, afterSeq: number, limit = 500, upTo?: number): Promise<StoredEvent[]> {
+    if (limit > SHARED_READ_LIMIT) return this.deps.eventStore.after(stream, afterSeq, limit, this.deps.db, upTo)
+    return (await this.#reads.read(readKey({ stream, afterSeq, limit, upTo }))) ?? []
   }
 
   /** Blanks a deleted chat message's text in the log too, in `tx`: the events `seqs` of `stream` that carried it. */
@@ -93,8 +109,8 @@ export class EventLog {
   }
 
   /** The number of the last event written to `stream` (0 for none). */
-  lastSeq(stream: string): Promise<number> {
-    return this.deps.eventStore.lastSeq(stream, this.deps.db)
+  async lastSeq(stream: string): Promise<number> {
+    return (await this.#lastSeqs.read(stream)) ?? 0
   }
 
   /**
@@ -126,4 +142,11 @@ export class EventLog {
     const readUpTo = this.#readers.length > 0 ? Math.min(...(await Promise.all(this.#readers.map((reader) => reader())))) : undefined
     return inBatches((limit) => this.deps.eventStore.deleteOlderThan(before, limit, this.deps.db, readUpTo), batchSize)
   }
+}
+
+const readKey = ({ stream, afterSeq, limit, upTo }: LogRead) => [stream, afterSeq, limit, upTo ?? ''].join('\n')
+
+function fromReadKey(key: string): LogRead {
+  const [stream, afterSeq, limit, upTo] = key.split('\n')
+  return { stream: stream!, afterSeq: Number(afterSeq), limit: Number(limit), ...(upTo && { upTo: Number(upTo) }) }
 }

@@ -1,4 +1,4 @@
-import type { Dialect, Queryable, Transaction } from '../../db/database'
+import type { Dialect, Queryable, SqlValue, Transaction } from '../../db/database'
 import type { LobbyEvent, StoredEvent } from './model'
 
 /** Events written or blanked in one statement: well under PostgreSQL's 65,535 parameters. */
@@ -13,6 +13,14 @@ const toStored = (row: EventRow): StoredEvent => ({
   event: JSON.parse(row.payload) as LobbyEvent,
   created_at: row.created_at,
 })
+
+/** A read of one stream's events after `afterSeq` (and up to `upTo`), at most `limit`. */
+export interface LogRead {
+  stream: string
+  afterSeq: number
+  limit: number
+  upTo?: number
+}
 
 /**
  * The event log. A stream's next number comes from its row in event_streams, taken by an upsert
@@ -101,6 +109,21 @@ export class EventStore {
     return rows.map(toStored)
   }
 
+  /** Several reads as after() does them, in one statement: answers each one's events, in the order of `reads`. */
+  async afterEach(reads: LogRead[], q: Queryable): Promise<StoredEvent[][]> {
+    const params: SqlValue[] = []
+    const selects = reads.map(({ stream, afterSeq, limit, upTo }, index) => {
+      const first = params.push(stream, afterSeq, limit) - 2
+      const bound = upTo === undefined ? '' : ` AND seq <= $${params.push(upTo)}`
+      return `SELECT * FROM (SELECT ${index} AS read_index, ${COLUMNS} FROM events WHERE stream = $${first} AND seq > $${first + 1}${bound} ORDER BY seq LIMIT $${first + 2}) AS read_${index}`
+    })
+    const rows = await q.all<EventRow & { read_index: number }>(selects.join(' UNION ALL '), params)
+    const answers = reads.map((): StoredEvent[] => [])
+    for (const row of rows) answers[Number(row.read_index)]!.push(toStored(row))
+    for (const events of answers) events.sort((a, b) => a.seq - b.seq)
+    return answers
+  }
+
   /**
    * Blanks the `body` of the events `seqs` of `stream` still in the log: a deleted message's posting
    * and its edits (at most 50 now; a message edited before that cap may have many, read in slices).
@@ -119,6 +142,13 @@ export class EventStore {
   async lastSeq(stream: string, q: Queryable): Promise<number> {
     const row = await q.get<{ last_seq: number }>('SELECT last_seq FROM event_streams WHERE stream = $1', [stream])
     return Number(row?.last_seq ?? 0)
+  }
+
+  /** The number of the last event written to each of `streams` (streams never written to are left out). */
+  async lastSeqs(streams: string[], q: Queryable): Promise<Map<string, number>> {
+    const marks = streams.map((_, index) => `$${index + 1}`).join(', ')
+    const rows = await q.all<{ stream: string; last_seq: number }>(`SELECT stream, last_seq FROM event_streams WHERE stream IN (${marks})`, streams)
+    return new Map(rows.map((row) => [row.stream, Number(row.last_seq)]))
   }
 
   /** Deletes up to `limit` events written before `before`, and at or before `upTo` if given (the streams' numbers go on). */

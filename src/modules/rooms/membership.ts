@@ -1,3 +1,4 @@
+import { BatchedReads } from '../../db/batched-reads'
 import { batchRows, inBatches, nextTurn } from '../../db/batches'
 import type { Database, Queryable, Transaction } from '../../db/database'
 import { nowIso } from '../../lib/clock'
@@ -7,7 +8,14 @@ import { chatStream, type LobbyEvent, roomStream, userStream } from '../events/m
 import type { User } from '../users/model'
 import type { InvitationStore } from './invitation-store'
 import type { Room } from './model'
-import type { RoomStore } from './store'
+import type { RoomStore, Seating } from './store'
+
+/** What the caller is to a room's streams (seatedAccess). */
+export interface SeatedAccess {
+  seating: Seating
+  isMember: boolean
+  invitedUntil?: string
+}
 
 /** What the caller is to a room they may see. */
 export interface RoomAccess {
@@ -26,6 +34,9 @@ export interface RoomAccess {
  * only here. Rooms and invitations (service.ts, invitation-service.ts) build on it, never the other way.
  */
 export class MembershipService {
+  /** Rooms' players, read together when many are asked for at once (a resume storm). */
+  readonly #seating: BatchedReads<string, Seating>
+
   constructor(
     private readonly deps: {
       db: Database
@@ -35,7 +46,9 @@ export class MembershipService {
       /** Open rooms one user may play in at once (ROOM_SEAT_QUOTA). */
       seatQuota: number
     },
-  ) {}
+  ) {
+    this.#seating = new BatchedReads((roomIds) => deps.roomStore.seatingOf(roomIds, deps.db))
+  }
 
   /** The room as the caller may see it (member, invitee or admin); 404, as if it did not exist, otherwise. */
   async access(user: User, roomId: string, q: Queryable): Promise<RoomAccess> {
@@ -45,6 +58,16 @@ export class MembershipService {
     const invitedUntil = room && !isAdmin && !isMember ? await this.deps.invitationStore.invitedUntil(roomId, user.user_id, q) : undefined
     if (!room || !(isAdmin || isMember || invitedUntil)) throw roomNotFound()
     return { room, isMember, canManage: isAdmin || room.owner_id === user.user_id, invitedUntil }
+  }
+
+  /** The same rule as access(), from who plays in the room alone: what the realtime layer asks for each room stream a socket follows. */
+  async seatedAccess(user: User, roomId: string): Promise<SeatedAccess> {
+    const seating = await this.#seating.read(roomId)
+    const isMember = seating?.players.includes(user.user_id) ?? false
+    const isAdmin = user.user_role === 'admin'
+    const invitedUntil = seating && !isAdmin && !isMember ? await this.deps.invitationStore.invitedUntil(roomId, user.user_id, this.deps.db) : undefined
+    if (!seating || !(isAdmin || isMember || invitedUntil)) throw roomNotFound()
+    return { seating, isMember, invitedUntil }
   }
 
   /** Runs `work` holding the room's lock, with the caller's access to it read inside the lock. */

@@ -91,9 +91,8 @@ export class RoomService {
 
   /** Why `user` may follow the room's events (404 if they may not); `until`, for an invitee, is when that ends (ms since the epoch). */
   async streamAccess(user: User, roomId: string): Promise<StreamAccess> {
-    const { room, isMember, invitedUntil } = await this.deps.membership.access(user, roomId, this.deps.db)
-    const players = room.players.map((player) => player.user_id)
-    const ended = room.is_closed
+    const { seating, isMember, invitedUntil } = await this.deps.membership.seatedAccess(user, roomId)
+    const { players, is_closed: ended } = seating
     if (isMember) return { right: 'member', players, ended }
     if (invitedUntil !== undefined) return { right: 'invitee', until: Date.parse(invitedUntil), players, ended }
     return { right: 'admin', players, ended }

@@ -29,6 +29,12 @@ export interface NewRoom {
 const ROOM_COLUMNS = 'r.room_id, r.room_name, r.owner_id, r.max_players, r.is_closed, r.created_at, r.updated_at'
 const PLAYER_COUNT = '(SELECT count(*) FROM room_players p WHERE p.room_id = r.room_id)'
 
+/** Who plays in a room, and whether it is closed: all that access to its streams depends on. */
+export interface Seating {
+  is_closed: boolean
+  players: string[]
+}
+
 export class RoomStore {
   constructor(private readonly db: Database) {}
 
@@ -43,6 +49,22 @@ export class RoomStore {
   async find(roomId: string, q: Queryable): Promise<Room | undefined> {
     const row = await q.get<RoomRow>(`SELECT ${ROOM_COLUMNS} FROM rooms r WHERE r.room_id = $1`, [roomId])
     return row && (await this.#withPlayers([row], q))[0]
+  }
+
+  /** Who plays in each room of `roomIds`, and whether it is closed; rooms that do not exist are left out. */
+  async seatingOf(roomIds: string[], q: Queryable): Promise<Map<string, Seating>> {
+    const marks = roomIds.map((_, index) => `$${index + 1}`).join(', ')
+    const rows = await q.all<{ room_id: string; is_closed: boolean | number; user_id: string | null }>(
+      `SELECT r.room_id, r.is_closed, p.user_id FROM rooms r LEFT JOIN room_players p ON p.room_id = r.room_id WHERE r.room_id IN (${marks})`,
+      roomIds,
+    )
+    const seating = new Map<string, Seating>()
+    for (const { room_id, is_closed, user_id } of rows) {
+      let room = seating.get(room_id)
+      if (!room) seating.set(room_id, (room = { is_closed: Boolean(is_closed), players: [] }))
+      if (user_id !== null) room.players.push(user_id)
+    }
+    return seating
   }
 
   /** Rooms matching the filter, newest first; `memberId` keeps only the rooms that user plays in. */

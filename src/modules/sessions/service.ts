@@ -1,3 +1,4 @@
+import { BatchedReads } from '../../db/batched-reads'
 import { batchRows, inBatches } from '../../db/batches'
 import type { Database, Queryable, Transaction } from '../../db/database'
 import { isoAfter, nowIso } from '../../lib/clock'
@@ -45,6 +46,9 @@ const secondsUntil = (iso: string, now: string) => Math.round((Date.parse(iso) -
  * user's stream in the same transaction.
  */
 export class SessionService {
+  /** The users behind live sessions, read together when many are asked for at once (a resume storm). */
+  readonly #sessionUsers: BatchedReads<string, User>
+
   constructor(
     private readonly deps: {
       db: Database
@@ -54,7 +58,9 @@ export class SessionService {
       /** With PRINCIPAL_CACHE: live sessions held in memory, forgotten as their changes commit. */
       principals?: PrincipalCache
     },
-  ) {}
+  ) {
+    this.#sessionUsers = new BatchedReads((sessionIds) => deps.sessionStore.findSessionUsers(sessionIds, deps.db))
+  }
 
   /**
    * Opens a session for `user`, ending their oldest past MAX_SESSIONS_PER_USER. `announce` makes the
@@ -114,8 +120,8 @@ export class SessionService {
    * linked identity), which a session revoked on another instance a moment ago must never make.
    */
   async authenticate(sessionId: string, userId: string, { fresh = false } = {}): Promise<User> {
-    const { sessionStore, principals, db } = this.deps
-    const read = () => sessionStore.findSessionUser(sessionId, db)
+    const { principals } = this.deps
+    const read = () => this.#sessionUsers.read(sessionId)
     const user = await (principals && !fresh ? principals.through(sessionId, read) : read())
     if (!user || user.user_id !== userId) throw unauthorized('The session has ended; log in again')
     if (!user.is_active) throw accountInactive()

@@ -62,13 +62,19 @@ export class SessionStore {
 
   /** The user behind a live session, or undefined when the session is unknown or revoked. */
   async findSessionUser(sessionId: string, q: Queryable): Promise<User | undefined> {
-    const row = await q.get<User>(
-      `SELECT ${userColumns('u')}
+    return (await this.findSessionUsers([sessionId], q)).get(sessionId)
+  }
+
+  /** The user behind each live session of `sessionIds`; sessions unknown or revoked are left out. */
+  async findSessionUsers(sessionIds: string[], q: Queryable): Promise<Map<string, User>> {
+    const marks = sessionIds.map((_, index) => `$${index + 1}`).join(', ')
+    const rows = await q.all<User & { session_id: string }>(
+      `SELECT s.session_id, ${userColumns('u')}
          FROM sessions s JOIN users u ON u.user_id = s.user_id
-        WHERE s.session_id = $1 AND s.revoked_at IS NULL`,
-      [sessionId],
+        WHERE s.session_id IN (${marks}) AND s.revoked_at IS NULL`,
+      sessionIds,
     )
-    return row && fromRow(row)
+    return new Map(rows.map(({ session_id, ...row }) => [session_id, fromRow(row)]))
   }
 
   /**
