@@ -26,8 +26,8 @@ import { type BodyKind, security } from './plugins/security'
 
 export function createApp(context: AppContext) {
   const { config } = context
-  const { sessions, verifier, signer } = context
-  const verify = (token: string) => verifier.verify(signer, token)
+  const { sessions, verifier } = context
+  const verify = (token: string) => verifier.verify(token)
   const guard = authGuard({ verify, authenticate: (sessionId, userId) => sessions.authenticate(sessionId, userId) })
   // Registration, login, refresh and change of password share one limit per address.
   const authLimit = rateLimit(config.authRateLimit, config.trustProxy)

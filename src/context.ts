@@ -200,7 +200,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     bus,
     events,
     feed,
-    tokens: { verify: (token) => verifier.verify(signer, token), expired: (token) => verifier.expired(signer, token) },
+    tokens: verifier,
     metrics,
     policy: config.realtime,
   })

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { closeTestResources, createTestApp, type Session, startTestServer, STORE, TEST_ENV, type TestApp } from '../support/harness'
-import { accessTokenSigner, AccessTokenVerifier } from '../../src/modules/sessions/tokens'
+import { AccessTokenVerifier, hmacSignatureCheck } from '../../src/modules/sessions/tokens'
 import { craftJwt, decodePayload } from '../support/jwt'
 
 afterAll(closeTestResources)
@@ -27,14 +27,14 @@ describe(`access tokens on ${STORE} (SECURITY 1-3)`, () => {
   test('forty requests bringing one new token at once share one signature check, and all pass', async () => {
     const user = await t.client.register('crowd_user')
     const token = craftJwt(HS256, { ...decodePayload(user.access), jti: crypto.randomUUID() }, TEST_ENV.JWT_SECRET)
-    const signer = accessTokenSigner({ ...t.config.jwt, secret: t.context.jwtSecret })
+    const config = { ...t.config.jwt, secret: t.context.jwtSecret }
+    const signatureOf = hmacSignatureCheck(config)
     let checks = 0
-    const counting = { ...signer, verify: (...args: Parameters<typeof signer.verify>) => (checks++, signer.verify(...args)) }
-    const verifier = new AccessTokenVerifier({ ...t.config.jwt, secret: t.context.jwtSecret })
-    const answers = await Promise.all(Array.from({ length: 40 }, () => verifier.verify(counting, token)))
+    const verifier = new AccessTokenVerifier(config, (token) => (checks++, signatureOf(token)))
+    const answers = await Promise.all(Array.from({ length: 40 }, () => verifier.verify(token)))
     expect(answers.every((claims) => claims?.sub === user.userId)).toBe(true)
     expect(checks).toBe(1)
-    expect(await verifier.verify(counting, `${token}x`)).toBeUndefined()
+    expect(await verifier.verify(`${token}x`)).toBeUndefined()
     expect(checks).toBe(2)
   })
 
@@ -50,6 +50,9 @@ describe(`access tokens on ${STORE} (SECURITY 1-3)`, () => {
       wrongKey: craftJwt(HS256, claims, 'another-secret-that-is-long-enough-too!!'),
       tampered,
       hs512SameSecret: craftJwt({ alg: 'HS512', typ: 'JWT' }, claims, TEST_ENV.JWT_SECRET, 'sha512'),
+      criticalExtension: craftJwt({ ...HS256, crit: ['exp'] }, claims, TEST_ENV.JWT_SECRET),
+      signatureNotCanonical: `${user.access}=`,
+      fourParts: `${user.access}.e30`,
       garbage: 'not.a.jwt',
     }
     for (const [name, token] of Object.entries(forgeries)) {
@@ -83,11 +86,15 @@ describe(`access tokens on ${STORE} (SECURITY 1-3)`, () => {
       noSessionId: withoutSid,
       noExpiry: withoutExp,
       otherUsersSession: { ...claims, sub: crypto.randomUUID() },
+      notBeforeAMinuteAhead: { ...claims, nbf: now + 60 },
+      audienceNotListed: { ...claims, aud: ['another-service'] },
     }
     for (const [name, payload] of Object.entries(variants)) {
       const reply = await t.client.get('/auth/me', craftJwt(HS256, payload, TEST_ENV.JWT_SECRET))
       expect({ name, status: reply.status }).toEqual({ name, status: 401 })
     }
+    // The audience may be a list that names this service.
+    expect((await t.client.get('/auth/me', craftJwt(HS256, { ...claims, aud: ['another-service', 'sim-gateway'] }, TEST_ENV.JWT_SECRET))).status).toBe(200)
   })
 
   test('every 401 for a bearer token carries the RFC 6750 challenge, with error="invalid_token" when one was sent', async () => {
