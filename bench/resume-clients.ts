@@ -2,9 +2,9 @@
  * One process of the resume storm's players (bench/resume.ts starts several: a process may hold
  * only as many sockets as its file limit). Reads its players from the file named by its argument,
  * connects each (auth, then its user's stream and its room's), prints `ready` with their positions
- * once all are subscribed; on `resume <host>` from stdin reconnects them all at once to that host,
- * each subscribing `after` where it stood, and prints when the last was subscribed and how many got
- * exactly what they missed.
+ * once all are subscribed; on each `resume <host>` from stdin reconnects them all at once to that
+ * host (their last connections having died with their instance), each subscribing `after` where it
+ * stood, and prints when the last was subscribed and how many got exactly what they missed.
  */
 interface Account {
   token: string
@@ -115,8 +115,10 @@ if (refused.length > 0) throw new Error(`${refused.length} players could not con
 for (const player of players) player.settle()
 console.log(JSON.stringify({ ready: true }))
 
+// Each `resume <host>`: every player back at once; `exit` ends.
 for await (const line of console) {
   const [command, host] = line.trim().split(' ')
+  if (command === 'exit') break
   if (command !== 'resume') continue
   const resumedFrom = players.map((player) => player.streams.map((followed) => followed.after!))
   for (const player of players) player.closedEarly = undefined
@@ -126,8 +128,8 @@ for await (const line of console) {
   const { user, system } = process.cpuUsage(cpuBefore)
   const exact = players.filter((player, index) => player.exact(resumedFrom[index]!, plan.missed)).length
   const failure = players.find((player) => player.closedEarly)?.closedEarly
+  for (const player of players) player.settle()
   console.log(JSON.stringify({ doneAt, exact, failure, cpuSeconds: (user + system) / 1e6 }))
-  for (const player of players) player.socket?.close()
-  break
 }
+for (const player of players) player.socket?.close()
 process.exit(0)
