@@ -10,7 +10,7 @@ import { exportRoutes } from './modules/export'
 import { healthRoutes } from './modules/health'
 import { lobbyRoutes } from './modules/lobby'
 import { invitesRoutes } from './modules/rooms/invites'
-import { realtimeRoutes } from './modules/realtime'
+import { realtimeRoutes, realtimeUpgrade } from './modules/realtime'
 import { protocolPageRoutes } from './modules/realtime/protocol-page'
 import { roomsRoutes } from './modules/rooms'
 import { sessionsRoutes } from './modules/sessions'
@@ -63,7 +63,7 @@ export function createApp(context: AppContext) {
   // normalize: false makes unknown body fields a 422 instead of silently dropping them.
   const app = new Elysia({
     normalize: false,
-    serve: { maxRequestBodySize: hardBodyLimit(Math.max(config.maxBodyBytes, uploads.maxBytes)) },
+    serve: { maxRequestBodySize: hardBodyLimit(Math.max(config.maxBodyBytes, uploads.maxBytes)), routes: realtimeUpgrade(context) },
     websocket: websocketOptions(config.realtime),
   })
     .use(observability(context.log, context.metrics, context.tracer))
