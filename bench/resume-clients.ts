@@ -109,11 +109,13 @@ function connectAll(host: string, wave: number): Promise<void> {
   })
 }
 
+const connecting = process.cpuUsage()
 await connectAll('127.0.0.1', 500)
+const connected = process.cpuUsage(connecting)
 const refused = players.filter((player) => player.closedEarly)
 if (refused.length > 0) throw new Error(`${refused.length} players could not connect: ${refused[0]!.closedEarly}`)
 for (const player of players) player.settle()
-console.log(JSON.stringify({ ready: true }))
+console.log(JSON.stringify({ ready: true, cpuSeconds: (connected.user + connected.system) / 1e6 }))
 
 // Each `resume <host>`: every player back at once; `exit` ends.
 for await (const line of console) {

@@ -10,7 +10,7 @@
  * files (the container's hard limit, `ulimit -Hn`), so one instance holds at most 19,900
  * sockets beside its own files; the players run in processes of 5,000.
  */
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
 import { openDatabase, type SqlValue } from '../src/db/database'
@@ -55,6 +55,8 @@ interface Storm {
   system: number
   players: number
   exact: number
+  /** Connections the kernel dropped because the accept queue (Bun's backlog, 512) was full: each retried after a TCP timeout. */
+  overflows: number
 }
 
 interface Account {
@@ -106,6 +108,13 @@ async function changeWhileAway(url: string, accounts: Account[]): Promise<void> 
   await db.close()
 }
 
+/** Connections dropped so far by full accept queues, on the whole machine (TcpExtListenOverflows). */
+function listenOverflows(): number {
+  const [names, values] = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((line) => line.startsWith('TcpExt:'))
+  const index = names!.split(' ').indexOf('ListenOverflows')
+  return Number(values!.split(' ')[index])
+}
+
 /** The JSON lines a process prints, one at a time. */
 async function* jsonLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<Record<string, unknown>> {
   const decoder = new TextDecoder()
@@ -140,9 +149,9 @@ for (const size of SIZES) {
     const child = Bun.spawn([process.execPath, join(import.meta.dir, 'resume-clients.ts'), planFile], { stdin: 'pipe', stdout: 'pipe', stderr: 'inherit' })
     processes.push({ child, lines: jsonLines(child.stdout) })
   }
-  await Promise.all(processes.map(({ lines }) => nextLine(lines)))
+  const ready = (await Promise.all(processes.map(({ lines }) => nextLine(lines)))) as Array<{ cpuSeconds: number }>
   const rss = rssOf(first.child.pid)
-  console.log(`  ${size} players connected; the instance holds ${rss.toFixed(0)} MB`)
+  console.log(`  ${size} players connected, 500 at a time (players' CPU ${ready.reduce((sum, { cpuSeconds }) => sum + cpuSeconds, 0).toFixed(2)} s); the instance holds ${rss.toFixed(0)} MB`)
   let instance = first
   const storms: Storm[] = []
   for (let round = 0; round < ROUNDS; round++) {
@@ -152,6 +161,7 @@ for (const size of SIZES) {
     const resuming = PROFILE ? [process.execPath, '--cpu-prof', `--cpu-prof-dir=${PROFILE}`, join(import.meta.dir, '../src/index.ts')] : BINARY
     instance = await startBinary(resuming, PORT, serverEnv(file))
     const cpuBefore = cpuTimes(instance.child.pid)
+    const overflowsBefore = listenOverflows()
     const started = performance.timeOrigin + performance.now()
     // Another address each round: the connections the killed instance left in TIME_WAIT hold ports on the last one.
     for (const { child } of processes) {
@@ -166,11 +176,12 @@ for (const size of SIZES) {
       system: cpuAfter.system - cpuBefore.system,
       players: results.reduce((sum, result) => sum + result.cpuSeconds, 0),
       exact: results.reduce((sum, result) => sum + result.exact, 0),
+      overflows: listenOverflows() - overflowsBefore,
     }
     storms.push(storm)
     const failure = results.find((result) => result.failure)?.failure
     console.log(
-      `  storm ${round + 1}: resumed in ${storm.elapsed.toFixed(0)} ms, server CPU ${(storm.user + storm.system).toFixed(2)} s (${storm.system.toFixed(2)} s in the kernel), players' CPU ${storm.players.toFixed(2)} s, ${storm.exact} of ${size} exact${failure ? ` (${failure})` : ''}`,
+      `  storm ${round + 1}: resumed in ${storm.elapsed.toFixed(0)} ms, server CPU ${(storm.user + storm.system).toFixed(2)} s (${storm.system.toFixed(2)} s in the kernel), players' CPU ${storm.players.toFixed(2)} s, ${storm.overflows} handshakes dropped by a full accept queue, ${storm.exact} of ${size} exact${failure ? ` (${failure})` : ''}`,
     )
   }
   for (const { child } of processes) {
