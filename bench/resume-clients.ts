@@ -2,8 +2,8 @@
  * One process of the resume storm's players (bench/resume.ts starts several: a process may hold
  * only as many sockets as its file limit). Reads its players from the file named by its argument,
  * connects each (auth, then its user's stream and its room's), prints `ready` with their positions
- * once all are subscribed; on each `resume <host>` from stdin reconnects them all at once to that
- * host (their last connections having died with their instance), each subscribing `after` where it
+ * once all are subscribed; on each `resume <round>` from stdin reconnects them all at once (their
+ * last connections having died with their instance), each subscribing `after` where it
  * stood, and prints when the last was subscribed and how many got exactly what they missed.
  */
 interface Account {
@@ -30,7 +30,7 @@ interface Followed {
 class Player {
   streams: Followed[]
   epoch?: string
-  socket?: WebSocket
+  socket?: LightSocket
   closedEarly?: string
 
   constructor(readonly player: Account) {
@@ -47,10 +47,10 @@ class Player {
       followed.subscribed = undefined
     }
     let pending = this.streams.length
-    const socket = new WebSocket(`ws://${host}:${port}/realtime`)
+    const socket = new LightSocket(host, port, '/realtime')
     this.socket = socket
-    socket.onmessage = (message) => {
-      const frame = JSON.parse(String(message.data))
+    socket.onmessage = (text) => {
+      const frame = JSON.parse(text)
       if (frame.op === 'hello') {
         socket.send(JSON.stringify({ op: 'auth', token: this.player.token }))
         for (const { stream, after } of this.streams) socket.send(JSON.stringify({ op: 'subscribe', stream, after, epoch: this.epoch }))
@@ -61,9 +61,9 @@ class Player {
         if (--pending === 0) onDone()
       } else if (frame.op === 'error') this.closedEarly = `error ${frame.error}`
     }
-    socket.onclose = (event) => {
+    socket.onclose = (code, reason) => {
       if (pending > 0) {
-        this.closedEarly ??= `closed ${event.code} ${event.reason}`
+        this.closedEarly ??= `closed ${code} ${reason}`
         pending = -1
         onDone()
       }
@@ -91,41 +91,52 @@ class Player {
   }
 }
 
-export {}
+import { LightSocket } from './light-socket'
 
 const plan = (await Bun.file(process.argv[2]!).json()) as Plan
 const players = plan.players.map((player) => new Player(player))
 
-function connectAll(host: string, wave: number): Promise<void> {
+/**
+ * Where a player connects in a round: one of 64 loopback addresses of the round's own. The kernel
+ * looks for a free port per destination, so 20,000 connections to one address spend more and more
+ * of its time searching, and a killed instance's connections hold theirs in TIME_WAIT.
+ */
+const hostOf = (index: number, round: number) => `127.${round + 1}.${index % 64}.1`
+
+function connectAll(round: number, wave: number): Promise<void> {
   return new Promise((resolve) => {
     let pending = players.length
     let next = 0
+    const connectNext = () => {
+      const index = next++
+      players[index]!.connect(hostOf(index, round), plan.port, done)
+    }
     const done = () => {
       if (--pending === 0) resolve()
-      else if (next < players.length) players[next++]!.connect(host, plan.port, done)
+      else if (next < players.length) connectNext()
     }
     // At most `wave` connecting at a time (everyone at once when `wave` is the count).
-    while (next < Math.min(wave, players.length)) players[next++]!.connect(host, plan.port, done)
+    while (next < Math.min(wave, players.length)) connectNext()
   })
 }
 
 const connecting = process.cpuUsage()
-await connectAll('127.0.0.1', 500)
+await connectAll(0, 500)
 const connected = process.cpuUsage(connecting)
 const refused = players.filter((player) => player.closedEarly)
 if (refused.length > 0) throw new Error(`${refused.length} players could not connect: ${refused[0]!.closedEarly}`)
 for (const player of players) player.settle()
 console.log(JSON.stringify({ ready: true, cpuSeconds: (connected.user + connected.system) / 1e6 }))
 
-// Each `resume <host>`: every player back at once; `exit` ends.
+// Each `resume <round>`: every player back at once; `exit` ends.
 for await (const line of console) {
-  const [command, host] = line.trim().split(' ')
+  const [command, round] = line.trim().split(' ')
   if (command === 'exit') break
   if (command !== 'resume') continue
   const resumedFrom = players.map((player) => player.streams.map((followed) => followed.after!))
   for (const player of players) player.closedEarly = undefined
   const cpuBefore = process.cpuUsage()
-  await connectAll(host!, players.length)
+  await connectAll(Number(round), players.length)
   const doneAt = performance.timeOrigin + performance.now()
   const { user, system } = process.cpuUsage(cpuBefore)
   const exact = players.filter((player, index) => player.exact(resumedFrom[index]!, plan.missed)).length
