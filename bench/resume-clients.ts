@@ -30,7 +30,7 @@ interface Followed {
 class Player {
   streams: Followed[]
   epoch?: string
-  socket?: LightSocket
+  socket?: WebSocket
   closedEarly?: string
 
   constructor(readonly player: Account) {
@@ -47,10 +47,10 @@ class Player {
       followed.subscribed = undefined
     }
     let pending = this.streams.length
-    const socket = new LightSocket(host, port, '/realtime')
+    const socket = new WebSocket(`ws://${host}:${port}/realtime`)
     this.socket = socket
-    socket.onmessage = (text) => {
-      const frame = JSON.parse(text)
+    socket.onmessage = (message) => {
+      const frame = JSON.parse(String(message.data))
       if (frame.op === 'hello') {
         socket.send(JSON.stringify({ op: 'auth', token: this.player.token }))
         for (const { stream, after } of this.streams) socket.send(JSON.stringify({ op: 'subscribe', stream, after, epoch: this.epoch }))
@@ -61,9 +61,9 @@ class Player {
         if (--pending === 0) onDone()
       } else if (frame.op === 'error') this.closedEarly = `error ${frame.error}`
     }
-    socket.onclose = (code, reason) => {
+    socket.onclose = (event) => {
       if (pending > 0) {
-        this.closedEarly ??= `closed ${code} ${reason}`
+        this.closedEarly ??= `closed ${event.code} ${event.reason}`
         pending = -1
         onDone()
       }
@@ -91,7 +91,7 @@ class Player {
   }
 }
 
-import { LightSocket } from './light-socket'
+export {}
 
 const plan = (await Bun.file(process.argv[2]!).json()) as Plan
 const players = plan.players.map((player) => new Player(player))
