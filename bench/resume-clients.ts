@@ -2,9 +2,10 @@
  * One process of the resume storm's players (bench/resume.ts starts several: a process may hold
  * only as many sockets as its file limit). Reads its players from the file named by its argument,
  * connects each (auth, then its user's stream and its room's), prints `ready` with their positions
- * once all are subscribed; on each `resume <round>` from stdin reconnects them all at once (their
- * last connections having died with their instance), each subscribing `after` where it
- * stood, and prints when the last was subscribed and how many got exactly what they missed.
+ * once all are subscribed; on each `resume` from stdin reconnects them all at once (their last
+ * connections having died with their instance), each subscribing `after` where it stood, and
+ * prints when the last was subscribed and how many got exactly what they missed. A storm may stop
+ * short of subscribing, to time the handshake or the authentication alone.
  */
 interface Account {
   token: string
@@ -14,10 +15,11 @@ interface Account {
 
 interface Plan {
   port: number
-  /** Events each player's user stream gained while they were away. */
-  missed: number
   players: Account[]
 }
+
+/** How far a reconnection goes: the handshake and `hello`, then authenticated, then the whole resume. */
+type Stage = 'upgrade' | 'auth' | 'resume'
 
 interface Followed {
   stream: string
@@ -40,22 +42,34 @@ class Player {
     ]
   }
 
-  /** Connects and subscribes each stream from where it stood; resolves once both are subscribed. */
-  connect(host: string, port: number, onDone: () => void): void {
+  /**
+   * Connects and goes as far as `stage`: the server's `hello`, `ready` after authenticating, or
+   * every stream subscribed from where it stood; calls `onDone` there.
+   */
+  connect(host: string, port: number, stage: Stage, onDone: () => void): void {
     for (const followed of this.streams) {
       followed.seqs = []
       followed.subscribed = undefined
     }
-    let pending = this.streams.length
+    let pending = stage === 'resume' ? this.streams.length : 1
     const socket = new WebSocket(`ws://${host}:${port}/realtime`)
     this.socket = socket
     socket.onmessage = (message) => {
       const frame = JSON.parse(String(message.data))
       if (frame.op === 'hello') {
+        if (stage === 'upgrade') {
+          pending = 0
+          return onDone()
+        }
         socket.send(JSON.stringify({ op: 'auth', token: this.player.token }))
-        for (const { stream, after } of this.streams) socket.send(JSON.stringify({ op: 'subscribe', stream, after, epoch: this.epoch }))
-      } else if (frame.op === 'ready') this.epoch = frame.epoch
-      else if (frame.op === 'event') this.#followed(frame.stream)?.seqs.push(frame.seq)
+        if (stage === 'resume') for (const { stream, after } of this.streams) socket.send(JSON.stringify({ op: 'subscribe', stream, after, epoch: this.epoch }))
+      } else if (frame.op === 'ready') {
+        this.epoch = frame.epoch
+        if (stage === 'auth') {
+          pending = 0
+          onDone()
+        }
+      } else if (frame.op === 'event') this.#followed(frame.stream)?.seqs.push(frame.seq)
       else if (frame.op === 'subscribed') {
         this.#followed(frame.stream)!.subscribed = { last_seq: frame.last_seq, recovered: frame.recovered }
         if (--pending === 0) onDone()
@@ -103,13 +117,13 @@ const players = plan.players.map((player) => new Player(player))
  */
 const hostOf = (index: number, round: number) => `127.${round + 1}.${index % 64}.1`
 
-function connectAll(round: number, wave: number): Promise<void> {
+function connectAll(round: number, stage: Stage, wave: number): Promise<void> {
   return new Promise((resolve) => {
     let pending = players.length
     let next = 0
     const connectNext = () => {
       const index = next++
-      players[index]!.connect(hostOf(index, round), plan.port, done)
+      players[index]!.connect(hostOf(index, round), plan.port, stage, done)
     }
     const done = () => {
       if (--pending === 0) resolve()
@@ -121,27 +135,27 @@ function connectAll(round: number, wave: number): Promise<void> {
 }
 
 const connecting = process.cpuUsage()
-await connectAll(0, 500)
+await connectAll(0, 'resume', 500)
 const connected = process.cpuUsage(connecting)
 const refused = players.filter((player) => player.closedEarly)
 if (refused.length > 0) throw new Error(`${refused.length} players could not connect: ${refused[0]!.closedEarly}`)
 for (const player of players) player.settle()
 console.log(JSON.stringify({ ready: true, cpuSeconds: (connected.user + connected.system) / 1e6 }))
 
-// Each `resume <round>`: every player back at once; `exit` ends.
+// Each `resume <round> <stage> <missed>`: every player back at once, as far as `stage`, having missed `missed` events of their user's stream; `exit` ends.
 for await (const line of console) {
-  const [command, round] = line.trim().split(' ')
+  const [command, round, stage, missed] = line.trim().split(' ') as [string, string, Stage, string]
   if (command === 'exit') break
   if (command !== 'resume') continue
   const resumedFrom = players.map((player) => player.streams.map((followed) => followed.after!))
   for (const player of players) player.closedEarly = undefined
   const cpuBefore = process.cpuUsage()
-  await connectAll(Number(round), players.length)
+  await connectAll(Number(round), stage, players.length)
   const doneAt = performance.timeOrigin + performance.now()
   const { user, system } = process.cpuUsage(cpuBefore)
-  const exact = players.filter((player, index) => player.exact(resumedFrom[index]!, plan.missed)).length
+  const exact = players.filter((player, index) => player.exact(resumedFrom[index]!, Number(missed))).length
   const failure = players.find((player) => player.closedEarly)?.closedEarly
-  for (const player of players) player.settle()
+  if (stage === 'resume') for (const player of players) player.settle()
   console.log(JSON.stringify({ doneAt, exact, failure, cpuSeconds: (user + system) / 1e6 }))
 }
 for (const player of players) player.socket?.close()

@@ -27,8 +27,10 @@ const WORK = join(import.meta.dir, '.work-resume')
 const RESULTS = join(import.meta.dir, 'RESULTS.md')
 const SIZES = (Bun.env.RESUME_SIZES ?? '5000,19900').split(',').map(Number)
 const PLAYERS_PER_PROCESS = 5000
-/** Storms per size: the table shows their median. */
+/** Storms per size and stage: the table shows their median. */
 const ROUNDS = Number(Bun.env.RESUME_ROUNDS ?? 3)
+const STAGES = ['upgrade', 'auth', 'resume'] as const
+const STAGE_NAMES = { upgrade: 'connect and hello only', auth: 'connect and authenticate', resume: 'the whole resume' }
 const ROOM_SIZE = 10
 const MISSED = 3
 const SECRET = 'bench-secret-that-is-long-enough-for-hs256'
@@ -57,6 +59,7 @@ interface Storm {
   exact: number
   /** Connections the kernel dropped because the accept queue (Bun's backlog, 512) was full: each retried after a TCP timeout. */
   overflows: number
+  failure?: string
 }
 
 interface Account {
@@ -134,6 +137,28 @@ async function nextLine(lines: AsyncGenerator<Record<string, unknown>>): Promise
   return value
 }
 
+/** One storm: every player process told `command` at once, timed until the last is done. */
+async function stormOf(pid: number, processes: Array<{ child: Subprocess<'pipe', 'pipe', 'inherit'>; lines: AsyncGenerator<Record<string, unknown>> }>, command: string): Promise<Storm> {
+  const cpuBefore = cpuTimes(pid)
+  const overflowsBefore = listenOverflows()
+  const started = performance.timeOrigin + performance.now()
+  for (const { child } of processes) {
+    child.stdin.write(`${command}\n`)
+    child.stdin.flush()
+  }
+  const results = (await Promise.all(processes.map(({ lines }) => nextLine(lines)))) as Array<{ doneAt: number; exact: number; failure?: string; cpuSeconds: number }>
+  const cpuAfter = cpuTimes(pid)
+  return {
+    elapsed: Math.max(...results.map((result) => result.doneAt)) - started,
+    user: cpuAfter.user - cpuBefore.user,
+    system: cpuAfter.system - cpuBefore.system,
+    players: results.reduce((sum, result) => sum + result.cpuSeconds, 0),
+    exact: results.reduce((sum, result) => sum + result.exact, 0),
+    overflows: listenOverflows() - overflowsBefore,
+    failure: results.find((result) => result.failure)?.failure,
+  }
+}
+
 const rows: string[] = []
 mkdirSync(WORK, { recursive: true })
 for (const size of SIZES) {
@@ -145,7 +170,7 @@ for (const size of SIZES) {
   const processes: Array<{ child: Subprocess<'pipe', 'pipe', 'inherit'>; lines: AsyncGenerator<Record<string, unknown>> }> = []
   for (let start = 0; start < size; start += PLAYERS_PER_PROCESS) {
     const planFile = join(WORK, `players-${start}.json`)
-    await Bun.write(planFile, JSON.stringify({ port: PORT, missed: MISSED, players: accounts.slice(start, start + PLAYERS_PER_PROCESS) }))
+    await Bun.write(planFile, JSON.stringify({ port: PORT, players: accounts.slice(start, start + PLAYERS_PER_PROCESS) }))
     const child = Bun.spawn([process.execPath, join(import.meta.dir, 'resume-clients.ts'), planFile], { stdin: 'pipe', stdout: 'pipe', stderr: 'inherit' })
     processes.push({ child, lines: jsonLines(child.stdout) })
   }
@@ -153,34 +178,31 @@ for (const size of SIZES) {
   const rss = rssOf(first.child.pid)
   console.log(`  ${size} players connected, 500 at a time (players' CPU ${ready.reduce((sum, { cpuSeconds }) => sum + cpuSeconds, 0).toFixed(2)} s); the instance holds ${rss.toFixed(0)} MB`)
   let instance = first
-  const storms: Storm[] = []
-  for (let round = 0; round < ROUNDS; round++) {
-    instance.child.kill('SIGKILL')
-    await instance.child.exited
-    await changeWhileAway(url, accounts)
-    const resuming = PROFILE ? [process.execPath, '--cpu-prof', `--cpu-prof-dir=${PROFILE}`, join(import.meta.dir, '../src/index.ts')] : BINARY
-    instance = await startBinary(resuming, PORT, serverEnv(file))
-    const cpuBefore = cpuTimes(instance.child.pid)
-    const overflowsBefore = listenOverflows()
-    const started = performance.timeOrigin + performance.now()
-    for (const { child } of processes) {
-      child.stdin.write(`resume ${round + 1}\n`)
-      child.stdin.flush()
+  let round = 0
+  /** Events each player's user stream gained since they last resumed. */
+  let missed = 0
+  // The smallest size also storms as far as the handshake alone, and as far as authenticated: what each step costs.
+  for (const stage of size === SIZES[0] ? STAGES : (['resume'] as const)) {
+    const storms: Storm[] = []
+    for (let storm = 0; storm < ROUNDS; storm++, round++) {
+      instance.child.kill('SIGKILL')
+      await instance.child.exited
+      await changeWhileAway(url, accounts)
+      missed += MISSED
+      const resuming = PROFILE ? [process.execPath, '--cpu-prof', `--cpu-prof-dir=${PROFILE}`, join(import.meta.dir, '../src/index.ts')] : BINARY
+      instance = await startBinary(resuming, PORT, serverEnv(file))
+      storms.push(await stormOf(instance.child.pid, processes, `resume ${round + 1} ${stage} ${missed}`))
+      if (stage === 'resume') missed = 0
+      const last = storms.at(-1)!
+      console.log(
+        `  ${stage} ${storm + 1}: ${last.elapsed.toFixed(0)} ms, server CPU ${(last.user + last.system).toFixed(2)} s (${last.system.toFixed(2)} s in the kernel), players' CPU ${last.players.toFixed(2)} s, ${last.overflows} handshakes dropped by a full accept queue${stage === 'resume' ? `, ${last.exact} of ${size} exact` : ''}${last.failure ? ` (${last.failure})` : ''}`,
+      )
     }
-    const results = (await Promise.all(processes.map(({ lines }) => nextLine(lines)))) as Array<{ doneAt: number; exact: number; failure?: string; cpuSeconds: number }>
-    const cpuAfter = cpuTimes(instance.child.pid)
-    const storm: Storm = {
-      elapsed: Math.max(...results.map((result) => result.doneAt)) - started,
-      user: cpuAfter.user - cpuBefore.user,
-      system: cpuAfter.system - cpuBefore.system,
-      players: results.reduce((sum, result) => sum + result.cpuSeconds, 0),
-      exact: results.reduce((sum, result) => sum + result.exact, 0),
-      overflows: listenOverflows() - overflowsBefore,
-    }
-    storms.push(storm)
-    const failure = results.find((result) => result.failure)?.failure
-    console.log(
-      `  storm ${round + 1}: resumed in ${storm.elapsed.toFixed(0)} ms, server CPU ${(storm.user + storm.system).toFixed(2)} s (${storm.system.toFixed(2)} s in the kernel), players' CPU ${storm.players.toFixed(2)} s, ${storm.overflows} handshakes dropped by a full accept queue, ${storm.exact} of ${size} exact${failure ? ` (${failure})` : ''}`,
+    const median = (pick: (storm: Storm) => number) => quantile(storms.map(pick), 0.5)
+    const serverCpu = median((storm) => storm.user + storm.system)
+    const exact = Math.min(...storms.map((storm) => storm.exact))
+    rows.push(
+      `| ${size.toLocaleString('en')} | ${STAGE_NAMES[stage]} | ${median((storm) => storm.elapsed).toFixed(0)} ms (${storms.map((storm) => storm.elapsed.toFixed(0)).join(', ')}) | ${serverCpu.toFixed(2)} s (${((serverCpu * 1e6) / size).toFixed(0)} µs each; ${median((storm) => storm.system).toFixed(2)} s in the kernel) | ${median((storm) => storm.players).toFixed(2)} s | ${median((storm) => storm.overflows).toFixed(0)} | ${stage === 'resume' ? `${exact.toLocaleString('en')} of ${size.toLocaleString('en')} in each` : ''} | ${stage !== 'resume' ? '' : size <= 5000 ? '< 1 s' : '< 4 s (20,000)'} |`,
     )
   }
   for (const { child } of processes) {
@@ -190,12 +212,6 @@ for (const size of SIZES) {
   await Promise.all(processes.map(({ child }) => child.exited))
   instance.child.kill('SIGINT')
   await instance.child.exited
-  const median = (pick: (storm: Storm) => number) => quantile(storms.map(pick), 0.5)
-  const serverCpu = median((storm) => storm.user + storm.system)
-  const exact = Math.min(...storms.map((storm) => storm.exact))
-  rows.push(
-    `| ${size.toLocaleString('en')} | ${median((storm) => storm.elapsed).toFixed(0)} ms (${storms.map((storm) => storm.elapsed.toFixed(0)).join(', ')}) | ${serverCpu.toFixed(2)} s (${((serverCpu * 1e6) / size).toFixed(0)} µs each; ${median((storm) => storm.system).toFixed(2)} s in the kernel) | ${median((storm) => storm.players).toFixed(2)} s | ${exact.toLocaleString('en')} of ${size.toLocaleString('en')} in each | ${size <= 5000 ? '< 1 s' : '< 4 s (20,000)'} |`,
-  )
 }
 
 writeSection(RESULTS, 'Resume storm', [
@@ -206,9 +222,12 @@ writeSection(RESULTS, 'Resume storm', [
   'once (connect, auth, subscribe both streams with `after` and `epoch`), timed from the signal to reconnect until the last `subscribed`.',
   `Exact: the player got the ${MISSED} events they missed, in order, nothing on the room's stream, and both streams \`recovered\`.`,
   `Each size storms ${ROUNDS} times (the instance killed and started again each time); the table shows the medians, and every storm's time.`,
+  `The smallest size also storms as far as the server's \`hello\` only, and as far as \`ready\` (authenticated): what the steps cost.`,
+  'Dropped handshakes: connections the kernel dropped because the accept queue was full (Bun listens with a backlog of 512, whatever',
+  'Bun.serve is given); each waits out a TCP retransmission timeout.',
   '',
-  '| players | all resumed in | server CPU | players\' CPU | exact | target |',
-  '| ---: | ---: | ---: | ---: | ---: | --- |',
+  '| players | storm | all done in | server CPU | players\' CPU | dropped handshakes | exact | target |',
+  '| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |',
   ...rows,
   '',
 ])
