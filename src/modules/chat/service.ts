@@ -1,5 +1,5 @@
 import { batchRows, inBatches, inPages } from '../../db/batches'
-import type { Database } from '../../db/database'
+import { type Database, UniqueViolation } from '../../db/database'
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso } from '../../lib/clock'
 import { conflict, forbidden, notFound } from '../../shared/errors'
@@ -37,21 +37,38 @@ export class ChatService {
    */
   async post(user: User, roomId: string, text: string, clientId?: string): Promise<{ message: Message; created: boolean }> {
     const body = this.#checked(text)
-    const { messageStore, events, membership, db } = this.deps
-    const earlier = clientId && (await messageStore.findByClientId(roomId, user.user_id, clientId, db))
-    if (earlier) {
-      if (!(await membership.access(user, roomId, db)).isMember) throw notAPlayer()
-      return { message: earlier, created: false }
-    }
+    const earlier = clientId && (await this.#sent(user, roomId, clientId))
+    if (earlier) return earlier
     await this.deps.sent.consume(user.user_id)
-    return membership.withRoom(user, roomId, async ({ room, isMember }, tx) => {
+    try {
+      return await this.#write(user, roomId, body, clientId ?? null)
+    } catch (error) {
+      // The same resent at once: the first one's row is there now, and this one wrote nothing.
+      const resent = error instanceof UniqueViolation && clientId && (await this.#sent(user, roomId, clientId))
+      if (resent) return resent
+      throw error
+    }
+  }
+
+  /** The message the user already sent to the room with `clientId`, while they still play in it. */
+  async #sent(user: User, roomId: string, clientId: string): Promise<{ message: Message; created: false } | undefined> {
+    const earlier = await this.deps.messageStore.findByClientId(roomId, user.user_id, clientId, this.deps.db)
+    if (!earlier) return undefined
+    if (!(await this.deps.membership.standing(user, roomId, this.deps.db)).isMember) throw notAPlayer()
+    return { message: earlier, created: false }
+  }
+
+  /**
+   * The message, its event and its number, under the room's lock with no more read than whether the
+   * author plays in the open room: a `clientId` used before is refused by the store's unique key.
+   */
+  #write(user: User, roomId: string, body: string, client_id: string | null): Promise<{ message: Message; created: true }> {
+    const { messageStore, events, membership } = this.deps
+    return membership.withStanding(user, roomId, async ({ isMember, isClosed }, tx) => {
       if (!isMember) throw notAPlayer()
-      if (room.is_closed) throw conflict('room_closed', 'The room is closed')
-      const resent = clientId && (await messageStore.findByClientId(roomId, user.user_id, clientId, tx))
-      if (resent) return { message: resent, created: false }
+      if (isClosed) throw conflict('room_closed', 'The room is closed')
       const message_id = Bun.randomUUIDv7()
       const created_at = nowIso()
-      const client_id = clientId ?? null
       const [stored] = await events.emit(tx, [
         chatStream(roomId),
         { type: 'message_posted', room_id: roomId, message_id, author_id: user.user_id, body, client_id, created_at },

@@ -8,7 +8,7 @@ import { chatStream, type LobbyEvent, roomStream, userStream } from '../events/m
 import type { User } from '../users/model'
 import type { InvitationStore } from './invitation-store'
 import type { Room } from './model'
-import type { RoomStore, Seating } from './store'
+import type { RoomStore, Seating, Standing } from './store'
 
 /** What the caller is to a room's streams (seatedAccess). */
 export interface SeatedAccess {
@@ -76,6 +76,26 @@ export class MembershipService {
       await lockRoom(tx, roomId)
       return work(await this.access(user, roomId, tx), tx)
     })
+  }
+
+  /**
+   * Runs `work` holding the room's lock, with whether the caller plays in it and whether it is
+   * closed: one small read under the lock where the room's players and their names are not needed
+   * (the chat's messages). 404, as access() answers, for one who may not see the room.
+   */
+  withStanding<Result>(user: User, roomId: string, work: (standing: Standing, tx: Transaction) => Promise<Result>): Promise<Result> {
+    return this.deps.db.transaction(async (tx) => {
+      await lockRoom(tx, roomId)
+      return work(await this.standing(user, roomId, tx), tx)
+    })
+  }
+
+  /** Whether the caller plays in the room and whether it is closed; 404 for one who may not see it. */
+  async standing(user: User, roomId: string, q: Queryable): Promise<Standing> {
+    const standing = await this.deps.roomStore.standingOf(roomId, user.user_id, q)
+    const sees = standing && (standing.isMember || user.user_role === 'admin' || (await this.deps.invitationStore.invitedUntil(roomId, user.user_id, q)))
+    if (!sees) throw roomNotFound()
+    return standing
   }
 
   /** Runs `work` holding the lock of a room known by id alone (the caller checks who may act). */

@@ -29,6 +29,12 @@ export interface NewRoom {
 const ROOM_COLUMNS = 'r.room_id, r.room_name, r.owner_id, r.max_players, r.is_closed, r.created_at, r.updated_at'
 const PLAYER_COUNT = '(SELECT count(*) FROM room_players p WHERE p.room_id = r.room_id)'
 
+/** One user's place in a room: all a chat message depends on. */
+export interface Standing {
+  isMember: boolean
+  isClosed: boolean
+}
+
 /** Who plays in a room, and whether it is closed: all that access to its streams depends on. */
 export interface Seating {
   is_closed: boolean
@@ -49,6 +55,15 @@ export class RoomStore {
   async find(roomId: string, q: Queryable): Promise<Room | undefined> {
     const row = await q.get<RoomRow>(`SELECT ${ROOM_COLUMNS} FROM rooms r WHERE r.room_id = $1`, [roomId])
     return row && (await this.#withPlayers([row], q))[0]
+  }
+
+  /** Whether the user plays in the room, and whether it is closed; undefined when there is no such room. */
+  async standingOf(roomId: string, userId: string, q: Queryable): Promise<Standing | undefined> {
+    const row = await q.get<{ is_closed: boolean | number; is_member: boolean | number }>(
+      'SELECT r.is_closed, EXISTS (SELECT 1 FROM room_players p WHERE p.room_id = r.room_id AND p.user_id = $2) AS is_member FROM rooms r WHERE r.room_id = $1',
+      [roomId, userId],
+    )
+    return row && { isMember: Boolean(row.is_member), isClosed: Boolean(row.is_closed) }
   }
 
   /** Who plays in each room of `roomIds`, and whether it is closed; rooms that do not exist are left out. */
