@@ -1,8 +1,8 @@
 /**
  * The realtime benchmark: `bun run bench:realtime`. Builds the binary and measures, against it:
  * fan-out CPU per delivery (and the same fan-out through Socket.IO 4.8 on Node, the peer to beat),
- * change-to-client latency across two instances on PostgreSQL, the memory of 15,000 idle
- * authenticated sockets, and 5,000 clients resuming at once. Rewrites the "Realtime" section of
+ * change-to-client latency across two instances on PostgreSQL, and the memory of 15,000 idle
+ * authenticated sockets (the resume storm is bench/resume.ts). Rewrites the "Realtime" section of
  * bench/RESULTS.md. Run it on a quiet machine: it loads both cores.
  */
 import { join } from 'node:path'
@@ -56,7 +56,6 @@ class Client {
   readonly last = new Map<string, number>()
   events = 0
   subscribed = 0
-  recovered = true
   onEvent?: () => void
 
   constructor(base: string, token: string, subscriptions: Array<{ stream: string; after?: number }>, onSubscribed?: () => void) {
@@ -72,7 +71,6 @@ class Client {
         this.onEvent?.()
       } else if (frame.op === 'subscribed') {
         this.last.set(frame.stream, frame.last_seq)
-        this.recovered &&= frame.recovered
         if (++this.subscribed === subscriptions.length) onSubscribed?.()
       }
     }
@@ -214,7 +212,7 @@ const until = async (check: () => boolean, ms = 120_000) => {
   )
 }
 
-// 3 and 4. 15,000 idle authenticated sockets, then 5,000 of them dropped and resuming at once.
+// 3. 15,000 idle authenticated sockets.
 {
   const USERS = 150
   const PER_USER = 100
@@ -242,43 +240,17 @@ const until = async (check: () => boolean, ms = 120_000) => {
   const rssAfter = rssOf(child.pid)
   console.log(`  RSS ${rssBefore.toFixed(0)} MB before, ${rssAfter.toFixed(0)} MB with ${clients.length} sockets`)
 
-  const RESUMING = 5000
-  const resuming = clients.slice(0, RESUMING)
-  const positions = resuming.map((client) => new Map(client.last))
-  for (const client of resuming) client.socket.close()
-  await until(() => resuming.every((client) => client.socket.readyState === WebSocket.CLOSED))
-  // While they are away, each of their users changes three times.
-  const resumingUsers = new Set(Array.from({ length: RESUMING }, (_, index) => index % USERS))
-  for (let round = 0; round < 3; round++) await Promise.all([...resumingUsers].map((index) => rename(base, users[index]!.token, `idle_user_${index}_${round}`)))
-  const cpuBefore = cpuSeconds(child.pid)
-  const started = performance.now()
-  let done = 0
-  const resumed = Array.from({ length: RESUMING }, (_, index) => {
-    const user = users[index % USERS]!
-    const subscriptions = streamsOf(user).map(({ stream }) => ({
-      stream,
-      after: positions[index]!.get(stream === 'user' ? `user:${user.userId}` : stream) ?? 0,
-    }))
-    return new Client(base, user.token, subscriptions, () => done++)
-  })
-  await until(() => done === RESUMING)
-  const elapsed = performance.now() - started
-  const serverCpu = cpuSeconds(child.pid) - cpuBefore
-  const complete = resumed.filter((client) => client.recovered && client.events === 3).length
-  console.log(`  ${RESUMING} resumed in ${elapsed.toFixed(0)} ms (server CPU ${serverCpu.toFixed(2)} s); ${complete} got exactly their 3 missed events`)
-  for (const client of [...clients, ...resumed]) client.socket.close()
+  for (const client of clients) client.socket.close()
   child.kill()
   report.push(
-    '### Idle sockets and a resume storm (SQLite, one instance)',
+    '### Idle sockets (SQLite, one instance)',
     '',
     `${USERS} users with ${PER_USER} sockets each, every socket authenticated and following its user's stream and a room's.`,
-    `Then ${RESUMING} of them drop, each of their users changes three times, and all ${RESUMING} reconnect at once`,
-    '(connect, auth, subscribe with `after`), timed until the last `subscribed` frame.',
+    '(The resume storm is `bun run bench:resume`, in its own section.)',
     '',
     '| measure | result | target |',
     '| --- | --- | --- |',
     `| RSS with ${(USERS * PER_USER).toLocaleString('en')} idle sockets | ${rssAfter.toFixed(0)} MB (${rssBefore.toFixed(0)} MB before them) | < 150 MB |`,
-    `| ${RESUMING.toLocaleString('en')} clients resuming at once | ${elapsed.toFixed(0)} ms (${serverCpu.toFixed(2)} s of server CPU), ${complete} of ${RESUMING} with exactly the 3 events missed | < 1 s, all |`,
     '',
   )
 }
