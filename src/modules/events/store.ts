@@ -1,3 +1,4 @@
+import { inList } from '../../db/in-list'
 import type { Dialect, Queryable, SqlValue, Transaction } from '../../db/database'
 import type { LobbyEvent, StoredEvent } from './model'
 
@@ -146,8 +147,8 @@ export class EventStore {
 
   /** The number of the last event written to each of `streams` (streams never written to are left out). */
   async lastSeqs(streams: string[], q: Queryable): Promise<Map<string, number>> {
-    const marks = streams.map((_, index) => `$${index + 1}`).join(', ')
-    const rows = await q.all<{ stream: string; last_seq: number }>(`SELECT stream, last_seq FROM event_streams WHERE stream IN (${marks})`, streams)
+    const { marks, params } = inList(streams)
+    const rows = await q.all<{ stream: string; last_seq: number }>(`SELECT stream, last_seq FROM event_streams WHERE stream IN (${marks})`, params)
     return new Map(rows.map((row) => [row.stream, Number(row.last_seq)]))
   }
 

@@ -2,8 +2,9 @@ import type { Server } from 'bun'
 import { Elysia } from 'elysia'
 import type { Config } from '../../config'
 import { clientAddress } from '../../lib/client-address'
+import type { Logger } from '../../lib/logger'
 import { SECURITY_HEADERS } from '../../plugins/security'
-import { type ApiError, badRequest, errorEnvelope, rateLimited } from '../../shared/errors'
+import { type ApiError, badRequest, errorEnvelope, internalError, rateLimited } from '../../shared/errors'
 import type { RealtimeHub } from './hub'
 import type { Socket, Transport } from './transport'
 
@@ -22,7 +23,7 @@ import type { Socket, Transport } from './transport'
  * socket, with only the client's address of its own (Elysia's `.ws()` keeps a copy of the whole
  * request context with each socket, some 2.5 KB).
  */
-export function realtimeUpgrade({ realtime, transport, config }: { realtime: RealtimeHub; transport: Transport; config: Config }) {
+export function realtimeUpgrade({ realtime, transport, config, log }: { realtime: RealtimeHub; transport: Transport; config: Config; log: Logger }) {
   const handlers = {
     open: (ws: Socket) => realtime.open(ws, ws.data.address),
     message: (ws: Socket, message: string | Buffer) => realtime.message(ws, parseFrame(message)),
@@ -31,8 +32,14 @@ export function realtimeUpgrade({ realtime, transport, config }: { realtime: Rea
   const upgrade = (request: Request, server: Server<unknown>): Response | undefined => {
     const address = clientAddress(request, server, config.trustProxy)
     if (!transport.admit(address)) return refusal(rateLimited('This address holds as many websockets as it may', 10))
-    // Each socket's data: its address, over the shared handlers.
-    if (server.upgrade(request, { data: Object.assign(Object.create(handlers), { address }) })) return undefined
+    try {
+      // Each socket's data: its address, over the shared handlers.
+      if (server.upgrade(request, { data: Object.assign(Object.create(handlers), { address }) })) return undefined
+    } catch (error) {
+      transport.leave(address)
+      log.error('websocket upgrade failed', { error: String(error) })
+      return refusal(internalError())
+    }
     transport.leave(address)
     return refusal(badRequest('Expected a websocket upgrade'))
   }

@@ -1,3 +1,4 @@
+import { inList } from '../../db/in-list'
 import type { Database, Queryable } from '../../db/database'
 import { readPage } from '../../db/page'
 import { Where } from '../../db/where'
@@ -68,10 +69,10 @@ export class RoomStore {
 
   /** Who plays in each room of `roomIds`, and whether it is closed; rooms that do not exist are left out. */
   async seatingOf(roomIds: string[], q: Queryable): Promise<Map<string, Seating>> {
-    const marks = roomIds.map((_, index) => `$${index + 1}`).join(', ')
+    const { marks, params } = inList(roomIds)
     const rows = await q.all<{ room_id: string; is_closed: boolean | number; user_id: string | null }>(
       `SELECT r.room_id, r.is_closed, p.user_id FROM rooms r LEFT JOIN room_players p ON p.room_id = r.room_id WHERE r.room_id IN (${marks})`,
-      roomIds,
+      params,
     )
     const seating = new Map<string, Seating>()
     for (const { room_id, is_closed, user_id } of rows) {
@@ -144,10 +145,10 @@ export class RoomStore {
   async openRoomIdsOfEach(userIds: string[], q: Queryable): Promise<Map<string, string[]>> {
     const byUser = new Map<string, string[]>()
     if (userIds.length === 0) return byUser
-    const marks = userIds.map((_, index) => `$${index + 2}`).join(', ')
+    const { marks, params } = inList(userIds, 2)
     const rows = await q.all<{ user_id: string; room_id: string }>(
       `SELECT user_id, room_id FROM room_players WHERE room_closed = $1 AND user_id IN (${marks}) ORDER BY user_id, room_id`,
-      [false, ...userIds],
+      [false, ...params],
     )
     for (const { user_id, room_id } of rows) byUser.set(user_id, [...(byUser.get(user_id) ?? []), room_id])
     return byUser

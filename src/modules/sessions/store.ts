@@ -1,3 +1,4 @@
+import { inList } from '../../db/in-list'
 import type { Database, Queryable } from '../../db/database'
 import type { User } from '../users/model'
 import { fromRow, userColumns } from '../users/store'
@@ -67,12 +68,12 @@ export class SessionStore {
 
   /** The user behind each live session of `sessionIds`; sessions unknown or revoked are left out. */
   async findSessionUsers(sessionIds: string[], q: Queryable): Promise<Map<string, User>> {
-    const marks = sessionIds.map((_, index) => `$${index + 1}`).join(', ')
+    const { marks, params } = inList(sessionIds)
     const rows = await q.all<User & { session_id: string }>(
       `SELECT s.session_id, ${userColumns('u')}
          FROM sessions s JOIN users u ON u.user_id = s.user_id
         WHERE s.session_id IN (${marks}) AND s.revoked_at IS NULL`,
-      sessionIds,
+      params,
     )
     return new Map(rows.map(({ session_id, ...row }) => [session_id, fromRow(row)]))
   }

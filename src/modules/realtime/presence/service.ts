@@ -12,6 +12,14 @@ const YIELD_EVERY = 20
 const RECORD_BATCH = 500
 /** How long a user whose last socket here closed still counts as here: a reconnect within it writes nothing and tells nobody. */
 const LEAVE_GRACE_MS = 1000
+/** How long the users of a batch that could not be recorded wait before they are recorded again. */
+const RETRY_MS = 1000
+/**
+ * Users' presence locks, shared: a batch takes the locks of its users' stripes, at most this many,
+ * not one per user (on PostgreSQL, advisory locks fill a table shared by every connection,
+ * max_locks_per_transaction times max_connections: 500 per batch on a dozen instances would fill it).
+ */
+const PRESENCE_LOCKS = 32
 
 /**
  * Who is online: a user with a socket open on any instance. Each instance keeps a row per user it
@@ -21,7 +29,7 @@ const LEAVE_GRACE_MS = 1000
  * finds its rows gone at its next renewal and writes them back (and says those users are online).
  *
  * The arrivals and departures of one turn of the event loop are recorded together, in one
- * transaction holding each of their users' locks, so the check of the other instances' rows and
+ * transaction holding their users' locks (a lock per stripe of users), so the check of the other instances' rows and
  * the write never interleave with another instance's; the signals go out with the commit. A resume
  * storm of thousands of players is then a few transactions, not one each. Comings and goings are
  * signals to the user's open rooms, never stored.
@@ -41,6 +49,13 @@ export class PresenceService {
   #draining?: Promise<void>
   /** Departures waiting out LEAVE_GRACE_MS. */
   readonly #leaving = new Map<string, Timer>()
+  /**
+   * This instance's writes of its rows, one after another: a renewal updates all of them and a
+   * batch some, each in its own order of rows, and side by side PostgreSQL could find them waiting
+   * for each other (a deadlock) and abort one.
+   */
+  #writes: Promise<unknown> = Promise.resolve()
+  #stopped = false
 
   constructor(
     private readonly deps: {
@@ -63,6 +78,7 @@ export class PresenceService {
 
   /** Stops renewing, once the arrivals and departures under way (and those waiting out their grace) are recorded. */
   async stop(): Promise<void> {
+    this.#stopped = true
     clearInterval(this.#timer)
     for (const [userId, timer] of this.#leaving) {
       clearTimeout(timer)
@@ -110,7 +126,7 @@ export class PresenceService {
   async renew(): Promise<void> {
     const { presenceStore, db } = this.deps
     this.#skew = (await presenceStore.clock(db)) - Date.now()
-    await presenceStore.renew(this.instanceId, this.#now(), db)
+    await this.#oneAtATime(() => presenceStore.renew(this.instanceId, this.#now(), db))
     const rows = new Set(await presenceStore.usersOf(this.instanceId, db))
     for (const userId of this.#here) if (!rows.has(userId)) this.#mark(userId)
     for (const userId of rows) if (!this.#here.has(userId)) this.#mark(userId)
@@ -161,11 +177,26 @@ export class PresenceService {
         this.#recording.set(userId, waiting)
         this.#unrecorded.delete(userId)
       }
-      await this.#record([...this.#recording.keys()]).catch(this.deps.onError)
+      const users = [...this.#recording.keys()]
+      const recorded = await this.#oneAtATime(() => this.#record(users)).then(
+        () => true,
+        (error) => {
+          this.deps.onError(error)
+          return false
+        },
+      )
+      // Whoever waits goes on either way (their socket works without the row); the row is written later.
       for (const waiting of this.#recording.values()) for (const resolve of waiting) resolve()
       this.#recording.clear()
+      if (!recorded) setTimeout(() => this.#stopped || users.forEach((userId) => this.#mark(userId)), RETRY_MS).unref()
     }
     this.#draining = undefined
+  }
+
+  #oneAtATime<Result>(write: () => Promise<Result>): Promise<Result> {
+    const done = this.#writes.then(write)
+    this.#writes = done.catch(() => {})
+    return done
   }
 
   /**
@@ -175,7 +206,7 @@ export class PresenceService {
   #record(userIds: string[]): Promise<void> {
     const { presenceStore } = this.deps
     return this.deps.db.transaction(async (tx) => {
-      await tx.lock(...userIds.map(presenceKey))
+      await tx.lock(...new Set(userIds.map(presenceKey)))
       const arriving = userIds.filter((userId) => this.#here.has(userId))
       const onlineBefore = new Set(await presenceStore.online(arriving, this.#liveSince(), tx))
       await presenceStore.join(arriving, this.instanceId, this.#now(), tx)
@@ -221,4 +252,5 @@ export class PresenceService {
   }
 }
 
-const presenceKey = (userId: string) => `presence:${userId}`
+/** The lock a user's presence changes take, on every instance: their stripe's. */
+const presenceKey = (userId: string) => `presence:${Bun.hash.crc32(userId) % PRESENCE_LOCKS}`

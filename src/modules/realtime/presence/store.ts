@@ -1,3 +1,4 @@
+import { inList } from '../../../db/in-list'
 import type { Dialect, Queryable } from '../../../db/database'
 
 /**
@@ -49,8 +50,8 @@ export class SqlPresenceStore implements PresenceStore {
 
   async leave(userIds: string[], instanceId: string, q: Queryable): Promise<string[]> {
     if (userIds.length === 0) return []
-    const marks = userIds.map((_, index) => `$${index + 2}`).join(', ')
-    const rows = await q.all<{ user_id: string }>(`DELETE FROM presence WHERE instance_id = $1 AND user_id IN (${marks}) RETURNING user_id`, [instanceId, ...userIds])
+    const { marks, params } = inList(userIds, 2)
+    const rows = await q.all<{ user_id: string }>(`DELETE FROM presence WHERE instance_id = $1 AND user_id IN (${marks}) RETURNING user_id`, [instanceId, ...params])
     return rows.map((row) => row.user_id)
   }
 
@@ -74,8 +75,8 @@ export class SqlPresenceStore implements PresenceStore {
 
   async online(userIds: string[], since: string, q: Queryable): Promise<string[]> {
     if (userIds.length === 0) return []
-    const marks = userIds.map((_, index) => `$${index + 2}`).join(', ')
-    const rows = await q.all<{ user_id: string }>(`SELECT DISTINCT user_id FROM presence WHERE seen_at >= $1 AND user_id IN (${marks})`, [since, ...userIds])
+    const { marks, params } = inList(userIds, 2)
+    const rows = await q.all<{ user_id: string }>(`SELECT DISTINCT user_id FROM presence WHERE seen_at >= $1 AND user_id IN (${marks})`, [since, ...params])
     return rows.map((row) => row.user_id)
   }
 }
