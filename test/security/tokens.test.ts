@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { closeTestResources, createTestApp, type Session, startTestServer, STORE, TEST_ENV, type TestApp } from '../support/harness'
 import { AccessTokenVerifier, hmacSignatureCheck } from '../../src/modules/sessions/tokens'
 import { craftJwt, decodePayload } from '../support/jwt'
+import { EXAMPLE_P256_KEY } from '../../src/modules/credentials/model'
 
 afterAll(closeTestResources)
 
@@ -59,6 +60,14 @@ describe(`access tokens on ${STORE} (SECURITY 1-3)`, () => {
       const reply = await t.client.get('/auth/me', token)
       expect({ name, status: reply.status, error: reply.body.error }).toEqual({ name, status: 401, error: 'unauthorized' })
     }
+  })
+
+  test('a QR login started with a P-256 point off the curve (422) leaves the next token check working', async () => {
+    const user = await t.client.register('curve_user')
+    const offTheCurve = { ...EXAMPLE_P256_KEY, y: `${EXAMPLE_P256_KEY.y.slice(0, -2)}AA` }
+    expect((await t.client.post('/auth/qr', { public_key: offTheCurve })).status).toBe(422)
+    // Bun left the failed import's OpenSSL error queued for the next keyed hash, which is this check's HMAC.
+    expect((await t.client.get('/auth/me', user.access)).status).toBe(200)
   })
 
   test('a token issued a little ahead of this clock, by another instance, is accepted', async () => {

@@ -70,12 +70,25 @@ export function hmacSignatureCheck({ secret, algorithm }: Pick<JwtConfig, 'secre
   return (token) => {
     const [header, payload, signature, ...rest] = token.split('.')
     if (rest.length > 0 || !header || !payload || !signature) return undefined
-    const expected = new Bun.CryptoHasher(hash, secret).update(`${header}.${payload}`).digest()
+    const expected = hmac(hash, secret, `${header}.${payload}`)
     const given = Buffer.from(signature, 'base64url')
     if (given.length !== expected.length || given.toString('base64url') !== signature || !timingSafeEqual(given, expected)) return undefined
     const head = jsonObject(header)
     if (head?.alg !== algorithm || head.crit !== undefined) return undefined
     return jsonObject(payload)
+  }
+}
+
+/**
+ * Bun (1.4.4) leaves the OpenSSL error of a failed WebCrypto import in the thread's queue (a QR
+ * login started with a P-256 point off the curve), and the next keyed CryptoHasher throws it, once:
+ * the HMAC is then made again.
+ */
+function hmac(hash: (typeof HMAC_HASHES)[keyof typeof HMAC_HASHES], secret: string, input: string): Buffer {
+  try {
+    return new Bun.CryptoHasher(hash, secret).update(input).digest()
+  } catch {
+    return new Bun.CryptoHasher(hash, secret).update(input).digest()
   }
 }
 
