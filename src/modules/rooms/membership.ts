@@ -53,21 +53,29 @@ export class MembershipService {
   /** The room as the caller may see it (member, invitee or admin); 404, as if it did not exist, otherwise. */
   async access(user: User, roomId: string, q: Queryable): Promise<RoomAccess> {
     const room = await this.deps.roomStore.find(roomId, q)
-    const isAdmin = user.user_role === 'admin'
     const isMember = room?.players.some((player) => player.user_id === user.user_id) ?? false
-    const invitedUntil = room && !isAdmin && !isMember ? await this.deps.invitationStore.invitedUntil(roomId, user.user_id, q) : undefined
-    if (!room || !(isAdmin || isMember || invitedUntil)) throw roomNotFound()
-    return { room, isMember, canManage: isAdmin || room.owner_id === user.user_id, invitedUntil }
+    const invitedUntil = await this.#mustSee(user, roomId, room !== undefined, isMember, q)
+    return { room: room!, isMember, canManage: user.user_role === 'admin' || room!.owner_id === user.user_id, invitedUntil }
   }
 
   /** The same rule as access(), from who plays in the room alone: what the realtime layer asks for each room stream a socket follows. */
   async seatedAccess(user: User, roomId: string): Promise<SeatedAccess> {
     const seating = await this.#seating.read(roomId)
     const isMember = seating?.players.includes(user.user_id) ?? false
+    const invitedUntil = await this.#mustSee(user, roomId, seating !== undefined, isMember, this.deps.db)
+    return { seating: seating!, isMember, invitedUntil }
+  }
+
+  /**
+   * Who may see a room: its players, admins, and whoever holds a live invitation to it; 404, as if
+   * it did not exist, for anyone else. Answers when the invitation runs out, for one who sees the
+   * room only by it.
+   */
+  async #mustSee(user: User, roomId: string, exists: boolean, isMember: boolean, q: Queryable): Promise<string | undefined> {
     const isAdmin = user.user_role === 'admin'
-    const invitedUntil = seating && !isAdmin && !isMember ? await this.deps.invitationStore.invitedUntil(roomId, user.user_id, this.deps.db) : undefined
-    if (!seating || !(isAdmin || isMember || invitedUntil)) throw roomNotFound()
-    return { seating, isMember, invitedUntil }
+    const invitedUntil = exists && !isAdmin && !isMember ? await this.deps.invitationStore.invitedUntil(roomId, user.user_id, q) : undefined
+    if (!exists || !(isAdmin || isMember || invitedUntil)) throw roomNotFound()
+    return invitedUntil
   }
 
   /** Runs `work` holding the room's lock, with the caller's access to it read inside the lock. */
@@ -93,9 +101,8 @@ export class MembershipService {
   /** Whether the caller plays in the room and whether it is closed; 404 for one who may not see it. */
   async standing(user: User, roomId: string, q: Queryable): Promise<Standing> {
     const standing = await this.deps.roomStore.standingOf(roomId, user.user_id, q)
-    const sees = standing && (standing.isMember || user.user_role === 'admin' || (await this.deps.invitationStore.invitedUntil(roomId, user.user_id, q)))
-    if (!sees) throw roomNotFound()
-    return standing
+    await this.#mustSee(user, roomId, standing !== undefined, standing?.isMember ?? false, q)
+    return standing!
   }
 
   /** Runs `work` holding the lock of a room known by id alone (the caller checks who may act). */

@@ -137,8 +137,7 @@ export class RoomStore {
 
   /** Ids of the open rooms a user plays in, in a stable order (so that locks on them are taken in it): the rooms that hear of their presence. */
   async openRoomIdsOf(userId: string, q: Queryable): Promise<string[]> {
-    const rows = await q.all<{ room_id: string }>('SELECT room_id FROM room_players WHERE user_id = $1 AND room_closed = $2 ORDER BY room_id', [userId, false])
-    return rows.map((row) => row.room_id)
+    return (await this.openRoomIdsOfEach([userId], q)).get(userId) ?? []
   }
 
   /** The same for each of `userIds`: a user in no open room is left out. */
@@ -150,7 +149,11 @@ export class RoomStore {
       `SELECT user_id, room_id FROM room_players WHERE room_closed = $1 AND user_id IN (${marks}) ORDER BY user_id, room_id`,
       [false, ...params],
     )
-    for (const { user_id, room_id } of rows) byUser.set(user_id, [...(byUser.get(user_id) ?? []), room_id])
+    for (const { user_id, room_id } of rows) {
+      const rooms = byUser.get(user_id)
+      if (rooms) rooms.push(room_id)
+      else byUser.set(user_id, [room_id])
+    }
     return byUser
   }
 
