@@ -204,6 +204,7 @@ export const EnvSchema = T.Object({
     T.String({ pattern: '^https?://', description: 'full OTLP/HTTP traces URL, when not OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces' }),
   ),
   OTEL_SERVICE_NAME: T.String({ default: 'sim-gateway', minLength: 1, description: 'service.name of the traces' }),
+  OTEL_SDK_DISABLED: Flag(false, 'no tracing even when a collector is named (the compose file names its Jaeger by default)'),
   PRINCIPAL_CACHE: Flag(
     false,
     'hold live sessions and their accounts in memory, forgotten as their changes commit: no store read for a known session; on PostgreSQL, a change made on another instance bites there within the notification delay (README: the principal cache)',
@@ -358,11 +359,11 @@ function avatarStorage(env: Env) {
   }
 }
 
-/** Tracing, on when a collector is named; its traces URL as the OpenTelemetry environment variables define it. */
+/** Tracing, on when a collector is named and OTEL_SDK_DISABLED is not set; its traces URL as the OpenTelemetry environment variables define it. */
 function tracingConfig(env: Env): { url: string; serviceName: string } | undefined {
   const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.replace(/\/$/, '')
   const url = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (base && `${base}/v1/traces`)
-  return url ? { url, serviceName: env.OTEL_SERVICE_NAME } : undefined
+  return url && !env.OTEL_SDK_DISABLED ? { url, serviceName: env.OTEL_SERVICE_NAME } : undefined
 }
 
 function toConfig(env: Env) {

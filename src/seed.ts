@@ -31,7 +31,7 @@ type DemoName = (typeof DEMO_USERS)[number]['username']
  * Fills an empty database with demo accounts, rooms in every state and invitations in every state,
  * made through the services as a client would; a database that has any user is left alone.
  */
-export async function seedDemoData({ users, rooms, invites, chat, avatars, db }: AppContext): Promise<boolean> {
+export async function seedDemoData({ users, rooms, invites, chat, dms, avatars, linkedAccounts, db }: AppContext): Promise<boolean> {
   const existing = await db.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM users')
   if ((existing?.total ?? 0) > 0) return false
   const demo = {} as Record<DemoName, User>
@@ -39,14 +39,22 @@ export async function seedDemoData({ users, rooms, invites, chat, avatars, db }:
   const { alice, bob, carol, dave } = demo
   // Those with a display name get a picture too, uploaded as a player would.
   for (const user of [demo.demo_admin, alice, bob, carol]) await avatars.upload(user, new File([identicon(user.username)], `${user.username}.png`))
+  const { demo_admin } = demo
+  const link = { social_network: 'github', connection_link: 'https://github.com/sim-gateway-demo', connected_for: 'release notes' } as const
+  await linkedAccounts.link(demo_admin, demo_admin.user_id, link, DEMO_IDS.linkedAccounts.demo_admin)
+  const vk = { social_network: 'vk', connection_link: 'https://vk.com/alice_morozova', connected_for: 'to find teammates' } as const
+  await linkedAccounts.link(alice, alice.user_id, vk, DEMO_IDS.linkedAccounts.alice)
 
   // Open, one seat of four taken by a guest, carol invited and not yet answered.
   const morning = await rooms.create(alice, { room_name: 'Morning shift: boiler room', max_players: 4, game_role: 'shift lead' }, DEMO_IDS.rooms.morning)
   await joinByInvitation(morning.room_id, alice, bob, 'operator')
-  await chat.post(alice, morning.room_id, 'Morning, Bob. Boiler two is warming up.')
+  await chat.post(alice, morning.room_id, 'Morning, Bob. Boiler two is warming up.', undefined, DEMO_IDS.message)
   await chat.post(bob, morning.room_id, 'Morning! Feed pumps are on standby.')
   await chat.post(alice, morning.room_id, 'Carol is invited as engineer; we start when she joins.')
-  await invites.invite(alice, morning.room_id, 'carol', 'engineer')
+  await invites.invite(alice, morning.room_id, 'carol', 'engineer', DEMO_IDS.invitation)
+
+  await dms.send(demo_admin, alice.user_id, 'Alice, the morning shift has the boiler room today.')
+  await dms.send(alice, demo_admin.user_id, 'Thanks, we start at eight.')
 
   // Ready: both seats taken. Alice was invited too and declined.
   const night = await rooms.create(bob, { room_name: 'Night shift: turbine hall', max_players: 2, game_role: 'host' }, DEMO_IDS.rooms.night)

@@ -5,7 +5,8 @@ import type { Logger } from './logger'
  * OpenTelemetry traces, exported over OTLP/HTTP as JSON (the protocol every collector speaks:
  * the OpenTelemetry Collector, Tempo, Jaeger), without the SDK: one SERVER span per request named
  * by its route template, and a CLIENT span per database statement under it. Built only when
- * OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise nothing of this runs at all.
+ * OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise nothing of this runs at all. While the collector
+ * cannot be reached, no span is made: an empty export asks every PROBE_EVERY_MS whether it is back.
  */
 
 export interface TracingConfig {
@@ -13,6 +14,8 @@ export interface TracingConfig {
   url: string
   serviceName: string
   serviceVersion: string
+  /** How often an unreachable collector is asked again. */
+  probeEveryMs?: number
 }
 
 interface Attribute {
@@ -46,6 +49,7 @@ const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/
 const QUEUE_LIMIT = 4096
 const BATCH_SIZE = 512
 const FLUSH_EVERY_MS = 1000
+const PROBE_EVERY_MS = 30_000
 
 const attribute = (key: string, value: string | number): Attribute =>
   typeof value === 'number' ? { key, value: { intValue: String(value) } } : { key, value: { stringValue: value } }
@@ -54,6 +58,8 @@ export class Tracer {
   readonly #current = new AsyncLocalStorage<RequestSpan>()
   #queue: Span[] = []
   #dropped = 0
+  /** When the collector could not be reached: spans are not made until `#probe` reaches it. */
+  #unreachableSince: number | undefined
   readonly #timer: Timer
   readonly #resource: { attributes: Attribute[] }
 
@@ -74,6 +80,7 @@ export class Tracer {
   }
 
   endRequest(span: RequestSpan, method: string, route: string, status: number): void {
+    if (this.#unreachableSince !== undefined) return
     this.#push({
       traceId: span.traceId,
       spanId: span.spanId,
@@ -89,6 +96,7 @@ export class Tracer {
 
   /** Runs `work` as a child span of the current request's (or alone, outside any request). */
   async child<Result>(name: string, attributes: Array<[string, string]>, work: () => Promise<Result>): Promise<Result> {
+    if (this.#unreachableSince !== undefined) return work()
     const parent = this.#current.getStore()
     const startedAt = nowNanos()
     let failure: unknown
@@ -112,23 +120,22 @@ export class Tracer {
     }
   }
 
-  /** Sends what is queued; a collector that does not answer costs a warning, never a request. */
+  /**
+   * Sends what is queued; a collector that does not answer costs one warning, never a request, and
+   * tracing pauses until it answers again.
+   */
   async flush(): Promise<void> {
+    if (this.#unreachableSince !== undefined) return this.#probe()
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, BATCH_SIZE)
-      const body = JSON.stringify({
-        resourceSpans: [{ resource: this.#resource, scopeSpans: [{ scope: { name: 'sim-gateway', version: this.config.serviceVersion }, spans: batch }] }],
-      })
       try {
-        const response = await fetch(this.config.url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body,
-          signal: AbortSignal.timeout(5000),
-        })
+        const response = await this.#export(batch)
         if (!response.ok) this.log.warn('trace export refused', { status: response.status, spans: batch.length })
       } catch (error) {
-        this.log.warn('trace export failed', { error: String(error), spans: batch.length })
+        this.#unreachableSince = Date.now()
+        this.#queue = []
+        const every = `${(this.config.probeEveryMs ?? PROBE_EVERY_MS) / 1000} s`
+        this.log.warn(`trace export failed: no spans are made until the collector answers (asked every ${every})`, { error: String(error), spans: batch.length })
         return
       }
     }
@@ -136,6 +143,25 @@ export class Tracer {
       this.log.warn('spans dropped: the collector could not keep up', { spans: this.#dropped })
       this.#dropped = 0
     }
+  }
+
+  async #probe(): Promise<void> {
+    const since = this.#unreachableSince!
+    if (Date.now() - since < (this.config.probeEveryMs ?? PROBE_EVERY_MS)) return
+    try {
+      await this.#export([])
+      this.#unreachableSince = undefined
+      this.log.info('trace export resumed: the collector answers again', { after_seconds: Math.round((Date.now() - since) / 1000) })
+    } catch {
+      this.#unreachableSince = Date.now()
+    }
+  }
+
+  #export(spans: Span[]): Promise<Response> {
+    const body = JSON.stringify({
+      resourceSpans: [{ resource: this.#resource, scopeSpans: [{ scope: { name: 'sim-gateway', version: this.config.serviceVersion }, spans }] }],
+    })
+    return fetch(this.config.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(5000) })
   }
 
   async shutdown(): Promise<void> {

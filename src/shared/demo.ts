@@ -16,4 +16,12 @@ export const DEMO_IDS = {
     night: '0193a000-0000-7000-8000-000000000102',
     training: '0193a000-0000-7000-8000-000000000103',
   },
+  /** carol's pending invitation to the morning shift */
+  invitation: '0193a000-0000-7000-8000-000000000201',
+  /** the morning shift's first message, alice's */
+  message: '0193a000-0000-7000-8000-000000000301',
+  linkedAccounts: {
+    demo_admin: '0193a000-0000-7000-8000-000000000401',
+    alice: '0193a000-0000-7000-8000-000000000402',
+  },
 } as const

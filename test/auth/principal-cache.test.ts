@@ -93,7 +93,7 @@ describe.if(onlyOn('postgres', 'the principal cache (PostgreSQL only)'))(`the pr
   })
 })
 
-describe.if(STORE === 'postgres')('the principal cache across PostgreSQL instances', () => {
+describe.if(onlyOn('postgres', 'the principal cache across two instances (a bus needs PostgreSQL)'))('the principal cache across PostgreSQL instances', () => {
   async function twoInstances() {
     const env = { ...TEST_ENV, ...CACHED, LOG_LEVEL: 'error', DATABASE_URL: await freshDatabaseUrl() }
     const [a, b] = await Promise.all([startService(env), startService(env)])

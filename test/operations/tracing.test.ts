@@ -1,5 +1,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import type { Span } from '../../src/lib/tracing'
+import { loadConfig } from '../../src/config'
+import { createLogger } from '../../src/lib/logger'
+import { type Span, Tracer } from '../../src/lib/tracing'
 import { closeTestResources, STORE, startTestServer, TEST_ENV } from '../support/harness'
 import { lobby } from '../support/lobby'
 import { startService } from '../support/process'
@@ -73,6 +75,47 @@ describe(`tracing on ${STORE}`, () => {
     service.child.kill('SIGTERM')
     const lines = (await service.output()).split('\n').filter((line) => line.includes('"message":"request"'))
     expect(lines.map((line) => JSON.parse(line)).find((entry) => entry.trace_id === trace)).toMatchObject({ request_id: expect.any(String), trace_id: trace })
+  })
+
+  test('a collector that cannot be reached costs one warning: no span is made until it answers again, and then they flow', async () => {
+    const lines: string[] = []
+    const port = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response() })
+    const freePort = port.port
+    port.stop(true)
+    const tracer = new Tracer({ url: `http://127.0.0.1:${freePort}/v1/traces`, serviceName: 'down', serviceVersion: '1', probeEveryMs: 200 }, createLogger('info', (line) => lines.push(line)))
+    const request = () => {
+      const span = tracer.startRequest(null)
+      tracer.endRequest(span, 'GET', '/health', 200)
+    }
+    request()
+    await tracer.flush()
+    for (let i = 0; i < 3; i++) {
+      request()
+      await tracer.flush()
+    }
+    expect(lines.filter((line) => line.includes('trace export failed')).length).toBe(1)
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 'warn', message: expect.stringContaining('no spans are made until the collector answers') })
+
+    const exports: any[] = []
+    const otlp = Bun.serve({ port: freePort, hostname: '127.0.0.1', fetch: async (incoming) => (exports.push(await incoming.json()), new Response('{}')) })
+    try {
+      request() // made while tracing is paused: never sent
+      await Bun.sleep(250)
+      await tracer.flush() // the probe: an empty export
+      expect(lines.some((line) => line.includes('trace export resumed'))).toBe(true)
+      request()
+      await tracer.shutdown()
+    } finally {
+      await otlp.stop(true)
+    }
+    const sent = exports.flatMap((body) => body.resourceSpans.flatMap((resource: any) => resource.scopeSpans.flatMap((scope: any) => scope.spans)))
+    expect(sent.length).toBe(1)
+    expect(sent[0]).toMatchObject({ name: 'GET /health' })
+  })
+
+  test('OTEL_SDK_DISABLED=true: nothing is traced even with a collector named', () => {
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://jaeger:4318' }).tracing).toMatchObject({ url: 'http://jaeger:4318/v1/traces' })
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://jaeger:4318', OTEL_SDK_DISABLED: 'true' }).tracing).toBeUndefined()
   })
 
   test('without OTEL_EXPORTER_OTLP_ENDPOINT nothing is traced and nothing is sent', async () => {

@@ -83,14 +83,20 @@ export async function createTestApp(env: Record<string, string> = {}, log?: (lin
   const avatarDir = mkdtempSync(join(tmpdir(), 'sgw-avatars-'))
   const config = loadConfig({ ...TEST_ENV, DATABASE_URL: await freshDatabaseUrl(), AVATAR_DIR: avatarDir, ...env })
   const { app, context } = await prepare(config, createLogger(config.logLevel, log))
-  cleanups.push(async () => {
+  const cleanup = async () => {
     await context.relay?.stop()
     await context.presence.stop()
     await context.bus.stop()
     await context.db.close()
     rmSync(avatarDir, { recursive: true, force: true })
-  })
-  return { app, context, config, client: createClient((request) => app.handle(request)) }
+  }
+  cleanups.push(cleanup)
+  /** Closes this app before the file ends, for a test that makes many. */
+  const close = async () => {
+    cleanups.splice(cleanups.indexOf(cleanup), 1)
+    await cleanup()
+  }
+  return { app, context, config, close, client: createClient((request) => app.handle(request)) }
 }
 
 /** The real app listening on 127.0.0.1, for what only a socket shows: concurrency, body limits, client addresses. */

@@ -1,7 +1,8 @@
 import { Type } from '@sinclair/typebox'
 import { Elysia, t } from 'elysia'
 import { ClientId, Cursor, HistoryQuery } from '../../shared/history'
-import { componentId, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
+import { DEMO_IDS } from '../../shared/demo'
+import { componentId, DemoId, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
 
 export const Message = t.Object(
   {
@@ -31,7 +32,7 @@ export const ChatHistoryResponse = t.Object(
   { $id: componentId('ChatHistoryResponse') },
 )
 
-export const MessageParams = t.Object({ room_id: Uuid, message_id: Uuid })
+export const MessageParams = t.Object({ room_id: DemoId(DEMO_IDS.rooms.morning), message_id: DemoId(DEMO_IDS.message) })
 
 /** The models whose limits come from the settings (MESSAGE_MAX_LENGTH). */
 export const chatModels = (maxLength: number) => {

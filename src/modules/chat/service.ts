@@ -35,13 +35,13 @@ export class ChatService {
    * message instead (`created: false`), while they still play in it: a client that did not see its
    * acknowledgement resends safely.
    */
-  async post(user: User, roomId: string, text: string, clientId?: string): Promise<{ message: Message; created: boolean }> {
+  async post(user: User, roomId: string, text: string, clientId?: string, messageId = Bun.randomUUIDv7()): Promise<{ message: Message; created: boolean }> {
     const body = this.#checked(text)
     const earlier = clientId && (await this.#sent(user, roomId, clientId))
     if (earlier) return earlier
     await this.deps.sent.consume(user.user_id)
     try {
-      return await this.#write(user, roomId, body, clientId ?? null)
+      return await this.#write(user, roomId, body, clientId ?? null, messageId)
     } catch (error) {
       // The same resent at once: the first one's row is there now, and this one wrote nothing.
       const resent = error instanceof UniqueViolation && clientId && (await this.#sent(user, roomId, clientId))
@@ -62,12 +62,11 @@ export class ChatService {
    * The message, its event and its number, under the room's lock with no more read than whether the
    * author plays in the open room: a `clientId` used before is refused by the store's unique key.
    */
-  #write(user: User, roomId: string, body: string, client_id: string | null): Promise<{ message: Message; created: true }> {
+  #write(user: User, roomId: string, body: string, client_id: string | null, message_id: string): Promise<{ message: Message; created: true }> {
     const { messageStore, events, membership } = this.deps
     return membership.withStanding(user, roomId, async ({ isMember, isClosed }, tx) => {
       if (!isMember) throw notAPlayer()
       if (isClosed) throw conflict('room_closed', 'The room is closed')
-      const message_id = Bun.randomUUIDv7()
       const created_at = nowIso()
       const [stored] = await events.emit(tx, [
         chatStream(roomId),

@@ -97,7 +97,9 @@ export const OAuthProvider = t.Object(
 export const OAuthProvidersResponse = ListResponse('OAuthProvidersResponse', 'providers', OAuthProvider)
 
 export const ProviderParams = t.Object({ provider: t.String({ pattern: '^[a-z0-9-]{1,32}$', description: 'a provider of OAUTH_PROVIDERS', examples: ['yandex'] }) })
-export const IdentityParams = t.Object({ identity_id: Uuid })
+export const IdentityParams = t.Object({
+  identity_id: t.String({ format: 'uuid', description: 'from GET /auth/identities (the demo data has none: no sign-in provider is configured by default)' }),
+})
 
 export const OAuthStarted = t.Object(
   {

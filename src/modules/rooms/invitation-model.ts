@@ -1,5 +1,6 @@
 import { Elysia, t } from 'elysia'
-import { componentId, ListResponse, Pagination, QueryBoolean, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
+import { DEMO_IDS } from '../../shared/demo'
+import { componentId, DemoId, ListResponse, Pagination, QueryBoolean, sharedModels, Text, Timestamp, Uuid } from '../../shared/model'
 
 export const InvitationStatus = t.Union([t.Literal('pending'), t.Literal('accepted'), t.Literal('declined'), t.Literal('expired')])
 
@@ -33,7 +34,7 @@ export const GetMyInvitesRequest = t.Object(
 
 export const GetMyInvitesResponse = ListResponse('GetMyInvitesResponse', 'invitations', Invitation)
 
-export const InviteIdParams = t.Object({ invite_id: Uuid })
+export const InviteIdParams = t.Object({ invite_id: DemoId(DEMO_IDS.invitation) })
 
 export type Invitation = typeof Invitation.static
 export type InvitationStatus = typeof InvitationStatus.static

@@ -64,7 +64,7 @@ export class InvitationService {
   }
 
   /** Every try counts against INVITE_RATE_LIMIT, refused or not: the answers tell which names are active users. */
-  async invite(inviter: User, roomId: string, userName: string, playerRole: string): Promise<Invitation> {
+  async invite(inviter: User, roomId: string, userName: string, playerRole: string, inviteId = Bun.randomUUIDv7()): Promise<Invitation> {
     await this.deps.sent.consume(inviter.user_id)
     const invitation = await this.deps.membership.withRoom(inviter, roomId, async ({ room, canManage }, tx) => {
       if (!canManage) throw forbidden('not_room_manager', 'Only the owner or an admin may invite')
@@ -80,7 +80,7 @@ export class InvitationService {
       if ((await this.deps.invitationStore.countPending(roomId, now, tx)) >= pendingLimit)
         throw conflict('quota_reached', `The room has ${pendingLimit} pending invitations, the most allowed; revoke one or wait for some to expire`)
       const record: InvitationRecord = {
-        invite_id: Bun.randomUUIDv7(),
+        invite_id: inviteId,
         room_id: roomId,
         inviter_id: inviter.user_id,
         receiver_id: receiver.user_id,

@@ -39,9 +39,9 @@ export class LinkedAccountService {
     return this.list(userId)
   }
 
-  async link(actor: User, userId: string, { social_network, connection_link, connected_for = '' }: LinkAccountRequest): Promise<LinkedAccount> {
+  async link(actor: User, userId: string, { social_network, connection_link, connected_for = '' }: LinkAccountRequest, linkedAccountId = Bun.randomUUIDv7()): Promise<LinkedAccount> {
     const account: LinkedAccount = {
-      linked_account_id: Bun.randomUUIDv7(),
+      linked_account_id: linkedAccountId,
       social_network,
       connection_link: canonicalLink(social_network, connection_link),
       connected_for,

@@ -106,8 +106,8 @@ export const LinkAccountRequest = t.Object(
 
 export const ChangeLinkRequest = t.Object({ connected_for: Reason }, { additionalProperties: false, $id: componentId('ChangeLinkRequest') })
 
-export const LinkedAccountParams = t.Object({ linked_account_id: Uuid })
-export const UserLinkedAccountParams = t.Object({ user_id: DemoId(DEMO_IDS.users.alice), linked_account_id: Uuid })
+export const LinkedAccountParams = t.Object({ linked_account_id: DemoId(DEMO_IDS.linkedAccounts.demo_admin) })
+export const UserLinkedAccountParams = t.Object({ user_id: DemoId(DEMO_IDS.users.alice), linked_account_id: DemoId(DEMO_IDS.linkedAccounts.alice) })
 
 export const LinkedAccountsResponse = ListResponse('LinkedAccountsResponse', 'linked_accounts', LinkedAccount)
 
