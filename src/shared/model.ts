@@ -14,9 +14,9 @@ export const PAIRED_SURROGATES_PATTERN = String.raw`^(?:[^\ud800-\udfff]|[\ud800
 
 export const USERNAME_PATTERN = '^[A-Za-z0-9_.-]+$'
 
-/** The shape of a BCP 47 language tag and of an IANA time zone name (which of them exist, the service checks). */
+/** The shape of a BCP 47 language tag and of an IANA time zone name, which starts with a letter (Intl also takes offsets such as +03, which are no zone); which of them exist, the service checks. */
 export const LOCALE_PATTERN = '^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$'
-export const TIME_ZONE_PATTERN = '^[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*$'
+export const TIME_ZONE_PATTERN = '^[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*$'
 
 /** An email address as HTML's input type=email takes it (the WHATWG definition), which is what a form in a browser sends. */
 export const EMAIL_PATTERN =

@@ -49,6 +49,13 @@ async function endToEnd(launch: (port: number) => Promise<Awaited<ReturnType<typ
   expect(anonymous.body.error).toBe('unauthorized')
   const user = await first.client.register('binary_user')
   expect((await first.client.get('/users/me', user.access)).body.username).toBe('binary_user')
+  // A profile checked against the ICU data the binary carries, a linked page, and the account's export streamed out.
+  const profile = await first.client.put('/users/me', { display_name: 'Binary', email: 'binary@example.com', locale: 'ru-ru', time_zone: 'europe/moscow' }, user.access)
+  expect(profile.body).toMatchObject({ display_name: 'Binary', locale: 'ru-RU', time_zone: 'Europe/Moscow' })
+  expect((await first.client.put('/users/me', { time_zone: 'Mars/Olympus' }, user.access)).status).toBe(422)
+  expect((await first.client.post('/users/me/linked-accounts', { social_network: 'vk', connection_link: 'https://vk.com/binary_user' }, user.access)).status).toBe(201)
+  const exported = (await first.client.get('/users/me/export', user.access)).body
+  expect(exported.account).toMatchObject({ email: 'binary@example.com', linked_accounts: [{ social_network: 'vk', connection_link: 'https://vk.com/binary_user' }] })
   // Bun.Image inside the binary: a picture decoded, re-encoded, kept in the data folder and served.
   const form = new FormData()
   form.append('avatar_file', new File([await picture('jpeg', 300, 200)], 'me.jpg'))

@@ -34,6 +34,30 @@ async function qrRequest(): Promise<{ code: string }> {
   return (await t.client.post('/auth/qr', { public_key: { kty: 'EC', crv: 'P-256', x, y } })).body
 }
 
+const vkLink = () => ({ social_network: 'vk', connection_link: `https://vk.com/${uniqueName()}` })
+
+/** A user with a VK page linked by themselves, and the link's id. */
+async function linked(): Promise<{ userId: string; linkedAccountId: string }> {
+  const owner = await registered()
+  const link = await t.client.post('/users/me/linked-accounts', vkLink(), owner.access)
+  return { userId: owner.userId, linkedAccountId: link.body.linked_account_id }
+}
+
+async function linkedAccountPath(): Promise<string> {
+  const { userId, linkedAccountId } = await linked()
+  return `/users/${userId}/linked-accounts/${linkedAccountId}`
+}
+
+/** An account an admin deleted (temporarily). */
+async function deletedUserId(): Promise<string> {
+  const { userId } = await registered()
+  const root = await t.client.login('root_admin', PASSWORD)
+  expect((await t.client.delete(`/users/${userId}`, root.access)).status).toBe(200)
+  return userId
+}
+
+// Routes that act on the caller's own things by id (their linked accounts, rooms, messages, conversations) are
+// refused to others where those rules are tested (linked-accounts, rooms, chat, dms); here, who may call at all.
 const CASES: Case[] = [
   { route: 'GET /auth/oauth/providers', expected: anyone(200), call: async () => ({ method: 'GET', path: '/auth/oauth/providers' }) },
   { route: 'GET /auth/identities', expected: userRoute(), call: async () => ({ method: 'GET', path: '/auth/identities' }) },
@@ -59,6 +83,22 @@ const CASES: Case[] = [
   { route: 'DELETE /users/{id}', expected: adminRoute(), call: async () => ({ method: 'DELETE', path: `/users/${(await registered()).userId}` }) },
   { route: 'POST /users/{id}/deactivate', expected: adminRoute(), call: async () => ({ method: 'POST', path: `/users/${(await registered()).userId}/deactivate` }) },
   { route: 'POST /users/{id}/activate', expected: adminRoute(), call: async () => ({ method: 'POST', path: `/users/${(await registered()).userId}/activate` }) },
+  // An admin deletes another admin's account, never their own (409 self_target).
+  { route: 'DELETE /users/me', expected: { anonymous: 401, user: 200, admin: 409 }, call: async () => ({ method: 'DELETE', path: '/users/me', body: { password: PASSWORD } }) },
+  { route: 'GET /users/me/export', expected: userRoute(), call: async () => ({ method: 'GET', path: '/users/me/export' }) },
+  { route: 'POST /users/{id}/restore', expected: adminRoute(), call: async () => ({ method: 'POST', path: `/users/${await deletedUserId()}/restore` }) },
+  { route: 'GET /users/me/linked-accounts', expected: userRoute(), call: async () => ({ method: 'GET', path: '/users/me/linked-accounts' }) },
+  { route: 'POST /users/me/linked-accounts', expected: userRoute(201), call: async () => ({ method: 'POST', path: '/users/me/linked-accounts', body: vkLink() }) },
+  { route: 'GET /users/{id}/linked-accounts', expected: adminRoute(), call: async () => ({ method: 'GET', path: `/users/${(await linked()).userId}/linked-accounts` }) },
+  { route: 'POST /users/{id}/linked-accounts', expected: adminRoute(201), call: async () => ({ method: 'POST', path: `/users/${(await registered()).userId}/linked-accounts`, body: vkLink() }) },
+  {
+    route: 'PUT /users/{id}/linked-accounts/{id}',
+    expected: adminRoute(),
+    call: async () => ({ method: 'PUT', path: await linkedAccountPath(), body: { connected_for: 'changed by an admin' } }),
+  },
+  { route: 'DELETE /users/{id}/linked-accounts/{id}', expected: adminRoute(), call: async () => ({ method: 'DELETE', path: await linkedAccountPath() }) },
+  { route: 'DELETE /users/me/avatar', expected: userRoute(), call: async () => ({ method: 'DELETE', path: '/users/me/avatar' }) },
+  { route: 'DELETE /users/{id}/avatar', expected: adminRoute(), call: async () => ({ method: 'DELETE', path: `/users/${(await registered()).userId}/avatar` }) },
   { route: 'GET /health', expected: anyone(200), call: async () => ({ method: 'GET', path: '/health' }) },
   { route: 'GET /ready', expected: anyone(200), call: async () => ({ method: 'GET', path: '/ready' }) },
   { route: 'GET /swagger/json', expected: anyone(200), call: async () => ({ method: 'GET', path: '/swagger/json' }) },
@@ -87,7 +127,7 @@ describe(`access matrix on ${STORE} (SECURITY 14): every route x anonymous, user
         const { method, path, body } = await call()
         const reply = await t.client.call(method, path, { token, body })
         expect({ actor, status: reply.status }).toEqual({ actor, status: expected[actor] })
-        if (reply.status >= 400) expect(expectEnvelope(reply)).toBe(reply.status === 401 ? 'unauthorized' : 'forbidden')
+        if (reply.status >= 400) expect(expectEnvelope(reply)).toBe(({ 401: 'unauthorized', 403: 'forbidden', 409: 'conflict' } as Record<number, string>)[reply.status]!)
       }
     })
   }

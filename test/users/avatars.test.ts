@@ -158,6 +158,9 @@ for (const [storeName, storeEnv] of Object.entries(STORES))
       })
       expect(huge.status).toBe(413)
       expect((await server.client.get('/users/me', player.access)).body.avatar_url).toBeNull()
+      const rows = await objectRows(server)
+      expect(rows.filter((row) => row.object_key.startsWith(`${player.userId}/`))).toEqual([])
+      expect((await storedKeys(server)).filter((key: string) => key.startsWith(`${player.userId}/`))).toEqual([])
     })
 
     test('without a valid token: 401, and the file is not read', async () => {
@@ -404,6 +407,22 @@ for (const [storeName, storeEnv] of Object.entries(STORES))
       expect((await server.client.get('/users/me', player.access)).body.avatar_url).toBe(kept.body.avatar_url)
     })
   })
+
+describe(`avatars read from the bucket itself (S3_PUBLIC_URL) on ${STORE}`, () => {
+  test('avatar_url names the public bucket, where the picture is; replacing it takes the old one away there too', async () => {
+    const publicUrl = `${s3Endpoint}/sgw-avatars`
+    const server = await startTestServer({ ...STORES.s3(), S3_PUBLIC_URL: publicUrl })
+    const player = await server.client.register('pic_public')
+    const first = await upload(server, player.access, blob(await picture('png', 64, 64)))
+    expect(first.body.avatar_url).toMatch(new RegExp(`^${publicUrl}/avatars/${player.userId}/[0-9a-f]{64}-[0-9a-f]{16}\\.webp$`))
+    const served = await fetch(first.body.avatar_url)
+    expect(served.status).toBe(200)
+    expect(await new Bun.Image(await served.bytes()).metadata()).toMatchObject({ format: 'webp', width: 64, height: 64 })
+    const second = await upload(server, player.access, blob(await picture('png', 32, 32)))
+    expect((await fetch(second.body.avatar_url)).status).toBe(200)
+    expect((await fetch(first.body.avatar_url)).status).toBe(404)
+  })
+})
 
 // s3rver takes any signature: what Bun's S3 client sends is checked here, against a recording endpoint, by AWS Signature Version 4.
 describe('requests to the bucket are signed (AWS SigV4)', () => {

@@ -54,6 +54,9 @@ describe(`profiles on ${STORE}`, () => {
       [{ locale: 'en-QQ' }, '/locale'],
       [{ locale: 'i-klingon-!' }, '/locale'],
       [{ time_zone: 'Mars/Olympus' }, '/time_zone'],
+      // Offsets, which Intl takes as zones and the IANA database does not have.
+      [{ time_zone: '+03' }, '/time_zone'],
+      [{ time_zone: '-0530' }, '/time_zone'],
       [{ display_name: '\u200b\u200b' }, '/display_name'],
       [{ display_name: '' }, '/display_name'],
       [{ firstname: 'x'.repeat(65) }, '/firstname'],

@@ -316,6 +316,11 @@ describe(`admins on ${STORE}`, () => {
     const picture = await demo.app.handle(new Request(`http://localhost${players[0].avatar_url}`))
     expect([picture.status, picture.headers.get('content-type')]).toEqual([200, 'image/webp'])
     expect((await demo.client.get('/users/me', (await demo.client.login('dave', DEMO_PASSWORD)).access)).body.avatar_url).toBeNull()
+    // Profiles as documented, and what alice has linked and written to the control room.
+    const aliceProfile = (await demo.client.get('/users/me', alice.access)).body
+    expect(aliceProfile).toMatchObject({ display_name: 'Alice, shift lead', email: 'alice@example.com', phone: '+79160000001', locale: 'ru-RU', time_zone: 'Europe/Moscow' })
+    expect(aliceProfile.linked_accounts).toMatchObject([{ social_network: 'vk', connection_link: 'https://vk.com/alice_morozova' }])
+    expect((await demo.client.get(`/dms/${admin.userId}/messages`, alice.access)).body.messages).toHaveLength(2)
 
     const total = async () => (await demo.context.db.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM users'))?.total
     const before = await total()

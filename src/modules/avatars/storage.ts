@@ -72,7 +72,7 @@ class BucketStorage implements AvatarStorage {
   constructor(config: Extract<Config['avatars']['storage'], { kind: 's3' }>, gatewayUrl: string) {
     const { endpoint, bucket, region, accessKeyId, secretAccessKey } = config
     this.#client = new Bun.S3Client({ endpoint, bucket, region, accessKeyId, secretAccessKey })
-    this.#publicUrl = config.publicUrl ? `${config.publicUrl}/${PREFIX}` : gatewayUrl
+    this.#publicUrl = config.publicUrl ? `${config.publicUrl}/${FOLDER}` : gatewayUrl
   }
 
   async put(key: string, bytes: Uint8Array): Promise<void> {
@@ -109,4 +109,5 @@ class BucketStorage implements AvatarStorage {
   }
 }
 
-const PREFIX = 'avatars/'
+const FOLDER = 'avatars'
+const PREFIX = `${FOLDER}/`
