@@ -1,6 +1,7 @@
 import { type Treaty, treaty } from '@elysiajs/eden'
 import type { App } from '../../src/app'
 import { RealtimeConnection, type RealtimeOptions } from './realtime'
+import { unseal } from './sealed'
 
 export { type ConnectionState, RealtimeConnection, type RealtimeEvent, type RealtimeOptions, type RealtimePositions } from './realtime'
 
@@ -167,10 +168,14 @@ export function createGatewayClient(baseUrl: string, options: GatewayClientOptio
       return answer
     },
     async startQrLogin() {
-      // The private key cannot be exported: only this page can sign with it.
+      // The private keys cannot be exported: only this page can sign with the one and open its tokens with the other.
       const keys = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign'])
-      const { x, y } = await crypto.subtle.exportKey('jwk', keys.publicKey)
-      const started = await api.auth.qr.post({ public_key: { kty: 'EC', crv: 'P-256', x: x ?? '', y: y ?? '' } })
+      const sealing = (await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits'])) as CryptoKeyPair
+      const publicJwk = async (key: CryptoKey) => {
+        const { x, y } = await crypto.subtle.exportKey('jwk', key)
+        return { kty: 'EC' as const, crv: 'P-256' as const, x: x ?? '', y: y ?? '' }
+      }
+      const started = await api.auth.qr.post({ public_key: await publicJwk(keys.publicKey), encryption_key: await publicJwk(sealing.publicKey) })
       if (!started.data) throw new Error(`the service refused to start a QR login (${started.status})`)
       const { request_id, code, link, qr_svg, verification_words, expires_in, interval } = started.data
       const expiresAt = new Date(Date.now() + expires_in * 1000)
@@ -182,7 +187,7 @@ export function createGatewayClient(baseUrl: string, options: GatewayClientOptio
           const asked = Date.now()
           const answer = await api.auth.qr.token.post({ request_id, signature }, { fetch: { signal: cancelled.signal } }).catch(() => undefined)
           if (answer?.data) {
-            keepFrom(answer.data)
+            keepFrom(await unseal<TokenAnswer>(answer.data, sealing.privateKey, request_id))
             return 'logged_in'
           }
           const code = (answer?.error?.value as { error?: string } | undefined)?.error

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { OAuth2Server } from 'oauth2-mock-server'
 import { ConfigError, loadConfig } from '../../src/config'
+import { sha256 } from '../../src/lib/crypto'
 import { closeTestResources, createTestApp, refusal, STORE, type TestApp } from '../support/harness'
 import { fakeYandex } from '../support/yandex'
 
@@ -74,8 +75,8 @@ describe(`signing in with Yandex ID on ${STORE}`, () => {
     yandex.stop()
   })
 
-  test('refusals: a replayed callback, an unknown state, a code from another sign-in, a denied consent, a token issued to another application, a provider that is down; nothing is created', async () => {
-    const { yandex, app } = await withYandex()
+  test('refusals: a replayed callback, an unknown state, a code from another sign-in, a denied consent, a token issued to another application or to none named, a provider that fails, hangs or is down; nothing is created', async () => {
+    const { yandex, app } = await withYandex({ OAUTH_TIMEOUT: '1' })
     const before = await userCount(app)
 
     const replayed = await signIn(app, yandex)
@@ -99,10 +100,29 @@ describe(`signing in with Yandex ID on ${STORE}`, () => {
     expect(refusal(await denied.finish())).toEqual({ status: 400, error: 'access_denied' })
     yandex.state.consent = true
 
-    yandex.state.tokenIssuedTo = 'another-application'
     yandex.state.account = { ...yandex.state.account, id: '1130000000000001' }
-    expect(refusal(await (await signIn(app, yandex)).finish())).toEqual({ status: 401, error: 'unauthorized' })
+    for (const issuedTo of ['another-application', undefined]) {
+      yandex.state.tokenIssuedTo = issuedTo
+      expect(refusal(await (await signIn(app, yandex)).finish())).toEqual({ status: 401, error: 'unauthorized' })
+    }
     yandex.state.tokenIssuedTo = CLIENT.id
+
+    // A provider that answers 5xx, or not at all within OAUTH_TIMEOUT (1 s here): 502 in time, nothing made.
+    yandex.state.info = 'fails'
+    expect(refusal(await (await signIn(app, yandex)).finish())).toEqual({ status: 502, error: 'bad_gateway' })
+    yandex.state.info = 'hangs'
+    const hanging = await signIn(app, yandex)
+    const askedAt = performance.now()
+    expect(refusal(await hanging.finish())).toEqual({ status: 502, error: 'bad_gateway' })
+    expect(performance.now() - askedAt).toBeLessThan(3000)
+    yandex.state.info = 'answers'
+
+    // The state and the page's secret are kept as hashes: a copy of the database signs nobody in.
+    const kept = await signIn(app, yandex)
+    const stored = JSON.stringify(await app.context.db.all('SELECT * FROM oauth_states'))
+    expect(stored).not.toContain(kept.started.state)
+    expect(stored).not.toContain(kept.started.flow_secret)
+    expect(stored).toContain(sha256(kept.started.state))
 
     const late = await signIn(app, yandex)
     yandex.stop()
@@ -110,6 +130,16 @@ describe(`signing in with Yandex ID on ${STORE}`, () => {
     expect(refusal(await app.client.post('/auth/oauth/nowhere/start'))).toEqual({ status: 404, error: 'not_found' })
     // Only the first, whole sign-in made an account.
     expect(await userCount(app)).toBe(before + 1)
+  })
+
+  test('sign-ins never finished are forgotten once OAUTH_STATE_TTL has passed, in batches', async () => {
+    const { yandex, app } = await withYandex({ OAUTH_STATE_TTL: '60' })
+    for (let i = 0; i < 3; i++) await signIn(app, yandex)
+    const count = async () => (await app.context.db.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM oauth_states'))?.total
+    expect(await app.context.credentials.oauth.purgeExpired(Date.now() + 59_000)).toBe(0)
+    expect(await app.context.credentials.oauth.purgeExpired(Date.now() + 61_000, 2)).toBe(3)
+    expect(await count()).toBe(0)
+    yandex.stop()
   })
 
   test('bursts: forty callbacks with one state make one session; ten first sign-ins of one new account at once make one account', async () => {

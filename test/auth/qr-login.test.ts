@@ -2,6 +2,8 @@ import { afterAll, afterEach, describe, expect, setSystemTime, test } from 'bun:
 import { type Client, closeTestResources, createTestApp, freshDatabaseUrl, onlyOn, refusal, STORE, startTestServer, TEST_ENV } from '../support/harness'
 import { type ServiceProcess, startService } from '../support/process'
 import { follower } from '../support/realtime'
+import { type SealedTokens, unseal } from '../../client/src/sealed'
+import { sha256 } from '../../src/lib/crypto'
 
 // Logging a desktop in with a phone (issue 22): the desktop proves it holds the key it started with,
 // the phone sees where the request comes from and decides, and exactly one session comes of it.
@@ -16,25 +18,40 @@ afterEach(() => setSystemTime())
 
 const CHROME_ON_WINDOWS = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
 
+/** A desktop's two keys, as the lobby makes them: one signs, the other opens what the exchange answers. */
 async function signer() {
   const keys = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign'])
-  const { kty, crv, x, y, key_ops, ext } = await crypto.subtle.exportKey('jwk', keys.publicKey)
+  const sealing = (await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits'])) as CryptoKeyPair
+  // As a browser exports them, key_ops and ext included.
+  const publicJwk = async (key: CryptoKey) => {
+    const { kty, crv, x, y, key_ops, ext } = await crypto.subtle.exportKey('jwk', key)
+    return { kty, crv, x, y, key_ops, ext }
+  }
   return {
-    // As a browser exports it, key_ops and ext included.
-    publicKey: { kty, crv, x, y, key_ops, ext },
+    publicKey: await publicJwk(keys.publicKey),
+    encryptionKey: await publicJwk(sealing.publicKey),
+    openingKey: sealing.privateKey,
     sign: async (text: string) => Buffer.from(await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, keys.privateKey, new TextEncoder().encode(text))).toString('base64url'),
   }
 }
 
-/** A desktop that started a request: what it was given, and its exchange (signed with its own key unless told otherwise). */
+/**
+ * A desktop that started a request: what it was given, and its exchange (signed with its own key unless
+ * told otherwise), whose answer it opens: `body` is the TokenResponse, `sealed` what came over the wire.
+ */
 async function desktop(client: Client, userAgent = CHROME_ON_WINDOWS) {
   const key = await signer()
-  const reply = await client.call('POST', '/auth/qr', { body: { public_key: key.publicKey }, headers: { 'user-agent': userAgent } })
+  const reply = await client.call('POST', '/auth/qr', { body: { public_key: key.publicKey, encryption_key: key.encryptionKey }, headers: { 'user-agent': userAgent } })
   expect(reply.status).toBe(201)
   const started = reply.body as { request_id: string; code: string; link: string; qr_svg: string; verification_words: string[]; expires_in: number; interval: number }
   return {
     ...started,
-    exchange: async (signature?: string) => client.post('/auth/qr/token', { request_id: started.request_id, signature: signature ?? (await key.sign(`qr-login:${started.request_id}`)) }),
+    openingKey: key.openingKey,
+    exchange: async (signature?: string) => {
+      const answer = await client.post('/auth/qr/token', { request_id: started.request_id, signature: signature ?? (await key.sign(`qr-login:${started.request_id}`)) })
+      if (answer.status !== 200) return { ...answer, sealed: undefined }
+      return { ...answer, sealed: answer.body as SealedTokens, body: await unseal<any>(answer.body, key.openingKey, started.request_id) }
+    },
   }
 }
 
@@ -55,11 +72,25 @@ describe(`QR login on ${STORE}`, () => {
     const shown = await server.client.post('/auth/qr/inspect', { code: pc.code }, phone.access)
     expect(shown.status).toBe(200)
     expect(shown.body).toMatchObject({ device: 'Chrome 131 on Windows', user_agent: CHROME_ON_WINDOWS, address: '127.0.0.1', verification_words: pc.verification_words })
+    // When it was asked for, so that a request from long ago stands out.
+    expect(Math.abs(Date.parse(shown.body.created_at) - asked)).toBeLessThan(5000)
     expect((await server.client.post('/auth/qr/approve', { code: pc.code }, phone.access)).status).toBe(200)
     const answer = await exchanged
     expect(answer.status).toBe(200)
     expect(Date.now() - asked).toBeLessThan(5000)
     expect(answer.body.user).toMatchObject({ user_id: phone.userId, username: 'qr_alice' })
+    // Sealed to the desktop's own key: no token in what went over the wire, and another key opens nothing.
+    expect(answer.sealed).toMatchObject({ alg: 'ECDH-ES+HKDF-SHA256+A256GCM', epk: { kty: 'EC', crv: 'P-256' } })
+    expect(JSON.stringify(answer.sealed)).not.toContain(answer.body.access_token.token)
+    expect(JSON.stringify(answer.sealed)).not.toContain(answer.body.refresh_token.token)
+    const stranger = (await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits'])) as CryptoKeyPair
+    await expect(unseal(answer.sealed!, stranger.privateKey, pc.request_id)).rejects.toThrow()
+    // Bound to its request: opened as another request's answer, it fails its authentication.
+    await expect(unseal(answer.sealed!, pc.openingKey, crypto.randomUUID())).rejects.toThrow()
+    // The code is kept only as its hash: a copy of the database approves nothing.
+    const kept = JSON.stringify(await server.context.db.all('SELECT * FROM login_requests'))
+    expect(kept).not.toContain(pc.code)
+    expect(kept).toContain(sha256(pc.code))
     expect((await server.client.get('/auth/me', answer.body.access_token.token)).body.user_id).toBe(phone.userId)
     // A session of its own: the phone's goes on, and the desktop's refresh token works.
     expect((await server.client.post('/auth/refresh', { refresh_token: answer.body.refresh_token.token })).status).toBe(200)
@@ -122,9 +153,23 @@ describe(`QR login on ${STORE}`, () => {
       { kty: 'RSA', n: 'AQAB', e: 'AQAB' },
       { ...key.publicKey, x: `${key.publicKey.x}A` },
     ])
-      expect(refusal(await app.client.post('/auth/qr', { public_key }))).toEqual({ status: 422, error: 'validation_error' })
+      for (const body of [{ public_key, encryption_key: key.encryptionKey }, { public_key: key.publicKey, encryption_key: public_key }])
+        expect(refusal(await app.client.post('/auth/qr', body))).toEqual({ status: 422, error: 'validation_error' })
+    expect(refusal(await app.client.post('/auth/qr', { public_key: key.publicKey }))).toEqual({ status: 422, error: 'validation_error' })
     expect(refusal(await app.client.post('/auth/qr/token', { request_id: crypto.randomUUID(), signature: 'A'.repeat(86) }))).toEqual({ status: 400, error: 'expired_token' })
     expect(refusal(await app.client.post('/auth/qr/inspect', { code: pc.code }))).toEqual({ status: 401, error: 'unauthorized' })
+  })
+
+  test('requests are forgotten a minute after they expire, in batches; a live one is kept', async () => {
+    const app = await createTestApp({ QR_LOGIN_TTL: '60' })
+    const old = await Promise.all(Array.from({ length: 5 }, () => desktop(app.client)))
+    const count = async () => (await app.context.db.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM login_requests'))?.total
+    expect(await app.context.credentials.qr.purgeExpired(Date.now() + 60_000 + 59_000)).toBe(0)
+    setSystemTime(new Date(Date.now() + 90_000))
+    const live = await desktop(app.client)
+    expect(await app.context.credentials.qr.purgeExpired(Date.now() + 31_000, 2)).toBe(old.length)
+    expect(await count()).toBe(1)
+    expect((await app.client.post('/auth/qr/inspect', { code: live.code }, (await app.client.register('qr_purge')).access)).status).toBe(200)
   })
 
   test('20 concurrent exchanges of one approved request: exactly one session', async () => {
@@ -140,7 +185,7 @@ describe(`QR login on ${STORE}`, () => {
   test('bursts of 40: QR_LOGIN_RATE_LIMIT starts per address, QR_APPROVAL_RATE_LIMIT looks and decisions per user', async () => {
     const app = await createTestApp({ QR_LOGIN_RATE_LIMIT: '10', QR_APPROVAL_RATE_LIMIT: '20' })
     const key = await signer()
-    const starts = await Promise.all(Array.from({ length: 40 }, () => app.client.post('/auth/qr', { public_key: key.publicKey })))
+    const starts = await Promise.all(Array.from({ length: 40 }, () => app.client.post('/auth/qr', { public_key: key.publicKey, encryption_key: key.encryptionKey })))
     expect(starts.filter((reply) => reply.status === 201)).toHaveLength(10)
     expect(starts.filter((reply) => reply.status !== 201).map(refusal)).toEqual(Array(30).fill({ status: 429, error: 'rate_limited' }))
     const phone = await app.client.register('qr_dave')

@@ -65,8 +65,11 @@ export async function callEveryOperation(baseUrl: string, admin: { username: str
   const publicKey = { kty: 'EC' as const, crv: 'P-256' as const, x, y }
   const sign = async (requestId: string) =>
     new Uint8Array(await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, keys.privateKey, new TextEncoder().encode(`qr-login:${requestId}`))).toBase64({ alphabet: 'base64url', omitPadding: true })
-  const desktop = await record('post', '/auth/qr', client.POST('/auth/qr', { body: { public_key: publicKey } }))
-  const denied = await record('post', '/auth/qr', client.POST('/auth/qr', { body: { public_key: publicKey } }))
+  const sealing = (await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits'])) as CryptoKeyPair
+  const { x: ex = '', y: ey = '' } = await crypto.subtle.exportKey('jwk', sealing.publicKey)
+  const keysOf = { public_key: publicKey, encryption_key: { kty: 'EC' as const, crv: 'P-256' as const, x: ex, y: ey } }
+  const desktop = await record('post', '/auth/qr', client.POST('/auth/qr', { body: keysOf }))
+  const denied = await record('post', '/auth/qr', client.POST('/auth/qr', { body: keysOf }))
   if (!desktop || !denied) throw new Error('starting a QR login failed')
   await record('post', '/auth/qr/inspect', client.POST('/auth/qr/inspect', { body: { code: desktop.code } }))
   await record('post', '/auth/qr/approve', client.POST('/auth/qr/approve', { body: { code: desktop.code } }))

@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, test } from 'bun:test'
+import jsQR from 'jsqr'
 import type { Page } from 'playwright-core'
 import { type Browsing, browse, browserAvailable } from '../support/browser'
 import { mkdtempSync } from 'node:fs'
@@ -81,6 +82,18 @@ async function historyLines(client: Client, roomId: string, reader: { access: st
 /** Each message of the chat as `author: body`, in order (notices, times and buttons left out). */
 const chatLines = (page: Page, list = '#messages') =>
   page.locator(`${list} li:not(.system)`).evaluateAll((items) => items.map((li) => `${li.querySelector('.author')?.textContent} ${li.querySelector('.body')?.textContent}`))
+
+/** The little of a canvas the QR's scan uses (the tests' types know no DOM). */
+type Canvas = {
+  width: number
+  height: number
+  getContext(kind: '2d'): {
+    fillStyle: string
+    fillRect(x: number, y: number, width: number, height: number): void
+    drawImage(image: unknown, x: number, y: number, width: number, height: number): void
+    getImageData(x: number, y: number, width: number, height: number): { data: ArrayLike<number> }
+  } | null
+}
 
 describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
   test('two players in two browsers: one invites, the other accepts; both see the join, the typing and each other’s messages', async () => {
@@ -241,17 +254,26 @@ describe.if(browserAvailable)(`the lobby page in Chromium on ${STORE}`, () => {
       await desktop.page.getByRole('button', { name: 'Log in with your phone' }).click()
       const image = desktop.page.locator('#qr-image')
       await image.waitFor()
-      // The service's SVG, drawn: an image the browser could decode.
-      const drawn = await image.evaluate(async (element) => {
-        const picture = element as unknown as { decode(): Promise<void>; naturalWidth: number }
+      // The service's SVG as the page draws it, read back as pixels and decoded as a phone's camera would.
+      const drawn = await image.evaluate(async (picture: { decode(): Promise<void> }) => {
+        const { document } = globalThis as unknown as { document: { createElement(tag: 'canvas'): Canvas } }
         await picture.decode()
-        return picture.naturalWidth
+        const side = 400
+        const canvas = document.createElement('canvas')
+        canvas.width = side
+        canvas.height = side
+        const context = canvas.getContext('2d')!
+        context.fillStyle = '#fff'
+        context.fillRect(0, 0, side, side)
+        context.drawImage(picture, 0, 0, side, side)
+        return { side, pixels: Array.from(context.getImageData(0, 0, side, side).data) }
       })
-      expect(drawn).toBeGreaterThan(0)
+      const scanned = jsQR(Uint8ClampedArray.from(drawn.pixels), drawn.side, drawn.side)
       const code = (await desktop.page.locator('#qr-code').textContent()) ?? ''
+      expect(scanned?.data).toBe(`${server.baseUrl}/lobby#qr-login=${code}`)
       const words = (await desktop.page.locator('#qr-words').textContent()) ?? ''
       expect(words.split(' ')).toHaveLength(4)
-      await phone.page.goto(`${server.baseUrl}/lobby#qr-login=${code}`)
+      await phone.page.goto(scanned!.data)
       const details = phone.page.locator('#approve-details')
       await details.getByText(words, { exact: true }).waitFor()
       // The code leaves the address bar at once; the phone is shown the desktop's browser and address.

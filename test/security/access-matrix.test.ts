@@ -31,7 +31,7 @@ const adminRoute = (status = 200) => ({ anonymous: 401, user: 403, admin: status
 async function qrRequest(): Promise<{ code: string }> {
   const keys = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign'])
   const { x, y } = await crypto.subtle.exportKey('jwk', keys.publicKey)
-  return (await t.client.post('/auth/qr', { public_key: { kty: 'EC', crv: 'P-256', x, y } })).body
+  return (await t.client.post('/auth/qr', { public_key: { kty: 'EC', crv: 'P-256', x, y }, encryption_key: EXAMPLE_P256_KEY })).body
 }
 
 const vkLink = () => ({ social_network: 'vk', connection_link: `https://vk.com/${uniqueName()}` })
@@ -61,7 +61,7 @@ async function deletedUserId(): Promise<string> {
 const CASES: Case[] = [
   { route: 'GET /auth/oauth/providers', expected: anyone(200), call: async () => ({ method: 'GET', path: '/auth/oauth/providers' }) },
   { route: 'GET /auth/identities', expected: userRoute(), call: async () => ({ method: 'GET', path: '/auth/identities' }) },
-  { route: 'POST /auth/qr', expected: anyone(201), call: async () => ({ method: 'POST', path: '/auth/qr', body: { public_key: EXAMPLE_P256_KEY } }) },
+  { route: 'POST /auth/qr', expected: anyone(201), call: async () => ({ method: 'POST', path: '/auth/qr', body: { public_key: EXAMPLE_P256_KEY, encryption_key: EXAMPLE_P256_KEY } }) },
   { route: 'POST /auth/qr/inspect', expected: userRoute(), call: async () => ({ method: 'POST', path: '/auth/qr/inspect', body: { code: (await qrRequest()).code } }) },
   { route: 'POST /auth/qr/approve', expected: userRoute(), call: async () => ({ method: 'POST', path: '/auth/qr/approve', body: { code: (await qrRequest()).code } }) },
   { route: 'POST /auth/qr/deny', expected: userRoute(), call: async () => ({ method: 'POST', path: '/auth/qr/deny', body: { code: (await qrRequest()).code } }) },

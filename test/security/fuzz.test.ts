@@ -183,8 +183,9 @@ function withinBusinessRules(body: unknown): unknown {
   if (typeof rest.max_players === 'number') rest.max_players = Math.min(rest.max_players, 64)
   if (typeof rest.locale === 'string') rest.locale = LOCALES[rest.locale.length % LOCALES.length]
   if (typeof rest.time_zone === 'string') rest.time_zone = TIME_ZONES[rest.time_zone.length % TIME_ZONES.length]
-  // A QR login's key must be a point on P-256: RFC 7517's example key stands in.
-  if (typeof rest.public_key === 'object' && rest.public_key !== null) rest.public_key = { ...rest.public_key, x: EXAMPLE_P256_KEY.x, y: EXAMPLE_P256_KEY.y }
+  // A QR login's keys must be points on P-256: RFC 7517's example key stands in.
+  for (const name of ['public_key', 'encryption_key'])
+    if (typeof rest[name] === 'object' && rest[name] !== null) rest[name] = { ...rest[name], x: EXAMPLE_P256_KEY.x, y: EXAMPLE_P256_KEY.y }
   if (typeof rest.connection_link === 'string' && typeof rest.social_network === 'string')
     rest.connection_link = `https://${NETWORKS[rest.social_network as SocialNetwork][0]}/fuzz${rest.connection_link.length}`
   return rest

@@ -17,8 +17,10 @@ export async function fakeYandex(client: { id: string; secret: string }) {
   const state = {
     account: { id: '1130000012345678', login: 'ivan.petrov', default_email: 'ivan.petrov@yandex.ru', display_name: 'Ivan Petrov' } as YandexAccount,
     consent: true,
-    /** The client_id /info names: another application's, to pass off its token as ours. */
-    tokenIssuedTo: client.id,
+    /** The client_id /info names: another application's, to pass off its token as ours; undefined leaves it out. */
+    tokenIssuedTo: client.id as string | undefined,
+    /** How /info answers: as Yandex does, never (a provider that hangs), or with a 503. */
+    info: 'answers' as 'answers' | 'hangs' | 'fails',
     /** The Authorization headers /info was called with. */
     infoAuthorizations: [] as string[],
     /** Where the browser really goes back to, when the registered redirect_uri names a host the test cannot hold (a page on a port chosen at start). */
@@ -55,11 +57,14 @@ export async function fakeYandex(client: { id: string; secret: string }) {
         return Response.json({ access_token: token, token_type: 'bearer', expires_in: 31536000, refresh_token: 'unused' })
       }
       if (url.pathname === '/info') {
+        if (state.info === 'hangs') return new Promise<Response>(() => {})
+        if (state.info === 'fails') return new Response('Service Unavailable', { status: 503 })
         const authorization = request.headers.get('authorization') ?? ''
         state.infoAuthorizations.push(authorization.split(' ')[0] ?? '')
         const account = tokens.get(authorization.replace(/^OAuth /, ''))
         if (!authorization.startsWith('OAuth ') || !account) return new Response('', { status: 401 })
-        return Response.json({ ...account, real_name: account.display_name, client_id: state.tokenIssuedTo, psuid: 'x', default_avatar_id: '0/0-0' })
+        const issuedTo = state.tokenIssuedTo === undefined ? {} : { client_id: state.tokenIssuedTo }
+        return Response.json({ ...account, real_name: account.display_name, ...issuedTo, psuid: 'x', default_avatar_id: '0/0-0' })
       }
       return new Response('not found', { status: 404 })
     },

@@ -43,7 +43,29 @@ export const PublicKeyJwk = t.Object(
   { additionalProperties: true, $id: componentId('PublicKeyJwk') },
 )
 
-export const QrLoginStartRequest = t.Object({ public_key: PublicKeyJwk }, { additionalProperties: false, $id: componentId('QrLoginStartRequest') })
+export const QrLoginStartRequest = t.Object(
+  {
+    // Two key pairs, as WebCrypto keeps signing and key agreement apart: the exchange is signed with the first, its answer sealed to the second.
+    public_key: PublicKeyJwk,
+    encryption_key: PublicKeyJwk,
+  },
+  { additionalProperties: false, $id: componentId('QrLoginStartRequest') },
+)
+
+/** The exchange's answer: a TokenResponse only the desktop's ECDH private key opens (credentials/sealed.ts). */
+export const QrSealedTokens = t.Object(
+  {
+    alg: t.Literal('ECDH-ES+HKDF-SHA256+A256GCM', { description: 'ECDH with `epk`, HKDF-SHA-256 (salt: the request id, info: "sim-gateway qr-login tokens"), AES-256-GCM' }),
+    epk: PublicKeyJwk,
+    iv: Base64Url('the AES-GCM nonce (12 bytes)', 16, 'rIQ1oEH9cFJdQ6gS'),
+    ciphertext: t.String({
+      pattern: '^[A-Za-z0-9_-]+$',
+      description: 'the TokenResponse as JSON, encrypted, its 16-byte tag at the end; additional data: the request id (base64url)',
+      examples: ['cGxlYXNlIG9wZW4gbWUgd2l0aCB5b3VyIGtleQ'],
+    }),
+  },
+  { $id: componentId('QrSealedTokens') },
+)
 
 export const QrLoginStarted = t.Object(
   {
@@ -136,10 +158,12 @@ export const IdentitiesResponse = ListResponse('IdentitiesResponse', 'identities
 
 export const credentialModels = new Elysia({ name: 'models.credentials' })
   .use(sessionModels)
-  .model({ AuthRequest, RegisterRequest, ChangePasswordRequest, PublicKeyJwk, QrLoginStartRequest, QrLoginStarted, QrCode, QrLoginRequest, QrTokenRequest })
+  .model({ AuthRequest, RegisterRequest, ChangePasswordRequest, PublicKeyJwk, QrLoginStartRequest, QrLoginStarted, QrCode, QrLoginRequest, QrTokenRequest, QrSealedTokens })
   .model({ OAuthProvider, OAuthProvidersResponse, OAuthStarted, OAuthCallback, Identity, IdentitiesResponse })
 
 export type RegisterRequest = typeof RegisterRequest.static
 export type PublicKeyJwk = typeof PublicKeyJwk.static
 export type QrLoginStarted = typeof QrLoginStarted.static
+export type QrSealedTokens = typeof QrSealedTokens.static
+export type QrLoginStartRequest = typeof QrLoginStartRequest.static
 export type QrLoginRequest = typeof QrLoginRequest.static

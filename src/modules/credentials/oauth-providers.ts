@@ -39,7 +39,8 @@ const DIALECTS: Record<'yandex' | 'oidc', Dialect> = {
       login: text(info.login),
       email: text(info.default_email),
       displayName: text(info.display_name) ?? text(info.real_name),
-      clientId: info.client_id,
+      // Always named by Yandex: an answer without it is refused like one naming another application.
+      clientId: info.client_id ?? null,
     }),
   },
   oidc: {

@@ -42,7 +42,7 @@ export const qrLoginRoutes = ({ credentials, signer, config }: { credentials: { 
       async ({ body, request, server, set }) => {
         set.status = 201
         const origin = { address: address(request, server), userAgent: request.headers.get('user-agent') ?? '' }
-        return qr.start(body.public_key, origin, `${publicOrigin(request, config.trustProxy)}/lobby`)
+        return qr.start(body, origin, `${publicOrigin(request, config.trustProxy)}/lobby`)
       },
       {
         rateLimited: true,
@@ -52,11 +52,12 @@ export const qrLoginRoutes = ({ credentials, signer, config }: { credentials: { 
         detail: {
           summary: 'Desktop: start a QR login',
           description:
-            'Make an ECDSA P-256 key pair that cannot be exported (`crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign"])`) ' +
-            'and send its public half. Show `qr_svg` and `verification_words`, then call POST /auth/qr/token until it answers a session. ' +
-            'The QR carries only a one-time code: the session goes to whoever holds the private key.',
+            'Make two P-256 key pairs whose private halves cannot be exported: one to sign with (`crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign"])`), ' +
+            'one to open the answer with (`{ name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"]`), and send their public halves. ' +
+            'Show `qr_svg` and `verification_words`, then call POST /auth/qr/token until it answers a session. ' +
+            'The QR carries only a one-time code: the session goes to whoever holds the private keys.',
           responses: answers({
-            422: '`validation_error`: public_key is not a P-256 public key.',
+            422: '`validation_error`: public_key or encryption_key is not a P-256 public key.',
             429: '`rate_limited`: more than QR_LOGIN_RATE_LIMIT requests from this address per USER_RATE_WINDOW, or more than AUTH_RATE_LIMIT auth requests.',
           }),
         },
@@ -64,19 +65,21 @@ export const qrLoginRoutes = ({ credentials, signer, config }: { credentials: { 
     )
     .post(
       '/token',
-      async ({ body, request }) => tokenResponse(signer, config.accessTokenTtl, 'Logged in', await qr.exchange(body.request_id, body.signature, request.signal)),
+      ({ body, request }) => qr.exchange(body.request_id, body.signature, (grant) => tokenResponse(signer, config.accessTokenTtl, 'Logged in', grant), request.signal),
       {
         rateLimited: true,
         body: 'QrTokenRequest',
         parse: 'json',
-        response: { 200: 'TokenResponse', ...errors(400, 401, 413, 415, 422, 429) },
+        response: { 200: 'QrSealedTokens', ...errors(400, 401, 413, 415, 422, 429) },
         detail: {
           summary: 'Desktop: exchange an approved QR login for a session',
           description:
             'Sign the text `qr-login:<request_id>` with the private key (`crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, privateKey, text)`, base64url). ' +
             'While the phone has not decided, the call waits up to QR_LOGIN_WAIT seconds and answers as soon as it does, on any instance; ' +
             'then `authorization_pending`. Once approved, exactly one exchange gets the session (of the user who approved), and the ' +
-            "user's other devices hear `device_logged_in` on their user stream. The answers follow RFC 8628.",
+            "user's other devices hear `device_logged_in` on their user stream. The answers follow RFC 8628. " +
+            'The TokenResponse comes sealed to the encryption key (ECDH-ES with `epk`, HKDF-SHA-256, AES-256-GCM; client/src/sealed.ts opens it), ' +
+            'so that a copy of the exchange or of its answer, in a log or a proxy, logs nobody in.',
           responses: answers({
             400:
               ASK_AGAIN +

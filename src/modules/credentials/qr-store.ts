@@ -5,6 +5,8 @@ export type LoginRequestStatus = 'pending' | 'approved' | 'denied' | 'exchanged'
 export interface LoginRequestRow {
   request_id: string
   public_key: string
+  /** Null for a request started before migration 025. */
+  encryption_key: string | null
   address: string
   user_agent: string
   status: LoginRequestStatus
@@ -14,15 +16,15 @@ export interface LoginRequestRow {
   expires_at: string
 }
 
-const COLUMNS = 'request_id, public_key, address, user_agent, status, decided_by, decided_session, created_at, expires_at'
+const COLUMNS = 'request_id, public_key, encryption_key, address, user_agent, status, decided_by, decided_session, created_at, expires_at'
 
 /** QR login requests (migration 022): each statement that decides one is a single guarded UPDATE, so that one decision wins. */
 export class LoginRequestStore {
   async insert(row: Omit<LoginRequestRow, 'status' | 'decided_by' | 'decided_session'> & { code_hash: string }, q: Queryable): Promise<void> {
     await q.run(
-      `INSERT INTO login_requests (request_id, code_hash, public_key, address, user_agent, status, created_at, expires_at)
-       VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)`,
-      [row.request_id, row.code_hash, row.public_key, row.address, row.user_agent, row.created_at, row.expires_at],
+      `INSERT INTO login_requests (request_id, code_hash, public_key, encryption_key, address, user_agent, status, created_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8)`,
+      [row.request_id, row.code_hash, row.public_key, row.encryption_key, row.address, row.user_agent, row.created_at, row.expires_at],
     )
   }
 

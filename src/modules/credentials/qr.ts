@@ -11,7 +11,8 @@ import type { EventFeed } from '../events/feed'
 import type { EventLog } from '../events/service'
 import type { Grant, SessionService } from '../sessions/service'
 import type { User } from '../users/model'
-import type { PublicKeyJwk, QrLoginRequest, QrLoginStarted } from './model'
+import type { PublicKeyJwk, QrLoginRequest, QrLoginStarted, QrLoginStartRequest, QrSealedTokens } from './model'
+import { importSealingKey, seal } from './sealed'
 import type { LoginRequestRow, LoginRequestStore } from './qr-store'
 
 /** Seconds, all of them. */
@@ -53,8 +54,9 @@ const WORDS = (
  * half; the QR shows only a one-time code. The phone, logged in, scans it, is shown where the request
  * comes from (address, device, time, and four words the desktop shows too) and approves or denies.
  * The desktop exchanges the approved request for a session of its own by signing its id with its
- * key: whoever else saw the code holds nothing to exchange. No token passes through the phone, the
- * code or a URL. The exchange waits (up to `wait`) for the decision, woken across instances by the
+ * key, and the tokens come back sealed to a second key of its own (sealed.ts): whoever else saw the
+ * code holds nothing to exchange, and a copy of an exchange or of its answer opens nothing. No token
+ * passes through the phone, the code or a URL. The exchange waits (up to `wait`) for the decision, woken across instances by the
  * event the decision commits with, and answers as RFC 8628's polling does while there is none.
  */
 export class QrLogin {
@@ -74,10 +76,13 @@ export class QrLogin {
   ) {}
 
   /** A new request for the desktop at `origin`, bound to `publicKey`; `lobbyUrl` is where the QR sends the phone. */
-  async start(publicKey: PublicKeyJwk, origin: Origin, lobbyUrl: string): Promise<QrLoginStarted> {
+  async start({ public_key: publicKey, encryption_key: encryptionKey }: QrLoginStartRequest, origin: Origin, lobbyUrl: string): Promise<QrLoginStarted> {
     const { store, db, policy, starts } = this.deps
     await starts.consume(origin.address)
     await importPublicKey(publicKey)
+    await importSealingKey(encryptionKey).catch(() => {
+      throw invalidField('/encryption_key', 'Not a P-256 public key: x and y must be a point on the curve')
+    })
     const requestId = Bun.randomUUIDv7()
     const code = randomToken(CODE_BYTES)
     const now = Date.now()
@@ -86,6 +91,7 @@ export class QrLogin {
         request_id: requestId,
         code_hash: sha256(code),
         public_key: JSON.stringify({ kty: publicKey.kty, crv: publicKey.crv, x: publicKey.x, y: publicKey.y }),
+        encryption_key: JSON.stringify({ kty: encryptionKey.kty, crv: encryptionKey.crv, x: encryptionKey.x, y: encryptionKey.y }),
         address: origin.address,
         user_agent: origin.userAgent.slice(0, USER_AGENT_KEPT),
         created_at: new Date(now).toISOString(),
@@ -130,12 +136,13 @@ export class QrLogin {
 
   /**
    * The desktop's exchange: proves it holds the request's key, waits for the decision while there
-   * is none, and spends an approved request, once, for a session of the user who approved it.
+   * is none, and spends an approved request, once, for a session of the user who approved it,
+   * whose tokens `seal` makes readable by the desktop's encryption key alone.
    */
-  async exchange(requestId: string, signature: string, signal?: AbortSignal): Promise<Grant> {
+  async exchange(requestId: string, signature: string, tokens: (grant: Grant) => Promise<object>, signal?: AbortSignal): Promise<QrSealedTokens> {
     const { store, db } = this.deps
     const found = await store.find(requestId, db)
-    if (!found || found.expires_at <= nowIso()) throw expiredToken('The request has expired or does not exist; start a new one')
+    if (!found?.encryption_key || found.expires_at <= nowIso()) throw expiredToken('The request has expired or does not exist; start a new one')
     if (!(await verifySignature(found.public_key, signature, signedMessage(requestId)))) throw invalidProof()
     const request = found.status === 'pending' ? await this.#decision(found, signal) : found
     if (request.status === 'pending') throw request.expires_at <= nowIso() ? expiredToken('The request expired undecided') : authorizationPending()
@@ -145,7 +152,8 @@ export class QrLogin {
     const user = await this.#approver(request)
     if (!user) throw accessDenied('The session that approved the request has ended, or its account can no longer log in')
     if (!(await store.spend(requestId, nowIso(), db))) throw expiredToken('The request was exchanged already')
-    return this.deps.sessions.open(user, (sessionId) => ({ type: 'device_logged_in', session_id: sessionId, address: request.address, device: describeDevice(request.user_agent) }))
+    const grant = await this.deps.sessions.open(user, (sessionId) => ({ type: 'device_logged_in', session_id: sessionId, address: request.address, device: describeDevice(request.user_agent) }))
+    return seal(JSON.stringify(await tokens(grant)), JSON.parse(found.encryption_key), requestId)
   }
 
   async #approver({ decided_by, decided_session }: LoginRequestRow): Promise<User | undefined> {
