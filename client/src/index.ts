@@ -187,7 +187,7 @@ export function createGatewayClient(baseUrl: string, options: GatewayClientOptio
           const asked = Date.now()
           const answer = await api.auth.qr.token.post({ request_id, signature }, { fetch: { signal: cancelled.signal } }).catch(() => undefined)
           if (answer?.data) {
-            keepFrom(await unseal<TokenAnswer>(answer.data, sealing.privateKey, request_id))
+            keepFrom(await unseal<TokenAnswer>(answer.data, sealing, request_id))
             return 'logged_in'
           }
           const code = (answer?.error?.value as { error?: string } | undefined)?.error

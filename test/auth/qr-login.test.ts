@@ -30,7 +30,7 @@ async function signer() {
   return {
     publicKey: await publicJwk(keys.publicKey),
     encryptionKey: await publicJwk(sealing.publicKey),
-    openingKey: sealing.privateKey,
+    sealing,
     sign: async (text: string) => Buffer.from(await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, keys.privateKey, new TextEncoder().encode(text))).toString('base64url'),
   }
 }
@@ -46,11 +46,11 @@ async function desktop(client: Client, userAgent = CHROME_ON_WINDOWS) {
   const started = reply.body as { request_id: string; code: string; link: string; qr_svg: string; verification_words: string[]; expires_in: number; interval: number }
   return {
     ...started,
-    openingKey: key.openingKey,
+    sealing: key.sealing,
     exchange: async (signature?: string) => {
       const answer = await client.post('/auth/qr/token', { request_id: started.request_id, signature: signature ?? (await key.sign(`qr-login:${started.request_id}`)) })
       if (answer.status !== 200) return { ...answer, sealed: undefined }
-      return { ...answer, sealed: answer.body as SealedTokens, body: await unseal<any>(answer.body, key.openingKey, started.request_id) }
+      return { ...answer, sealed: answer.body as SealedTokens, body: await unseal<any>(answer.body, key.sealing, started.request_id) }
     },
   }
 }
@@ -83,10 +83,10 @@ describe(`QR login on ${STORE}`, () => {
     expect(answer.sealed).toMatchObject({ alg: 'ECDH-ES+HKDF-SHA256+A256GCM', epk: { kty: 'EC', crv: 'P-256' } })
     expect(JSON.stringify(answer.sealed)).not.toContain(answer.body.access_token.token)
     expect(JSON.stringify(answer.sealed)).not.toContain(answer.body.refresh_token.token)
-    const stranger = (await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits'])) as CryptoKeyPair
-    await expect(unseal(answer.sealed!, stranger.privateKey, pc.request_id)).rejects.toThrow()
+    const stranger = (await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveBits'])) as CryptoKeyPair
+    await expect(unseal(answer.sealed!, stranger, pc.request_id)).rejects.toThrow()
     // Bound to its request: opened as another request's answer, it fails its authentication.
-    await expect(unseal(answer.sealed!, pc.openingKey, crypto.randomUUID())).rejects.toThrow()
+    await expect(unseal(answer.sealed!, pc.sealing, crypto.randomUUID())).rejects.toThrow()
     // The code is kept only as its hash: a copy of the database approves nothing.
     const kept = JSON.stringify(await server.context.db.all('SELECT * FROM login_requests'))
     expect(kept).not.toContain(pc.code)
@@ -170,6 +170,21 @@ describe(`QR login on ${STORE}`, () => {
     expect(await app.context.credentials.qr.purgeExpired(Date.now() + 31_000, 2)).toBe(old.length)
     expect(await count()).toBe(1)
     expect((await app.client.post('/auth/qr/inspect', { code: live.code }, (await app.client.register('qr_purge')).access)).status).toBe(200)
+  })
+
+  test('a request started before its tokens were sealed (no encryption key) cannot be approved nor exchanged: the desktop starts again', async () => {
+    const app = await createTestApp()
+    const key = await signer()
+    const requestId = crypto.randomUUID()
+    await app.context.db.run(
+      `INSERT INTO login_requests (request_id, code_hash, public_key, address, user_agent, status, created_at, expires_at) VALUES ($1, $2, $3, '127.0.0.1', 'old', 'pending', $4, $5)`,
+      [requestId, sha256('legacy-code'), JSON.stringify(key.publicKey), new Date().toISOString(), new Date(Date.now() + 60_000).toISOString()],
+    )
+    const phone = await app.client.register('qr_legacy')
+    expect(refusal(await app.client.post('/auth/qr/inspect', { code: 'legacy-code' }, phone.access))).toEqual({ status: 404, error: 'not_found' })
+    expect(refusal(await app.client.post('/auth/qr/approve', { code: 'legacy-code' }, phone.access))).toEqual({ status: 404, error: 'not_found' })
+    const signature = await key.sign(`qr-login:${requestId}`)
+    expect(refusal(await app.client.post('/auth/qr/token', { request_id: requestId, signature }))).toEqual({ status: 400, error: 'expired_token' })
   })
 
   test('20 concurrent exchanges of one approved request: exactly one session', async () => {

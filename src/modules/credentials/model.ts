@@ -31,7 +31,7 @@ const VerificationWords = (description: string) =>
 /** RFC 7517's example P-256 public key (A.1): a real point on the curve, for examples and tests. */
 export const EXAMPLE_P256_KEY = { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' } as const
 
-/** The public half of an ECDSA P-256 key pair, as WebCrypto exports it (`crypto.subtle.exportKey('jwk', publicKey)`). */
+/** The public half of a P-256 key pair (ECDSA or ECDH), as WebCrypto exports it (`crypto.subtle.exportKey('jwk', publicKey)`). */
 export const PublicKeyJwk = t.Object(
   {
     kty: t.Literal('EC'),
@@ -55,12 +55,15 @@ export const QrLoginStartRequest = t.Object(
 /** The exchange's answer: a TokenResponse only the desktop's ECDH private key opens (credentials/sealed.ts). */
 export const QrSealedTokens = t.Object(
   {
-    alg: t.Literal('ECDH-ES+HKDF-SHA256+A256GCM', { description: 'ECDH with `epk`, HKDF-SHA-256 (salt: the request id, info: "sim-gateway qr-login tokens"), AES-256-GCM' }),
+    alg: t.Literal('ECDH-ES+HKDF-SHA256+A256GCM', {
+      description:
+        'ECDH of `epk` and encryption_key; HKDF-SHA-256 with the request id as salt and, as info, "sim-gateway qr-login tokens", epk.x, epk.y, encryption_key.x and encryption_key.y joined by "."; AES-256-GCM (UTF-8 texts)',
+    }),
     epk: PublicKeyJwk,
     iv: Base64Url('the AES-GCM nonce (12 bytes)', 16, 'rIQ1oEH9cFJdQ6gS'),
     ciphertext: t.String({
       pattern: '^[A-Za-z0-9_-]+$',
-      description: 'the TokenResponse as JSON, encrypted, its 16-byte tag at the end; additional data: the request id (base64url)',
+      description: 'the TokenResponse as JSON, encrypted, its 16-byte tag at the end (base64url); additional data: the request id',
       examples: ['cGxlYXNlIG9wZW4gbWUgd2l0aCB5b3VyIGtleQ'],
     }),
   },

@@ -34,14 +34,18 @@ export class LoginRequestStore {
 
   /** The request its QR code names, while it waits for a decision. */
   findPending(codeHash: string, now: string, q: Queryable): Promise<LoginRequestRow | undefined> {
-    return q.get<LoginRequestRow>(`SELECT ${COLUMNS} FROM login_requests WHERE code_hash = $1 AND status = 'pending' AND expires_at > $2`, [codeHash, now])
+    // A request from before migration 025 has no key to seal its tokens to: nothing to approve.
+    return q.get<LoginRequestRow>(
+      `SELECT ${COLUMNS} FROM login_requests WHERE code_hash = $1 AND status = 'pending' AND expires_at > $2 AND encryption_key IS NOT NULL`,
+      [codeHash, now],
+    )
   }
 
   /** Approves or denies a pending request (by the user's session `sessionId`); answers its id, or undefined when none was pending under that code. */
   async decide(codeHash: string, status: 'approved' | 'denied', decider: { userId: string; sessionId: string }, now: string, q: Queryable): Promise<string | undefined> {
     const row = await q.get<{ request_id: string }>(
       `UPDATE login_requests SET status = $2, decided_by = $3, decided_session = $4, decided_at = $5
-       WHERE code_hash = $1 AND status = 'pending' AND expires_at > $5 RETURNING request_id`,
+       WHERE code_hash = $1 AND status = 'pending' AND expires_at > $5 AND encryption_key IS NOT NULL RETURNING request_id`,
       [codeHash, status, decider.userId, decider.sessionId, now],
     )
     return row?.request_id

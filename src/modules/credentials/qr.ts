@@ -12,7 +12,7 @@ import type { EventLog } from '../events/service'
 import type { Grant, SessionService } from '../sessions/service'
 import type { User } from '../users/model'
 import type { PublicKeyJwk, QrLoginRequest, QrLoginStarted, QrLoginStartRequest, QrSealedTokens } from './model'
-import { importSealingKey, seal } from './sealed'
+import { importSealingKey, sealerTo } from './sealed'
 import type { LoginRequestRow, LoginRequestStore } from './qr-store'
 
 /** Seconds, all of them. */
@@ -137,7 +137,7 @@ export class QrLogin {
   /**
    * The desktop's exchange: proves it holds the request's key, waits for the decision while there
    * is none, and spends an approved request, once, for a session of the user who approved it,
-   * whose tokens `seal` makes readable by the desktop's encryption key alone.
+   * whose tokens, from `tokens`, are sealed so that the desktop's encryption key alone opens them.
    */
   async exchange(requestId: string, signature: string, tokens: (grant: Grant) => Promise<object>, signal?: AbortSignal): Promise<QrSealedTokens> {
     const { store, db } = this.deps
@@ -151,9 +151,10 @@ export class QrLogin {
     // An approval is only as good as the session that gave it: ended since (a logout, a password change, the account's end), it is void.
     const user = await this.#approver(request)
     if (!user) throw accessDenied('The session that approved the request has ended, or its account can no longer log in')
+    const seal = await sealerTo(JSON.parse(found.encryption_key), requestId)
     if (!(await store.spend(requestId, nowIso(), db))) throw expiredToken('The request was exchanged already')
     const grant = await this.deps.sessions.open(user, (sessionId) => ({ type: 'device_logged_in', session_id: sessionId, address: request.address, device: describeDevice(request.user_agent) }))
-    return seal(JSON.stringify(await tokens(grant)), JSON.parse(found.encryption_key), requestId)
+    return seal(JSON.stringify(await tokens(grant)))
   }
 
   async #approver({ decided_by, decided_session }: LoginRequestRow): Promise<User | undefined> {

@@ -1,7 +1,7 @@
 import type { PublicKeyJwk, QrSealedTokens } from './model'
 
 export const SEAL_ALGORITHM = 'ECDH-ES+HKDF-SHA256+A256GCM'
-/** HKDF's `info`: a key derived for this, and for nothing else. */
+/** HKDF's `info` starts with this: a key derived for this, and for nothing else. */
 export const SEAL_INFO = 'sim-gateway qr-login tokens'
 
 const ECDH_P256 = { name: 'ECDH', namedCurve: 'P-256' } as const
@@ -13,25 +13,24 @@ export function importSealingKey({ kty, crv, x, y }: PublicKeyJwk): Promise<Cryp
 }
 
 /**
- * `plaintext` sealed to the desktop's ECDH P-256 key, as JWE's ECDH-ES does it: an ephemeral key of
- * our own, the shared secret through HKDF-SHA-256 (salt: the request id), AES-256-GCM with the
- * request id as additional data. Only the holder of the desktop's private key opens it, so a copy
- * of the exchange, or of its answer, logs nobody in (client/src/sealed.ts opens it).
+ * A sealer to the desktop's ECDH P-256 key, ECIES-style: a one-time key of our own, the shared
+ * secret through HKDF-SHA-256 (salt: the request id; info: SEAL_INFO and both public keys, so that
+ * the answer binds them), AES-256-GCM with the request id as additional data. Only the holder of
+ * the desktop's private key opens what it seals, so a copy of the exchange, or of its answer, logs
+ * nobody in (client/src/sealed.ts opens it). Everything that can fail is done here, before the
+ * request is spent; sealing itself only encrypts.
  */
-export async function seal(plaintext: string, recipient: PublicKeyJwk, requestId: string): Promise<QrSealedTokens> {
-  const ephemeral = (await crypto.subtle.generateKey(ECDH_P256, true, ['deriveBits'])) as CryptoKeyPair
+export async function sealerTo(recipient: PublicKeyJwk, requestId: string): Promise<(plaintext: string) => Promise<QrSealedTokens>> {
+  const ephemeral = (await crypto.subtle.generateKey(ECDH_P256, false, ['deriveBits'])) as CryptoKeyPair
   const shared = await crypto.subtle.deriveBits({ name: 'ECDH', public: await importSealingKey(recipient) }, ephemeral.privateKey, 256)
+  const { x = '', y = '' } = await crypto.subtle.exportKey('jwk', ephemeral.publicKey)
+  const epk = { kty: 'EC' as const, crv: 'P-256' as const, x, y }
+  const info = utf8([SEAL_INFO, epk.x, epk.y, recipient.x, recipient.y].join('.'))
   const secret = await crypto.subtle.importKey('raw', shared, 'HKDF', false, ['deriveKey'])
-  const key = await crypto.subtle.deriveKey({ name: 'HKDF', hash: 'SHA-256', salt: utf8(requestId), info: utf8(SEAL_INFO) }, secret, { name: 'AES-GCM', length: 256 }, false, [
-    'encrypt',
-  ])
-  const iv = crypto.getRandomValues(new Uint8Array(12))
-  const ciphertext = await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: utf8(requestId) }, key, utf8(plaintext))
-  const { x, y } = await crypto.subtle.exportKey('jwk', ephemeral.publicKey)
-  return {
-    alg: SEAL_ALGORITHM,
-    epk: { kty: 'EC', crv: 'P-256', x: x!, y: y! },
-    iv: Buffer.from(iv).toString('base64url'),
-    ciphertext: Buffer.from(ciphertext).toString('base64url'),
+  const key = await crypto.subtle.deriveKey({ name: 'HKDF', hash: 'SHA-256', salt: utf8(requestId), info }, secret, { name: 'AES-GCM', length: 256 }, false, ['encrypt'])
+  return async (plaintext) => {
+    const iv = crypto.getRandomValues(new Uint8Array(12))
+    const ciphertext = await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: utf8(requestId) }, key, utf8(plaintext))
+    return { alg: SEAL_ALGORITHM, epk, iv: Buffer.from(iv).toString('base64url'), ciphertext: Buffer.from(ciphertext).toString('base64url') }
   }
 }
