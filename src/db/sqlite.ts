@@ -205,11 +205,11 @@ class SqliteReader implements Queryable {
 
   #listen(): void {
     this.#worker.unref()
-    this.#worker.onmessage = ({ data }: MessageEvent<{ id: number; rows?: unknown[]; error?: string }>) => {
+    this.#worker.onmessage = ({ data }: MessageEvent<{ id: number; rows?: string; error?: string }>) => {
       const pending = this.#pending.get(data.id)
       this.#pending.delete(data.id)
       if (data.error !== undefined) pending?.reject(new Error(data.error))
-      else pending?.resolve(data.rows ?? [])
+      else pending?.resolve(JSON.parse(data.rows ?? '[]'))
     }
     this.#worker.onerror = (event) => this.#fail(new Error(`the SQLite reader thread failed: ${event.message}`))
   }
