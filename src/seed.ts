@@ -28,8 +28,9 @@ export const DEMO_USERS = [
 type DemoName = (typeof DEMO_USERS)[number]['username']
 
 /**
- * Fills an empty database with demo accounts, rooms in every state and invitations in every state,
- * made through the services as a client would; a database that has any user is left alone.
+ * Fills an empty database with demo accounts (with profiles, pictures and linked pages), rooms in
+ * every state, invitations in every state, chat and a conversation, made through the services as a
+ * client would, under the fixed ids of shared/demo.ts; a database that has any user is left alone.
  */
 export async function seedDemoData({ users, rooms, invites, chat, dms, avatars, linkedAccounts, db }: AppContext): Promise<boolean> {
   const existing = await db.get<{ total: number }>('SELECT CAST(count(*) AS INTEGER) AS total FROM users')

@@ -5,8 +5,9 @@ import type { Logger } from './logger'
  * OpenTelemetry traces, exported over OTLP/HTTP as JSON (the protocol every collector speaks:
  * the OpenTelemetry Collector, Tempo, Jaeger), without the SDK: one SERVER span per request named
  * by its route template, and a CLIENT span per database statement under it. Built only when
- * OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise nothing of this runs at all. While the collector
- * cannot be reached, no span is made: an empty export asks every PROBE_EVERY_MS whether it is back.
+ * OTEL_EXPORTER_OTLP_ENDPOINT is set (and OTEL_SDK_DISABLED is not); otherwise nothing of this runs
+ * at all. While the collector cannot be reached, no span is made and no log line names a trace:
+ * an empty export asks every PROBE_EVERY_MS whether it is back.
  */
 
 export interface TracingConfig {
@@ -60,6 +61,8 @@ export class Tracer {
   #dropped = 0
   /** When the collector could not be reached: spans are not made until `#probe` reaches it. */
   #unreachableSince: number | undefined
+  /** The flush under way: the timer and a full queue never run two at once. */
+  #flushing: Promise<void> | undefined
   readonly #timer: Timer
   readonly #resource: { attributes: Attribute[] }
 
@@ -71,8 +74,12 @@ export class Tracer {
     this.#timer = setInterval(() => void this.flush(), FLUSH_EVERY_MS).unref()
   }
 
-  /** Opens the span of a request (continuing the caller's trace from `traceparent`) and makes it current for its work. */
-  startRequest(traceparent: string | null): RequestSpan {
+  /**
+   * Opens the span of a request (continuing the caller's trace from `traceparent`) and makes it
+   * current for its work; none while the collector cannot be reached.
+   */
+  startRequest(traceparent: string | null): RequestSpan | undefined {
+    if (this.#unreachableSince !== undefined) return undefined
     const parent = traceparent ? TRACEPARENT.exec(traceparent) : null
     const span = { traceId: parent?.[1] ?? randomHex(16), spanId: randomHex(8), parentSpanId: parent?.[2], startedAt: nowNanos() }
     this.#current.enterWith(span)
@@ -80,7 +87,6 @@ export class Tracer {
   }
 
   endRequest(span: RequestSpan, method: string, route: string, status: number): void {
-    if (this.#unreachableSince !== undefined) return
     this.#push({
       traceId: span.traceId,
       spanId: span.spanId,
@@ -124,8 +130,14 @@ export class Tracer {
    * Sends what is queued; a collector that does not answer costs one warning, never a request, and
    * tracing pauses until it answers again.
    */
-  async flush(): Promise<void> {
-    if (this.#unreachableSince !== undefined) return this.#probe()
+  flush(): Promise<void> {
+    this.#flushing ??= (this.#unreachableSince === undefined ? this.#send() : this.#probe()).finally(() => {
+      this.#flushing = undefined
+    })
+    return this.#flushing
+  }
+
+  async #send(): Promise<void> {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, BATCH_SIZE)
       try {
@@ -164,9 +176,11 @@ export class Tracer {
     return fetch(this.config.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(5000) })
   }
 
+  /** Sends what is left, unless the collector is known to be away: a probe would only delay the exit. */
   async shutdown(): Promise<void> {
     clearInterval(this.#timer)
-    await this.flush()
+    await this.#flushing
+    if (this.#unreachableSince === undefined) await this.flush()
   }
 
   #push(span: Span): void {

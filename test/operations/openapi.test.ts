@@ -184,7 +184,7 @@ describe('OpenAPI document', () => {
       await demo.close()
     }
     expect(answers.filter(({ status }) => status === 404 || status === 422 || status >= 500)).toEqual([])
-  }, 120_000)
+  }, 300_000)
 
   test('every route declares the statuses its body, its guard and its limits can give', () => {
     for (const [name, operation] of operations()) {

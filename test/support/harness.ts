@@ -93,7 +93,9 @@ export async function createTestApp(env: Record<string, string> = {}, log?: (lin
   cleanups.push(cleanup)
   /** Closes this app before the file ends, for a test that makes many. */
   const close = async () => {
-    cleanups.splice(cleanups.indexOf(cleanup), 1)
+    const index = cleanups.indexOf(cleanup)
+    if (index < 0) return
+    cleanups.splice(index, 1)
     await cleanup()
   }
   return { app, context, config, close, client: createClient((request) => app.handle(request)) }

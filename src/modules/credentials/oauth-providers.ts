@@ -19,8 +19,13 @@ interface Dialect {
   scope: string
   /** The scheme of the user-info call's Authorization header. */
   tokenScheme: 'OAuth' | 'Bearer'
-  /** The profile in the user-info answer; `clientId`, when the answer names the application its token was issued to. */
+  /**
+   * The profile in the user-info answer; `clientId`, for a provider whose answer names the
+   * application its token was issued to (undefined: it names none, and the answer is refused).
+   */
   profile(info: Record<string, unknown>): ProviderProfile & { clientId?: unknown }
+  /** Whether the user-info answer names the token's application, which must then be us. */
+  namesClient: boolean
 }
 
 const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : null)
@@ -39,9 +44,9 @@ const DIALECTS: Record<'yandex' | 'oidc', Dialect> = {
       login: text(info.login),
       email: text(info.default_email),
       displayName: text(info.display_name) ?? text(info.real_name),
-      // Always named by Yandex: an answer without it is refused like one naming another application.
-      clientId: info.client_id ?? null,
+      clientId: info.client_id,
     }),
+    namesClient: true,
   },
   oidc: {
     name: 'OpenID Connect',
@@ -53,6 +58,7 @@ const DIALECTS: Record<'yandex' | 'oidc', Dialect> = {
       email: info.email_verified === false ? null : text(info.email),
       displayName: text(info.name),
     }),
+    namesClient: false,
   },
 }
 
@@ -121,7 +127,8 @@ export class OAuthProvider {
     )
     const { clientId, ...profile } = this.#dialect.profile(info)
     // A token issued to another application, passed off as ours, must not sign anyone in.
-    if (clientId !== undefined && clientId !== this.entry.client_id) throw unauthorized(`${this.name} issued this token to another application`)
+    if (this.#dialect.namesClient && clientId !== this.entry.client_id)
+      throw unauthorized(clientId === undefined ? `${this.name} did not say which application this token was issued to` : `${this.name} issued this token to another application`)
     if (profile.subject === '') throw badGateway(`${this.name} answered no user id`)
     return profile
   }

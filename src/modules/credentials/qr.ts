@@ -12,7 +12,7 @@ import type { EventLog } from '../events/service'
 import type { Grant, SessionService } from '../sessions/service'
 import type { User } from '../users/model'
 import type { PublicKeyJwk, QrLoginRequest, QrLoginStarted, QrLoginStartRequest, QrSealedTokens } from './model'
-import { importSealingKey, sealerTo } from './sealed'
+import { canonicalSealingKey, sealerTo } from './sealed'
 import type { LoginRequestRow, LoginRequestStore } from './qr-store'
 
 /** Seconds, all of them. */
@@ -80,7 +80,7 @@ export class QrLogin {
     const { store, db, policy, starts } = this.deps
     await starts.consume(origin.address)
     await importPublicKey(publicKey)
-    await importSealingKey(encryptionKey).catch(() => {
+    const sealingKey = await canonicalSealingKey(encryptionKey).catch(() => {
       throw invalidField('/encryption_key', 'Not a P-256 public key: x and y must be a point on the curve')
     })
     const requestId = Bun.randomUUIDv7()
@@ -91,7 +91,7 @@ export class QrLogin {
         request_id: requestId,
         code_hash: sha256(code),
         public_key: JSON.stringify({ kty: publicKey.kty, crv: publicKey.crv, x: publicKey.x, y: publicKey.y }),
-        encryption_key: JSON.stringify({ kty: encryptionKey.kty, crv: encryptionKey.crv, x: encryptionKey.x, y: encryptionKey.y }),
+        encryption_key: JSON.stringify(sealingKey),
         address: origin.address,
         user_agent: origin.userAgent.slice(0, USER_AGENT_KEPT),
         created_at: new Date(now).toISOString(),

@@ -7,8 +7,17 @@ export const SEAL_INFO = 'sim-gateway qr-login tokens'
 const ECDH_P256 = { name: 'ECDH', namedCurve: 'P-256' } as const
 const utf8 = (text: string) => new TextEncoder().encode(text)
 
-/** The desktop's key to seal to; throws when the point is not on P-256. */
-export function importSealingKey({ kty, crv, x, y }: PublicKeyJwk): Promise<CryptoKey> {
+/**
+ * The desktop's key to seal to, as WebCrypto spells it (base64url has more than one spelling of the
+ * same coordinates, and the derivation hashes the spelling): throws when the point is not on P-256.
+ */
+export async function canonicalSealingKey({ kty, crv, x, y }: PublicKeyJwk): Promise<PublicKeyJwk> {
+  const key = await crypto.subtle.importKey('jwk', { kty, crv, x, y }, ECDH_P256, true, [])
+  const exported = await crypto.subtle.exportKey('jwk', key)
+  return { kty: 'EC', crv: 'P-256', x: exported.x!, y: exported.y! }
+}
+
+function importSealingKey({ kty, crv, x, y }: PublicKeyJwk): Promise<CryptoKey> {
   return crypto.subtle.importKey('jwk', { kty, crv, x, y }, ECDH_P256, false, [])
 }
 
