@@ -1,4 +1,6 @@
 import { afterAll, afterEach, describe, expect, setSystemTime, test } from 'bun:test'
+import Ajv from 'ajv'
+import addFormats from 'ajv-formats'
 import { type Client, closeTestResources, createTestApp, freshDatabaseUrl, onlyOn, refusal, STORE, startTestServer, TEST_ENV } from '../support/harness'
 import { type ServiceProcess, startService } from '../support/process'
 import { follower } from '../support/realtime'
@@ -98,6 +100,13 @@ describe(`QR login on ${STORE}`, () => {
 
     const told = await otherDevice.until(() => otherDevice.events(otherDevice.userStream).find((frame) => frame.event.type === 'device_logged_in'))
     expect(told.event).toEqual({ type: 'device_logged_in', session_id: expect.any(String), address: '127.0.0.1', device: 'Chrome 131 on Windows' })
+    // As the realtime protocol's document describes the frame.
+    const protocol: any = await (await fetch(`${server.baseUrl}/asyncapi/json`)).json()
+    const ajv = new Ajv({ strict: false })
+    addFormats(ajv)
+    const eventFrame = ajv.compile(protocol.components.messages['server.event'].payload)
+    expect({ valid: eventFrame(told), errors: eventFrame.errors }).toEqual({ valid: true, errors: null })
+    expect(eventFrame({ ...told, event: { ...told.event, device: 42 } })).toBe(false)
     otherDevice.close()
 
     // Single use, and nothing left to look at.
