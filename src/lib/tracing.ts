@@ -65,12 +65,14 @@ export class Tracer {
   #flushing: Promise<void> | undefined
   readonly #timer: Timer
   readonly #resource: { attributes: Attribute[] }
+  readonly #probeEveryMs: number
 
   constructor(
     private readonly config: TracingConfig,
     private readonly log: Logger,
   ) {
     this.#resource = { attributes: [attribute('service.name', config.serviceName), attribute('service.version', config.serviceVersion)] }
+    this.#probeEveryMs = config.probeEveryMs ?? PROBE_EVERY_MS
     this.#timer = setInterval(() => void this.flush(), FLUSH_EVERY_MS).unref()
   }
 
@@ -146,7 +148,7 @@ export class Tracer {
       } catch (error) {
         this.#unreachableSince = Date.now()
         this.#queue = []
-        const every = `${(this.config.probeEveryMs ?? PROBE_EVERY_MS) / 1000} s`
+        const every = `${this.#probeEveryMs / 1000} s`
         this.log.warn(`trace export failed: no spans are made until the collector answers (asked every ${every})`, { error: String(error), spans: batch.length })
         return
       }
@@ -159,7 +161,7 @@ export class Tracer {
 
   async #probe(): Promise<void> {
     const since = this.#unreachableSince!
-    if (Date.now() - since < (this.config.probeEveryMs ?? PROBE_EVERY_MS)) return
+    if (Date.now() - since < this.#probeEveryMs) return
     try {
       await this.#export([])
       this.#unreachableSince = undefined

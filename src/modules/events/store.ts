@@ -139,12 +139,6 @@ export class EventStore {
     }
   }
 
-  /** The number of the last event written to `stream` (0 for none). */
-  async lastSeq(stream: string, q: Queryable): Promise<number> {
-    const row = await q.get<{ last_seq: number }>('SELECT last_seq FROM event_streams WHERE stream = $1', [stream])
-    return Number(row?.last_seq ?? 0)
-  }
-
   /** The number of the last event written to each of `streams` (streams never written to are left out). */
   async lastSeqs(streams: string[], q: Queryable): Promise<Map<string, number>> {
     const { marks, params } = inList(streams)
