@@ -77,3 +77,22 @@ export async function startBinary(binary: string | string[], port: number, env: 
   await waitFor(`${base}/health`)
   return { child, base }
 }
+
+/** The JSON lines a process prints, one at a time. */
+export async function* jsonLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<Record<string, unknown>> {
+  const decoder = new TextDecoder()
+  let text = ''
+  for await (const chunk of stream) {
+    text += decoder.decode(chunk)
+    for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n')) {
+      yield JSON.parse(text.slice(0, end))
+      text = text.slice(end + 1)
+    }
+  }
+}
+
+export async function nextLine(lines: AsyncGenerator<Record<string, unknown>>): Promise<Record<string, unknown>> {
+  const { value, done } = await lines.next()
+  if (done) throw new Error('a player process ended early')
+  return value
+}

@@ -20,7 +20,7 @@ import { userStream } from '../src/modules/events/model'
 import { EventLog } from '../src/modules/events/service'
 import { EventStore } from '../src/modules/events/store'
 import { accessTokenSigner } from '../src/modules/sessions/tokens'
-import { buildBinary, cpuTimes, quantile, rssOf, startBinary, writeSection } from './proc'
+import { buildBinary, cpuTimes, jsonLines, nextLine, quantile, rssOf, startBinary, writeSection } from './proc'
 import { insertMany } from './seed'
 
 const WORK = join(import.meta.dir, '.work-resume')
@@ -116,25 +116,6 @@ function listenOverflows(): number {
   const [names, values] = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((line) => line.startsWith('TcpExt:'))
   const index = names!.split(' ').indexOf('ListenOverflows')
   return Number(values!.split(' ')[index])
-}
-
-/** The JSON lines a process prints, one at a time. */
-async function* jsonLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<Record<string, unknown>> {
-  const decoder = new TextDecoder()
-  let text = ''
-  for await (const chunk of stream) {
-    text += decoder.decode(chunk)
-    for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n')) {
-      yield JSON.parse(text.slice(0, end))
-      text = text.slice(end + 1)
-    }
-  }
-}
-
-async function nextLine(lines: AsyncGenerator<Record<string, unknown>>): Promise<Record<string, unknown>> {
-  const { value, done } = await lines.next()
-  if (done) throw new Error('a player process ended early')
-  return value
 }
 
 /** One storm: every player process told `command` at once, timed until the last is done. */

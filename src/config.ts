@@ -210,6 +210,22 @@ export const EnvSchema = T.Object({
     'hold live sessions and their accounts in memory, forgotten as their changes commit: no store read for a known session; on PostgreSQL, a change made on another instance bites there within the notification delay (README: the principal cache)',
   ),
   PRINCIPAL_CACHE_SIZE: T.Integer({ default: 20_000, minimum: 1, maximum: 1_000_000, description: 'sessions the principal cache holds at most per instance (the oldest go first)' }),
+  REALTIME_BUS: T.Union([T.Literal('postgres'), T.Literal('nats')], {
+    default: 'postgres',
+    description:
+      'how instances on one PostgreSQL wake each other: postgres (LISTEN/NOTIFY, nothing more to run; every instance hears every event) or nats (NATS_URL; each instance hears only the streams its sockets follow)',
+  }),
+  NATS_URL: T.String({
+    default: 'nats://127.0.0.1:4222',
+    pattern: '^(nats|tls)://[^,\\s]+(,(nats|tls)://[^,\\s]+)*$',
+    description: 'the NATS servers of REALTIME_BUS=nats, comma-separated, such as nats://user:password@nats:4222',
+  }),
+  NATS_SUBJECT_PREFIX: T.String({
+    default: 'sim_gateway',
+    pattern: '^[A-Za-z0-9_-]{1,64}$',
+    description: 'the first token of every subject this deployment uses on NATS (deployments sharing a NATS server need different ones)',
+  }),
+  NATS_LOOK_INTERVAL: Seconds(1, 1, 60, 'how often each instance reads the log for events whose NATS notice never went out (an instance killed between commit and publish); such an event arrives within two'),
   AMQP_URL: T.Optional(
     T.String({ pattern: '^amqps?://', description: 'RabbitMQ to publish domain events to, such as amqp://user:password@rabbitmq:5672 (unset: no relay)' }),
   ),
@@ -239,7 +255,7 @@ export class ConfigError extends Error {
   }
 }
 
-const SECRET_KEYS = new Set(['JWT_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL', 'METRICS_TOKEN', 'S3_SECRET_ACCESS_KEY', 'OAUTH_PROVIDERS', 'AMQP_URL'])
+const SECRET_KEYS = new Set(['JWT_SECRET', 'ADMIN_PASSWORD', 'DATABASE_URL', 'METRICS_TOKEN', 'S3_SECRET_ACCESS_KEY', 'OAUTH_PROVIDERS', 'AMQP_URL', 'NATS_URL'])
 
 /** Reads and validates the settings; throws ConfigError naming every bad variable. */
 export function loadConfig(source: Record<string, string | undefined> = Bun.env): Config {
@@ -288,6 +304,8 @@ function crossChecks(env: Env): string[] {
     problems.push(
       'PRINCIPAL_CACHE needs PostgreSQL (DATABASE_URL=postgres://...): instances sharing a SQLite file could not tell each other what to forget, and there the store read costs microseconds',
     )
+  if (env.REALTIME_BUS === 'nats' && !/^postgres(ql)?:\/\//.test(env.DATABASE_URL))
+    problems.push('REALTIME_BUS=nats needs PostgreSQL (DATABASE_URL=postgres://...): the bus wakes instances sharing one log, and a SQLite file is one instance\'s own')
   return problems
 }
 
@@ -454,6 +472,7 @@ function toConfig(env: Env) {
     shutdownTimeout: env.SHUTDOWN_TIMEOUT,
     tracing: tracingConfig(env),
     purgeInterval: env.PURGE_INTERVAL,
+    bus: env.REALTIME_BUS === 'nats' ? { engine: 'nats' as const, url: env.NATS_URL, prefix: env.NATS_SUBJECT_PREFIX, lookInterval: env.NATS_LOOK_INTERVAL * 1000 } : { engine: 'postgres' as const },
     principalCache: env.PRINCIPAL_CACHE ? { maxEntries: env.PRINCIPAL_CACHE_SIZE } : undefined,
     /** Without a url, no relay runs; the exchange is still what the AsyncAPI document names. */
     broker: { url: env.AMQP_URL, exchange: env.AMQP_EXCHANGE, events: env.AMQP_EVENTS.split(',').map((key) => key.trim()), pollInterval: env.AMQP_POLL_INTERVAL },

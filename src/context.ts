@@ -7,7 +7,8 @@ import type { Tracer } from './lib/tracing'
 import { PasswordHasher } from './lib/password'
 import { nowIso } from './lib/clock'
 import { type BackgroundTask, createMetrics } from './metrics'
-import { InProcessBus, PostgresBus } from './modules/events/bus'
+import { type EventBus, InProcessBus, PostgresBus } from './modules/events/bus'
+import { NatsBus } from './modules/events/nats-bus'
 import { EventFeed } from './modules/events/feed'
 import { EVENT_TYPES } from './modules/events/model'
 import { EventLog } from './modules/events/service'
@@ -74,8 +75,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
   const invitationStore = new InvitationStore(db)
   const rateLimits = new RateLimitStore(db)
   const eventStore = new EventStore(db.dialect)
-  // Several instances share a PostgreSQL and hear each other's commits; SQLite is one instance's own.
-  const bus = db.dialect === 'postgres' ? new PostgresBus(db) : new InProcessBus()
+  const bus = createBus()
   const events = new EventLog({ db, eventStore, bus, retention: config.eventRetention, onWritten: (event) => metrics.eventWritten(event.type) })
   const feed = new EventFeed({ log: events, bus, onError: (error, stream) => failed('event_log_read', 'event log read failed', error, { stream }) })
   const relay = config.broker.url ? createRelay(config.broker.url, config.broker) : undefined
@@ -215,6 +215,21 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     exports: userRateLimit(rateLimits, 'exports', config.userRateLimits.exports),
     onError: (error) => failed('export', 'an export failed while it was being sent', error),
   })
+
+  /** Several instances share a PostgreSQL and hear each other's commits (REALTIME_BUS); SQLite is one instance's own. */
+  function createBus(): EventBus {
+    if (db.dialect !== 'postgres') return new InProcessBus()
+    if (config.bus.engine === 'postgres') return new PostgresBus(db)
+    const { url, prefix, lookInterval } = config.bus
+    return new NatsBus({
+      url,
+      prefix,
+      lookInterval,
+      log: new LogReader({ db, eventStore }),
+      onError: (message, error) => failed('bus', message, error),
+      onInfo: (message) => log.warn(message),
+    })
+  }
 
   /** Domain events to RabbitMQ (AMQP_URL): the log read in commit order, published by one instance at a time. */
   function createRelay(url: string, broker: Config['broker']) {

@@ -24,7 +24,7 @@ export interface GaugeSources {
 export type Metrics = ReturnType<typeof createMetrics>
 
 /** The kinds of work done in the background whose failures are counted (and logged). */
-export const BACKGROUND_TASKS = ['event_log_read', 'presence', 'export', 'avatars'] as const
+export const BACKGROUND_TASKS = ['event_log_read', 'presence', 'export', 'avatars', 'bus'] as const
 export type BackgroundTask = (typeof BACKGROUND_TASKS)[number]
 
 /**

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { SQL } from 'bun'
 import { loadConfig } from '../../src/config'
 import { closeTestResources, createTestApp, freshDatabaseUrl, onlyOn, STORE, TEST_ENV } from '../support/harness'
+import { natsAvailable, natsBus, privateNats } from '../support/nats'
 import { type ServiceProcess, startService } from '../support/process'
 
 // PRINCIPAL_CACHE: a live session and its account held in memory, so that a known session costs no
@@ -94,9 +95,9 @@ describe.if(onlyOn('postgres', 'the principal cache (PostgreSQL only)'))(`the pr
 })
 
 describe.if(onlyOn('postgres', 'the principal cache across two instances (a bus needs PostgreSQL)'))('the principal cache across PostgreSQL instances', () => {
-  async function twoInstances() {
+  async function twoInstances(bus: Record<string, string> = {}, busOfB = bus) {
     const env = { ...TEST_ENV, ...CACHED, LOG_LEVEL: 'error', DATABASE_URL: await freshDatabaseUrl() }
-    const [a, b] = await Promise.all([startService(env), startService(env)])
+    const [a, b] = await Promise.all([startService({ ...env, ...bus }), startService({ ...env, ...busOfB })])
     running.push(a, b)
     return { a, b, env }
   }
@@ -112,19 +113,23 @@ describe.if(onlyOn('postgres', 'the principal cache across two instances (a bus 
     }
   }
 
-  test('a logout on A is refused on B once the notice arrives; a hundred of them, each within a second (p99 and maximum printed)', async () => {
-    const { a, b } = await twoInstances()
-    await a.client.register('pc_across', 'across-password')
-    const delays: number[] = []
-    for (let i = 0; i < 100; i++) {
-      const session = await a.client.login('pc_across', 'across-password')
-      expect((await b.client.get('/auth/me', session.access)).status).toBe(200)
-      expect((await a.client.post('/auth/logout', undefined, session.access)).status).toBe(200)
-      delays.push(await refusedWithin(b, session, 1000))
-    }
-    delays.sort((x, y) => x - y)
-    console.log(`principal cache: a logout on A refused on B after p50 ${delays[50]!.toFixed(1)} ms, p99 ${delays[98]!.toFixed(1)} ms, max ${delays[99]!.toFixed(1)} ms`)
-  }, 120_000)
+  for (const [engine, bus] of [
+    ['LISTEN/NOTIFY', () => ({})],
+    ['NATS', () => natsBus()],
+  ] as const)
+    test.if(engine !== 'NATS' || natsAvailable)(`woken by ${engine}: a logout on A is refused on B once the notice arrives; a hundred of them, each within a second (p99 and maximum printed)`, async () => {
+      const { a, b } = await twoInstances(bus())
+      await a.client.register('pc_across', 'across-password')
+      const delays: number[] = []
+      for (let i = 0; i < 100; i++) {
+        const session = await a.client.login('pc_across', 'across-password')
+        expect((await b.client.get('/auth/me', session.access)).status).toBe(200)
+        expect((await a.client.post('/auth/logout', undefined, session.access)).status).toBe(200)
+        delays.push(await refusedWithin(b, session, 1000))
+      }
+      delays.sort((x, y) => x - y)
+      console.log(`principal cache (${engine}): a logout on A refused on B after p50 ${delays[50]!.toFixed(1)} ms, p99 ${delays[98]!.toFixed(1)} ms, max ${delays[99]!.toFixed(1)} ms`)
+    }, 120_000)
 
   test('when the listening connections are cut, a logout made meanwhile is refused on B within the heartbeat timeout, and never accepted again', async () => {
     const { a, b, env } = await twoInstances()
@@ -143,4 +148,36 @@ describe.if(onlyOn('postgres', 'the principal cache across two instances (a bus 
       await admin.close()
     }
   }, 30_000)
+
+  // NATS_LOOK_INTERVAL=60 below: what is proved comes from the heartbeats and the reconnection, not from a look at the log.
+  test.if(natsAvailable)('woken by NATS: while NATS is down, a logout made meanwhile is refused on B within the heartbeat timeout, and never accepted again', async () => {
+    const nats = await privateNats()
+    const { a, b } = await twoInstances({ ...natsBus(nats.url), NATS_LOOK_INTERVAL: '60' })
+    const user = await a.client.register('pc_nats_down', 'down-password')
+    expect((await b.client.get('/auth/me', user.access)).status).toBe(200)
+    await nats.stop()
+    expect((await a.client.post('/auth/logout', undefined, user.access)).status).toBe(200)
+    await refusedWithin(b, user, 3500)
+    await nats.start()
+    for (let i = 0; i < 50; i++) {
+      expect((await b.client.get('/auth/me', user.access)).status).toBe(401)
+      await Bun.sleep(20)
+    }
+    await nats.stop()
+  }, 30_000)
+
+  test.if(natsAvailable)('woken by NATS: a logout whose notice never reaches B (A publishes to another NATS server) is refused on B within two looks at the log', async () => {
+    const [x, y] = await Promise.all([privateNats(), privateNats()])
+    const prefix = natsBus().NATS_SUBJECT_PREFIX
+    const { a, b } = await twoInstances({ ...natsBus(x.url), NATS_SUBJECT_PREFIX: prefix }, { ...natsBus(y.url), NATS_SUBJECT_PREFIX: prefix })
+    await a.client.register('pc_nats_unheard', 'unheard-password')
+    for (let i = 0; i < 5; i++) {
+      const session = await a.client.login('pc_nats_unheard', 'unheard-password')
+      expect((await b.client.get('/auth/me', session.access)).status).toBe(200)
+      expect((await a.client.post('/auth/logout', undefined, session.access)).status).toBe(200)
+      // NATS_LOOK_INTERVAL is 1 s: two looks, and a little time.
+      await refusedWithin(b, session, 2500)
+    }
+    await Promise.all([x.stop(), y.stop()])
+  }, 60_000)
 })

@@ -4,10 +4,11 @@ import { createGatewayClient, type RealtimeConnection, type RealtimeEvent } from
 import { closeTestResources, freshDatabaseUrl, onlyOn, type Session, TEST_ENV } from '../support/harness'
 import { lobby } from '../support/lobby'
 import { follower, subscribe } from '../support/realtime'
+import { natsAvailable, natsBus, privateNats } from '../support/nats'
 import { type ServiceProcess, startService } from '../support/process'
 
-// Several instances on one PostgreSQL: LISTEN/NOTIFY wakes each one, the event log is the data.
-// SQLite is one instance's own store, so this part runs on PostgreSQL only.
+// Several instances on one PostgreSQL: the bus (LISTEN/NOTIFY, or NATS) wakes each one, the event
+// log is the data. SQLite is one instance's own store, so this part runs on PostgreSQL only.
 
 const running: ServiceProcess[] = []
 // The instances go first, then their databases.
@@ -17,14 +18,27 @@ afterAll(async () => {
   await closeTestResources()
 })
 
-async function instances(count: number, env: Record<string, string> = {}) {
+async function startInstances(count: number, env: Record<string, string>) {
   const shared = { ...TEST_ENV, LOG_LEVEL: 'error', DATABASE_URL: await freshDatabaseUrl(), ...env }
   const started = await Promise.all(Array.from({ length: count }, () => startService(shared)))
   running.push(...started)
   return { services: started, env: shared }
 }
 
-describe.if(onlyOn('postgres', 'realtime across instances (they hear each other through LISTEN/NOTIFY)'))('realtime across PostgreSQL instances', () => {
+const ENGINES = [
+  { name: 'LISTEN/NOTIFY', available: true, env: (): Record<string, string> => ({}) },
+  { name: 'NATS', available: natsAvailable, env: () => natsBus() },
+]
+for (const engine of ENGINES)
+  describe.if(onlyOn('postgres', 'realtime across instances (they hear each other through a bus)') && engine.available)(
+    `realtime across PostgreSQL instances, woken by ${engine.name}`,
+    () => acrossInstances(engine),
+  )
+
+/** The same tests on each engine; each test's instances on subjects (or a database) of their own. */
+function acrossInstances(engine: (typeof ENGINES)[number]) {
+  const instances = (count: number, env: Record<string, string> = {}) => startInstances(count, { ...engine.env(), ...env })
+
   test('players on two instances hear each other join and leave; a logout on A closes the socket on B', async () => {
     const {
       services: [a, b],
@@ -132,7 +146,8 @@ describe.if(onlyOn('postgres', 'realtime across instances (they hear each other 
     socket.close()
   }, 60_000)
 
-  test('an instance whose LISTEN connection drops reads what it missed from the log: nothing lost, nothing doubled', async () => {
+  // NATS's own: the NATS bus tests below stop the NATS server.
+  if (engine.name === 'LISTEN/NOTIFY') test('an instance whose LISTEN connection drops reads what it missed from the log: nothing lost, nothing doubled', async () => {
     const {
       services: [a, b],
       env,
@@ -266,4 +281,84 @@ describe.if(onlyOn('postgres', 'realtime across instances (they hear each other 
     for (const connection of connections) connection.close()
     await database.close()
   }, 90_000)
+}
+
+describe.if(onlyOn('postgres', 'the NATS bus (it wakes instances on PostgreSQL)') && natsAvailable)('the NATS bus', () => {
+  /** Ten changes to `user`'s account on `service`: ten events on their stream. */
+  const tenChanges = async (service: ServiceProcess, user: Session) => {
+    for (let i = 0; i < 10; i++) expect((await service.client.put('/users/me', { username: `${user.username}_${i}` }, user.access)).status).toBe(200)
+  }
+  const exactlyTen = async (socket: Awaited<ReturnType<typeof follower>>) => {
+    await socket.until(() => socket.events(socket.userStream).length >= 10, 10_000)
+    await Bun.sleep(300)
+    expect(socket.events(socket.userStream).map((frame) => frame.seq)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1))
+  }
+
+  test('an instance subscribes only to the streams its sockets follow, and lets them go when the sockets close', async () => {
+    const nats = await privateNats()
+    const bus = natsBus(nats.url)
+    const {
+      services: [a, b],
+    } = await startInstances(2, bus)
+    const owner = await a!.client.register('nats_owner')
+    const room = await lobby(a!.client).createRoom(owner)
+    const socket = await follower(b!.baseUrl, owner.access)
+    await subscribe(socket, `room:${room.room_id}`)
+    const followed = [`${bus.NATS_SUBJECT_PREFIX}.events.user.${owner.userId}`, `${bus.NATS_SUBJECT_PREFIX}.events.room.${room.room_id}`]
+    const held = (await nats.subscriptions()).filter((subjects) => subjects.some((subject) => subject.startsWith(`${bus.NATS_SUBJECT_PREFIX}.events.`)))
+    // B holds the two streams its socket follows; A, with no socket, holds none; nobody takes every event.
+    expect(held).toHaveLength(1)
+    expect(held[0]!.filter((subject) => subject.startsWith(`${bus.NATS_SUBJECT_PREFIX}.events.`)).sort()).toEqual(followed.sort())
+    socket.close()
+    const deadline = Date.now() + 5000
+    while ((await nats.subscriptions()).flat().some((subject) => followed.includes(subject)) && Date.now() < deadline) await Bun.sleep(50)
+    expect((await nats.subscriptions()).flat().filter((subject) => followed.includes(subject))).toEqual([])
+    await nats.stop()
+  })
+
+  // NATS_LOOK_INTERVAL=60: what arrives comes through the reconnection, not from a look at the log.
+  test('NATS stops and starts again while changes go on: the instances read what they missed when they reconnect, and hear the next change at once', async () => {
+    const nats = await privateNats()
+    const {
+      services: [a, b],
+    } = await startInstances(2, { ...natsBus(nats.url), NATS_LOOK_INTERVAL: '60' })
+    const user = await a!.client.register('nats_restart')
+    const socket = await follower(b!.baseUrl, user.access)
+    await nats.stop()
+    for (let i = 0; i < 9; i++) expect((await a!.client.put('/users/me', { username: `nats_restart_${i}` }, user.access)).status).toBe(200)
+    await nats.start()
+    await socket.until(() => socket.events(socket.userStream).length === 9, 10_000)
+    // Both instances are back on NATS: the next change is heard without the log.
+    await Bun.sleep(500)
+    const changed = Date.now()
+    expect((await a!.client.put('/users/me', { username: 'nats_restart_9' }, user.access)).status).toBe(200)
+    await socket.until(() => socket.events(socket.userStream).length >= 10, 10_000)
+    expect(Date.now() - changed).toBeLessThan(1000)
+    await exactlyTen(socket)
+    await nats.stop()
+  })
+
+  test('notices that never reach the other instance (an instance killed between commit and publish) are found in the log within two looks', async () => {
+    // A publishes to one NATS server, B listens on another: nothing A says reaches B through NATS.
+    const [x, y] = await Promise.all([privateNats(), privateNats()])
+    const prefix = natsBus().NATS_SUBJECT_PREFIX
+    const env = {
+      ...TEST_ENV,
+      LOG_LEVEL: 'error',
+      DATABASE_URL: await freshDatabaseUrl(),
+      REALTIME_BUS: 'nats',
+      NATS_SUBJECT_PREFIX: prefix,
+    }
+    const [a, b] = await Promise.all([startService({ ...env, NATS_URL: x.url }), startService({ ...env, NATS_URL: y.url })])
+    running.push(a, b)
+    const user = await a.client.register('nats_unheard')
+    const socket = await follower(b.baseUrl, user.access)
+    await tenChanges(a, user)
+    const lastCommitted = Date.now()
+    await socket.until(() => socket.events(socket.userStream).length >= 10, 10_000)
+    // NATS_LOOK_INTERVAL is 1 s: within two looks of the last commit, and a little time.
+    expect(Date.now() - lastCommitted).toBeLessThan(2500)
+    await exactlyTen(socket)
+    await Promise.all([x.stop(), y.stop()])
+  })
 })

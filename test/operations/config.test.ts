@@ -72,6 +72,26 @@ describe('configuration', () => {
     for (const { stderr } of [badForm, badType]) expect(stderr).not.toContain('hunter2')
   })
 
+  test('REALTIME_BUS=nats is checked: it needs PostgreSQL, NATS_URL and NATS_SUBJECT_PREFIX their form; a NATS that does not answer stops the start, named without its password', async () => {
+    expect(problems({ REALTIME_BUS: 'nats' })[0]).toStartWith('REALTIME_BUS=nats needs PostgreSQL')
+    const bad = problems({ REALTIME_BUS: 'redis', NATS_URL: 'http://nats:4222', NATS_SUBJECT_PREFIX: 'a.b' }).map((line) => line.split(':')[0])
+    expect(bad).toEqual(['REALTIME_BUS', 'NATS_URL', 'NATS_SUBJECT_PREFIX'])
+    const postgres = 'postgres://postgres@127.0.0.1:5432/postgres'
+    expect(loadConfig({ DATABASE_URL: postgres, REALTIME_BUS: 'nats', NATS_URL: 'nats://a:4222,nats://b:4222' }).bus).toEqual({
+      engine: 'nats',
+      url: 'nats://a:4222,nats://b:4222',
+      prefix: 'sim_gateway',
+      lookInterval: 1000,
+    })
+    if (!Bun.env.TEST_DATABASE_URL) return
+    const env = { ...Bun.env, PORT: '0', JWT_SECRET: 'x'.repeat(32), DATABASE_URL: Bun.env.TEST_DATABASE_URL, REALTIME_BUS: 'nats', NATS_URL: 'nats://user:hunter2-secret@127.0.0.1:1' }
+    const child = Bun.spawn([process.execPath, 'src/index.ts'], { env, stderr: 'pipe', stdout: 'pipe' })
+    const [code, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()])
+    expect(code).toBe(2)
+    expect(stderr).toContain('NATS_URL: no NATS answers at 127.0.0.1:1')
+    expect(stderr).not.toContain('hunter2')
+  })
+
   test('.env.example documents every setting with its default', async () => {
     const text = await Bun.file('.env.example').text()
     const documented = new Map(

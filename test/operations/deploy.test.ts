@@ -41,6 +41,20 @@ describe('compose files', () => {
     expect(override.services.gateway.environment.DATABASE_URL).toStartWith('postgres://')
     expect(override.services.gateway.depends_on.postgres.condition).toBe('service_healthy')
   })
+
+  test('the many-instances file: instances on PostgreSQL woken by NATS, reached only through the balancer, with room for their connections', async () => {
+    const scale = await yaml('compose.scale.yaml')
+    const { gateway, balancer, nats, postgres } = scale.services
+    expect(gateway.environment).toMatchObject({ REALTIME_BUS: 'nats', NATS_URL: 'nats://nats:4222', TRUST_PROXY: 'true' })
+    expect(gateway.environment.DATABASE_URL).toStartWith('postgres://')
+    // Scaled with --scale: no host port of its own, settings from .env like the single instance's.
+    expect(gateway.ports).toBeUndefined()
+    expect(gateway.env_file[0].path).toBe('.env')
+    expect(balancer.volumes).toContain('./deploy/nginx/balancer.conf:/etc/nginx/nginx.conf:ro')
+    expect(await Bun.file('deploy/nginx/balancer.conf').text()).toContain('server gateway:3000')
+    expect(nats.image).toStartWith('nats:')
+    expect(postgres.command.join(' ')).toContain('max_connections=')
+  })
 })
 
 describe('Dockerfile', () => {

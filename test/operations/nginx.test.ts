@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { cpSync, readFileSync } from 'node:fs'
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startBinary } from '../support/binary'
 import { TEST_ENV } from '../support/harness'
@@ -75,5 +76,62 @@ describe.if(nginxAvailable)('nginx auth_request in front of an upstream, with th
     expect(allowed.status).toBe(200)
     expect(await allowed.text()).toBe('simulator says hello')
     expect(seen).toEqual([{ path: '/plant/7', userId: player.user.user_id, userRole: 'user' }])
+  }, 60_000)
+})
+
+describe.if(nginxAvailable)('the balancer of compose.scale.yaml (deploy/nginx/balancer.conf), in front of two compiled instances', () => {
+  test('sockets and requests spread over the instances; sockets per client address are capped across all of them; a dead instance costs no request', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'sgw-balancer-'))
+    cleanups.push(() => rmSync(folder, { recursive: true, force: true }))
+    // Two instances on one store (a SQLite file here; PostgreSQL in compose.scale.yaml).
+    const env = { ...TEST_ENV, DATABASE_URL: `sqlite:${join(folder, 'shared.sqlite')}`, LOG_LEVEL: 'warn', TRUST_PROXY: 'true' }
+    const a = await startBinary(env)
+    const b = await startBinary(env)
+    cleanups.push(() => a.child.kill('SIGKILL'), () => b.child.kill('SIGKILL'))
+    const nginx = await startNginx((port) =>
+      readFileSync('deploy/nginx/balancer.conf', 'utf8')
+        .replace(/server gateway:3000 (.*);/, (_, options) => [a, b].map(({ port }) => `server 127.0.0.1:${port} ${options};`).join('\n        '))
+        .replace('listen 80;', `listen 127.0.0.1:${port};`),
+    )
+    cleanups.push(nginx.stop)
+    const players = await Promise.all([0, 1].map((i) => b.client.register(`balanced_${i}`)))
+
+    /** A socket through the balancer: `ready` once authenticated, or how it was refused. */
+    const open = (token: string) =>
+      new Promise<{ socket: WebSocket; ready: boolean }>((resolve) => {
+        const socket = new WebSocket(`${nginx.baseUrl.replace('http', 'ws')}/realtime`)
+        socket.onmessage = (message) => {
+          const frame = JSON.parse(String(message.data))
+          if (frame.op === 'hello') socket.send(JSON.stringify({ op: 'auth', token }))
+          if (frame.op === 'ready') resolve({ socket, ready: true })
+        }
+        socket.onclose = () => resolve({ socket, ready: false })
+      })
+    // The balancer's cap is 20 a client address; each instance's own (REALTIME_MAX_SOCKETS_PER_ADDRESS) is 256.
+    const sockets: WebSocket[] = []
+    for (let i = 0; i < 20; i++) {
+      const opened = await open(players[i % 2]!.access)
+      expect(opened.ready).toBe(true)
+      sockets.push(opened.socket)
+    }
+    const held = async (instance: { client: typeof a.client }) => {
+      const text = String((await instance.client.get('/metrics')).body)
+      return Number(text.match(/^realtime_sockets (\d+)/m)![1])
+    }
+    expect([await held(a), await held(b)]).toEqual([10, 10])
+    expect((await open(players[0]!.access)).ready).toBe(false)
+    sockets.pop()!.close()
+    await Bun.sleep(100)
+    const again = await open(players[0]!.access)
+    expect(again.ready).toBe(true)
+    sockets.push(again.socket)
+
+    a.child.kill('SIGKILL')
+    await a.child.exited
+    for (let i = 0; i < 10; i++) {
+      const reply = await fetch(`${nginx.baseUrl}/auth/me`, { headers: { authorization: `Bearer ${players[0]!.access}` } })
+      expect(reply.status).toBe(200)
+    }
+    for (const socket of sockets) socket.close()
   }, 60_000)
 })

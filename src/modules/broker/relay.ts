@@ -134,14 +134,21 @@ export class EventRelay {
       if (!leader && this.#leader) this.deps.log.warn('another instance relays the event log now')
       // A new leader reads where the relay stands: another instance may have moved it on meanwhile.
       if (leader !== this.#leader) this.#position = undefined
-      this.#leader = leader
+      this.#lead(leader)
     } catch (error) {
-      this.#leader = false
+      this.#lead(false)
       this.deps.log.warn('the relay lock cannot be checked; not publishing until it can', { error: String(error) })
     }
     this.#wake()
     await this.refreshStatus().catch(() => {})
     if (!this.#stopped) this.#poll = setTimeout(() => void this.#tick(), this.deps.pollInterval).unref()
+  }
+
+  /** Only the leader hears every stream's notices (a bus that delivers by subject sends them to it alone). */
+  #lead(leader: boolean): void {
+    if (leader && !this.#leader) void this.#subscription?.add('*')
+    if (!leader && this.#leader) this.#subscription?.remove('*')
+    this.#leader = leader
   }
 
   /** Publishes what is new, now or right after the pass under way; not while waiting to retry. */

@@ -17,11 +17,13 @@ export interface CommitReader {
 /** A reader's place on the bus: which streams it wants notices of. */
 export interface Subscription {
   /**
-   * The notices of `stream` from now on. An engine that delivers by subject subscribes to it; one
-   * that delivers everything everywhere (PostgreSQL NOTIFY, in process) hands the reader every
-   * notice, and the reader keeps what it follows.
+   * The notices of `stream` from now on: a stream's name, every stream of a kind (`user:*`), or
+   * every stream (`*`). An engine that delivers by subject (NATS) subscribes to it, and the promise
+   * settles once notices flow; one that delivers everything everywhere (PostgreSQL NOTIFY, in
+   * process) hands the reader every notice, and the reader keeps what it follows. Either way a
+   * reader may also hear streams it did not ask for.
    */
-  add(stream: string): void
+  add(stream: string): Promise<void>
   remove(stream: string): void
   stop(): void
 }
@@ -29,7 +31,7 @@ export interface Subscription {
 /**
  * How committed events reach their readers on every instance. The bus only wakes them; the event
  * log stays the data, so a notice lost on the way costs a read, never an event. Each engine is a
- * class of its own here; another (NATS, Redis) is one more behind the same interface.
+ * class of its own: in process and PostgreSQL here, NATS in nats-bus.ts.
  */
 export interface EventBus {
   /**
@@ -58,7 +60,7 @@ export interface EventBus {
 export type Signal = { type: 'presence'; user_id: string; online: boolean; room_ids: string[] } | { type: 'typing'; user_id: string; room_id: string }
 
 /** Runs `call`; what it throws is thrown again later, on its own, without stopping the caller. */
-function each(call: () => void): void {
+export function each(call: () => void): void {
   try {
     call()
   } catch (error) {
@@ -68,13 +70,16 @@ function each(call: () => void): void {
   }
 }
 
-/** The readers of one instance, each handed every notice (engines that deliver everything everywhere). */
-class Readers {
+const everywhere = Promise.resolve()
+
+/** The readers of one instance, each handed every notice this instance hears. */
+export class Readers {
   readonly #all = new Set<CommitReader>()
 
+  /** A reader of every notice (engines that deliver everything everywhere). */
   add(reader: CommitReader): Subscription {
     this.#all.add(reader)
-    return { add: () => {}, remove: () => {}, stop: () => this.#all.delete(reader) }
+    return { add: () => everywhere, remove: () => {}, stop: () => this.#all.delete(reader) }
   }
 
   /** Whether a reader wants heartbeats. */
@@ -164,7 +169,7 @@ const MAX_PAYLOAD = 7900
 export const EVENTS_CHANNEL = 'lobby_events'
 const SIGNALS_CHANNEL = 'lobby_signals'
 /** How often each instance sends an empty notice on the events channel, which every instance hears (itself included). */
-const HEARTBEAT_MS = 1000
+export const HEARTBEAT_MS = 1000
 
 /**
  * Every instance on one PostgreSQL: a transaction's events go out as one NOTIFY, which PostgreSQL

@@ -10,6 +10,8 @@ interface Followed {
   head: number
   /** Whether `head` has been read from the log (the first step of every stream does it). */
   started: boolean
+  /** Settles once the bus delivers the stream's notices: the head is read after it, so no notice falls between. */
+  subscribed: Promise<void>
   /** A catch-up is scheduled after a failed read (one at a time, however many notices fail). */
   retrying: boolean
   /** Work on the stream runs one step after another: arrivals, gap filling, joins. */
@@ -42,8 +44,7 @@ export class EventFeed {
   follow(stream: string, listener: Listener): () => void {
     let followed = this.#streams.get(stream)
     if (!followed) {
-      followed = { head: 0, started: false, retrying: false, chain: Promise.resolve(), listeners: new Set() }
-      this.#bus.add(stream)
+      followed = { head: 0, started: false, subscribed: this.#bus.add(stream), retrying: false, chain: Promise.resolve(), listeners: new Set() }
       followed.chain = this.#step(stream, followed, () => {})
       this.#streams.set(stream, followed)
     }
@@ -107,6 +108,7 @@ export class EventFeed {
 
   async #start(stream: string, followed: Followed): Promise<void> {
     if (followed.started) return
+    await followed.subscribed
     followed.head = await this.deps.log.lastSeq(stream)
     followed.started = true
   }

@@ -62,6 +62,11 @@ export class LogReader {
     return { events, passed, waiting: events.length < rows.length }
   }
 
+  /** The last position written now: where a reader that wants only what comes next starts. */
+  head(): Promise<number> {
+    return this.deps.eventStore.head(this.deps.db.reader)
+  }
+
   /** How far the log runs past `position`: in positions, and since the first event after it was written. */
   async behind(position: number): Promise<{ positions: number; since?: string }> {
     const { head, firstAfter } = await this.deps.eventStore.headAndFirstAfter(position, this.deps.db.reader)

@@ -91,11 +91,17 @@ export class EventStore {
     return { events: rows.flatMap((row) => (row.stream === null ? [] : [toStored(row as EventRow)])), snapshot: rows[0]!.snapshot }
   }
 
+  /** The last position written (0 for an empty log). */
+  async head(q: Queryable): Promise<number> {
+    const head = await q.get<{ head: number | null }>('SELECT MAX(position) AS head FROM events')
+    return Number(head?.head ?? 0)
+  }
+
   /** The last position written (0 for an empty log), and when the first event after `position` was written. */
   async headAndFirstAfter(position: number, q: Queryable): Promise<{ head: number; firstAfter?: string }> {
-    const head = await q.get<{ head: number | null }>('SELECT MAX(position) AS head FROM events')
+    const head = await this.head(q)
     const first = await q.get<{ created_at: string }>('SELECT created_at FROM events WHERE position > $1 ORDER BY position LIMIT 1', [position])
-    return { head: Number(head?.head ?? 0), firstAfter: first?.created_at }
+    return { head, firstAfter: first?.created_at }
   }
 
   /** The events of `stream` after `afterSeq` (and up to `upTo`), in order, at most `limit`. */

@@ -35,7 +35,8 @@ export class PrincipalCache {
       maxEntries: number
     },
   ) {
-    deps.bus.read({ committed: (notice) => this.#noticed(notice), lost: () => this.#forgetAll(), heard: () => this.#heard() })
+    // Every change that concerns a session or an account is on its user's stream.
+    void deps.bus.read({ committed: (notice) => this.#noticed(notice), lost: () => this.#forgetAll(), heard: () => this.#heard() }).add('user:*')
     deps.events.onCommitted((stored) => this.#noticed(stored))
   }
 
