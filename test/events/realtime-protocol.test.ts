@@ -101,6 +101,23 @@ describe(`realtime protocol on ${STORE}`, () => {
     expect(current.seqs).toEqual([6])
   })
 
+  test('REALTIME_AUTH_TIMEOUT bounds the client, not the server: a good auth frame sent at once is answered ready however long the server takes over it', async () => {
+    const server = await startTestServer({ REALTIME_AUTH_TIMEOUT: '1' })
+    const user = await server.client.register('rp_slow_server')
+    // The server as a reconnection storm makes it: recording the arrival takes longer than the timeout.
+    const presence = server.context.presence
+    const arrived = presence.arrived.bind(presence)
+    presence.arrived = async (userId: string) => {
+      await Bun.sleep(1500)
+      return arrived(userId)
+    }
+    const started = performance.now()
+    const socket = await follower(server.baseUrl, user.access)
+    expect(performance.now() - started).toBeGreaterThan(1400)
+    expect(socket.frames.some((frame) => frame.op === 'ready')).toBe(true)
+    socket.close()
+  })
+
   test('limits: auth timeout, bad frames, frame size, message rate, sockets per user, subscriptions per socket, sockets per instance', async () => {
     const server = await startTestServer({
       REALTIME_AUTH_TIMEOUT: '1',

@@ -214,6 +214,8 @@ export class RealtimeHub {
     if (!claims && (await this.deps.tokens.expired(token))) return this.deps.transport.close(connection, 'tokenExpired', 'the access token has expired: refresh it and send it again')
     if (!claims || (connection.userId && claims.sub !== connection.userId)) return this.deps.transport.close(connection, 'unauthorized', 'the access token is not valid')
     if (connection.closed) return
+    // The client authenticated in time; what remains is this instance's work, however long a storm of reconnections makes it.
+    if (first) clearTimeout(connection.timer)
     const stream = userStream(claims.sub)
     if (!connection.userId) {
       const mine = this.#byUser.get(claims.sub) ?? new Set()
