@@ -295,5 +295,24 @@ describe(`presence and typing on ${STORE}`, () => {
     expect(await rows()).toEqual([owner.userId])
     await watcher.until(() => watcher.frames.find((frame) => frame.op === 'presence' && frame.user_id === player.userId && frame.online === false))
   })
+
+  test('a renewal writes one row for the whole instance, however many players it holds: their rows stay as written', async () => {
+    const { server, owner, player } = await chatWorld()
+    const { presence, db } = server.context
+    const sockets = await Promise.all([owner, player].map((person) => follower(server.baseUrl, person.access)))
+    await presence.renew()
+    const snapshot = async () => ({
+      users: await db.all<{ user_id: string; seen_at: string }>('SELECT user_id, seen_at FROM presence WHERE instance_id = $1 ORDER BY user_id', [presence.instanceId]),
+      instance: (await db.get<{ seen_at: string }>('SELECT seen_at FROM presence_instances WHERE instance_id = $1', [presence.instanceId]))!.seen_at,
+    })
+    const before = await snapshot()
+    await Bun.sleep(5)
+    await presence.renew()
+    const after = await snapshot()
+    expect(after.users).toEqual(before.users)
+    expect(after.users).toHaveLength(2)
+    expect(after.instance > before.instance).toBe(true)
+    for (const socket of sockets) socket.close()
+  })
 })
 

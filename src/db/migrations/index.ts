@@ -25,6 +25,7 @@ import m022 from './022-qr-login-requests'
 import m023 from './023-identities-and-oauth-states'
 import m024 from './024-relay-positions'
 import m025 from './025-qr-login-encryption-keys'
+import m026 from './026-presence-by-instance'
 
 const COLUMN_TYPES: Record<Dialect, ColumnTypes> = {
   sqlite: { boolean: 'INTEGER' },
@@ -32,7 +33,7 @@ const COLUMN_TYPES: Record<Dialect, ColumnTypes> = {
 }
 
 // Timestamps are ISO-8601 UTC text with milliseconds: they sort and compare as text on both stores.
-const MIGRATIONS: Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011, m012, m013, m014, m015, m016, m017, m018, m019, m020, m021, m022, m023, m024, m025]
+const MIGRATIONS: Migration[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011, m012, m013, m014, m015, m016, m017, m018, m019, m020, m021, m022, m023, m024, m025, m026]
 
 /** Every version of the schema, in order. */
 export const SCHEMA_VERSIONS = MIGRATIONS.map((migration) => migration.version)

@@ -23,10 +23,11 @@ const PRESENCE_LOCKS = 32
 
 /**
  * Who is online: a user with a socket open on any instance. Each instance keeps a row per user it
- * holds sockets of and renews its rows three times per REALTIME_PRESENCE_TIMEOUT, by the store's
- * clock; a row not renewed within the timeout is reaped by whichever instance renews next, and its
- * user said offline unless another row of theirs lives. An instance that stalled past the timeout
- * finds its rows gone at its next renewal and writes them back (and says those users are online).
+ * holds sockets of, and renews itself (one row, however many users) three times per
+ * REALTIME_PRESENCE_TIMEOUT, by the store's clock; the rows of an instance not renewed within the
+ * timeout are reaped by whichever instance renews next, and their users said offline unless another
+ * row of theirs lives. An instance that stalled past the timeout finds its rows gone at its next
+ * renewal and writes them back (and says those users are online).
  *
  * The arrivals and departures of one turn of the event loop are recorded together, in one
  * transaction holding their users' locks (a lock per stripe of users), so the check of the other instances' rows and
@@ -50,9 +51,8 @@ export class PresenceService {
   /** Departures waiting out LEAVE_GRACE_MS. */
   readonly #leaving = new Map<string, Timer>()
   /**
-   * This instance's writes of its rows, one after another: a renewal updates all of them and a
-   * batch some, each in its own order of rows, and side by side PostgreSQL could find them waiting
-   * for each other (a deadlock) and abort one.
+   * This instance's writes, one after another: a renewal and a batch both write the instance's
+   * row, and a batch its users' rows in its own order.
    */
   #writes: Promise<unknown> = Promise.resolve()
   #stopped = false
@@ -69,9 +69,10 @@ export class PresenceService {
     },
   ) {}
 
-  /** Reads the store's clock, then renews three times per timeout. */
+  /** Reads the store's clock and says this instance lives, then renews three times per timeout. */
   async start(): Promise<void> {
     this.#skew = (await this.deps.presenceStore.clock(this.deps.db)) - Date.now()
+    await this.deps.presenceStore.renew(this.instanceId, this.#now(), this.deps.db)
     this.#timer = setInterval(() => this.renew().catch(this.deps.onError), (this.deps.timeout * 1000) / 3)
     this.#timer.unref()
   }
@@ -155,9 +156,10 @@ export class PresenceService {
         })
         await step()
       }
-      if (stale.length < REAP_BATCH) return
+      if (stale.length < REAP_BATCH) break
       await nextTurn()
     }
+    if (failed.size === 0) await presenceStore.forgetInstances(this.#liveSince(), db)
   }
 
   /** Has the next batch record the user as `#here` then says; answers what waits for that. */

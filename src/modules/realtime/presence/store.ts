@@ -2,26 +2,29 @@ import { inList } from '../../../db/in-list'
 import type { Dialect, Queryable } from '../../../db/database'
 
 /**
- * Who has sockets open on which instance: a row per user and instance, renewed by each instance
- * while it lives, with times by the store's clock. The presence service needs only this, so
+ * Who has sockets open on which instance: a row per user and instance, and a row per instance that
+ * it renews while it lives, with times by the store's clock; a user's row counts while its
+ * instance's does. The presence service needs only this, so
  * another engine is one more implementation; each call runs in `q`, the transaction that holds the
  * user's lock when the call changes a user's presence.
  */
 export interface PresenceStore {
   /** The store's clock (ms since the epoch): instances judge each other's rows by it, whatever their own clocks say. */
   clock(q: Queryable): Promise<number>
-  /** Writes or renews the instance's rows of the users. */
+  /** Writes the instance's rows of the users (and renews the instance: it lives). */
   join(userIds: string[], instanceId: string, now: string, q: Queryable): Promise<void>
   /** Deletes the instance's rows of the users; answers those it had. */
   leave(userIds: string[], instanceId: string, q: Queryable): Promise<string[]>
-  /** Renews the instance's rows; answers how many it still had. */
-  renew(instanceId: string, now: string, q: Queryable): Promise<number>
+  /** Renews the instance: one row, however many users it holds. */
+  renew(instanceId: string, now: string, q: Queryable): Promise<void>
   usersOf(instanceId: string, q: Queryable): Promise<string[]>
-  /** Up to `limit` users with a row nobody renewed since `before` (their instance died, or stalled). */
+  /** Up to `limit` users with a row on an instance nobody renewed since `before` (it died, or stalled). */
   staleUsers(before: string, limit: number, q: Queryable): Promise<string[]>
-  /** Deletes the user's rows not renewed since `before`; answers how many. */
+  /** Deletes the user's rows on instances not renewed since `before`; answers how many. */
   reap(userId: string, before: string, q: Queryable): Promise<number>
-  /** Which of `userIds` have a row renewed since `since`. */
+  /** Forgets the instances not renewed since `before` that hold no row any more. */
+  forgetInstances(before: string, q: Queryable): Promise<void>
+  /** Which of `userIds` have a row on an instance renewed since `since`. */
   online(userIds: string[], since: string, q: Queryable): Promise<string[]>
 }
 
@@ -40,12 +43,9 @@ export class SqlPresenceStore implements PresenceStore {
 
   async join(userIds: string[], instanceId: string, now: string, q: Queryable): Promise<void> {
     if (userIds.length === 0) return
+    await this.renew(instanceId, now, q)
     const rows = userIds.map((_, index) => `($${index + 3}, $1, $2)`).join(', ')
-    await q.run(
-      `INSERT INTO presence (user_id, instance_id, seen_at) VALUES ${rows}
-       ON CONFLICT (user_id, instance_id) DO UPDATE SET seen_at = excluded.seen_at`,
-      [instanceId, now, ...userIds],
-    )
+    await q.run(`INSERT INTO presence (user_id, instance_id, seen_at) VALUES ${rows} ON CONFLICT (user_id, instance_id) DO NOTHING`, [instanceId, now, ...userIds])
   }
 
   async leave(userIds: string[], instanceId: string, q: Queryable): Promise<string[]> {
@@ -55,8 +55,11 @@ export class SqlPresenceStore implements PresenceStore {
     return rows.map((row) => row.user_id)
   }
 
-  renew(instanceId: string, now: string, q: Queryable): Promise<number> {
-    return q.run('UPDATE presence SET seen_at = $2 WHERE instance_id = $1', [instanceId, now])
+  async renew(instanceId: string, now: string, q: Queryable): Promise<void> {
+    await q.run(
+      'INSERT INTO presence_instances (instance_id, seen_at) VALUES ($1, $2) ON CONFLICT (instance_id) DO UPDATE SET seen_at = excluded.seen_at',
+      [instanceId, now],
+    )
   }
 
   async usersOf(instanceId: string, q: Queryable): Promise<string[]> {
@@ -65,18 +68,31 @@ export class SqlPresenceStore implements PresenceStore {
   }
 
   async staleUsers(before: string, limit: number, q: Queryable): Promise<string[]> {
-    const rows = await q.all<{ user_id: string }>('SELECT DISTINCT user_id FROM presence WHERE seen_at < $1 LIMIT $2', [before, limit])
+    const rows = await q.all<{ user_id: string }>(
+      'SELECT DISTINCT user_id FROM presence WHERE instance_id IN (SELECT instance_id FROM presence_instances WHERE seen_at < $1) LIMIT $2',
+      [before, limit],
+    )
     return rows.map((row) => row.user_id)
   }
 
   reap(userId: string, before: string, q: Queryable): Promise<number> {
-    return q.run('DELETE FROM presence WHERE user_id = $1 AND seen_at < $2', [userId, before])
+    return q.run('DELETE FROM presence WHERE user_id = $1 AND instance_id IN (SELECT instance_id FROM presence_instances WHERE seen_at < $2)', [userId, before])
+  }
+
+  async forgetInstances(before: string, q: Queryable): Promise<void> {
+    await q.run(
+      'DELETE FROM presence_instances WHERE seen_at < $1 AND NOT EXISTS (SELECT 1 FROM presence WHERE presence.instance_id = presence_instances.instance_id)',
+      [before],
+    )
   }
 
   async online(userIds: string[], since: string, q: Queryable): Promise<string[]> {
     if (userIds.length === 0) return []
     const { marks, params } = inList(userIds, 2)
-    const rows = await q.all<{ user_id: string }>(`SELECT DISTINCT user_id FROM presence WHERE seen_at >= $1 AND user_id IN (${marks})`, [since, ...params])
+    const rows = await q.all<{ user_id: string }>(
+      `SELECT DISTINCT user_id FROM presence WHERE user_id IN (${marks}) AND instance_id IN (SELECT instance_id FROM presence_instances WHERE seen_at >= $1)`,
+      [since, ...params],
+    )
     return rows.map((row) => row.user_id)
   }
 }
