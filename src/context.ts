@@ -6,6 +6,7 @@ import type { Logger } from './lib/logger'
 import type { Tracer } from './lib/tracing'
 import { PasswordHasher } from './lib/password'
 import { nowIso } from './lib/clock'
+import { openFileLimit, socketsWithinFileLimit } from './lib/file-limit'
 import { type BackgroundTask, createMetrics } from './metrics'
 import { type EventBus, InProcessBus, PostgresBus } from './modules/events/bus'
 import { NatsBus } from './modules/events/nats-bus'
@@ -188,7 +189,12 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     timeout: config.realtime.presenceTimeout,
     onError: (error) => failed('presence', 'presence could not be recorded', error),
   })
-  const transport = new Transport({ policy: config.realtime, metrics, log })
+  const fileLimit = openFileLimit()
+  const maxSockets = socketsWithinFileLimit(config.realtime.maxSockets, fileLimit)
+  if (maxSockets < config.realtime.maxSockets)
+    log.info('realtime sockets capped by the file limit', { REALTIME_MAX_SOCKETS: config.realtime.maxSockets, sockets: maxSockets, ulimit_n: fileLimit })
+  const realtimePolicy = { ...config.realtime, maxSockets }
+  const transport = new Transport({ policy: realtimePolicy, metrics, log })
   // The kinds of stream, each deciding who may follow it and what its events mean: the user's own first.
   const chatKind = chatStreams({ rooms, chat, presence, bus, transport })
   const realtime = new RealtimeHub({
@@ -202,7 +208,7 @@ export function createContext(config: Config, db: Database, log: Logger, jwtSecr
     feed,
     tokens: verifier,
     metrics,
-    policy: config.realtime,
+    policy: realtimePolicy,
   })
 
   const exporter = new ExportService({

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { ConfigError, EnvSchema, loadConfig } from '../../src/config'
+import { openFileLimit, socketsWithinFileLimit } from '../../src/lib/file-limit'
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -90,6 +91,14 @@ describe('configuration', () => {
     expect(code).toBe(2)
     expect(stderr).toContain('NATS_URL: no NATS answers at 127.0.0.1:1')
     expect(stderr).not.toContain('hunter2')
+  })
+
+  test('REALTIME_MAX_SOCKETS is held under the file limit (ulimit -n), with files to spare: past it a client would wait on a connection never accepted', () => {
+    expect(openFileLimit()).toBe(Number(Bun.spawnSync(['sh', '-c', 'ulimit -n']).stdout.toString()))
+    expect(socketsWithinFileLimit(50_000, 20_000)).toBe(19_000)
+    expect(socketsWithinFileLimit(50_000, 1024)).toBe(921)
+    expect(socketsWithinFileLimit(500, 20_000)).toBe(500)
+    expect(socketsWithinFileLimit(50_000, undefined)).toBe(50_000)
   })
 
   test('.env.example documents every setting with its default', async () => {
