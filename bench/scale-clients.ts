@@ -8,6 +8,7 @@
  * Commands on stdin, one answer line (JSON) each on stdout:
  *   connect        all players connect, `wave` at a time; answers when all are subscribed
  *   count          events received so far (for CPU per delivery)
+ *   resumed        how many players dropped since the start, and how many of them resumed
  *   report         the latencies of chat messages (POST to socket) and the resumes after drops
  *   verify <file>  every stream's last number in the log, from the file: how many players hold
  *                  each of their streams exactly (every event once, in order, up to the log's last)
@@ -30,8 +31,10 @@ interface Followed {
 export {}
 
 const plan = (await Bun.file(process.argv[2]!).json()) as Plan
+const CONNECT_PATIENCE_MS = 15_000
 let received = 0
-const latencies: number[] = []
+/** Chat messages received: when, and how long after their POST was sent. */
+const latencies: Array<[at: number, ms: number]> = []
 const resumes: Array<{ droppedAt: number; resumedAt?: number }> = []
 const now = () => performance.timeOrigin + performance.now()
 
@@ -63,6 +66,8 @@ class Player {
     let pending = this.streams.size
     const socket = new WebSocket(`ws://${hostOf(this.index)}:${plan.ports[this.target]}/realtime`)
     this.socket = socket
+    // An instance that takes the connection and never answers: given up, and another one tried.
+    const patience = setTimeout(() => pending > 0 && socket.close(), CONNECT_PATIENCE_MS)
     socket.onmessage = (message) => {
       const frame = JSON.parse(String(message.data))
       if (frame.op === 'hello') {
@@ -76,6 +81,7 @@ class Player {
         else if (!frame.recovered) followed.unrecovered++
         followed.subscribed = true
         if (--pending === 0) {
+          clearTimeout(patience)
           this.attempts = 0
           if (this.resume) this.resume.resumedAt ??= now()
           onSubscribed()
@@ -90,7 +96,9 @@ class Player {
         this.resume = { droppedAt: now() }
         resumes.push(this.resume)
       }
-      this.target = (this.target + 1) % plan.ports.length
+      // The players of a dead instance spread over the others, as a balancer's least_conn would spread them.
+      const others = plan.ports.length - 1
+      this.target = (this.target + 1 + (this.attempts === 0 ? this.index % others : 0)) % plan.ports.length
       this.attempts++
       setTimeout(() => this.connect(wasLive ? () => {} : onSubscribed), this.attempts > plan.ports.length ? 200 : 0)
     }
@@ -103,7 +111,10 @@ class Player {
     if (frame.seq <= followed.last) followed.doubled++
     else if (frame.seq > followed.last + 1) followed.gaps++
     followed.last = Math.max(followed.last, frame.seq)
-    if (frame.event.type === 'message_posted' && frame.event.body?.startsWith('t=')) latencies.push(now() - Number(frame.event.body.slice(2)))
+    if (frame.event.type === 'message_posted' && frame.event.body?.startsWith('t=')) {
+      const at = now()
+      latencies.push([at, at - Number(frame.event.body.slice(2))])
+    }
   }
 }
 
@@ -130,6 +141,7 @@ for await (const line of console) {
     await connectAll(Number(argument ?? 500))
     answer({ connected: players.length })
   } else if (command === 'count') answer({ received })
+  else if (command === 'resumed') answer({ dropped: resumes.length, resumed: resumes.filter((resume) => resume.resumedAt !== undefined).length })
   else if (command === 'report') answer({ latencies, resumes })
   else if (command === 'verify') {
     const heads = (await Bun.file(argument!).json()) as Record<string, number>
