@@ -10,7 +10,11 @@ interface Followed {
   head: number
   /** Whether `head` has been read from the log (the first step of every stream does it). */
   started: boolean
-  /** Settles once the bus delivers the stream's notices: the head is read after it, so no notice falls between. */
+  /**
+   * Settles once the bus delivers the stream's notices, and the head is read after it, so that no
+   * notice falls between (should one still, as when the connection drops meanwhile, the bus's
+   * catch-up or its look at the log hands it on).
+   */
   subscribed: Promise<void>
   /** A catch-up is scheduled after a failed read (one at a time, however many notices fail). */
   retrying: boolean
