@@ -50,6 +50,8 @@ describe('compose files', () => {
     // Scaled with --scale: no host port of its own, settings from .env like the single instance's.
     expect(gateway.ports).toBeUndefined()
     expect(gateway.env_file[0].path).toBe('.env')
+    // Each socket is a file: the cap on sockets follows the file limit.
+    expect(gateway.ulimits.nofile.soft).toBeGreaterThanOrEqual(20_000)
     expect(balancer.volumes).toContain('./deploy/nginx/balancer.conf:/etc/nginx/nginx.conf:ro')
     expect(await Bun.file('deploy/nginx/balancer.conf').text()).toContain('server gateway:3000')
     expect(nats.image).toStartWith('nats:')
