@@ -1,20 +1,24 @@
 /**
  * The chat benchmark: `bun run bench:chat`. Against the compiled binary, on SQLite and on
- * PostgreSQL (BENCH_DATABASE_URL): how many messages a second one room of 50 players sustains end
- * to end (sent over the websocket, acknowledged, and received by all 50), with the latency from
- * sending to the last of the 50 receiving it; and how long a page of history takes with a million
- * messages stored. Rewrites the "Chat" section of bench/RESULTS.md.
+ * PostgreSQL (BENCH_DATABASE_URL): how many messages a second one room of 50 players, and 100 rooms
+ * of 10, sustain end to end (sent over the websocket, acknowledged, and received by every player of
+ * the room), with the latency from sending to the last receipt; and how long a page of history
+ * takes with a million messages stored. Rewrites the "Chat" section of bench/RESULTS.md;
+ * `bun bench/chat.ts --flow` measures the sending alone and writes nothing.
  */
 import { join } from 'node:path'
 import { openDatabase } from '../src/db/database'
-import { buildBinary, freshPostgresDatabase, quantile, startBinary, writeSection } from './proc'
+import { buildBinary, cpuSeconds, freshPostgresDatabase, machineTicks, quantile, startBinary, writeSection } from './proc'
 
 const WORK = join(import.meta.dir, '.work-chat')
 const POSTGRES_URL = Bun.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const RESULTS = join(import.meta.dir, 'RESULTS.md')
 const PLAYERS = 50
 const SENDERS = 10
+const ROOMS = 100
+const ROOM_PLAYERS = 10
 const SECONDS = 10
+const FLOW_ONLY = process.argv.includes('--flow')
 const HISTORY = 1_000_000
 
 const BINARY = buildBinary(WORK)
@@ -27,6 +31,8 @@ async function instance(port: number, databaseUrl: string) {
     INVITE_RATE_LIMIT: '1000000',
     MESSAGE_RATE_LIMIT: '1000000',
     REALTIME_MESSAGE_RATE: '100000',
+    REALTIME_MAX_SOCKETS_PER_ADDRESS: '100000',
+    HASH_QUEUE_PER_CLIENT: '100',
     ROOM_MAX_PLAYERS_LIMIT: String(PLAYERS),
     PASSWORD_MEMORY_COST: '19456',
     LOG_LEVEL: 'warn',
@@ -42,16 +48,17 @@ async function call(base: string, method: string, path: string, token?: string, 
   return reply.json() as Promise<any>
 }
 
-/** A room of PLAYERS, each with a socket following its chat; answers the sockets and the room. */
-async function fullRoom(base: string) {
+/** A room of `size` players, each with a socket following its chat; answers the sockets and the room. */
+async function fullRoom(base: string, size: number, tag: string) {
   const players: Array<{ token: string; userId: string; name: string }> = []
-  for (let i = 0; i < PLAYERS; i++) {
-    const name = `chat_bench_${i}`
+  for (let i = 0; i < size; i++) {
+    const name = `chat_${tag}_${i}`
     const answer = await call(base, 'POST', '/auth/registrate', undefined, { username: name, password: 'bench-password' })
+    if (!answer.access_token) throw new Error(`registering ${name}: ${JSON.stringify(answer)}`)
     players.push({ token: answer.access_token.token, userId: answer.user.user_id, name })
   }
   const owner = players[0]!
-  const room = await call(base, 'POST', '/rooms', owner.token, { room_name: 'Bench room', max_players: PLAYERS })
+  const room = await call(base, 'POST', '/rooms', owner.token, { room_name: 'Bench room', max_players: size })
   for (const player of players.slice(1)) {
     const invitation = await call(base, 'POST', `/rooms/${room.room_id}/invite`, owner.token, { user_name: player.name, player_role: 'operator' })
     await call(base, 'POST', `/rooms/${room.room_id}/join`, player.token, { ct: invitation.ct })
@@ -75,43 +82,66 @@ async function fullRoom(base: string) {
   return { sockets, room }
 }
 
-/** SENDERS players send one message after another for SECONDS; each message is timed until all PLAYERS sockets have it. */
-async function throughput(base: string) {
-  const { sockets, room } = await fullRoom(base)
+/**
+ * In each of `rooms` rooms of `size` players, `senders` of them send one message after another for
+ * SECONDS; each message is timed until every player of its room has it.
+ */
+async function throughput(server: { base: string; child: { pid: number } }, rooms: number, size: number, senders: number) {
+  const { base } = server
+  const tag = `${rooms}x${size}`
+  const filled: Array<Awaited<ReturnType<typeof fullRoom>>> = []
+  for (let first = 0; first < rooms; first += 10)
+    filled.push(...(await Promise.all(Array.from({ length: Math.min(10, rooms - first) }, (_, i) => fullRoom(base, size, `${tag}_${first + i}`)))))
   const sentAt = new Map<string, number>()
   const receipts = new Map<string, number>()
   const latencies: number[] = []
-  const acknowledged: Array<() => void> = sockets.map(() => () => {})
-  for (const [index, { onFrame }] of sockets.entries())
-    onFrame((frame) => {
-      if (frame.op === 'sent') return acknowledged[index]!()
-      if (frame.op !== 'event' || frame.event.type !== 'message_posted') return
-      const id = frame.event.client_id
-      const count = (receipts.get(id) ?? 0) + 1
-      receipts.set(id, count)
-      if (count === PLAYERS) {
-        latencies.push(performance.now() - sentAt.get(id)!)
-        receipts.delete(id)
-      }
-    })
+  const acknowledged = new Map<WebSocket, () => void>()
+  for (const { sockets } of filled)
+    for (const { socket, onFrame } of sockets)
+      onFrame((frame) => {
+        if (frame.op === 'sent') return acknowledged.get(socket)?.()
+        if (frame.op !== 'event' || frame.event.type !== 'message_posted') return
+        const id = frame.event.client_id
+        const count = (receipts.get(id) ?? 0) + 1
+        receipts.set(id, count)
+        if (count === size) {
+          latencies.push(performance.now() - sentAt.get(id)!)
+          receipts.delete(id)
+        }
+      })
   const deadline = performance.now() + SECONDS * 1000
+  const [cpuBefore, machineBefore] = [cpuSeconds(server.child.pid), machineTicks()]
   let sent = 0
   await Promise.all(
-    sockets.slice(0, SENDERS).map(async ({ socket }, sender) => {
-      for (let n = 0; performance.now() < deadline; n++) {
-        const clientId = `s${sender}-${n}`
-        sentAt.set(clientId, performance.now())
-        const ack = new Promise<void>((resolve) => (acknowledged[sender] = resolve))
-        socket.send(JSON.stringify({ op: 'send', room_id: room.room_id, body: `message ${n} from ${sender}`, client_id: clientId }))
-        await ack
-        sent++
-      }
-    }),
+    filled.flatMap(({ sockets, room }, roomIndex) =>
+      sockets.slice(0, senders).map(async ({ socket }, sender) => {
+        for (let n = 0; performance.now() < deadline; n++) {
+          const clientId = `r${roomIndex}-s${sender}-${n}`
+          sentAt.set(clientId, performance.now())
+          const ack = new Promise<void>((resolve) => acknowledged.set(socket, resolve))
+          socket.send(JSON.stringify({ op: 'send', room_id: room.room_id, body: `message ${n} from ${sender}`, client_id: clientId }))
+          await ack
+          sent++
+        }
+      }),
+    ),
   )
+  const [cpuAfter, machineAfter] = [cpuSeconds(server.child.pid), machineTicks()]
   await Bun.sleep(500)
-  for (const { socket } of sockets) socket.close()
-  return { perSecond: latencies.length / SECONDS, sent, delivered: latencies.length, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) }
+  for (const { sockets } of filled) for (const { socket } of sockets) socket.close()
+  return {
+    perSecond: latencies.length / SECONDS,
+    sent,
+    delivered: latencies.length,
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+    cpuPerMessage: ((cpuAfter - cpuBefore) / sent) * 1e6,
+    idle: (machineAfter.idle - machineBefore.idle) / (machineAfter.total - machineBefore.total),
+  }
 }
+
+const usage = ({ cpuPerMessage, idle }: { cpuPerMessage: number; idle: number }) =>
+  `service CPU ${cpuPerMessage.toFixed(0)} µs a message, machine ${(idle * 100).toFixed(0)} % idle`
 
 /** A million messages in one room, written straight to the store; then pages of history timed over HTTP. */
 async function history(base: string, databaseUrl: string) {
@@ -163,8 +193,15 @@ for (const [index, [store, database]] of stores.entries()) {
   console.log(`== ${store}: a room of ${PLAYERS}, ${SENDERS} of them sending for ${SECONDS} s`)
   const url = await database()
   const server = await instance(4601 + index, url)
-  const flow = await throughput(server.base)
-  console.log(`  ${flow.perSecond.toFixed(0)} messages/s to all ${PLAYERS}; send to last receipt p50 ${flow.p50.toFixed(1)} ms, p99 ${flow.p99.toFixed(1)} ms`)
+  const flow = await throughput(server, 1, PLAYERS, SENDERS)
+  console.log(`  ${flow.perSecond.toFixed(0)} messages/s to all ${PLAYERS}; send to last receipt p50 ${flow.p50.toFixed(1)} ms, p99 ${flow.p99.toFixed(1)} ms; ${usage(flow)}`)
+  console.log(`== ${store}: ${ROOMS} rooms of ${ROOM_PLAYERS}, one player of each sending for ${SECONDS} s`)
+  const rooms = await throughput(server, ROOMS, ROOM_PLAYERS, 1)
+  console.log(`  ${rooms.perSecond.toFixed(0)} messages/s; send to last receipt p50 ${rooms.p50.toFixed(1)} ms, p99 ${rooms.p99.toFixed(1)} ms; ${usage(rooms)}`)
+  if (FLOW_ONLY) {
+    server.child.kill()
+    continue
+  }
   console.log(`== ${store}: history with ${HISTORY.toLocaleString('en')} messages`)
   const pages = await history(server.base, url)
   console.log(`  newest page p99 ${pages.newest.p99.toFixed(1)} ms, a page in the middle p99 ${pages.deep.p99.toFixed(1)} ms`)
@@ -174,7 +211,8 @@ for (const [index, [store, database]] of stores.entries()) {
     '',
     '| measure | p50 | p99 | result |',
     '| --- | --- | --- | --- |',
-    `| ${SENDERS} of ${PLAYERS} players sending over the websocket, each message until all ${PLAYERS} have it | ${flow.p50.toFixed(1)} ms | ${flow.p99.toFixed(1)} ms | ${flow.perSecond.toFixed(0)} messages/s (${(flow.perSecond * PLAYERS).toFixed(0)} deliveries/s) |`,
+    `| ${SENDERS} of ${PLAYERS} players sending over the websocket, each message until all ${PLAYERS} have it | ${flow.p50.toFixed(1)} ms | ${flow.p99.toFixed(1)} ms | ${flow.perSecond.toFixed(0)} messages/s (${(flow.perSecond * PLAYERS).toFixed(0)} deliveries/s); ${usage(flow)} |`,
+    `| ${ROOMS} rooms of ${ROOM_PLAYERS}, one player of each sending, each message until all ${ROOM_PLAYERS} of its room have it | ${rooms.p50.toFixed(1)} ms | ${rooms.p99.toFixed(1)} ms | ${rooms.perSecond.toFixed(0)} messages/s (${(rooms.perSecond * ROOM_PLAYERS).toFixed(0)} deliveries/s); ${usage(rooms)} |`,
     `| newest page of 50, ${HISTORY.toLocaleString('en')} messages stored | ${pages.newest.p50.toFixed(1)} ms | ${pages.newest.p99.toFixed(1)} ms | |`,
     `| page of 50 before the middle | ${pages.deep.p50.toFixed(1)} ms | ${pages.deep.p99.toFixed(1)} ms | |`,
     `| page of 50 after message 1,000 | ${pages.forward.p50.toFixed(1)} ms | ${pages.forward.p99.toFixed(1)} ms | |`,
@@ -182,9 +220,10 @@ for (const [index, [store, database]] of stores.entries()) {
   )
 }
 
-writeSection(RESULTS, 'Chat', [
-  `\`bun run bench:chat\`, ${new Date().toISOString().slice(0, 10)}, Bun ${Bun.version}, ${navigator.hardwareConcurrency} cores; the ${PLAYERS} clients run on the same machine. Closed loop: each sender waits for its acknowledgement before the next message.`,
-  '',
-  ...report,
-])
+if (!FLOW_ONLY)
+  writeSection(RESULTS, 'Chat', [
+    `\`bun run bench:chat\`, ${new Date().toISOString().slice(0, 10)}, Bun ${Bun.version}, ${navigator.hardwareConcurrency} cores; the ${PLAYERS} clients run on the same machine. Closed loop: each sender waits for its acknowledgement before the next message.`,
+    '',
+    ...report,
+  ])
 process.exit(0)

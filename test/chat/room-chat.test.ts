@@ -101,6 +101,30 @@ describe(`room chat on ${STORE}`, () => {
     expect((await client.get(path, owner.access)).body.messages).toHaveLength(2)
   })
 
+  test("a burst of 40 to one room (written together while the room's lock is held): each sender gets their own answer; refusals and a resend spoil nothing", async () => {
+    const { client, owner, player, invitee, stranger, path, say } = await chatWorld()
+    const burst = [
+      ...Array.from({ length: 30 }, (_, i) => ({ who: i % 2 ? owner : player, body: { body: `reading ${i}`, client_id: `r-${i}` }, expected: 201 })),
+      ...Array.from({ length: 3 }, () => ({ who: owner, body: { body: 'Pump 2 tripped', client_id: 'trip' }, expected: 'once' })),
+      ...Array.from({ length: 4 }, () => ({ who: invitee, body: { body: 'Can I?' }, expected: 403 })),
+      ...Array.from({ length: 3 }, () => ({ who: stranger, body: { body: 'Hello' }, expected: 404 })),
+    ].sort(() => Math.random() - 0.5)
+    const replies = await Promise.all(burst.map(({ who, body }) => say(who, body)))
+    burst.forEach(({ expected }, index) => {
+      if (typeof expected === 'number') expect(replies[index]!.status).toBe(expected)
+    })
+    const trips = replies.filter((_, index) => burst[index]!.expected === 'once')
+    expect(trips.map((reply) => reply.status).sort()).toEqual([200, 200, 201])
+    expect(new Set(trips.map((reply) => reply.body.message_id)).size).toBe(1)
+    // What was answered is what is stored: 31 messages under consecutive numbers (none taken by a refusal), each as its author was told.
+    const stored = (await client.get(`${path}?limit=100`, owner.access)).body.messages as Array<{ seq: number; message_id: string; body: string }>
+    expect(stored).toHaveLength(31)
+    const seqs = stored.map((message) => message.seq).sort((a, b) => a - b)
+    expect(seqs.at(-1)! - seqs[0]!).toBe(30)
+    const answered = replies.filter((reply) => reply.status === 201).map((reply) => ({ seq: reply.body.seq, message_id: reply.body.message_id, body: reply.body.body }))
+    expect(answered.sort((a, b) => a.seq - b.seq)).toEqual(stored.map(({ seq, message_id, body }) => ({ seq, message_id, body })).sort((a, b) => a.seq - b.seq))
+  })
+
   test('authors edit their own; authors, the owner and admins delete; a deleted message keeps its place, empty', async () => {
     const { server, client, owner, player, admin, room, path, say } = await chatWorld()
     const mine = (await say(player, { body: 'Pump 1 is loud' })).body

@@ -1,10 +1,11 @@
 import { batchRows, inBatches, inPages } from '../../db/batches'
 import { type Database, UniqueViolation } from '../../db/database'
+import { GroupedWrites } from '../../db/grouped-writes'
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso } from '../../lib/clock'
-import { conflict, forbidden, notFound } from '../../shared/errors'
+import { ApiError, conflict, forbidden, notFound } from '../../shared/errors'
 import { plainText } from '../../shared/text'
-import { chatStream } from '../events/model'
+import { chatStream, type LobbyEvent } from '../events/model'
 import type { EventLog } from '../events/service'
 import type { MembershipService } from '../rooms/membership'
 import type { User } from '../users/model'
@@ -18,6 +19,9 @@ import type { MessageStore } from './store'
  * orders the history. The room's players write; they and admins read, a closed room's included.
  */
 export class ChatService {
+  /** A room's messages pass its lock one transaction at a time: those that arrive meanwhile are written together, in the next. */
+  readonly #sends = new GroupedWrites<string, Send, Message>((roomId, sends) => this.#writeGroup(roomId, sends), MAX_MESSAGES_PER_WRITE)
+
   constructor(
     private readonly deps: {
       db: Database
@@ -41,7 +45,7 @@ export class ChatService {
     if (earlier) return earlier
     await this.deps.sent.consume(user.user_id)
     try {
-      return await this.#write(user, roomId, body, clientId ?? null, messageId)
+      return { message: await this.#sends.write(roomId, { user, body, client_id: clientId ?? null, message_id: messageId }), created: true }
     } catch (error) {
       // The same resent at once: the first one's row is there now, and this one wrote nothing.
       const resent = error instanceof UniqueViolation && clientId && (await this.#sent(user, roomId, clientId))
@@ -59,23 +63,61 @@ export class ChatService {
   }
 
   /**
-   * The message, its event and its number, under the room's lock with no more read than whether the
-   * author plays in the open room: a `clientId` used before is refused by the store's unique key.
+   * Writes a room's waiting messages in one transaction. A `client_id` used meanwhile (a message
+   * resent at once) makes the store refuse the whole group: each is then written alone, so that
+   * only that one fails.
    */
-  #write(user: User, roomId: string, body: string, client_id: string | null, message_id: string): Promise<{ message: Message; created: true }> {
+  async #writeGroup(roomId: string, sends: Send[]): Promise<Array<PromiseSettledResult<Message>>> {
+    try {
+      return await this.#write(roomId, sends)
+    } catch (error) {
+      if (!(error instanceof UniqueViolation) || sends.length === 1) throw error
+      const outcomes: Array<PromiseSettledResult<Message>> = []
+      for (const send of sends) outcomes.push(...(await this.#write(roomId, [send]).catch((reason: unknown) => [{ status: 'rejected' as const, reason }])))
+      return outcomes
+    }
+  }
+
+  /**
+   * The messages, their events and their numbers, under the room's lock with no more read than
+   * whether each author plays in the open room: a `clientId` used before is refused by the store's
+   * unique key.
+   */
+  #write(roomId: string, sends: Send[]): Promise<Array<PromiseSettledResult<Message>>> {
     const { messageStore, events, membership } = this.deps
-    return membership.withStanding(user, roomId, async ({ isMember, isClosed }, tx) => {
-      if (!isMember) throw notAPlayer()
-      if (isClosed) throw conflict('room_closed', 'The room is closed')
-      const created_at = nowIso()
-      const [stored] = await events.emit(tx, [
-        chatStream(roomId),
-        { type: 'message_posted', room_id: roomId, message_id, author_id: user.user_id, body, client_id, created_at },
-      ])
-      const message = { message_id, room_id: roomId, seq: stored!.seq, author_id: user.user_id, client_id, body, created_at }
-      await messageStore.insert(message, tx)
-      return { message: { ...message, author_name: user.username, edited_at: null, deleted_at: null }, created: true }
-    })
+    return membership.withStandings(
+      sends.map((send) => send.user),
+      roomId,
+      async (standings, tx) => {
+        const refusals = standings.map((standing) =>
+          standing instanceof ApiError ? standing : !standing.isMember ? notAPlayer() : standing.isClosed ? conflict('room_closed', 'The room is closed') : undefined,
+        )
+        const accepted = sends.filter((_, index) => !refusals[index])
+        const created_at = nowIso()
+        const stored = await events.emit(
+          tx,
+          ...accepted.map(({ user, body, client_id, message_id }): [string, LobbyEvent] => [
+            chatStream(roomId),
+            { type: 'message_posted', room_id: roomId, message_id, author_id: user.user_id, body, client_id, created_at },
+          ]),
+        )
+        const messages = accepted.map(({ user, body, client_id, message_id }, index) => ({
+          message_id,
+          room_id: roomId,
+          seq: stored[index]!.seq,
+          author_id: user.user_id,
+          client_id,
+          body,
+          created_at,
+        }))
+        await messageStore.insert(messages, tx)
+        const written = new Map(accepted.map((send, index) => [send, { ...messages[index]!, author_name: send.user.username, edited_at: null, deleted_at: null }]))
+        return sends.map((send, index): PromiseSettledResult<Message> => {
+          const refusal = refusals[index]
+          return refusal ? { status: 'rejected', reason: refusal } : { status: 'fulfilled', value: written.get(send)! }
+        })
+      },
+    )
   }
 
   /** A page of the room's history, newest first, with cursors to the pages around it. */
@@ -155,6 +197,17 @@ export class ChatService {
     return message
   }
 }
+
+/** A message waiting for its room's write. */
+interface Send {
+  user: User
+  body: string
+  client_id: string | null
+  message_id: string
+}
+
+/** At most this many of a room's waiting messages go in one transaction. */
+const MAX_MESSAGES_PER_WRITE = 100
 
 const notAPlayer = () => forbidden('not_a_player', "Only the room's players write in its chat")
 

@@ -32,13 +32,13 @@ export interface LogRead {
 export class EventStore {
   constructor(private readonly dialect: Dialect) {}
 
-  /** The stream's next number, holding its row until `tx` ends. */
-  async nextSeq(stream: string, tx: Transaction): Promise<number> {
+  /** The last of the stream's next `count` numbers, holding its row until `tx` ends. */
+  async nextSeq(stream: string, count: number, tx: Transaction): Promise<number> {
     const head = await tx.get<{ last_seq: number }>(
-      `INSERT INTO event_streams (stream, last_seq) VALUES ($1, 1)
-       ON CONFLICT (stream) DO UPDATE SET last_seq = event_streams.last_seq + 1
+      `INSERT INTO event_streams (stream, last_seq) VALUES ($1, $2)
+       ON CONFLICT (stream) DO UPDATE SET last_seq = event_streams.last_seq + excluded.last_seq
        RETURNING last_seq`,
-      [stream],
+      [stream, count],
     )
     return Number(head?.last_seq)
   }

@@ -2,7 +2,7 @@ import { BatchedReads } from '../../db/batched-reads'
 import { batchRows, inBatches, nextTurn } from '../../db/batches'
 import type { Database, Queryable, Transaction } from '../../db/database'
 import { nowIso } from '../../lib/clock'
-import { type ApiError, conflict, notFound } from '../../shared/errors'
+import { ApiError, conflict, notFound } from '../../shared/errors'
 import type { EventLog } from '../events/service'
 import { chatStream, type LobbyEvent, roomStream, userStream } from '../events/model'
 import type { User } from '../users/model'
@@ -87,14 +87,31 @@ export class MembershipService {
   }
 
   /**
-   * Runs `work` holding the room's lock, with whether the caller plays in it and whether it is
+   * Runs `work` holding the room's lock, with whether each of `users` plays in it and whether it is
    * closed: one small read under the lock where the room's players and their names are not needed
-   * (the chat's messages). 404, as access() answers, for one who may not see the room.
+   * (the chat's messages, written together). Each user's standing, or the 404 that access() would
+   * answer one who may not see the room.
    */
-  withStanding<Result>(user: User, roomId: string, work: (standing: Standing, tx: Transaction) => Promise<Result>): Promise<Result> {
+  withStandings<Result>(users: User[], roomId: string, work: (standings: Array<Standing | ApiError>, tx: Transaction) => Promise<Result>): Promise<Result> {
     return this.deps.db.transaction(async (tx) => {
       await lockRoom(tx, roomId)
-      return work(await this.standing(user, roomId, tx), tx)
+      const room = await this.deps.roomStore.playersAmong(
+        roomId,
+        users.map((user) => user.user_id),
+        tx,
+      )
+      const standings: Array<Standing | ApiError> = []
+      for (const user of users) {
+        const isMember = room?.players.has(user.user_id) ?? false
+        try {
+          await this.#mustSee(user, roomId, room !== undefined, isMember, tx)
+          standings.push({ isMember, isClosed: room!.isClosed })
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error
+          standings.push(error)
+        }
+      }
+      return work(standings, tx)
     })
   }
 

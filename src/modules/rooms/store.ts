@@ -67,6 +67,17 @@ export class RoomStore {
     return row && { isMember: Boolean(row.is_member), isClosed: Boolean(row.is_closed) }
   }
 
+  /** Which of `userIds` play in the room, and whether it is closed; undefined when there is no such room. */
+  async playersAmong(roomId: string, userIds: string[], q: Queryable): Promise<{ isClosed: boolean; players: Set<string> } | undefined> {
+    const { marks, params } = inList(userIds, 2)
+    const rows = await q.all<{ is_closed: boolean | number; user_id: string | null }>(
+      `SELECT r.is_closed, p.user_id FROM rooms r LEFT JOIN room_players p ON p.room_id = r.room_id AND p.user_id IN (${marks}) WHERE r.room_id = $1`,
+      [roomId, ...params],
+    )
+    if (rows.length === 0) return undefined
+    return { isClosed: Boolean(rows[0]!.is_closed), players: new Set(rows.flatMap((row) => (row.user_id === null ? [] : [row.user_id]))) }
+  }
+
   /** Who plays in each room of `roomIds`, and whether it is closed; rooms that do not exist are left out. */
   async seatingOf(roomIds: string[], q: Queryable): Promise<Map<string, Seating>> {
     const { marks, params } = inList(roomIds)
