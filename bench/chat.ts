@@ -222,7 +222,7 @@ for (const [index, [store, database]] of stores.entries()) {
 
 if (!FLOW_ONLY)
   writeSection(RESULTS, 'Chat', [
-    `\`bun run bench:chat\`, ${new Date().toISOString().slice(0, 10)}, Bun ${Bun.version}, ${navigator.hardwareConcurrency} cores; the ${PLAYERS} clients run on the same machine. Closed loop: each sender waits for its acknowledgement before the next message.`,
+    `\`bun run bench:chat\`, ${new Date().toISOString().slice(0, 10)}, Bun ${Bun.version}, ${navigator.hardwareConcurrency} cores; the players' clients (${PLAYERS}, then ${ROOMS * ROOM_PLAYERS}) run on the same machine. Closed loop: each sender waits for its acknowledgement before the next message.`,
     '',
     ...report,
   ])

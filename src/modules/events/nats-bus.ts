@@ -71,6 +71,7 @@ export class NatsBus implements EventBus {
   readonly #timers: Timer[] = []
   /** This instance's own heartbeat subject. */
   readonly #beat: string
+  readonly #servers: string[]
   #stopping = false
   /** The log's position up to which it has been looked at, what the last look found, and when a look last succeeded. */
   #looked = 0
@@ -80,6 +81,7 @@ export class NatsBus implements EventBus {
 
   constructor(private readonly options: NatsBusOptions) {
     this.#beat = `${options.prefix}.beat.${crypto.randomUUID()}`
+    this.#servers = options.url.split(',')
   }
 
   read(reader: CommitReader): Subscription {
@@ -123,10 +125,9 @@ export class NatsBus implements EventBus {
   }
 
   async start(): Promise<void> {
-    const servers = this.options.url.split(',')
     const connection = await this.#connect().catch((error: unknown) => {
       // Named without the credentials a URL may carry.
-      const where = servers.map((server) => new URL(server).host).join(', ')
+      const where = this.#servers.map((server) => new URL(server).host).join(', ')
       throw new ConfigError([`NATS_URL: no NATS answers at ${where} (${error instanceof Error ? error.message : String(error)})`])
     })
     this.#looked = Math.max(0, (await this.options.log.head()) - START_MARGIN)
@@ -151,7 +152,7 @@ export class NatsBus implements EventBus {
   #connect(): Promise<NatsConnection> {
     // A ping every 5 s, two unanswered and the connection is dropped: a silent NATS is noticed within 15 s.
     return connect({
-      servers: this.options.url.split(','),
+      servers: this.#servers,
       name: 'sim-gateway',
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,

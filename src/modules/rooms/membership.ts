@@ -103,13 +103,8 @@ export class MembershipService {
       const standings: Array<Standing | ApiError> = []
       for (const user of users) {
         const isMember = room?.players.has(user.user_id) ?? false
-        try {
-          await this.#mustSee(user, roomId, room !== undefined, isMember, tx)
-          standings.push({ isMember, isClosed: room!.isClosed })
-        } catch (error) {
-          if (!(error instanceof ApiError)) throw error
-          standings.push(error)
-        }
+        const refusal = isMember ? undefined : await this.#mustSee(user, roomId, room !== undefined, false, tx).then(() => undefined, refusalOnly)
+        standings.push(refusal ?? { isMember, isClosed: room!.isClosed })
       }
       return work(standings, tx)
     })
@@ -238,6 +233,12 @@ export class MembershipService {
 /** The one spelling of a room's lock. */
 function lockRoom(tx: Transaction, roomId: string): Promise<void> {
   return tx.lock(`room:${roomId}`)
+}
+
+/** An ApiError as a value (a refusal of one among several); anything else is thrown on. */
+const refusalOnly = (error: unknown): ApiError => {
+  if (error instanceof ApiError) return error
+  throw error
 }
 
 export function roomNotFound(): ApiError {

@@ -4,9 +4,9 @@ import type { Dialect, Queryable } from '../../../db/database'
 /**
  * Who has sockets open on which instance: a row per user and instance, and a row per instance that
  * it renews while it lives, with times by the store's clock; a user's row counts while its
- * instance's does. The presence service needs only this, so
- * another engine is one more implementation; each call runs in `q`, the transaction that holds the
- * user's lock when the call changes a user's presence.
+ * instance's does. The presence service needs only this, so another engine is one more
+ * implementation; each call runs in `q`, the transaction that holds the user's lock when the call
+ * changes a user's presence.
  */
 export interface PresenceStore {
   /** The store's clock (ms since the epoch): instances judge each other's rows by it, whatever their own clocks say. */
