@@ -92,7 +92,7 @@ async function writeBacklog(databaseUrl: string) {
         const roomId = rooms[(written + i) % ROOMS]!
         const stream = i % 10 === 0 ? 'accounts' : `room:${roomId}`
         const event = stream === 'accounts' ? ({ type: 'account_created', user_id: crypto.randomUUID() } as const) : ({ type: 'room_ready', room_id: roomId } as const)
-        events.push({ stream, seq: await store.nextSeq(stream, 1, tx), event, created_at: new Date().toISOString() })
+        events.push({ stream, seq: await store.nextSeqs(stream, 1, tx), event, created_at: new Date().toISOString() })
       }
       const positions = await store.allocate(events.length, tx)
       events.forEach((stored, index) => (stored.position = positions[index]))

@@ -242,9 +242,14 @@ async function wrk(url: string, options: LoadOptions): Promise<WrkResult> {
   await Bun.write(script, luaScript(options))
   const connections = options.connections ?? CONNECTIONS
   const cpuBefore = options.pid === undefined ? 0 : cpuSeconds(options.pid)
-  const result = parseWrk(
-    run(['wrk', '-t2', `-c${connections}`, `-d${options.duration ?? DURATION}s`, `--timeout=${options.timeout ?? 2}s`, '--latency', '-s', script, url]),
-  )
+  // Not spawnSync: this process must keep answering meanwhile (the OTLP sink of the tracing rows).
+  const load = Bun.spawn(['wrk', '-t2', `-c${connections}`, `-d${options.duration ?? DURATION}s`, `--timeout=${options.timeout ?? 2}s`, '--latency', '-s', script, url], {
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  const [output, errors, exitCode] = await Promise.all([new Response(load.stdout).text(), new Response(load.stderr).text(), load.exited])
+  if (exitCode !== 0) throw new Error(`wrk failed:\n${errors}`)
+  const result = parseWrk(output)
   if (options.pid !== undefined) result.cpuPerRequest = ((cpuSeconds(options.pid) - cpuBefore) * 1e6) / result.requests
   return result
 }

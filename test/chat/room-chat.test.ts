@@ -101,21 +101,26 @@ describe(`room chat on ${STORE}`, () => {
     expect((await client.get(path, owner.access)).body.messages).toHaveLength(2)
   })
 
-  test("a burst of 40 to one room (written together while the room's lock is held): each sender gets their own answer; refusals and a resend spoil nothing", async () => {
+  test("a burst of 40 to one room (written together while the room's lock is held): each sender gets their own answer; refusals and resends spoil nothing", async () => {
     const { client, owner, player, invitee, stranger, path, say } = await chatWorld()
-    const burst = [
-      ...Array.from({ length: 30 }, (_, i) => ({ who: i % 2 ? owner : player, body: { body: `reading ${i}`, client_id: `r-${i}` }, expected: 201 })),
-      ...Array.from({ length: 3 }, () => ({ who: owner, body: { body: 'Pump 2 tripped', client_id: 'trip' }, expected: 'once' })),
-      ...Array.from({ length: 4 }, () => ({ who: invitee, body: { body: 'Can I?' }, expected: 403 })),
-      ...Array.from({ length: 3 }, () => ({ who: stranger, body: { body: 'Hello' }, expected: 404 })),
-    ].sort(() => Math.random() - 0.5)
+    type Send = { who: typeof owner; body: { body: string; client_id?: string }; expected: number | 'once' }
+    const readings = Array.from({ length: 30 }, (_, i): Send => ({ who: i % 2 ? owner : player, body: { body: `reading ${i}`, client_id: `r-${i}` }, expected: 201 }))
+    const trips = Array.from({ length: 3 }, (): Send => ({ who: owner, body: { body: 'Pump 2 tripped', client_id: 'trip' }, expected: 'once' }))
+    const invitees = Array.from({ length: 4 }, (): Send => ({ who: invitee, body: { body: 'Can I?' }, expected: 403 }))
+    const strangers = Array.from({ length: 3 }, (): Send => ({ who: stranger, body: { body: 'Hello' }, expected: 404 }))
+    // Interleaved, so that every group holds players, refusals and resends together.
+    const burst = readings.flatMap((reading, i) => [reading, ...(i % 3 === 0 ? [trips, invitees, strangers].flatMap((kind) => kind.splice(0, 1)) : [])])
+    expect(burst).toHaveLength(40)
     const replies = await Promise.all(burst.map(({ who, body }) => say(who, body)))
-    burst.forEach(({ expected }, index) => {
-      if (typeof expected === 'number') expect(replies[index]!.status).toBe(expected)
+    burst.forEach(({ who, body, expected }, index) => {
+      const reply = replies[index]!
+      if (typeof expected === 'number') expect(reply.status).toBe(expected)
+      // Each created message is the one its sender sent.
+      if (reply.status === 201) expect(reply.body).toMatchObject({ author_id: who.userId, body: body.body, client_id: body.client_id })
     })
-    const trips = replies.filter((_, index) => burst[index]!.expected === 'once')
-    expect(trips.map((reply) => reply.status).sort()).toEqual([200, 200, 201])
-    expect(new Set(trips.map((reply) => reply.body.message_id)).size).toBe(1)
+    const tripped = replies.filter((_, index) => burst[index]!.expected === 'once')
+    expect(tripped.map((reply) => reply.status).sort()).toEqual([200, 200, 201])
+    expect(new Set(tripped.map((reply) => reply.body.message_id)).size).toBe(1)
     // What was answered is what is stored: 31 messages under consecutive numbers (none taken by a refusal), each as its author was told.
     const stored = (await client.get(`${path}?limit=100`, owner.access)).body.messages as Array<{ seq: number; message_id: string; body: string }>
     expect(stored).toHaveLength(31)

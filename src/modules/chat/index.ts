@@ -38,7 +38,7 @@ export const chatRoutes = ({ chat, config }: { chat: ChatService; config: Config
         params: RoomIdParams,
         body: 'PostMessageRequest',
         parse: 'json',
-        response: { 200: 'Message', 201: 'Message', ...errors(400, 401, 403, 404, 409, 413, 415, 422, 429) },
+        response: { 200: 'Message', 201: 'Message', ...errors(400, 401, 403, 404, 409, 413, 415, 422, 429, 503) },
         detail: {
           summary: 'Write in the room (its players)',
           description:
@@ -49,6 +49,7 @@ export const chatRoutes = ({ chat, config }: { chat: ChatService; config: Config
             404: '`not_found`: no such room, or one you may not see.',
             409: '`conflict`: the room is closed.',
             429: '`rate_limited`: you sent MESSAGE_RATE_LIMIT messages within MESSAGE_RATE_WINDOW.',
+            503: '`unavailable`: 1,000 messages already wait to be written to this room on this instance; send again after `Retry-After`.',
           }),
         },
       },

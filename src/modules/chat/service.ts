@@ -1,13 +1,14 @@
 import { batchRows, inBatches, inPages } from '../../db/batches'
-import { type Database, UniqueViolation } from '../../db/database'
+import { type Database, type Transaction, UniqueViolation } from '../../db/database'
 import { GroupedWrites } from '../../db/grouped-writes'
 import type { UserRateLimiter } from '../../db/rate-limits'
 import { isoAfter, nowIso } from '../../lib/clock'
-import { ApiError, conflict, forbidden, notFound } from '../../shared/errors'
+import { ApiError, conflict, forbidden, notFound, unavailable } from '../../shared/errors'
 import { plainText } from '../../shared/text'
 import { chatStream, type LobbyEvent } from '../events/model'
 import type { EventLog } from '../events/service'
 import type { MembershipService } from '../rooms/membership'
+import type { Standing } from '../rooms/store'
 import type { User } from '../users/model'
 import { historyPage, type HistoryRequest, seqRange } from '../../shared/history'
 import type { Message } from './model'
@@ -20,7 +21,11 @@ import type { MessageStore } from './store'
  */
 export class ChatService {
   /** A room's messages pass its lock one transaction at a time: those that arrive meanwhile are written together, in the next. */
-  readonly #sends = new GroupedWrites<string, Send, Message>((roomId, sends) => this.#writeGroup(roomId, sends), MAX_MESSAGES_PER_WRITE)
+  readonly #sends = new GroupedWrites<string, Send, Message>((roomId, sends) => this.#write(roomId, sends), {
+    maxItems: MAX_MESSAGES_PER_WRITE,
+    maxWaiting: MAX_MESSAGES_WAITING,
+    full: () => unavailable('The room has too many messages waiting to be written; send again shortly', 1),
+  })
 
   constructor(
     private readonly deps: {
@@ -63,25 +68,11 @@ export class ChatService {
   }
 
   /**
-   * Writes a room's waiting messages in one transaction. A `client_id` used meanwhile (a message
-   * resent at once) makes the store refuse the whole group: each is then written alone, so that
-   * only that one fails.
-   */
-  async #writeGroup(roomId: string, sends: Send[]): Promise<Array<PromiseSettledResult<Message>>> {
-    try {
-      return await this.#write(roomId, sends)
-    } catch (error) {
-      if (!(error instanceof UniqueViolation) || sends.length === 1) throw error
-      const outcomes: Array<PromiseSettledResult<Message>> = []
-      for (const send of sends) outcomes.push(...(await this.#write(roomId, [send]).catch((reason: unknown) => [{ status: 'rejected' as const, reason }])))
-      return outcomes
-    }
-  }
-
-  /**
    * The messages, their events and their numbers, under the room's lock with no more read than
-   * whether each author plays in the open room: a `clientId` used before is refused by the store's
-   * unique key.
+   * whether each author plays in the open room and, for a group, which of its `client_id`s are
+   * taken (by a message stored, or by one before it in the group). A resend is refused as the
+   * store's unique key refuses it, and post() answers it the stored message: alone, the key does
+   * the check; in a group, the check keeps that key from failing the others.
    */
   #write(roomId: string, sends: Send[]): Promise<Array<PromiseSettledResult<Message>>> {
     const { messageStore, events, membership } = this.deps
@@ -89,35 +80,53 @@ export class ChatService {
       sends.map((send) => send.user),
       roomId,
       async (standings, tx) => {
-        const refusals = standings.map((standing) =>
-          standing instanceof ApiError ? standing : !standing.isMember ? notAPlayer() : standing.isClosed ? conflict('room_closed', 'The room is closed') : undefined,
-        )
-        const accepted = sends.filter((_, index) => !refusals[index])
+        const taken = sends.length > 1 ? await this.#clientIdsTaken(roomId, sends, tx) : new Set<string>()
+        const outcomes: Array<PromiseSettledResult<Message>> = []
+        const accepted: Array<{ send: Send; index: number }> = []
+        sends.forEach((send, index) => {
+          const key = clientKey(send)
+          const refusal = refusalOf(standings[index]!) ?? (key && taken.has(key) ? new UniqueViolation(`client_id ${send.client_id} used before`) : undefined)
+          if (refusal) outcomes[index] = { status: 'rejected', reason: refusal }
+          else accepted.push({ send, index })
+          if (key) taken.add(key)
+        })
         const created_at = nowIso()
         const stored = await events.emit(
           tx,
-          ...accepted.map(({ user, body, client_id, message_id }): [string, LobbyEvent] => [
+          ...accepted.map(({ send: { user, body, client_id, message_id } }): [string, LobbyEvent] => [
             chatStream(roomId),
             { type: 'message_posted', room_id: roomId, message_id, author_id: user.user_id, body, client_id, created_at },
           ]),
         )
-        const messages = accepted.map(({ user, body, client_id, message_id }, index) => ({
+        const messages = accepted.map(({ send: { user, body, client_id, message_id } }, at) => ({
           message_id,
           room_id: roomId,
-          seq: stored[index]!.seq,
+          seq: stored[at]!.seq,
           author_id: user.user_id,
           client_id,
           body,
           created_at,
         }))
         await messageStore.insert(messages, tx)
-        const written = new Map(accepted.map((send, index) => [send, { ...messages[index]!, author_name: send.user.username, edited_at: null, deleted_at: null }]))
-        return sends.map((send, index): PromiseSettledResult<Message> => {
-          const refusal = refusals[index]
-          return refusal ? { status: 'rejected', reason: refusal } : { status: 'fulfilled', value: written.get(send)! }
+        accepted.forEach(({ send, index }, at) => {
+          outcomes[index] = { status: 'fulfilled', value: { ...messages[at]!, author_name: send.user.username, edited_at: null, deleted_at: null } }
         })
+        return outcomes
       },
     )
+  }
+
+  async #clientIdsTaken(roomId: string, sends: Send[], tx: Transaction): Promise<Set<string>> {
+    const named = sends.filter((send) => send.client_id !== null)
+    if (named.length === 0) return new Set()
+    const distinct = (values: string[]) => [...new Set(values)]
+    const rows = await this.deps.messageStore.clientIdsTaken(
+      roomId,
+      distinct(named.map((send) => send.user.user_id)),
+      distinct(named.map((send) => send.client_id!)),
+      tx,
+    )
+    return new Set(rows.map((row) => `${row.author_id}\n${row.client_id}`))
   }
 
   /** A page of the room's history, newest first, with cursors to the pages around it. */
@@ -208,6 +217,15 @@ interface Send {
 
 /** At most this many of a room's waiting messages go in one transaction. */
 const MAX_MESSAGES_PER_WRITE = 100
+/** Messages waiting for one room's write on one instance, at most; past it, 503 (an overloaded store, or a flood from many accounts). */
+const MAX_MESSAGES_WAITING = 1000
+
+/** The key a message's `client_id` is unique under, in its room; none without one. */
+const clientKey = (send: Send): string | undefined => (send.client_id === null ? undefined : `${send.user.user_id}\n${send.client_id}`)
+
+/** Why the room refuses a message from an author of this standing, if it does. */
+const refusalOf = (standing: Standing | ApiError): ApiError | undefined =>
+  standing instanceof ApiError ? standing : !standing.isMember ? notAPlayer() : standing.isClosed ? conflict('room_closed', 'The room is closed') : undefined
 
 const notAPlayer = () => forbidden('not_a_player', "Only the room's players write in its chat")
 

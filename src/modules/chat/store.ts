@@ -1,4 +1,5 @@
 import type { Queryable } from '../../db/database'
+import { inList } from '../../db/in-list'
 import { pageBySeq, type SeqRange } from '../../db/page'
 import type { Message } from './model'
 
@@ -12,7 +13,7 @@ const toMessage = (row: Message): Message => ({ ...row, seq: Number(row.seq) })
 
 /** Room chat messages: their text, and their number in the room's chat stream, which orders them. */
 export class MessageStore {
-  /** Writes messages in one statement (a room's messages written together: at most a hundred). */
+  /** Writes messages in one statement (a room's messages written together). */
   async insert(messages: NewMessage[], q: Queryable): Promise<void> {
     if (messages.length === 0) return
     const marks = messages.map((_, index) => `(${Array.from({ length: 7 }, (_, column) => `$${index * 7 + column + 1}`).join(', ')})`)
@@ -20,6 +21,17 @@ export class MessageStore {
       `INSERT INTO messages (message_id, room_id, seq, author_id, client_id, body, created_at) VALUES ${marks.join(', ')}`,
       messages.flatMap((message) => [message.message_id, message.room_id, message.seq, message.author_id, message.client_id, message.body, message.created_at]),
     )
+  }
+
+  /** Of these authors' `client_id`s, those a message of the room already has: read by the unique key's own index. */
+  clientIdsTaken(roomId: string, authorIds: string[], clientIds: string[], q: Queryable): Promise<Array<{ author_id: string; client_id: string }>> {
+    const authors = inList(authorIds, 2)
+    const clients = inList(clientIds, 2 + authors.params.length)
+    return q.all(`SELECT author_id, client_id FROM messages WHERE room_id = $1 AND author_id IN (${authors.marks}) AND client_id IN (${clients.marks})`, [
+      roomId,
+      ...authors.params,
+      ...clients.params,
+    ])
   }
 
   async find(roomId: string, messageId: string, q: Queryable): Promise<Message | undefined> {

@@ -61,10 +61,10 @@ export class EventLog {
     for (let first = 0, end = 1; first < byStream.length; first = end, end = first + 1) {
       const stream = byStream[first]!.entry[0]
       while (end < byStream.length && byStream[end]!.entry[0] === stream) end++
-      const last = await this.deps.eventStore.nextSeq(stream, end - first, tx)
+      const firstSeq = await this.deps.eventStore.nextSeqs(stream, end - first, tx)
       for (let at = first; at < end; at++) {
         const { entry, index } = byStream[at]!
-        stored[index] = { stream, seq: last - (end - 1 - at), event: entry[1], created_at }
+        stored[index] = { stream, seq: firstSeq + (at - first), event: entry[1], created_at }
       }
     }
     this.#written(tx).push(...stored)

@@ -32,15 +32,15 @@ export interface LogRead {
 export class EventStore {
   constructor(private readonly dialect: Dialect) {}
 
-  /** The last of the stream's next `count` numbers, holding its row until `tx` ends. */
-  async nextSeq(stream: string, count: number, tx: Transaction): Promise<number> {
+  /** The first of the stream's next `count` numbers (the others follow it), holding its row until `tx` ends. */
+  async nextSeqs(stream: string, count: number, tx: Transaction): Promise<number> {
     const head = await tx.get<{ last_seq: number }>(
       `INSERT INTO event_streams (stream, last_seq) VALUES ($1, $2)
        ON CONFLICT (stream) DO UPDATE SET last_seq = event_streams.last_seq + excluded.last_seq
        RETURNING last_seq`,
       [stream, count],
     )
-    return Number(head?.last_seq)
+    return Number(head?.last_seq) - count + 1
   }
 
   /**

@@ -95,18 +95,22 @@ export class MembershipService {
   withStandings<Result>(users: User[], roomId: string, work: (standings: Array<Standing | ApiError>, tx: Transaction) => Promise<Result>): Promise<Result> {
     return this.deps.db.transaction(async (tx) => {
       await lockRoom(tx, roomId)
+      const distinct = [...new Map(users.map((user) => [user.user_id, user])).values()]
       const room = await this.deps.roomStore.playersAmong(
         roomId,
-        users.map((user) => user.user_id),
+        distinct.map((user) => user.user_id),
         tx,
       )
-      const standings: Array<Standing | ApiError> = []
-      for (const user of users) {
+      const standingOf = new Map<string, Standing | ApiError>()
+      for (const user of distinct) {
         const isMember = room?.players.has(user.user_id) ?? false
         const refusal = isMember ? undefined : await this.#mustSee(user, roomId, room !== undefined, false, tx).then(() => undefined, refusalOnly)
-        standings.push(refusal ?? { isMember, isClosed: room!.isClosed })
+        standingOf.set(user.user_id, refusal ?? { isMember, isClosed: room!.isClosed })
       }
-      return work(standings, tx)
+      return work(
+        users.map((user) => standingOf.get(user.user_id)!),
+        tx,
+      )
     })
   }
 
