@@ -20,6 +20,10 @@ const DURATION = QUICK ? 3 : 8
 const TRIALS = QUICK ? 1 : 3
 const TRIAL_DURATION = QUICK ? 3 : 4
 const CONNECTIONS = 64
+/** The pace of the probes beside the login load: each of 8 connections waits 10 ms between requests (at most 800 a second). */
+const LIGHT_LOAD_PAUSE_MS = 10
+/** The pause before memory is read after the load. */
+const SETTLE_MS = 2000
 const POSTGRES_URL = Bun.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const WORK = join(import.meta.dir, '.work')
 const BINARY = join(WORK, 'sim-gateway')
@@ -210,6 +214,8 @@ async function benchStore(store: 'sqlite' | 'postgres', databaseUrl: string) {
     report.push(`Tracing on exported ${exported} spans to the local sink (the rows marked "tracing on").`)
   }
 
+  // Once the logins wrk left queued are done: each holds an argon2id hash's 64 MiB while it runs.
+  await Bun.sleep(SETTLE_MS)
   const rssLoaded = rssOf(server.pid)
   server.kill('SIGTERM')
   reference.kill()
@@ -227,7 +233,7 @@ interface LoadOptions {
   body?: string
   refreshTokensFile?: string
   connections?: number
-  /** Light background load (used beside the login run). */
+  /** Light background load (used beside the login run): each connection pauses LIGHT_LOAD_PAUSE_MS between requests. */
   rate?: boolean
   /** Seconds before wrk gives up on a response. */
   timeout?: number
@@ -254,7 +260,7 @@ async function wrk(url: string, options: LoadOptions): Promise<WrkResult> {
   return result
 }
 
-function luaScript({ token, body, refreshTokensFile }: LoadOptions): string {
+function luaScript({ token, body, refreshTokensFile, rate }: LoadOptions): string {
   const headers = [
     token && `wrk.headers["Authorization"] = "Bearer ${token}"`,
     (body || refreshTokensFile) && 'wrk.headers["Content-Type"] = "application/json"',
@@ -277,6 +283,7 @@ end
 `
   return `${headers.filter(Boolean).join('\n')}
 ${body ? `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}` : ''}
+${rate ? `function delay() return ${LIGHT_LOAD_PAUSE_MS} end` : ''}
 `
 }
 
