@@ -430,7 +430,7 @@ async function writeResults(): Promise<void> {
       '',
     )
   }
-  lines.push(...report)
+  if (report.length > 0) lines.push(...report, '')
   const previous = await Bun.file(join(import.meta.dir, 'RESULTS.md'))
     .text()
     .catch(() => '')
