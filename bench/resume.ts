@@ -6,9 +6,10 @@
  * and checked for exactness: each player gets exactly the three events they missed, in order, and
  * nothing else. Rewrites the "Resume storm" section of bench/RESULTS.md.
  *
- * RESUME_SIZES (default `5000,19900`) picks the storms. A process here may hold at most 20,000
- * files (the container's hard limit, `ulimit -Hn`), so one instance holds at most 19,900
- * sockets beside its own files; the players run in processes of 5,000.
+ * RESUME_SIZES (default `5000,18900`) picks the storms. A process here may hold at most 20,000
+ * files (the container's hard limit, `ulimit -Hn`), and an instance keeps REALTIME_MAX_SOCKETS a
+ * tenth of that (at most 1,000) under it, so one instance holds at most 19,000 sockets; the players
+ * run in processes of 5,000.
  */
 import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -25,7 +26,7 @@ import { insertMany } from './seed'
 
 const WORK = join(import.meta.dir, '.work-resume')
 const RESULTS = join(import.meta.dir, 'RESULTS.md')
-const SIZES = (Bun.env.RESUME_SIZES ?? '5000,19900').split(',').map(Number)
+const SIZES = (Bun.env.RESUME_SIZES ?? '5000,18900').split(',').map(Number)
 const PLAYERS_PER_PROCESS = 5000
 /** Storms per size and stage: the table shows their median. */
 const ROUNDS = Number(Bun.env.RESUME_ROUNDS ?? 3)
