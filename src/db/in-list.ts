@@ -11,3 +11,10 @@ export function inList(values: SqlValue[], first = 1): { marks: string; params: 
   while (params.length > 1 && (params.length & (params.length - 1)) !== 0) params.push(params.at(-1)!)
   return { marks: params.map((_, index) => `$${first + index}`).join(', '), params }
 }
+
+/** The placeholders of a VALUES list of `rows` (each a row's values, all of one length), numbered from 1, and the values to bind to them. */
+export function valuesList(rows: SqlValue[][]): { marks: string; params: SqlValue[] } {
+  let next = 1
+  const marks = rows.map((row) => `(${row.map(() => `$${next++}`).join(', ')})`).join(', ')
+  return { marks, params: rows.flat() }
+}

@@ -1,5 +1,5 @@
 import type { Queryable } from '../../db/database'
-import { inList } from '../../db/in-list'
+import { inList, valuesList } from '../../db/in-list'
 import { pageBySeq, type SeqRange } from '../../db/page'
 import type { Message } from './model'
 
@@ -16,11 +16,10 @@ export class MessageStore {
   /** Writes messages in one statement (a room's messages written together). */
   async insert(messages: NewMessage[], q: Queryable): Promise<void> {
     if (messages.length === 0) return
-    const marks = messages.map((_, index) => `(${Array.from({ length: 7 }, (_, column) => `$${index * 7 + column + 1}`).join(', ')})`)
-    await q.run(
-      `INSERT INTO messages (message_id, room_id, seq, author_id, client_id, body, created_at) VALUES ${marks.join(', ')}`,
-      messages.flatMap((message) => [message.message_id, message.room_id, message.seq, message.author_id, message.client_id, message.body, message.created_at]),
+    const { marks, params } = valuesList(
+      messages.map((message) => [message.message_id, message.room_id, message.seq, message.author_id, message.client_id, message.body, message.created_at]),
     )
+    await q.run(`INSERT INTO messages (message_id, room_id, seq, author_id, client_id, body, created_at) VALUES ${marks}`, params)
   }
 
   /** Of these authors' `client_id`s, those a message of the room already has: read by the unique key's own index. */

@@ -1,4 +1,4 @@
-import { inList } from '../../db/in-list'
+import { inList, valuesList } from '../../db/in-list'
 import type { Dialect, Queryable, SqlValue, Transaction } from '../../db/database'
 import type { LobbyEvent, StoredEvent } from './model'
 
@@ -61,12 +61,12 @@ export class EventStore {
   /** Writes events numbered and positioned already, a statement per 500. */
   async insert(events: StoredEvent[], tx: Transaction): Promise<void> {
     for (let start = 0; start < events.length; start += SLICE) {
-      const slice = events.slice(start, start + SLICE)
-      const marks = slice.map((_, index) => `($${index * 6 + 1}, $${index * 6 + 2}, $${index * 6 + 3}, $${index * 6 + 4}, $${index * 6 + 5}, $${index * 6 + 6})`)
-      await tx.run(
-        `INSERT INTO events (stream, seq, position, type, payload, created_at) VALUES ${marks.join(', ')}`,
-        slice.flatMap((stored) => [stored.stream, stored.seq, stored.position ?? null, stored.event.type, JSON.stringify(stored.event), stored.created_at]),
+      const { marks, params } = valuesList(
+        events
+          .slice(start, start + SLICE)
+          .map((stored) => [stored.stream, stored.seq, stored.position ?? null, stored.event.type, JSON.stringify(stored.event), stored.created_at]),
       )
+      await tx.run(`INSERT INTO events (stream, seq, position, type, payload, created_at) VALUES ${marks}`, params)
     }
   }
 
