@@ -84,7 +84,7 @@ export class ChatService {
         const outcomes: Array<PromiseSettledResult<Message>> = []
         const accepted: Array<{ send: Send; index: number }> = []
         sends.forEach((send, index) => {
-          const key = clientKey(send)
+          const key = send.client_id === null ? undefined : clientKey(send.user.user_id, send.client_id)
           const refusal = refusalOf(standings[index]!) ?? (key && taken.has(key) ? new UniqueViolation(`client_id ${send.client_id} used before`) : undefined)
           if (refusal) outcomes[index] = { status: 'rejected', reason: refusal }
           else accepted.push({ send, index })
@@ -126,7 +126,7 @@ export class ChatService {
       distinct(named.map((send) => send.client_id!)),
       tx,
     )
-    return new Set(rows.map((row) => `${row.author_id}\n${row.client_id}`))
+    return new Set(rows.map((row) => clientKey(row.author_id, row.client_id)))
   }
 
   /** A page of the room's history, newest first, with cursors to the pages around it. */
@@ -220,8 +220,8 @@ const MAX_MESSAGES_PER_WRITE = 100
 /** Messages waiting for one room's write on one instance, at most; past it, 503 (an overloaded store, or a flood from many accounts). */
 const MAX_MESSAGES_WAITING = 1000
 
-/** The key a message's `client_id` is unique under, in its room; none without one. */
-const clientKey = (send: Send): string | undefined => (send.client_id === null ? undefined : `${send.user.user_id}\n${send.client_id}`)
+/** What a message's `client_id` is unique under, in its room: its author and that id. */
+const clientKey = (authorId: string, clientId: string) => `${authorId}\n${clientId}`
 
 /** Why the room refuses a message from an author of this standing, if it does. */
 const refusalOf = (standing: Standing | ApiError): ApiError | undefined =>

@@ -95,30 +95,32 @@ export class MembershipService {
   withStandings<Result>(users: User[], roomId: string, work: (standings: Array<Standing | ApiError>, tx: Transaction) => Promise<Result>): Promise<Result> {
     return this.deps.db.transaction(async (tx) => {
       await lockRoom(tx, roomId)
-      const distinct = [...new Map(users.map((user) => [user.user_id, user])).values()]
-      const room = await this.deps.roomStore.playersAmong(
-        roomId,
-        distinct.map((user) => user.user_id),
-        tx,
-      )
-      const standingOf = new Map<string, Standing | ApiError>()
-      for (const user of distinct) {
-        const isMember = room?.players.has(user.user_id) ?? false
-        const refusal = isMember ? undefined : await this.#mustSee(user, roomId, room !== undefined, false, tx).then(() => undefined, refusalOnly)
-        standingOf.set(user.user_id, refusal ?? { isMember, isClosed: room!.isClosed })
-      }
-      return work(
-        users.map((user) => standingOf.get(user.user_id)!),
-        tx,
-      )
+      return work(await this.#standings(users, roomId, tx), tx)
     })
   }
 
   /** Whether the caller plays in the room and whether it is closed; 404 for one who may not see it. */
   async standing(user: User, roomId: string, q: Queryable): Promise<Standing> {
-    const standing = await this.deps.roomStore.standingOf(roomId, user.user_id, q)
-    await this.#mustSee(user, roomId, standing !== undefined, standing?.isMember ?? false, q)
+    const [standing] = await this.#standings([user], roomId, q)
+    if (standing instanceof ApiError) throw standing
     return standing!
+  }
+
+  /** Each user's standing in the room, from one read of it for all of them, or the 404 that access() would answer one who may not see it. */
+  async #standings(users: User[], roomId: string, q: Queryable): Promise<Array<Standing | ApiError>> {
+    const distinct = [...new Map(users.map((user) => [user.user_id, user])).values()]
+    const room = await this.deps.roomStore.playersAmong(
+      roomId,
+      distinct.map((user) => user.user_id),
+      q,
+    )
+    const standingOf = new Map<string, Standing | ApiError>()
+    for (const user of distinct) {
+      const isMember = room?.players.has(user.user_id) ?? false
+      const refusal = isMember ? undefined : await this.#mustSee(user, roomId, room !== undefined, false, q).then(() => undefined, refusalOnly)
+      standingOf.set(user.user_id, refusal ?? { isMember, isClosed: room!.isClosed })
+    }
+    return users.map((user) => standingOf.get(user.user_id)!)
   }
 
   /** Runs `work` holding the lock of a room known by id alone (the caller checks who may act). */

@@ -58,15 +58,6 @@ export class RoomStore {
     return row && (await this.#withPlayers([row], q))[0]
   }
 
-  /** Whether the user plays in the room, and whether it is closed; undefined when there is no such room. */
-  async standingOf(roomId: string, userId: string, q: Queryable): Promise<Standing | undefined> {
-    const row = await q.get<{ is_closed: boolean | number; is_member: boolean | number }>(
-      'SELECT r.is_closed, EXISTS (SELECT 1 FROM room_players p WHERE p.room_id = r.room_id AND p.user_id = $2) AS is_member FROM rooms r WHERE r.room_id = $1',
-      [roomId, userId],
-    )
-    return row && { isMember: Boolean(row.is_member), isClosed: Boolean(row.is_closed) }
-  }
-
   /** Which of `userIds` play in the room, and whether it is closed; undefined when there is no such room. */
   async playersAmong(roomId: string, userIds: string[], q: Queryable): Promise<{ isClosed: boolean; players: Set<string> } | undefined> {
     const { marks, params } = inList(userIds, 2)
